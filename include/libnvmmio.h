@@ -1,0 +1,65 @@
+/*
+ * libnvmmio.h - public interface of libnvmmio.
+ *
+ * The library works without any of this: preload it and every regular file
+ * under a pmem root (NVMMIO_PATH) is served from a memory mapping with
+ * failure-atomic epochs. A program that links the library directly can in
+ * addition ask for one file with O_ATOMIC, force a durability point, and read
+ * what the library is doing with a descriptor.
+ */
+#ifndef LIBNVMMIO_H
+#define LIBNVMMIO_H
+
+#include <stdint.h>
+#include <fcntl.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Open flag: manage this file even when it is outside every pmem root.
+ * The library strips it before the kernel sees the flags; a bit the kernel
+ * does not use for open(2), so it is harmless if the library is absent.
+ */
+#define O_ATOMIC 0x40000000
+
+enum nvmmio_policy {
+    NVMMIO_POLICY_UNDO = 0,
+    NVMMIO_POLICY_REDO = 1,
+};
+
+enum nvmmio_persist_kind {
+    NVMMIO_PERSIST_MAP_SYNC = 0, /* DAX mapping with MAP_SYNC: flushes from user space */
+    NVMMIO_PERSIST_FORCED = 1,   /* PMEM_IS_PMEM_FORCE: treated as pmem (testing) */
+    NVMMIO_PERSIST_MSYNC = 2,    /* ordinary shared mapping persisted with msync */
+};
+
+struct nvmmio_stats {
+    uint64_t logical_size;   /* the size the program sees */
+    uint64_t committed_size; /* the size at the last durability point */
+    uint64_t epoch;          /* epochs committed since the log was created */
+    uint64_t log_bytes;      /* bytes of log space in use */
+    uint64_t redo_pending;   /* committed redo blocks not yet copied home */
+    uint32_t policy;         /* enum nvmmio_policy of the running epoch */
+    uint32_t persist;        /* enum nvmmio_persist_kind of the data mapping */
+    uint32_t sync_mode;      /* 1 when every write is a durability point */
+    uint32_t reserved;
+};
+
+/* 1 when fd is served by the library, 0 otherwise (including bad fds). */
+int nvmmio_is_managed(int fd);
+
+/* Fills *st for a managed fd; -1 with errno EBADF (not a managed fd) or
+ * EINVAL (st is NULL). */
+int nvmmio_get_stats(int fd, struct nvmmio_stats *st);
+
+/* Makes every managed file of the process durable and copies every committed
+ * redo block home, as a normal exit would. Returns 0, or -1 with errno. */
+int nvmmio_sync_all(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBNVMMIO_H */

@@ -1,0 +1,54 @@
+/*
+ * api.c - the public calls of libnvmmio.h.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "../include/libnvmmio.h"
+#include "core/fdtable.h"
+#include "core/nvfile.h"
+#include "core/ops.h"
+
+#define API __attribute__((visibility("default")))
+
+API int nvmmio_is_managed(int fd)
+{
+    return nvfd_is_managed(fd);
+}
+
+API int nvmmio_get_stats(int fd, struct nvmmio_stats *st)
+{
+    if (!st) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct nvofd *o = nvfd_begin(fd);
+    if (!o) {
+        errno = EBADF;
+        return -1;
+    }
+    struct nvfile *f = o->file;
+    memset(st, 0, sizeof(*st));
+    pthread_rwlock_rdlock(&f->lock);
+    st->logical_size = f->size;
+    st->committed_size = f->committed_size;
+    st->epoch = f->log.state.committed_epoch;
+    st->log_bytes = nvlog_used(&f->log);
+    st->redo_pending = f->index.redo_live;
+    st->policy = f->policy == NVLOG_REDO ? NVMMIO_POLICY_REDO : NVMMIO_POLICY_UNDO;
+    st->persist = (uint32_t)f->map.kind;
+    st->sync_mode = nvfile_sync_mode(o->flags);
+    pthread_rwlock_unlock(&f->lock);
+    nvofd_end(o);
+    return 0;
+}
+
+API int nvmmio_sync_all(void)
+{
+    int rc = nvops_settle_all();
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    return 0;
+}

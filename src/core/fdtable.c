@@ -1,0 +1,137 @@
+/*
+ * fdtable.c - descriptor table (see fdtable.h).
+ *
+ * The table is an array of description pointers indexed by descriptor,
+ * replaced by a larger copy when a descriptor does not fit; old arrays are
+ * kept (readers may still hold them; they add up to less than the current
+ * one). Descriptions are never returned to malloc: freed ones are recycled,
+ * so a reader that loaded a pointer just before a close can still touch it.
+ * A reader counts itself in `calls` and then checks that the descriptor
+ * still refers to the description; a closer waits for `calls` to drain
+ * before recycling.
+ */
+#include "core/fdtable.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct table {
+    size_t cap;
+    struct nvofd *slot[];
+};
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct table *current;
+static struct nvofd *free_list;
+
+static struct table *load_table(void)
+{
+    return __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+}
+
+static struct nvofd *load_slot(struct table *t, int fd)
+{
+    if (!t || fd < 0 || (size_t)fd >= t->cap)
+        return NULL;
+    return __atomic_load_n(&t->slot[fd], __ATOMIC_ACQUIRE);
+}
+
+struct nvofd *nvofd_new(struct nvfile *f, int flags)
+{
+    pthread_mutex_lock(&table_lock);
+    struct nvofd *o = free_list;
+    if (o)
+        free_list = o->free_next;
+    pthread_mutex_unlock(&table_lock);
+    if (!o) {
+        o = calloc(1, sizeof(*o));
+        if (!o)
+            return NULL;
+        pthread_mutex_init(&o->pos_lock, NULL);
+    }
+    o->file = f;
+    o->pos = 0;
+    o->flags = flags;
+    o->fds = 0;
+    o->free_next = NULL;
+    return o;
+}
+
+/* Table lock held. Grows the table to hold fd; 0 or -1 without memory. */
+static int fit(int fd)
+{
+    struct table *t = current;
+    if (t && (size_t)fd < t->cap)
+        return 0;
+    size_t cap = t ? t->cap : 256;
+    while (cap <= (size_t)fd)
+        cap *= 2;
+    struct table *n = calloc(1, sizeof(*n) + cap * sizeof(n->slot[0]));
+    if (!n)
+        return -1;
+    n->cap = cap;
+    if (t)
+        memcpy(n->slot, t->slot, t->cap * sizeof(t->slot[0]));
+    __atomic_store_n(&current, n, __ATOMIC_RELEASE);
+    return 0;
+}
+
+struct nvofd *nvfd_install(int fd, struct nvofd *o)
+{
+    pthread_mutex_lock(&table_lock);
+    struct nvofd *old = NULL;
+    if (fit(fd) == 0) {
+        old = current->slot[fd];
+        __atomic_store_n(&current->slot[fd], o, __ATOMIC_RELEASE);
+        o->fds++;
+        if (old && --old->fds > 0)
+            old = NULL;
+    }
+    pthread_mutex_unlock(&table_lock);
+    return old;
+}
+
+struct nvofd *nvfd_begin(int fd)
+{
+    for (;;) {
+        struct nvofd *o = load_slot(load_table(), fd);
+        if (!o)
+            return NULL;
+        __atomic_add_fetch(&o->calls, 1, __ATOMIC_ACQ_REL);
+        if (load_slot(load_table(), fd) == o)
+            return o;
+        nvofd_end(o);
+    }
+}
+
+struct nvofd *nvfd_remove(int fd)
+{
+    pthread_mutex_lock(&table_lock);
+    struct nvofd *o = load_slot(current, fd);
+    if (o) {
+        __atomic_store_n(&current->slot[fd], NULL, __ATOMIC_RELEASE);
+        if (--o->fds > 0)
+            o = NULL;
+    }
+    pthread_mutex_unlock(&table_lock);
+    return o;
+}
+
+struct nvfile *nvofd_free(struct nvofd *o)
+{
+    while (__atomic_load_n(&o->calls, __ATOMIC_ACQUIRE) > 0)
+        sched_yield();
+    struct nvfile *f = o->file;
+    o->file = NULL;
+    pthread_mutex_lock(&table_lock);
+    o->free_next = free_list;
+    free_list = o;
+    pthread_mutex_unlock(&table_lock);
+    return f;
+}
+
+int nvfd_is_managed(int fd)
+{
+    return load_slot(load_table(), fd) != NULL;
+}

@@ -1,0 +1,54 @@
+/*
+ * fdtable.h - from a descriptor number to what the library knows of it.
+ *
+ * An nvofd is the library's side of an open file description: the offset,
+ * the flags and the file. Descriptors made by dup share one. A lookup is one
+ * array load, so unmanaged descriptors pay almost nothing; it is lock-free
+ * and safe against a concurrent close (see fdtable.c).
+ */
+#ifndef NVMMIO_CORE_FDTABLE_H
+#define NVMMIO_CORE_FDTABLE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+struct nvfile;
+
+struct nvofd {
+    struct nvfile *file;
+    pthread_mutex_t pos_lock; /* serialises calls that use and move pos */
+    uint64_t pos;
+    int flags; /* the open flags: access mode, O_APPEND, O_SYNC... */
+    int calls; /* calls in progress (atomic) */
+    int fds;   /* descriptors that refer to it (under the table lock) */
+    struct nvofd *free_next;
+};
+
+/* A new description for file f with the given flags; NULL without memory. */
+struct nvofd *nvofd_new(struct nvfile *f, int flags);
+
+/* Makes fd refer to o (one more descriptor on o). Any description fd
+ * referred to before is returned (the caller drops it), else NULL. */
+struct nvofd *nvfd_install(int fd, struct nvofd *o);
+
+/* The description of fd with one more call in progress, or NULL when fd is
+ * not managed. Pair with nvofd_end. */
+struct nvofd *nvfd_begin(int fd);
+
+static inline void nvofd_end(struct nvofd *o)
+{
+    __atomic_sub_fetch(&o->calls, 1, __ATOMIC_RELEASE);
+}
+
+/* Detaches fd; returns its description when this was its last descriptor
+ * (the caller then calls nvofd_free once done with o), else NULL. */
+struct nvofd *nvfd_remove(int fd);
+
+/* Waits out calls in progress and recycles the description. Returns the
+ * file it referred to, for the caller to release. */
+struct nvfile *nvofd_free(struct nvofd *o);
+
+/* True when fd is managed. */
+int nvfd_is_managed(int fd);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * filetable.c - managed files by (device, inode) (see filetable.h). A small
+ * chained hash table under one mutex: it is touched by open, close and stat,
+ * never by reads or writes.
+ */
+#include "core/filetable.h"
+
+#include <pthread.h>
+
+#include "core/nvfile.h"
+
+#define BUCKETS 256
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nvfile *buckets[BUCKETS];
+static int open_files; /* atomic: lets stat skip the lock while none is open */
+
+static unsigned bucket_of(dev_t dev, ino_t ino)
+{
+    return (unsigned)((ino * 0x9E3779B97F4A7C15ull) ^ dev) % BUCKETS;
+}
+
+void nvtable_lock(void)
+{
+    pthread_mutex_lock(&table_lock);
+}
+
+void nvtable_unlock(void)
+{
+    pthread_mutex_unlock(&table_lock);
+}
+
+struct nvfile *nvtable_find(dev_t dev, ino_t ino)
+{
+    for (struct nvfile *f = buckets[bucket_of(dev, ino)]; f; f = f->hash_next)
+        if (f->dev == dev && f->ino == ino)
+            return f;
+    return NULL;
+}
+
+void nvtable_insert(struct nvfile *f)
+{
+    unsigned b = bucket_of(f->dev, f->ino);
+    f->hash_next = buckets[b];
+    buckets[b] = f;
+    __atomic_add_fetch(&open_files, 1, __ATOMIC_RELEASE);
+}
+
+void nvtable_remove(struct nvfile *f)
+{
+    for (struct nvfile **p = &buckets[bucket_of(f->dev, f->ino)]; *p; p = &(*p)->hash_next) {
+        if (*p == f) {
+            *p = f->hash_next;
+            __atomic_sub_fetch(&open_files, 1, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+}
+
+void nvtable_for_each(void (*fn)(struct nvfile *f, void *arg), void *arg)
+{
+    for (unsigned b = 0; b < BUCKETS; b++)
+        for (struct nvfile *f = buckets[b]; f; f = f->hash_next)
+            fn(f, arg);
+}
+
+bool nvtable_logical_size(dev_t dev, ino_t ino, off_t *size)
+{
+    if (__atomic_load_n(&open_files, __ATOMIC_ACQUIRE) == 0)
+        return false;
+    nvtable_lock();
+    struct nvfile *f = nvtable_find(dev, ino);
+    if (f) {
+        pthread_rwlock_rdlock(&f->lock);
+        *size = (off_t)f->size;
+        pthread_rwlock_unlock(&f->lock);
+    }
+    nvtable_unlock();
+    return f != NULL;
+}

@@ -1,0 +1,744 @@
+/*
+ * nvfile.c - the open-file object: opening and recovering a managed file,
+ * the data path (reads, writes, truncation through undo or redo logging),
+ * durability points and settling at close (see nvfile.h).
+ */
+#include "core/nvfile.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+#include "core/checkpointer.h"
+#include "core/config.h"
+#include "core/debug.h"
+#include "core/filetable.h"
+#include "log/policy.h"
+#include "log/recovery.h"
+#include "os/sys.h"
+
+#define PAGE          4096u
+#define MIN_RESERVE   ((uint64_t)256 << 20)
+#define MIN_GROW_STEP ((uint64_t)1 << 20)
+#define MAX_GROW_STEP ((uint64_t)64 << 20)
+/* A commit that leaves more log than this checkpoints at once. */
+#define LOG_SOFT_LIMIT ((uint64_t)64 << 20)
+/* The byte range the library locks (OFD lock) to own a file in this process;
+ * far beyond any offset a program locks. */
+#define OWNER_LOCK_START ((off_t)1 << 62)
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+static uint64_t round_down(uint64_t v, uint64_t a)
+{
+    return v & ~(a - 1);
+}
+
+bool nvfile_sync_mode(int open_flags)
+{
+    return nv_config()->sync || (open_flags & (O_SYNC | O_DSYNC));
+}
+
+static uint64_t reserve_for(uint64_t size)
+{
+    uint64_t r = MIN_RESERVE;
+    while (r < 2 * size)
+        r <<= 1;
+    return r;
+}
+
+/* ---- identity and ownership ------------------------------------------- */
+
+static int read_identity(int fd, struct nvfile *f)
+{
+    struct statx stx;
+    int rc = sys_statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME | STATX_SIZE, &stx);
+    if (rc < 0)
+        return rc;
+    f->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    f->ino = stx.stx_ino;
+    memset(&f->id, 0, sizeof(f->id));
+    f->id.dev = f->dev;
+    f->id.ino = f->ino;
+    if (stx.stx_mask & STATX_BTIME) {
+        f->id.btime_sec = stx.stx_btime.tv_sec;
+        f->id.btime_nsec = stx.stx_btime.tv_nsec;
+    }
+    f->real_size = stx.stx_size;
+    return 0;
+}
+
+/* Takes the library's ownership lock: one process at a time serves a file
+ * through its log. An OFD lock dies with its holder, however it dies. */
+static int take_ownership(struct nvfile *f)
+{
+    struct flock fl = {
+        .l_type = f->writable ? F_WRLCK : F_RDLCK,
+        .l_whence = SEEK_SET,
+        .l_start = OWNER_LOCK_START,
+        .l_len = 1,
+    };
+    int rc = sys_fcntl(f->fd, F_OFD_SETLK, (long)&fl);
+    return rc == -EAGAIN || rc == -EACCES ? -EBUSY : rc;
+}
+
+static int open_log_dir(const char *dir, bool create)
+{
+    int fd = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd == -ENOENT && create) {
+        int rc = sys_mkdirat(AT_FDCWD, dir, 0700);
+        if (rc < 0 && rc != -EEXIST)
+            return rc;
+        fd = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    }
+    return fd;
+}
+
+static int recover(struct nvfile *f, const char *path)
+{
+    int dirfd = open_log_dir(f->log_dir, false);
+    if (dirfd == -ENOENT)
+        return 0;
+    if (dirfd < 0)
+        return dirfd;
+    struct nvlog_recovery r;
+    int rc = nvlog_recover(dirfd, f->log_name, f->fd, &f->id, &r);
+    sys_close(dirfd);
+    if (rc == -EBADMSG) {
+        nv_warn("the log of %s (%s/%s) fails its checks; the file is left untouched", path,
+                f->log_dir, f->log_name);
+        return -EIO;
+    }
+    if (rc < 0)
+        return rc;
+    if (r.stale)
+        nv_debug("%s: removed a stale log left by an earlier file with inode %lu", path,
+                 (unsigned long)f->ino);
+    else if (r.had_log)
+        nv_debug("%s: recovered to %llu bytes (%llu blocks rolled back, %llu replayed)", path,
+                 (unsigned long long)r.size, (unsigned long long)r.undone,
+                 (unsigned long long)r.redone);
+    return 0;
+}
+
+static const char *persist_name(int kind)
+{
+    return kind == PM_KIND_MAP_SYNC ? "DAX with MAP_SYNC"
+           : kind == PM_KIND_FORCED ? "forced pmem (PMEM_IS_PMEM_FORCE)"
+                                    : "shared mapping with msync";
+}
+
+/* The library's own descriptor of the file open as kfd: read-write when the
+ * caller may write, whatever mode the program asked for. Reopened through
+ * /proc so it is the same inode even if the name changed; by path where
+ * /proc is not mounted. */
+static int reopen(int kfd, const char *path, int mode)
+{
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
+    int fd = sys_openat(AT_FDCWD, self, mode | O_CLOEXEC, 0);
+    if (fd == -ENOENT)
+        fd = sys_openat(AT_FDCWD, path, mode | O_CLOEXEC, 0);
+    return fd;
+}
+
+static bool log_exists(const struct nvfile *f)
+{
+    char log_path[PATH_MAX];
+    struct statx stx;
+    snprintf(log_path, sizeof(log_path), "%s/%s", f->log_dir, f->log_name);
+    return sys_statx(AT_FDCWD, log_path, 0, 0, &stx) == 0;
+}
+
+static int setup(struct nvfile *f, int kfd, const char *path)
+{
+    f->fd = reopen(kfd, path, O_RDWR);
+    f->writable = f->fd >= 0;
+    if (f->fd < 0)
+        f->fd = reopen(kfd, path, O_RDONLY);
+    if (f->fd < 0)
+        return f->fd;
+    struct stat a, b;
+    int rc = sys_fstat(kfd, &a);
+    if (rc == 0)
+        rc = sys_fstat(f->fd, &b);
+    if (rc == 0 && (a.st_dev != b.st_dev || a.st_ino != b.st_ino))
+        rc = -ESTALE;
+    if (rc == 0)
+        rc = take_ownership(f);
+    if (rc == 0)
+        rc = read_identity(f->fd, f);
+    if (rc < 0)
+        return rc;
+    snprintf(f->log_name, sizeof(f->log_name), "%llx-%llx.log", (unsigned long long)f->dev,
+             (unsigned long long)f->ino);
+    if (f->writable) {
+        rc = recover(f, path);
+        if (rc == 0)
+            rc = read_identity(f->fd, f);
+        if (rc < 0)
+            return rc;
+    } else if (log_exists(f)) {
+        nv_warn("%s needs recovery but this process may not write it", path);
+        return -EACCES;
+    }
+    f->size = f->committed_size = f->real_size;
+    f->zero_from = f->real_size;
+    long hole = sys_lseek(f->fd, 0, SEEK_HOLE);
+    f->alloc_prefix = hole > 0 ? (uint64_t)hole : 0;
+    rc = pm_map_file(f->fd, f->writable, reserve_for(f->real_size), &f->map);
+    if (rc < 0)
+        return rc;
+    nv_debug("%s: managed, %llu bytes, %s", path, (unsigned long long)f->size,
+             persist_name(f->map.kind));
+    return 0;
+}
+
+static struct nvfile *create_object(int kfd, const char *path, const char *log_dir, int *err)
+{
+    struct nvfile *f = calloc(1, sizeof(*f));
+    if (!f) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    f->fd = -1;
+    f->log_dir = strdup(log_dir);
+    nvlog_init(&f->log);
+    nvidx_init(&f->index);
+    pthread_rwlock_init(&f->lock, NULL);
+    f->epoch = 1;
+    f->policy = nv_config()->policy == NVPOLICY_REDO ? NVLOG_REDO : NVLOG_UNDO;
+    int rc = f->log_dir ? setup(f, kfd, path) : -ENOMEM;
+    if (rc < 0) {
+        pm_unmap(&f->map);
+        if (f->fd >= 0)
+            sys_close(f->fd);
+        pthread_rwlock_destroy(&f->lock);
+        free(f->log_dir);
+        free(f);
+        *err = rc;
+        return NULL;
+    }
+    return f;
+}
+
+struct nvfile *nvfile_acquire(int kfd, const char *path, const char *log_dir, int *err)
+{
+    struct stat st;
+    int rc = sys_fstat(kfd, &st);
+    if (rc < 0) {
+        *err = rc;
+        return NULL;
+    }
+    nvtable_lock();
+    struct nvfile *f = nvtable_find(st.st_dev, st.st_ino);
+    if (!f) {
+        f = create_object(kfd, path, log_dir, err);
+        if (f)
+            nvtable_insert(f);
+    }
+    if (f)
+        f->users++;
+    nvtable_unlock();
+    return f;
+}
+
+static int remove_log(struct nvfile *f)
+{
+    if (!nvlog_exists(&f->log))
+        return 0;
+    nvlog_close(&f->log);
+    int dirfd = open_log_dir(f->log_dir, false);
+    if (dirfd < 0)
+        return dirfd;
+    int rc = sys_unlinkat(dirfd, f->log_name, 0);
+    sys_close(dirfd);
+    return rc == -ENOENT ? 0 : rc;
+}
+
+int nvfile_release(struct nvfile *f)
+{
+    int rc = 0;
+    nvtable_lock();
+    if (--f->users > 0) {
+        nvtable_unlock();
+        return 0;
+    }
+    nvtable_remove(f);
+    nvtable_unlock();
+    nvckpt_forget(f);
+    if (f->writable) {
+        pthread_rwlock_wrlock(&f->lock);
+        rc = nvfile_settle(f);
+        pthread_rwlock_unlock(&f->lock);
+    }
+    nvlog_close(&f->log);
+    nvidx_destroy(&f->index);
+    pm_unmap(&f->map);
+    sys_close(f->fd);
+    pthread_rwlock_destroy(&f->lock);
+    free(f->log_dir);
+    free(f);
+    return rc;
+}
+
+/* ---- storage ------------------------------------------------------------ */
+
+static int ensure_reserve(struct nvfile *f, uint64_t end)
+{
+    if (end <= f->map.reserved)
+        return 0;
+    return pm_map_grow(f->fd, reserve_for(end), &f->map);
+}
+
+/* Makes sure [off, end) has storage behind it, so stores through the
+ * mapping cannot fault for want of space, and the real file reaches end.
+ * Appends preallocate in growing steps. */
+static int ensure_storage(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    int rc = ensure_reserve(f, end);
+    if (rc < 0)
+        return rc;
+    if (end <= f->alloc_prefix)
+        return 0;
+    uint64_t lo = round_down(off, PAGE), hi = round_up(end, PAGE);
+    if (end > f->real_size && off <= f->alloc_prefix) {
+        /* Growing the prefix: take a step ahead so appends stay syscall-free. */
+        uint64_t step = f->real_size / 4;
+        step = step < MIN_GROW_STEP ? MIN_GROW_STEP : step > MAX_GROW_STEP ? MAX_GROW_STEP : step;
+        uint64_t want = round_up(end + step, PAGE);
+        lo = f->alloc_prefix;
+        rc = ensure_reserve(f, want);
+        if (rc == 0)
+            rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(want - lo));
+        if (rc == 0) {
+            f->alloc_prefix = want;
+            if (want > f->real_size)
+                f->real_size = want;
+            return 0;
+        }
+    }
+    int mode = hi <= f->real_size ? FALLOC_FL_KEEP_SIZE : 0;
+    rc = sys_fallocate(f->fd, mode, (off_t)lo, (off_t)(hi - lo));
+    if (rc == -EOPNOTSUPP && mode == 0)
+        rc = sys_ftruncate(f->fd, (off_t)hi);
+    if (rc < 0)
+        return rc == -EFBIG ? -ENOSPC : rc;
+    if (hi > f->real_size)
+        f->real_size = hi;
+    if (lo <= f->alloc_prefix)
+        f->alloc_prefix = hi;
+    return 0;
+}
+
+static int ensure_log(struct nvfile *f)
+{
+    if (nvlog_exists(&f->log))
+        return 0;
+    int dirfd = open_log_dir(f->log_dir, true);
+    if (dirfd < 0)
+        return dirfd;
+    int rc = nvlog_create(&f->log, dirfd, f->log_name, &f->id, f->committed_size);
+    sys_close(dirfd);
+    if (rc == 0)
+        f->epoch = f->log.state.committed_epoch + 1;
+    return rc;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* Copies [off, off+n) as the program sees it: log records first, then home,
+ * zeros beyond zero_from. */
+static void copy_out(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
+{
+    while (n > 0) {
+        uint64_t chunk = n;
+        if (off >= f->zero_from) {
+            memset(dst, 0, n);
+            return;
+        }
+        if (off + chunk > f->zero_from)
+            chunk = f->zero_from - off;
+        if (f->index.redo_live) {
+            struct nvidx_region *r = nvidx_region(&f->index, off, false);
+            if (r) {
+                struct nvidx_entry *e = nvidx_entry_at(r, off);
+                uint64_t bs = (uint64_t)1 << r->shift;
+                uint64_t in_block = off & (bs - 1);
+                if (chunk > bs - in_block)
+                    chunk = bs - in_block;
+                if (e->record && e->kind == NVLOG_REDO) {
+                    memcpy(dst, nvlog_data(&f->log, e->record) + in_block, chunk);
+                    goto next;
+                }
+            } else {
+                uint64_t left = NVIDX_REGION_SIZE - (off & (NVIDX_REGION_SIZE - 1));
+                if (chunk > left)
+                    chunk = left;
+            }
+        }
+        memcpy(dst, f->map.base + off, chunk);
+    next:
+        dst += chunk;
+        off += chunk;
+        n -= chunk;
+    }
+}
+
+size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off)
+{
+    if (off >= f->size)
+        return 0;
+    if (len > f->size - off)
+        len = (size_t)(f->size - off);
+    copy_out(f, buf, off, len);
+    __atomic_add_fetch(&f->reads, 1, __ATOMIC_RELAXED);
+    return len;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* A block that the write must log before it changes. */
+struct logged_block {
+    struct nvidx_region *region;
+    struct nvidx_entry *entry;
+    uint64_t start, len; /* the block, clamped to the real file */
+    uint64_t span;       /* bytes of the block */
+    struct nvlog_rec rec;
+};
+
+/* Does the block [start, start+span) with entry e need a record now? */
+static bool needs_record(const struct nvfile *f, const struct nvidx_entry *e)
+{
+    return !(e->record && e->kind == f->policy && e->epoch == f->epoch);
+}
+
+/* Is the block logged at all in this epoch (as opposed to written home)? */
+static bool block_is_logged(const struct nvfile *f, uint64_t start, const struct nvidx_entry *e)
+{
+    if (start < f->committed_size)
+        return true;
+    return e->record && e->kind == NVLOG_REDO;
+}
+
+/* Walks the blocks of [off, end) that are logged, calling fn for each. */
+typedef int (*block_fn)(struct nvfile *f, struct nvidx_region *r, struct nvidx_entry *e,
+                        uint64_t start, uint64_t span, void *arg);
+
+static int for_logged_blocks(struct nvfile *f, uint64_t off, uint64_t end, unsigned want_shift,
+                             block_fn fn, void *arg)
+{
+    while (off < end) {
+        bool may_log = off < f->committed_size || f->index.redo_live;
+        struct nvidx_region *r = may_log ? nvidx_region(&f->index, off, true) : NULL;
+        if (may_log && !r)
+            return -ENOMEM;
+        if (!r) {
+            off = round_down(off, NVIDX_REGION_SIZE) + NVIDX_REGION_SIZE;
+            continue;
+        }
+        unsigned shift = nvidx_region_shift(r, f->epoch, want_shift);
+        uint64_t span = (uint64_t)1 << shift;
+        uint64_t start = round_down(off, span);
+        struct nvidx_entry *e = nvidx_entry_at(r, start);
+        if (block_is_logged(f, start, e)) {
+            int rc = fn(f, r, e, start, span, arg);
+            if (rc)
+                return rc;
+        }
+        off = start + span;
+    }
+    return 0;
+}
+
+struct plan {
+    struct logged_block *blocks;
+    size_t n, cap;
+    uint64_t bytes;
+};
+
+static int plan_block(struct nvfile *f, struct nvidx_region *r, struct nvidx_entry *e,
+                      uint64_t start, uint64_t span, void *arg)
+{
+    struct plan *p = arg;
+    if (!needs_record(f, e))
+        return 0;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        struct logged_block *b = realloc(p->blocks, cap * sizeof(*b));
+        if (!b)
+            return -ENOMEM;
+        p->blocks = b;
+        p->cap = cap;
+    }
+    uint64_t len = span;
+    if (f->policy == NVLOG_UNDO)
+        len = start >= f->real_size ? 0 : start + span > f->real_size ? f->real_size - start : span;
+    p->blocks[p->n++] = (struct logged_block){r, e, start, len, span, {0, 0}};
+    p->bytes += nvlog_record_span(len);
+    return 0;
+}
+
+/* The block's current contents as the program sees them (a redo record of
+ * an earlier epoch, or home), up to the real size; zeros beyond. */
+static void snapshot_block(struct nvfile *f, const struct logged_block *b, char *dst)
+{
+    uint64_t home = b->start >= f->real_size            ? 0
+                    : b->start + b->span > f->real_size ? f->real_size - b->start
+                                                        : b->span;
+    if (b->entry->record && b->entry->kind == NVLOG_REDO) {
+        memcpy(dst, nvlog_data(&f->log, b->entry->record), b->span);
+        return;
+    }
+    memcpy(dst, f->map.base + b->start, home);
+    memset(dst + home, 0, b->span - home);
+}
+
+/* Writes the records of a plan: undo records are fenced twice (data, then
+ * headers) before anything changes home; redo records need no fence until
+ * the commit. */
+static int write_records(struct nvfile *f, struct plan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        struct logged_block *b = &p->blocks[i];
+        b->rec = nvlog_alloc(&f->log, b->len);
+        if (f->policy == NVLOG_UNDO) {
+            pm_copy(&f->log.map, b->rec.off + sizeof(struct nvlog_record), f->map.base + b->start,
+                    b->len);
+        } else {
+            char *dst = nvlog_data(&f->log, b->rec.off);
+            snapshot_block(f, b, dst);
+            pm_flush(&f->log.map, b->rec.off + sizeof(struct nvlog_record), b->len);
+        }
+    }
+    if (f->policy == NVLOG_UNDO && p->n) {
+        int rc = pm_drain(&f->log.map);
+        if (rc < 0)
+            return rc;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        struct logged_block *b = &p->blocks[i];
+        nvlog_seal(&f->log, b->rec, f->policy, f->epoch, b->start, b->len);
+        if (f->policy == NVLOG_UNDO)
+            nvidx_set_undo(&f->index, b->region, b->entry, b->rec.off, f->epoch);
+        else
+            nvidx_set_redo(&f->index, b->region, b->entry, b->rec.off, f->epoch);
+    }
+    if (f->policy == NVLOG_UNDO && p->n)
+        return pm_drain(&f->log.map);
+    return 0;
+}
+
+struct put_ctx {
+    const char *src; /* NULL: zeros */
+    uint64_t off, end;
+    uint64_t home_from; /* bytes before this went to the log */
+};
+
+static void put_bytes(struct pm_map *m, uint64_t at, const char *src, uint64_t n)
+{
+    if (src)
+        pm_copy(m, at, src, n);
+    else
+        pm_fill(m, at, 0, n);
+}
+
+/* Redo: the part of the write that falls in a logged block goes to its
+ * record; every other byte goes home. */
+static int put_redo_block(struct nvfile *f, struct nvidx_region *r, struct nvidx_entry *e,
+                          uint64_t start, uint64_t span, void *arg)
+{
+    (void)r;
+    struct put_ctx *c = arg;
+    uint64_t lo = start > c->off ? start : c->off;
+    uint64_t hi = start + span < c->end ? start + span : c->end;
+    if (lo > c->home_from)
+        put_bytes(&f->map, c->home_from, c->src ? c->src + (c->home_from - c->off) : NULL,
+                  lo - c->home_from);
+    put_bytes(&f->log.map, e->record + sizeof(struct nvlog_record) + (lo - start),
+              c->src ? c->src + (lo - c->off) : NULL, hi - lo);
+    c->home_from = hi;
+    return 0;
+}
+
+static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_t len)
+{
+    uint64_t end = off + len;
+    unsigned want = nvidx_shift_for(len);
+    int rc = ensure_log(f);
+    if (rc == 0)
+        rc = ensure_storage(f, off, end);
+    if (rc < 0)
+        return rc;
+    struct plan p = {0};
+    rc = for_logged_blocks(f, off, end, want, plan_block, &p);
+    if (rc == 0 && p.n) {
+        /* Blocks logged whole must have storage too (they go home later). */
+        uint64_t lo = p.blocks[0].start, hi = p.blocks[p.n - 1].start + p.blocks[p.n - 1].span;
+        if (hi > f->real_size)
+            hi = f->real_size;
+        if (lo < hi)
+            rc = ensure_storage(f, lo, hi);
+    }
+    if (rc == 0)
+        rc = nvlog_reserve(&f->log, p.bytes);
+    if (rc == 0)
+        rc = write_records(f, &p);
+    free(p.blocks);
+    if (rc < 0)
+        return rc;
+    if (f->policy == NVLOG_UNDO || !f->index.redo_live) {
+        put_bytes(&f->map, off, src, len);
+    } else {
+        struct put_ctx c = {src, off, end, off};
+        for_logged_blocks(f, off, end, want, put_redo_block, &c);
+        if (c.home_from < end)
+            put_bytes(&f->map, c.home_from, src ? src + (c.home_from - off) : NULL,
+                      end - c.home_from);
+    }
+    if (end > f->zero_from)
+        f->zero_from = end;
+    f->dirty = true;
+    return (long)len;
+}
+
+/* Bytes between the size and a write or truncation beyond it must read as
+ * zero; the part of them that may hold old bytes is zeroed through the log. */
+static int zero_gap(struct nvfile *f, uint64_t to)
+{
+    uint64_t end = to < f->zero_from ? to : f->zero_from;
+    if (f->size >= end)
+        return 0;
+    long rc = write_range(f, NULL, f->size, end - f->size);
+    return rc < 0 ? (int)rc : 0;
+}
+
+long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
+{
+    if (len == 0)
+        return 0;
+    if (off >= NVFILE_MAX_SIZE || len > NVFILE_MAX_SIZE - off)
+        return -EFBIG;
+    if (!f->writable)
+        return -EBADF;
+    int rc = zero_gap(f, off);
+    if (rc < 0)
+        return rc;
+    long n = write_range(f, buf, off, len);
+    if (n < 0)
+        return n;
+    if (off + len > f->size)
+        f->size = off + len;
+    __atomic_add_fetch(&f->writes, 1, __ATOMIC_RELAXED);
+    return n;
+}
+
+int nvfile_truncate(struct nvfile *f, uint64_t len)
+{
+    if (len > NVFILE_MAX_SIZE)
+        return -EFBIG;
+    if (!f->writable)
+        return -EINVAL;
+    if (len == f->size)
+        return 0;
+    int rc = ensure_log(f);
+    if (rc < 0)
+        return rc;
+    if (len > f->size) {
+        rc = zero_gap(f, len);
+        if (rc == 0 && len > f->real_size) {
+            rc = ensure_reserve(f, len);
+            if (rc == 0)
+                rc = sys_ftruncate(f->fd, (off_t)len);
+            if (rc == 0)
+                f->real_size = len;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    f->size = len;
+    f->dirty = true;
+    return 0;
+}
+
+/* ---- durability --------------------------------------------------------- */
+
+int nvfile_commit(struct nvfile *f)
+{
+    if (!f->dirty)
+        return 0;
+    int rc = pm_drain(&f->map);
+    if (rc == 0)
+        rc = pm_drain(&f->log.map);
+    if (rc < 0)
+        return rc;
+    uint64_t applied = f->log.state.applied_epoch;
+    /* An undo epoch leaves nothing live once committed, unless redo blocks
+     * of an earlier epoch still wait to go home. */
+    bool reset = f->policy == NVLOG_UNDO && applied == f->log.state.committed_epoch;
+    rc = nvlog_commit(&f->log, f->epoch, reset ? f->epoch : applied, f->size, reset);
+    if (rc < 0)
+        return rc;
+    f->committed_size = f->size;
+    f->dirty = false;
+    int ended = f->policy;
+    f->epoch++;
+    f->policy = nvpolicy_next(nv_config()->policy, f->policy, f->reads, f->writes);
+    f->reads = f->writes = 0;
+    if (ended == NVLOG_REDO) {
+        /* Undo writes in place, so redo blocks must be home before it runs;
+         * and a log that grew large is emptied now rather than later. */
+        if (f->policy == NVLOG_UNDO || nvlog_used(&f->log) > LOG_SOFT_LIMIT)
+            return nvfile_checkpoint(f);
+        nvckpt_schedule(f);
+    }
+    return 0;
+}
+
+int nvfile_checkpoint(struct nvfile *f)
+{
+    if (!nvlog_exists(&f->log))
+        return 0;
+    long n = nvlog_checkpoint(&f->log, &f->map, f->real_size);
+    if (n < 0)
+        return (int)n;
+    nvidx_drop_redo_upto(&f->index, f->log.state.applied_epoch);
+    return 0;
+}
+
+int nvfile_settle(struct nvfile *f)
+{
+    if (!f->writable)
+        return 0;
+    int rc = nvfile_commit(f);
+    if (rc == 0)
+        rc = nvfile_checkpoint(f);
+    if (rc < 0)
+        return rc;
+    if (f->real_size != f->size) {
+        rc = sys_ftruncate(f->fd, (off_t)f->size);
+        /* The trimmed size must be durable before the log that records the
+         * size goes away. */
+        if (rc == 0)
+            rc = sys_fsync(f->fd);
+        if (rc < 0)
+            return rc;
+        f->real_size = f->size;
+        if (f->alloc_prefix > f->size)
+            f->alloc_prefix = f->size;
+    }
+    if (f->zero_from > f->size)
+        f->zero_from = f->size;
+    rc = remove_log(f);
+    /* The index speaks of the removed log's epochs. */
+    nvidx_destroy(&f->index);
+    nvidx_init(&f->index);
+    return rc;
+}

@@ -1,0 +1,101 @@
+/*
+ * nvfile.h - the open-file object: one per managed file (inode) in the
+ * process, shared by every descriptor that refers to it.
+ *
+ * It owns the data mapping, the sizes, the file's lock, its log and index,
+ * and the epoch: every change since the last durability point is one atomic
+ * unit. Sizes kept apart:
+ *   size            what the program sees (fstat, SEEK_END, EOF)
+ *   committed_size  the size at the last durability point (what a crash
+ *                   brings back); blocks below it are logged before change
+ *   real_size       the kernel's size: at least size, with a preallocated
+ *                   tail while the file is open, trimmed at close
+ *   zero_from       every byte of the real file from here on is zero
+ * All functions but nvfile_acquire/nvfile_release expect the caller to hold
+ * the lock as their comment says.
+ */
+#ifndef NVMMIO_CORE_NVFILE_H
+#define NVMMIO_CORE_NVFILE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log/index.h"
+#include "log/log.h"
+#include "pmem/persist.h"
+
+/* Largest logical size served: offsets are indexed below 2^48, and the data
+ * mapping must fit in the address space. */
+#define NVFILE_MAX_SIZE ((uint64_t)1 << 46)
+
+struct nvfile {
+    dev_t dev;
+    ino_t ino;
+    struct nvlog_identity id;
+    int fd;        /* the library's own descriptor of the file */
+    bool writable; /* fd is read-write */
+    char *log_dir; /* directory that holds the log */
+    char log_name[64];
+
+    pthread_rwlock_t lock;
+    struct pm_map map;
+    uint64_t size;
+    uint64_t committed_size;
+    uint64_t real_size;
+    uint64_t alloc_prefix; /* [0, alloc_prefix) has storage behind it */
+    uint64_t zero_from;
+
+    struct nvlog log;
+    struct nvidx index;
+    uint64_t epoch; /* the running epoch: committed_epoch + 1 */
+    int policy;     /* NVLOG_UNDO or NVLOG_REDO for the running epoch */
+    bool dirty;     /* the running epoch changed the file */
+    uint64_t reads, writes;
+
+    /* Owned by the file table. */
+    int users;
+    struct nvfile *hash_next;
+    /* Owned by the checkpointer. */
+    bool ckpt_queued;
+    bool ckpt_busy;
+    struct nvfile *ckpt_next;
+};
+
+/* Finds or creates the object for the regular file open as kfd (whose
+ * canonical path is `path`, with logs in log_dir), recovering the file first
+ * when it has a log. Returns the object with one more user, or NULL with
+ * *err set to a negative errno; -EBUSY when another process holds the file. */
+struct nvfile *nvfile_acquire(int kfd, const char *path, const char *log_dir, int *err);
+
+/* Drops a user; the last one settles the file (see nvfile_settle) and frees
+ * the object. Returns 0 or the negative errno of settling. */
+int nvfile_release(struct nvfile *f);
+
+/* Read lock held. Copies up to len bytes at off into buf; returns the count
+ * (0 at or past EOF). */
+size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off);
+
+/* Write lock held. Writes len bytes at off; returns len or a negative errno
+ * (-ENOSPC, -EFBIG, -ENOMEM, -EIO) with nothing changed. */
+long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off);
+
+/* Write lock held. Sets the logical size. 0 or a negative errno. */
+int nvfile_truncate(struct nvfile *f, uint64_t len);
+
+/* Write lock held. Durability point: commits the running epoch. */
+int nvfile_commit(struct nvfile *f);
+
+/* Write lock held. Copies committed redo blocks home. */
+int nvfile_checkpoint(struct nvfile *f);
+
+/* Write lock held. Commit, checkpoint, trim the real file to the logical
+ * size and remove the log: the file is as a program without the library
+ * should see it. */
+int nvfile_settle(struct nvfile *f);
+
+/* True when writes to the file are durability points of their own. */
+bool nvfile_sync_mode(int open_flags);
+
+#endif

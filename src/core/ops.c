@@ -1,0 +1,446 @@
+/*
+ * ops.c - POSIX semantics over the open-file object (see ops.h).
+ */
+#include "core/ops.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../include/libnvmmio.h"
+#include "core/checkpointer.h"
+#include "core/config.h"
+#include "core/debug.h"
+#include "core/fdtable.h"
+#include "core/filetable.h"
+#include "core/nvfile.h"
+#include "os/sys.h"
+
+/* The most one read or write moves, as in the kernel. */
+#define MAX_RW_COUNT ((size_t)0x7ffff000)
+#define LOG_DIR_NAME ".nvmmio"
+
+bool nvops_may_manage(int flags)
+{
+    return (flags & O_ATOMIC) || nv_config()->nroots > 0;
+}
+
+int nvops_kernel_open_flags(int dirfd, const char *path, int flags)
+{
+    (void)dirfd;
+    (void)path;
+    if (nvops_may_manage(flags) && !(flags & O_PATH))
+        flags &= ~O_TRUNC;
+    return flags & ~O_ATOMIC;
+}
+
+/* ---- which files are managed -------------------------------------------- */
+
+static int canonical_path(int kfd, char *out, size_t n)
+{
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
+    long len = sys_readlinkat(AT_FDCWD, self, out, n - 1);
+    if (len < 0 || (size_t)len >= n - 1)
+        return len < 0 ? (int)len : -ENAMETOOLONG;
+    out[len] = '\0';
+    return out[0] == '/' ? 0 : -ENOENT; /* anonymous or deleted objects */
+}
+
+/* The directory that holds the logs of the file at canonical path, or ""
+ * when the file is not managed. */
+static int log_dir_of(const char *canon, int flags, char *out, size_t n)
+{
+    const char *root = nv_config_root_of(canon);
+    int len;
+    if (root) {
+        size_t rl = strlen(root);
+        const char *rest = canon + (rl == 1 ? 0 : rl);
+        /* The logs themselves are never managed. */
+        if (!strncmp(rest, "/" LOG_DIR_NAME "/", sizeof(LOG_DIR_NAME) + 1))
+            return 0;
+        len = snprintf(out, n, "%s/%s", rl == 1 ? "" : root, LOG_DIR_NAME);
+    } else if (flags & O_ATOMIC) {
+        const char *slash = strrchr(canon, '/');
+        len = snprintf(out, n, "%.*s/%s", (int)(slash - canon), canon, LOG_DIR_NAME);
+    } else {
+        return 0;
+    }
+    return len < (int)n ? 0 : -ENAMETOOLONG;
+}
+
+/* An O_TRUNC held back from the kernel, for a file the library does not
+ * manage. The kernel truncates regular files only. */
+static int truncate_unmanaged(int kfd, int flags)
+{
+    struct stat st;
+    int rc = sys_fstat(kfd, &st);
+    if (rc < 0 || !S_ISREG(st.st_mode))
+        return rc;
+    if ((flags & O_ACCMODE) != O_RDONLY)
+        return sys_ftruncate(kfd, 0);
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
+    int wfd = sys_openat(AT_FDCWD, self, O_WRONLY | O_CLOEXEC, 0);
+    if (wfd < 0)
+        return wfd;
+    rc = sys_ftruncate(wfd, 0);
+    sys_close(wfd);
+    return rc;
+}
+
+static int open_truncate(struct nvfile *f, int flags)
+{
+    pthread_rwlock_wrlock(&f->lock);
+    int rc = f->writable ? nvfile_truncate(f, 0) : -EACCES;
+    if (rc == 0 && nvfile_sync_mode(flags))
+        rc = nvfile_commit(f);
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
+{
+    (void)dirfd;
+    bool held_trunc = (flags & O_TRUNC) && nvops_may_manage(flags) && !(flags & O_PATH);
+    struct stat st;
+    char canon[PATH_MAX], log_dir[PATH_MAX];
+    log_dir[0] = '\0';
+    int rc = sys_fstat(kfd, &st);
+    if (rc == 0 && S_ISREG(st.st_mode) && !(flags & O_PATH) &&
+        canonical_path(kfd, canon, sizeof(canon)) == 0)
+        rc = log_dir_of(canon, flags, log_dir, sizeof(log_dir));
+    if (rc < 0)
+        return rc;
+    if (!log_dir[0])
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+
+    struct nvfile *f = nvfile_acquire(kfd, canon, log_dir, &rc);
+    if (!f && rc == -EBUSY) {
+        nv_debug("%s is served by another process; plain kernel IO here", path);
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
+    if (!f)
+        return rc;
+    if (held_trunc) {
+        rc = open_truncate(f, flags);
+        if (rc < 0) {
+            nvfile_release(f);
+            return rc;
+        }
+    }
+    struct nvofd *o = nvofd_new(f, flags & ~(O_ATOMIC | O_TRUNC | O_CREAT | O_EXCL));
+    if (!o) {
+        nvfile_release(f);
+        return -ENOMEM;
+    }
+    struct nvofd *stale = nvfd_install(kfd, o);
+    if (stale) /* a descriptor closed behind the library's back */
+        nvops_close_finish(stale);
+    return 0;
+}
+
+/* ---- descriptors -------------------------------------------------------- */
+
+struct nvofd *nvops_close_begin(int fd)
+{
+    return nvfd_remove(fd);
+}
+
+int nvops_close_finish(struct nvofd *o)
+{
+    struct nvfile *f = nvofd_free(o);
+    pthread_rwlock_wrlock(&f->lock);
+    int rc = nvfile_commit(f);
+    pthread_rwlock_unlock(&f->lock);
+    int rc2 = nvfile_release(f);
+    return rc < 0 ? rc : rc2;
+}
+
+struct nvofd *nvops_dup(int oldfd, int newfd)
+{
+    struct nvofd *o = nvfd_begin(oldfd);
+    struct nvofd *old;
+    if (o) {
+        old = nvfd_install(newfd, o);
+        nvofd_end(o);
+    } else {
+        old = nvfd_remove(newfd);
+    }
+    return old;
+}
+
+struct nvofd *nvops_begin(int fd)
+{
+    return nvfd_begin(fd);
+}
+
+void nvops_end(struct nvofd *o)
+{
+    nvofd_end(o);
+}
+
+/* ---- data calls --------------------------------------------------------- */
+
+static bool can_read(const struct nvofd *o)
+{
+    return (o->flags & O_ACCMODE) != O_WRONLY;
+}
+
+static bool can_write(const struct nvofd *o)
+{
+    return (o->flags & O_ACCMODE) != O_RDONLY;
+}
+
+static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
+{
+    if (n > MAX_RW_COUNT)
+        n = MAX_RW_COUNT;
+    if (n && !buf)
+        return -EFAULT;
+    struct nvfile *f = o->file;
+    pthread_rwlock_rdlock(&f->lock);
+    size_t got = nvfile_read(f, buf, n, off);
+    pthread_rwlock_unlock(&f->lock);
+    return (ssize_t)got;
+}
+
+ssize_t nvops_read(struct nvofd *o, void *buf, size_t n)
+{
+    if (!can_read(o))
+        return -EBADF;
+    pthread_mutex_lock(&o->pos_lock);
+    ssize_t r = read_at(o, buf, n, o->pos);
+    if (r > 0)
+        o->pos += (uint64_t)r;
+    pthread_mutex_unlock(&o->pos_lock);
+    return r;
+}
+
+ssize_t nvops_pread(struct nvofd *o, void *buf, size_t n, off_t off)
+{
+    if (!can_read(o))
+        return -EBADF;
+    if (off < 0)
+        return -EINVAL;
+    return read_at(o, buf, n, (uint64_t)off);
+}
+
+/* Writes at off, or at the end with O_APPEND (as Linux does for pwrite
+ * too); *at gets where the bytes went. */
+static ssize_t write_at(struct nvofd *o, const void *buf, size_t n, uint64_t off, uint64_t *at)
+{
+    if (n > MAX_RW_COUNT)
+        n = MAX_RW_COUNT;
+    if (n && !buf)
+        return -EFAULT;
+    struct nvfile *f = o->file;
+    pthread_rwlock_wrlock(&f->lock);
+    if (o->flags & O_APPEND)
+        off = f->size;
+    long r = nvfile_write(f, buf, n, off);
+    if (r > 0 && nvfile_sync_mode(o->flags)) {
+        int rc = nvfile_commit(f);
+        if (rc < 0)
+            r = rc;
+    }
+    pthread_rwlock_unlock(&f->lock);
+    *at = off;
+    return r;
+}
+
+ssize_t nvops_write(struct nvofd *o, const void *buf, size_t n)
+{
+    if (!can_write(o))
+        return -EBADF;
+    pthread_mutex_lock(&o->pos_lock);
+    uint64_t at;
+    ssize_t r = write_at(o, buf, n, o->pos, &at);
+    if (r > 0)
+        o->pos = at + (uint64_t)r;
+    pthread_mutex_unlock(&o->pos_lock);
+    return r;
+}
+
+ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off)
+{
+    if (!can_write(o))
+        return -EBADF;
+    if (off < 0)
+        return -EINVAL;
+    uint64_t at;
+    return write_at(o, buf, n, (uint64_t)off, &at);
+}
+
+static off_t seek_data_or_hole(struct nvfile *f, off_t off, int whence)
+{
+    pthread_rwlock_wrlock(&f->lock);
+    off_t r;
+    if ((uint64_t)off >= f->size) {
+        r = -ENXIO;
+    } else if (nvfile_checkpoint(f) < 0) {
+        r = -EIO;
+    } else {
+        r = (off_t)sys_lseek(f->fd, off, whence);
+        if (whence == SEEK_HOLE && (r < 0 || (uint64_t)r > f->size))
+            r = (off_t)f->size;
+        if (whence == SEEK_DATA && (r < 0 || (uint64_t)r >= f->size))
+            r = -ENXIO;
+    }
+    pthread_rwlock_unlock(&f->lock);
+    return r;
+}
+
+off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
+{
+    struct nvfile *f = o->file;
+    pthread_mutex_lock(&o->pos_lock);
+    off_t base;
+    switch (whence) {
+    case SEEK_SET:
+        base = 0;
+        break;
+    case SEEK_CUR:
+        base = (off_t)o->pos;
+        break;
+    case SEEK_END:
+        pthread_rwlock_rdlock(&f->lock);
+        base = (off_t)f->size;
+        pthread_rwlock_unlock(&f->lock);
+        break;
+    case SEEK_DATA:
+    case SEEK_HOLE:
+        base = seek_data_or_hole(f, off, whence);
+        if (base >= 0)
+            o->pos = (uint64_t)base;
+        pthread_mutex_unlock(&o->pos_lock);
+        return base;
+    default:
+        pthread_mutex_unlock(&o->pos_lock);
+        return -EINVAL;
+    }
+    off_t r;
+    if (__builtin_add_overflow(base, off, &r))
+        r = -EINVAL;
+    else if (r < 0)
+        r = -EINVAL;
+    else
+        o->pos = (uint64_t)r;
+    pthread_mutex_unlock(&o->pos_lock);
+    return r;
+}
+
+int nvops_fsync(struct nvofd *o)
+{
+    struct nvfile *f = o->file;
+    pthread_rwlock_wrlock(&f->lock);
+    int rc = nvfile_commit(f);
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+int nvops_ftruncate(struct nvofd *o, off_t len)
+{
+    if (len < 0 || !can_write(o))
+        return -EINVAL;
+    struct nvfile *f = o->file;
+    pthread_rwlock_wrlock(&f->lock);
+    int rc = nvfile_truncate(f, (uint64_t)len);
+    if (rc == 0 && nvfile_sync_mode(o->flags))
+        rc = nvfile_commit(f);
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+void nvops_setfl(struct nvofd *o, int flags)
+{
+    /* F_SETFL changes only these; the access mode stays. */
+    const int settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
+    pthread_mutex_lock(&o->pos_lock);
+    o->flags = (o->flags & ~settable) | (flags & settable);
+    pthread_mutex_unlock(&o->pos_lock);
+}
+
+/* ---- metadata ----------------------------------------------------------- */
+
+void nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks)
+{
+    off_t logical;
+    if (!nvtable_logical_size(dev, ino, &logical))
+        return;
+    *size = logical;
+    blkcnt_t most = (logical + 511) / 512;
+    if (*blocks > most)
+        *blocks = most;
+}
+
+void nvops_doom(int dirfd, const char *path, struct nvops_doomed *d)
+{
+    d->valid = false;
+    if (nv_config()->nroots == 0)
+        return;
+    struct stat st;
+    int fd = sys_openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    char canon[PATH_MAX], log_dir[PATH_MAX];
+    log_dir[0] = '\0';
+    if (sys_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+        canonical_path(fd, canon, sizeof(canon)) == 0)
+        log_dir_of(canon, 0, log_dir, sizeof(log_dir));
+    sys_close(fd);
+    if (!log_dir[0])
+        return;
+    int n = snprintf(d->log_path, sizeof(d->log_path), "%s/%llx-%llx.log", log_dir,
+                     (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    d->valid = n < (int)sizeof(d->log_path);
+    d->dev = st.st_dev;
+    d->ino = st.st_ino;
+}
+
+void nvops_forget_log(const struct nvops_doomed *d)
+{
+    off_t size;
+    /* An open file keeps its log until its last close settles it. */
+    if (!d->valid || nvtable_logical_size(d->dev, d->ino, &size))
+        return;
+    sys_unlinkat(AT_FDCWD, d->log_path, 0);
+}
+
+/* ---- process ------------------------------------------------------------ */
+
+static void settle_one(struct nvfile *f, void *arg)
+{
+    int *rc = arg;
+    pthread_rwlock_wrlock(&f->lock);
+    int r = nvfile_settle(f);
+    pthread_rwlock_unlock(&f->lock);
+    if (r < 0 && *rc == 0)
+        *rc = r;
+}
+
+int nvops_settle_all(void)
+{
+    int rc = 0;
+    nvtable_lock();
+    nvtable_for_each(settle_one, &rc);
+    nvtable_unlock();
+    return rc;
+}
+
+void nvops_before_fork(void)
+{
+    nvtable_lock();
+    nvckpt_before_fork();
+}
+
+void nvops_after_fork(bool child)
+{
+    if (child)
+        nvckpt_after_fork_child();
+    else
+        nvckpt_after_fork_parent();
+    nvtable_unlock();
+}

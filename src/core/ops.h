@@ -1,0 +1,79 @@
+/*
+ * ops.h - the POSIX semantics of the calls the interposer hands down for
+ * managed descriptors and paths: which files are managed, offsets, access
+ * modes, O_APPEND, sync mode and the errno values the kernel would give.
+ * Every function returns a value >= 0 or a negative errno and never touches
+ * errno itself.
+ */
+#ifndef NVMMIO_CORE_OPS_H
+#define NVMMIO_CORE_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct nvofd;
+
+/* True when the process may manage any file (a root is set, or the caller
+ * passed O_ATOMIC). Cheap: decides whether an open needs a second look. */
+bool nvops_may_manage(int flags);
+
+/* The flags the kernel should see for an open with these flags: O_ATOMIC
+ * and, for a file that may be managed, O_TRUNC (the library truncates
+ * inside the epoch instead) are removed. */
+int nvops_kernel_open_flags(int dirfd, const char *path, int flags);
+
+/* After the kernel opened kfd for (dirfd, path, flags): takes the
+ * descriptor over when the file is managed, and otherwise carries out an
+ * O_TRUNC the library held back. 0, or a negative errno (the caller closes
+ * kfd and fails the open). */
+int nvops_adopt(int kfd, int dirfd, const char *path, int flags);
+
+/* Detaches a managed fd before the kernel closes it; returns the
+ * description to finish with nvops_close_finish, or NULL (not managed). */
+struct nvofd *nvops_close_begin(int fd);
+/* Durability point of the close; releases the file. 0 or a negative errno. */
+int nvops_close_finish(struct nvofd *o);
+
+/* newfd now refers to what oldfd refers to (dup, dup2, dup3, F_DUPFD).
+ * Returns what newfd referred to before when that needs closing, or NULL. */
+struct nvofd *nvops_dup(int oldfd, int newfd);
+
+/* The description of a managed fd (one call in progress), or NULL. */
+struct nvofd *nvops_begin(int fd);
+void nvops_end(struct nvofd *o);
+
+ssize_t nvops_read(struct nvofd *o, void *buf, size_t n);
+ssize_t nvops_pread(struct nvofd *o, void *buf, size_t n, off_t off);
+ssize_t nvops_write(struct nvofd *o, const void *buf, size_t n);
+ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off);
+off_t nvops_lseek(struct nvofd *o, off_t off, int whence);
+int nvops_fsync(struct nvofd *o);
+int nvops_ftruncate(struct nvofd *o, off_t len);
+/* Mirrors F_SETFL on the description (O_APPEND may change). */
+void nvops_setfl(struct nvofd *o, int flags);
+
+/* Corrects a stat result of a file this process has open: the logical size
+ * and no preallocated blocks. */
+void nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks);
+
+/* A path of a regular file is about to lose its last link (unlink, or a
+ * rename over it): remembers its log so nvops_forget_log can remove it. */
+struct nvops_doomed {
+    bool valid;
+    char log_path[4096];
+    dev_t dev;
+    ino_t ino;
+};
+void nvops_doom(int dirfd, const char *path, struct nvops_doomed *d);
+void nvops_forget_log(const struct nvops_doomed *d);
+
+/* Every managed file made durable, home and trimmed, as at exit. */
+int nvops_settle_all(void);
+
+/* Fork: keep the library's locks consistent across it. */
+void nvops_before_fork(void);
+void nvops_after_fork(bool child);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * files.c - wrappers of the calls that make and unmake descriptors: the
+ * open family, close, dup and fcntl. A managed file is opened by the kernel
+ * as usual (the program gets a real descriptor), then taken over.
+ */
+#include "interpose/real.h"
+
+#include <stdarg.h>
+
+#include "core/ops.h"
+
+static bool needs_mode(int flags)
+{
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+#define MODE_ARG(flags, mode)                                                                      \
+    do {                                                                                           \
+        if (needs_mode(flags)) {                                                                   \
+            va_list ap;                                                                            \
+            va_start(ap, flags);                                                                   \
+            mode = (mode_t)va_arg(ap, int);                                                        \
+            va_end(ap);                                                                            \
+        }                                                                                          \
+    } while (0)
+
+/* The open of a file that may be managed. */
+static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
+{
+    int fd = REAL(openat)(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode);
+    if (fd < 0)
+        return fd;
+    int rc = nvops_adopt(fd, dirfd, path, flags);
+    if (rc < 0) {
+        REAL(close)(fd);
+        return (int)nv_ret(rc);
+    }
+    return fd;
+}
+
+NV_EXPORT int open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    if (!nvops_may_manage(flags))
+        return REAL(open)(path, flags, mode);
+    return open_managed(AT_FDCWD, path, flags, mode);
+}
+
+NV_EXPORT int open64(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    if (!nvops_may_manage(flags))
+        return REAL(open64)(path, flags, mode);
+    return open_managed(AT_FDCWD, path, flags | O_LARGEFILE, mode);
+}
+
+NV_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    if (!nvops_may_manage(flags))
+        return REAL(openat)(dirfd, path, flags, mode);
+    return open_managed(dirfd, path, flags, mode);
+}
+
+NV_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    if (!nvops_may_manage(flags))
+        return REAL(openat64)(dirfd, path, flags, mode);
+    return open_managed(dirfd, path, flags | O_LARGEFILE, mode);
+}
+
+NV_EXPORT int creat(const char *path, mode_t mode)
+{
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+}
+
+NV_EXPORT int creat64(const char *path, mode_t mode)
+{
+    return open64(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+}
+
+/* The fortified forms, called when the flags are not known at compile
+ * time; they take no mode. */
+NV_EXPORT int __open_2(const char *path, int flags)
+{
+    if (!nvops_may_manage(flags))
+        return REAL(__open_2)(path, flags);
+    return open_managed(AT_FDCWD, path, flags, 0);
+}
+
+NV_EXPORT int __open64_2(const char *path, int flags)
+{
+    if (!nvops_may_manage(flags))
+        return REAL(__open64_2)(path, flags);
+    return open_managed(AT_FDCWD, path, flags | O_LARGEFILE, 0);
+}
+
+NV_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+    if (!nvops_may_manage(flags))
+        return REAL(__openat_2)(dirfd, path, flags);
+    return open_managed(dirfd, path, flags, 0);
+}
+
+NV_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+    if (!nvops_may_manage(flags))
+        return REAL(__openat64_2)(dirfd, path, flags);
+    return open_managed(dirfd, path, flags | O_LARGEFILE, 0);
+}
+
+NV_EXPORT int close(int fd)
+{
+    struct nvofd *o = nvops_close_begin(fd);
+    int rc = REAL(close)(fd);
+    if (o) {
+        int saved = errno;
+        int r = nvops_close_finish(o);
+        if (rc == 0 && r < 0)
+            return (int)nv_ret(r);
+        errno = saved;
+    }
+    return rc;
+}
+
+/* After the kernel made newfd a copy of oldfd. */
+static int dup_done(int oldfd, int newfd)
+{
+    if (newfd < 0)
+        return newfd;
+    struct nvofd *replaced = nvops_dup(oldfd, newfd);
+    if (replaced) {
+        int saved = errno;
+        nvops_close_finish(replaced);
+        errno = saved;
+    }
+    return newfd;
+}
+
+NV_EXPORT int dup(int oldfd)
+{
+    return dup_done(oldfd, REAL(dup)(oldfd));
+}
+
+NV_EXPORT int dup2(int oldfd, int newfd)
+{
+    int r = REAL(dup2)(oldfd, newfd);
+    return oldfd == newfd ? r : dup_done(oldfd, r);
+}
+
+NV_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+    return dup_done(oldfd, REAL(dup3)(oldfd, newfd, flags));
+}
+
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+    int r = real(fd, cmd, arg);
+    switch (cmd) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC:
+        return dup_done(fd, r);
+    case F_SETFL:
+        if (r == 0) {
+            struct nvofd *o = nvops_begin(fd);
+            if (o) {
+                nvops_setfl(o, (int)(long)arg);
+                nvops_end(o);
+            }
+        }
+        return r;
+    default:
+        return r;
+    }
+}
+
+NV_EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_common(REAL(fcntl), fd, cmd, arg);
+}
+
+NV_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_common(REAL(fcntl64), fd, cmd, arg);
+}

@@ -1,0 +1,99 @@
+/*
+ * io.c - wrappers of the data calls: read, write, their positional and
+ * fortified forms, lseek, fsync, fdatasync and ftruncate. An unmanaged
+ * descriptor costs one table lookup before the C library's own call.
+ */
+#include "interpose/real.h"
+
+#include "core/ops.h"
+
+/* Runs `call` on the description of fd when it is managed, else `real`. */
+#define DISPATCH(fd, real, call)                                                                   \
+    do {                                                                                           \
+        struct nvofd *o = nvops_begin(fd);                                                         \
+        if (!o)                                                                                    \
+            return real;                                                                           \
+        long r_ = (long)(call);                                                                    \
+        nvops_end(o);                                                                              \
+        return nv_ret(r_);                                                                         \
+    } while (0)
+
+NV_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    DISPATCH(fd, REAL(read)(fd, buf, n), nvops_read(o, buf, n));
+}
+
+NV_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    DISPATCH(fd, REAL(write)(fd, buf, n), nvops_write(o, buf, n));
+}
+
+NV_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+    DISPATCH(fd, REAL(pread)(fd, buf, n, off), nvops_pread(o, buf, n, off));
+}
+
+NV_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+{
+    DISPATCH(fd, REAL(pread64)(fd, buf, n, off), nvops_pread(o, buf, n, off));
+}
+
+NV_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    DISPATCH(fd, REAL(pwrite)(fd, buf, n, off), nvops_pwrite(o, buf, n, off));
+}
+
+NV_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+    DISPATCH(fd, REAL(pwrite64)(fd, buf, n, off), nvops_pwrite(o, buf, n, off));
+}
+
+/* _FORTIFY_SOURCE forms: the C library checks the buffer size first. */
+NV_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    DISPATCH(fd, REAL(__read_chk)(fd, buf, n, buflen),
+             n > buflen ? REAL(__read_chk)(-1, buf, n, buflen) : nvops_read(o, buf, n));
+}
+
+NV_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+    DISPATCH(fd, REAL(__pread_chk)(fd, buf, n, off, buflen),
+             n > buflen ? REAL(__pread_chk)(-1, buf, n, off, buflen) : nvops_pread(o, buf, n, off));
+}
+
+NV_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+{
+    DISPATCH(fd, REAL(__pread64_chk)(fd, buf, n, off, buflen),
+             n > buflen ? REAL(__pread64_chk)(-1, buf, n, off, buflen)
+                        : nvops_pread(o, buf, n, off));
+}
+
+NV_EXPORT off_t lseek(int fd, off_t off, int whence)
+{
+    DISPATCH(fd, REAL(lseek)(fd, off, whence), nvops_lseek(o, off, whence));
+}
+
+NV_EXPORT off64_t lseek64(int fd, off64_t off, int whence)
+{
+    DISPATCH(fd, REAL(lseek64)(fd, off, whence), nvops_lseek(o, off, whence));
+}
+
+NV_EXPORT int fsync(int fd)
+{
+    DISPATCH(fd, REAL(fsync)(fd), nvops_fsync(o));
+}
+
+NV_EXPORT int fdatasync(int fd)
+{
+    DISPATCH(fd, REAL(fdatasync)(fd), nvops_fsync(o));
+}
+
+NV_EXPORT int ftruncate(int fd, off_t len)
+{
+    DISPATCH(fd, REAL(ftruncate)(fd, len), nvops_ftruncate(o, len));
+}
+
+NV_EXPORT int ftruncate64(int fd, off64_t len)
+{
+    DISPATCH(fd, REAL(ftruncate64)(fd, len), nvops_ftruncate(o, len));
+}

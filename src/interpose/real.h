@@ -1,0 +1,51 @@
+/*
+ * real.h - the C library's own versions of the calls the library wraps,
+ * found with dlsym(RTLD_NEXT) on first use. Resolution is lazy and
+ * thread-safe, so a wrapper works even when it runs before the library's
+ * constructor (from another library's constructor, say).
+ */
+#ifndef NVMMIO_INTERPOSE_REAL_H
+#define NVMMIO_INTERPOSE_REAL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define NV_REAL_FUNCS(X)                                                                           \
+    X(open)                                                                                        \
+    X(open64) X(openat) X(openat64) X(creat) X(creat64) X(__open_2) X(__open64_2) X(__openat_2)    \
+        X(__openat64_2) X(close) X(read) X(write) X(pread) X(pread64) X(pwrite) X(pwrite64)        \
+            X(__read_chk) X(__pread_chk) X(__pread64_chk) X(lseek) X(lseek64) X(fsync)             \
+                X(fdatasync) X(ftruncate) X(ftruncate64) X(truncate) X(truncate64) X(stat)         \
+                    X(stat64) X(lstat) X(lstat64) X(fstat) X(fstat64) X(fstatat) X(fstatat64)      \
+                        X(statx) X(unlink) X(unlinkat) X(rename) X(renameat) X(renameat2) X(dup)   \
+                            X(dup2) X(dup3) X(fcntl) X(fcntl64)
+
+enum nv_real_id {
+#define NV_REAL_ENUM(name) NV_REAL_##name,
+    NV_REAL_FUNCS(NV_REAL_ENUM)
+#undef NV_REAL_ENUM
+        NV_REAL_COUNT
+};
+
+void *nv_real_resolve(enum nv_real_id id);
+
+/* REAL(read) is the C library's read, typed as read. */
+#define REAL(name) ((__typeof__(&name))nv_real_resolve(NV_REAL_##name))
+
+/* The C convention from a negative-errno result. */
+static inline long nv_ret(long r)
+{
+    if (r < 0) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+#define NV_EXPORT __attribute__((visibility("default")))
+
+#endif

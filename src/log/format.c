@@ -1,0 +1,65 @@
+/*
+ * format.c - sealing and checking slots and records (see format.h).
+ */
+#include "log/format.h"
+
+#include "log/checksum.h"
+
+#include <string.h>
+
+static uint32_t slot_checksum(const struct nvlog_slot *s)
+{
+    struct nvlog_slot copy = *s;
+    copy.checksum = 0;
+    return nv_crc32c(0, &copy, sizeof(copy));
+}
+
+void nvlog_slot_seal(struct nvlog_slot *s)
+{
+    s->magic = NVLOG_MAGIC;
+    s->version = NVLOG_VERSION;
+    s->slot_size = sizeof(*s);
+    s->checksum = slot_checksum(s);
+}
+
+bool nvlog_slot_valid(const struct nvlog_slot *s)
+{
+    return s->magic == NVLOG_MAGIC && s->version == NVLOG_VERSION && s->slot_size == sizeof(*s) &&
+           s->checksum == slot_checksum(s);
+}
+
+const struct nvlog_slot *nvlog_slot_current(const void *superblock)
+{
+    const struct nvlog_slot *a = superblock;
+    const struct nvlog_slot *b =
+        (const struct nvlog_slot *)((const char *)superblock + NVLOG_SLOT_STRIDE);
+    bool va = nvlog_slot_valid(a), vb = nvlog_slot_valid(b);
+    if (va && vb)
+        return a->seq > b->seq ? a : b;
+    return va ? a : vb ? b : NULL;
+}
+
+static uint32_t record_checksum(const struct nvlog_record *r)
+{
+    struct nvlog_record copy = *r;
+    copy.checksum = 0;
+    return nv_crc32c(0, &copy, sizeof(copy));
+}
+
+void nvlog_record_seal(struct nvlog_record *r)
+{
+    r->magic = NVLOG_RECORD_MAGIC;
+    r->checksum = record_checksum(r);
+}
+
+bool nvlog_record_valid(const struct nvlog_record *r, uint64_t gen, uint64_t index)
+{
+    return r->magic == NVLOG_RECORD_MAGIC && r->gen == gen && r->index == index &&
+           (r->kind == NVLOG_UNDO || r->kind == NVLOG_REDO) && r->checksum == record_checksum(r);
+}
+
+bool nvlog_identity_equal(const struct nvlog_identity *a, const struct nvlog_identity *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->btime_sec == b->btime_sec &&
+           a->btime_nsec == b->btime_nsec;
+}

@@ -1,0 +1,115 @@
+/*
+ * format.h - the on-media format of a log file. Offsets only, no pointers.
+ *
+ * A log file belongs to one data file and lives in ROOT/.nvmmio/ under the
+ * name DEV-INO.log. Layout:
+ *
+ *   [0, 4096)      superblock: two commit slots, at 0 and 256. The valid slot
+ *                  (magic, version, checksum) with the higher seq is the
+ *                  state; a commit writes the other slot, so a torn commit
+ *                  leaves the previous state in force.
+ *   [4096, ...)    records, back to back, each a 64-byte header and its data
+ *                  padded to 64 bytes. A record counts only if its header
+ *                  checksum holds, its gen equals the slot's gen and its
+ *                  index equals its position in the sequence; the scan stops
+ *                  at the first record that does not count.
+ *
+ * Undo records hold the first pre-image of a block in an epoch; they matter
+ * while their epoch is above committed_epoch. Redo records hold the new
+ * contents of a block; they matter while applied_epoch < epoch <=
+ * committed_epoch. A slot names the file it belongs to (device, inode and
+ * birth time), so a log left behind by a deleted file is never applied to a
+ * new file that reuses the inode number.
+ */
+#ifndef NVMMIO_LOG_FORMAT_H
+#define NVMMIO_LOG_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NVLOG_MAGIC        0x474f4c4f4d4d564eULL /* "NVMMOLOG" */
+#define NVLOG_VERSION      1u
+#define NVLOG_SLOT_STRIDE  256u
+#define NVLOG_HEADER_SIZE  4096u
+#define NVLOG_RECORD_MAGIC 0x4352564eu /* "NVRC" */
+#define NVLOG_ALIGN        64u
+
+#define NVLOG_MIN_SHIFT 12 /* 4 KiB blocks */
+#define NVLOG_MAX_SHIFT 21 /* 2 MiB blocks, also the size of an index region */
+
+enum nvlog_kind {
+    NVLOG_UNDO = 1,
+    NVLOG_REDO = 2,
+};
+
+struct nvlog_identity {
+    uint64_t dev;
+    uint64_t ino;
+    int64_t btime_sec;
+    uint32_t btime_nsec;
+    uint32_t reserved;
+};
+
+struct nvlog_slot {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t slot_size;
+    uint64_t seq;
+    struct nvlog_identity id;
+    uint64_t committed_epoch;
+    uint64_t applied_epoch;
+    uint64_t committed_size;
+    uint64_t gen;
+    uint64_t reserved[4];
+    uint32_t reserved32;
+    uint32_t checksum;
+};
+
+struct nvlog_record {
+    uint32_t magic;
+    uint8_t kind;
+    uint8_t reserved8;
+    uint16_t reserved16;
+    uint64_t gen;
+    uint64_t index;
+    uint64_t epoch;
+    uint64_t file_offset;
+    uint64_t data_len;
+    uint64_t reserved;
+    uint32_t reserved32;
+    uint32_t checksum;
+};
+
+_Static_assert(sizeof(struct nvlog_slot) == 128, "slot layout");
+_Static_assert(sizeof(struct nvlog_record) == NVLOG_ALIGN, "record layout");
+
+/* Seals a slot: fills magic, version, size and checksum. */
+void nvlog_slot_seal(struct nvlog_slot *s);
+bool nvlog_slot_valid(const struct nvlog_slot *s);
+
+/* Picks the state among the two slots at the head of a log; NULL when
+ * neither is valid. */
+const struct nvlog_slot *nvlog_slot_current(const void *superblock);
+
+/* Offset of the slot a commit with sequence seq writes. */
+static inline size_t nvlog_slot_offset(uint64_t seq)
+{
+    return (size_t)(seq & 1) * NVLOG_SLOT_STRIDE;
+}
+
+void nvlog_record_seal(struct nvlog_record *r);
+
+/* True when r counts in generation gen at position index. */
+bool nvlog_record_valid(const struct nvlog_record *r, uint64_t gen, uint64_t index);
+
+/* Bytes a record with data_len bytes of data occupies. */
+static inline size_t nvlog_record_span(size_t data_len)
+{
+    return sizeof(struct nvlog_record) +
+           ((data_len + NVLOG_ALIGN - 1) & ~(size_t)(NVLOG_ALIGN - 1));
+}
+
+bool nvlog_identity_equal(const struct nvlog_identity *a, const struct nvlog_identity *b);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * index.c - the radix index of log records (see index.h).
+ */
+#include "log/index.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LEVEL_BITS 9
+#define LEVEL_SIZE (1u << LEVEL_BITS)
+#define LEVEL_MASK (LEVEL_SIZE - 1)
+
+void nvidx_init(struct nvidx *ix)
+{
+    memset(ix, 0, sizeof(*ix));
+}
+
+void nvidx_destroy(struct nvidx *ix)
+{
+    if (ix->root) {
+        for (unsigned i = 0; i < LEVEL_SIZE; i++) {
+            void **l2 = ix->root[i];
+            if (!l2)
+                continue;
+            for (unsigned j = 0; j < LEVEL_SIZE; j++)
+                free(l2[j]); /* level-3 tables; regions are freed below */
+            free(l2);
+        }
+        free(ix->root);
+    }
+    struct nvidx_region *r = ix->regions;
+    while (r) {
+        struct nvidx_region *next = r->next_live;
+        free(r);
+        r = next;
+    }
+    memset(ix, 0, sizeof(*ix));
+}
+
+static void **child(void **table, unsigned i, bool create)
+{
+    if (!table[i] && create)
+        table[i] = calloc(LEVEL_SIZE, sizeof(void *));
+    return table[i];
+}
+
+struct nvidx_region *nvidx_region(struct nvidx *ix, uint64_t off, bool create)
+{
+    if (off >= NVIDX_MAX_OFFSET)
+        return NULL;
+    uint64_t n = off >> NVIDX_REGION_SHIFT;
+    unsigned i1 = (n >> (2 * LEVEL_BITS)) & LEVEL_MASK;
+    unsigned i2 = (n >> LEVEL_BITS) & LEVEL_MASK;
+    unsigned i3 = n & LEVEL_MASK;
+    if (!ix->root) {
+        if (!create)
+            return NULL;
+        ix->root = calloc(LEVEL_SIZE, sizeof(void *));
+        if (!ix->root)
+            return NULL;
+    }
+    void **l2 = child(ix->root, i1, create);
+    if (!l2)
+        return NULL;
+    void **l3 = child(l2, i2, create);
+    if (!l3)
+        return NULL;
+    struct nvidx_region *r = l3[i3];
+    if (!r && create) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return NULL;
+        r->base = n << NVIDX_REGION_SHIFT;
+        r->shift = NVLOG_MIN_SHIFT;
+        r->next_live = ix->regions;
+        ix->regions = r;
+        l3[i3] = r;
+    }
+    return r;
+}
+
+unsigned nvidx_region_shift(struct nvidx_region *r, uint64_t epoch, unsigned wanted)
+{
+    if (r->redo_live == 0 && r->last_epoch < epoch && r->shift != wanted) {
+        memset(r->entries, 0, sizeof(r->entries));
+        r->shift = (uint8_t)wanted;
+    }
+    return r->shift;
+}
+
+void nvidx_set_redo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry *e,
+                    uint64_t record, uint64_t epoch)
+{
+    if (e->record == 0 || e->kind != NVLOG_REDO) {
+        r->redo_live++;
+        ix->redo_live++;
+    }
+    e->record = record;
+    e->epoch = epoch;
+    e->kind = NVLOG_REDO;
+    r->last_epoch = epoch;
+}
+
+void nvidx_set_undo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry *e,
+                    uint64_t record, uint64_t epoch)
+{
+    if (e->record != 0 && e->kind == NVLOG_REDO) {
+        r->redo_live--;
+        ix->redo_live--;
+    }
+    e->record = record;
+    e->epoch = epoch;
+    e->kind = NVLOG_UNDO;
+    r->last_epoch = epoch;
+}
+
+void nvidx_drop_redo_upto(struct nvidx *ix, uint64_t epoch)
+{
+    for (struct nvidx_region *r = ix->regions; r && ix->redo_live; r = r->next_live) {
+        if (r->redo_live == 0)
+            continue;
+        unsigned n = NVIDX_MAX_BLOCKS >> (r->shift - NVLOG_MIN_SHIFT);
+        for (unsigned i = 0; i < n && r->redo_live; i++) {
+            struct nvidx_entry *e = &r->entries[i];
+            if (e->record && e->kind == NVLOG_REDO && e->epoch <= epoch) {
+                e->record = 0;
+                r->redo_live--;
+                ix->redo_live--;
+            }
+        }
+    }
+}
+
+unsigned nvidx_shift_for(uint64_t len)
+{
+    unsigned s = NVLOG_MIN_SHIFT;
+    while (s < NVLOG_MAX_SHIFT && ((uint64_t)1 << s) < len)
+        s++;
+    return s;
+}

@@ -1,0 +1,77 @@
+/*
+ * index.h - the DRAM index of a file's log: which blocks have a record.
+ *
+ * The file is cut into 2 MiB regions found through a three-level radix tree
+ * (9 bits a level, like x86 page tables, for offsets below 2^48). Each region
+ * has one block size, 4 KiB to 2 MiB, chosen by the first request that logs a
+ * block in it; the size stays while the region holds a live entry. An entry
+ * says which record covers its block: the undo record of the running epoch,
+ * or the newest redo record not yet copied home.
+ */
+#ifndef NVMMIO_LOG_INDEX_H
+#define NVMMIO_LOG_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log/format.h"
+
+#define NVIDX_REGION_SHIFT NVLOG_MAX_SHIFT
+#define NVIDX_REGION_SIZE  ((uint64_t)1 << NVIDX_REGION_SHIFT)
+#define NVIDX_MAX_BLOCKS   (1u << (NVLOG_MAX_SHIFT - NVLOG_MIN_SHIFT))
+#define NVIDX_MAX_OFFSET   ((uint64_t)1 << 48)
+
+struct nvidx_entry {
+    uint64_t record; /* log offset of the record header; 0 = no record */
+    uint64_t epoch;  /* epoch of that record */
+    uint8_t kind;    /* enum nvlog_kind */
+};
+
+struct nvidx_region {
+    uint64_t base;                  /* file offset of the region */
+    uint8_t shift;                  /* block size of the region, log2 */
+    uint64_t last_epoch;            /* newest epoch that logged a block here */
+    uint32_t redo_live;             /* entries holding a redo record */
+    struct nvidx_region *next_live; /* list of every region, for sweeps */
+    struct nvidx_entry entries[NVIDX_MAX_BLOCKS];
+};
+
+struct nvidx {
+    void **root;                  /* level-1 table, NULL while empty */
+    struct nvidx_region *regions; /* every region allocated */
+    uint64_t redo_live;           /* entries holding a redo record, all regions */
+};
+
+void nvidx_init(struct nvidx *ix);
+void nvidx_destroy(struct nvidx *ix);
+
+/* Region holding file offset off; created when create is set. NULL when
+ * absent, or when memory runs out (create). */
+struct nvidx_region *nvidx_region(struct nvidx *ix, uint64_t off, bool create);
+
+/* The block size (log2) the region uses in epoch `epoch` for a request that
+ * would like `wanted`: the region adopts it when it has no live entry. */
+unsigned nvidx_region_shift(struct nvidx_region *r, uint64_t epoch, unsigned wanted);
+
+/* The entry of the block holding off; r must be off's region. */
+static inline struct nvidx_entry *nvidx_entry_at(struct nvidx_region *r, uint64_t off)
+{
+    return &r->entries[(off - r->base) >> r->shift];
+}
+
+/* Records a redo record for an entry, keeping the redo counts right. */
+void nvidx_set_redo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry *e,
+                    uint64_t record, uint64_t epoch);
+
+/* Records the undo record of the running epoch for an entry. */
+void nvidx_set_undo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry *e,
+                    uint64_t record, uint64_t epoch);
+
+/* Drops every redo entry whose epoch is at most `epoch` (they are home). */
+void nvidx_drop_redo_upto(struct nvidx *ix, uint64_t epoch);
+
+/* Smallest block size (log2) that holds a request of len bytes. */
+unsigned nvidx_shift_for(uint64_t len);
+
+#endif

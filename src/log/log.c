@@ -1,0 +1,222 @@
+/*
+ * log.c - the log file of one data file (see log.h).
+ */
+#include "log/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "os/sys.h"
+
+#define LOG_INITIAL_SIZE  ((uint64_t)1 << 20)
+#define LOG_MAX_GROW_STEP ((uint64_t)64 << 20)
+#define LOG_MIN_RESERVE   ((uint64_t)1 << 30)
+
+void nvlog_init(struct nvlog *log)
+{
+    memset(log, 0, sizeof(*log));
+    log->fd = -1;
+}
+
+static uint64_t reserve_for(uint64_t size)
+{
+    uint64_t r = LOG_MIN_RESERVE;
+    while (r < 2 * size)
+        r <<= 1;
+    return r;
+}
+
+static void start_generation(struct nvlog *log)
+{
+    log->tail = NVLOG_HEADER_SIZE;
+    log->next_index = 0;
+    log->live_from = NVLOG_HEADER_SIZE;
+    log->live_from_index = 0;
+}
+
+int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nvlog_identity *id,
+                 uint64_t committed_size)
+{
+    char tmp[256];
+    if (snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    sys_unlinkat(dirfd, tmp, 0);
+    int fd = sys_openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fd;
+    int rc = sys_fallocate(fd, 0, 0, LOG_INITIAL_SIZE);
+    if (rc == 0)
+        rc = pm_map_file(fd, 1, reserve_for(LOG_INITIAL_SIZE), &log->map);
+    if (rc < 0) {
+        sys_close(fd);
+        sys_unlinkat(dirfd, tmp, 0);
+        return rc;
+    }
+    log->fd = fd;
+    log->size = LOG_INITIAL_SIZE;
+    memset(&log->state, 0, sizeof(log->state));
+    log->state.id = *id;
+    log->state.committed_size = committed_size;
+    log->state.gen = 1;
+    start_generation(log);
+    /* Both slots are written so a valid older slot can never outrank. */
+    struct nvlog_slot s = log->state;
+    s.seq = 0;
+    nvlog_slot_seal(&s);
+    memcpy(log->map.base + nvlog_slot_offset(0), &s, sizeof(s));
+    s.seq = 1;
+    nvlog_slot_seal(&s);
+    memcpy(log->map.base + nvlog_slot_offset(1), &s, sizeof(s));
+    log->state = s;
+    rc = pm_persist(&log->map, 0, NVLOG_SLOT_STRIDE + sizeof(s));
+    /* The name must not appear before the file is complete and durable. */
+    if (rc == 0)
+        rc = sys_fsync(fd);
+    if (rc == 0)
+        rc = sys_renameat(dirfd, tmp, dirfd, name);
+    if (rc == 0)
+        rc = sys_fsync(dirfd);
+    if (rc < 0) {
+        nvlog_close(log);
+        sys_unlinkat(dirfd, tmp, 0);
+        return rc;
+    }
+    return 0;
+}
+
+int nvlog_attach(struct nvlog *log, int dirfd, const char *name)
+{
+    int fd = sys_openat(dirfd, name, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    int rc = sys_fstat(fd, &st);
+    if (rc == 0 && (uint64_t)st.st_size < NVLOG_HEADER_SIZE)
+        rc = -EBADMSG;
+    if (rc == 0)
+        rc = pm_map_file(fd, 1, reserve_for((uint64_t)st.st_size), &log->map);
+    if (rc < 0) {
+        sys_close(fd);
+        return rc;
+    }
+    log->fd = fd;
+    log->size = (uint64_t)st.st_size;
+    const struct nvlog_slot *cur = nvlog_slot_current(log->map.base);
+    if (!cur) {
+        nvlog_close(log);
+        return -EBADMSG;
+    }
+    log->state = *cur;
+    start_generation(log);
+    return 0;
+}
+
+void nvlog_close(struct nvlog *log)
+{
+    if (log->fd < 0)
+        return;
+    pm_unmap(&log->map);
+    sys_close(log->fd);
+    log->fd = -1;
+}
+
+int nvlog_reserve(struct nvlog *log, uint64_t bytes)
+{
+    uint64_t need = log->tail + bytes;
+    if (need <= log->size)
+        return 0;
+    uint64_t step = log->size < LOG_MAX_GROW_STEP ? log->size : LOG_MAX_GROW_STEP;
+    uint64_t want = log->size + step;
+    if (want < need)
+        want = need;
+    want = (want + 4095) & ~(uint64_t)4095;
+    int rc = sys_fallocate(log->fd, 0, (off_t)log->size, (off_t)(want - log->size));
+    if (rc < 0 && want > need) {
+        /* The generous step did not fit; the exact need may. */
+        want = (need + 4095) & ~(uint64_t)4095;
+        rc = sys_fallocate(log->fd, 0, (off_t)log->size, (off_t)(want - log->size));
+    }
+    if (rc < 0)
+        return rc == -EFBIG ? -ENOSPC : rc;
+    if (want > log->map.reserved) {
+        rc = pm_map_grow(log->fd, reserve_for(want), &log->map);
+        if (rc < 0)
+            return rc;
+    }
+    log->size = want;
+    return 0;
+}
+
+struct nvlog_rec nvlog_alloc(struct nvlog *log, uint64_t data_len)
+{
+    struct nvlog_rec rec = {log->tail, log->next_index};
+    log->tail += nvlog_record_span(data_len);
+    log->next_index++;
+    return rec;
+}
+
+void nvlog_seal(struct nvlog *log, struct nvlog_rec rec, int kind, uint64_t epoch,
+                uint64_t file_offset, uint64_t data_len)
+{
+    struct nvlog_record r = {
+        .kind = (uint8_t)kind,
+        .gen = log->state.gen,
+        .index = rec.index,
+        .epoch = epoch,
+        .file_offset = file_offset,
+        .data_len = data_len,
+    };
+    nvlog_record_seal(&r);
+    memcpy(log->map.base + rec.off, &r, sizeof(r));
+    pm_flush(&log->map, rec.off, sizeof(r));
+}
+
+int nvlog_commit(struct nvlog *log, uint64_t committed_epoch, uint64_t applied_epoch,
+                 uint64_t committed_size, bool reset)
+{
+    struct nvlog_slot s = log->state;
+    s.seq++;
+    s.committed_epoch = committed_epoch;
+    s.applied_epoch = applied_epoch;
+    s.committed_size = committed_size;
+    if (reset)
+        s.gen++;
+    nvlog_slot_seal(&s);
+    size_t off = nvlog_slot_offset(s.seq);
+    memcpy(log->map.base + off, &s, sizeof(s));
+    int rc = pm_persist(&log->map, off, sizeof(s));
+    if (rc < 0)
+        return rc;
+    log->state = s;
+    if (reset)
+        start_generation(log);
+    return 0;
+}
+
+int nvlog_walk(struct nvlog *log, uint64_t from, uint64_t from_index, uint64_t limit,
+               nvlog_visit_fn visit, void *arg, struct nvlog_rec *end)
+{
+    uint64_t off = from, index = from_index;
+    int rc = 0;
+    if (limit > log->size)
+        limit = log->size;
+    while (off + sizeof(struct nvlog_record) <= limit) {
+        const struct nvlog_record *r = (const void *)(log->map.base + off);
+        if (!nvlog_record_valid(r, log->state.gen, index))
+            break;
+        uint64_t span = nvlog_record_span(r->data_len);
+        if (r->data_len > ((uint64_t)1 << NVLOG_MAX_SHIFT) || off + span > limit)
+            break;
+        rc = visit(arg, r, (const char *)r + sizeof(*r));
+        if (rc)
+            break;
+        off += span;
+        index++;
+    }
+    if (end) {
+        end->off = off;
+        end->index = index;
+    }
+    return rc;
+}

@@ -1,0 +1,159 @@
+/*
+ * recovery.c - rolling back, replaying and checkpointing (see recovery.h).
+ */
+#include "log/recovery.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "os/sys.h"
+
+struct apply_ctx {
+    struct pm_map *data;
+    uint64_t data_size;
+    uint64_t committed; /* committed epoch */
+    uint64_t applied;   /* applied epoch */
+    bool undo;          /* roll back undo records of the open epoch */
+    uint64_t undone, redone;
+    uint64_t extent; /* end of the furthest record that matters */
+    bool measure_only;
+    struct nvlog_rec first_open; /* first record of an uncommitted epoch */
+    bool seen_open;
+};
+
+static bool record_matters(const struct apply_ctx *c, const struct nvlog_record *r)
+{
+    if (r->kind == NVLOG_UNDO)
+        return c->undo && r->epoch > c->committed;
+    return r->epoch > c->applied && r->epoch <= c->committed;
+}
+
+static int apply_record(void *arg, const struct nvlog_record *r, const char *data)
+{
+    struct apply_ctx *c = arg;
+    if (!record_matters(c, r))
+        return 0;
+    if (c->measure_only) {
+        if (r->file_offset + r->data_len > c->extent)
+            c->extent = r->file_offset + r->data_len;
+        return 0;
+    }
+    if (r->file_offset >= c->data_size)
+        return 0;
+    uint64_t n = r->data_len;
+    if (n > c->data_size - r->file_offset)
+        n = c->data_size - r->file_offset;
+    pm_copy(c->data, r->file_offset, data, n);
+    if (r->kind == NVLOG_UNDO)
+        c->undone++;
+    else
+        c->redone++;
+    return 0;
+}
+
+static bool identity_matches(const struct nvlog *log, const struct nvlog_identity *id)
+{
+    return nvlog_identity_equal(&log->state.id, id);
+}
+
+int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_identity *id,
+                  struct nvlog_recovery *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct nvlog log;
+    nvlog_init(&log);
+    int rc = nvlog_attach(&log, dirfd, name);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    out->had_log = true;
+    if (!identity_matches(&log, id)) {
+        out->stale = true;
+        nvlog_close(&log);
+        return sys_unlinkat(dirfd, name, 0);
+    }
+    struct stat st;
+    rc = sys_fstat(data_fd, &st);
+    if (rc < 0)
+        goto out;
+    struct apply_ctx c = {
+        .data_size = (uint64_t)st.st_size,
+        .committed = log.state.committed_epoch,
+        .applied = log.state.applied_epoch,
+        .undo = true,
+        .measure_only = true,
+    };
+    nvlog_walk(&log, NVLOG_HEADER_SIZE, 0, log.size, apply_record, &c, NULL);
+    if (c.extent > 0) {
+        struct pm_map data;
+        rc = pm_map_file(data_fd, 1, c.extent, &data);
+        if (rc < 0)
+            goto out;
+        c.data = &data;
+        c.measure_only = false;
+        nvlog_walk(&log, NVLOG_HEADER_SIZE, 0, log.size, apply_record, &c, NULL);
+        rc = pm_drain(&data);
+        pm_unmap(&data);
+        if (rc < 0)
+            goto out;
+    }
+    uint64_t size = log.state.committed_size;
+    if ((uint64_t)st.st_size != size) {
+        rc = sys_ftruncate(data_fd, (off_t)size);
+        if (rc < 0)
+            goto out;
+    }
+    rc = sys_fsync(data_fd);
+    if (rc < 0)
+        goto out;
+    /* Everything is home: retire every record before the log goes. */
+    rc = nvlog_commit(&log, log.state.committed_epoch, log.state.committed_epoch, size, true);
+    if (rc < 0)
+        goto out;
+    out->size = size;
+    out->undone = c.undone;
+    out->redone = c.redone;
+    nvlog_close(&log);
+    return sys_unlinkat(dirfd, name, 0);
+out:
+    nvlog_close(&log);
+    return rc;
+}
+
+static int find_open_epoch(void *arg, const struct nvlog_record *r, const char *data)
+{
+    (void)data;
+    struct apply_ctx *c = arg;
+    return r->epoch > c->committed;
+}
+
+long nvlog_checkpoint(struct nvlog *log, struct pm_map *data, uint64_t data_size)
+{
+    uint64_t committed = log->state.committed_epoch;
+    if (log->state.applied_epoch >= committed)
+        return 0;
+    struct apply_ctx c = {
+        .data = data,
+        .data_size = data_size,
+        .committed = committed,
+        .applied = log->state.applied_epoch,
+    };
+    nvlog_walk(log, log->live_from, log->live_from_index, log->tail, apply_record, &c, NULL);
+    int rc = pm_drain(data);
+    if (rc < 0)
+        return rc;
+    /* Records from the first one of an uncommitted epoch on stay live. */
+    struct nvlog_rec open_from;
+    nvlog_walk(log, log->live_from, log->live_from_index, log->tail, find_open_epoch, &c,
+               &open_from);
+    bool empty = open_from.off >= log->tail;
+    rc = nvlog_commit(log, committed, committed, log->state.committed_size, empty);
+    if (rc < 0)
+        return rc;
+    if (!empty) {
+        log->live_from = open_from.off;
+        log->live_from_index = open_from.index;
+    }
+    return (long)c.redone;
+}

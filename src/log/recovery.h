@@ -1,0 +1,39 @@
+/*
+ * recovery.h - applying a log to its data file: after a crash, when the file
+ * is next opened (roll back the uncommitted epoch's undo records, replay the
+ * committed redo records, restore the committed size), and in a running
+ * process, when committed redo records are copied home (the checkpoint).
+ */
+#ifndef NVMMIO_LOG_RECOVERY_H
+#define NVMMIO_LOG_RECOVERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log/format.h"
+#include "log/log.h"
+#include "pmem/persist.h"
+
+struct nvlog_recovery {
+    bool had_log;    /* a log was found */
+    bool stale;      /* it belonged to an earlier file with this inode number */
+    uint64_t size;   /* the committed size the file was brought to */
+    uint64_t undone; /* undo records rolled back */
+    uint64_t redone; /* redo records replayed */
+};
+
+/* Recovers the data file open read-write as data_fd, whose identity is id,
+ * from the log `name` in dirfd, then removes the log. Idempotent: a crash at
+ * any point leaves a log that recovers to the same state. Returns 0 (also
+ * when there is no log), -EBADMSG when the log fails its checks (it is left
+ * in place), or another negative errno. */
+int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_identity *id,
+                  struct nvlog_recovery *out);
+
+/* Copies every committed redo record not yet home to the data mapping,
+ * drains, and commits the new applied epoch; resets the log when nothing in
+ * it is live any more. data_size bounds the copies (the file's real size).
+ * Returns the number of records copied, or a negative errno. */
+long nvlog_checkpoint(struct nvlog *log, struct pm_map *data, uint64_t data_size);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * sys.h - the kernel calls the library makes for itself.
+ *
+ * The library exports open, close, fsync, ftruncate, stat and friends, so a
+ * call to those names from inside the library would come back through its own
+ * wrappers. Every layer below the interposer talks to the kernel through these
+ * raw system calls instead: no wrappers, no errno, no cancellation points.
+ * Each returns the kernel's result: a value >= 0, or a negative errno.
+ */
+#ifndef NVMMIO_OS_SYS_H
+#define NVMMIO_OS_SYS_H
+
+#include <fcntl.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+static inline long sys_call6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#else
+#include <errno.h>
+static inline long sys_call6(long n, long a, long b, long c, long d, long e, long f)
+{
+    int saved = errno;
+    long ret = syscall(n, a, b, c, d, e, f);
+    if (ret == -1) {
+        ret = -errno;
+        errno = saved;
+    }
+    return ret;
+}
+#endif
+
+static inline int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    return (int)sys_call6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
+}
+static inline int sys_close(int fd)
+{
+    return (int)sys_call6(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+static inline int sys_fstat(int fd, struct stat *st)
+{
+    return (int)sys_call6(SYS_fstat, fd, (long)st, 0, 0, 0, 0);
+}
+static inline int sys_statx(int dirfd, const char *path, int flags, unsigned mask,
+                            struct statx *stx)
+{
+    return (int)sys_call6(SYS_statx, dirfd, (long)path, flags, mask, (long)stx, 0);
+}
+static inline int sys_ftruncate(int fd, off_t len)
+{
+    return (int)sys_call6(SYS_ftruncate, fd, len, 0, 0, 0, 0);
+}
+static inline int sys_fallocate(int fd, int mode, off_t off, off_t len)
+{
+    return (int)sys_call6(SYS_fallocate, fd, mode, off, len, 0, 0);
+}
+static inline int sys_fsync(int fd)
+{
+    return (int)sys_call6(SYS_fsync, fd, 0, 0, 0, 0, 0);
+}
+static inline int sys_unlinkat(int dirfd, const char *path, int flags)
+{
+    return (int)sys_call6(SYS_unlinkat, dirfd, (long)path, flags, 0, 0, 0);
+}
+static inline int sys_renameat(int olddir, const char *old, int newdir, const char *new_path)
+{
+    return (int)sys_call6(SYS_renameat2, olddir, (long)old, newdir, (long)new_path, 0, 0);
+}
+static inline int sys_mkdirat(int dirfd, const char *path, mode_t mode)
+{
+    return (int)sys_call6(SYS_mkdirat, dirfd, (long)path, mode, 0, 0, 0);
+}
+static inline long sys_lseek(int fd, off_t off, int whence)
+{
+    return sys_call6(SYS_lseek, fd, off, whence, 0, 0, 0);
+}
+static inline int sys_fcntl(int fd, int cmd, long arg)
+{
+    return (int)sys_call6(SYS_fcntl, fd, cmd, arg, 0, 0, 0);
+}
+static inline long sys_readlinkat(int dirfd, const char *path, char *buf, size_t n)
+{
+    return sys_call6(SYS_readlinkat, dirfd, (long)path, (long)buf, (long)n, 0, 0);
+}
+static inline long sys_pread(int fd, void *buf, size_t n, off_t off)
+{
+    return sys_call6(SYS_pread64, fd, (long)buf, (long)n, off, 0, 0);
+}
+static inline long sys_write(int fd, const void *buf, size_t n)
+{
+    return sys_call6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0);
+}
+static inline void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return (void *)sys_call6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off);
+}
+static inline int sys_munmap(void *addr, size_t len)
+{
+    return (int)sys_call6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
+}
+/* mmap's result is an address or a negative errno in (-4096, 0). */
+static inline int sys_mmap_failed(void *p)
+{
+    return (unsigned long)p > -4096UL;
+}
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * persist.c - mapping files as persistent memory, and every flush, fence and
+ * non-temporal copy of the library (see persist.h).
+ */
+#include "pmem/persist.h"
+
+#include <errno.h>
+#include <libpmem.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "os/sys.h"
+
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+
+static int map_fd(int fd, int writable, size_t reserve, struct pm_map *m)
+{
+    int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+    void *p = sys_mmap(NULL, reserve, prot, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
+    int kind = PM_KIND_MAP_SYNC;
+    if (sys_mmap_failed(p)) {
+        if ((long)p != -EOPNOTSUPP && (long)p != -EINVAL)
+            return (int)(long)p;
+        p = sys_mmap(NULL, reserve, prot, MAP_SHARED, fd, 0);
+        if (sys_mmap_failed(p))
+            return (int)(long)p;
+        kind = pmem_is_pmem(p, reserve) ? PM_KIND_FORCED : PM_KIND_MSYNC;
+    }
+    m->base = p;
+    m->reserved = reserve;
+    m->kind = kind;
+    m->writable = writable;
+    m->dirty_lo = SIZE_MAX;
+    m->dirty_hi = 0;
+    return 0;
+}
+
+int pm_map_file(int fd, int writable, size_t reserve, struct pm_map *m)
+{
+    return map_fd(fd, writable, reserve, m);
+}
+
+int pm_map_grow(int fd, size_t reserve, struct pm_map *m)
+{
+    struct pm_map bigger;
+    int rc = map_fd(fd, m->writable, reserve, &bigger);
+    if (rc < 0)
+        return rc;
+    /* Whatever was dirty in the old mapping is dirty in the same file pages. */
+    bigger.dirty_lo = m->dirty_lo;
+    bigger.dirty_hi = m->dirty_hi;
+    pm_unmap(m);
+    *m = bigger;
+    return 0;
+}
+
+void pm_unmap(struct pm_map *m)
+{
+    if (m->base)
+        sys_munmap(m->base, m->reserved);
+    m->base = NULL;
+    m->reserved = 0;
+}
+
+static void mark_dirty(struct pm_map *m, size_t off, size_t n)
+{
+    if (off < m->dirty_lo)
+        m->dirty_lo = off;
+    if (off + n > m->dirty_hi)
+        m->dirty_hi = off + n;
+}
+
+void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n)
+{
+    if (m->kind == PM_KIND_MSYNC) {
+        memcpy(m->base + off, src, n);
+        mark_dirty(m, off, n);
+    } else {
+        pmem_memcpy_nodrain(m->base + off, src, n);
+    }
+}
+
+void pm_fill(struct pm_map *m, size_t off, int c, size_t n)
+{
+    if (m->kind == PM_KIND_MSYNC) {
+        memset(m->base + off, c, n);
+        mark_dirty(m, off, n);
+    } else {
+        pmem_memset_nodrain(m->base + off, c, n);
+    }
+}
+
+void pm_flush(struct pm_map *m, size_t off, size_t n)
+{
+    if (m->kind == PM_KIND_MSYNC)
+        mark_dirty(m, off, n);
+    else
+        pmem_flush(m->base + off, n);
+}
+
+int pm_drain(struct pm_map *m)
+{
+    if (m->kind != PM_KIND_MSYNC) {
+        pmem_drain();
+        return 0;
+    }
+    if (m->dirty_hi <= m->dirty_lo)
+        return 0;
+    size_t lo = m->dirty_lo, hi = m->dirty_hi;
+    m->dirty_lo = SIZE_MAX;
+    m->dirty_hi = 0;
+    if (pmem_msync(m->base + lo, hi - lo) != 0)
+        return -errno;
+    return 0;
+}
+
+int pm_persist(struct pm_map *m, size_t off, size_t n)
+{
+    pm_flush(m, off, n);
+    return pm_drain(m);
+}

@@ -1,0 +1,58 @@
+/*
+ * persist.h - the only door to persistence.
+ *
+ * Owns the mapping of a file as persistent memory and every flush, fence and
+ * non-temporal copy the library makes (DESIGN.md §5). A pm_map is either a
+ * true pmem mapping (DAX with MAP_SYNC, or forced by PMEM_IS_PMEM_FORCE), where
+ * copies are flushed as they are made and a drain is a fence, or an ordinary
+ * shared mapping, where the module remembers the dirty range and a drain is
+ * an msync of it. Callers never need to know which.
+ */
+#ifndef NVMMIO_PMEM_PERSIST_H
+#define NVMMIO_PMEM_PERSIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum pm_kind {
+    PM_KIND_MAP_SYNC = 0, /* same values as enum nvmmio_persist_kind */
+    PM_KIND_FORCED = 1,
+    PM_KIND_MSYNC = 2,
+};
+
+struct pm_map {
+    char *base;      /* start of the mapping; file offset 0 */
+    size_t reserved; /* bytes of address space mapped to the file */
+    int kind;        /* enum pm_kind */
+    int writable;    /* mapped with PROT_WRITE */
+    size_t dirty_lo; /* msync kind: dirty byte range not yet synced */
+    size_t dirty_hi;
+};
+
+/* Maps reserve bytes of fd from offset 0 (pages past EOF are never touched).
+ * Tries MAP_SYNC first. Returns 0 or a negative errno. */
+int pm_map_file(int fd, int writable, size_t reserve, struct pm_map *m);
+
+/* Replaces the mapping by a larger one of the same file; the caller must
+ * hold every user of the old addresses off. Returns 0 or a negative errno. */
+int pm_map_grow(int fd, size_t reserve, struct pm_map *m);
+
+void pm_unmap(struct pm_map *m);
+
+/* Copies n bytes to offset off of the mapping, flushed but not fenced. */
+void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n);
+
+/* Sets n bytes at offset off to c, flushed but not fenced. */
+void pm_fill(struct pm_map *m, size_t off, int c, size_t n);
+
+/* Flushes bytes the caller stored with plain stores; not fenced. */
+void pm_flush(struct pm_map *m, size_t off, size_t n);
+
+/* Fence: every copy, fill and flush made so far through m is persistent when
+ * it returns. Returns 0 or a negative errno (msync failure). */
+int pm_drain(struct pm_map *m);
+
+/* Flush + drain of one range, for small metadata such as a commit slot. */
+int pm_persist(struct pm_map *m, size_t off, size_t n);
+
+#endif

@@ -1,0 +1,65 @@
+#!/bin/bash
+# run_difftest.sh LIB DIFFTEST_BIN SEED OPS [VAR=value ...]
+#
+# Runs nvmmio_difftest once in a fresh directory under /dev/shm: the managed
+# side in $dir/managed (the pmem root, NVMMIO_PATH) and the plain side in
+# $dir/plain. LIB is the libnvmmio.so to preload, or "none" to run without
+# it (the tester's self-check). Extra VAR=value arguments are passed in the
+# environment (e.g. NVMMIO_SYNC=1 NVMMIO_POLICY=redo). Further difftest
+# options can be given in DIFFTEST_ARGS (e.g. DIFFTEST_ARGS="--max-file-mb 16").
+# Exits with the tester's status.
+set -u
+
+if [ $# -lt 4 ]; then
+    echo "usage: $0 LIB|none DIFFTEST_BIN SEED OPS [VAR=value ...]" >&2
+    exit 2
+fi
+lib=$1
+bin=$2
+seed=$3
+ops=$4
+shift 4
+for a in "$@"; do
+    case $a in
+    *=*) ;;
+    *)
+        echo "$0: not an environment assignment: $a" >&2
+        exit 2
+        ;;
+    esac
+done
+
+dir=$(mktemp -d /dev/shm/nvmmio-diff.XXXXXX) || exit 2
+trap 'rm -rf -- "$dir"' EXIT
+mkdir "$dir/managed" "$dir/plain" || exit 2
+
+# The libasan a binary or library is linked against, if any.
+asan_of() {
+    ldd "$1" 2>/dev/null | awk '/libasan\.so/ { print $3; exit }'
+}
+
+preload=
+asan=
+if [ "$lib" != none ]; then
+    if [ ! -f "$lib" ]; then
+        echo "$0: library not found: $lib" >&2
+        exit 2
+    fi
+    # A sanitized library or tester needs the ASan runtime first in the
+    # initial library list, ahead of the preloaded library.
+    asan=$(asan_of "$lib")
+    [ -n "$asan" ] || asan=$(asan_of "$bin")
+    preload=$lib
+    [ -z "$asan" ] || preload="$asan:$lib"
+fi
+
+envs=(NVMMIO_PATH="$dir/managed")
+[ -z "$preload" ] || envs+=(LD_PRELOAD="$preload")
+# LeakSanitizer would flag state the library keeps until exit.
+[ -z "$asan" ] || envs+=(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+
+# shellcheck disable=SC2086 # DIFFTEST_ARGS is a list of words
+env "${envs[@]}" "$@" "$bin" --seed "$seed" --ops "$ops" \
+    --managed "$dir/managed" --plain "$dir/plain" ${DIFFTEST_ARGS:-}
+status=$?
+exit $status
