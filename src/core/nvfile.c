@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/debug.h"
 #include "core/filetable.h"
+#include "core/owner.h"
 #include "log/policy.h"
 #include "log/recovery.h"
 #include "os/sys.h"
@@ -27,9 +28,6 @@
 #define MAX_GROW_STEP ((uint64_t)64 << 20)
 /* A commit that leaves more log than this checkpoints at once. */
 #define LOG_SOFT_LIMIT ((uint64_t)64 << 20)
-/* The byte range the library locks (OFD lock) to own a file in this process;
- * far beyond any offset a program locks. */
-#define OWNER_LOCK_START ((off_t)1 << 62)
 
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
@@ -73,20 +71,6 @@ static int read_identity(int fd, struct nvfile *f)
     }
     f->real_size = stx.stx_size;
     return 0;
-}
-
-/* Takes the library's ownership lock: one process at a time serves a file
- * through its log. An OFD lock dies with its holder, however it dies. */
-static int take_ownership(struct nvfile *f)
-{
-    struct flock fl = {
-        .l_type = f->writable ? F_WRLCK : F_RDLCK,
-        .l_whence = SEEK_SET,
-        .l_start = OWNER_LOCK_START,
-        .l_len = 1,
-    };
-    int rc = sys_fcntl(f->fd, F_OFD_SETLK, (long)&fl);
-    return rc == -EAGAIN || rc == -EACCES ? -EBUSY : rc;
 }
 
 static int open_log_dir(const char *dir, bool create)
@@ -172,9 +156,9 @@ static int setup(struct nvfile *f, int kfd, const char *path)
     if (rc == 0 && (a.st_dev != b.st_dev || a.st_ino != b.st_ino))
         rc = -ESTALE;
     if (rc == 0)
-        rc = take_ownership(f);
-    if (rc == 0)
         rc = read_identity(f->fd, f);
+    if (rc == 0)
+        rc = nvowner_acquire(f->log_dir, f->dev, f->ino, f->writable, &f->owner);
     if (rc < 0)
         return rc;
     snprintf(f->log_name, sizeof(f->log_name), "%llx-%llx.log", (unsigned long long)f->dev,
@@ -192,7 +176,11 @@ static int setup(struct nvfile *f, int kfd, const char *path)
     f->size = f->committed_size = f->real_size;
     f->zero_from = f->real_size;
     long hole = sys_lseek(f->fd, 0, SEEK_HOLE);
-    f->alloc_prefix = hole > 0 ? (uint64_t)hole : 0;
+    if (hole >= (long)STORAGE_CHUNK) {
+        rc = mark_chunks(f, 0, (uint64_t)hole / STORAGE_CHUNK);
+        if (rc < 0)
+            return rc;
+    }
     rc = pm_map_file(f->fd, f->writable, reserve_for(f->real_size), &f->map);
     if (rc < 0)
         return rc;
@@ -209,6 +197,7 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
         return NULL;
     }
     f->fd = -1;
+    f->owner.fd = -1;
     f->log_dir = strdup(log_dir);
     nvlog_init(&f->log);
     nvidx_init(&f->index);
@@ -217,10 +206,12 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
     f->policy = nv_config()->policy == NVPOLICY_REDO ? NVLOG_REDO : NVLOG_UNDO;
     int rc = f->log_dir ? setup(f, kfd, path) : -ENOMEM;
     if (rc < 0) {
+        nvowner_release(&f->owner);
         pm_unmap(&f->map);
         if (f->fd >= 0)
             sys_close(f->fd);
         pthread_rwlock_destroy(&f->lock);
+        free(f->chunks);
         free(f->log_dir);
         free(f);
         *err = rc;
@@ -282,8 +273,10 @@ int nvfile_release(struct nvfile *f)
     nvlog_close(&f->log);
     nvidx_destroy(&f->index);
     pm_unmap(&f->map);
+    nvowner_release(&f->owner);
     sys_close(f->fd);
     pthread_rwlock_destroy(&f->lock);
+    free(f->chunks);
     free(f->log_dir);
     free(f);
     return rc;
@@ -298,44 +291,93 @@ static int ensure_reserve(struct nvfile *f, uint64_t end)
     return pm_map_grow(f->fd, reserve_for(end), &f->map);
 }
 
-/* Makes sure [off, end) has storage behind it, so stores through the
- * mapping cannot fault for want of space, and the real file reaches end.
- * Appends preallocate in growing steps. */
-static int ensure_storage(struct nvfile *f, uint64_t off, uint64_t end)
+/* ---- storage: which 2 MiB chunks have blocks behind them ---------------- */
+
+static bool chunk_known(const struct nvfile *f, uint64_t c)
 {
-    int rc = ensure_reserve(f, end);
-    if (rc < 0)
-        return rc;
-    if (end <= f->alloc_prefix)
-        return 0;
-    uint64_t lo = round_down(off, PAGE), hi = round_up(end, PAGE);
-    if (end > f->real_size && off <= f->alloc_prefix) {
-        /* Growing the prefix: take a step ahead so appends stay syscall-free. */
-        uint64_t step = f->real_size / 4;
-        step = step < MIN_GROW_STEP ? MIN_GROW_STEP : step > MAX_GROW_STEP ? MAX_GROW_STEP : step;
-        uint64_t want = round_up(end + step, PAGE);
-        lo = f->alloc_prefix;
-        rc = ensure_reserve(f, want);
-        if (rc == 0)
-            rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(want - lo));
-        if (rc == 0) {
-            f->alloc_prefix = want;
-            if (want > f->real_size)
-                f->real_size = want;
-            return 0;
-        }
+    return c < f->chunk_bits && (f->chunks[c / 64] >> (c % 64) & 1);
+}
+
+static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1)
+{
+    if (c1 > f->chunk_bits) {
+        uint64_t bits = f->chunk_bits ? f->chunk_bits : 64;
+        while (bits < c1)
+            bits *= 2;
+        uint64_t *n = realloc(f->chunks, bits / 8);
+        if (!n)
+            return -ENOMEM;
+        memset(n + f->chunk_bits / 64, 0, (bits - f->chunk_bits) / 8);
+        f->chunks = n;
+        f->chunk_bits = bits;
     }
-    int mode = hi <= f->real_size ? FALLOC_FL_KEEP_SIZE : 0;
-    rc = sys_fallocate(f->fd, mode, (off_t)lo, (off_t)(hi - lo));
-    if (rc == -EOPNOTSUPP && mode == 0)
-        rc = sys_ftruncate(f->fd, (off_t)hi);
+    for (uint64_t c = c0; c < c1; c++)
+        f->chunks[c / 64] |= (uint64_t)1 << (c % 64);
+    return 0;
+}
+
+/* Forgets the chunks from the one holding `from` on (their blocks went). */
+static void forget_chunks(struct nvfile *f, uint64_t from)
+{
+    for (uint64_t c = from / STORAGE_CHUNK; c < f->chunk_bits; c++)
+        f->chunks[c / 64] &= ~((uint64_t)1 << (c % 64));
+}
+
+static uint64_t grow_step(const struct nvfile *f)
+{
+    uint64_t step = f->real_size / 4;
+    return step < MIN_GROW_STEP ? MIN_GROW_STEP : step > MAX_GROW_STEP ? MAX_GROW_STEP : step;
+}
+
+/* Extends the real file so it holds [off, end): appends take a step ahead
+ * so the next ones stay free of system calls; a write far past the end
+ * leaves a hole before it. */
+static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    bool append = off <= f->real_size;
+    uint64_t lo = round_down(append ? f->real_size : off, STORAGE_CHUNK);
+    uint64_t exact = round_up(end, STORAGE_CHUNK);
+    uint64_t hi = append ? round_up(end + grow_step(f), STORAGE_CHUNK) : exact;
+    int rc = ensure_reserve(f, hi);
+    if (rc == 0)
+        rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
+    if (rc < 0 && hi > exact) { /* the step did not fit; the write may */
+        hi = exact;
+        rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
+    }
     if (rc < 0)
         return rc == -EFBIG ? -ENOSPC : rc;
-    if (hi > f->real_size)
-        f->real_size = hi;
-    if (lo <= f->alloc_prefix)
-        f->alloc_prefix = hi;
-    return 0;
+    f->real_size = hi;
+    return mark_chunks(f, lo / STORAGE_CHUNK, hi / STORAGE_CHUNK);
+}
+
+/* Makes sure [off, end) has blocks behind it, so stores through the mapping
+ * cannot fault for want of space (ENOSPC comes back here instead), and the
+ * real file reaches end. */
+static int ensure_storage(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    uint64_t c0 = off / STORAGE_CHUNK, c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
+    if (end <= f->real_size) {
+        uint64_t c = c0;
+        while (c < c1 && chunk_known(f, c))
+            c++;
+        if (c == c1)
+            return 0;
+    }
+    int rc = ensure_reserve(f, end);
+    if (rc == 0 && end > f->real_size)
+        rc = grow_real_file(f, off, end);
+    for (uint64_t c = c0; rc == 0 && c < c1; c++) {
+        if (chunk_known(f, c))
+            continue;
+        uint64_t lo = c * STORAGE_CHUNK;
+        uint64_t hi = lo + STORAGE_CHUNK < f->real_size ? lo + STORAGE_CHUNK
+                                                        : round_up(f->real_size, PAGE);
+        rc = sys_fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)(hi - lo));
+        if (rc == 0)
+            rc = mark_chunks(f, c, c + 1);
+    }
+    return rc == -EFBIG ? -ENOSPC : rc;
 }
 
 static int ensure_log(struct nvfile *f)
@@ -731,8 +773,7 @@ int nvfile_settle(struct nvfile *f)
         if (rc < 0)
             return rc;
         f->real_size = f->size;
-        if (f->alloc_prefix > f->size)
-            f->alloc_prefix = f->size;
+        forget_chunks(f, f->size);
     }
     if (f->zero_from > f->size)
         f->zero_from = f->size;

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "log/index.h"
+#include "core/owner.h"
 #include "log/log.h"
 #include "pmem/persist.h"
 
@@ -38,13 +39,15 @@ struct nvfile {
     bool writable; /* fd is read-write */
     char *log_dir; /* directory that holds the log */
     char log_name[64];
+    struct nvowner owner;
 
     pthread_rwlock_t lock;
     struct pm_map map;
     uint64_t size;
     uint64_t committed_size;
     uint64_t real_size;
-    uint64_t alloc_prefix; /* [0, alloc_prefix) has storage behind it */
+    uint64_t *chunks;      /* bitmap: 2 MiB chunks known to have blocks */
+    uint64_t chunk_bits;
     uint64_t zero_from;
 
     struct nvlog log;
