@@ -291,6 +291,11 @@ for d in tmp run mnt; do mount -t tmpfs -o mode=1777 tmpfs $R/$d; done
 mkdir -p $R/dev/shm $R/dev/pts $R/run/pmem-vm $R/mnt/pmem
 mount -t tmpfs -o mode=1777 tmpfs $R/dev/shm
 mount -t devpts devpts $R/dev/pts
+# devtmpfs lacks these; bash process substitution needs /dev/fd.
+ln -sf /proc/self/fd $R/dev/fd
+ln -sf /proc/self/fd/0 $R/dev/stdin
+ln -sf /proc/self/fd/1 $R/dev/stdout
+ln -sf /proc/self/fd/2 $R/dev/stderr
 mount --bind $C $R/run/pmem-vm || give_up "cannot bind the control share"
 mkdir -p "$R$HOSTDIR" 2>/dev/null
 mount -t 9p -o $P9,cache=mmap hostdir "$R$HOSTDIR" || give_up "cannot mount $HOSTDIR"

@@ -24,6 +24,7 @@
 
 #define PAGE          4096u
 #define MIN_RESERVE   ((uint64_t)256 << 20)
+#define STORAGE_CHUNK ((uint64_t)2 << 20)
 #define MIN_GROW_STEP ((uint64_t)1 << 20)
 #define MAX_GROW_STEP ((uint64_t)64 << 20)
 /* A commit that leaves more log than this checkpoints at once. */
@@ -50,6 +51,102 @@ static uint64_t reserve_for(uint64_t size)
     while (r < 2 * size)
         r <<= 1;
     return r;
+}
+
+static int ensure_reserve(struct nvfile *f, uint64_t end)
+{
+    if (end <= f->map.reserved)
+        return 0;
+    return pm_map_grow(f->fd, reserve_for(end), &f->map);
+}
+
+/* ---- storage: which 2 MiB chunks have blocks behind them ---------------- */
+
+static bool chunk_known(const struct nvfile *f, uint64_t c)
+{
+    return c < f->chunk_bits && (f->chunks[c / 64] >> (c % 64) & 1);
+}
+
+static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1)
+{
+    if (c1 > f->chunk_bits) {
+        uint64_t bits = f->chunk_bits ? f->chunk_bits : 64;
+        while (bits < c1)
+            bits *= 2;
+        uint64_t *n = realloc(f->chunks, bits / 8);
+        if (!n)
+            return -ENOMEM;
+        memset(n + f->chunk_bits / 64, 0, (bits - f->chunk_bits) / 8);
+        f->chunks = n;
+        f->chunk_bits = bits;
+    }
+    for (uint64_t c = c0; c < c1; c++)
+        f->chunks[c / 64] |= (uint64_t)1 << (c % 64);
+    return 0;
+}
+
+/* Forgets the chunks from the one holding `from` on (their blocks went). */
+static void forget_chunks(struct nvfile *f, uint64_t from)
+{
+    for (uint64_t c = from / STORAGE_CHUNK; c < f->chunk_bits; c++)
+        f->chunks[c / 64] &= ~((uint64_t)1 << (c % 64));
+}
+
+static uint64_t grow_step(const struct nvfile *f)
+{
+    uint64_t step = f->real_size / 4;
+    return step < MIN_GROW_STEP ? MIN_GROW_STEP : step > MAX_GROW_STEP ? MAX_GROW_STEP : step;
+}
+
+/* Extends the real file so it holds [off, end): appends take a step ahead
+ * so the next ones stay free of system calls; a write far past the end
+ * leaves a hole before it. */
+static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    bool append = off <= f->real_size;
+    uint64_t lo = round_down(append ? f->real_size : off, STORAGE_CHUNK);
+    uint64_t exact = round_up(end, STORAGE_CHUNK);
+    uint64_t hi = append ? round_up(end + grow_step(f), STORAGE_CHUNK) : exact;
+    int rc = ensure_reserve(f, hi);
+    if (rc == 0)
+        rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
+    if (rc < 0 && hi > exact) { /* the step did not fit; the write may */
+        hi = exact;
+        rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
+    }
+    if (rc < 0)
+        return rc == -EFBIG ? -ENOSPC : rc;
+    f->real_size = hi;
+    return mark_chunks(f, lo / STORAGE_CHUNK, hi / STORAGE_CHUNK);
+}
+
+/* Makes sure [off, end) has blocks behind it, so stores through the mapping
+ * cannot fault for want of space (ENOSPC comes back here instead), and the
+ * real file reaches end. */
+static int ensure_storage(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    uint64_t c0 = off / STORAGE_CHUNK, c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
+    if (end <= f->real_size) {
+        uint64_t c = c0;
+        while (c < c1 && chunk_known(f, c))
+            c++;
+        if (c == c1)
+            return 0;
+    }
+    int rc = ensure_reserve(f, end);
+    if (rc == 0 && end > f->real_size)
+        rc = grow_real_file(f, off, end);
+    for (uint64_t c = c0; rc == 0 && c < c1; c++) {
+        if (chunk_known(f, c))
+            continue;
+        uint64_t lo = c * STORAGE_CHUNK;
+        uint64_t hi =
+            lo + STORAGE_CHUNK < f->real_size ? lo + STORAGE_CHUNK : round_up(f->real_size, PAGE);
+        rc = sys_fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)(hi - lo));
+        if (rc == 0)
+            rc = mark_chunks(f, c, c + 1);
+    }
+    return rc == -EFBIG ? -ENOSPC : rc;
 }
 
 /* ---- identity and ownership ------------------------------------------- */
@@ -283,102 +380,6 @@ int nvfile_release(struct nvfile *f)
 }
 
 /* ---- storage ------------------------------------------------------------ */
-
-static int ensure_reserve(struct nvfile *f, uint64_t end)
-{
-    if (end <= f->map.reserved)
-        return 0;
-    return pm_map_grow(f->fd, reserve_for(end), &f->map);
-}
-
-/* ---- storage: which 2 MiB chunks have blocks behind them ---------------- */
-
-static bool chunk_known(const struct nvfile *f, uint64_t c)
-{
-    return c < f->chunk_bits && (f->chunks[c / 64] >> (c % 64) & 1);
-}
-
-static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1)
-{
-    if (c1 > f->chunk_bits) {
-        uint64_t bits = f->chunk_bits ? f->chunk_bits : 64;
-        while (bits < c1)
-            bits *= 2;
-        uint64_t *n = realloc(f->chunks, bits / 8);
-        if (!n)
-            return -ENOMEM;
-        memset(n + f->chunk_bits / 64, 0, (bits - f->chunk_bits) / 8);
-        f->chunks = n;
-        f->chunk_bits = bits;
-    }
-    for (uint64_t c = c0; c < c1; c++)
-        f->chunks[c / 64] |= (uint64_t)1 << (c % 64);
-    return 0;
-}
-
-/* Forgets the chunks from the one holding `from` on (their blocks went). */
-static void forget_chunks(struct nvfile *f, uint64_t from)
-{
-    for (uint64_t c = from / STORAGE_CHUNK; c < f->chunk_bits; c++)
-        f->chunks[c / 64] &= ~((uint64_t)1 << (c % 64));
-}
-
-static uint64_t grow_step(const struct nvfile *f)
-{
-    uint64_t step = f->real_size / 4;
-    return step < MIN_GROW_STEP ? MIN_GROW_STEP : step > MAX_GROW_STEP ? MAX_GROW_STEP : step;
-}
-
-/* Extends the real file so it holds [off, end): appends take a step ahead
- * so the next ones stay free of system calls; a write far past the end
- * leaves a hole before it. */
-static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
-{
-    bool append = off <= f->real_size;
-    uint64_t lo = round_down(append ? f->real_size : off, STORAGE_CHUNK);
-    uint64_t exact = round_up(end, STORAGE_CHUNK);
-    uint64_t hi = append ? round_up(end + grow_step(f), STORAGE_CHUNK) : exact;
-    int rc = ensure_reserve(f, hi);
-    if (rc == 0)
-        rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
-    if (rc < 0 && hi > exact) { /* the step did not fit; the write may */
-        hi = exact;
-        rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
-    }
-    if (rc < 0)
-        return rc == -EFBIG ? -ENOSPC : rc;
-    f->real_size = hi;
-    return mark_chunks(f, lo / STORAGE_CHUNK, hi / STORAGE_CHUNK);
-}
-
-/* Makes sure [off, end) has blocks behind it, so stores through the mapping
- * cannot fault for want of space (ENOSPC comes back here instead), and the
- * real file reaches end. */
-static int ensure_storage(struct nvfile *f, uint64_t off, uint64_t end)
-{
-    uint64_t c0 = off / STORAGE_CHUNK, c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
-    if (end <= f->real_size) {
-        uint64_t c = c0;
-        while (c < c1 && chunk_known(f, c))
-            c++;
-        if (c == c1)
-            return 0;
-    }
-    int rc = ensure_reserve(f, end);
-    if (rc == 0 && end > f->real_size)
-        rc = grow_real_file(f, off, end);
-    for (uint64_t c = c0; rc == 0 && c < c1; c++) {
-        if (chunk_known(f, c))
-            continue;
-        uint64_t lo = c * STORAGE_CHUNK;
-        uint64_t hi = lo + STORAGE_CHUNK < f->real_size ? lo + STORAGE_CHUNK
-                                                        : round_up(f->real_size, PAGE);
-        rc = sys_fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)(hi - lo));
-        if (rc == 0)
-            rc = mark_chunks(f, c, c + 1);
-    }
-    return rc == -EFBIG ? -ENOSPC : rc;
-}
 
 static int ensure_log(struct nvfile *f)
 {

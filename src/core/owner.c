@@ -71,8 +71,7 @@ static off_t byte_of(dev_t dev, ino_t ino)
     return (off_t)(h & (((uint64_t)1 << 62) - 1));
 }
 
-int nvowner_acquire(const char *log_dir, dev_t dev, ino_t ino, bool exclusive,
-                    struct nvowner *o)
+int nvowner_acquire(const char *log_dir, dev_t dev, ino_t ino, bool exclusive, struct nvowner *o)
 {
     o->fd = -1;
     int fd = lock_file(log_dir, exclusive);

@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 struct nvowner {
-    int fd;    /* the lock file, shared by every file of the directory; -1: none */
+    int fd; /* the lock file, shared by every file of the directory; -1: none */
     off_t byte;
 };
 
@@ -21,8 +21,7 @@ struct nvowner {
  * writer, shared for a reader. 0, -EBUSY when another process owns it, or
  * another negative errno. A reader that cannot create the lock file gets 0
  * without a lock (it cannot change the file either). */
-int nvowner_acquire(const char *log_dir, dev_t dev, ino_t ino, bool exclusive,
-                    struct nvowner *o);
+int nvowner_acquire(const char *log_dir, dev_t dev, ino_t ino, bool exclusive, struct nvowner *o);
 
 void nvowner_release(struct nvowner *o);
 
