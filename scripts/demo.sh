@@ -7,8 +7,8 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/deps.sh"
 nvmmio_install_deps
-cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNVMMIO_TESTS=OFF >/dev/null
-cmake --build "$top/build" -j "$(nproc)" >/dev/null
+cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$top/build" -j "$(nproc)" --target nvmmio >/dev/null
 
 size=${1:-256}
 dir=$(mktemp -d /dev/shm/nvmmio-demo.XXXXXX)

@@ -43,7 +43,7 @@
 #   NVMMIO_VM_PMEM_MB  pmem size in MiB (512)
 #   NVMMIO_VM_MEM_MB   guest RAM in MiB (1024)
 #   NVMMIO_VM_CPUS     guest CPUs (2)
-#   NVMMIO_VM_TIMEOUT  hard limit for the whole run in seconds (900)
+#   NVMMIO_VM_TIMEOUT  hard limit for the guest's run in seconds (900)
 #   NVMMIO_VM_CACHE    kernel/initramfs cache (/var/tmp/nvmmio-pmem-vm)
 #   NVMMIO_VM_DEBUG=1  trace the guest's setup and print its console log
 #
@@ -214,7 +214,7 @@ build_initramfs() {
 ensure_boot_files() {
     local lock work release
     [ -s "$KERNEL" ] && [ -s "$INITRAMFS" ] && return 0
-    mkdir -p "$CACHE" || cannot_run "cannot create $CACHE"
+    { mkdir -p "$CACHE" 2>/dev/null && [ -w "$CACHE" ]; } || cannot_run "cannot write to $CACHE"
     exec {lock}>"$CACHE/.lock"
     flock "$lock" # another run may be building the same files
     if [ ! -s "$KERNEL" ] || [ ! -s "$INITRAMFS" ]; then
@@ -307,9 +307,13 @@ wait_for_pmem0 || give_up "no /dev/pmem0 appeared (NFIT NVDIMM missing?)"
 chroot $R ndctl create-namespace --force --reconfig=namespace0.0 --mode=fsdax --map=dev \
     >$C/ndctl.out 2>&1 || give_up "ndctl create-namespace failed: $(cat $C/ndctl.out)"
 wait_for_pmem0 || give_up "/dev/pmem0 did not come back in fsdax mode"
-chroot $R mkfs.ext4 -q -F -b 4096 /dev/pmem0 || give_up "mkfs.ext4 /dev/pmem0 failed"
+# The backing file starts out as zeroes (sparse), so inode tables and journal
+# need no zeroing: that keeps a large pmem cheap in host memory.
+chroot $R mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=1,lazy_journal_init=1 /dev/pmem0 ||
+    give_up "mkfs.ext4 /dev/pmem0 failed"
 # ext4 refuses dax=always on a device without DAX support.
-mount -t ext4 -o dax=always /dev/pmem0 $R/mnt/pmem || give_up "mount -o dax=always failed"
+mount -t ext4 -o dax=always,noinit_itable /dev/pmem0 $R/mnt/pmem ||
+    give_up "mount -o dax=always failed"
 grep -q "^/dev/pmem0 $R/mnt/pmem ext4 .*dax=always" /proc/mounts ||
     give_up "/mnt/pmem is not mounted dax=always"
 
@@ -399,6 +403,15 @@ boot_guest() {
     return "$status"
 }
 
+show_console_tail() {
+    if [ -s "$RUN_DIR/console.log" ]; then
+        note "end of the guest console:"
+        tail -n 20 "$RUN_DIR/console.log" >&2
+    elif [ "$DEBUG" != 1 ]; then
+        note "the guest console is empty; NVMMIO_VM_DEBUG=1 shows the kernel log"
+    fi
+}
+
 # Turns what the guest left in the control share into our exit status.
 report() {
     local qemu_status=$1 ctl=$RUN_DIR/ctl
@@ -416,14 +429,14 @@ report() {
     if [ -e "$ctl/started" ]; then
         [ -s "$ctl/rc" ] && return "$(cat "$ctl/rc")"
         note "the guest stopped while CMD was running (qemu status $qemu_status)"
-        tail -n 20 "$RUN_DIR/console.log" >&2 || true
+        show_console_tail
         return 123
     fi
     if [ -s "$ctl/why" ]; then
         note "guest setup failed: $(cat "$ctl/why")"
     else
-        note "the guest did not get to run CMD (qemu status $qemu_status); end of its console:"
-        tail -n 20 "$RUN_DIR/console.log" >&2 || true
+        note "the guest did not get to run CMD (qemu status $qemu_status)"
+        show_console_tail
     fi
     return 125
 }
@@ -444,6 +457,7 @@ main() {
     fi
 
     trap cleanup EXIT
+    trap 'cannot_run "unexpected failure in line $LINENO"' ERR
     trap 'exit 129' HUP
     trap 'exit 130' INT
     trap 'exit 143' TERM

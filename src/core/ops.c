@@ -221,10 +221,10 @@ ssize_t nvops_read(struct nvofd *o, void *buf, size_t n)
 
 ssize_t nvops_pread(struct nvofd *o, void *buf, size_t n, off_t off)
 {
+    if (off < 0) /* the kernel checks the offset before the descriptor */
+        return -EINVAL;
     if (!can_read(o))
         return -EBADF;
-    if (off < 0)
-        return -EINVAL;
     return read_at(o, buf, n, (uint64_t)off);
 }
 
@@ -266,10 +266,10 @@ ssize_t nvops_write(struct nvofd *o, const void *buf, size_t n)
 
 ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off)
 {
-    if (!can_write(o))
-        return -EBADF;
     if (off < 0)
         return -EINVAL;
+    if (!can_write(o))
+        return -EBADF;
     uint64_t at;
     return write_at(o, buf, n, (uint64_t)off, &at);
 }

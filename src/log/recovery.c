@@ -77,6 +77,15 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
     rc = sys_fstat(data_fd, &st);
     if (rc < 0)
         goto out;
+    /* Committed bytes may lie past the file's end (the file was shortened
+     * behind the library's back): grow it first so none is clipped. */
+    uint64_t size = log.state.committed_size;
+    if ((uint64_t)st.st_size < size) {
+        rc = sys_ftruncate(data_fd, (off_t)size);
+        if (rc < 0)
+            goto out;
+        st.st_size = (off_t)size;
+    }
     struct apply_ctx c = {
         .data_size = (uint64_t)st.st_size,
         .committed = log.state.committed_epoch,
@@ -98,7 +107,6 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
         if (rc < 0)
             goto out;
     }
-    uint64_t size = log.state.committed_size;
     if ((uint64_t)st.st_size != size) {
         rc = sys_ftruncate(data_fd, (off_t)size);
         if (rc < 0)

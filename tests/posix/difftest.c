@@ -10,7 +10,7 @@
  * agree, which is the tester's self-check.
  *
  *   nvmmio_difftest --seed S --ops N --managed DIR_A --plain DIR_B
- *                   [--max-file-mb M] [--trace]
+ *                   [--max-file-mb M] [--alloc-slack-mb K] [--trace]
  *
  * Exit status: 0 all agreed, 1 first mismatch (reported on stdout), 2 usage
  * or setup error.
@@ -18,6 +18,15 @@
  * All random choices come from one splitmix64 stream seeded by S and from
  * the state of the plain side, so a seed always replays the same sequence.
  * --trace prints every operation to stderr.
+ *
+ * Disk use is bounded: dense writes keep files within --max-file-mb (default
+ * 64), only small writes land past it (sparse, beyond 4 GiB), and files that
+ * grew large are truncated every SHRINK_EVERY operations. After every
+ * operation an allocation guard reads, with raw system calls a preloaded
+ * library cannot adjust, the space the kernel allocated for the files of
+ * both sides, and fails like a mismatch when the managed side holds more
+ * than twice the plain side plus --alloc-slack-mb (default 1024; 0 turns the
+ * guard off), so a library that fills holes densely cannot fill /dev/shm.
  *
  * Adding an operation: write `static void op_xxx(struct ctx *c)` that picks
  * its parameters (rnd(), pick_slot(), pick_len(), ...), calls set_desc(),
@@ -37,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -92,7 +102,8 @@ struct slot {
 struct ctx {
     uint64_t seed;
     long long nops;
-    long long max_file; /* dense writes keep files at most this long */
+    long long max_file;    /* dense writes keep files at most this long */
+    long long alloc_slack; /* allocation guard: bytes managed may exceed 2 x plain */
     bool trace;
     uint64_t rng;
     long long op; /* index of the running operation */
@@ -919,6 +930,49 @@ static void shrink_large(struct ctx *c)
     }
 }
 
+/* ------------------------------------------------------ allocation guard */
+
+/* Bytes the kernel allocated for one side's files: the pool names and the
+ * unlinked files still open in slots. Raw system calls, so that a preloaded
+ * library cannot adjust st_blocks; -1 where that is not available. */
+static long long side_alloc(struct ctx *c, int side)
+{
+#if defined(SYS_newfstatat) && defined(SYS_fstat) && defined(__LP64__)
+    long long total = 0;
+    struct stat st;
+    for (int i = 0; i < NFILES; i++)
+        if (syscall(SYS_newfstatat, AT_FDCWD, c->path[side][i], &st, 0) == 0)
+            total += (long long)st.st_blocks * 512;
+    for (int s = 0; s < NSLOTS; s++)
+        if (c->slots[s].open && syscall(SYS_fstat, c->slots[s].fd[side], &st) == 0 &&
+            st.st_nlink == 0)
+            total += (long long)st.st_blocks * 512;
+    return total;
+#else
+    (void)c;
+    (void)side;
+    return -1;
+#endif
+}
+
+/* Fails when the last operation left the managed files holding far more
+ * disk space than their plain copies. */
+static void check_alloc(struct ctx *c)
+{
+    if (c->alloc_slack <= 0)
+        return;
+    long long a = side_alloc(c, A);
+    if (a <= c->alloc_slack)
+        return;
+    long long b = side_alloc(c, B);
+    if (b < 0 || a <= 2 * b + c->alloc_slack)
+        return;
+    mismatch(c,
+             "  allocation: managed files hold %lld bytes on disk, their plain copies %lld "
+             "(limit 2 x plain + %lld)\n",
+             a, b, c->alloc_slack);
+}
+
 /* ------------------------------------------------------------------ main */
 
 struct op {
@@ -954,7 +1008,7 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s --seed S --ops N --managed DIR_A --plain DIR_B [--max-file-mb M] "
-            "[--trace]\n",
+            "[--alloc-slack-mb K] [--trace]\n",
             prog);
     exit(2);
 }
@@ -997,7 +1051,7 @@ int main(int argc, char **argv)
     struct ctx *c = &ctx;
     const char *prog = argv[0], *dir[2] = {NULL, NULL};
     bool have_seed = false, have_ops = false;
-    unsigned long long max_mb = 64;
+    unsigned long long max_mb = 64, slack_mb = 1024;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1020,13 +1074,18 @@ int main(int argc, char **argv)
             dir[B] = v;
         } else if (strcmp(a, "--max-file-mb") == 0) {
             max_mb = parse_num(prog, a, v);
+        } else if (strcmp(a, "--alloc-slack-mb") == 0) {
+            slack_mb = parse_num(prog, a, v);
         } else {
             usage(prog);
         }
     }
     if (!have_seed || !have_ops || !dir[A] || !dir[B] || c->nops < 0 || max_mb < 1 || max_mb > 1024)
         usage(prog);
+    if (slack_mb > (1ULL << 30))
+        usage(prog);
     c->max_file = (long long)max_mb * MIB;
+    c->alloc_slack = (long long)slack_mb * MIB;
     make_paths(c, A, dir[A], prog);
     make_paths(c, B, dir[B], prog);
     for (int s = 0; s < NSLOTS; s++) {
@@ -1045,6 +1104,7 @@ int main(int argc, char **argv)
     for (c->op = 0; c->op < c->nops; c->op++) {
         pick_op(c)->fn(c);
         c->compared++;
+        check_alloc(c);
         if ((c->op + 1) % SHRINK_EVERY == 0)
             shrink_large(c);
         if ((c->op + 1) % VERIFY_EVERY == 0 && c->op + 1 < c->nops)
