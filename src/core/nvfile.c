@@ -85,10 +85,11 @@ static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1)
     return 0;
 }
 
-/* Forgets the chunks from the one holding `from` on (their blocks went). */
-static void forget_chunks(struct nvfile *f, uint64_t from)
+/* Forgets the chunks that [lo, hi) touches (some of their blocks went). */
+static void forget_chunk_range(struct nvfile *f, uint64_t lo, uint64_t hi)
 {
-    for (uint64_t c = from / STORAGE_CHUNK; c < f->chunk_bits; c++)
+    uint64_t end = (hi + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
+    for (uint64_t c = lo / STORAGE_CHUNK; c < f->chunk_bits && c < end; c++)
         f->chunks[c / 64] &= ~((uint64_t)1 << (c % 64));
 }
 
@@ -397,6 +398,29 @@ static int ensure_log(struct nvfile *f)
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* Copies home bytes. Chunks not known to have blocks may hold holes, and a
+ * load from a hole would allocate a page (tmpfs does): those are read
+ * through the kernel, which reads holes as zeros for free. */
+static void copy_home(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
+{
+    while (n > 0) {
+        uint64_t piece = STORAGE_CHUNK - (off & (STORAGE_CHUNK - 1));
+        if (piece > n)
+            piece = n;
+        if (chunk_known(f, off / STORAGE_CHUNK)) {
+            memcpy(dst, f->map.base + off, piece);
+        } else {
+            long got = sys_pread(f->fd, dst, piece, (off_t)off);
+            if (got < 0)
+                got = 0;
+            memset(dst + got, 0, piece - (uint64_t)got);
+        }
+        dst += piece;
+        off += piece;
+        n -= piece;
+    }
+}
+
 /* Copies [off, off+n) as the program sees it: log records first, then home,
  * zeros beyond zero_from. */
 static void copy_out(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
@@ -427,7 +451,7 @@ static void copy_out(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
                     chunk = left;
             }
         }
-        memcpy(dst, f->map.base + off, chunk);
+        copy_home(f, dst, off, chunk);
     next:
         dst += chunk;
         off += chunk;
@@ -652,15 +676,76 @@ static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_
     return (long)len;
 }
 
+/* Zeroes [a, b) through the log where it holds bytes: data extents of the
+ * real file, and blocks whose bytes live in redo records. Holes are zero
+ * already, so a gap over a sparse region costs nothing. */
+static int zero_logged(struct nvfile *f, uint64_t a, uint64_t b)
+{
+    for (uint64_t off = a; off < b;) {
+        long data = sys_lseek(f->fd, (off_t)off, SEEK_DATA);
+        if (data < 0 || (uint64_t)data >= b)
+            break;
+        long hole = sys_lseek(f->fd, data, SEEK_HOLE);
+        uint64_t hi = hole < 0 || (uint64_t)hole > b ? b : (uint64_t)hole;
+        long rc = write_range(f, NULL, (uint64_t)data, hi - (uint64_t)data);
+        if (rc < 0)
+            return (int)rc;
+        off = hi;
+    }
+    for (struct nvidx_region *r = f->index.regions; r && f->index.redo_live; r = r->next_live) {
+        if (!r->redo_live || r->base >= b || r->base + NVIDX_REGION_SIZE <= a)
+            continue;
+        uint64_t span = (uint64_t)1 << r->shift;
+        for (uint64_t blk = r->base; blk < r->base + NVIDX_REGION_SIZE; blk += span) {
+            struct nvidx_entry *e = nvidx_entry_at(r, blk);
+            uint64_t lo = blk > a ? blk : a, hi = blk + span < b ? blk + span : b;
+            if (lo < hi && e->record && e->kind == NVLOG_REDO) {
+                long rc = write_range(f, NULL, lo, hi - lo);
+                if (rc < 0)
+                    return (int)rc;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Zeroes [a, b), which lies past the committed size and in no redo block:
+ * a crash truncates it away, so its blocks are simply given back. */
+static int zero_unlogged(struct nvfile *f, uint64_t a, uint64_t b)
+{
+    uint64_t pa = round_up(a, PAGE), pb = round_down(b, PAGE);
+    if (pa >= pb)
+        return zero_logged(f, a, b);
+    int rc = zero_logged(f, a, pa);
+    if (rc == 0)
+        rc = zero_logged(f, pb, b);
+    if (rc == 0)
+        rc = sys_fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)pa,
+                           (off_t)(pb - pa));
+    if (rc == -EOPNOTSUPP)
+        return zero_logged(f, pa, pb);
+    forget_chunk_range(f, pa, pb);
+    return rc;
+}
+
 /* Bytes between the size and a write or truncation beyond it must read as
- * zero; the part of them that may hold old bytes is zeroed through the log. */
+ * zero; some of them may still hold bytes from before a truncation. */
 static int zero_gap(struct nvfile *f, uint64_t to)
 {
-    uint64_t end = to < f->zero_from ? to : f->zero_from;
-    if (f->size >= end)
+    uint64_t a = f->size, b = to < f->zero_from ? to : f->zero_from;
+    if (a >= b)
         return 0;
-    long rc = write_range(f, NULL, f->size, end - f->size);
-    return rc < 0 ? (int)rc : 0;
+    /* Below the committed size (rounded to whole index regions) bytes need
+     * their pre-images logged, and so does any block held in a redo record. */
+    uint64_t logged_end = round_up(f->committed_size, NVIDX_REGION_SIZE);
+    if (f->index.redo_live || logged_end > b)
+        logged_end = b;
+    int rc = 0;
+    if (a < logged_end)
+        rc = zero_logged(f, a, logged_end);
+    if (rc == 0 && logged_end < b)
+        rc = zero_unlogged(f, a > logged_end ? a : logged_end, b);
+    return rc;
 }
 
 long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
@@ -774,7 +859,7 @@ int nvfile_settle(struct nvfile *f)
         if (rc < 0)
             return rc;
         f->real_size = f->size;
-        forget_chunks(f, f->size);
+        forget_chunk_range(f, f->size, UINT64_MAX - STORAGE_CHUNK);
     }
     if (f->zero_from > f->size)
         f->zero_from = f->size;

@@ -17,13 +17,14 @@
 #define NV_REAL_FUNCS(X)                                                                           \
     X(open)                                                                                        \
     X(open64)                                                                                      \
-    X(openat) X(openat64) X(creat) X(creat64) X(__open_2) X(__open64_2) X(__openat_2)              \
-        X(__openat64_2) X(close) X(read) X(write) X(pread) X(pread64) X(pwrite) X(pwrite64)        \
-            X(__read_chk) X(__pread_chk) X(__pread64_chk) X(lseek) X(lseek64) X(fsync)             \
-                X(fdatasync) X(ftruncate) X(ftruncate64) X(truncate) X(truncate64) X(stat)         \
-                    X(stat64) X(lstat) X(lstat64) X(fstat) X(fstat64) X(fstatat) X(fstatat64)      \
-                        X(statx) X(unlink) X(unlinkat) X(rename) X(renameat) X(renameat2) X(dup)   \
-                            X(dup2) X(dup3) X(fcntl) X(fcntl64)
+    X(openat)                                                                                      \
+    X(openat64) X(creat) X(creat64) X(__open_2) X(__open64_2) X(__openat_2) X(__openat64_2)        \
+        X(close) X(read) X(write) X(pread) X(pread64) X(pwrite) X(pwrite64) X(__read_chk)          \
+            X(__pread_chk) X(__pread64_chk) X(lseek) X(lseek64) X(fsync) X(fdatasync) X(ftruncate) \
+                X(ftruncate64) X(truncate) X(truncate64) X(stat) X(stat64) X(lstat) X(lstat64)     \
+                    X(fstat) X(fstat64) X(fstatat) X(fstatat64) X(statx) X(unlink) X(unlinkat)     \
+                        X(rename) X(renameat) X(renameat2) X(dup) X(dup2) X(dup3) X(fcntl)         \
+                            X(fcntl64)
 
 enum nv_real_id {
 #define NV_REAL_ENUM(name) NV_REAL_##name,

@@ -45,8 +45,8 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    char *map = mmap(NULL, PROBE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC,
-                     fd, 0);
+    char *map =
+        mmap(NULL, PROBE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
     if (map == MAP_FAILED) {
         int err = errno;
         const char *name = strerrorname_np(err);
