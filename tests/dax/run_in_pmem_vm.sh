@@ -16,11 +16,8 @@
 # Environment: NVMMIO_DAX_OPS (3000) and NVMMIO_DAX_KILLS (20) change the
 # test sizes; NVMMIO_VM_* are passed on to pmem-vm.sh.
 #
-# The emulated pmem is 16 GiB here (NVMMIO_VM_PMEM_MB): the library reserves
-# the blocks of a file it grows (fallocate), and difftest grows files into a
-# sparse region at 4-5 GiB, which fails with ENOSPC on pmem-vm.sh's default
-# 512 MiB. The backing file is sparse; only the blocks that get written cost
-# host memory (several GiB with this workload).
+# The emulated pmem is 1 GiB here (NVMMIO_VM_PMEM_MB). The backing file is
+# sparse; only the blocks that get written cost host memory.
 #
 # The guest sees BUILD_DIR (shared read-write) and the host's / read-only,
 # except the host's /tmp, /run, /mnt and /dev; so the part that runs in the
@@ -144,7 +141,7 @@ host_main() {
     require_files "$build/libnvmmio.so" "$build/tests/dax/mapsync_probe" \
         "$build/tests/posix/nvmmio_difftest" "$build/tests/crash/nvmmio_killtest" || exit 1
 
-    export NVMMIO_VM_PMEM_MB=${NVMMIO_VM_PMEM_MB:-16384}
+    export NVMMIO_VM_PMEM_MB=${NVMMIO_VM_PMEM_MB:-1024}
     guest_script=$build/tests/dax/run_in_pmem_vm.guest.sh
     cp -- "${BASH_SOURCE[0]}" "$guest_script"
     bash "$source/scripts/pmem-vm.sh" "$build" bash "$guest_script" --in-guest "$build" \
