@@ -1028,6 +1028,10 @@ static bool run_verifier(struct verify_result *v)
     int status = reap(pid);
     char sd[96];
     describe_status(sd, sizeof(sd), status);
+    if (g_stop) {
+        snprintf(v->msg, sizeof(v->msg), "stopped by a signal");
+        return false;
+    }
     if (timed_out) {
         snprintf(v->msg, sizeof(v->msg), "verifier hung for %.0f s (killed)", VERIFY_TIMEOUT);
         return false;
@@ -1435,8 +1439,10 @@ static int run_iteration(uint64_t iter, struct stats *stats, struct verify_resul
 
     /* Verify under the library. */
     if (!run_verifier(vr)) {
+        if (g_stop)
+            return 2;
         report_violation(&it, &p, "verifier", NULL, cand, ncand, vr->msg);
-        return g_stop ? 2 : 1;
+        return 1;
     }
     struct observed o = {.exists = vr->h.status == 0,
                          .size = vr->h.nread,
@@ -1706,9 +1712,10 @@ int main(int argc, char **argv)
                cfg.seed, mode, stats.kills, stats.verified, stats.inflight_seen,
                stats.inflight_possible, stats.recovery_kills, stats.ops_replayed, secs);
     } else {
-        printf("killtest: seed %" PRIu64 " %s mode: FAILED after %" PRIu64 " kills, %" PRIu64
+        printf("killtest: seed %" PRIu64 " %s mode: %s after %" PRIu64 " kills, %" PRIu64
                " recoveries verified, %d violation%s\n",
-               cfg.seed, mode, stats.kills, stats.verified, rc == 1 ? 1 : 0, rc == 1 ? "" : "s");
+               cfg.seed, mode, g_stop ? "INTERRUPTED" : "FAILED", stats.kills, stats.verified,
+               rc == 1 ? 1 : 0, rc == 1 ? "" : "s");
     }
     fflush(stdout);
     if (cfg.keep || (rc != 0 && getenv("NVMMIO_KILLTEST_KEEP")))

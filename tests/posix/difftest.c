@@ -25,8 +25,9 @@
  * operation an allocation guard reads, with raw system calls a preloaded
  * library cannot adjust, the space the kernel allocated for the files of
  * both sides, and fails like a mismatch when the managed side holds more
- * than twice the plain side plus --alloc-slack-mb (default 1024; 0 turns the
- * guard off), so a library that fills holes densely cannot fill /dev/shm.
+ * than twice the plain side plus --alloc-slack-mb (default 2048; 0 turns the
+ * guard off): a library that fills holes densely stops the run at the first
+ * such operation instead of filling /dev/shm.
  *
  * Adding an operation: write `static void op_xxx(struct ctx *c)` that picks
  * its parameters (rnd(), pick_slot(), pick_len(), ...), calls set_desc(),
@@ -1051,7 +1052,7 @@ int main(int argc, char **argv)
     struct ctx *c = &ctx;
     const char *prog = argv[0], *dir[2] = {NULL, NULL};
     bool have_seed = false, have_ops = false;
-    unsigned long long max_mb = 64, slack_mb = 1024;
+    unsigned long long max_mb = 64, slack_mb = 2048;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
