@@ -1,7 +1,8 @@
 #!/bin/sh
-# The whole test suite: installs what it needs, builds the library twice
-# (release, and ASan+UBSan), and runs every ctest label in both builds
-# (the emulated-pmem guest run, label dax, in the release build only).
+# The whole test suite: installs what it needs, builds the library three
+# times and runs ctest in each: release (every label, the emulated-pmem
+# guest run included), ASan+UBSan (every label but dax), and TSan (the
+# threaded tests).
 # Usage: scripts/test.sh [ctest arguments]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +21,11 @@ echo "== ASan+UBSan build"
 cmake -S "$top" -B "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DNVMMIO_SANITIZE=ON >/dev/null
 cmake --build "$top/build-asan" -j "$jobs" >/dev/null
 (cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs" -LE dax "$@") || status=1
+
+echo "== TSan build (threaded tests)"
+cmake -S "$top" -B "$top/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DNVMMIO_TSAN=ON >/dev/null
+cmake --build "$top/build-tsan" -j "$jobs" --target nvmmio_threads >/dev/null
+(cd "$top/build-tsan" && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -L threads "$@") || status=1
 
 [ $status -eq 0 ] && echo "test suite: all passed" || echo "test suite: FAILED"
 exit $status

@@ -131,6 +131,22 @@ struct nvfile *nvofd_free(struct nvofd *o)
     return f;
 }
 
+void nvfd_for_each(void (*fn)(int fd, struct nvofd *o))
+{
+    pthread_mutex_lock(&table_lock);
+    for (size_t fd = 0; current && fd < current->cap; fd++)
+        if (current->slot[fd])
+            fn((int)fd, current->slot[fd]);
+    pthread_mutex_unlock(&table_lock);
+}
+
+void nvfd_forget_all(void)
+{
+    pthread_mutex_init(&table_lock, NULL);
+    if (current)
+        memset(current->slot, 0, current->cap * sizeof(current->slot[0]));
+}
+
 int nvfd_is_managed(int fd)
 {
     return load_slot(load_table(), fd) != NULL;

@@ -48,6 +48,13 @@ struct nvofd *nvfd_remove(int fd);
  * file it referred to, for the caller to release. */
 struct nvfile *nvofd_free(struct nvofd *o);
 
+/* Calls fn for every managed descriptor (table lock held). */
+void nvfd_for_each(void (*fn)(int fd, struct nvofd *o));
+
+/* Forgets every descriptor (forked child: its copies of the parent's
+ * descriptions are left to the parent). */
+void nvfd_forget_all(void);
+
 /* True when fd is managed. */
 int nvfd_is_managed(int fd);
 

@@ -64,6 +64,20 @@ void nvtable_for_each(void (*fn)(struct nvfile *f, void *arg), void *arg)
             fn(f, arg);
 }
 
+void nvtable_clear(void (*fn)(struct nvfile *f))
+{
+    for (unsigned b = 0; b < BUCKETS; b++) {
+        struct nvfile *f = buckets[b];
+        buckets[b] = NULL;
+        while (f) {
+            struct nvfile *next = f->hash_next;
+            fn(f);
+            f = next;
+        }
+    }
+    __atomic_store_n(&open_files, 0, __ATOMIC_RELEASE);
+}
+
 bool nvtable_logical_size(dev_t dev, ino_t ino, off_t *size)
 {
     if (__atomic_load_n(&open_files, __ATOMIC_ACQUIRE) == 0)

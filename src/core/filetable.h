@@ -21,6 +21,9 @@ void nvtable_remove(struct nvfile *f);
 /* Calls fn for every file, table lock held. */
 void nvtable_for_each(void (*fn)(struct nvfile *f, void *arg), void *arg);
 
+/* Empties the table, calling fn for every file (forked child). */
+void nvtable_clear(void (*fn)(struct nvfile *f));
+
 /* Logical size of the file (dev, ino) when this process has it open. */
 bool nvtable_logical_size(dev_t dev, ino_t ino, off_t *size);
 

@@ -352,6 +352,18 @@ static int remove_log(struct nvfile *f)
     return rc == -ENOENT ? 0 : rc;
 }
 
+/* Frees the object and everything it holds but the ownership lock. */
+static void destroy(struct nvfile *f)
+{
+    nvlog_close(&f->log);
+    nvidx_destroy(&f->index);
+    pm_unmap(&f->map);
+    sys_close(f->fd);
+    free(f->chunks);
+    free(f->log_dir);
+    free(f);
+}
+
 int nvfile_release(struct nvfile *f)
 {
     int rc = 0;
@@ -368,16 +380,15 @@ int nvfile_release(struct nvfile *f)
         rc = nvfile_settle(f);
         pthread_rwlock_unlock(&f->lock);
     }
-    nvlog_close(&f->log);
-    nvidx_destroy(&f->index);
-    pm_unmap(&f->map);
-    nvowner_release(&f->owner);
-    sys_close(f->fd);
     pthread_rwlock_destroy(&f->lock);
-    free(f->chunks);
-    free(f->log_dir);
-    free(f);
+    nvowner_release(&f->owner);
+    destroy(f);
     return rc;
+}
+
+void nvfile_abandon(struct nvfile *f)
+{
+    destroy(f);
 }
 
 /* ---- storage ------------------------------------------------------------ */

@@ -76,6 +76,10 @@ struct nvfile *nvfile_acquire(int kfd, const char *path, const char *log_dir, in
  * the object. Returns 0 or the negative errno of settling. */
 int nvfile_release(struct nvfile *f);
 
+/* In a forked child: frees the parent's object without touching the file,
+ * its log or the parent's ownership (the lock file is shared). */
+void nvfile_abandon(struct nvfile *f);
+
 /* Read lock held. Copies up to len bytes at off into buf; returns the count
  * (0 at or past EOF). */
 size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off);

@@ -16,6 +16,7 @@
 #include "core/fdtable.h"
 #include "core/filetable.h"
 #include "core/nvfile.h"
+#include "core/owner.h"
 #include "os/sys.h"
 
 /* The most one read or write moves, as in the kernel. */
@@ -430,17 +431,47 @@ int nvops_settle_all(void)
     return rc;
 }
 
+/* Fork hands every managed file to a child that sees it through the kernel:
+ * each is settled (durable, home, trimmed) under its lock, which stays held
+ * across the fork, and the kernel's offsets are brought up to the
+ * library's. The child then forgets the parent's objects. */
+static void lock_and_settle(struct nvfile *f, void *arg)
+{
+    (void)arg;
+    pthread_rwlock_wrlock(&f->lock);
+    nvfile_settle(f);
+}
+
+static void unlock_file(struct nvfile *f, void *arg)
+{
+    (void)arg;
+    pthread_rwlock_unlock(&f->lock);
+}
+
+static void sync_offset(int fd, struct nvofd *o)
+{
+    sys_lseek(fd, (off_t)o->pos, SEEK_SET);
+}
+
 void nvops_before_fork(void)
 {
     nvtable_lock();
+    nvtable_for_each(lock_and_settle, NULL);
+    nvfd_for_each(sync_offset);
     nvckpt_before_fork();
 }
 
 void nvops_after_fork(bool child)
 {
-    if (child)
-        nvckpt_after_fork_child();
-    else
+    if (!child) {
         nvckpt_after_fork_parent();
+        nvtable_for_each(unlock_file, NULL);
+        nvtable_unlock();
+        return;
+    }
+    nvckpt_after_fork_child();
+    nvtable_clear(nvfile_abandon);
+    nvfd_forget_all();
+    nvowner_after_fork_child();
     nvtable_unlock();
 }

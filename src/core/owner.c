@@ -93,6 +93,16 @@ int nvowner_acquire(const char *log_dir, dev_t dev, ino_t ino, bool exclusive, s
     return 0;
 }
 
+void nvowner_after_fork_child(void)
+{
+    pthread_mutex_init(&dirs_lock, NULL);
+    for (int i = 0; i < ndirs; i++) {
+        sys_close(dirs[i].fd);
+        free(dirs[i].dir);
+    }
+    ndirs = 0;
+}
+
 void nvowner_release(struct nvowner *o)
 {
     if (o->fd < 0)

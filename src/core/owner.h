@@ -25,4 +25,9 @@ int nvowner_acquire(const char *log_dir, dev_t dev, ino_t ino, bool exclusive, s
 
 void nvowner_release(struct nvowner *o);
 
+/* In a forked child: the lock files are shared with the parent (OFD locks
+ * belong to the open file), so the child closes its copies and opens its
+ * own when it needs them. */
+void nvowner_after_fork_child(void);
+
 #endif

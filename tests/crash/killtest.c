@@ -1118,20 +1118,31 @@ static void dump_bytes(FILE *f, const char *what, const uint8_t *b, uint64_t siz
     fprintf(f, "\n");
 }
 
-/* The last op among #0..#upto that wrote or cut offset off, or -1. */
-static int64_t last_toucher(uint64_t iter, uint64_t upto, uint64_t off)
+static bool op_touches(const struct op *op, uint64_t off)
+{
+    if (op->type == OP_TRUNC)
+        return op->off <= off;
+    return op->len && off >= op->off && off < op->off + op->len;
+}
+
+/* Among ops #0..#upto: the last one at or before #at that wrote or cut
+ * offset off, and the first one after #at that did (-1 when none). */
+static void touchers(uint64_t iter, int64_t upto, int64_t at, uint64_t off, int64_t *before,
+                     int64_t *after)
 {
     struct gen g;
     gen_init(&g, cfg.seed, iter, st_start.size);
-    int64_t who = -1;
-    for (uint64_t k = 0; k <= upto; k++) {
+    *before = *after = -1;
+    for (int64_t k = 0; k <= upto; k++) {
         struct op op;
         gen_next(&g, &op);
-        if (op.type == OP_TRUNC ? op.off <= off
-                                : (op.len && off >= op.off && off < op.off + op.len))
-            who = (int64_t)k;
+        if (!op_touches(&op, off))
+            continue;
+        if (k <= at)
+            *before = k;
+        else if (*after < 0)
+            *after = k;
     }
-    return who;
 }
 
 struct iter_info {
@@ -1153,7 +1164,9 @@ static void report_violation(const struct iter_info *it, const struct progress *
             cfg.seed, cfg.sync_mode ? "sync" : "epoch", it->iter, where);
     if (extra && extra[0])
         fprintf(f, "  %s\n", extra);
-    fprintf(f, "  reproduce: nvmmio_killtest --lib %s --seed %" PRIu64 " --kills %" PRIu64 "%s\n",
+    fprintf(f,
+            "  rerun (kill timing varies): nvmmio_killtest --lib %s --seed %" PRIu64
+            " --kills %" PRIu64 "%s\n",
             cfg.lib ? cfg.lib : "none", cfg.seed, it->iter + 1, cfg.sync_mode ? " --sync" : "");
     fprintf(f, "  kill: %s", kill_mode_names[it->mode]);
     if (it->mode == KILL_DELAY || it->mode == KILL_SPAWN)
@@ -1189,13 +1202,16 @@ static void report_violation(const struct iter_info *it, const struct progress *
                         i == 0 ? "last durable" : "in flight", common);
                 continue;
             }
-            int64_t who = cand[i]->at >= 0 ? last_toucher(it->iter, (uint64_t)cand[i]->at, d) : -1;
+            int64_t before, after;
+            touchers(it->iter, it->list_upto, cand[i]->at, d, &before, &after);
             fprintf(f, "  vs %s: first differing offset %" PRIu64,
                     i == 0 ? "last durable" : "in flight", d);
-            if (who >= 0)
-                fprintf(f, " (last written or cut by op #%" PRId64 ")", who);
+            if (before >= 0)
+                fprintf(f, "; last written or cut by op #%" PRId64, before);
             else
-                fprintf(f, " (not touched by this iteration's ops up to that state)");
+                fprintf(f, "; not written by this iteration's ops up to this state");
+            if (after >= 0)
+                fprintf(f, "; next written or cut by op #%" PRId64 " (after this state)", after);
             fprintf(f, "\n");
             dump_bytes(f, "expected", cand[i]->buf, cand[i]->size, d);
             dump_bytes(f, "seen", o->buf, o->size, d);
