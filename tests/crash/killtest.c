@@ -963,7 +963,7 @@ static const char *const kill_mode_names[] = {"0-5 ms after spawn", "right after
 
 struct stats {
     uint64_t kills, verified, inflight_seen, inflight_possible, ops_replayed;
-    uint64_t recovery_kills, never_started;
+    uint64_t recovery_kills;
 };
 
 static struct state st_start, st_done, st_infl, st_work;
@@ -1334,8 +1334,6 @@ static int run_iteration(uint64_t iter, struct stats *stats, struct verify_resul
         t_start = t0; /* KILL_SPAWN: only approximate */
     it.killed_after_ms = p.started ? (t_kill - t_start) * 1000.0 : -1;
     stats->kills++;
-    if (!p.started)
-        stats->never_started++;
 
     /* Figure out what the file may show. */
     int64_t max_k = p.last_done > p.open_begin ? p.last_done : p.open_begin;
