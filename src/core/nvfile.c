@@ -80,8 +80,10 @@ static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1)
         f->chunks = n;
         f->chunk_bits = bits;
     }
-    for (uint64_t c = c0; c < c1; c++)
+    for (uint64_t c = c0; c < c1; c++) {
+        f->chunks_known += !(f->chunks[c / 64] >> (c % 64) & 1);
         f->chunks[c / 64] |= (uint64_t)1 << (c % 64);
+    }
     return 0;
 }
 
@@ -89,13 +91,17 @@ static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1)
 static void forget_chunk_range(struct nvfile *f, uint64_t lo, uint64_t hi)
 {
     uint64_t end = (hi + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
-    for (uint64_t c = lo / STORAGE_CHUNK; c < f->chunk_bits && c < end; c++)
+    for (uint64_t c = lo / STORAGE_CHUNK; c < f->chunk_bits && c < end; c++) {
+        f->chunks_known -= f->chunks[c / 64] >> (c % 64) & 1;
         f->chunks[c / 64] &= ~((uint64_t)1 << (c % 64));
+    }
 }
 
+/* How far an append preallocates: a quarter of what the file has stored,
+ * so a sparse file does not reserve much for a small write past its end. */
 static uint64_t grow_step(const struct nvfile *f)
 {
-    uint64_t step = f->real_size / 4;
+    uint64_t step = f->chunks_known * STORAGE_CHUNK / 4;
     return step < MIN_GROW_STEP ? MIN_GROW_STEP : step > MAX_GROW_STEP ? MAX_GROW_STEP : step;
 }
 

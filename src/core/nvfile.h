@@ -48,6 +48,7 @@ struct nvfile {
     uint64_t real_size;
     uint64_t *chunks; /* bitmap: 2 MiB chunks known to have blocks */
     uint64_t chunk_bits;
+    uint64_t chunks_known; /* bits set */
     uint64_t zero_from;
 
     struct nvlog log;

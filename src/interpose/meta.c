@@ -60,6 +60,46 @@ NV_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flag
     FIX_STAT(REAL(fstatat64)(dirfd, path, st, flags), st);
 }
 
+NV_EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+    FIX_STAT(REAL(__xstat)(ver, path, st), st);
+}
+
+NV_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+    FIX_STAT(REAL(__xstat64)(ver, path, st), st);
+}
+
+NV_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+    FIX_STAT(REAL(__lxstat)(ver, path, st), st);
+}
+
+NV_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+    FIX_STAT(REAL(__lxstat64)(ver, path, st), st);
+}
+
+NV_EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+    FIX_STAT(REAL(__fxstat)(ver, fd, st), st);
+}
+
+NV_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+    FIX_STAT(REAL(__fxstat64)(ver, fd, st), st);
+}
+
+NV_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+    FIX_STAT(REAL(__fxstatat)(ver, dirfd, path, st, flags), st);
+}
+
+NV_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+    FIX_STAT(REAL(__fxstatat64)(ver, dirfd, path, st, flags), st);
+}
+
 NV_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
 {
     int r = REAL(statx)(dirfd, path, flags, mask, stx);

@@ -14,17 +14,31 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+/* clang-format off */
 #define NV_REAL_FUNCS(X)                                                                           \
-    X(open)                                                                                        \
-    X(open64)                                                                                      \
-    X(openat)                                                                                      \
-    X(openat64) X(creat) X(creat64) X(__open_2) X(__open64_2) X(__openat_2) X(__openat64_2)        \
-        X(close) X(read) X(write) X(pread) X(pread64) X(pwrite) X(pwrite64) X(__read_chk)          \
-            X(__pread_chk) X(__pread64_chk) X(lseek) X(lseek64) X(fsync) X(fdatasync) X(ftruncate) \
-                X(ftruncate64) X(truncate) X(truncate64) X(stat) X(stat64) X(lstat) X(lstat64)     \
-                    X(fstat) X(fstat64) X(fstatat) X(fstatat64) X(statx) X(unlink) X(unlinkat)     \
-                        X(rename) X(renameat) X(renameat2) X(dup) X(dup2) X(dup3) X(fcntl)         \
-                            X(fcntl64)
+    X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64)                                    \
+    X(__open_2) X(__open64_2) X(__openat_2) X(__openat64_2) X(close)                               \
+    X(read) X(write) X(pread) X(pread64) X(pwrite) X(pwrite64)                                     \
+    X(__read_chk) X(__pread_chk) X(__pread64_chk)                                                  \
+    X(lseek) X(lseek64) X(fsync) X(fdatasync)                                                      \
+    X(ftruncate) X(ftruncate64) X(truncate) X(truncate64)                                          \
+    X(stat) X(stat64) X(lstat) X(lstat64) X(fstat) X(fstat64) X(fstatat) X(fstatat64) X(statx)     \
+    X(__xstat) X(__xstat64) X(__lxstat) X(__lxstat64)                                              \
+    X(__fxstat) X(__fxstat64) X(__fxstatat) X(__fxstatat64)                                        \
+    X(unlink) X(unlinkat) X(rename) X(renameat) X(renameat2)                                       \
+    X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64)
+/* clang-format on */
+
+/* The stat entry points of binaries built against glibc before 2.33 (and
+ * of some sanitizer runtimes); current headers no longer declare them. */
+int __xstat(int ver, const char *path, struct stat *st);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
 
 enum nv_real_id {
 #define NV_REAL_ENUM(name) NV_REAL_##name,

@@ -33,9 +33,10 @@ dir=$(mktemp -d /dev/shm/nvmmio-diff.XXXXXX) || exit 2
 trap 'rm -rf -- "$dir"' EXIT
 mkdir "$dir/managed" "$dir/plain" || exit 2
 
-# The libasan a binary or library is linked against, if any.
-asan_of() {
-    ldd "$1" 2>/dev/null | awk '/libasan\.so/ { print $3; exit }'
+# The path of a sanitizer runtime ($2: asan or tsan) that a binary or
+# library ($1) is linked against, if any.
+runtime_of() {
+    ldd "$1" 2>/dev/null | awk -v re="lib$2\\.so" '$0 ~ re { print $3; exit }'
 }
 
 preload=
@@ -45,21 +46,28 @@ if [ "$lib" != none ]; then
         echo "$0: library not found: $lib" >&2
         exit 2
     fi
-    # A sanitized library or tester needs the ASan runtime first in the
-    # initial library list, ahead of the preloaded library.
-    asan=$(asan_of "$lib")
-    [ -n "$asan" ] || asan=$(asan_of "$bin")
+    # An ASan library or tester needs the ASan runtime first in the initial
+    # library list, ahead of the preloaded library.
+    asan=$(runtime_of "$lib" asan)
+    [ -n "$asan" ] || asan=$(runtime_of "$bin" asan)
+    # A TSan library needs a TSan tester (the CMake build makes one). Putting
+    # libtsan first instead would route fstat through its interceptor, which
+    # calls __fxstat and so bypasses the library's fstat.
+    if [ -n "$(runtime_of "$lib" tsan)" ] && [ -z "$(runtime_of "$bin" tsan)" ]; then
+        echo "$0: $lib uses ThreadSanitizer; build $bin with -fsanitize=thread too" >&2
+        exit 2
+    fi
     preload=$lib
     [ -z "$asan" ] || preload="$asan:$lib"
 fi
 
+# LeakSanitizer stays on: no leaks are reported for the library today.
+# Should it come to keep state until exit, run with
+# ASAN_OPTIONS=detect_leaks=0 in the environment (or as an extra argument).
 envs=(NVMMIO_PATH="$dir/managed")
 [ -z "$preload" ] || envs+=(LD_PRELOAD="$preload")
-# LeakSanitizer would flag state the library keeps until exit.
-[ -z "$asan" ] || envs+=(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
 
 # shellcheck disable=SC2086 # DIFFTEST_ARGS is a list of words
 env "${envs[@]}" "$@" "$bin" --seed "$seed" --ops "$ops" \
     --managed "$dir/managed" --plain "$dir/plain" ${DIFFTEST_ARGS:-}
-status=$?
-exit $status
+exit $?
