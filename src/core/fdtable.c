@@ -147,6 +147,12 @@ void nvfd_forget_all(void)
         memset(current->slot, 0, current->cap * sizeof(current->slot[0]));
 }
 
+int nvfd_limit(void)
+{
+    struct table *t = load_table();
+    return t ? (int)t->cap : 0;
+}
+
 int nvfd_is_managed(int fd)
 {
     return load_slot(load_table(), fd) != NULL;

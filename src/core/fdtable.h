@@ -55,6 +55,9 @@ void nvfd_for_each(void (*fn)(int fd, struct nvofd *o));
  * descriptions are left to the parent). */
 void nvfd_forget_all(void);
 
+/* One more than the highest descriptor the table can hold. */
+int nvfd_limit(void);
+
 /* True when fd is managed. */
 int nvfd_is_managed(int fd);
 

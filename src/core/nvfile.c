@@ -745,15 +745,15 @@ static int zero_unlogged(struct nvfile *f, uint64_t a, uint64_t b)
     return rc;
 }
 
-/* Bytes between the size and a write or truncation beyond it must read as
- * zero; some of them may still hold bytes from before a truncation. */
-static int zero_gap(struct nvfile *f, uint64_t to)
+/* Zeroes [a, b) of the file as the program sees it. Below the committed
+ * size (rounded to whole index regions) and in redo blocks the old bytes are
+ * logged first; beyond, blocks are given back. */
+static int zero_range(struct nvfile *f, uint64_t a, uint64_t b)
 {
-    uint64_t a = f->size, b = to < f->zero_from ? to : f->zero_from;
+    if (b > f->zero_from)
+        b = f->zero_from;
     if (a >= b)
         return 0;
-    /* Below the committed size (rounded to whole index regions) bytes need
-     * their pre-images logged, and so does any block held in a redo record. */
     uint64_t logged_end = round_up(f->committed_size, NVIDX_REGION_SIZE);
     if (f->index.redo_live || logged_end > b)
         logged_end = b;
@@ -763,6 +763,13 @@ static int zero_gap(struct nvfile *f, uint64_t to)
     if (rc == 0 && logged_end < b)
         rc = zero_unlogged(f, a > logged_end ? a : logged_end, b);
     return rc;
+}
+
+/* Bytes between the size and a write or truncation beyond it must read as
+ * zero; some of them may still hold bytes from before a truncation. */
+static int zero_gap(struct nvfile *f, uint64_t to)
+{
+    return zero_range(f, f->size, to);
 }
 
 long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
@@ -813,6 +820,50 @@ int nvfile_truncate(struct nvfile *f, uint64_t len)
     return 0;
 }
 
+int nvfile_allocate(struct nvfile *f, int mode, uint64_t off, uint64_t len)
+{
+    uint64_t end = off + len;
+    if (end > NVFILE_MAX_SIZE || end < off)
+        return -EFBIG;
+    if (!f->writable)
+        return -EBADF;
+    bool keep_size = mode & FALLOC_FL_KEEP_SIZE;
+    int rc = ensure_log(f);
+    switch (mode & ~FALLOC_FL_KEEP_SIZE) {
+    case 0:
+        rc = rc ? rc : ensure_storage(f, off, end);
+        break;
+    case FALLOC_FL_PUNCH_HOLE:
+        if (!keep_size)
+            return -EOPNOTSUPP; /* as the kernel: punching needs KEEP_SIZE */
+        /* fall through */
+    case FALLOC_FL_ZERO_RANGE:
+        rc = rc ? rc : zero_range(f, off, end < f->size ? end : f->size);
+        break;
+    default:
+        return -EOPNOTSUPP;
+    }
+    if (rc == 0 && !keep_size && end > f->size)
+        rc = nvfile_truncate(f, end);
+    if (rc == 0)
+        f->dirty = true;
+    return rc;
+}
+
+int nvfile_share_mapping(struct nvfile *f)
+{
+    f->mapped_by_program = true;
+    int rc = nvfile_commit(f);
+    if (rc == 0)
+        rc = nvfile_checkpoint(f);
+    /* The mapping shows the rest of the last page, which must read as zero. */
+    if (rc == 0)
+        rc = zero_range(f, f->size, round_up(f->size, PAGE));
+    /* The epoch just begun has no record yet, so its policy may change. */
+    f->policy = NVLOG_UNDO;
+    return rc;
+}
+
 /* ---- durability --------------------------------------------------------- */
 
 int nvfile_commit(struct nvfile *f)
@@ -835,7 +886,9 @@ int nvfile_commit(struct nvfile *f)
     f->dirty = false;
     int ended = f->policy;
     f->epoch++;
-    f->policy = nvpolicy_next(nv_config()->policy, f->policy, f->reads, f->writes);
+    f->policy = f->mapped_by_program
+                    ? NVLOG_UNDO
+                    : nvpolicy_next(nv_config()->policy, f->policy, f->reads, f->writes);
     f->reads = f->writes = 0;
     if (ended == NVLOG_REDO) {
         /* Undo writes in place, so redo blocks must be home before it runs;

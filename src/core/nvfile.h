@@ -56,6 +56,9 @@ struct nvfile {
     uint64_t epoch; /* the running epoch: committed_epoch + 1 */
     int policy;     /* NVLOG_UNDO or NVLOG_REDO for the running epoch */
     bool dirty;     /* the running epoch changed the file */
+    /* The program mapped the file itself: its mapping sees home bytes only,
+     * so the file is logged with undo (in place) from then on. */
+    bool mapped_by_program;
     uint64_t reads, writes;
 
     /* Owned by the file table. */
@@ -91,6 +94,15 @@ long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off);
 
 /* Write lock held. Sets the logical size. 0 or a negative errno. */
 int nvfile_truncate(struct nvfile *f, uint64_t len);
+
+/* Write lock held. fallocate(2) inside the epoch: mode 0 and KEEP_SIZE
+ * reserve blocks (and extend the size), PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE
+ * zero a range; other modes give -EOPNOTSUPP. */
+int nvfile_allocate(struct nvfile *f, int mode, uint64_t off, uint64_t len);
+
+/* Write lock held. The program maps the file: commit, bring every redo
+ * block home and keep logging in place, so both views stay one. */
+int nvfile_share_mapping(struct nvfile *f);
 
 /* Write lock held. Durability point: commits the running epoch. */
 int nvfile_commit(struct nvfile *f);

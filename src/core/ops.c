@@ -3,6 +3,7 @@
  */
 #include "core/ops.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -160,6 +161,16 @@ int nvops_close_finish(struct nvofd *o)
     return rc < 0 ? rc : rc2;
 }
 
+void nvops_forget_range(unsigned first, unsigned last)
+{
+    unsigned limit = (unsigned)nvfd_limit();
+    for (unsigned fd = first; fd <= last && fd < limit; fd++) {
+        struct nvofd *o = nvfd_remove((int)fd);
+        if (o)
+            nvops_close_finish(o);
+    }
+}
+
 struct nvofd *nvops_dup(int oldfd, int newfd)
 {
     struct nvofd *o = nvfd_begin(oldfd);
@@ -231,7 +242,8 @@ ssize_t nvops_pread(struct nvofd *o, void *buf, size_t n, off_t off)
 
 /* Writes at off, or at the end with O_APPEND (as Linux does for pwrite
  * too); *at gets where the bytes went. */
-static ssize_t write_at(struct nvofd *o, const void *buf, size_t n, uint64_t off, uint64_t *at)
+static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, uint64_t off,
+                        uint64_t *at)
 {
     if (n > MAX_RW_COUNT)
         n = MAX_RW_COUNT;
@@ -239,10 +251,10 @@ static ssize_t write_at(struct nvofd *o, const void *buf, size_t n, uint64_t off
         return -EFAULT;
     struct nvfile *f = o->file;
     pthread_rwlock_wrlock(&f->lock);
-    if (o->flags & O_APPEND)
+    if (flags & O_APPEND)
         off = f->size;
     long r = nvfile_write(f, buf, n, off);
-    if (r > 0 && nvfile_sync_mode(o->flags)) {
+    if (r > 0 && nvfile_sync_mode(flags)) {
         int rc = nvfile_commit(f);
         if (rc < 0)
             r = rc;
@@ -258,7 +270,7 @@ ssize_t nvops_write(struct nvofd *o, const void *buf, size_t n)
         return -EBADF;
     pthread_mutex_lock(&o->pos_lock);
     uint64_t at;
-    ssize_t r = write_at(o, buf, n, o->pos, &at);
+    ssize_t r = write_at(o, o->flags, buf, n, o->pos, &at);
     if (r > 0)
         o->pos = at + (uint64_t)r;
     pthread_mutex_unlock(&o->pos_lock);
@@ -272,7 +284,7 @@ ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off)
     if (!can_write(o))
         return -EBADF;
     uint64_t at;
-    return write_at(o, buf, n, (uint64_t)off, &at);
+    return write_at(o, o->flags, buf, n, (uint64_t)off, &at);
 }
 
 static off_t seek_data_or_hole(struct nvfile *f, off_t off, int whence)
@@ -331,6 +343,135 @@ off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
         o->pos = (uint64_t)r;
     pthread_mutex_unlock(&o->pos_lock);
     return r;
+}
+
+/* The iovecs as one buffer: gathered into a copy unless there is one. */
+static const char *gather(const struct iovec *iov, int iovcnt, size_t *total, char **copy)
+{
+    size_t n = 0;
+    for (int i = 0; i < iovcnt; i++)
+        n += iov[i].iov_len;
+    *total = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
+    *copy = NULL;
+    if (iovcnt == 1)
+        return iov[0].iov_base;
+    *copy = malloc(*total ? *total : 1);
+    if (!*copy)
+        return NULL;
+    size_t at = 0;
+    for (int i = 0; i < iovcnt && at < *total; i++) {
+        size_t take = iov[i].iov_len < *total - at ? iov[i].iov_len : *total - at;
+        memcpy(*copy + at, iov[i].iov_base, take);
+        at += take;
+    }
+    return *copy;
+}
+
+static int check_iov(const struct iovec *iov, int iovcnt)
+{
+    if (iovcnt < 0 || iovcnt > IOV_MAX)
+        return -EINVAL;
+    if (iovcnt && !iov)
+        return -EFAULT;
+    ssize_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        if ((ssize_t)iov[i].iov_len < 0 ||
+            __builtin_add_overflow(total, (ssize_t)iov[i].iov_len, &total))
+            return -EINVAL;
+    return 0;
+}
+
+ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags)
+{
+    (void)rwf_flags;
+    int rc = check_iov(iov, iovcnt);
+    if (rc < 0)
+        return rc;
+    if (off < -1)
+        return -EINVAL;
+    if (!can_read(o))
+        return -EBADF;
+    bool use_pos = off == -1;
+    if (use_pos)
+        pthread_mutex_lock(&o->pos_lock);
+    uint64_t at = use_pos ? o->pos : (uint64_t)off;
+    struct nvfile *f = o->file;
+    ssize_t done = 0;
+    pthread_rwlock_rdlock(&f->lock);
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len && !iov[i].iov_base) {
+            done = done ? done : -EFAULT;
+            break;
+        }
+        size_t got = nvfile_read(f, iov[i].iov_base, iov[i].iov_len, at);
+        at += got;
+        done += (ssize_t)got;
+        if (got < iov[i].iov_len)
+            break;
+    }
+    pthread_rwlock_unlock(&f->lock);
+    if (use_pos) {
+        if (done > 0)
+            o->pos = at;
+        pthread_mutex_unlock(&o->pos_lock);
+    }
+    return done;
+}
+
+ssize_t nvops_writev(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags)
+{
+    int rc = check_iov(iov, iovcnt);
+    if (rc < 0)
+        return rc;
+    if (off < -1)
+        return -EINVAL;
+    if (!can_write(o))
+        return -EBADF;
+    size_t total;
+    char *copy;
+    const char *buf = gather(iov, iovcnt, &total, &copy);
+    if (!buf && total)
+        return -ENOMEM;
+    int saved_flags = o->flags;
+    int flags = saved_flags | ((rwf_flags & RWF_APPEND) ? O_APPEND : 0) |
+                ((rwf_flags & (RWF_DSYNC | RWF_SYNC)) ? O_DSYNC : 0);
+    ssize_t r;
+    uint64_t at;
+    if (off == -1) {
+        pthread_mutex_lock(&o->pos_lock);
+        r = write_at(o, flags, buf, total, o->pos, &at);
+        if (r > 0)
+            o->pos = at + (uint64_t)r;
+        pthread_mutex_unlock(&o->pos_lock);
+    } else {
+        r = write_at(o, flags, buf, total, (uint64_t)off, &at);
+    }
+    free(copy);
+    return r;
+}
+
+int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
+{
+    if (off < 0 || len <= 0)
+        return -EINVAL;
+    if (!can_write(o))
+        return -EBADF;
+    struct nvfile *f = o->file;
+    pthread_rwlock_wrlock(&f->lock);
+    int rc = nvfile_allocate(f, mode, (uint64_t)off, (uint64_t)len);
+    if (rc == 0 && nvfile_sync_mode(o->flags))
+        rc = nvfile_commit(f);
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+int nvops_share_mapping(struct nvofd *o)
+{
+    struct nvfile *f = o->file;
+    pthread_rwlock_wrlock(&f->lock);
+    int rc = nvfile_share_mapping(f);
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
 }
 
 int nvops_fsync(struct nvofd *o)
@@ -429,6 +570,69 @@ int nvops_settle_all(void)
     nvtable_for_each(settle_one, &rc);
     nvtable_unlock();
     return rc;
+}
+
+static void commit_one(struct nvfile *f, void *arg)
+{
+    int *rc = arg;
+    pthread_rwlock_wrlock(&f->lock);
+    int r = nvfile_commit(f);
+    pthread_rwlock_unlock(&f->lock);
+    if (r < 0 && *rc == 0)
+        *rc = r;
+}
+
+int nvops_commit_all(void)
+{
+    int rc = 0;
+    nvtable_lock();
+    nvtable_for_each(commit_one, &rc);
+    nvtable_unlock();
+    return rc;
+}
+
+static void sync_offset(int fd, struct nvofd *o);
+
+void nvops_hand_over(void)
+{
+    nvops_settle_all();
+    nvfd_for_each(sync_offset);
+}
+
+void nvops_adopt_inherited(void)
+{
+    /* Settings are read on first use; a process started without a root
+     * (it may set one itself later) must not read them this early. */
+    if (!getenv("NVMMIO_PATH") && !getenv("PMEM_PATH"))
+        return;
+    if (nv_config()->nroots == 0)
+        return;
+    int dir = sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir < 0)
+        return;
+    char buf[4096];
+    long n;
+    while ((n = sys_getdents64(dir, buf, sizeof(buf))) > 0) {
+        for (long at = 0; at < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + at);
+            at += d->d_reclen;
+            char *end;
+            long fd = strtol(d->d_name, &end, 10);
+            if (*end || fd == dir || fd < 0 || nvfd_is_managed((int)fd))
+                continue;
+            int flags = sys_fcntl((int)fd, F_GETFL, 0);
+            long pos = sys_lseek((int)fd, 0, SEEK_CUR);
+            if (flags < 0 || pos < 0 ||
+                nvops_adopt((int)fd, AT_FDCWD, "(inherited)", flags & ~O_TRUNC) < 0)
+                continue;
+            struct nvofd *o = nvfd_begin((int)fd);
+            if (o) {
+                o->pos = (uint64_t)pos;
+                nvofd_end(o);
+            }
+        }
+    }
+    sys_close(dir);
 }
 
 /* Fork hands every managed file to a child that sees it through the kernel:

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct nvofd;
 
@@ -36,6 +37,9 @@ struct nvofd *nvops_close_begin(int fd);
 /* Durability point of the close; releases the file. 0 or a negative errno. */
 int nvops_close_finish(struct nvofd *o);
 
+/* The kernel closed [first, last] (close_range): finishes the managed ones. */
+void nvops_forget_range(unsigned first, unsigned last);
+
 /* newfd now refers to what oldfd refers to (dup, dup2, dup3, F_DUPFD).
  * Returns what newfd referred to before when that needs closing, or NULL. */
 struct nvofd *nvops_dup(int oldfd, int newfd);
@@ -51,6 +55,23 @@ ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off);
 off_t nvops_lseek(struct nvofd *o, off_t off, int whence);
 int nvops_fsync(struct nvofd *o);
 int nvops_ftruncate(struct nvofd *o, off_t len);
+/* Vectored forms; off < 0 means the description's offset. rwf_flags as
+ * preadv2/pwritev2 (RWF_APPEND, RWF_DSYNC, RWF_SYNC honoured). */
+ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags);
+ssize_t nvops_writev(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off,
+                     int rwf_flags);
+int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len);
+/* The program maps the file: make its mapping and the library's one. */
+int nvops_share_mapping(struct nvofd *o);
+/* Commits every managed file of the process (sync, syncfs). */
+int nvops_commit_all(void);
+/* Before exec or spawn: every managed file settled and the kernel's offsets
+ * brought up to the library's, so the new image reads the right bytes. */
+void nvops_hand_over(void);
+/* Takes over regular files under a root that the process inherited open
+ * (a shell's redirections, say). */
+void nvops_adopt_inherited(void);
+
 /* Mirrors F_SETFL on the description (O_APPEND may change). */
 void nvops_setfl(struct nvofd *o, int flags);
 

@@ -5,6 +5,7 @@
  */
 #include "interpose/real.h"
 
+#include <linux/close_range.h>
 #include <stdarg.h>
 
 #include "core/ops.h"
@@ -195,4 +196,16 @@ NV_EXPORT int fcntl64(int fd, int cmd, ...)
     void *arg = va_arg(ap, void *);
     va_end(ap);
     return fcntl_common(REAL(fcntl64), fd, cmd, arg);
+}
+
+NV_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+    int rc = REAL(close_range)(first, last, flags);
+    if (rc < 0 || (flags & CLOSE_RANGE_CLOEXEC))
+        return rc;
+    /* Descriptors the kernel closed: finish those the library served. */
+    int saved = errno;
+    nvops_forget_range(first, last);
+    errno = saved;
+    return rc;
 }

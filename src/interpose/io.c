@@ -7,17 +7,6 @@
 
 #include "core/ops.h"
 
-/* Runs `call` on the description of fd when it is managed, else `real`. */
-#define DISPATCH(fd, real, call)                                                                   \
-    do {                                                                                           \
-        struct nvofd *o = nvops_begin(fd);                                                         \
-        if (!o)                                                                                    \
-            return real;                                                                           \
-        long r_ = (long)(call);                                                                    \
-        nvops_end(o);                                                                              \
-        return nv_ret(r_);                                                                         \
-    } while (0)
-
 NV_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
     DISPATCH(fd, REAL(read)(fd, buf, n), nvops_read(o, buf, n));
@@ -96,4 +85,54 @@ NV_EXPORT int ftruncate(int fd, off_t len)
 NV_EXPORT int ftruncate64(int fd, off64_t len)
 {
     DISPATCH(fd, REAL(ftruncate64)(fd, len), nvops_ftruncate(o, len));
+}
+
+NV_EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+{
+    DISPATCH(fd, REAL(fallocate)(fd, mode, off, len), nvops_fallocate(o, mode, off, len));
+}
+
+NV_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
+{
+    DISPATCH(fd, REAL(fallocate64)(fd, mode, off, len), nvops_fallocate(o, mode, off, len));
+}
+
+/* posix_fallocate returns the error number instead of setting errno. */
+static int posix_allocate(struct nvofd *o, off_t off, off_t len)
+{
+    int rc = nvops_fallocate(o, 0, off, len);
+    nvops_end(o);
+    return -rc;
+}
+
+NV_EXPORT int posix_fallocate(int fd, off_t off, off_t len)
+{
+    struct nvofd *o = nvops_begin(fd);
+    return o ? posix_allocate(o, off, len) : REAL(posix_fallocate)(fd, off, len);
+}
+
+NV_EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
+{
+    struct nvofd *o = nvops_begin(fd);
+    return o ? posix_allocate(o, off, len) : REAL(posix_fallocate64)(fd, off, len);
+}
+
+/* Writing back a range is making it durable: the whole epoch commits. */
+NV_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
+{
+    DISPATCH(fd, REAL(sync_file_range)(fd, off, n, flags),
+             off < 0 || n < 0 ? -EINVAL : nvops_fsync(o));
+}
+
+NV_EXPORT int syncfs(int fd)
+{
+    int rc = nvops_commit_all();
+    int r = REAL(syncfs)(fd);
+    return r == 0 && rc < 0 ? (int)nv_ret(rc) : r;
+}
+
+NV_EXPORT void sync(void)
+{
+    nvops_commit_all();
+    REAL(sync)();
 }

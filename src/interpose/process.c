@@ -1,13 +1,15 @@
 /*
  * process.c - the process's life: fork keeps the library's locks
  * consistent, and a normal exit is a durability point for every managed
- * file (committed, copied home, trimmed to its logical size). Nothing is
- * allocated at load: a process that never opens a managed file only pays
- * for registering these hooks.
+ * file (committed, copied home, trimmed to its logical size); exec and
+ * spawn hand every managed file over to the new image the same way. At
+ * load the library only registers its fork hooks and, when a pmem root is
+ * set, takes over descriptors of managed files the process inherited.
  */
 #include "interpose/real.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 
 #include "core/ops.h"
@@ -30,9 +32,108 @@ static void after_fork_child(void)
 __attribute__((constructor)) static void nvmmio_load(void)
 {
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    nvops_adopt_inherited();
 }
 
 __attribute__((destructor)) static void nvmmio_unload(void)
 {
     nvops_settle_all();
+}
+
+/* ---- exec and spawn: the new image reads files through the kernel ------- */
+
+NV_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    nvops_hand_over();
+    return REAL(execve)(path, argv, envp);
+}
+
+NV_EXPORT int execv(const char *path, char *const argv[])
+{
+    nvops_hand_over();
+    return REAL(execv)(path, argv);
+}
+
+NV_EXPORT int execvp(const char *file, char *const argv[])
+{
+    nvops_hand_over();
+    return REAL(execvp)(file, argv);
+}
+
+NV_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    nvops_hand_over();
+    return REAL(execvpe)(file, argv, envp);
+}
+
+NV_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    nvops_hand_over();
+    return REAL(fexecve)(fd, argv, envp);
+}
+
+NV_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+                       int flags)
+{
+    nvops_hand_over();
+    return REAL(execveat)(dirfd, path, argv, envp, flags);
+}
+
+/* The execl forms gather their arguments and go through the wrappers above
+ * (the C library's own execl calls its internal execve). */
+#define GATHER_ARGS(first, last_arg, argv)                                                         \
+    size_t n_ = 1;                                                                                 \
+    va_list ap_;                                                                                   \
+    va_start(ap_, last_arg);                                                                       \
+    while (va_arg(ap_, char *))                                                                    \
+        n_++;                                                                                      \
+    va_end(ap_);                                                                                   \
+    char *argv[n_ + 1];                                                                            \
+    argv[0] = (char *)(first);                                                                     \
+    va_start(ap_, last_arg);                                                                       \
+    for (size_t i_ = 1; i_ <= n_; i_++)                                                            \
+        argv[i_] = va_arg(ap_, char *);
+
+NV_EXPORT int execl(const char *path, const char *arg, ...)
+{
+    GATHER_ARGS(arg, arg, argv);
+    va_end(ap_);
+    return execv(path, argv);
+}
+
+NV_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    GATHER_ARGS(arg, arg, argv);
+    va_end(ap_);
+    return execvp(file, argv);
+}
+
+NV_EXPORT int execle(const char *path, const char *arg, ...)
+{
+    GATHER_ARGS(arg, arg, argv);
+    char *const *envp = va_arg(ap_, char *const *);
+    va_end(ap_);
+    return execve(path, argv, envp);
+}
+
+NV_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                          const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    nvops_hand_over();
+    return REAL(posix_spawn)(pid, path, actions, attr, argv, envp);
+}
+
+NV_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    nvops_hand_over();
+    return REAL(posix_spawnp)(pid, file, actions, attr, argv, envp);
+}
+
+/* A vfork child shares the parent's memory and would run the library on
+ * it; a fork gives it its own copy and runs the fork handlers. Programs
+ * that use vfork correctly (exec or _exit next) cannot tell. */
+NV_EXPORT pid_t vfork(void)
+{
+    return REAL(fork)();
 }

@@ -13,6 +13,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include <sys/uio.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <spawn.h>
 
 /* clang-format off */
 #define NV_REAL_FUNCS(X)                                                                           \
@@ -26,7 +30,16 @@
     X(__xstat) X(__xstat64) X(__lxstat) X(__lxstat64)                                              \
     X(__fxstat) X(__fxstat64) X(__fxstatat) X(__fxstatat64)                                        \
     X(unlink) X(unlinkat) X(rename) X(renameat) X(renameat2)                                       \
-    X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64)
+    X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) X(close_range)                                     \
+    X(readv) X(writev) X(preadv) X(preadv64) X(pwritev) X(pwritev64)                               \
+    X(preadv2) X(preadv64v2) X(pwritev2) X(pwritev64v2)                                            \
+    X(fallocate) X(fallocate64) X(posix_fallocate) X(posix_fallocate64)                            \
+    X(sync_file_range) X(syncfs) X(sync)                                                           \
+    X(copy_file_range) X(sendfile) X(sendfile64) X(splice) X(syscall)                             \
+    X(mmap) X(mmap64)                                                                              \
+    X(fopen) X(fopen64) X(fdopen)                                                                  \
+    X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)  \
+    X(fork)
 /* clang-format on */
 
 /* The stat entry points of binaries built against glibc before 2.33 (and
@@ -39,6 +52,8 @@ int __fxstat(int ver, int fd, struct stat *st);
 int __fxstat64(int ver, int fd, struct stat64 *st);
 int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
 int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+
+int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags);
 
 enum nv_real_id {
 #define NV_REAL_ENUM(name) NV_REAL_##name,
@@ -63,5 +78,17 @@ static inline long nv_ret(long r)
 }
 
 #define NV_EXPORT __attribute__((visibility("default")))
+
+/* Runs `call` on the description of fd when it is managed (as `o`), else
+ * returns `real`; a negative result of `call` becomes -1 and errno. */
+#define DISPATCH(fd, real, call)                                                                   \
+    do {                                                                                           \
+        struct nvofd *o = nvops_begin(fd);                                                         \
+        if (!o)                                                                                    \
+            return real;                                                                           \
+        long r_ = (long)(call);                                                                    \
+        nvops_end(o);                                                                              \
+        return nv_ret(r_);                                                                         \
+    } while (0)
 
 #endif

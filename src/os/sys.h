@@ -105,6 +105,10 @@ static inline long sys_write(int fd, const void *buf, size_t n)
 {
     return sys_call6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0);
 }
+static inline long sys_getdents64(int fd, void *buf, size_t n)
+{
+    return sys_call6(SYS_getdents64, fd, (long)buf, (long)n, 0, 0, 0);
+}
 static inline void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     return (void *)sys_call6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off);

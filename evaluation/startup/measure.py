@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Start-up cost of libnvmmio: max RSS and wall time of trivial programs with
+and without LD_PRELOAD of the library (NVMMIO_PATH set in both cases).
+
+Every command is started through env(1), in both cases, so that only the
+preloaded library differs:  env [LD_PRELOAD=LIB] NVMMIO_PATH=ROOT PROGRAM...
+Wall time: hyperfine -N (no shell) with warm-up runs when it is installed,
+otherwise a python loop of subprocess.run timed with time.perf_counter.
+The median is the headline figure (robust on a shared machine); mean and
+standard deviation are in the CSV. Max RSS: /usr/bin/time -f %M, median of
+--rss-runs runs. Nothing is asserted.
+"""
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def command(prog, lib, root):
+    c = ["env"]
+    if lib:
+        c.append(f"LD_PRELOAD={lib}")
+    c += [f"NVMMIO_PATH={root}", "PMEM_IS_PMEM_FORCE=1"] + prog
+    return c
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items()
+            if k not in ("LD_PRELOAD", "NVMMIO_PATH", "PMEM_PATH", "PMEM_IS_PMEM_FORCE")}
+
+
+def wall_hyperfine(cmds, runs, warmup):
+    """[(median, mean, stddev) in ms] for cmds, measured by hyperfine."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        path = f.name
+    try:
+        args = ["hyperfine", "-N", "--style", "none", "--runs", str(runs), "--warmup", str(warmup),
+                "--export-json", path] + [" ".join(c) for c in cmds]
+        subprocess.run(args, check=True, env=clean_env(), stdout=subprocess.DEVNULL)
+        with open(path, encoding="utf-8") as f:
+            res = json.load(f)["results"]
+        return [(r["median"] * 1e3, r["mean"] * 1e3, (r["stddev"] or 0) * 1e3) for r in res]
+    finally:
+        os.unlink(path)
+
+
+def wall_python(cmds, runs, warmup):
+    out = []
+    env = clean_env()
+    for c in cmds:
+        for _ in range(warmup):
+            subprocess.run(c, env=env, check=True)
+        ts = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(c, env=env, check=True)
+            ts.append((time.perf_counter() - t0) * 1e3)
+        out.append((statistics.median(ts), statistics.mean(ts),
+                    statistics.stdev(ts) if len(ts) > 1 else 0.0))
+    return out
+
+
+def max_rss(cmd, runs):
+    vals = []
+    for _ in range(runs):
+        r = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, env=clean_env(),
+                           capture_output=True, text=True, check=True)
+        vals.append(int(r.stderr.strip().splitlines()[-1]))
+    return statistics.median(vals)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--root", required=True, help="NVMMIO_PATH in both cases")
+    ap.add_argument("--openread", required=True)
+    ap.add_argument("--plain-file", required=True)
+    ap.add_argument("--managed-file", required=True)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--rss-runs", type=int, default=20)
+    ap.add_argument("--csv", required=True)
+    a = ap.parse_args()
+
+    programs = [
+        ("/bin/true", ["/bin/true"]),
+        ("open/read/close, plain file", [a.openread, a.plain_file]),
+        ("open/read/close, managed file (extra)", [a.openread, a.managed_file]),
+    ]
+    tool = "hyperfine" if shutil.which("hyperfine") else "python loop"
+    warmup = max(1, min(20, a.runs // 10))
+    print(f"wall time: {tool}, {a.runs} runs after {warmup} warm-up runs, median "
+          f"(mean ± sd in the CSV); max RSS: /usr/bin/time -f %M, median of {a.rss_runs} runs")
+    print("every command runs as: env [LD_PRELOAD=libnvmmio.so] NVMMIO_PATH=<tmpfs dir> PMEM_IS_PMEM_FORCE=1 PROGRAM")
+    head = (f"{'program':<40} {'RSS KB':>8} {'RSS KB':>8} {'diff':>7}   {'ms':>7} {'ms':>7} {'diff':>7}")
+    print(f"{'':<40} {'without':>8} {'with':>8} {'KB':>7}   {'without':>7} {'with':>7} {'ms':>7}")
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for name, prog in programs:
+        without, with_ = command(prog, None, a.root), command(prog, a.lib, a.root)
+        measure = wall_hyperfine if tool == "hyperfine" else wall_python
+        (mw, aw, sw), (ml, al, sl) = measure([without, with_], a.runs, warmup)
+        rw, rl = max_rss(without, a.rss_runs), max_rss(with_, a.rss_runs)
+        print(f"{name:<40} {rw:>8.0f} {rl:>8.0f} {rl - rw:>+7.0f}   {mw:>7.3f} {ml:>7.3f} {ml - mw:>+7.3f}")
+        rows.append([name, a.runs, tool, f"{rw:.0f}", f"{rl:.0f}", f"{rl - rw:.0f}",
+                     f"{mw:.4f}", f"{ml:.4f}", f"{ml - mw:.4f}",
+                     f"{aw:.4f}", f"{sw:.4f}", f"{al:.4f}", f"{sl:.4f}"])
+    with open(a.csv, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["program", "runs", "timer", "rss_kb_without", "rss_kb_with", "rss_diff_kb",
+                    "wall_ms_median_without", "wall_ms_median_with", "wall_diff_ms_median",
+                    "wall_ms_mean_without", "wall_ms_sd_without", "wall_ms_mean_with", "wall_ms_sd_with"])
+        w.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
