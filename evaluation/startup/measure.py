@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+NOTES = set()
+
 
 def command(prog, lib, root):
     c = ["env"]
@@ -42,7 +44,12 @@ def wall_hyperfine(cmds, runs, warmup):
     try:
         args = ["hyperfine", "-N", "--style", "none", "--runs", str(runs), "--warmup", str(warmup),
                 "--export-json", path] + [" ".join(c) for c in cmds]
-        subprocess.run(args, check=True, env=clean_env(), stdout=subprocess.DEVNULL)
+        r = subprocess.run(args, env=clean_env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("hyperfine failed: " + r.stderr.strip()[-400:])
+        if "outliers" in r.stderr:
+            NOTES.add("hyperfine saw statistical outliers (other load on the machine)")
         with open(path, encoding="utf-8") as f:
             res = json.load(f)["results"]
         return [(r["median"] * 1e3, r["mean"] * 1e3, (r["stddev"] or 0) * 1e3) for r in res]
@@ -111,6 +118,8 @@ def main():
         rows.append([name, a.runs, tool, f"{rw:.0f}", f"{rl:.0f}", f"{rl - rw:.0f}",
                      f"{mw:.4f}", f"{ml:.4f}", f"{ml - mw:.4f}",
                      f"{aw:.4f}", f"{sw:.4f}", f"{al:.4f}", f"{sl:.4f}"])
+    for n in sorted(NOTES):
+        print(f"  note: {n}")
     with open(a.csv, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["program", "runs", "timer", "rss_kb_without", "rss_kb_with", "rss_diff_kb",

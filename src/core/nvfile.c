@@ -358,6 +358,13 @@ static int remove_log(struct nvfile *f)
     return rc == -ENOENT ? 0 : rc;
 }
 
+void nvfile_pin(struct nvfile *f)
+{
+    nvtable_lock();
+    f->users++;
+    nvtable_unlock();
+}
+
 /* Frees the object and everything it holds but the ownership lock. */
 static void destroy(struct nvfile *f)
 {

@@ -76,6 +76,9 @@ struct nvfile {
  * *err set to a negative errno; -EBUSY when another process holds the file. */
 struct nvfile *nvfile_acquire(int kfd, const char *path, const char *log_dir, int *err);
 
+/* One more user of an object the caller reached through a descriptor. */
+void nvfile_pin(struct nvfile *f);
+
 /* Drops a user; the last one settles the file (see nvfile_settle) and frees
  * the object. Returns 0 or the negative errno of settling. */
 int nvfile_release(struct nvfile *f);

@@ -103,6 +103,44 @@ static int open_truncate(struct nvfile *f, int flags)
     return rc;
 }
 
+/* The C library's stdin, stdout and stderr read and write descriptors 0, 1
+ * and 2 through internal calls a preload cannot see. A file that becomes
+ * one of them is handed to the kernel: settled, and every descriptor of it
+ * left to the kernel with its offset, in this process. */
+#define FIRST_MANAGED_FD 3
+
+static void hand_to_kernel(struct nvfile *f)
+{
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++) {
+        struct nvofd *o = nvfd_begin(fd);
+        if (!o)
+            continue;
+        bool same = o->file == f;
+        uint64_t pos = o->pos;
+        nvofd_end(o);
+        if (!same)
+            continue;
+        sys_lseek(fd, (off_t)pos, SEEK_SET);
+        struct nvofd *last = nvfd_remove(fd);
+        if (last)
+            nvops_close_finish(last);
+    }
+    nv_debug("a managed file became a standard stream: handed to the kernel");
+}
+
+void nvops_standard_stream(int fd)
+{
+    struct nvofd *o = nvfd_begin(fd);
+    if (!o)
+        return;
+    struct nvfile *f = o->file;
+    nvfile_pin(f);
+    nvofd_end(o);
+    hand_to_kernel(f);
+    nvfile_release(f);
+}
+
 int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
 {
     (void)dirfd;
@@ -126,6 +164,12 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
     }
     if (!f)
         return rc;
+    if (kfd < FIRST_MANAGED_FD) {
+        /* Recovered (by the acquire) and settled, then the kernel's. */
+        hand_to_kernel(f);
+        rc = nvfile_release(f);
+        return rc == 0 && held_trunc ? truncate_unmanaged(kfd, flags) : rc;
+    }
     if (held_trunc) {
         rc = open_truncate(f, flags);
         if (rc < 0) {
@@ -618,7 +662,7 @@ void nvops_adopt_inherited(void)
             at += d->d_reclen;
             char *end;
             long fd = strtol(d->d_name, &end, 10);
-            if (*end || fd == dir || fd < 0 || nvfd_is_managed((int)fd))
+            if (*end || fd == dir || fd < FIRST_MANAGED_FD || nvfd_is_managed((int)fd))
                 continue;
             int flags = sys_fcntl((int)fd, F_GETFL, 0);
             long pos = sys_lseek((int)fd, 0, SEEK_CUR);

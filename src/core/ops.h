@@ -37,6 +37,10 @@ struct nvofd *nvops_close_begin(int fd);
 /* Durability point of the close; releases the file. 0 or a negative errno. */
 int nvops_close_finish(struct nvofd *o);
 
+/* fd became 0, 1 or 2 (dup2 onto a standard stream): the file it refers
+ * to is handed to the kernel (stdio's own calls cannot be intercepted). */
+void nvops_standard_stream(int fd);
+
 /* The kernel closed [first, last] (close_range): finishes the managed ones. */
 void nvops_forget_range(unsigned first, unsigned last);
 

@@ -134,12 +134,13 @@ static int dup_done(int oldfd, int newfd)
 {
     if (newfd < 0)
         return newfd;
+    int saved = errno;
     struct nvofd *replaced = nvops_dup(oldfd, newfd);
-    if (replaced) {
-        int saved = errno;
+    if (replaced)
         nvops_close_finish(replaced);
-        errno = saved;
-    }
+    if (newfd <= STDERR_FILENO)
+        nvops_standard_stream(newfd);
+    errno = saved;
     return newfd;
 }
 
