@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # common.sh - shared helpers of the evaluation scripts; sourced, never run.
 #
 # Provides:

@@ -150,6 +150,9 @@ def main():
         print(line)
     for n in notes:
         print(f"  ({mark[n]}) {n}")
+    if has_mmap:
+        print("  mmap: what fio's mmap engine measures, page faults included; it remaps the whole file whenever an\n"
+              "        IO ends at the file's last block, so its random-access figures are a reference, not a bound")
     if has_mmap and any(r["bw"]["mmap"] is None for r in rows):
         print("  n/a: not run with the mmap engine")
     unmanaged = [r["id"] for r in rows if r["unmanaged"]]

@@ -17,7 +17,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-QUICK=0 N= OUT=
+QUICK=0 N='' OUT=''
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$N" ] || N=$([ "$QUICK" = 1 ] && echo 500 || echo 5000)
-[[ $N =~ ^[0-9]+$ ]] && [ "$N" -gt 0 ] || { echo "--n must be a positive integer" >&2; exit 2; }
+if ! [[ $N =~ ^[0-9]+$ ]] || [ "$N" -eq 0 ]; then echo "--n must be a positive integer" >&2; exit 2; fi
 
 # shellcheck source=../common.sh
 . "$HERE/../common.sh"

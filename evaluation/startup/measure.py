@@ -4,8 +4,11 @@ and without LD_PRELOAD of the library (NVMMIO_PATH set in both cases).
 
 Every command is started through env(1), in both cases, so that only the
 preloaded library differs:  env [LD_PRELOAD=LIB] NVMMIO_PATH=ROOT PROGRAM...
-Wall time: hyperfine -N (no shell) with warm-up runs when it is installed,
-otherwise a python loop of subprocess.run timed with time.perf_counter.
+Wall time: hyperfine -N (no shell) when it is installed, in rounds of about
+20 runs that alternate which command goes first, times pooled; otherwise a
+python loop of subprocess.run timed with time.perf_counter, alternating the
+commands run by run. Interleaving matters on a shared machine: load that
+comes and goes would otherwise land on one side only.
 The median is the headline figure (robust on a shared machine); mean and
 standard deviation are in the CSV. Max RSS: /usr/bin/time -f %M, median of
 --rss-runs runs. Nothing is asserted.
@@ -37,40 +40,61 @@ def clean_env():
             if k not in ("LD_PRELOAD", "NVMMIO_PATH", "PMEM_PATH", "PMEM_IS_PMEM_FORCE")}
 
 
+def summary(ts):
+    return (statistics.median(ts), statistics.mean(ts), statistics.stdev(ts) if len(ts) > 1 else 0.0)
+
+
+def rounds_of(runs):
+    """Splits runs into rounds (about 20 runs each, at least 2 rounds)."""
+    k = max(2, min(runs // 2, round(runs / 20)))
+    return [runs // k + (1 if i < runs % k else 0) for i in range(k)]
+
+
 def wall_hyperfine(cmds, runs, warmup):
-    """[(median, mean, stddev) in ms] for cmds, measured by hyperfine."""
+    """[(median, mean, stddev) in ms] per command, measured by hyperfine in
+    rounds that alternate the order of the commands, pooled: load that
+    comes and goes on a shared machine then hits both alike."""
+    times = [[] for _ in cmds]
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         path = f.name
     try:
-        args = ["hyperfine", "-N", "--style", "none", "--runs", str(runs), "--warmup", str(warmup),
-                "--export-json", path] + [" ".join(c) for c in cmds]
-        r = subprocess.run(args, env=clean_env(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
-        if r.returncode != 0:
-            raise RuntimeError("hyperfine failed: " + r.stderr.strip()[-400:])
-        if "outliers" in r.stderr:
-            NOTES.add("hyperfine saw statistical outliers (other load on the machine)")
-        with open(path, encoding="utf-8") as f:
-            res = json.load(f)["results"]
-        return [(r["median"] * 1e3, r["mean"] * 1e3, (r["stddev"] or 0) * 1e3) for r in res]
+        for i, n in enumerate(rounds_of(runs)):
+            order = list(range(len(cmds)))
+            if i % 2:
+                order.reverse()
+            args = ["hyperfine", "-N", "--style", "none", "--runs", str(n), "--warmup", str(warmup),
+                    "--export-json", path] + [" ".join(cmds[j]) for j in order]
+            r = subprocess.run(args, env=clean_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+            if r.returncode != 0:
+                raise RuntimeError("hyperfine failed: " + r.stderr.strip()[-400:])
+            if "outliers" in r.stderr:
+                NOTES.add("hyperfine saw statistical outliers (other load on the machine)")
+            with open(path, encoding="utf-8") as f:
+                res = json.load(f)["results"]
+            for j, rj in zip(order, res):
+                times[j] += [t * 1e3 for t in rj["times"]]
     finally:
         os.unlink(path)
+    return [summary(t) for t in times]
 
 
 def wall_python(cmds, runs, warmup):
-    out = []
+    """The same without hyperfine: the commands alternate run by run."""
     env = clean_env()
-    for c in cmds:
-        for _ in range(warmup):
+    times = [[] for _ in cmds]
+    for _ in range(warmup):
+        for c in cmds:
             subprocess.run(c, env=env, check=True)
-        ts = []
-        for _ in range(runs):
+    for i in range(runs):
+        order = list(range(len(cmds)))
+        if i % 2:
+            order.reverse()
+        for j in order:
             t0 = time.perf_counter()
-            subprocess.run(c, env=env, check=True)
-            ts.append((time.perf_counter() - t0) * 1e3)
-        out.append((statistics.median(ts), statistics.mean(ts),
-                    statistics.stdev(ts) if len(ts) > 1 else 0.0))
-    return out
+            subprocess.run(cmds[j], env=env, check=True)
+            times[j].append((time.perf_counter() - t0) * 1e3)
+    return [summary(t) for t in times]
 
 
 def max_rss(cmd, runs):
@@ -100,8 +124,10 @@ def main():
         ("open/read/close, managed file (extra)", [a.openread, a.managed_file]),
     ]
     tool = "hyperfine" if shutil.which("hyperfine") else "python loop"
-    warmup = max(1, min(20, a.runs // 10))
-    print(f"wall time: {tool}, {a.runs} runs after {warmup} warm-up runs, median "
+    warmup = max(1, min(5, a.runs // 10))
+    how = (f"hyperfine -N in {len(rounds_of(a.runs))} rounds of alternating order, {warmup} warm-up runs each"
+           if tool == "hyperfine" else f"python loop, runs alternating, {warmup} warm-up runs")
+    print(f"wall time: {a.runs} runs per command ({how}), median "
           f"(mean ± sd in the CSV); max RSS: /usr/bin/time -f %M, median of {a.rss_runs} runs")
     print("every command runs as: env [LD_PRELOAD=libnvmmio.so] NVMMIO_PATH=<tmpfs dir> PMEM_IS_PMEM_FORCE=1 PROGRAM")
     head = (f"{'program':<40} {'RSS KB':>8} {'RSS KB':>8} {'diff':>7}   {'ms':>7} {'ms':>7} {'diff':>7}")

@@ -17,7 +17,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-QUICK=0 RUNS= OUT=
+QUICK=0 RUNS='' OUT=''
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$RUNS" ] || RUNS=$([ "$QUICK" = 1 ] && echo 50 || echo 200)
-[[ $RUNS =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 2 ] || { echo "--runs must be an integer >= 2" >&2; exit 2; }
+if ! [[ $RUNS =~ ^[0-9]+$ ]] || [ "$RUNS" -lt 2 ]; then echo "--runs must be an integer >= 2" >&2; exit 2; fi
 
 # shellcheck source=../common.sh
 . "$HERE/../common.sh"

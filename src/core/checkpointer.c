@@ -135,5 +135,9 @@ void nvckpt_after_fork_child(void)
     }
     head = tail = NULL;
     running = false;
+    /* The parent's thread may have been waiting on the conditions: their
+     * state counts a waiter that does not exist here. */
+    pthread_cond_init(&queue_cond, NULL);
+    pthread_cond_init(&idle_cond, NULL);
     pthread_mutex_unlock(&queue_lock);
 }

@@ -10,6 +10,9 @@
 #include <sys/mman.h>
 
 #include "os/sys.h"
+#ifdef NVMMIO_CRASH_MODEL
+#include "pmem/model.h"
+#endif
 
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
@@ -29,7 +32,11 @@ static int map_fd(int fd, int writable, size_t reserve, struct pm_map *m)
         p = sys_mmap(NULL, reserve, prot, MAP_SHARED, fd, 0);
         if (sys_mmap_failed(p))
             return (int)(long)p;
+#ifdef NVMMIO_CRASH_MODEL
+        kind = PM_KIND_FORCED; /* the crash model takes every mapping for pmem */
+#else
         kind = pmem_is_pmem(p, reserve) ? PM_KIND_FORCED : PM_KIND_MSYNC;
+#endif
     }
     m->base = p;
     m->reserved = reserve;
@@ -37,6 +44,9 @@ static int map_fd(int fd, int writable, size_t reserve, struct pm_map *m)
     m->writable = writable;
     m->dirty_lo = SIZE_MAX;
     m->dirty_hi = 0;
+#ifdef NVMMIO_CRASH_MODEL
+    nvmodel_on_map(m, fd);
+#endif
     return 0;
 }
 
@@ -61,11 +71,17 @@ int pm_map_grow(int fd, size_t reserve, struct pm_map *m)
 
 void pm_unmap(struct pm_map *m)
 {
+#ifdef NVMMIO_CRASH_MODEL
+    if (m->base)
+        nvmodel_on_unmap(m, __builtin_return_address(0));
+#endif
     if (m->base)
         sys_munmap(m->base, m->reserved);
     m->base = NULL;
     m->reserved = 0;
 }
+
+#ifndef NVMMIO_CRASH_MODEL
 
 static void mark_dirty(struct pm_map *m, size_t off, size_t n)
 {
@@ -124,3 +140,43 @@ int pm_persist(struct pm_map *m, size_t off, size_t n)
     pm_flush(m, off, n);
     return pm_drain(m);
 }
+
+#else /* NVMMIO_CRASH_MODEL */
+
+/* The crash-model build: plain stores, and every flush and fence reported to
+ * the model, which keeps what a power failure would leave (model.h). */
+
+void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n)
+{
+    nvmodel_before_store(m, off, n);
+    memcpy(m->base + off, src, n);
+    nvmodel_on_flush(m, off, n, __builtin_return_address(0));
+}
+
+void pm_fill(struct pm_map *m, size_t off, int c, size_t n)
+{
+    nvmodel_before_store(m, off, n);
+    memset(m->base + off, c, n);
+    nvmodel_on_flush(m, off, n, __builtin_return_address(0));
+}
+
+void pm_flush(struct pm_map *m, size_t off, size_t n)
+{
+    nvmodel_on_flush(m, off, n, __builtin_return_address(0));
+}
+
+int pm_drain(struct pm_map *m)
+{
+    (void)m; /* a fence orders every flush of the thread, whatever the mapping */
+    nvmodel_on_drain(__builtin_return_address(0));
+    return 0;
+}
+
+int pm_persist(struct pm_map *m, size_t off, size_t n)
+{
+    nvmodel_on_flush(m, off, n, __builtin_return_address(0));
+    nvmodel_on_drain(__builtin_return_address(0));
+    return 0;
+}
+
+#endif

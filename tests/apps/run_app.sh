@@ -4,12 +4,14 @@
 #   side A: plainly, without the library;
 #   side B: with LD_PRELOAD=LIB and NVMMIO_PATH=<side B's directory>,
 # then compares exit status, stdout (directory names normalised), the file
-# listing (find -printf '%P %s %y') and the sha256 of every regular file
-# (the library's .nvmmio directory left out on side B). It then reads every
+# listing (find -printf '%P %y %m %s %l': path, type, mode, size, link
+# target) and the sha256 of every regular file (the library's .nvmmio
+# directory left out on side B). It then reads every
 # side-B file again through the library (LD_PRELOAD cat | sha256sum), checks
 # that doing so changed nothing on disk and that no log was left behind.
 # Prints "app NAME: ok", or what differs and exits 1.
 #
+# NAME "all" runs every scenario in turn and fails if any fails.
 # LIB "none" runs both sides plainly: the self-check that shows which bytes
 # of a scenario differ from run to run by nature (see nondet_* there).
 # NVMMIO_* and PMEM_IS_PMEM_FORCE set by the caller are passed to side B;
@@ -24,12 +26,28 @@ usage() {
     exit 2
 }
 
+# Descriptors inherited from the caller (ctest, make, a terminal) would shift
+# the numbers programs and the library get: close them (bash keeps 255).
+for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then
+        eval "exec $fd>&-"
+    fi
+done 2>/dev/null
+
 APPS=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scenarios.sh
 . "$APPS/scenarios.sh"
 [ $# -eq 2 ] || usage
 lib=$1
 name=$2
+if [ "$name" = all ]; then
+    status=0
+    for s in $SCENARIOS; do
+        bash "$0" "$lib" "$s" || status=1
+    done
+    exit $status
+fi
 declare -F "run_$name" >/dev/null && declare -F "setup_$name" >/dev/null || usage
 
 # The python of the system (as deps.sh installs it) if there is one.
@@ -38,6 +56,13 @@ PY=/usr/bin/python3
     echo "$0: python3 not found" >&2
     exit 2
 }
+
+for prog in $(needs_of "$name"); do
+    if ! command -v "$prog" >/dev/null; then
+        echo "app $name: FAILED: $prog is not installed (see scripts/deps.sh)"
+        exit 1
+    fi
+done
 
 runtime_of() {
     ldd "$1" 2>/dev/null | awk -v re="lib$2\\.so" '$0 ~ re { print $3; exit }'
@@ -141,14 +166,11 @@ if declare -F "nondet_$name" >/dev/null; then
     nondet=$("nondet_$name")
 fi
 
-# listing DIR: '%P %s %y' of everything but the library's directory, with
-# the size of nondeterministic files left out.
+# listing DIR: path, type, mode, size and link target of everything but
+# the library's directory, the size of nondeterministic files left out.
 listing() {
-    (cd "$1" && find . -mindepth 1 -path ./.nvmmio -prune -o -printf '%P %s %y\n') |
-        LC_ALL=C sort | while read -r p s y; do
-        if [[ $y == f && $p =~ $nondet ]]; then s='?'; fi
-        echo "$p $s $y"
-    done
+    (cd "$1" && find . -mindepth 1 -path ./.nvmmio -prune -o -printf '%P\t%y\t%m\t%s\t%l\n') |
+        LC_ALL=C sort | awk -F '\t' -v OFS='\t' -v re="$nondet" '$2 == "f" && $1 ~ re { $4 = "?" } 1'
 }
 
 # hashes DIR: sha256 of every regular file but the nondeterministic ones.
@@ -193,7 +215,7 @@ done
 
 report "exit status" "$T/a.rc" "$T/b.rc"
 report "stdout" "$T/a.out.norm" "$T/b.out.norm"
-report "file listing (path size type)" "$T/a.list" "$T/b.list"
+report "file listing (path type mode size link)" "$T/a.list" "$T/b.list"
 report "file contents (sha256)" "$T/a.sums" "$T/b.sums"
 
 if [ -n "$preload" ]; then

@@ -17,6 +17,18 @@
 # `step LABEL CMD...` runs CMD and prints "LABEL: rc=N", so a failing step
 # shows up in the stdout comparison without ending the scenario.
 
+# The programs scenario NAME runs, beyond bash, coreutils, findutils,
+# diffutils, sed and gawk/mawk (all essential on Debian).
+needs_of() {
+    case $1 in
+    tar) echo tar gzip ;;
+    git) echo git ;;
+    python*) echo "$PY" ;;
+    sqlite_*) echo sqlite3 ;;
+    fio_*) echo fio ;;
+    esac
+}
+
 step() {
     local label=$1
     shift
@@ -131,6 +143,9 @@ run_dd() {
     step dd_new dd if=in/src of=out/new bs=64K count=7 status=none
     step dd_hole dd if=in/src of=out/hole bs=512 seek=10000 count=3 status=none
     step dd_append dd if=in/src of=out/t3 bs=10000 count=3 oflag=append conv=notrunc status=none
+    step dd_dsync dd if=in/src of=out/t2 bs=8192 seek=3 skip=1 count=20 oflag=dsync conv=notrunc status=none
+    step dd_fsync dd if=in/src of=out/t4 bs=100000 count=3 conv=fsync status=none
+    step dd_fdatasync dd if=in/src of=out/t4 bs=4096 seek=1 count=9 conv=fdatasync,notrunc status=none
     step dd_copy_written dd if=out/target of=out/target2 bs=1M status=none
     step dd_stdout sh -c 'dd if=out/target bs=3000 skip=100 count=5 status=none | od -An -tx1 | head -3'
     sizes out/*
@@ -245,7 +260,6 @@ setup_append() {
     printf 'existing line\n' >out/log
     gen bin in/data 300K 91
     gen text in/text 50K 92
-    gen bin out/existing_big 1M 93
 }
 
 run_append() {
@@ -263,9 +277,67 @@ run_append() {
     cat in/text >&3
     echo two >&3
     exec 3>&-
-    echo short >out/existing_big
     step tail_log sh -c 'tail -c 40 out/log | od -c | head -3'
     sizes out/*
+}
+
+SCENARIOS="$SCENARIOS shell_redirect"
+
+setup_shell_redirect() {
+    mkdir in out
+    gen bin in/data 300K 95
+    gen text in/text 50K 96
+    gen bin out/big1 1M 97
+    gen bin out/big2 1M 98
+    gen bin out/big3 1M 99
+    gen bin out/rw 200K 100
+}
+
+# The shell opens (managed in its own process), then a builtin writes
+# through its stdout stream, or an external program through the inherited
+# descriptor.
+run_shell_redirect() {
+    echo short >out/big1
+    printf '%s\n' one two >out/big2
+    step external_over_bigger sh -c 'head -c 1000 in/data >out/big3'
+    exec 3<>out/rw
+    echo one >&3
+    step external_on_rw_fd sh -c 'cat in/text >&3'
+    echo two >&3
+    step read_rw_fd sh -c 'head -c 16 <&3 | od -An -c'
+    exec 3>&-
+    exec 4>out/new
+    echo first >&4
+    cat in/data >&4
+    echo last >&4
+    exec 4>&-
+    {
+        echo "grouped builtin"
+        head -c 5000 in/data
+    } >out/big1
+    sizes out/*
+}
+
+# ---- in-place editors ------------------------------------------------------
+
+SCENARIOS="$SCENARIOS inplace"
+
+setup_inplace() {
+    mkdir in
+    gen text in/t1 800K 141
+    gen text in/t2 300K 142
+    cp in/t1 in/t3
+}
+
+# sed -i and perl -pi write a temporary file through a stdio stream and
+# rename it over the original; dd conv=notrunc edits in place.
+run_inplace() {
+    step sed_i sed -i 's/alpha/ALPHA/g; /zulu/d' in/t1
+    step sed_i_twice sed -i -e '1i first line' -e '$a last line' in/t1
+    step perl_pi perl -pi -e 's/(\d)/<$1>/g' in/t2
+    step perl_pi_bak perl -pi.bak -e '$_ = uc' in/t3
+    step sed_n sh -c 'sed -n "100,110p" in/t1 >in/t1.part'
+    sizes in/*
 }
 
 # ---- tar --------------------------------------------------------------------
@@ -388,9 +460,55 @@ run_python() {
     echo "rc=$?"
 }
 
+SCENARIOS="$SCENARIOS python_calls fallocate python_fork python_dupfd"
+
+# pyextra.py: mmap, vectored IO, sendfile/copy_file_range, each mixed with
+# reads and writes of the same open file.
+setup_python_calls() { mkdir work; }
+run_python_calls() {
+    "$PY" -B "$APPS/pyextra.py" work mmap vector copy
+    echo "rc=$?"
+}
+
+# fallocate(1) of util-linux, then posix_fallocate and fallocate modes from
+# python on a file it has open and writes.
+setup_fallocate() {
+    mkdir work
+    gen bin work/f1 1M 131
+    gen bin work/f2 3M 132
+    gen sparse work/f3 4M 133 0:64K 1M:256K 3M:512K
+}
+run_fallocate() {
+    step new fallocate -l 5M work/new
+    step grow fallocate -o 1M -l 2M work/f1
+    step keep_size fallocate -n -o 0 -l 8M work/f1
+    step punch fallocate -p -o 4096 -l 100000 work/f2
+    step dig fallocate -d work/f3
+    step zero fallocate -z -o 10000 -l 50000 work/f2
+    step collapse fallocate -c -o 0 -l 1M work/f2
+    step insert fallocate -i -o 0 -l 1M work/f2
+    sizes work/*
+    "$PY" -B "$APPS/pyextra.py" work fallocate
+    echo "rc=$?"
+}
+
+# A descriptor shared with a forked child and with an exec'd program.
+setup_python_fork() { mkdir work; }
+run_python_fork() {
+    "$PY" -B "$APPS/pyextra.py" work fork
+    echo "rc=$?"
+}
+
+# dup2 onto a descriptor number the program never opened.
+setup_python_dupfd() { mkdir work; }
+run_python_dupfd() {
+    "$PY" -B "$APPS/pyextra.py" work dupfd
+    echo "rc=$?"
+}
+
 # ---- sqlite3 ----------------------------------------------------------------
 
-SCENARIOS="$SCENARIOS sqlite_delete sqlite_wal sqlite_off"
+SCENARIOS="$SCENARIOS sqlite_delete sqlite_wal sqlite_off sqlite_mmap"
 
 sqlite_build() {
     local mode=$1
@@ -463,6 +581,18 @@ run_sqlite_off() {
     sqlite_build OFF
     sqlite_check
     step vacuum sqlite3 db.sqlite 'PRAGMA journal_mode=OFF; VACUUM;'
+    sqlite_check
+    ls
+}
+
+# Rollback journal, the database read through sqlite's own mmap of it
+# (mmap_size) while it writes with pwrite.
+setup_sqlite_mmap() { :; }
+run_sqlite_mmap() {
+    sqlite_build "DELETE; PRAGMA mmap_size=268435456"
+    sqlite_rollback "DELETE; PRAGMA mmap_size=268435456"
+    sqlite_check
+    step vacuum sqlite3 db.sqlite 'PRAGMA mmap_size=268435456; VACUUM;'
     sqlite_check
     ls
 }

@@ -9,8 +9,29 @@
  * must agree. Without the library both sides are plain libc and trivially
  * agree, which is the tester's self-check.
  *
+ * Operations: open (O_APPEND, O_SYNC, O_DSYNC, O_CLOEXEC among the flags),
+ * close, read, write, pread, pwrite, lseek, ftruncate, truncate, fsync,
+ * fdatasync, fstat, stat, unlink, rename; vectored IO (readv, writev,
+ * preadv, pwritev, preadv2, pwritev2 with per-call RWF_* flags); dup, dup2,
+ * dup3, F_DUPFD(_CLOEXEC) into further slots that share the description
+ * (offset, O_APPEND) with the original; fcntl F_GETFL/F_SETFL/F_GETFD/
+ * F_SETFD; fallocate and posix_fallocate; copy_file_range and sendfile
+ * between two slots of the same side; stdio streams (fopen, fdopen on a
+ * dup, fread, fwrite, fgets, fputs, fseek, ftell, feof, ferror, fflush,
+ * fclose; every burst of stream calls ends with fflush, so that streams and
+ * descriptors interleave as POSIX allows); fork, the child working on the
+ * same descriptors of both sides and reporting through a pipe (then
+ * _exit(0), or exit(0) after opening and writing a file of its own); and a
+ * read-only MAP_SHARED mmap of a slot's file.
+ *
  *   nvmmio_difftest --seed S --ops N --managed DIR_A --plain DIR_B
  *                   [--max-file-mb M] [--alloc-slack-mb K] [--trace]
+ *                   [--no-OP ...]
+ *
+ * --no-OP leaves out one kind of operation (OP as named in ops[] at the
+ * bottom, e.g. --no-fork, --no-mmap) and --no-CASE one case within
+ * operations (CASE as named in case_names[], e.g. --no-zero-range): for
+ * exploring past a known mismatch; the CTest runs use none.
  *
  * Exit status: 0 all agreed, 1 first mismatch (reported on stdout), 2 usage
  * or setup error.
@@ -40,15 +61,22 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/falloc.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define KIB (1024LL)
@@ -56,7 +84,8 @@
 #define GIB (1024LL * MIB)
 
 #define NFILES        4         /* pool of file names per side */
-#define NSLOTS        6         /* descriptor slots per side */
+#define NSLOTS        8         /* descriptor slots per side */
+#define NSTREAMS      2         /* stdio streams per side */
 #define PAGE          (4 * KIB) /* small alignment unit */
 #define HUGE_PAGE     (2 * MIB) /* large alignment unit */
 #define MAX_IO        (4 * MIB) /* largest single read or write */
@@ -71,6 +100,16 @@
 #define VERIFY_MIDDLE (256 * MIB) /* big files: cap on the compared data extents */
 #define HIST          16          /* recent operations shown on a mismatch */
 #define DESC_LEN      240
+#define MAX_IOV       8          /* iovecs of one vectored call */
+#define VEC_MAX       (1 * MIB)  /* bytes of one vectored call */
+#define COPY_MAX      (2 * MIB)  /* bytes of one copy_file_range or sendfile */
+#define FALLOC_MAX    (4 * MIB)  /* length of one fallocate */
+#define STREAM_IO     (64 * KIB) /* bytes of one fread or fwrite */
+#define CHILD_OPS     4          /* most operations of a fork's child */
+#define CHILD_IO      (64 * KIB) /* bytes of one read or write in a child */
+#define MMAP_MAX      (1 * MIB)  /* length of one mmap */
+#define FRESH_FD      200        /* dup2/dup3 onto a free slot: 200 + slot (A), 232 + slot (B) */
+#define MAX_OPS       64
 
 enum { A = 0, B = 1 }; /* side A: managed, side B: plain */
 static const char *const side_name[2] = {"managed", "plain"};
@@ -96,9 +135,35 @@ struct slot {
     bool open;
     int fd[2];    /* descriptors while open */
     int stale[2]; /* descriptor numbers of the last close (EBADF probes) */
-    int flags;    /* open flags of the current (or last) open */
+    int flags;    /* open flags of the current (or last) open, O_APPEND kept
+                     up to date through F_SETFL and fdopen */
     int name;     /* pool index the slot was opened with */
+    int desc;     /* open file description: slots made by dup share it */
 };
+
+/* A stdio stream on each side. Every burst of calls on it ends with fflush,
+ * so that no buffered state outlives an operation. */
+struct stream {
+    bool open;
+    FILE *fp[2];
+    char mode[4];
+    int name; /* pool index for fopen, -1 for fdopen */
+    int slot; /* fdopen: the slot whose descriptor was duplicated */
+    int desc; /* fdopen: the description it shares with slots, else -1 */
+    int dir;  /* 0 none, 1 reading, 2 writing: switching seeks first */
+};
+
+/* Cases within operations that --no-CASE leaves out (see usage()). */
+enum {
+    NO_ZERO_RANGE,     /* fallocate FALLOC_FL_ZERO_RANGE */
+    NO_FALLOC_BADMODE, /* fallocate PUNCH_HOLE without KEEP_SIZE, unsupported modes */
+    NO_RWF_EXTRA,      /* preadv2/pwritev2 RWF_NOAPPEND and unknown RWF_* bits */
+    NO_COPY_OVERLAP,   /* copy_file_range onto an overlapping range of the same file */
+    NO_FDOPEN_APPEND,  /* fdopen "a"/"a+" (it sets O_APPEND and moves the offset) */
+    NCASES
+};
+static const char *const case_names[NCASES] = {"zero-range", "falloc-badmode", "rwf-extra",
+                                               "copy-overlap", "fdopen-append"};
 
 struct ctx {
     uint64_t seed;
@@ -114,6 +179,10 @@ struct ctx {
     long long nhist;
     char path[2][NFILES][PATH_MAX];
     struct slot slots[NSLOTS];
+    struct stream streams[NSTREAMS];
+    int next_desc;
+    bool skip[MAX_OPS]; /* --no-OP */
+    bool no[NCASES];    /* --no-CASE */
     unsigned char *wbuf;
     unsigned char *rbuf[2];
 };
@@ -174,10 +243,11 @@ static long long max_ll(long long a, long long b)
     return a > b ? a : b;
 }
 
-/* Fills the write buffer with bytes determined by (seed, op index). */
-static void fill_wbuf(struct ctx *c, long long len)
+/* Fills the write buffer with bytes determined by (seed, op index, salt). */
+static void fill_wbuf_salt(struct ctx *c, long long len, uint64_t salt)
 {
-    uint64_t s = c->seed * 0xd1342543de82ef95ULL ^ (uint64_t)c->op * 0x9e3779b97f4a7c15ULL;
+    uint64_t s = c->seed * 0xd1342543de82ef95ULL ^ (uint64_t)c->op * 0x9e3779b97f4a7c15ULL ^
+                 salt * 0xbf58476d1ce4e5b9ULL;
     long long i = 0;
     for (; i + 8 <= len; i += 8) {
         uint64_t v = splitmix64(&s);
@@ -189,6 +259,11 @@ static void fill_wbuf(struct ctx *c, long long len)
     }
 }
 
+static void fill_wbuf(struct ctx *c, long long len)
+{
+    fill_wbuf_salt(c, len, 0);
+}
+
 /* ------------------------------------------------------------- reporting */
 
 static const char *flags_str(int flags, char *buf, size_t n)
@@ -196,9 +271,13 @@ static const char *flags_str(int flags, char *buf, size_t n)
     const char *acc = (flags & O_ACCMODE) == O_RDONLY   ? "O_RDONLY"
                       : (flags & O_ACCMODE) == O_WRONLY ? "O_WRONLY"
                                                         : "O_RDWR";
-    snprintf(buf, n, "%s%s%s%s%s", acc, flags & O_CREAT ? "|O_CREAT" : "",
+    snprintf(buf, n, "%s%s%s%s%s%s%s%s", acc, flags & O_CREAT ? "|O_CREAT" : "",
              flags & O_EXCL ? "|O_EXCL" : "", flags & O_TRUNC ? "|O_TRUNC" : "",
-             flags & O_APPEND ? "|O_APPEND" : "");
+             flags & O_APPEND ? "|O_APPEND" : "",
+             (flags & O_SYNC) == O_SYNC ? "|O_SYNC"
+             : flags & O_DSYNC          ? "|O_DSYNC"
+                                        : "",
+             flags & O_NONBLOCK ? "|O_NONBLOCK" : "", flags & O_CLOEXEC ? "|O_CLOEXEC" : "");
     return buf;
 }
 
@@ -345,9 +424,10 @@ static int fd_for(struct ctx *c, int s, int side)
 static const char *slot_str(struct ctx *c, int s, char *buf, size_t n)
 {
     struct slot *sl = &c->slots[s];
-    char f[64];
+    char f[96];
     if (sl->open)
-        snprintf(buf, n, "slot=%d(f%d %s)", s, sl->name, flags_str(sl->flags, f, sizeof(f)));
+        snprintf(buf, n, "slot=%d(f%d d%d %s)", s, sl->name, sl->desc,
+                 flags_str(sl->flags, f, sizeof(f)));
     else
         snprintf(buf, n, "slot=%d(closed)", s);
     return buf;
@@ -517,7 +597,7 @@ static long long pick_trunc_len(struct ctx *c, long long size)
 
 static void close_slot(struct ctx *c, int s, const char *why)
 {
-    char sb[96];
+    char sb[128];
     struct slot *sl = &c->slots[s];
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
     set_desc(c, "close %s%s", slot_str(c, s, sb, sizeof(sb)), why);
@@ -528,18 +608,27 @@ static void close_slot(struct ctx *c, int s, const char *why)
     check_res(c, a, b);
 }
 
-static void op_open(struct ctx *c)
+/* A free slot for a new descriptor; when all are taken, one (never
+ * `keep`) is closed first. */
+static int take_slot(struct ctx *c, int keep)
 {
-    int s = -1, free_slots[NSLOTS], n = 0;
+    int free_slots[NSLOTS], n = 0;
     for (int i = 0; i < NSLOTS; i++)
         if (!c->slots[i].open)
             free_slots[n++] = i;
-    if (n > 0) {
-        s = free_slots[rnd(c, (uint64_t)n)];
-    } else {
+    if (n > 0)
+        return free_slots[rnd(c, (uint64_t)n)];
+    int s;
+    do
         s = (int)rnd(c, NSLOTS);
-        close_slot(c, s, " (to reopen)");
-    }
+    while (s == keep);
+    close_slot(c, s, " (to reopen)");
+    return s;
+}
+
+static void op_open(struct ctx *c)
+{
+    int s = take_slot(c, -1);
     int name = (int)rnd(c, NFILES);
     unsigned k = (unsigned)rnd(c, 8);
     int flags = k < 2 ? O_RDONLY : k < 4 ? O_WRONLY : O_RDWR;
@@ -549,9 +638,16 @@ static void op_open(struct ctx *c)
         flags |= O_EXCL;
     if (chance(c, 100))
         flags |= O_TRUNC;
-    if (chance(c, 200))
+    if (chance(c, 350))
         flags |= O_APPEND;
-    char fb[64];
+    k = (unsigned)rnd(c, 100);
+    if (k < 4)
+        flags |= O_SYNC;
+    else if (k < 8)
+        flags |= O_DSYNC;
+    if (chance(c, 100))
+        flags |= O_CLOEXEC;
+    char fb[96];
     set_desc(c, "open f%d %s mode=0644 -> slot=%d", name, flags_str(flags, fb, sizeof(fb)), s);
     struct res a = CALL(open(c->path[A][name], flags, 0644));
     struct res b = CALL(open(c->path[B][name], flags, 0644));
@@ -562,6 +658,7 @@ static void op_open(struct ctx *c)
         sl->fd[B] = (int)b.ret;
         sl->flags = flags;
         sl->name = name;
+        sl->desc = c->next_desc++;
     }
     /* descriptor numbers may differ between the sides: compare success */
     struct res na = {a.ret >= 0 ? 0 : -1, a.err}, nb = {b.ret >= 0 ? 0 : -1, b.err};
@@ -575,7 +672,7 @@ static void op_close(struct ctx *c)
 
 static void op_write(struct ctx *c)
 {
-    char sb[96];
+    char sb[128];
     int s = pick_slot(c);
     struct slot *sl = &c->slots[s];
     long long len = pick_len(c);
@@ -593,7 +690,7 @@ static void op_write(struct ctx *c)
 
 static void op_pwrite(struct ctx *c)
 {
-    char sb[96];
+    char sb[128];
     int s = pick_slot(c);
     struct slot *sl = &c->slots[s];
     long long size = plain_size(c, s), len = pick_len(c), off;
@@ -617,7 +714,7 @@ static void poison(struct ctx *c, long long len)
 
 static void op_read(struct ctx *c)
 {
-    char sb[96];
+    char sb[128];
     int s = pick_slot(c);
     long long len = pick_len(c), pos = plain_pos(c, s);
     poison(c, len);
@@ -632,7 +729,7 @@ static void op_read(struct ctx *c)
 
 static void op_pread(struct ctx *c)
 {
-    char sb[96];
+    char sb[128];
     int s = pick_slot(c);
     long long size = plain_size(c, s), len = pick_len(c);
     long long off = pick_read_off(c, size, len);
@@ -649,7 +746,7 @@ static void op_pread(struct ctx *c)
 static void op_lseek(struct ctx *c)
 {
     static const int bad_whence[] = {5, 7, 100, -1};
-    char sb[96];
+    char sb[128];
     int s = pick_slot(c);
     long long size = plain_size(c, s), off;
     int whence;
@@ -693,7 +790,7 @@ static void op_lseek(struct ctx *c)
 
 static void op_ftruncate(struct ctx *c)
 {
-    char sb[96];
+    char sb[128];
     int s = pick_slot(c);
     long long size = plain_size(c, s), len = pick_trunc_len(c, size);
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
@@ -717,7 +814,7 @@ static void op_truncate(struct ctx *c)
 
 static void op_fsync(struct ctx *c)
 {
-    char sb[96];
+    char sb[128];
     int s = pick_slot(c);
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
     set_desc(c, "fsync %s", slot_str(c, s, sb, sizeof(sb)));
@@ -728,7 +825,7 @@ static void op_fsync(struct ctx *c)
 
 static void op_fdatasync(struct ctx *c)
 {
-    char sb[96];
+    char sb[128];
     int s = pick_slot(c);
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
     set_desc(c, "fdatasync %s", slot_str(c, s, sb, sizeof(sb)));
@@ -739,7 +836,7 @@ static void op_fdatasync(struct ctx *c)
 
 static void op_fstat(struct ctx *c)
 {
-    char sb[96];
+    char sb[128];
     struct stat sa, sbuf;
     int s = pick_slot(c);
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
@@ -774,6 +871,1246 @@ static void op_rename(struct ctx *c)
     set_desc(c, "rename f%d -> f%d", from, to);
     struct res a = CALL(rename(c->path[A][from], c->path[A][to]));
     struct res b = CALL(rename(c->path[B][from], c->path[B][to]));
+    check_res(c, a, b);
+}
+
+/* ---------------------------------------------------------- vectored IO */
+
+/* The iovecs of one vectored call: lengths (some 0) and where each lies in
+ * the buffer. Entries are laid out in a shuffled order with small gaps, so
+ * that gathering and scattering in iovec order matters. */
+struct vec {
+    int n;
+    long long len[MAX_IOV];
+    long long start[MAX_IOV];
+    long long total; /* sum of len */
+    long long span;  /* buffer bytes the layout covers */
+};
+
+static long long pick_iov_len(struct ctx *c)
+{
+    unsigned k = (unsigned)rnd(c, 100);
+    if (k < 15)
+        return 0;
+    if (k < 55)
+        return log_uniform(c, 1, PAGE);
+    if (k < 70)
+        return PAGE * rnd_range(c, 1, 4);
+    if (k < 93)
+        return log_uniform(c, PAGE, 128 * KIB);
+    return log_uniform(c, 128 * KIB, 512 * KIB);
+}
+
+static void pick_vec(struct ctx *c, struct vec *v)
+{
+    v->n = chance(c, 10) ? 0 : (int)rnd_range(c, 1, MAX_IOV);
+    v->total = 0;
+    for (int i = 0; i < v->n; i++) {
+        v->len[i] = min_ll(pick_iov_len(c), VEC_MAX - v->total);
+        v->total += v->len[i];
+    }
+    int perm[MAX_IOV];
+    for (int i = 0; i < v->n; i++)
+        perm[i] = i;
+    for (int i = v->n - 1; i > 0; i--) {
+        int j = (int)rnd(c, (uint64_t)i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    long long at = 0;
+    for (int j = 0; j < v->n; j++) {
+        at += (long long)rnd(c, 65);
+        v->start[perm[j]] = at;
+        at += v->len[perm[j]];
+    }
+    v->span = at;
+}
+
+/* Cuts the iovecs down to total bytes, the last entries first. */
+static void trim_vec(struct vec *v, long long total)
+{
+    long long left = max_ll(total, 0);
+    v->total = 0;
+    for (int i = 0; i < v->n; i++) {
+        v->len[i] = min_ll(v->len[i], left);
+        left -= v->len[i];
+        v->total += v->len[i];
+    }
+}
+
+static void make_iov(const struct vec *v, unsigned char *base, struct iovec *iov)
+{
+    for (int i = 0; i < v->n; i++) {
+        iov[i].iov_base = base + v->start[i];
+        iov[i].iov_len = (size_t)v->len[i];
+    }
+}
+
+static const char *vec_str(const struct vec *v, char *buf, size_t n)
+{
+    size_t at = (size_t)snprintf(buf, n, "iov=%d[", v->n);
+    for (int i = 0; i < v->n && at < n; i++)
+        at += (size_t)snprintf(buf + at, n - at, "%s%lld", i ? "," : "", v->len[i]);
+    if (at < n)
+        snprintf(buf + at, n - at, "]");
+    return buf;
+}
+
+static const char *rwf_str(int rwf, char *buf, size_t n)
+{
+    if (rwf == 0) {
+        snprintf(buf, n, "0");
+        return buf;
+    }
+    snprintf(buf, n, "%s%s%s%s%s", rwf & RWF_DSYNC ? "|RWF_DSYNC" : "",
+             rwf & RWF_SYNC ? "|RWF_SYNC" : "", rwf & RWF_APPEND ? "|RWF_APPEND" : "",
+#ifdef RWF_NOAPPEND
+             rwf & RWF_NOAPPEND ? "|RWF_NOAPPEND" : "",
+#else
+             "",
+#endif
+             rwf & ~(RWF_DSYNC | RWF_SYNC | RWF_APPEND | 0x20) ? "|unknown" : "");
+    memmove(buf, buf + 1, strlen(buf));
+    return buf;
+}
+
+static int pick_rwf_read(struct ctx *c)
+{
+    unsigned k = (unsigned)rnd(c, 100);
+    if (k < 70)
+        return 0;
+    if (k < 85)
+        return RWF_DSYNC;
+    if (k < 95)
+        return RWF_SYNC;
+    return c->no[NO_RWF_EXTRA] ? 0 : 1 << 20; /* unknown: EOPNOTSUPP */
+}
+
+static int pick_rwf_write(struct ctx *c)
+{
+    unsigned k = (unsigned)rnd(c, 100);
+    if (k < 40)
+        return 0;
+    if (k < 58)
+        return RWF_DSYNC;
+    if (k < 78)
+        return RWF_APPEND;
+    if (k < 83)
+        return RWF_SYNC;
+    if (k < 91)
+        return RWF_APPEND | RWF_DSYNC;
+    if (c->no[NO_RWF_EXTRA])
+        return 0;
+#ifdef RWF_NOAPPEND
+    if (k < 96)
+        return RWF_NOAPPEND; /* writes at the offset even with O_APPEND */
+#endif
+    return 1 << 20; /* unknown: EOPNOTSUPP */
+}
+
+/* Compares what a vectored read scattered: each iovec's share of the
+ * returned count, and on the managed side that nothing was stored past it.
+ * base is the file offset of the first byte, -1 when unknown. */
+static void check_vec_read(struct ctx *c, const struct vec *v, long long got, long long base)
+{
+    long long done = 0;
+    for (int i = 0; i < v->n; i++) {
+        long long n = min_ll(max_ll(got - done, 0), v->len[i]);
+        const unsigned char *pa = c->rbuf[A] + v->start[i], *pb = c->rbuf[B] + v->start[i];
+        check_bytes(c, pa, pb, n, base >= 0 ? base + done : -1);
+        for (long long j = n; j < v->len[i]; j++)
+            if (pa[j] != 0xa5)
+                mismatch(c,
+                         "  managed side stored into iovec %d at byte %lld, past the %lld bytes "
+                         "it returned\n",
+                         i, j, got);
+        done += n;
+    }
+}
+
+enum { VEC_PLAIN, VEC_P, VEC_P2 }; /* readv/writev, preadv/pwritev, preadv2/pwritev2 */
+static const char *const vec_read_name[] = {"readv", "preadv", "preadv2"};
+static const char *const vec_write_name[] = {"writev", "pwritev", "pwritev2"};
+
+static void vec_read(struct ctx *c, int kind)
+{
+    char sb[128], vb[160], fb[64];
+    int s = pick_slot(c);
+    struct vec v;
+    pick_vec(c, &v);
+    long long size = plain_size(c, s), pos = plain_pos(c, s), off = -1;
+    int rwf = 0;
+    if (kind == VEC_P)
+        off = pick_read_off(c, size, v.total);
+    else if (kind == VEC_P2) {
+        off = chance(c, 400) ? -1 : pick_read_off(c, size, v.total);
+        rwf = pick_rwf_read(c);
+    }
+    long long base = kind == VEC_PLAIN || off == -1 ? pos : off;
+    struct iovec ia[MAX_IOV], ib[MAX_IOV];
+    make_iov(&v, c->rbuf[A], ia);
+    make_iov(&v, c->rbuf[B], ib);
+    poison(c, v.span);
+    int fa = fd_for(c, s, A), fb_ = fd_for(c, s, B);
+    set_desc(c, "%s %s pos=%lld off=%lld flags=%s %s total=%lld (size %lld)", vec_read_name[kind],
+             slot_str(c, s, sb, sizeof(sb)), pos, off, rwf_str(rwf, fb, sizeof(fb)),
+             vec_str(&v, vb, sizeof(vb)), v.total, size);
+    struct res a, b;
+    if (kind == VEC_PLAIN) {
+        a = CALL(readv(fa, ia, v.n));
+        b = CALL(readv(fb_, ib, v.n));
+    } else if (kind == VEC_P) {
+        a = CALL(preadv(fa, ia, v.n, off));
+        b = CALL(preadv(fb_, ib, v.n, off));
+    } else {
+        a = CALL(preadv2(fa, ia, v.n, off, rwf));
+        b = CALL(preadv2(fb_, ib, v.n, off, rwf));
+    }
+    check_res(c, a, b);
+    check_vec_read(c, &v, a.ret, base);
+}
+
+static void vec_write(struct ctx *c, int kind)
+{
+    char sb[128], vb[160], fb[64];
+    int s = pick_slot(c);
+    struct slot *sl = &c->slots[s];
+    struct vec v;
+    pick_vec(c, &v);
+    long long size = plain_size(c, s), pos = plain_pos(c, s), off = -1, len = v.total;
+    int rwf = 0;
+    if (kind == VEC_P) {
+        pick_write(c, size, &off, &len);
+    } else if (kind == VEC_P2) {
+        rwf = pick_rwf_write(c);
+        if (chance(c, 400))
+            off = -1;
+        else
+            pick_write(c, size, &off, &len);
+    }
+    if (slot_writable(sl)) {
+        bool append = (sl->flags & O_APPEND) || (rwf & RWF_APPEND);
+#ifdef RWF_NOAPPEND
+        if (rwf & RWF_NOAPPEND)
+            append = false;
+#endif
+        long long at = append ? size : off >= 0 ? off : pos;
+        len = bound_len(c, at, min_ll(len, c->max_file));
+    }
+    trim_vec(&v, len);
+    fill_wbuf(c, v.span);
+    struct iovec iov[MAX_IOV];
+    make_iov(&v, c->wbuf, iov);
+    int fa = fd_for(c, s, A), fb_ = fd_for(c, s, B);
+    set_desc(c, "%s %s pos=%lld off=%lld flags=%s %s total=%lld (size %lld)", vec_write_name[kind],
+             slot_str(c, s, sb, sizeof(sb)), pos, off, rwf_str(rwf, fb, sizeof(fb)),
+             vec_str(&v, vb, sizeof(vb)), v.total, size);
+    struct res a, b;
+    if (kind == VEC_PLAIN) {
+        a = CALL(writev(fa, iov, v.n));
+        b = CALL(writev(fb_, iov, v.n));
+    } else if (kind == VEC_P) {
+        a = CALL(pwritev(fa, iov, v.n, off));
+        b = CALL(pwritev(fb_, iov, v.n, off));
+    } else {
+        a = CALL(pwritev2(fa, iov, v.n, off, rwf));
+        b = CALL(pwritev2(fb_, iov, v.n, off, rwf));
+    }
+    check_res(c, a, b);
+}
+
+static void op_readv(struct ctx *c)
+{
+    vec_read(c, VEC_PLAIN);
+}
+
+static void op_preadv(struct ctx *c)
+{
+    vec_read(c, VEC_P);
+}
+
+static void op_preadv2(struct ctx *c)
+{
+    vec_read(c, VEC_P2);
+}
+
+static void op_writev(struct ctx *c)
+{
+    vec_write(c, VEC_PLAIN);
+}
+
+static void op_pwritev(struct ctx *c)
+{
+    vec_write(c, VEC_P);
+}
+
+static void op_pwritev2(struct ctx *c)
+{
+    vec_write(c, VEC_P2);
+}
+
+/* ------------------------------------------------ duplicated descriptors */
+
+/* Slot t becomes another descriptor of slot s's description. */
+static void slot_dup_of(struct ctx *c, int t, int s, int fda, int fdb)
+{
+    struct slot *st = &c->slots[t], *ss = &c->slots[s];
+    st->open = true;
+    st->fd[A] = fda;
+    st->fd[B] = fdb;
+    st->flags = ss->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+    st->name = ss->name;
+    st->desc = ss->desc;
+}
+
+/* F_SETFL (or fdopen) changed the status flags of a description: every
+ * slot on it follows. */
+static void desc_setfl(struct ctx *c, int desc, int flags)
+{
+    const int settable = O_APPEND | O_NONBLOCK;
+    for (int i = 0; i < NSLOTS; i++)
+        if (c->slots[i].open && c->slots[i].desc == desc)
+            c->slots[i].flags = (c->slots[i].flags & ~settable) | (flags & settable);
+}
+
+/* The number a new descriptor got on each side: each must be `want`
+ * (any number when want < 0, at least `least` then). Success is compared. */
+static void check_new_fd(struct ctx *c, struct res a, struct res b, const int want[2], long least)
+{
+    struct res r[2] = {a, b};
+    for (int side = A; side <= B; side++) {
+        if (r[side].ret < 0)
+            continue;
+        if (want[side] >= 0 && r[side].ret != want[side])
+            mismatch(c, "  %s side returned descriptor %lld, not %d\n", side_name[side],
+                     r[side].ret, want[side]);
+        if (want[side] < 0 && r[side].ret < least)
+            mismatch(c, "  %s side returned descriptor %lld, below %ld\n", side_name[side],
+                     r[side].ret, least);
+    }
+    struct res na = {a.ret >= 0 ? 0 : -1, a.err}, nb = {b.ret >= 0 ? 0 : -1, b.err};
+    check_res(c, na, nb);
+}
+
+/* dup, F_DUPFD, F_DUPFD_CLOEXEC into a free slot. */
+static void dup_new(struct ctx *c, int s, int cmd)
+{
+    char sb[128];
+    int t = take_slot(c, s);
+    long least = 0;
+    if (cmd) {
+        unsigned k = (unsigned)rnd(c, 10);
+        least = k < 3 ? 0 : k < 6 ? 3 : k < 8 ? 20 : k < 9 ? 100 : -(long)rnd_range(c, 1, 10);
+    }
+    int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
+    const char *name = cmd == F_DUPFD ? "fcntl(F_DUPFD)" : cmd ? "fcntl(F_DUPFD_CLOEXEC)" : "dup";
+    set_desc(c, "%s %s min=%ld -> slot=%d", name, slot_str(c, s, sb, sizeof(sb)), least, t);
+    struct res a = cmd ? CALL(fcntl(fa, cmd, (int)least)) : CALL(dup(fa));
+    struct res b = cmd ? CALL(fcntl(fb, cmd, (int)least)) : CALL(dup(fb));
+    const int any[2] = {-1, -1};
+    check_new_fd(c, a, b, any, least);
+    if (a.ret >= 0)
+        slot_dup_of(c, t, s, (int)a.ret, (int)b.ret);
+}
+
+/* dup2 or dup3 onto another open slot's descriptor (closing it), onto the
+ * slot's own descriptor, or onto a fresh number for a free slot. */
+static void dup_onto(struct ctx *c, int s, bool three)
+{
+    char sb[128], tb[128];
+    int others[NSLOTS], n = 0;
+    for (int i = 0; i < NSLOTS; i++)
+        if (i != s && c->slots[i].open)
+            others[n++] = i;
+    unsigned k = (unsigned)rnd(c, 100);
+    int t, want[2];
+    if (k < 55 && n > 0) {
+        t = others[rnd(c, (uint64_t)n)];
+        want[A] = c->slots[t].fd[A];
+        want[B] = c->slots[t].fd[B];
+    } else if (k < 70) {
+        t = s;
+        want[A] = fd_for(c, s, A);
+        want[B] = fd_for(c, s, B);
+    } else {
+        t = take_slot(c, s);
+        want[A] = FRESH_FD + t;
+        want[B] = FRESH_FD + 32 + t;
+    }
+    int flags = 0;
+    if (three) {
+        k = (unsigned)rnd(c, 100);
+        flags = k < 85 ? O_CLOEXEC : k < 95 ? 0 : O_NONBLOCK; /* O_NONBLOCK: EINVAL */
+    }
+    int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
+    snprintf(tb, sizeof(tb), "%s", t == s ? "itself" : "");
+    if (t != s) {
+        char x[128];
+        snprintf(tb, sizeof(tb), "%s", slot_str(c, t, x, sizeof(x)));
+    }
+    if (three)
+        set_desc(c, "dup3 %s onto %s (fd %d/%d) flags=%s", slot_str(c, s, sb, sizeof(sb)), tb,
+                 want[A], want[B],
+                 flags == O_CLOEXEC ? "O_CLOEXEC"
+                 : flags            ? "O_NONBLOCK"
+                                    : "0");
+    else
+        set_desc(c, "dup2 %s onto %s (fd %d/%d)", slot_str(c, s, sb, sizeof(sb)), tb, want[A],
+                 want[B]);
+    struct res a = three ? CALL(dup3(fa, want[A], flags)) : CALL(dup2(fa, want[A]));
+    struct res b = three ? CALL(dup3(fb, want[B], flags)) : CALL(dup2(fb, want[B]));
+    check_new_fd(c, a, b, want, 0);
+    if (a.ret >= 0 && t != s)
+        slot_dup_of(c, t, s, want[A], want[B]);
+}
+
+static void op_dup(struct ctx *c)
+{
+    int s = pick_slot(c);
+    unsigned k = (unsigned)rnd(c, 100);
+    if (k < 20)
+        dup_new(c, s, 0);
+    else if (k < 32)
+        dup_new(c, s, F_DUPFD);
+    else if (k < 42)
+        dup_new(c, s, F_DUPFD_CLOEXEC);
+    else if (k < 72)
+        dup_onto(c, s, false);
+    else
+        dup_onto(c, s, true);
+}
+
+#define FL_MASK (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC)
+
+static void op_fcntl(struct ctx *c)
+{
+    char sb[128], fb[96];
+    int s = pick_slot(c);
+    int fa = fd_for(c, s, A), fb_ = fd_for(c, s, B);
+    unsigned k = (unsigned)rnd(c, 100);
+    struct res a, b;
+    if (k < 35) {
+        set_desc(c, "fcntl(F_GETFL) %s", slot_str(c, s, sb, sizeof(sb)));
+        a = CALL(fcntl(fa, F_GETFL));
+        b = CALL(fcntl(fb_, F_GETFL));
+        if (a.ret >= 0)
+            a.ret &= FL_MASK;
+        if (b.ret >= 0)
+            b.ret &= FL_MASK;
+        check_res(c, a, b);
+    } else if (k < 75) {
+        int cur = c->slots[s].open ? fcntl(fb_, F_GETFL) : O_RDWR;
+        if (cur < 0)
+            cur = O_RDWR;
+        k = (unsigned)rnd(c, 100);
+        int nf = k < 75 ? cur ^ O_APPEND : k < 90 ? cur ^ O_NONBLOCK : cur | O_DSYNC;
+        /* O_APPEND stays as it is under a stream (see stdio_open) */
+        for (int t = 0; t < NSTREAMS; t++)
+            if (c->streams[t].open && c->slots[s].open && c->streams[t].desc == c->slots[s].desc)
+                nf = (nf & ~O_APPEND) | (cur & O_APPEND);
+        set_desc(c, "fcntl(F_SETFL, %s) %s", flags_str(nf, fb, sizeof(fb)),
+                 slot_str(c, s, sb, sizeof(sb)));
+        a = CALL(fcntl(fa, F_SETFL, nf));
+        b = CALL(fcntl(fb_, F_SETFL, nf));
+        check_res(c, a, b);
+        if (b.ret == 0 && c->slots[s].open)
+            desc_setfl(c, c->slots[s].desc, nf);
+    } else if (k < 90) {
+        set_desc(c, "fcntl(F_GETFD) %s", slot_str(c, s, sb, sizeof(sb)));
+        a = CALL(fcntl(fa, F_GETFD));
+        b = CALL(fcntl(fb_, F_GETFD));
+        check_res(c, a, b);
+    } else {
+        int v = chance(c, 500) ? FD_CLOEXEC : 0;
+        set_desc(c, "fcntl(F_SETFD, %d) %s", v, slot_str(c, s, sb, sizeof(sb)));
+        a = CALL(fcntl(fa, F_SETFD, v));
+        b = CALL(fcntl(fb_, F_SETFD, v));
+        check_res(c, a, b);
+    }
+}
+
+/* -------------------------------------------------------------- fallocate */
+
+static const char *falloc_str(int mode, char *buf, size_t n)
+{
+    if (mode == 0) {
+        snprintf(buf, n, "0");
+        return buf;
+    }
+    snprintf(buf, n, "%s%s%s%s%s%s%s", mode & FALLOC_FL_KEEP_SIZE ? "|KEEP_SIZE" : "",
+             mode & FALLOC_FL_PUNCH_HOLE ? "|PUNCH_HOLE" : "",
+             mode & FALLOC_FL_ZERO_RANGE ? "|ZERO_RANGE" : "",
+             mode & FALLOC_FL_COLLAPSE_RANGE ? "|COLLAPSE_RANGE" : "",
+             mode & FALLOC_FL_INSERT_RANGE ? "|INSERT_RANGE" : "",
+             mode & FALLOC_FL_UNSHARE_RANGE ? "|UNSHARE_RANGE" : "",
+             mode & ~0x7f ? "|unknown" : "");
+    memmove(buf, buf + 1, strlen(buf));
+    return buf;
+}
+
+/* Offset and length of an fallocate near the file: within max_file, or
+ * small and far (sparse); *offp < 0 or *lenp <= 0 only when asked. */
+static void pick_falloc(struct ctx *c, long long size, long long *offp, long long *lenp)
+{
+    long long dsize = min_ll(size, c->max_file), off, len;
+    unsigned k = (unsigned)rnd(c, 100);
+    if (k < 40)
+        len = log_uniform(c, 1, PAGE);
+    else if (k < 75)
+        len = PAGE * rnd_range(c, 1, 64);
+    else
+        len = log_uniform(c, PAGE, FALLOC_MAX);
+    k = (unsigned)rnd(c, 100);
+    if (k < 40)
+        off = rnd_range(c, 0, dsize);
+    else if (k < 60)
+        off = PAGE * rnd_range(c, 0, dsize / PAGE);
+    else if (k < 75)
+        off = dsize + rnd_range(c, 0, 64 * KIB);
+    else if (k < 90)
+        off = max_ll(0, dsize - rnd_range(c, 0, len));
+    else if (k < 97)
+        off = rnd_range(c, 0, c->max_file);
+    else {
+        *offp = SPARSE_BASE + (long long)rnd(c, SPARSE_SPAN);
+        *lenp = min_ll(len, SPARSE_MAX_IO);
+        return;
+    }
+    if (off >= c->max_file)
+        off = rnd_range(c, 0, c->max_file - 1);
+    *offp = off;
+    *lenp = min_ll(len, c->max_file - off);
+}
+
+static void op_fallocate(struct ctx *c)
+{
+    static const int other_modes[] = {
+        FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_UNSHARE_RANGE,
+        FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0x100};
+    char sb[128], mb[96];
+    int s = pick_slot(c);
+    long long size = plain_size(c, s), off, len;
+    pick_falloc(c, size, &off, &len);
+    int mode;
+    unsigned k = (unsigned)rnd(c, 100);
+    if (k < 22)
+        mode = 0;
+    else if (k < 36)
+        mode = FALLOC_FL_KEEP_SIZE;
+    else if (k < 58)
+        mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    else if (k < 68)
+        mode = FALLOC_FL_ZERO_RANGE;
+    else if (k < 76)
+        mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+    else if (k < 80) {
+        mode = chance(c, 500) ? 0 : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+        len = 0; /* EINVAL */
+    } else if (k < 84) {
+        mode = chance(c, 500) ? 0 : FALLOC_FL_KEEP_SIZE;
+        off = -rnd_range(c, 1, 4096); /* EINVAL */
+    } else if (k < 87) {
+        mode = 0;
+        len = -rnd_range(c, 1, 4096); /* EINVAL */
+    } else if (k < 92) {
+        mode = FALLOC_FL_PUNCH_HOLE; /* without KEEP_SIZE: EOPNOTSUPP */
+    } else {
+        mode = other_modes[rnd(c, sizeof(other_modes) / sizeof(other_modes[0]))];
+    }
+    if ((c->no[NO_ZERO_RANGE] && (mode & FALLOC_FL_ZERO_RANGE)) ||
+        (c->no[NO_FALLOC_BADMODE] && k >= 87))
+        mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
+    set_desc(c, "fallocate %s mode=%s off=%lld len=%lld (size %lld)",
+             slot_str(c, s, sb, sizeof(sb)), falloc_str(mode, mb, sizeof(mb)), off, len, size);
+    struct res a = CALL(fallocate(fa, mode, off, len));
+    struct res b = CALL(fallocate(fb, mode, off, len));
+    check_res(c, a, b);
+}
+
+static void op_posix_fallocate(struct ctx *c)
+{
+    char sb[128];
+    int s = pick_slot(c);
+    long long size = plain_size(c, s), off, len;
+    pick_falloc(c, size, &off, &len);
+    unsigned k = (unsigned)rnd(c, 100);
+    if (k < 4)
+        len = 0;
+    else if (k < 8)
+        off = -rnd_range(c, 1, 4096);
+    else if (k < 10)
+        len = -rnd_range(c, 1, 4096);
+    int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
+    set_desc(c, "posix_fallocate %s off=%lld len=%lld (size %lld)", slot_str(c, s, sb, sizeof(sb)),
+             off, len, size);
+    /* returns the error number; errno is not part of the result */
+    struct res a = {posix_fallocate(fa, off, len), 0};
+    struct res b = {posix_fallocate(fb, off, len), 0};
+    check_res(c, a, b);
+}
+
+/* --------------------------------------------- copies between descriptors */
+
+static bool same_file(struct ctx *c, int s1, int s2)
+{
+    struct stat x, y;
+    return c->slots[s1].open && c->slots[s2].open && fstat(c->slots[s1].fd[B], &x) == 0 &&
+           fstat(c->slots[s2].fd[B], &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+static void op_copy_file_range(struct ctx *c)
+{
+    char ib[128], ob[128];
+    int si = pick_slot(c), so = pick_slot(c);
+    struct slot *out = &c->slots[so];
+    long long isize = plain_size(c, si), osize = plain_size(c, so);
+    long long ipos = plain_pos(c, si), opos = plain_pos(c, so);
+    long long len = min_ll(pick_len(c), COPY_MAX);
+    bool use_in = chance(c, 500), use_out = chance(c, 500);
+    long long in_off = use_in ? pick_read_off(c, isize, len) : ipos;
+    long long out_off = opos;
+    if (use_out)
+        pick_write(c, osize, &out_off, &len);
+    if (slot_writable(out) && out_off >= 0)
+        len = bound_len(c, out_off, min_ll(len, c->max_file));
+    unsigned flags = chance(c, 20) ? 1 : 0; /* EINVAL */
+    if (c->no[NO_COPY_OVERLAP] && same_file(c, si, so) && in_off >= 0 && out_off >= 0) {
+        long long n = in_off >= isize ? 0 : min_ll(len, isize - in_off);
+        if (out_off + n > in_off && out_off < in_off + n)
+            len = out_off > in_off ? out_off - in_off : in_off - out_off;
+    }
+    int ia = fd_for(c, si, A), ib_ = fd_for(c, si, B);
+    int oa = fd_for(c, so, A), ob_ = fd_for(c, so, B);
+    set_desc(c, "copy_file_range in=%s %s=%lld out=%s %s=%lld len=%lld flags=%u (sizes %lld %lld)",
+             slot_str(c, si, ib, sizeof(ib)), use_in ? "off" : "pos", in_off,
+             slot_str(c, so, ob, sizeof(ob)), use_out ? "off" : "pos", out_off, len, flags, isize,
+             osize);
+    off64_t ina = in_off, inb = in_off, outa = out_off, outb = out_off;
+    struct res a = CALL(
+        copy_file_range(ia, use_in ? &ina : NULL, oa, use_out ? &outa : NULL, (size_t)len, flags));
+    struct res b = CALL(copy_file_range(ib_, use_in ? &inb : NULL, ob_, use_out ? &outb : NULL,
+                                        (size_t)len, flags));
+    check_res(c, a, b);
+    if (ina != inb || outa != outb)
+        mismatch(c, "  offsets after the copy: managed in=%lld out=%lld, plain in=%lld out=%lld\n",
+                 (long long)ina, (long long)outa, (long long)inb, (long long)outb);
+}
+
+static void op_sendfile(struct ctx *c)
+{
+    char ib[128], ob[128];
+    int si = pick_slot(c), so = pick_slot(c);
+    struct slot *out = &c->slots[so];
+    long long isize = plain_size(c, si), ipos = plain_pos(c, si), opos = plain_pos(c, so);
+    long long count = min_ll(pick_len(c), COPY_MAX);
+    bool use_off = chance(c, 500);
+    long long off = use_off ? pick_read_off(c, isize, count) : ipos;
+    if (slot_writable(out) && !(out->flags & O_APPEND))
+        count = bound_len(c, opos, min_ll(count, c->max_file));
+    /* Within one file, a copy onto a range it has yet to read depends on
+     * the copy's chunking: the ranges are kept apart there. */
+    if (same_file(c, si, so) && off >= 0 && off < opos && opos < off + count)
+        count = opos - off;
+    int ia = fd_for(c, si, A), ib_ = fd_for(c, si, B);
+    int oa = fd_for(c, so, A), ob_ = fd_for(c, so, B);
+    set_desc(c, "sendfile out=%s (pos %lld) in=%s %s=%lld count=%lld (size %lld)",
+             slot_str(c, so, ob, sizeof(ob)), opos, slot_str(c, si, ib, sizeof(ib)),
+             use_off ? "off" : "pos", off, count, isize);
+    off_t offa = off, offb = off;
+    struct res a = CALL(sendfile(oa, ia, use_off ? &offa : NULL, (size_t)count));
+    struct res b = CALL(sendfile(ob_, ib_, use_off ? &offb : NULL, (size_t)count));
+    check_res(c, a, b);
+    if (offa != offb)
+        mismatch(c, "  offset after sendfile: managed %lld, plain %lld\n", (long long)offa,
+                 (long long)offb);
+}
+
+/* ---------------------------------------------------------------- stdio */
+
+/* Compares results whose errno matters even when ret is not negative (the
+ * caller sets err only when the call failed by its own rules). */
+static void check_full(struct ctx *c, struct res a, struct res b)
+{
+    if (a.ret == b.ret && a.err == b.err)
+        return;
+    report_head(c);
+    printf("  %-7s: ret=%lld errno=%d (%s)\n", side_name[A], a.ret, a.err, strerror(a.err));
+    printf("  %-7s: ret=%lld errno=%d (%s)\n", side_name[B], b.ret, b.err, strerror(b.err));
+    report_tail(c);
+}
+
+static const char *stream_str(struct ctx *c, int t, char *buf, size_t n)
+{
+    struct stream *st = &c->streams[t];
+    if (st->name >= 0)
+        snprintf(buf, n, "stream=%d(f%d \"%s\")", t, st->name, st->mode);
+    else
+        snprintf(buf, n, "stream=%d(fdopen of slot %d \"%s\")", t, st->slot, st->mode);
+    return buf;
+}
+
+static void stdio_close(struct ctx *c, int t, const char *why)
+{
+    char tb[96];
+    struct stream *st = &c->streams[t];
+    set_desc(c, "fclose %s%s", stream_str(c, t, tb, sizeof(tb)), why);
+    errno = 0;
+    int ra = fclose(st->fp[A]);
+    int ea = errno;
+    errno = 0;
+    int rb = fclose(st->fp[B]);
+    int eb = errno;
+    st->open = false;
+    struct res a = {ra, ra == EOF ? ea : 0}, b = {rb, rb == EOF ? eb : 0};
+    check_full(c, a, b);
+}
+
+static void stdio_open(struct ctx *c)
+{
+    static const char *const modes[] = {"r", "r+", "w", "w+", "a", "a+"};
+    char sb[128];
+    int t = -1;
+    for (int i = 0; i < NSTREAMS && t < 0; i++)
+        if (!c->streams[i].open)
+            t = i;
+    if (t < 0) {
+        t = (int)rnd(c, NSTREAMS);
+        stdio_close(c, t, " (to reopen)");
+    }
+    struct stream *st = &c->streams[t];
+    const char *mode = modes[rnd(c, sizeof(modes) / sizeof(modes[0]))];
+    int open_slots[NSLOTS], n = 0;
+    for (int i = 0; i < NSLOTS; i++)
+        if (c->slots[i].open)
+            open_slots[n++] = i;
+    FILE *fp[2] = {NULL, NULL};
+    int err[2] = {0, 0};
+    snprintf(st->mode, sizeof(st->mode), "%s", mode);
+    st->dir = 0;
+    int s = n > 0 && chance(c, 250) ? open_slots[rnd(c, (uint64_t)n)] : -1;
+    /* A stream over an O_APPEND descriptor is opened for appending: glibc's
+     * file streams track their offset as if writes landed where the stream
+     * stood, which the kernel does not do. */
+    if (s >= 0 && (c->slots[s].flags & O_APPEND))
+        mode = strchr(mode, '+') ? "a+" : "a";
+    if (s >= 0 && c->no[NO_FDOPEN_APPEND] && mode[0] == 'a')
+        s = -1;
+    if (s >= 0) {
+        snprintf(st->mode, sizeof(st->mode), "%s", mode);
+        st->name = -1;
+        st->slot = s;
+        st->desc = c->slots[s].desc;
+        set_desc(c, "fdopen(dup(%s), \"%s\") -> stream=%d", slot_str(c, s, sb, sizeof(sb)), mode,
+                 t);
+        for (int side = A; side <= B; side++) {
+            int d = dup(c->slots[s].fd[side]);
+            if (d < 0)
+                mismatch(c, "  dup failed on the %s side: %s\n", side_name[side], strerror(errno));
+            errno = 0;
+            fp[side] = fdopen(d, mode);
+            err[side] = errno;
+            if (!fp[side])
+                close(d);
+        }
+        if (fp[B] && mode[0] == 'a')
+            desc_setfl(c, c->slots[s].desc, c->slots[s].flags | O_APPEND);
+    } else {
+        int name = (int)rnd(c, NFILES);
+        st->name = name;
+        st->slot = -1;
+        st->desc = -1;
+        set_desc(c, "fopen f%d \"%s\" -> stream=%d", name, mode, t);
+        for (int side = A; side <= B; side++) {
+            errno = 0;
+            fp[side] = fopen(c->path[side][name], mode);
+            err[side] = errno;
+        }
+    }
+    struct res a = {fp[A] ? 0 : -1, fp[A] ? 0 : err[A]};
+    struct res b = {fp[B] ? 0 : -1, fp[B] ? 0 : err[B]};
+    if (fp[A] && fp[B]) {
+        st->open = true;
+        st->fp[A] = fp[A];
+        st->fp[B] = fp[B];
+    }
+    check_res(c, a, b);
+}
+
+/* A stream call whose failure is ret == fail (or ret < 0 when fail is 0). */
+#define SCALL(expr, failed)                                                                        \
+    ({                                                                                             \
+        errno = 0;                                                                                 \
+        long long r_ = (long long)(expr);                                                          \
+        int e_ = errno;                                                                            \
+        (struct res){r_, (failed) ? e_ : 0};                                                       \
+    })
+
+/* Compares the error indicators (and errno, when set) after a transfer. */
+static void check_stream_error(struct ctx *c, int t, struct res a, struct res b)
+{
+    struct stream *st = &c->streams[t];
+    int ea = ferror(st->fp[A]) != 0, eb = ferror(st->fp[B]) != 0;
+    if (ea != eb)
+        mismatch(c, "  ferror after the call: managed %d, plain %d\n", ea, eb);
+    if (ea && a.err != b.err)
+        mismatch(c, "  errno after a failed transfer: managed %d (%s), plain %d (%s)\n", a.err,
+                 strerror(a.err), b.err, strerror(b.err));
+}
+
+static long long stream_size(struct ctx *c, int t)
+{
+    struct stat st;
+    if (fstat(fileno(c->streams[t].fp[B]), &st) != 0)
+        return 0;
+    return (long long)st.st_size;
+}
+
+static void stdio_seek(struct ctx *c, int t, long long off, int whence)
+{
+    char tb[96];
+    struct stream *st = &c->streams[t];
+    set_desc(c, "fseeko %s off=%lld whence=%s", stream_str(c, t, tb, sizeof(tb)), off,
+             whence_str(whence));
+    struct res a = SCALL(fseeko(st->fp[A], off, whence), r_ != 0);
+    struct res b = SCALL(fseeko(st->fp[B], off, whence), r_ != 0);
+    check_full(c, a, b);
+    st->dir = 0;
+}
+
+/* Reading after writing, or writing after reading, needs a positioning call
+ * in between (C11 7.21.5.3). Before a read, an end-of-file indicator is
+ * cleared: glibc keeps it sticky for reads through the buffer but not for
+ * the direct reads of large freads on a file stream, so a stream built
+ * otherwise (fopencookie) may differ there by design. */
+static void stdio_direction(struct ctx *c, int t, int dir)
+{
+    char tb[96];
+    struct stream *st = &c->streams[t];
+    if (st->dir != 0 && st->dir != dir)
+        stdio_seek(c, t, 0, SEEK_CUR);
+    st->dir = dir;
+    int ea = feof(st->fp[A]) != 0, eb = feof(st->fp[B]) != 0;
+    if (dir == 1 && (ea || eb)) {
+        set_desc(c, "feof %s (before a read)", stream_str(c, t, tb, sizeof(tb)));
+        check_res(c, (struct res){ea, 0}, (struct res){eb, 0});
+        set_desc(c, "clearerr %s (end-of-file indicator set)", stream_str(c, t, tb, sizeof(tb)));
+        clearerr(st->fp[A]);
+        clearerr(st->fp[B]);
+    }
+}
+
+static void stdio_step(struct ctx *c, int t)
+{
+    char tb[96];
+    struct stream *st = &c->streams[t];
+    FILE *fa = st->fp[A], *fb = st->fp[B];
+    unsigned k = (unsigned)rnd(c, 100);
+    struct res a, b;
+    if (k < 22) {
+        long long n = chance(c, 20) ? 0 : log_uniform(c, 1, STREAM_IO);
+        /* On a write-only stream glibc fails small reads (through the
+         * buffer) but lets large ones reach a readable descriptor; only
+         * the failure is common to every kind of stream. */
+        if (strcmp(st->mode, "w") == 0 || strcmp(st->mode, "a") == 0)
+            n = min_ll(n, PAGE - 1);
+        long long size = chance(c, 200) ? rnd_range(c, 2, 16) : 1, nmemb = n / size;
+        stdio_direction(c, t, 1);
+        poison(c, n);
+        set_desc(c, "fread %s size=%lld nmemb=%lld", stream_str(c, t, tb, sizeof(tb)), size, nmemb);
+        a = SCALL(fread(c->rbuf[A], (size_t)size, (size_t)nmemb, fa), r_ < nmemb);
+        b = SCALL(fread(c->rbuf[B], (size_t)size, (size_t)nmemb, fb), r_ < nmemb);
+        check_res(c, a, b);
+        check_bytes(c, c->rbuf[A], c->rbuf[B], a.ret * size, -1);
+        check_stream_error(c, t, a, b);
+    } else if (k < 40) {
+        long long n = log_uniform(c, 1, STREAM_IO);
+        stdio_direction(c, t, 2);
+        fill_wbuf(c, n);
+        set_desc(c, "fwrite %s len=%lld", stream_str(c, t, tb, sizeof(tb)), n);
+        a = SCALL(fwrite(c->wbuf, 1, (size_t)n, fa), r_ < n);
+        b = SCALL(fwrite(c->wbuf, 1, (size_t)n, fb), r_ < n);
+        check_res(c, a, b);
+        check_stream_error(c, t, a, b);
+    } else if (k < 50) {
+        int n = (int)rnd_range(c, 1, 600);
+        stdio_direction(c, t, 1);
+        memset(c->rbuf[A], 0xcc, (size_t)n);
+        memset(c->rbuf[B], 0xcc, (size_t)n);
+        set_desc(c, "fgets %s n=%d", stream_str(c, t, tb, sizeof(tb)), n);
+        a = SCALL(fgets((char *)c->rbuf[A], n, fa) != NULL, r_ == 0);
+        b = SCALL(fgets((char *)c->rbuf[B], n, fb) != NULL, r_ == 0);
+        check_res(c, a, b);
+        check_bytes(c, c->rbuf[A], c->rbuf[B], n, -1);
+        check_stream_error(c, t, a, b);
+    } else if (k < 60) {
+        char str[320];
+        int n = (int)rnd_range(c, 0, (long long)sizeof(str) - 1);
+        for (int i = 0; i < n; i++)
+            str[i] = chance(c, 30) ? '\n' : (char)(' ' + rnd(c, 95));
+        str[n] = '\0';
+        stdio_direction(c, t, 2);
+        set_desc(c, "fputs %s len=%d", stream_str(c, t, tb, sizeof(tb)), n);
+        a = SCALL(fputs(str, fa), r_ == EOF);
+        b = SCALL(fputs(str, fb), r_ == EOF);
+        check_res(c, a, b);
+        check_stream_error(c, t, a, b);
+    } else if (k < 72) {
+        long long size = stream_size(c, t), off;
+        int whence;
+        unsigned j = (unsigned)rnd(c, 100);
+        if (j < 40) {
+            whence = SEEK_SET;
+            off = rnd_range(c, 0, size + 4 * KIB);
+        } else if (j < 55) {
+            whence = SEEK_CUR;
+            off = rnd_range(c, -4 * KIB, 4 * KIB);
+        } else if (j < 75) {
+            whence = SEEK_END;
+            off = rnd_range(c, -min_ll(size, 64 * KIB), 4 * KIB);
+        } else if (j < 85) {
+            whence = SEEK_SET;
+            off = 0;
+        } else if (j < 90) {
+            whence = SEEK_SET;
+            off = -rnd_range(c, 1, 4096); /* EINVAL */
+        } else {
+            whence = SEEK_END;
+            off = 0;
+        }
+        stdio_seek(c, t, off, whence);
+    } else if (k < 80) {
+        set_desc(c, "ftello %s", stream_str(c, t, tb, sizeof(tb)));
+        a = SCALL(ftello(fa), r_ < 0);
+        b = SCALL(ftello(fb), r_ < 0);
+        check_full(c, a, b);
+    } else if (k < 86) {
+        set_desc(c, "feof %s", stream_str(c, t, tb, sizeof(tb)));
+        a = (struct res){feof(fa) != 0, 0};
+        b = (struct res){feof(fb) != 0, 0};
+        check_res(c, a, b);
+    } else if (k < 92) {
+        set_desc(c, "ferror %s", stream_str(c, t, tb, sizeof(tb)));
+        a = (struct res){ferror(fa) != 0, 0};
+        b = (struct res){ferror(fb) != 0, 0};
+        check_res(c, a, b);
+    } else if (k < 97) {
+        set_desc(c, "fflush %s", stream_str(c, t, tb, sizeof(tb)));
+        a = SCALL(fflush(fa), r_ == EOF);
+        b = SCALL(fflush(fb), r_ == EOF);
+        check_full(c, a, b);
+        st->dir = 0;
+    } else {
+        set_desc(c, "clearerr %s", stream_str(c, t, tb, sizeof(tb)));
+        clearerr(fa);
+        clearerr(fb);
+    }
+}
+
+/* Opens a stream, closes one, or runs a burst of calls on one; a burst
+ * ends with fflush, which writes out or drops what the stream buffered. */
+static void op_stdio(struct ctx *c)
+{
+    char tb[96];
+    int open[NSTREAMS], n = 0;
+    for (int i = 0; i < NSTREAMS; i++)
+        if (c->streams[i].open)
+            open[n++] = i;
+    unsigned k = (unsigned)rnd(c, 100);
+    if (n == 0 || k < 15) {
+        stdio_open(c);
+        return;
+    }
+    int t = open[rnd(c, (uint64_t)n)];
+    if (k < 25) {
+        stdio_close(c, t, "");
+        return;
+    }
+    int steps = (int)rnd_range(c, 1, 4);
+    for (int i = 0; i < steps; i++)
+        stdio_step(c, t);
+    struct stream *st = &c->streams[t];
+    set_desc(c, "fflush %s (end of burst)", stream_str(c, t, tb, sizeof(tb)));
+    struct res a = SCALL(fflush(st->fp[A]), r_ == EOF);
+    struct res b = SCALL(fflush(st->fp[B]), r_ == EOF);
+    check_full(c, a, b);
+    st->dir = 0;
+}
+
+/* ----------------------------------------------------------------- fork */
+
+/* What a fork's child saw on both sides, sent to the parent. */
+struct child_rec {
+    char desc[DESC_LEN];
+    struct res r[2];
+    uint64_t hash[2]; /* of the bytes read, when a.ret > 0 */
+};
+
+static uint64_t hash_bytes(const unsigned char *p, long long n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (long long i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* One operation of the child on the descriptors both sides inherited. */
+static void child_step(struct ctx *c, int step, struct child_rec *rec)
+{
+    char sb[128];
+    int s = pick_slot(c);
+    struct slot *sl = &c->slots[s];
+    int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
+    long long size = plain_size(c, s), pos = plain_pos(c, s);
+    long long len = log_uniform(c, 1, CHILD_IO), off;
+    unsigned k = (unsigned)rnd(c, 100);
+    slot_str(c, s, sb, sizeof(sb));
+    if (k < 30) {
+        pick_write(c, size, &off, &len);
+        len = min_ll(len, CHILD_IO);
+        if (slot_writable(sl) && (sl->flags & O_APPEND))
+            len = bound_len(c, size, len);
+        fill_wbuf_salt(c, len, (uint64_t)step + 1);
+        snprintf(rec->desc, DESC_LEN, "pwrite %s off=%lld len=%lld (size %lld)", sb, off, len,
+                 size);
+        rec->r[A] = CALL(pwrite(fa, c->wbuf, (size_t)len, off));
+        rec->r[B] = CALL(pwrite(fb, c->wbuf, (size_t)len, off));
+    } else if (k < 55) {
+        if (slot_writable(sl))
+            len = bound_len(c, (sl->flags & O_APPEND) ? size : pos, len);
+        fill_wbuf_salt(c, len, (uint64_t)step + 1);
+        snprintf(rec->desc, DESC_LEN, "write %s pos=%lld len=%lld (size %lld)", sb, pos, len, size);
+        rec->r[A] = CALL(write(fa, c->wbuf, (size_t)len));
+        rec->r[B] = CALL(write(fb, c->wbuf, (size_t)len));
+    } else if (k < 80) {
+        bool positional = k < 68;
+        off = positional ? pick_read_off(c, size, len) : pos;
+        poison(c, len);
+        snprintf(rec->desc, DESC_LEN, "%s %s off=%lld len=%lld (size %lld)",
+                 positional ? "pread" : "read", sb, off, len, size);
+        if (positional) {
+            rec->r[A] = CALL(pread(fa, c->rbuf[A], (size_t)len, off));
+            rec->r[B] = CALL(pread(fb, c->rbuf[B], (size_t)len, off));
+        } else {
+            rec->r[A] = CALL(read(fa, c->rbuf[A], (size_t)len));
+            rec->r[B] = CALL(read(fb, c->rbuf[B], (size_t)len));
+        }
+        for (int side = A; side <= B; side++)
+            if (rec->r[side].ret > 0)
+                rec->hash[side] = hash_bytes(c->rbuf[side], rec->r[side].ret);
+    } else if (k < 88) {
+        snprintf(rec->desc, DESC_LEN, "lseek %s 0 SEEK_CUR", sb);
+        rec->r[A] = CALL(lseek(fa, 0, SEEK_CUR));
+        rec->r[B] = CALL(lseek(fb, 0, SEEK_CUR));
+    } else if (k < 95) {
+        struct stat st;
+        snprintf(rec->desc, DESC_LEN, "fstat %s (st_size as ret)", sb);
+        rec->r[A] = CALL(fstat(fa, &st) == 0 ? st.st_size : -1);
+        rec->r[B] = CALL(fstat(fb, &st) == 0 ? st.st_size : -1);
+    } else {
+        len = pick_trunc_len(c, size);
+        snprintf(rec->desc, DESC_LEN, "ftruncate %s len=%lld (size %lld)", sb, len, size);
+        rec->r[A] = CALL(ftruncate(fa, len));
+        rec->r[B] = CALL(ftruncate(fb, len));
+    }
+}
+
+/* The child of exit(0) also opens a pool file itself and writes it without
+ * closing: its exit must leave the bytes in the file. */
+static void child_open_write(struct ctx *c, struct child_rec *rec)
+{
+    int name = (int)rnd(c, NFILES);
+    long long off = rnd_range(c, 0, 256 * KIB), len = log_uniform(c, 1, CHILD_IO);
+    fill_wbuf_salt(c, len, 99);
+    snprintf(rec->desc, DESC_LEN,
+             "open f%d O_RDWR|O_CREAT, pwrite off=%lld len=%lld, no close (ret: pwrite)", name, off,
+             len);
+    for (int side = A; side <= B; side++) {
+        int fd = open(c->path[side][name], O_RDWR | O_CREAT, 0644);
+        rec->r[side] =
+            fd < 0 ? (struct res){-1, errno} : CALL(pwrite(fd, c->wbuf, (size_t)len, off));
+    }
+}
+
+__attribute__((noreturn)) static void fork_child(struct ctx *c, int wfd, int nsteps, bool use_exit)
+{
+    static struct child_rec recs[CHILD_OPS + 1];
+    int n = 0;
+    for (; n < nsteps; n++)
+        child_step(c, n, &recs[n]);
+    if (use_exit)
+        child_open_write(c, &recs[n++]);
+    const char *p = (const char *)recs;
+    size_t left = sizeof(recs[0]) * (size_t)n;
+    if (write(wfd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+        _exit(3);
+    while (left > 0) {
+        ssize_t w = write(wfd, p, left);
+        if (w <= 0)
+            _exit(3);
+        p += w;
+        left -= (size_t)w;
+    }
+    close(wfd);
+    if (use_exit)
+        exit(0);
+    _exit(0);
+}
+
+static void read_full(struct ctx *c, int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r <= 0)
+            mismatch(c, "  the child's report was cut short\n");
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+/* After a fork: every open slot's offset and size still agree. */
+static void check_slots(struct ctx *c, const char *when)
+{
+    char sb[128];
+    for (int s = 0; s < NSLOTS; s++) {
+        struct slot *sl = &c->slots[s];
+        struct stat sa, sbuf;
+        if (!sl->open)
+            continue;
+        set_desc(c, "%s: lseek %s 0 SEEK_CUR", when, slot_str(c, s, sb, sizeof(sb)));
+        struct res a = CALL(lseek(sl->fd[A], 0, SEEK_CUR));
+        struct res b = CALL(lseek(sl->fd[B], 0, SEEK_CUR));
+        check_res(c, a, b);
+        set_desc(c, "%s: fstat %s", when, slot_str(c, s, sb, sizeof(sb)));
+        a = CALL(fstat(sl->fd[A], &sa));
+        b = CALL(fstat(sl->fd[B], &sbuf));
+        check_stat(c, a, b, &sa, &sbuf);
+    }
+}
+
+static void op_fork(struct ctx *c)
+{
+    bool use_exit = chance(c, 300);
+    int nsteps = (int)rnd_range(c, 1, CHILD_OPS);
+    uint64_t child_rng = splitmix64(&c->rng);
+    set_desc(c, "fork: the child runs %d operation(s), then %s", nsteps,
+             use_exit ? "exit(0)" : "_exit(0)");
+    int p[2];
+    if (pipe(p) != 0)
+        mismatch(c, "  pipe: %s\n", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        mismatch(c, "  fork: %s\n", strerror(errno));
+    if (pid == 0) {
+        close(p[0]);
+        c->rng = child_rng;
+        fork_child(c, p[1], nsteps, use_exit);
+    }
+    close(p[1]);
+    static struct child_rec recs[CHILD_OPS + 1];
+    int n = 0;
+    if (read(p[0], &n, sizeof(n)) != (ssize_t)sizeof(n) || n < 0 || n > CHILD_OPS + 1)
+        n = -1;
+    else
+        read_full(c, p[0], recs, sizeof(recs[0]) * (size_t)n);
+    close(p[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            mismatch(c, "  waitpid: %s\n", strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || n < 0)
+        mismatch(c, "  the child did not report and exit cleanly: %s %d\n",
+                 WIFEXITED(status) ? "exit status" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    for (int i = 0; i < n; i++) {
+        set_desc(c, "fork child op %d: %s", i, recs[i].desc);
+        check_res(c, recs[i].r[A], recs[i].r[B]);
+        if (recs[i].r[A].ret > 0 && recs[i].hash[A] != recs[i].hash[B])
+            mismatch(c,
+                     "  the child read different bytes (hash %016" PRIx64 " vs %016" PRIx64 ")\n",
+                     recs[i].hash[A], recs[i].hash[B]);
+    }
+    check_slots(c, use_exit ? "after fork (child exit)" : "after fork (child _exit)");
+}
+
+/* ----------------------------------------------------------------- mmap */
+
+static sigjmp_buf bus_env;
+static volatile sig_atomic_t bus_armed;
+static struct ctx *fatal_ctx;
+
+static void on_sigbus(int sig)
+{
+    if (bus_armed) {
+        bus_armed = 0;
+        siglongjmp(bus_env, 1);
+    }
+    if (fatal_ctx) {
+        char msg[DESC_LEN + 96];
+        int n = snprintf(msg, sizeof(msg), "difftest: signal %d in op %lld: %s\n", sig,
+                         fatal_ctx->op, fatal_ctx->desc);
+        ssize_t w =
+            n > 0 ? write(STDOUT_FILENO, msg, (size_t)min_ll(n, (long long)sizeof(msg) - 1)) : 0;
+        (void)w;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Copies a mapping into buf; false when reading it raised SIGBUS. */
+static bool copy_mapping(unsigned char *buf, const void *map, long long len)
+{
+    bool ok = true;
+    if (sigsetjmp(bus_env, 1) == 0) {
+        bus_armed = 1;
+        memcpy(buf, map, (size_t)len);
+    } else {
+        ok = false;
+    }
+    bus_armed = 0;
+    return ok;
+}
+
+static void op_mmap(struct ctx *c)
+{
+    char sb[128];
+    int s = pick_slot(c);
+    long long size = plain_size(c, s), off = 0;
+    if (size > PAGE && chance(c, 200))
+        off = PAGE * rnd_range(c, 0, (size - 1) / PAGE);
+    long long len = min_ll(size - off, MMAP_MAX);
+    int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
+    set_desc(c, "mmap PROT_READ MAP_SHARED %s off=%lld len=%lld (size %lld)",
+             slot_str(c, s, sb, sizeof(sb)), off, len, size);
+    errno = 0;
+    void *ma = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fa, off);
+    int ea = errno;
+    errno = 0;
+    void *mb = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fb, off);
+    int eb = errno;
+    struct res a = {ma == MAP_FAILED ? -1 : 0, ma == MAP_FAILED ? ea : 0};
+    struct res b = {mb == MAP_FAILED ? -1 : 0, mb == MAP_FAILED ? eb : 0};
+    if (a.ret != b.ret) {
+        if (ma != MAP_FAILED)
+            munmap(ma, (size_t)len);
+        if (mb != MAP_FAILED)
+            munmap(mb, (size_t)len);
+    }
+    check_res(c, a, b);
+    if (a.ret < 0)
+        return;
+    bool ok_a = copy_mapping(c->rbuf[A], ma, len);
+    bool ok_b = copy_mapping(c->rbuf[B], mb, len);
+    if (!ok_a || !ok_b)
+        mismatch(c, "  SIGBUS reading the mapping: managed %s, plain %s\n",
+                 ok_a ? "fine" : "SIGBUS", ok_b ? "fine" : "SIGBUS");
+    check_bytes(c, c->rbuf[A], c->rbuf[B], len, off);
+    set_desc(c, "munmap %s len=%lld", slot_str(c, s, sb, sizeof(sb)), len);
+    a = CALL(munmap(ma, (size_t)len));
+    b = CALL(munmap(mb, (size_t)len));
     check_res(c, a, b);
 }
 
@@ -853,7 +2190,7 @@ static void compare_file(struct ctx *c, int fa, int fb, long long size, bool use
  * for reading in a slot. */
 static void verify_all(struct ctx *c, const char *when)
 {
-    char sbuf[96];
+    char sbuf[128];
     for (int i = 0; i < NFILES; i++) {
         struct stat sa, sb;
         set_desc(c, "verify(%s) f%d: open O_RDONLY", when, i);
@@ -900,7 +2237,7 @@ static void verify_all(struct ctx *c, const char *when)
  * or hold more than half of it. Compared like any operation. */
 static void shrink_large(struct ctx *c)
 {
-    char sbuf[96];
+    char sbuf[128];
     for (int i = 0; i < NFILES; i++) {
         struct stat st;
         if (stat(c->path[B][i], &st) != 0)
@@ -983,34 +2320,70 @@ struct op {
 };
 
 static const struct op ops[] = {
-    {"open", 8, op_open},      {"close", 5, op_close},         {"write", 14, op_write},
-    {"pwrite", 14, op_pwrite}, {"read", 10, op_read},          {"pread", 12, op_pread},
-    {"lseek", 8, op_lseek},    {"ftruncate", 4, op_ftruncate}, {"truncate", 2, op_truncate},
-    {"fsync", 1, op_fsync},    {"fdatasync", 1, op_fdatasync}, {"fstat", 4, op_fstat},
-    {"stat", 3, op_stat},      {"unlink", 2, op_unlink},       {"rename", 2, op_rename},
+    {"open", 8, op_open},
+    {"close", 5, op_close},
+    {"write", 14, op_write},
+    {"pwrite", 14, op_pwrite},
+    {"read", 10, op_read},
+    {"pread", 12, op_pread},
+    {"lseek", 8, op_lseek},
+    {"ftruncate", 4, op_ftruncate},
+    {"truncate", 2, op_truncate},
+    {"fsync", 1, op_fsync},
+    {"fdatasync", 1, op_fdatasync},
+    {"fstat", 4, op_fstat},
+    {"stat", 3, op_stat},
+    {"unlink", 2, op_unlink},
+    {"rename", 2, op_rename},
+    {"readv", 3, op_readv},
+    {"writev", 3, op_writev},
+    {"preadv", 3, op_preadv},
+    {"pwritev", 3, op_pwritev},
+    {"preadv2", 2, op_preadv2},
+    {"pwritev2", 3, op_pwritev2},
+    {"dup", 3, op_dup},
+    {"fcntl", 3, op_fcntl},
+    {"fallocate", 3, op_fallocate},
+    {"posix_fallocate", 1, op_posix_fallocate},
+    {"copy_file_range", 2, op_copy_file_range},
+    {"sendfile", 2, op_sendfile},
+    {"stdio", 4, op_stdio},
+    {"fork", 1, op_fork},
+    {"mmap", 2, op_mmap},
 };
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
+_Static_assert(NOPS <= MAX_OPS, "raise MAX_OPS");
 
+/* An operation by weight; those left out with --no-OP are redrawn, so the
+ * sequence of the others stays a function of the seed. */
 static const struct op *pick_op(struct ctx *c)
 {
     unsigned total = 0;
     for (size_t i = 0; i < NOPS; i++)
         total += ops[i].weight;
-    unsigned k = (unsigned)rnd(c, total);
-    for (size_t i = 0; i < NOPS; i++) {
-        if (k < ops[i].weight)
+    for (;;) {
+        unsigned k = (unsigned)rnd(c, total);
+        size_t i = 0;
+        while (i + 1 < NOPS && k >= ops[i].weight)
+            k -= ops[i++].weight;
+        if (!c->skip[i])
             return &ops[i];
-        k -= ops[i].weight;
     }
-    return &ops[NOPS - 1];
 }
 
 static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s --seed S --ops N --managed DIR_A --plain DIR_B [--max-file-mb M] "
-            "[--alloc-slack-mb K] [--trace]\n",
+            "[--alloc-slack-mb K] [--trace] [--no-OP ...] [--no-CASE ...]\n"
+            "  OP is one of:",
             prog);
+    for (size_t i = 0; i < NOPS; i++)
+        fprintf(stderr, " %s", ops[i].name);
+    fprintf(stderr, "\n  CASE is one of:");
+    for (size_t i = 0; i < NCASES; i++)
+        fprintf(stderr, " %s", case_names[i]);
+    fprintf(stderr, "\n");
     exit(2);
 }
 
@@ -1060,6 +2433,20 @@ int main(int argc, char **argv)
             c->trace = true;
             continue;
         }
+        if (strncmp(a, "--no-", 5) == 0) {
+            size_t i = 0, j = 0;
+            while (i < NOPS && strcmp(a + 5, ops[i].name) != 0)
+                i++;
+            while (j < NCASES && strcmp(a + 5, case_names[j]) != 0)
+                j++;
+            if (i < NOPS)
+                c->skip[i] = true;
+            else if (j < NCASES)
+                c->no[j] = true;
+            else
+                usage(prog);
+            continue;
+        }
         if (i + 1 >= argc)
             usage(prog);
         const char *v = argv[++i];
@@ -1101,6 +2488,17 @@ int main(int argc, char **argv)
         return 2;
     }
     c->rng = c->seed ^ 0x6a09e667f3bcc908ULL;
+    bool any = false;
+    for (size_t i = 0; i < NOPS; i++)
+        any = any || (!c->skip[i] && ops[i].weight > 0);
+    if (!any)
+        usage(prog);
+    fatal_ctx = c;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
 
     for (c->op = 0; c->op < c->nops; c->op++) {
         pick_op(c)->fn(c);
@@ -1111,6 +2509,9 @@ int main(int argc, char **argv)
         if ((c->op + 1) % VERIFY_EVERY == 0 && c->op + 1 < c->nops)
             verify_all(c, "periodic");
     }
+    for (int t = 0; t < NSTREAMS; t++)
+        if (c->streams[t].open)
+            stdio_close(c, t, " (final)");
     verify_all(c, "final");
     for (int s = 0; s < NSLOTS; s++)
         if (c->slots[s].open)
