@@ -14,12 +14,15 @@
 #
 # Environment:
 #   NVMMIO_LIB          use this libnvmmio.so instead of building one
+#   NVMMIO_EVAL_BUILT_FROM  what to print about NVMMIO_LIB's origin (set by
+#                       run_all.sh for the scripts it runs)
 #   NVMMIO_EVAL_BUILD   build directory (/tmp/nvmmio-eval-build)
 #   NVMMIO_EVAL_RETRIES extra build attempts, 30 s apart, when the build
 #                       fails because src/ is being edited (2)
 
 EVAL_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EVAL_LIB=
+EVAL_BUILT_FROM=
 EVAL_SHM=
 
 eval_note() { echo "[$(basename "$0" .sh)] $*" >&2; }
@@ -51,11 +54,16 @@ eval_library() {
     if [ -n "${NVMMIO_LIB:-}" ]; then
         [ -f "$NVMMIO_LIB" ] || { eval_note "NVMMIO_LIB=$NVMMIO_LIB does not exist"; exit 2; }
         EVAL_LIB=$(readlink -f "$NVMMIO_LIB")
+        EVAL_BUILT_FROM=${NVMMIO_EVAL_BUILT_FROM:-given as NVMMIO_LIB}
         return 0
     fi
     eval_need_packages build-essential cmake pkg-config libpmem-dev
     local build=${NVMMIO_EVAL_BUILD:-/tmp/nvmmio-eval-build} tries=$((${NVMMIO_EVAL_RETRIES:-2} + 1)) i log
     log=$(mktemp)
+    EVAL_BUILT_FROM="built from $(cd "$EVAL_TOP" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    (cd "$EVAL_TOP" && [ -z "$(git status --porcelain -- src include CMakeLists.txt 2>/dev/null)" ]) ||
+        EVAL_BUILT_FROM+=" plus uncommitted changes to src/"
+    EVAL_BUILT_FROM+=" at $(date '+%F %T')"
     for ((i = 1; i <= tries; i++)); do
         if cmake -S "$EVAL_TOP" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$log" 2>&1 &&
             cmake --build "$build" -j 2 --target nvmmio >>"$log" 2>&1; then
@@ -80,7 +88,7 @@ eval_machine() {
     echo "machine: ${cpu:-unknown CPU}, $(nproc) cores online, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)"
     echo "kernel:  $(uname -srm)"
     echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, before the run)"
-    echo "library: ${EVAL_LIB:-none} ($(cd "$EVAL_TOP" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$EVAL_TOP" && [ -n "$(git status --porcelain -- src include 2>/dev/null)" ] && echo ', src/ has uncommitted changes'))"
+    echo "library: ${EVAL_LIB:-none} (${EVAL_BUILT_FROM:-?})"
 }
 
 eval_cleanup_shm() {

@@ -32,7 +32,7 @@ mkdir -p "$OUT"
 # The results are not versioned, except this directory's README.md.
 [ -f "$OUT/.gitignore" ] || printf '*\n!.gitignore\n!README.md\n' >"$OUT/.gitignore"
 eval_library
-export NVMMIO_LIB=$EVAL_LIB
+export NVMMIO_LIB=$EVAL_LIB NVMMIO_EVAL_BUILT_FROM=$EVAL_BUILT_FROM
 
 LOG=$OUT/run_all.log
 : >"$LOG"

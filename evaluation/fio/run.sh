@@ -14,6 +14,9 @@
 #   --out DIR     results directory (default evaluation/results); writes
 #                 fio.csv, fio.png, fio.txt (the printed table) and the raw
 #                 fio JSON and stderr under fio-raw/
+#   --only REGEX  run only the workloads whose id (first column of the
+#                 list in workloads() below, e.g. overwrite-fsync1-4k)
+#                 matches the extended regular expression REGEX
 #   --dax         instead of the tmpfs runs, run kernel vs library inside
 #                 scripts/pmem-vm.sh (QEMU guest, ext4 -o dax=always at
 #                 /mnt/pmem, MAP_SYNC). The guest CPU is emulated (TCG,
@@ -53,7 +56,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-QUICK=0 DAX=0 SIZE='' RUNTIME='' OUT='' INNER=0
+QUICK=0 DAX=0 SIZE='' RUNTIME='' OUT='' INNER=0 ONLY=''
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
@@ -61,6 +64,7 @@ while [ $# -gt 0 ]; do
     --size) SIZE=$2; shift ;;
     --runtime) RUNTIME=$2; shift ;;
     --out) OUT=$2; shift ;;
+    --only) ONLY=$2; shift ;;
     --in-guest) INNER=1 ;; # internal: the part that runs inside pmem-vm.sh
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
@@ -130,6 +134,7 @@ run_all() {
     mkdir -p "$raw"
     : >"$raw/workloads.txt"
     while IFS='|' read -r id label pargs margs note; do
+        [ -z "$ONLY" ] || [[ $id =~ $ONLY ]] || continue
         echo "$id|$label|$note" >>"$raw/workloads.txt"
         for mode in "${modes[@]}"; do
             if [ "$mode" = mmap ]; then
@@ -201,14 +206,14 @@ else
     mkdir -p "$stage/raw"
     cp "$HERE/run.sh" "$stage/"
     cp "$EVAL_LIB" "$stage/libnvmmio.so"
-    runs=$(($(workloads | wc -l) * 2))
+    runs=$(($(workloads | cut -d'|' -f1 | grep -cE "${ONLY:-.}") * 2))
     # Generous: guest runs are slower, and layout of each file is emulated too.
     export NVMMIO_VM_TIMEOUT=${NVMMIO_VM_TIMEOUT:-$((runs * (RUNTIME_MS / 1000 + 1) * 3 + SIZE * runs / 2 + 300))}
     export NVMMIO_VM_PMEM_MB=${NVMMIO_VM_PMEM_MB:-$((SIZE * 6 + 256))}
     {
         status=0
         "$EVAL_TOP/scripts/pmem-vm.sh" "$stage" bash "$stage/run.sh" --in-guest \
-            --size "$SIZE" --runtime "$RUNTIME" --out "$stage/raw" || status=$?
+            --size "$SIZE" --runtime "$RUNTIME" --out "$stage/raw" ${ONLY:+--only "$ONLY"} || status=$?
         echo "$status" >"$stage/rc"
     } 2>&1 | tee -a "$OUT/fio-dax.txt"
     status=$(cat "$stage/rc")

@@ -9,8 +9,9 @@ Wall time: hyperfine -N (no shell) when it is installed, in rounds of about
 python loop of subprocess.run timed with time.perf_counter, alternating the
 commands run by run. Interleaving matters on a shared machine: load that
 comes and goes would otherwise land on one side only.
-The median is the headline figure (robust on a shared machine); mean and
-standard deviation are in the CSV. Max RSS: /usr/bin/time -f %M, median of
+The median is the headline figure; the difference of the minima is printed
+too (the least disturbed runs: closest to the intrinsic cost when the
+machine is busy); mean and standard deviation are in the CSV. Max RSS: /usr/bin/time -f %M, median of
 --rss-runs runs. Nothing is asserted.
 """
 import argparse
@@ -41,7 +42,8 @@ def clean_env():
 
 
 def summary(ts):
-    return (statistics.median(ts), statistics.mean(ts), statistics.stdev(ts) if len(ts) > 1 else 0.0)
+    """(median, mean, standard deviation, minimum) of run times in ms."""
+    return (statistics.median(ts), statistics.mean(ts), statistics.stdev(ts) if len(ts) > 1 else 0.0, min(ts))
 
 
 def rounds_of(runs):
@@ -51,7 +53,7 @@ def rounds_of(runs):
 
 
 def wall_hyperfine(cmds, runs, warmup):
-    """[(median, mean, stddev) in ms] per command, measured by hyperfine in
+    """summary() per command, measured by hyperfine in
     rounds that alternate the order of the commands, pooled: load that
     comes and goes on a shared machine then hits both alike."""
     times = [[] for _ in cmds]
@@ -130,27 +132,31 @@ def main():
     print(f"wall time: {a.runs} runs per command ({how}), median "
           f"(mean ± sd in the CSV); max RSS: /usr/bin/time -f %M, median of {a.rss_runs} runs")
     print("every command runs as: env [LD_PRELOAD=libnvmmio.so] NVMMIO_PATH=<tmpfs dir> PMEM_IS_PMEM_FORCE=1 PROGRAM")
-    head = (f"{'program':<40} {'RSS KB':>8} {'RSS KB':>8} {'diff':>7}   {'ms':>7} {'ms':>7} {'diff':>7}")
-    print(f"{'':<40} {'without':>8} {'with':>8} {'KB':>7}   {'without':>7} {'with':>7} {'ms':>7}")
+    head = (f"{'program':<40} {'RSS KB':>8} {'RSS KB':>8} {'diff':>7}   {'ms':>7} {'ms':>7} {'diff':>7}"
+            f" {'diff ms':>8}")
+    print(f"{'':<40} {'without':>8} {'with':>8} {'KB':>7}   {'without':>7} {'with':>7} {'ms':>7}"
+          f" {'mins':>8}")
     print(head)
     print("-" * len(head))
     rows = []
     for name, prog in programs:
         without, with_ = command(prog, None, a.root), command(prog, a.lib, a.root)
         measure = wall_hyperfine if tool == "hyperfine" else wall_python
-        (mw, aw, sw), (ml, al, sl) = measure([without, with_], a.runs, warmup)
+        (mw, aw, sw, nw), (ml, al, sl, nl) = measure([without, with_], a.runs, warmup)
         rw, rl = max_rss(without, a.rss_runs), max_rss(with_, a.rss_runs)
-        print(f"{name:<40} {rw:>8.0f} {rl:>8.0f} {rl - rw:>+7.0f}   {mw:>7.3f} {ml:>7.3f} {ml - mw:>+7.3f}")
+        print(f"{name:<40} {rw:>8.0f} {rl:>8.0f} {rl - rw:>+7.0f}   {mw:>7.3f} {ml:>7.3f} {ml - mw:>+7.3f} {nl - nw:>+8.3f}")
         rows.append([name, a.runs, tool, f"{rw:.0f}", f"{rl:.0f}", f"{rl - rw:.0f}",
                      f"{mw:.4f}", f"{ml:.4f}", f"{ml - mw:.4f}",
-                     f"{aw:.4f}", f"{sw:.4f}", f"{al:.4f}", f"{sl:.4f}"])
+                     f"{aw:.4f}", f"{sw:.4f}", f"{al:.4f}", f"{sl:.4f}",
+                     f"{nw:.4f}", f"{nl:.4f}", f"{nl - nw:.4f}"])
     for n in sorted(NOTES):
         print(f"  note: {n}")
     with open(a.csv, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["program", "runs", "timer", "rss_kb_without", "rss_kb_with", "rss_diff_kb",
                     "wall_ms_median_without", "wall_ms_median_with", "wall_diff_ms_median",
-                    "wall_ms_mean_without", "wall_ms_sd_without", "wall_ms_mean_with", "wall_ms_sd_with"])
+                    "wall_ms_mean_without", "wall_ms_sd_without", "wall_ms_mean_with", "wall_ms_sd_with",
+                    "wall_ms_min_without", "wall_ms_min_with", "wall_diff_ms_min"])
         w.writerows(rows)
     return 0
 

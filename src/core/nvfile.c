@@ -20,15 +20,20 @@
 #include "core/owner.h"
 #include "log/policy.h"
 #include "log/recovery.h"
+#include "os/keptfds.h"
 #include "os/sys.h"
 
-#define PAGE          4096u
-#define MIN_RESERVE   ((uint64_t)256 << 20)
-#define STORAGE_CHUNK ((uint64_t)2 << 20)
-#define MIN_GROW_STEP ((uint64_t)1 << 20)
-#define MAX_GROW_STEP ((uint64_t)64 << 20)
-/* A commit that leaves more log than this checkpoints at once. */
-#define LOG_SOFT_LIMIT ((uint64_t)64 << 20)
+#define PAGE           4096u
+#define MIN_RESERVE    ((uint64_t)256 << 20)
+#define STORAGE_CHUNK  ((uint64_t)2 << 20)
+#define POPULATE_LIMIT ((uint64_t)1 << 30)
+#define MIN_GROW_STEP  ((uint64_t)1 << 20)
+#define MAX_GROW_STEP  ((uint64_t)64 << 20)
+/* A redo commit that leaves more log than this copies the committed blocks
+ * home at once: the log can only start over when nothing in it is live,
+ * and right after a commit nothing of the new epoch is in it yet. Smaller
+ * logs go home in the background. */
+#define CHECKPOINT_BATCH ((uint64_t)4 << 20)
 
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
@@ -80,9 +85,23 @@ static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1)
         f->chunks = n;
         f->chunk_bits = bits;
     }
+    uint64_t fresh_from = UINT64_MAX, fresh_to = 0;
     for (uint64_t c = c0; c < c1; c++) {
-        f->chunks_known += !(f->chunks[c / 64] >> (c % 64) & 1);
+        if (f->chunks[c / 64] >> (c % 64) & 1)
+            continue;
+        f->chunks_known++;
         f->chunks[c / 64] |= (uint64_t)1 << (c % 64);
+        fresh_from = fresh_from < c ? fresh_from : c;
+        fresh_to = c + 1;
+    }
+    /* Blocks just known to be there: map them in one go, up to a bound so
+     * opening a huge file stays cheap (the rest fault in as used). */
+    if (fresh_to > fresh_from && fresh_from * STORAGE_CHUNK < POPULATE_LIMIT) {
+        uint64_t hi = fresh_to * STORAGE_CHUNK;
+        hi = hi < POPULATE_LIMIT ? hi : POPULATE_LIMIT;
+        hi = hi < f->real_size ? hi : f->real_size;
+        if (hi > fresh_from * STORAGE_CHUNK)
+            pm_populate(&f->map, fresh_from * STORAGE_CHUNK, hi - fresh_from * STORAGE_CHUNK);
     }
     return 0;
 }
@@ -253,6 +272,7 @@ static int setup(struct nvfile *f, int kfd, const char *path)
         f->fd = reopen(kfd, path, O_RDONLY);
     if (f->fd < 0)
         return f->fd;
+    f->fd = kept_fd(f->fd);
     struct stat a, b;
     int rc = sys_fstat(kfd, &a);
     if (rc == 0)
@@ -279,15 +299,15 @@ static int setup(struct nvfile *f, int kfd, const char *path)
     }
     f->size = f->committed_size = f->real_size;
     f->zero_from = f->real_size;
+    rc = pm_map_file(f->fd, f->writable, reserve_for(f->real_size), &f->map);
+    if (rc < 0)
+        return rc;
     long hole = sys_lseek(f->fd, 0, SEEK_HOLE);
     if (hole >= (long)STORAGE_CHUNK) {
         rc = mark_chunks(f, 0, (uint64_t)hole / STORAGE_CHUNK);
         if (rc < 0)
             return rc;
     }
-    rc = pm_map_file(f->fd, f->writable, reserve_for(f->real_size), &f->map);
-    if (rc < 0)
-        return rc;
     nv_debug("%s: managed, %llu bytes, %s", path, (unsigned long long)f->size,
              persist_name(f->map.kind));
     return 0;
@@ -313,7 +333,7 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
         nvowner_release(&f->owner);
         pm_unmap(&f->map);
         if (f->fd >= 0)
-            sys_close(f->fd);
+            kept_close(f->fd);
         pthread_rwlock_destroy(&f->lock);
         free(f->chunks);
         free(f->log_dir);
@@ -371,7 +391,7 @@ static void destroy(struct nvfile *f)
     nvlog_close(&f->log);
     nvidx_destroy(&f->index);
     pm_unmap(&f->map);
-    sys_close(f->fd);
+    kept_close(f->fd);
     free(f->chunks);
     free(f->log_dir);
     free(f);
@@ -502,12 +522,17 @@ struct logged_block {
     struct nvidx_entry *entry;
     uint64_t start, len; /* the block, clamped to the real file */
     uint64_t span;       /* bytes of the block */
+    bool covered;        /* the write replaces every byte of it */
     struct nvlog_rec rec;
 };
 
 /* Does the block [start, start+span) with entry e need a record now? */
 static bool needs_record(const struct nvfile *f, const struct nvidx_entry *e)
 {
+#if NVMMIO_MUTANT == 12 /* mutant 12: a later pre-image replaces the epoch's first */
+    if (f->policy == NVLOG_UNDO)
+        return true;
+#endif
     return !(e->record && e->kind == f->policy && e->epoch == f->epoch);
 }
 
@@ -549,10 +574,14 @@ static int for_logged_blocks(struct nvfile *f, uint64_t off, uint64_t end, unsig
     return 0;
 }
 
+#define PLAN_ON_STACK 8
+
 struct plan {
-    struct logged_block *blocks;
+    struct logged_block *blocks; /* `local` until it outgrows it */
     size_t n, cap;
     uint64_t bytes;
+    uint64_t off, end; /* the write */
+    struct logged_block local[PLAN_ON_STACK];
 };
 
 static int plan_block(struct nvfile *f, struct nvidx_region *r, struct nvidx_entry *e,
@@ -562,17 +591,21 @@ static int plan_block(struct nvfile *f, struct nvidx_region *r, struct nvidx_ent
     if (!needs_record(f, e))
         return 0;
     if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 16;
-        struct logged_block *b = realloc(p->blocks, cap * sizeof(*b));
+        size_t cap = 2 * p->cap;
+        struct logged_block *b =
+            p->blocks == p->local ? malloc(cap * sizeof(*b)) : realloc(p->blocks, cap * sizeof(*b));
         if (!b)
             return -ENOMEM;
+        if (p->blocks == p->local)
+            memcpy(b, p->local, sizeof(p->local));
         p->blocks = b;
         p->cap = cap;
     }
     uint64_t len = span;
     if (f->policy == NVLOG_UNDO)
         len = start >= f->real_size ? 0 : start + span > f->real_size ? f->real_size - start : span;
-    p->blocks[p->n++] = (struct logged_block){r, e, start, len, span, {0, 0}};
+    bool covered = p->off <= start && start + span <= p->end;
+    p->blocks[p->n++] = (struct logged_block){r, e, start, len, span, covered, {0, 0}};
     p->bytes += nvlog_record_span(len);
     return 0;
 }
@@ -603,10 +636,12 @@ static int write_records(struct nvfile *f, struct plan *p)
         if (f->policy == NVLOG_UNDO) {
             pm_copy(&f->log.map, b->rec.off + sizeof(struct nvlog_record), f->map.base + b->start,
                     b->len);
-        } else {
+        } else if (!b->covered) { /* a covered block is written whole below */
             char *dst = nvlog_data(&f->log, b->rec.off);
             snapshot_block(f, b, dst);
+#if NVMMIO_MUTANT != 1 /* mutant 1: the log data is not flushed */
             pm_flush(&f->log.map, b->rec.off + sizeof(struct nvlog_record), b->len);
+#endif
         }
     }
     if (f->policy == NVLOG_UNDO && p->n) {
@@ -668,7 +703,13 @@ static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_
         rc = ensure_storage(f, off, end);
     if (rc < 0)
         return rc;
-    struct plan p = {0};
+    struct plan p;
+    p.blocks = p.local;
+    p.n = 0;
+    p.cap = PLAN_ON_STACK;
+    p.bytes = 0;
+    p.off = off;
+    p.end = end;
     rc = for_logged_blocks(f, off, end, want, plan_block, &p);
     if (rc == 0 && p.n) {
         /* Blocks logged whole must have storage too (they go home later). */
@@ -682,7 +723,8 @@ static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_
         rc = nvlog_reserve(&f->log, p.bytes);
     if (rc == 0)
         rc = write_records(f, &p);
-    free(p.blocks);
+    if (p.blocks != p.local)
+        free(p.blocks);
     if (rc < 0)
         return rc;
     if (f->policy == NVLOG_UNDO || !f->index.redo_live) {
@@ -827,6 +869,19 @@ int nvfile_truncate(struct nvfile *f, uint64_t len)
     return 0;
 }
 
+/* The library zeroes ranges itself, but answers as the file system would:
+ * tmpfs, for one, has no FALLOC_FL_ZERO_RANGE. Asked once, past the end
+ * of the real file where nothing can be harmed. */
+static int zero_range_supported(struct nvfile *f)
+{
+    if (f->zero_range_answer == 0) {
+        int rc = sys_fallocate(f->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+                               (off_t)round_up(f->real_size, PAGE), PAGE);
+        f->zero_range_answer = rc == -EOPNOTSUPP ? rc : 1;
+    }
+    return f->zero_range_answer < 0 ? f->zero_range_answer : 0;
+}
+
 int nvfile_allocate(struct nvfile *f, int mode, uint64_t off, uint64_t len)
 {
     uint64_t end = off + len;
@@ -845,6 +900,8 @@ int nvfile_allocate(struct nvfile *f, int mode, uint64_t off, uint64_t len)
             return -EOPNOTSUPP; /* as the kernel: punching needs KEEP_SIZE */
         /* fall through */
     case FALLOC_FL_ZERO_RANGE:
+        if (!rc && !(mode & FALLOC_FL_PUNCH_HOLE))
+            rc = zero_range_supported(f);
         rc = rc ? rc : zero_range(f, off, end < f->size ? end : f->size);
         break;
     default:
@@ -877,9 +934,13 @@ int nvfile_commit(struct nvfile *f)
 {
     if (!f->dirty)
         return 0;
+#if NVMMIO_MUTANT == 2 /* mutant 2: no fence before the commit */
+    int rc = 0;
+#else
     int rc = pm_drain(&f->map);
     if (rc == 0)
         rc = pm_drain(&f->log.map);
+#endif
     if (rc < 0)
         return rc;
     uint64_t applied = f->log.state.applied_epoch;
@@ -900,7 +961,7 @@ int nvfile_commit(struct nvfile *f)
     if (ended == NVLOG_REDO) {
         /* Undo writes in place, so redo blocks must be home before it runs;
          * and a log that grew large is emptied now rather than later. */
-        if (f->policy == NVLOG_UNDO || nvlog_used(&f->log) > LOG_SOFT_LIMIT)
+        if (f->policy == NVLOG_UNDO || nvlog_used(&f->log) > CHECKPOINT_BATCH)
             return nvfile_checkpoint(f);
         nvckpt_schedule(f);
     }
@@ -923,6 +984,12 @@ int nvfile_settle(struct nvfile *f)
     if (!f->writable)
         return 0;
     int rc = nvfile_commit(f);
+#if NVMMIO_MUTANT == 7 /* mutant 7: the log is freed before the checkpoint is fenced */
+    char early[PATH_MAX];
+    snprintf(early, sizeof(early), "%s/%s", f->log_dir, f->log_name);
+    if (rc == 0 && nvlog_exists(&f->log))
+        sys_unlinkat(AT_FDCWD, early, 0);
+#endif
     if (rc == 0)
         rc = nvfile_checkpoint(f);
     if (rc < 0)

@@ -59,6 +59,8 @@ struct nvfile {
     /* The program mapped the file itself: its mapping sees home bytes only,
      * so the file is logged with undo (in place) from then on. */
     bool mapped_by_program;
+    bool shared_with_child; /* a fork in progress hands it to the kernel */
+    int zero_range_answer;  /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
     uint64_t reads, writes;
 
     /* Owned by the file table. */

@@ -4,6 +4,7 @@
 #include "core/ops.h"
 
 #include <dirent.h>
+#include <linux/falloc.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "core/debug.h"
 #include "core/fdtable.h"
 #include "core/filetable.h"
+#include "core/kernelfds.h"
 #include "core/nvfile.h"
 #include "core/owner.h"
 #include "os/sys.h"
@@ -103,10 +105,11 @@ static int open_truncate(struct nvfile *f, int flags)
     return rc;
 }
 
-/* The C library's stdin, stdout and stderr read and write descriptors 0, 1
- * and 2 through internal calls a preload cannot see. A file that becomes
- * one of them is handed to the kernel: settled, and every descriptor of it
- * left to the kernel with its offset, in this process. */
+/* Hands a file to the kernel in this process: every descriptor of it is
+ * left to the kernel with its offset, and the last one settles the file.
+ * The C library's stdin, stdout and stderr read and write descriptors 0, 1
+ * and 2 through internal calls a preload cannot see, so a file that becomes
+ * one of them goes to the kernel; so does a file shared with a forked child. */
 #define FIRST_MANAGED_FD 3
 
 static void hand_to_kernel(struct nvfile *f)
@@ -122,11 +125,11 @@ static void hand_to_kernel(struct nvfile *f)
         if (!same)
             continue;
         sys_lseek(fd, (off_t)pos, SEEK_SET);
+        nvkfd_add(fd, f->dev, f->ino);
         struct nvofd *last = nvfd_remove(fd);
         if (last)
             nvops_close_finish(last);
     }
-    nv_debug("a managed file became a standard stream: handed to the kernel");
 }
 
 void nvops_standard_stream(int fd)
@@ -137,6 +140,7 @@ void nvops_standard_stream(int fd)
     struct nvfile *f = o->file;
     nvfile_pin(f);
     nvofd_end(o);
+    nv_debug("descriptor %d is a standard stream now: its file goes to the kernel", fd);
     hand_to_kernel(f);
     nvfile_release(f);
 }
@@ -157,15 +161,24 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
     if (!log_dir[0])
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
 
+    /* A file this process reaches through the kernel stays there: every
+     * descriptor of it is the kernel's, this one too. */
+    if (nvkfd_holds(st.st_dev, st.st_ino)) {
+        nv_debug("%s is open through the kernel in this process; plain kernel IO", path);
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
     struct nvfile *f = nvfile_acquire(kfd, canon, log_dir, &rc);
     if (!f && rc == -EBUSY) {
         nv_debug("%s is served by another process; plain kernel IO here", path);
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
     }
     if (!f)
         return rc;
     if (kfd < FIRST_MANAGED_FD) {
         /* Recovered (by the acquire) and settled, then the kernel's. */
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
         hand_to_kernel(f);
         rc = nvfile_release(f);
         return rc == 0 && held_trunc ? truncate_unmanaged(kfd, flags) : rc;
@@ -192,6 +205,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
 
 struct nvofd *nvops_close_begin(int fd)
 {
+    nvkfd_forget(fd);
     return nvfd_remove(fd);
 }
 
@@ -207,6 +221,7 @@ int nvops_close_finish(struct nvofd *o)
 
 void nvops_forget_range(unsigned first, unsigned last)
 {
+    nvkfd_forget_range(first, last);
     unsigned limit = (unsigned)nvfd_limit();
     for (unsigned fd = first; fd <= last && fd < limit; fd++) {
         struct nvofd *o = nvfd_remove((int)fd);
@@ -217,6 +232,8 @@ void nvops_forget_range(unsigned first, unsigned last)
 
 struct nvofd *nvops_dup(int oldfd, int newfd)
 {
+    nvkfd_forget(newfd);
+    nvkfd_dup(oldfd, newfd);
     struct nvofd *o = nvfd_begin(oldfd);
     struct nvofd *old;
     if (o) {
@@ -298,6 +315,11 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     if (flags & O_APPEND)
         off = f->size;
     long r = nvfile_write(f, buf, n, off);
+#if NVMMIO_MUTANT == 11 /* mutant 11: a sync-mode write returns before its commit */
+    pthread_rwlock_unlock(&f->lock);
+    *at = off;
+    return r;
+#endif
     if (r > 0 && nvfile_sync_mode(flags)) {
         int rc = nvfile_commit(f);
         if (rc < 0)
@@ -389,12 +411,18 @@ off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
     return r;
 }
 
-/* The iovecs as one buffer: gathered into a copy unless there is one. */
-static const char *gather(const struct iovec *iov, int iovcnt, size_t *total, char **copy)
+static size_t iov_total(const struct iovec *iov, int iovcnt)
 {
     size_t n = 0;
     for (int i = 0; i < iovcnt; i++)
         n += iov[i].iov_len;
+    return n;
+}
+
+/* The iovecs as one buffer: gathered into a copy unless there is one. */
+static const char *gather(const struct iovec *iov, int iovcnt, size_t *total, char **copy)
+{
+    size_t n = iov_total(iov, iovcnt);
     *total = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
     *copy = NULL;
     if (iovcnt == 1)
@@ -410,6 +438,12 @@ static const char *gather(const struct iovec *iov, int iovcnt, size_t *total, ch
     }
     return *copy;
 }
+
+/* preadv2/pwritev2 flags the library honours; others the kernel refuses. */
+#ifndef RWF_NOAPPEND
+#define RWF_NOAPPEND 0x20
+#endif
+#define KNOWN_RWF (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND | RWF_NOAPPEND)
 
 static int check_iov(const struct iovec *iov, int iovcnt)
 {
@@ -427,7 +461,6 @@ static int check_iov(const struct iovec *iov, int iovcnt)
 
 ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags)
 {
-    (void)rwf_flags;
     int rc = check_iov(iov, iovcnt);
     if (rc < 0)
         return rc;
@@ -435,6 +468,10 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
         return -EINVAL;
     if (!can_read(o))
         return -EBADF;
+    if (iov_total(iov, iovcnt) == 0)
+        return 0;
+    if (rwf_flags & ~KNOWN_RWF)
+        return -EOPNOTSUPP;
     bool use_pos = off == -1;
     if (use_pos)
         pthread_mutex_lock(&o->pos_lock);
@@ -471,6 +508,10 @@ ssize_t nvops_writev(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t
         return -EINVAL;
     if (!can_write(o))
         return -EBADF;
+    if (iov_total(iov, iovcnt) == 0)
+        return 0;
+    if (rwf_flags & ~KNOWN_RWF)
+        return -EOPNOTSUPP;
     size_t total;
     char *copy;
     const char *buf = gather(iov, iovcnt, &total, &copy);
@@ -479,6 +520,8 @@ ssize_t nvops_writev(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t
     int saved_flags = o->flags;
     int flags = saved_flags | ((rwf_flags & RWF_APPEND) ? O_APPEND : 0) |
                 ((rwf_flags & (RWF_DSYNC | RWF_SYNC)) ? O_DSYNC : 0);
+    if (rwf_flags & RWF_NOAPPEND)
+        flags &= ~O_APPEND;
     ssize_t r;
     uint64_t at;
     if (off == -1) {
@@ -496,8 +539,17 @@ ssize_t nvops_writev(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t
 
 int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
 {
+    /* The kernel's checks, in its order. */
+    const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_NO_HIDE_STALE |
+                      FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE |
+                      FALLOC_FL_UNSHARE_RANGE;
     if (off < 0 || len <= 0)
         return -EINVAL;
+    if ((mode & ~known) ||
+        (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) ==
+            (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) ||
+        ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE)))
+        return -EOPNOTSUPP;
     if (!can_write(o))
         return -EBADF;
     struct nvfile *f = o->file;
@@ -701,23 +753,73 @@ static void sync_offset(int fd, struct nvofd *o)
     sys_lseek(fd, (off_t)o->pos, SEEK_SET);
 }
 
+/* The child shares every descriptor, offset included, until it execs, and
+ * reaches the files through the kernel: the parent must use it too. */
+static void sync_offset_and_mark(int fd, struct nvofd *o)
+{
+    sync_offset(fd, o);
+    o->file->shared_with_child = true;
+}
+
 void nvops_before_fork(void)
 {
     nvtable_lock();
     nvtable_for_each(lock_and_settle, NULL);
-    nvfd_for_each(sync_offset);
+    nvfd_for_each(sync_offset_and_mark);
     nvckpt_before_fork();
+}
+
+/* After a fork, in the parent: every descriptor goes to the kernel here too,
+ * so both processes see one offset and one set of bytes. The offsets went
+ * to the kernel before the fork; the child may be moving them already, so
+ * they are not touched again. Called with the files still locked, so no
+ * call of this process moves an offset in between. */
+static struct nvofd *detach_shared(void)
+{
+    struct nvofd *detached = NULL;
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++) {
+        struct nvofd *o = nvfd_begin(fd);
+        if (!o)
+            continue;
+        bool shared = o->file->shared_with_child;
+        if (shared)
+            nvkfd_add(fd, o->file->dev, o->file->ino);
+        nvofd_end(o);
+        struct nvofd *last = shared ? nvfd_remove(fd) : NULL;
+        if (last) {
+            last->free_next = detached;
+            detached = last;
+        }
+    }
+    return detached;
 }
 
 void nvops_after_fork(bool child)
 {
     if (!child) {
         nvckpt_after_fork_parent();
+        struct nvofd *detached = detach_shared();
         nvtable_for_each(unlock_file, NULL);
         nvtable_unlock();
+        while (detached) {
+            struct nvofd *next = detached->free_next;
+            nvops_close_finish(detached);
+            detached = next;
+        }
         return;
     }
     nvckpt_after_fork_child();
+    /* Every descriptor the child inherited reaches its file through the
+     * kernel here; the file must not be managed beside them. */
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++) {
+        struct nvofd *o = nvfd_begin(fd);
+        if (o) {
+            nvkfd_add(fd, o->file->dev, o->file->ino);
+            nvofd_end(o);
+        }
+    }
     nvtable_clear(nvfile_abandon);
     nvfd_forget_all();
     nvowner_after_fork_child();

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "os/keptfds.h"
 #include "os/sys.h"
 
 #define LOCK_FILE_NAME "owners"
@@ -51,7 +52,7 @@ static int lock_file(const char *log_dir, bool create)
             goto out;
         }
     }
-    fd = open_lock_file(log_dir, create);
+    fd = kept_fd(open_lock_file(log_dir, create));
     if (fd >= 0 && ndirs < MAX_DIRS) {
         char *copy = strdup(log_dir);
         if (copy) {
@@ -97,7 +98,7 @@ void nvowner_after_fork_child(void)
 {
     pthread_mutex_init(&dirs_lock, NULL);
     for (int i = 0; i < ndirs; i++) {
-        sys_close(dirs[i].fd);
+        kept_close(dirs[i].fd);
         free(dirs[i].dir);
     }
     ndirs = 0;

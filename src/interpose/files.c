@@ -9,6 +9,7 @@
 #include <stdarg.h>
 
 #include "core/ops.h"
+#include "os/keptfds.h"
 
 static bool needs_mode(int flags)
 {
@@ -117,6 +118,10 @@ NV_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 
 NV_EXPORT int close(int fd)
 {
+    if (kept_is(fd)) { /* not the program's to close: it never opened it */
+        errno = EBADF;
+        return -1;
+    }
     struct nvofd *o = nvops_close_begin(fd);
     int rc = REAL(close)(fd);
     if (o) {
@@ -199,9 +204,26 @@ NV_EXPORT int fcntl64(int fd, int cmd, ...)
     return fcntl_common(REAL(fcntl64), fd, cmd, arg);
 }
 
+/* close_range around the library's own descriptors. */
+static int close_range_around_kept(unsigned first, unsigned last, int flags)
+{
+    int kept;
+    while ((kept = kept_first_in(first, last)) >= 0) {
+        if ((unsigned)kept > first) {
+            int rc = REAL(close_range)(first, (unsigned)kept - 1, flags);
+            if (rc < 0)
+                return rc;
+        }
+        if ((unsigned)kept == last)
+            return 0;
+        first = (unsigned)kept + 1;
+    }
+    return REAL(close_range)(first, last, flags);
+}
+
 NV_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
-    int rc = REAL(close_range)(first, last, flags);
+    int rc = close_range_around_kept(first, last, flags);
     if (rc < 0 || (flags & CLOSE_RANGE_CLOEXEC))
         return rc;
     /* Descriptors the kernel closed: finish those the library served. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "os/keptfds.h"
 #include "os/sys.h"
 
 #define LOG_INITIAL_SIZE  ((uint64_t)1 << 20)
@@ -53,8 +54,9 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
         sys_unlinkat(dirfd, tmp, 0);
         return rc;
     }
-    log->fd = fd;
+    log->fd = fd = kept_fd(fd);
     log->size = LOG_INITIAL_SIZE;
+    pm_populate(&log->map, 0, LOG_INITIAL_SIZE);
     memset(&log->state, 0, sizeof(log->state));
     log->state.id = *id;
     log->state.committed_size = committed_size;
@@ -100,7 +102,7 @@ int nvlog_attach(struct nvlog *log, int dirfd, const char *name)
         sys_close(fd);
         return rc;
     }
-    log->fd = fd;
+    log->fd = fd = kept_fd(fd);
     log->size = (uint64_t)st.st_size;
     const struct nvlog_slot *cur = nvlog_slot_current(log->map.base);
     if (!cur) {
@@ -117,7 +119,7 @@ void nvlog_close(struct nvlog *log)
     if (log->fd < 0)
         return;
     pm_unmap(&log->map);
-    sys_close(log->fd);
+    kept_close(log->fd);
     log->fd = -1;
 }
 
@@ -144,6 +146,7 @@ int nvlog_reserve(struct nvlog *log, uint64_t bytes)
         if (rc < 0)
             return rc;
     }
+    pm_populate(&log->map, log->size, want - log->size);
     log->size = want;
     return 0;
 }
@@ -185,7 +188,14 @@ int nvlog_commit(struct nvlog *log, uint64_t committed_epoch, uint64_t applied_e
     nvlog_slot_seal(&s);
     size_t off = nvlog_slot_offset(s.seq);
     memcpy(log->map.base + off, &s, sizeof(s));
+#if NVMMIO_MUTANT == 4 /* mutant 4: the commit is flushed but never fenced */
+    pm_flush(&log->map, off, sizeof(s));
+    int rc = 0;
+#elif NVMMIO_MUTANT == 6 /* mutant 6: the commit record is not flushed */
+    int rc = pm_drain(&log->map);
+#else
     int rc = pm_persist(&log->map, off, sizeof(s));
+#endif
     if (rc < 0)
         return rc;
     log->state = s;

@@ -113,6 +113,10 @@ static inline void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd
 {
     return (void *)sys_call6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off);
 }
+static inline int sys_madvise(void *addr, size_t len, int advice)
+{
+    return (int)sys_call6(SYS_madvise, (long)addr, (long)len, advice, 0, 0, 0);
+}
 static inline int sys_munmap(void *addr, size_t len)
 {
     return (int)sys_call6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);

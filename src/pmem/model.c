@@ -251,10 +251,11 @@ static void file_drop(struct mfile *f)
 
 static bool range_zero(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
+    static const uint8_t zeros[PAGE];
+    for (; n >= PAGE; p += PAGE, n -= PAGE)
+        if (memcmp(p, zeros, PAGE))
             return false;
-    return true;
+    return !n || !memcmp(p, zeros, n);
 }
 
 static void zero_img(struct mfile *f, size_t lo, size_t hi)
@@ -631,8 +632,12 @@ static int file_units(struct nvmodel *m, uint32_t i, uint32_t si, struct nvmodel
             size_t n = f->len - off < LINE ? f->len - off : LINE;
             if (!memcmp(f->img + off, e->data, n))
                 continue;
-            struct nvmodel_unit u = {.file = si, .len = (uint32_t)n, .off = off,
-                                     .seq = e->seq, .site = e->site, .kind = NVMODEL_FLUSHED,
+            struct nvmodel_unit u = {.file = si,
+                                     .len = (uint32_t)n,
+                                     .off = off,
+                                     .seq = e->seq,
+                                     .site = e->site,
+                                     .kind = NVMODEL_FLUSHED,
                                      .thread = t};
             memcpy(u.data, e->data, LINE);
             if (unit_push(s, cap, &u) < 0)
@@ -651,9 +656,13 @@ static int file_units(struct nvmodel *m, uint32_t i, uint32_t si, struct nvmodel
             uint64_t key = key_of(i, (base + o) / LINE);
             if (flushed_as(m, key, buf + o, k))
                 continue;
-            struct nvmodel_unit u = {.file = si, .len = (uint32_t)k, .off = base + o,
-                                     .seq = UINT64_MAX, .site = sitemap_get(&m->last_flush, key),
-                                     .kind = NVMODEL_DIRTY, .thread = -1};
+            struct nvmodel_unit u = {.file = si,
+                                     .len = (uint32_t)k,
+                                     .off = base + o,
+                                     .seq = UINT64_MAX,
+                                     .site = sitemap_get(&m->last_flush, key),
+                                     .kind = NVMODEL_DIRTY,
+                                     .thread = -1};
             memcpy(u.data, buf + o, k);
             if (unit_push(s, cap, &u) < 0)
                 return -ENOMEM;

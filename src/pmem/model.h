@@ -49,7 +49,7 @@ enum nvmodel_event {
 };
 
 struct nvmodel_point {
-    int event;       /* enum nvmodel_event */
+    int event;        /* enum nvmodel_event */
     const void *site; /* return address into the caller of pm_drain/pm_unmap */
     void *frames[NVMODEL_FRAMES];
     int nframes;
@@ -83,13 +83,13 @@ enum nvmodel_unit_kind {
 };
 
 struct nvmodel_unit {
-    uint32_t file;  /* index in the snapshot's files */
-    uint32_t len;   /* bytes of the line inside the file (64 but at EOF) */
-    uint64_t off;   /* file offset of the line */
-    uint64_t seq;   /* flush order (dirty units: after every flushed one) */
+    uint32_t file;    /* index in the snapshot's files */
+    uint32_t len;     /* bytes of the line inside the file (64 but at EOF) */
+    uint64_t off;     /* file offset of the line */
+    uint64_t seq;     /* flush order (dirty units: after every flushed one) */
     const void *site; /* the flush's caller (dirty units: the last flush of the line, or NULL) */
-    int kind;       /* enum nvmodel_unit_kind */
-    int thread;     /* flushing thread (index), -1 for dirty units */
+    int kind;         /* enum nvmodel_unit_kind */
+    int thread;       /* flushing thread (index), -1 for dirty units */
     uint8_t data[NVMODEL_LINE];
 };
 

@@ -81,6 +81,25 @@ void pm_unmap(struct pm_map *m)
     m->reserved = 0;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void pm_populate(struct pm_map *m, size_t off, size_t n)
+{
+    /* Populating for write dirties every page, which an msync mapping would
+     * then write back: those get read-only entries. */
+    int advice = m->writable && m->kind != PM_KIND_MSYNC ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
+    size_t lo = off & ~(size_t)4095, hi = (off + n + 4095) & ~(size_t)4095;
+    if (hi > m->reserved)
+        hi = m->reserved;
+    if (lo < hi)
+        sys_madvise(m->base + lo, hi - lo, advice);
+}
+
 #ifndef NVMMIO_CRASH_MODEL
 
 static void mark_dirty(struct pm_map *m, size_t off, size_t n)

@@ -39,6 +39,10 @@ int pm_map_grow(int fd, size_t reserve, struct pm_map *m);
 
 void pm_unmap(struct pm_map *m);
 
+/* Sets up the page tables of [off, off+n) in one call, so first stores do
+ * not fault page by page. A hint: failures are ignored. */
+void pm_populate(struct pm_map *m, size_t off, size_t n);
+
 /* Copies n bytes to offset off of the mapping, flushed but not fenced. */
 void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n);
 

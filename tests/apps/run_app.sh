@@ -15,7 +15,9 @@
 # LIB "none" runs both sides plainly: the self-check that shows which bytes
 # of a scenario differ from run to run by nature (see nondet_* there).
 # NVMMIO_* and PMEM_IS_PMEM_FORCE set by the caller are passed to side B;
-# NVMMIO_APPS_KEEP=1 keeps the directories (and says where) for a look.
+# NVMMIO_APPS_KEEP=1 keeps the directories (and says where) for a look;
+# NVMMIO_APPS_TIMEOUT (seconds, default 120) bounds each side's run, so a
+# hang shows as exit status 124 with its output rather than a killed test.
 # Exit 2 for usage errors, 77 when LIB cannot be preloaded into arbitrary
 # programs (a ThreadSanitizer build).
 set -u
@@ -136,6 +138,8 @@ if [ -n "$preload" ]; then
     done < <(env)
 fi
 
+side_timeout=${NVMMIO_APPS_TIMEOUT:-120}
+
 # run_side SIDE DIR [library environment...]
 run_side() {
     local side=$1 dir=$2
@@ -151,9 +155,12 @@ run_side() {
     fi
     local t0 t1
     t0=$(now_us)
-    (cd "$dir" && env -i "${scen_env[@]}" "$@" bash -c '. "$APPS/scenarios.sh" && run_'"$name") \
+    (cd "$dir" && timeout -k 10 "$side_timeout" \
+        env -i "${scen_env[@]}" "$@" bash -c '. "$APPS/scenarios.sh" && run_'"$name") \
         >"$T/$side.out" 2>"$T/$side.err"
-    echo $? >"$T/$side.rc"
+    local rc=$?
+    echo $rc >"$T/$side.rc"
+    [ $rc -ne 124 ] || echo "app $name: side $side timed out after ${side_timeout}s" >>"$T/$side.err"
     t1=$(now_us)
     local ms=$(((t1 - t0) / 1000))
     printf '%d.%02d' $((ms / 1000)) $((ms % 1000 / 10)) >"$T/$side.time"

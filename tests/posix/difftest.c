@@ -158,12 +158,21 @@ enum {
     NO_ZERO_RANGE,     /* fallocate FALLOC_FL_ZERO_RANGE */
     NO_FALLOC_BADMODE, /* fallocate PUNCH_HOLE without KEEP_SIZE, unsupported modes */
     NO_RWF_EXTRA,      /* preadv2/pwritev2 RWF_NOAPPEND and unknown RWF_* bits */
-    NO_COPY_OVERLAP,   /* copy_file_range onto an overlapping range of the same file */
+    NO_COPY_OVERLAP,   /* copy_file_range within one file onto an overlapping range
+                          or reading past its end, sendfile on one description */
     NO_FDOPEN_APPEND,  /* fdopen "a"/"a+" (it sets O_APPEND and moves the offset) */
+    NO_SEEK_CUR_WRITE, /* fseeko SEEK_CUR with written bytes still buffered */
+    NO_COPY_ERRORS,    /* copy_file_range/sendfile calls that must fail: unreadable,
+                          unwritable or O_APPEND descriptors, negative offsets, flags */
+    NO_FORK_CHANGES,   /* a fork's child changing inherited files or offsets */
     NCASES
 };
-static const char *const case_names[NCASES] = {"zero-range", "falloc-badmode", "rwf-extra",
-                                               "copy-overlap", "fdopen-append"};
+static const char *const case_names[NCASES] = {
+    [NO_ZERO_RANGE] = "zero-range",       [NO_FALLOC_BADMODE] = "falloc-badmode",
+    [NO_RWF_EXTRA] = "rwf-extra",         [NO_COPY_OVERLAP] = "copy-overlap",
+    [NO_FDOPEN_APPEND] = "fdopen-append", [NO_SEEK_CUR_WRITE] = "seek-cur-write",
+    [NO_COPY_ERRORS] = "copy-errors",     [NO_FORK_CHANGES] = "fork-changes",
+};
 
 struct ctx {
     uint64_t seed;
@@ -1459,10 +1468,26 @@ static bool same_file(struct ctx *c, int s1, int s2)
            fstat(c->slots[s2].fd[B], &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
+/* For --no-copy-errors: slots a copy can work between, if there are any. */
+static bool pick_copy_fds(struct ctx *c, int *si, int *so)
+{
+    for (int i = 0; i < 50; i++) {
+        if (slot_readable(&c->slots[*si]) && slot_writable(&c->slots[*so]) &&
+            !(c->slots[*so].flags & O_APPEND))
+            return true;
+        *si = pick_slot(c);
+        *so = pick_slot(c);
+    }
+    set_desc(c, "copy: no slots to copy between (--no-copy-errors)");
+    return false;
+}
+
 static void op_copy_file_range(struct ctx *c)
 {
     char ib[128], ob[128];
     int si = pick_slot(c), so = pick_slot(c);
+    if (c->no[NO_COPY_ERRORS] && !pick_copy_fds(c, &si, &so))
+        return;
     struct slot *out = &c->slots[so];
     long long isize = plain_size(c, si), osize = plain_size(c, so);
     long long ipos = plain_pos(c, si), opos = plain_pos(c, so);
@@ -1475,8 +1500,14 @@ static void op_copy_file_range(struct ctx *c)
     if (slot_writable(out) && out_off >= 0)
         len = bound_len(c, out_off, min_ll(len, c->max_file));
     unsigned flags = chance(c, 20) ? 1 : 0; /* EINVAL */
+    if (c->no[NO_COPY_ERRORS]) {
+        in_off = max_ll(in_off, 0);
+        out_off = max_ll(out_off, 0);
+        flags = 0;
+    }
     if (c->no[NO_COPY_OVERLAP] && same_file(c, si, so) && in_off >= 0 && out_off >= 0) {
         long long n = in_off >= isize ? 0 : min_ll(len, isize - in_off);
+        len = n; /* nor past the end the copy itself extends */
         if (out_off + n > in_off && out_off < in_off + n)
             len = out_off > in_off ? out_off - in_off : in_off - out_off;
     }
@@ -1501,17 +1532,30 @@ static void op_sendfile(struct ctx *c)
 {
     char ib[128], ob[128];
     int si = pick_slot(c), so = pick_slot(c);
+    if (c->no[NO_COPY_ERRORS] && !pick_copy_fds(c, &si, &so))
+        return;
     struct slot *out = &c->slots[so];
     long long isize = plain_size(c, si), ipos = plain_pos(c, si), opos = plain_pos(c, so);
     long long count = min_ll(pick_len(c), COPY_MAX);
     bool use_off = chance(c, 500);
     long long off = use_off ? pick_read_off(c, isize, count) : ipos;
+    /* One description for both ends: reading from its offset and writing
+     * at it are the same range */
+    if (c->no[NO_COPY_OVERLAP] && c->slots[si].open && c->slots[so].open &&
+        c->slots[si].desc == c->slots[so].desc)
+        use_off = true;
     if (slot_writable(out) && !(out->flags & O_APPEND))
         count = bound_len(c, opos, min_ll(count, c->max_file));
-    /* Within one file, a copy onto a range it has yet to read depends on
-     * the copy's chunking: the ranges are kept apart there. */
-    if (same_file(c, si, so) && off >= 0 && off < opos && opos < off + count)
-        count = opos - off;
+    if (c->no[NO_COPY_ERRORS])
+        off = max_ll(off, 0);
+    /* Within one file, what the kernel's copy reads after it wrote (onto
+     * the range it has yet to read, or past the end it extended) depends on
+     * its chunking: the copy stops short of both. */
+    if (same_file(c, si, so) && off >= 0) {
+        count = min_ll(count, max_ll(isize - off, 0));
+        if (off < opos && opos < off + count)
+            count = opos - off;
+    }
     int ia = fd_for(c, si, A), ib_ = fd_for(c, si, B);
     int oa = fd_for(c, so, A), ob_ = fd_for(c, so, B);
     set_desc(c, "sendfile out=%s (pos %lld) in=%s %s=%lld count=%lld (size %lld)",
@@ -1594,6 +1638,11 @@ static void stdio_open(struct ctx *c)
      * stood, which the kernel does not do. */
     if (s >= 0 && (c->slots[s].flags & O_APPEND))
         mode = strchr(mode, '+') ? "a+" : "a";
+    /* ... and fdopen "a" would set O_APPEND under the other stream */
+    for (int u = 0; u < NSTREAMS && s >= 0; u++)
+        if (u != t && c->streams[u].open && c->streams[u].desc == c->slots[s].desc &&
+            !(c->slots[s].flags & O_APPEND) && mode[0] == 'a')
+            mode = mode[1] ? "r+" : "w";
     if (s >= 0 && c->no[NO_FDOPEN_APPEND] && mode[0] == 'a')
         s = -1;
     if (s >= 0) {
@@ -1670,6 +1719,12 @@ static void stdio_seek(struct ctx *c, int t, long long off, int whence)
 {
     char tb[96];
     struct stream *st = &c->streams[t];
+    if (c->no[NO_SEEK_CUR_WRITE] && whence == SEEK_CUR && st->dir == 2) {
+        set_desc(c, "fflush %s (before fseeko SEEK_CUR)", stream_str(c, t, tb, sizeof(tb)));
+        struct res a = SCALL(fflush(st->fp[A]), r_ == EOF);
+        struct res b = SCALL(fflush(st->fp[B]), r_ == EOF);
+        check_full(c, a, b);
+    }
     set_desc(c, "fseeko %s off=%lld whence=%s", stream_str(c, t, tb, sizeof(tb)), off,
              whence_str(whence));
     struct res a = SCALL(fseeko(st->fp[A], off, whence), r_ != 0);
@@ -1864,6 +1919,8 @@ static void child_step(struct ctx *c, int step, struct child_rec *rec)
     long long size = plain_size(c, s), pos = plain_pos(c, s);
     long long len = log_uniform(c, 1, CHILD_IO), off;
     unsigned k = (unsigned)rnd(c, 100);
+    if (c->no[NO_FORK_CHANGES] && (k < 55 || (k >= 68 && k < 80) || k >= 95))
+        k = 60; /* pread */
     slot_str(c, s, sb, sizeof(sb));
     if (k < 30) {
         pick_write(c, size, &off, &len);
@@ -1938,7 +1995,7 @@ __attribute__((noreturn)) static void fork_child(struct ctx *c, int wfd, int nst
     int n = 0;
     for (; n < nsteps; n++)
         child_step(c, n, &recs[n]);
-    if (use_exit)
+    if (use_exit && !c->no[NO_FORK_CHANGES])
         child_open_write(c, &recs[n++]);
     const char *p = (const char *)recs;
     size_t left = sizeof(recs[0]) * (size_t)n;

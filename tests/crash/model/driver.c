@@ -79,8 +79,8 @@ const char *op_name(int kind)
 }
 
 /* "function (file:line)" of a code address, from addr2line. Started with
- * posix_spawn, which runs no fork handlers: the library's would settle every
- * open file, in the middle of a workload. */
+ * the C library's posix_spawn, which runs no fork handlers: the library's
+ * would settle every open file, in the middle of a workload's call. */
 void describe_site(const void *addr, char *out, size_t n)
 {
     Dl_info info;
@@ -98,7 +98,14 @@ void describe_site(const void *addr, char *out, size_t n)
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
     char *argv[] = {"addr2line", "-f", "-s", "-e", (char *)info.dli_fname, offset, NULL};
     pid_t pid;
-    int rc = posix_spawnp(&pid, "addr2line", &fa, NULL, argv, environ);
+    /* The C library's own: the library's wrapper would hand every managed
+     * file over first (settle it), in the middle of the workload's call. */
+    int (*spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                  const posix_spawnattr_t *, char *const[], char *const[]) =
+        (int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                 const posix_spawnattr_t *, char *const[], char *const[]))dlsym(RTLD_NEXT,
+                                                                                "posix_spawnp");
+    int rc = spawnp ? spawnp(&pid, "addr2line", &fa, NULL, argv, environ) : -1;
     posix_spawn_file_actions_destroy(&fa);
     sys_close(p[1]);
     char buf[512];

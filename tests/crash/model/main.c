@@ -5,6 +5,7 @@
  * counts. See README.md in this directory.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ static void usage(void)
             "  --points N          crash points explored per run (default 400)\n"
             "  --first-k K         occurrences of each crash site always explored (default 3)\n"
             "  --nested-pct P      %% of images crashed again during recovery (default 12)\n"
-            "  --twice-pct P       %% of images recovered twice (default 30)\n"
+            "  --twice-pct P       %% of images recovered twice (default 20)\n"
             "  --full-pct P        %% of images recovered through open() (default 10)\n"
             "  --jobs N            runs at a time (default 1)\n"
             "  --min-images N      fail unless at least N crash images were checked\n"
@@ -140,7 +141,7 @@ int main(int argc, char **argv)
         .points = 400,
         .first_k = 3,
         .nested_pct = 12,
-        .twice_pct = 30,
+        .twice_pct = 20,
         .full_pct = 10,
         .exe = argv[0],
     };
@@ -213,6 +214,11 @@ int main(int argc, char **argv)
         usage();
     if (cfg.replay && (!only || modes == 3))
         usage();
+
+    /* Crash images are built in big buffers again and again: keep the heap
+     * rather than give it back and fault it in anew each time. */
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
     /* The roots must be in the environment before the library reads it
      * (at the first open of anything). */

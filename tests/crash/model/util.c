@@ -31,15 +31,8 @@ static long raw_pwrite(int fd, const void *buf, size_t n, off_t off)
 
 static bool page_zero(const uint8_t *p, size_t n)
 {
-    const uint64_t *w = (const uint64_t *)p;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        if (w[i / 8])
-            return false;
-    for (; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
+    static const uint8_t zeros[4096];
+    return !memcmp(p, zeros, n < sizeof(zeros) ? n : sizeof(zeros));
 }
 
 /* Writes buf as the whole of dirfd/name (replacing any file there). With

@@ -1,0 +1,26 @@
+/*
+ * keptfds.h - the library's own long-lived descriptors (its descriptor of
+ * each managed file, each log, each lock file). They are moved to high
+ * numbers, out of the way of programs that dup2 onto a number they think is
+ * free, and remembered, so that a program closing every descriptor (a
+ * daemon's close loop, close_range) does not close them.
+ */
+#ifndef NVMMIO_OS_KEPTFDS_H
+#define NVMMIO_OS_KEPTFDS_H
+
+#include <stdbool.h>
+
+/* Moves fd high (close-on-exec), remembers it and returns its new number;
+ * on failure returns fd as it was, remembered all the same. */
+int kept_fd(int fd);
+
+/* Forgets and closes a kept descriptor. */
+void kept_close(int fd);
+
+/* True when fd is one of the library's own. */
+bool kept_is(int fd);
+
+/* The lowest kept descriptor in [first, last], or -1. */
+int kept_first_in(unsigned first, unsigned last);
+
+#endif
