@@ -111,6 +111,19 @@ int nvlog_attach(struct nvlog *log, int dirfd, const char *name)
     }
     log->state = *cur;
     start_generation(log);
+    /* The other slot may hold a torn commit, and the next commit goes
+     * there: torn again, the old and new words could add up to that
+     * earlier commit, checksum and all. Clear it first. */
+    size_t other = nvlog_slot_offset(cur->seq + 1);
+    const struct nvlog_slot *o = (const void *)(log->map.base + other);
+    if (!nvlog_slot_valid(o)) {
+        pm_fill(&log->map, other, 0, sizeof(*o));
+        int rc = pm_drain(&log->map);
+        if (rc < 0) {
+            nvlog_close(log);
+            return rc;
+        }
+    }
     return 0;
 }
 
