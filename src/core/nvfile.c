@@ -27,13 +27,14 @@
 #define MIN_RESERVE    ((uint64_t)256 << 20)
 #define STORAGE_CHUNK  ((uint64_t)2 << 20)
 #define POPULATE_LIMIT ((uint64_t)1 << 30)
-#define MIN_GROW_STEP  ((uint64_t)1 << 20)
+#define MIN_GROW_STEP  ((uint64_t)64 << 10)
 #define MAX_GROW_STEP  ((uint64_t)64 << 20)
 /* A redo commit that leaves more log than this copies the committed blocks
  * home at once: the log can only start over when nothing in it is live,
  * and right after a commit nothing of the new epoch is in it yet. Smaller
  * logs go home in the background. */
-#define CHECKPOINT_BATCH ((uint64_t)4 << 20)
+#define CHECKPOINT_BATCH      ((uint64_t)4 << 20)
+#define CHECKPOINT_BACKGROUND ((uint64_t)256 << 10)
 
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
@@ -120,7 +121,8 @@ static void forget_chunk_range(struct nvfile *f, uint64_t lo, uint64_t hi)
  * so a sparse file does not reserve much for a small write past its end. */
 static uint64_t grow_step(const struct nvfile *f)
 {
-    uint64_t step = f->chunks_known * STORAGE_CHUNK / 4;
+    uint64_t stored = f->chunks_known * STORAGE_CHUNK;
+    uint64_t step = (stored > f->alloc_prefix ? stored : f->alloc_prefix) / 4;
     return step < MIN_GROW_STEP ? MIN_GROW_STEP : step > MAX_GROW_STEP ? MAX_GROW_STEP : step;
 }
 
@@ -129,10 +131,13 @@ static uint64_t grow_step(const struct nvfile *f)
  * leaves a hole before it. */
 static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
 {
-    bool append = off <= f->real_size;
-    uint64_t lo = round_down(append ? f->real_size : off, STORAGE_CHUNK);
-    uint64_t exact = round_up(end, STORAGE_CHUNK);
-    uint64_t hi = append ? round_up(end + grow_step(f), STORAGE_CHUNK) : exact;
+    /* An append extends the allocated prefix by pages; a write far past
+     * the end allocates whole chunks there and leaves a hole before. */
+    bool append = off <= f->alloc_prefix;
+    uint64_t align = append ? PAGE : STORAGE_CHUNK;
+    uint64_t lo = round_down(append ? f->alloc_prefix : off, align);
+    uint64_t exact = round_up(end, align);
+    uint64_t hi = append ? round_up(end + grow_step(f), PAGE) : exact;
     int rc = ensure_reserve(f, hi);
     if (rc == 0)
         rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
@@ -142,8 +147,27 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
     }
     if (rc < 0)
         return rc == -EFBIG ? -ENOSPC : rc;
-    f->real_size = hi;
-    return mark_chunks(f, lo / STORAGE_CHUNK, hi / STORAGE_CHUNK);
+    if (hi > f->real_size)
+        f->real_size = hi;
+    if (!append)
+        return mark_chunks(f, lo / STORAGE_CHUNK, hi / STORAGE_CHUNK);
+    f->alloc_prefix = hi;
+    pm_populate(&f->map, lo, hi < POPULATE_LIMIT ? hi - lo : 0);
+    return mark_chunks(f, 0, hi / STORAGE_CHUNK);
+}
+
+/* True when every byte of [off, end) is known to have a block. */
+static bool storage_known(const struct nvfile *f, uint64_t off, uint64_t end)
+{
+    if (end <= f->alloc_prefix)
+        return true;
+    if (end > f->real_size)
+        return false;
+    uint64_t c = (off < f->alloc_prefix ? f->alloc_prefix : off) / STORAGE_CHUNK;
+    uint64_t c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
+    while (c < c1 && chunk_known(f, c))
+        c++;
+    return c == c1;
 }
 
 /* Makes sure [off, end) has blocks behind it, so stores through the mapping
@@ -151,19 +175,14 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
  * real file reaches end. */
 static int ensure_storage(struct nvfile *f, uint64_t off, uint64_t end)
 {
+    if (storage_known(f, off, end))
+        return 0;
     uint64_t c0 = off / STORAGE_CHUNK, c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
-    if (end <= f->real_size) {
-        uint64_t c = c0;
-        while (c < c1 && chunk_known(f, c))
-            c++;
-        if (c == c1)
-            return 0;
-    }
     int rc = ensure_reserve(f, end);
-    if (rc == 0 && end > f->real_size)
+    if (rc == 0 && (end > f->real_size || (off <= f->alloc_prefix && end > f->alloc_prefix)))
         rc = grow_real_file(f, off, end);
-    for (uint64_t c = c0; rc == 0 && c < c1; c++) {
-        if (chunk_known(f, c))
+    for (uint64_t c = c0; rc == 0 && c < c1 && !storage_known(f, off, end); c++) {
+        if (chunk_known(f, c) || (c + 1) * STORAGE_CHUNK <= f->alloc_prefix)
             continue;
         uint64_t lo = c * STORAGE_CHUNK;
         uint64_t hi =
@@ -303,6 +322,8 @@ static int setup(struct nvfile *f, int kfd, const char *path)
     if (rc < 0)
         return rc;
     long hole = sys_lseek(f->fd, 0, SEEK_HOLE);
+    if (hole > 0)
+        f->alloc_prefix = round_down((uint64_t)hole, PAGE);
     if (hole >= (long)STORAGE_CHUNK) {
         rc = mark_chunks(f, 0, (uint64_t)hole / STORAGE_CHUNK);
         if (rc < 0)
@@ -451,7 +472,7 @@ static void copy_home(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
         uint64_t piece = STORAGE_CHUNK - (off & (STORAGE_CHUNK - 1));
         if (piece > n)
             piece = n;
-        if (chunk_known(f, off / STORAGE_CHUNK)) {
+        if (off + piece <= f->alloc_prefix || chunk_known(f, off / STORAGE_CHUNK)) {
             memcpy(dst, f->map.base + off, piece);
         } else {
             long got = sys_pread(f->fd, dst, piece, (off_t)off);
@@ -791,6 +812,8 @@ static int zero_unlogged(struct nvfile *f, uint64_t a, uint64_t b)
     if (rc == -EOPNOTSUPP)
         return zero_logged(f, pa, pb);
     forget_chunk_range(f, pa, pb);
+    if (f->alloc_prefix > pa)
+        f->alloc_prefix = pa;
     return rc;
 }
 
@@ -963,7 +986,10 @@ int nvfile_commit(struct nvfile *f)
          * and a log that grew large is emptied now rather than later. */
         if (f->policy == NVLOG_UNDO || nvlog_used(&f->log) > CHECKPOINT_BATCH)
             return nvfile_checkpoint(f);
-        nvckpt_schedule(f);
+        /* Small logs wait for the next commit or the close: waking the
+         * thread costs more than they hold. */
+        if (nvlog_used(&f->log) > CHECKPOINT_BACKGROUND)
+            nvckpt_schedule(f);
     }
     return 0;
 }
@@ -1004,6 +1030,8 @@ int nvfile_settle(struct nvfile *f)
             return rc;
         f->real_size = f->size;
         forget_chunk_range(f, f->size, UINT64_MAX - STORAGE_CHUNK);
+        if (f->alloc_prefix > f->size)
+            f->alloc_prefix = round_down(f->size, PAGE);
     }
     if (f->zero_from > f->size)
         f->zero_from = f->size;

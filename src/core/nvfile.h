@@ -46,7 +46,8 @@ struct nvfile {
     uint64_t size;
     uint64_t committed_size;
     uint64_t real_size;
-    uint64_t *chunks; /* bitmap: 2 MiB chunks known to have blocks */
+    uint64_t alloc_prefix; /* [0, alloc_prefix) is known to have blocks */
+    uint64_t *chunks;      /* bitmap: 2 MiB chunks known to have blocks */
     uint64_t chunk_bits;
     uint64_t chunks_known; /* bits set */
     uint64_t zero_from;

@@ -10,7 +10,7 @@
 #include "os/keptfds.h"
 #include "os/sys.h"
 
-#define LOG_INITIAL_SIZE  ((uint64_t)1 << 20)
+#define LOG_INITIAL_SIZE  ((uint64_t)64 << 10)
 #define LOG_MAX_GROW_STEP ((uint64_t)64 << 20)
 #define LOG_MIN_RESERVE   ((uint64_t)1 << 30)
 

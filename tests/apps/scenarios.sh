@@ -10,7 +10,8 @@
 #                prints on stdout is compared; stderr is kept but not compared.
 # and optionally nondet_NAME, which prints an extended regex of paths (as
 # find prints them, relative to $D) whose bytes differ from run to run even
-# without the library; run_app.sh compares only their type there, and
+# without the library; run_app.sh leaves their sha256 out of the comparison
+# of the two sides (their listing line, size included, stays), and
 # `run_app.sh none NAME` (both sides plain) shows that they do differ.
 #
 # Available: $D, $SCRATCH (a per-side directory that is not compared, for
@@ -18,13 +19,14 @@
 # `step LABEL CMD...` runs CMD and prints "LABEL: rc=N", so a failing step
 # shows up in the stdout comparison without ending the scenario.
 
-# The programs scenario NAME runs, beyond bash, coreutils, findutils,
-# diffutils, sed and gawk/mawk (all essential on Debian).
+# The programs scenario NAME runs, beyond python3 (every scenario's inputs
+# come from gen.py), bash, coreutils, findutils, diffutils and awk.
 needs_of() {
     case $1 in
     tar) echo tar gzip ;;
+    inplace) echo sed perl ;;
+    fallocate) echo fallocate ;;
     git) echo git ;;
-    python*) echo "$PY" ;;
     sqlite_*) echo sqlite3 ;;
     fio_*) echo fio ;;
     esac
@@ -329,8 +331,9 @@ setup_inplace() {
     cp in/t1 in/t3
 }
 
-# sed -i and perl -pi write a temporary file through a stdio stream and
-# rename it over the original; dd conv=notrunc edits in place.
+# sed -i and perl -pi read the file (managed), write a temporary file made
+# with mkostemp (glibc opens it internally, so the library never manages
+# it) and rename it over the original, which the library must let go of.
 run_inplace() {
     step sed_i sed -i 's/alpha/ALPHA/g; /zulu/d' in/t1
     step sed_i_twice sed -i -e '1i first line' -e '$a last line' in/t1
