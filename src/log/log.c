@@ -10,7 +10,6 @@
 #include "os/keptfds.h"
 #include "os/sys.h"
 
-#define LOG_INITIAL_SIZE  ((uint64_t)64 << 10)
 #define LOG_MAX_GROW_STEP ((uint64_t)64 << 20)
 #define LOG_MIN_RESERVE   ((uint64_t)1 << 30)
 
@@ -46,17 +45,17 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
     int fd = sys_openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return fd;
-    int rc = sys_fallocate(fd, 0, 0, LOG_INITIAL_SIZE);
+    int rc = sys_fallocate(fd, 0, 0, NVLOG_INITIAL_SIZE);
     if (rc == 0)
-        rc = pm_map_file(fd, 1, reserve_for(LOG_INITIAL_SIZE), &log->map);
+        rc = pm_map_file(fd, 1, reserve_for(NVLOG_INITIAL_SIZE), &log->map);
     if (rc < 0) {
         sys_close(fd);
         sys_unlinkat(dirfd, tmp, 0);
         return rc;
     }
     log->fd = fd = kept_fd(fd);
-    log->size = LOG_INITIAL_SIZE;
-    pm_populate(&log->map, 0, LOG_INITIAL_SIZE);
+    log->size = NVLOG_INITIAL_SIZE;
+    pm_populate(&log->map, 0, NVLOG_INITIAL_SIZE);
     memset(&log->state, 0, sizeof(log->state));
     log->state.id = *id;
     log->state.committed_size = committed_size;

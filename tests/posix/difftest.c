@@ -1630,7 +1630,6 @@ static void stdio_open(struct ctx *c)
             open_slots[n++] = i;
     FILE *fp[2] = {NULL, NULL};
     int err[2] = {0, 0};
-    snprintf(st->mode, sizeof(st->mode), "%s", mode);
     st->dir = 0;
     int s = n > 0 && chance(c, 250) ? open_slots[rnd(c, (uint64_t)n)] : -1;
     /* A stream over an O_APPEND descriptor is opened for appending: glibc's
@@ -1645,8 +1644,8 @@ static void stdio_open(struct ctx *c)
             mode = mode[1] ? "r+" : "w";
     if (s >= 0 && c->no[NO_FDOPEN_APPEND] && mode[0] == 'a')
         s = -1;
+    snprintf(st->mode, sizeof(st->mode), "%s", mode);
     if (s >= 0) {
-        snprintf(st->mode, sizeof(st->mode), "%s", mode);
         st->name = -1;
         st->slot = s;
         st->desc = c->slots[s].desc;

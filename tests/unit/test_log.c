@@ -20,6 +20,7 @@
 #include "log/log.h"
 
 #define MiB      ((uint64_t)1 << 20)
+#define INIT     NVLOG_INITIAL_SIZE
 #define LOG_NAME "801-12345.log"
 
 static int expected_kind;
@@ -200,8 +201,8 @@ static void create_then_attach_same_state(void **state)
     struct nvlog *log = create_log(f);
     assert_true(nvlog_exists(log));
     assert_int_equal(log->map.kind, expected_kind);
-    assert_int_equal(log->size, MiB);
-    assert_int_equal(unit_file_size(f->dir.fd, LOG_NAME), (int64_t)MiB);
+    assert_int_equal(log->size, INIT);
+    assert_int_equal(unit_file_size(f->dir.fd, LOG_NAME), (int64_t)INIT);
     assert_int_equal(log->tail, NVLOG_HEADER_SIZE);
     assert_int_equal(log->next_index, 0);
     assert_int_equal(log->live_from, NVLOG_HEADER_SIZE);
@@ -243,7 +244,7 @@ static void create_then_attach_same_state(void **state)
     assert_int_equal(nvlog_attach(&again, f->dir.fd, LOG_NAME), 0);
     assert_true(nvlog_exists(&again));
     assert_memory_equal(&again.state, &created, sizeof(created));
-    assert_int_equal(again.size, MiB);
+    assert_int_equal(again.size, INIT);
     assert_int_equal(again.tail, NVLOG_HEADER_SIZE);
     assert_int_equal(again.next_index, 0);
     assert_int_equal(again.map.kind, expected_kind);
@@ -358,14 +359,14 @@ static void reserve_grows_the_file(void **state)
 
     /* What fits needs nothing. */
     assert_int_equal(nvlog_reserve(log, 0), 0);
-    assert_int_equal(nvlog_reserve(log, MiB - NVLOG_HEADER_SIZE), 0);
-    assert_int_equal(log->size, MiB);
-    assert_int_equal(unit_file_size(f->dir.fd, LOG_NAME), (int64_t)MiB);
+    assert_int_equal(nvlog_reserve(log, INIT - NVLOG_HEADER_SIZE), 0);
+    assert_int_equal(log->size, INIT);
+    assert_int_equal(unit_file_size(f->dir.fd, LOG_NAME), (int64_t)INIT);
 
     /* One byte more: the file doubles (a step of its size). */
-    assert_int_equal(nvlog_reserve(log, MiB - NVLOG_HEADER_SIZE + 1), 0);
-    assert_int_equal(log->size, 2 * MiB);
-    assert_int_equal(unit_file_size(f->dir.fd, LOG_NAME), (int64_t)(2 * MiB));
+    assert_int_equal(nvlog_reserve(log, INIT - NVLOG_HEADER_SIZE + 1), 0);
+    assert_int_equal(log->size, 2 * INIT);
+    assert_int_equal(unit_file_size(f->dir.fd, LOG_NAME), (int64_t)(2 * INIT));
 
     /* A request beyond the step gets exactly what it needs, page-rounded. */
     assert_int_equal(nvlog_reserve(log, 5 * MiB + 1), 0);
@@ -406,7 +407,7 @@ static void reserve_out_of_space(void **state)
     lim.rlim_cur = MiB + 64 * 1024;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 
-    /* The generous step (to 2 MiB) does not fit; the exact need does. */
+    /* The exact need fits under the limit. */
     assert_int_equal(nvlog_reserve(log, MiB - NVLOG_HEADER_SIZE + 1), 0);
     assert_int_equal(log->size, MiB + 4096);
     assert_int_equal(unit_file_size(f->dir.fd, LOG_NAME), (int64_t)(MiB + 4096));

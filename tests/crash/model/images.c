@@ -439,8 +439,6 @@ static int recover_at(const char *dir, const char *name, const char *logname,
     }
     int rc2 = raw_read_file(dfd, out);
     raw_close(dfd);
-    if (getenv("CM_DEBUG") && (rc < 0 || rc2 < 0))
-        fprintf(stderr, "recover_at(%s, %s, %s): rc %d rc2 %d lfd %d\n", dir, name, logname, rc, rc2, lfd);
     return rc < 0 ? rc : rc2;
 }
 

@@ -411,5 +411,11 @@ int main(int argc, char **argv)
                (unsigned long long)images, (unsigned long long)min_images);
         return 1;
     }
+    if (min_images && total.nested_runs * 10 < images) {
+        printf("crash model: FAILED: only %llu of %llu images were crashed again during "
+               "recovery (10%% required)\n",
+               (unsigned long long)total.nested_runs, (unsigned long long)images);
+        return 1;
+    }
     return bad ? 1 : 0;
 }
