@@ -98,6 +98,7 @@ struct counts {
     uint64_t ops, points, explored, sites;
     uint64_t images64, images8, deduped;
     uint64_t recoveries, twice, full, nested_runs, nested_points, nested_images;
+    uint64_t images_nested; /* images also crashed during their recovery */
     uint64_t durability_checks;
     uint64_t violations, durability_failures, errors;
     uint64_t fences, flushes, lines, undo_epochs, redo_epochs, lib_threads;

@@ -814,6 +814,7 @@ static void check_image(struct point *pt, uint64_t img, const char *desc)
                (unsigned long long)img, desc, keep);
     }
     struct bytes r1 = {0}, r2 = {0};
+    bool nested = false;
     for (int i = 0; i < pt->nf; i++) {
         const struct ifile *data = &pt->f[i];
         int k = data->wfile;
@@ -860,12 +861,15 @@ static void check_image(struct point *pt, uint64_t img, const char *desc)
                 violation(pt, img, desc, k, &v);
             }
         }
-        if (had && log && (all || (h >> 16) % 100 < cfg->nested_pct))
+        if (had && log && (all || (hash2(cfg->seed, pt->cp) ^ img) % 100 < cfg->nested_pct)) {
             nested_check(pt, img, desc, k, &r1);
+            nested = true;
+        }
         if ((all || (h >> 32) % 100 < cfg->full_pct) &&
             !(d->in_op && d->inflight.kind == OP_OPEN))
             full_check(pt, img, desc, k, data, log, &r1);
     }
+    d->c.images_nested += nested;
     bytes_free(&r1);
     bytes_free(&r2);
 }

@@ -386,7 +386,7 @@ int main(int argc, char **argv)
            (unsigned long long)total.images8, (unsigned long long)total.explored,
            (unsigned long long)total.points, (unsigned long long)total.nested_images,
            (unsigned long long)total.nested_points,
-           images ? 100.0 * (double)total.nested_runs / (double)images : 0.0,
+           images ? 100.0 * (double)total.images_nested / (double)images : 0.0,
            (unsigned long long)total.recoveries, (unsigned long long)total.twice,
            (unsigned long long)total.full, (unsigned long long)total.durability_checks,
            (unsigned long long)total.fences, (unsigned long long)total.flushes,
@@ -411,10 +411,10 @@ int main(int argc, char **argv)
                (unsigned long long)images, (unsigned long long)min_images);
         return 1;
     }
-    if (min_images && total.nested_runs * 10 < images) {
+    if (min_images && total.images_nested * 10 < images) {
         printf("crash model: FAILED: only %llu of %llu images were crashed again during "
                "recovery (10%% required)\n",
-               (unsigned long long)total.nested_runs, (unsigned long long)images);
+               (unsigned long long)total.images_nested, (unsigned long long)images);
         return 1;
     }
     return bad ? 1 : 0;
