@@ -215,21 +215,9 @@ static int read_identity(int fd, struct nvfile *f)
     return 0;
 }
 
-static int open_log_dir(const char *dir, bool create)
-{
-    int fd = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (fd == -ENOENT && create) {
-        int rc = sys_mkdirat(AT_FDCWD, dir, 0700);
-        if (rc < 0 && rc != -EEXIST)
-            return rc;
-        fd = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    }
-    return fd;
-}
-
 static int recover(struct nvfile *f, const char *path)
 {
-    int dirfd = open_log_dir(f->log_dir, false);
+    int dirfd = sys_open_dir(f->log_dir, false);
     if (dirfd == -ENOENT)
         return 0;
     if (dirfd < 0)
@@ -391,7 +379,7 @@ static int remove_log(struct nvfile *f)
     if (!nvlog_exists(&f->log))
         return 0;
     nvlog_close(&f->log);
-    int dirfd = open_log_dir(f->log_dir, false);
+    int dirfd = sys_open_dir(f->log_dir, false);
     if (dirfd < 0)
         return dirfd;
     int rc = sys_unlinkat(dirfd, f->log_name, 0);
@@ -451,7 +439,7 @@ static int ensure_log(struct nvfile *f)
 {
     if (nvlog_exists(&f->log))
         return 0;
-    int dirfd = open_log_dir(f->log_dir, true);
+    int dirfd = sys_open_dir(f->log_dir, true);
     if (dirfd < 0)
         return dirfd;
     int rc = nvlog_create(&f->log, dirfd, f->log_name, &f->id, f->committed_size);

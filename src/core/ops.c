@@ -649,42 +649,38 @@ void nvops_forget_log(const struct nvops_doomed *d)
 
 /* ---- process ------------------------------------------------------------ */
 
-static void settle_one(struct nvfile *f, void *arg)
+struct each_file {
+    int (*op)(struct nvfile *f); /* called with the file's write lock */
+    int rc;                      /* the first error */
+};
+
+static void apply_locked(struct nvfile *f, void *arg)
 {
-    int *rc = arg;
+    struct each_file *e = arg;
     pthread_rwlock_wrlock(&f->lock);
-    int r = nvfile_settle(f);
+    int r = e->op(f);
     pthread_rwlock_unlock(&f->lock);
-    if (r < 0 && *rc == 0)
-        *rc = r;
+    if (r < 0 && e->rc == 0)
+        e->rc = r;
+}
+
+static int for_every_file(int (*op)(struct nvfile *f))
+{
+    struct each_file e = {op, 0};
+    nvtable_lock();
+    nvtable_for_each(apply_locked, &e);
+    nvtable_unlock();
+    return e.rc;
 }
 
 int nvops_settle_all(void)
 {
-    int rc = 0;
-    nvtable_lock();
-    nvtable_for_each(settle_one, &rc);
-    nvtable_unlock();
-    return rc;
-}
-
-static void commit_one(struct nvfile *f, void *arg)
-{
-    int *rc = arg;
-    pthread_rwlock_wrlock(&f->lock);
-    int r = nvfile_commit(f);
-    pthread_rwlock_unlock(&f->lock);
-    if (r < 0 && *rc == 0)
-        *rc = r;
+    return for_every_file(nvfile_settle);
 }
 
 int nvops_commit_all(void)
 {
-    int rc = 0;
-    nvtable_lock();
-    nvtable_for_each(commit_one, &rc);
-    nvtable_unlock();
-    return rc;
+    return for_every_file(nvfile_commit);
 }
 
 static void sync_offset(int fd, struct nvofd *o);

@@ -25,13 +25,7 @@ static int ndirs;
 
 static int open_lock_file(const char *log_dir, bool create)
 {
-    int dfd = sys_openat(AT_FDCWD, log_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dfd == -ENOENT && create) {
-        int rc = sys_mkdirat(AT_FDCWD, log_dir, 0700);
-        if (rc < 0 && rc != -EEXIST)
-            return rc;
-        dfd = sys_openat(AT_FDCWD, log_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    }
+    int dfd = sys_open_dir(log_dir, create);
     if (dfd < 0)
         return dfd;
     int fd = sys_openat(dfd, LOCK_FILE_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

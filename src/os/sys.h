@@ -10,6 +10,7 @@
 #ifndef NVMMIO_OS_SYS_H
 #define NVMMIO_OS_SYS_H
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <sys/stat.h>
@@ -121,6 +122,19 @@ static inline int sys_munmap(void *addr, size_t len)
 {
     return (int)sys_call6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
 }
+/* Opens the directory `path`, creating it (mode 0700) first when asked. */
+static inline int sys_open_dir(const char *path, int create)
+{
+    int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd == -ENOENT && create) {
+        int rc = sys_mkdirat(AT_FDCWD, path, 0700);
+        if (rc < 0 && rc != -EEXIST)
+            return rc;
+        fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    }
+    return fd;
+}
+
 /* mmap's result is an address or a negative errno in (-4096, 0). */
 static inline int sys_mmap_failed(void *p)
 {
