@@ -232,3 +232,57 @@ NV_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
     errno = saved;
     return rc;
 }
+
+/* Temporary files: the C library creates them with its internal open, so
+ * the library takes over the descriptor afterwards (write-then-rename
+ * programs such as sed -i make their new file this way). When that fails
+ * the file simply stays with the kernel. */
+static int adopt_temp(int fd, const char *path, int flags)
+{
+    if (fd >= 0 && nvops_may_manage(0)) {
+        int saved = errno;
+        nvops_adopt(fd, AT_FDCWD, path, O_RDWR | O_CREAT | O_EXCL | flags);
+        errno = saved;
+    }
+    return fd;
+}
+
+NV_EXPORT int mkstemp(char *tmpl)
+{
+    return adopt_temp(REAL(mkstemp)(tmpl), tmpl, 0);
+}
+
+NV_EXPORT int mkstemp64(char *tmpl)
+{
+    return adopt_temp(REAL(mkstemp64)(tmpl), tmpl, 0);
+}
+
+NV_EXPORT int mkostemp(char *tmpl, int flags)
+{
+    return adopt_temp(REAL(mkostemp)(tmpl, flags), tmpl, flags);
+}
+
+NV_EXPORT int mkostemp64(char *tmpl, int flags)
+{
+    return adopt_temp(REAL(mkostemp64)(tmpl, flags), tmpl, flags);
+}
+
+NV_EXPORT int mkstemps(char *tmpl, int suffixlen)
+{
+    return adopt_temp(REAL(mkstemps)(tmpl, suffixlen), tmpl, 0);
+}
+
+NV_EXPORT int mkstemps64(char *tmpl, int suffixlen)
+{
+    return adopt_temp(REAL(mkstemps64)(tmpl, suffixlen), tmpl, 0);
+}
+
+NV_EXPORT int mkostemps(char *tmpl, int suffixlen, int flags)
+{
+    return adopt_temp(REAL(mkostemps)(tmpl, suffixlen, flags), tmpl, flags);
+}
+
+NV_EXPORT int mkostemps64(char *tmpl, int suffixlen, int flags)
+{
+    return adopt_temp(REAL(mkostemps64)(tmpl, suffixlen, flags), tmpl, flags);
+}

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <spawn.h>
+#include <stdlib.h>
 
 /* clang-format off */
 #define NV_REAL_FUNCS(X)                                                                           \
@@ -39,7 +40,8 @@
     X(mmap) X(mmap64)                                                                              \
     X(fopen) X(fopen64) X(fdopen)                                                                  \
     X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)  \
-    X(fork)
+    X(fork) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
+    X(mkostemps) X(mkostemps64)
 /* clang-format on */
 
 /* The stat entry points of binaries built against glibc before 2.33 (and
