@@ -22,11 +22,16 @@
  * descriptors interleave as POSIX allows); fork, the child working on the
  * same descriptors of both sides and reporting through a pipe (then
  * _exit(0), or exit(0) after opening and writing a file of its own); and a
- * read-only MAP_SHARED mmap of a slot's file.
+ * read-only MAP_SHARED mmap of a slot's file. Cases whose outcome is not a
+ * property of the file system are kept out (see the comments there): where
+ * glibc's own stream kinds differ from each other (large freads on a
+ * write-only stream or past an end-of-file indicator, a non-append stream
+ * over an O_APPEND descriptor), and where the kernel's sendfile result
+ * within one file depends on its copy chunking.
  *
  *   nvmmio_difftest --seed S --ops N --managed DIR_A --plain DIR_B
  *                   [--max-file-mb M] [--alloc-slack-mb K] [--trace]
- *                   [--no-OP ...]
+ *                   [--no-OP ...] [--no-CASE ...]
  *
  * --no-OP leaves out one kind of operation (OP as named in ops[] at the
  * bottom, e.g. --no-fork, --no-mmap) and --no-CASE one case within
