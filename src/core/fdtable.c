@@ -143,8 +143,25 @@ void nvfd_for_each(void (*fn)(int fd, struct nvofd *o))
 void nvfd_forget_all(void)
 {
     pthread_mutex_init(&table_lock, NULL);
-    if (current)
-        memset(current->slot, 0, current->cap * sizeof(current->slot[0]));
+    /* Each description once (dup'ed ones stand in several slots), then the
+     * recycled ones: the child has no use for any of them. */
+    struct nvofd *gone = free_list;
+    free_list = NULL;
+    for (size_t fd = 0; current && fd < current->cap; fd++) {
+        struct nvofd *o = current->slot[fd];
+        current->slot[fd] = NULL;
+        if (o && o->file) {
+            o->file = NULL;
+            o->free_next = gone;
+            gone = o;
+        }
+    }
+    while (gone) {
+        struct nvofd *next = gone->free_next;
+        pthread_mutex_destroy(&gone->pos_lock);
+        free(gone);
+        gone = next;
+    }
 }
 
 int nvfd_limit(void)

@@ -7,7 +7,9 @@
  */
 #include "interpose/real.h"
 
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/ops.h"
@@ -40,6 +42,31 @@ static int mode_flags(const char *mode)
     return flags;
 }
 
+/* The stream of each descriptor that has a managed one (the cookie is the
+ * descriptor; the write callback needs the stream). */
+static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
+static FILE **streams;
+static int streams_cap;
+
+static void set_stream(int fd, FILE *fp)
+{
+    pthread_mutex_lock(&streams_lock);
+    if (fd >= streams_cap && fp) {
+        int cap = streams_cap ? streams_cap : 64;
+        while (cap <= fd)
+            cap *= 2;
+        FILE **n = realloc(streams, (size_t)cap * sizeof(*n));
+        if (n) {
+            memset(n + streams_cap, 0, (size_t)(cap - streams_cap) * sizeof(*n));
+            streams = n;
+            streams_cap = cap;
+        }
+    }
+    if (fd < streams_cap)
+        streams[fd] = fp;
+    pthread_mutex_unlock(&streams_lock);
+}
+
 static ssize_t cookie_read(void *c, char *buf, size_t n)
 {
     return read((int)(intptr_t)c, buf, n);
@@ -47,7 +74,15 @@ static ssize_t cookie_read(void *c, char *buf, size_t n)
 
 static ssize_t cookie_write(void *c, const char *buf, size_t n)
 {
-    ssize_t w = write((int)(intptr_t)c, buf, n);
+    int fd = (int)(intptr_t)c;
+    ssize_t w = write(fd, buf, n);
+    /* glibc's cookie streams keep the offset they had before the write (a
+     * later ftell or relative seek would be off by the bytes written):
+     * make the stream ask again. */
+    pthread_mutex_lock(&streams_lock);
+    if (fd < streams_cap && streams[fd])
+        streams[fd]->_offset = -1;
+    pthread_mutex_unlock(&streams_lock);
     return w < 0 ? 0 : w; /* a cookie writer reports failure as 0 */
 }
 
@@ -62,15 +97,19 @@ static int cookie_seek(void *c, off64_t *pos, int whence)
 
 static int cookie_close(void *c)
 {
-    return close((int)(intptr_t)c);
+    int fd = (int)(intptr_t)c;
+    set_stream(fd, NULL);
+    return close(fd);
 }
 
 static FILE *managed_stream(int fd, const char *mode)
 {
     cookie_io_functions_t io = {cookie_read, cookie_write, cookie_seek, cookie_close};
     FILE *fp = fopencookie((void *)(intptr_t)fd, mode, io);
-    if (fp)
+    if (fp) {
         fp->_fileno = fd;
+        set_stream(fd, fp);
+    }
     return fp;
 }
 
@@ -122,7 +161,12 @@ NV_EXPORT FILE *fdopen(int fd, const char *mode)
         errno = EINVAL;
         return NULL;
     }
-    if ((want & O_APPEND) && !(have & O_APPEND))
+    /* As the C library's fdopen: an append stream sets O_APPEND, and a
+     * write-only one ("a", not "a+") also moves the offset to the end. */
+    if ((want & O_APPEND) && !(have & O_APPEND)) {
         fcntl(fd, F_SETFL, have | O_APPEND);
+        if ((want & O_ACCMODE) == O_WRONLY)
+            lseek64(fd, 0, SEEK_END);
+    }
     return managed_stream(fd, mode);
 }

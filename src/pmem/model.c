@@ -268,23 +268,60 @@ static void zero_img(struct mfile *f, size_t lo, size_t hi)
     f->version++;
 }
 
-/* Holes in [lo, hi) read as zeros and were made by the kernel (truncation,
- * hole punching): durable zeros. */
-static void zero_holes(struct mfile *f, size_t lo, size_t hi)
+/* Forgets the flushed lines of file fi at or after byte lo and before hi:
+ * the kernel dropped those bytes (a hole punched, the file shrunk), so what
+ * was flushed there will never persist into the file. */
+static void forget_flushes(struct nvmodel *m, uint32_t fi, size_t lo, size_t hi)
 {
+    for (int t = 0; t < m->nthreads; t++) {
+        struct ftab *tab = &m->threads[t].tab;
+        if (!tab->n)
+            continue;
+        struct ftab keep = {0};
+        bool dropped = false;
+        for (size_t i = 0; i < tab->cap; i++) {
+            struct fline *e = &tab->e[i];
+            if (e->key == EMPTY_KEY)
+                continue;
+            size_t off = (size_t)(e->key & (((uint64_t)1 << 40) - 1)) * LINE;
+            if ((uint32_t)(e->key >> 40) == fi && off + LINE > lo && off < hi) {
+                if (off >= lo && off + LINE <= hi) {
+                    dropped = true;
+                    continue;
+                }
+                /* a line across the edge keeps only its bytes outside */
+                size_t a = lo > off ? lo - off : 0, b = hi < off + LINE ? hi - off : LINE;
+                memset(e->data + a, 0, b - a);
+            }
+            struct fline *d = ftab_put(&keep, e->key);
+            if (d)
+                *d = *e;
+        }
+        if (dropped) {
+            free(tab->e);
+            *tab = keep;
+        } else {
+            free(keep.e);
+        }
+    }
+}
+
+/* Holes in [lo, hi) read as zeros and were made by the kernel (truncation,
+ * hole punching): durable zeros, whatever was flushed there before. */
+static void zero_holes(struct nvmodel *m, uint32_t fi, size_t lo, size_t hi)
+{
+    struct mfile *f = &m->files[fi];
     if (hi > f->len)
         hi = f->len;
     lo &= ~(size_t)(PAGE - 1);
     while (lo < hi) {
         long d = sys_lseek(f->fd, (off_t)lo, SEEK_DATA);
-        if (d < 0) {
-            if (d == -ENXIO)
-                zero_img(f, lo, hi);
-            return;
+        size_t end = d < 0 ? hi : (size_t)d < hi ? (size_t)d : hi;
+        if ((d >= 0 || d == -ENXIO) && end > lo) {
+            zero_img(f, lo, end);
+            forget_flushes(m, fi, lo, end);
         }
-        if ((size_t)d > lo)
-            zero_img(f, lo, (size_t)d);
-        if ((size_t)d >= hi)
+        if (d < 0 || (size_t)d >= hi)
             return;
         long h = sys_lseek(f->fd, d, SEEK_HOLE);
         if (h < 0 || (size_t)h <= (size_t)d)
@@ -295,8 +332,9 @@ static void zero_holes(struct mfile *f, size_t lo, size_t hi)
 
 /* Follows the kernel's size: a file that shrank lost its tail, one that grew
  * reads zeros there. Returns false when the file is gone. */
-static bool file_sync(struct mfile *f)
+static bool file_sync(struct nvmodel *m, uint32_t fi)
 {
+    struct mfile *f = &m->files[fi];
     if (f->fd < 0)
         return false;
     struct stat st;
@@ -311,6 +349,7 @@ static bool file_sync(struct mfile *f)
         memset(f->img + f->len, 0, n - f->len);
         f->version++;
     } else if (n < f->len) {
+        forget_flushes(m, fi, n, SIZE_MAX);
         f->version++;
     }
     f->len = n;
@@ -403,7 +442,7 @@ static void fence_locked(struct nvmodel *m)
     if (!t || !t->n)
         return;
     for (size_t i = 0; i < m->nfiles; i++)
-        file_sync(&m->files[i]);
+        file_sync(m, (uint32_t)i);
     for (size_t i = 0; i < t->cap; i++) {
         struct fline *e = &t->e[i];
         if (e->key == EMPTY_KEY)
@@ -443,7 +482,7 @@ void nvmodel_on_map(const struct pm_map *pm, int fd)
     pthread_mutex_lock(&m->lock);
     int i = file_find(m, st.st_dev, st.st_ino);
     if (i >= 0)
-        file_sync(&m->files[i]);
+        file_sync(m, (uint32_t)i);
     else
         i = file_add(m, fd, &st);
     if (i >= 0 && m->nmaps == m->capmaps) {
@@ -483,14 +522,8 @@ void nvmodel_before_store(const struct pm_map *pm, size_t off, size_t n)
         return;
     pthread_mutex_lock(&m->lock);
     struct mapping *mp = mapping_of(m, pm->base);
-    if (mp) {
-        struct mfile *f = &m->files[mp->file];
-        if (file_sync(f)) {
-            size_t hi = off + n < f->len ? off + n : f->len;
-            if (off < hi && !range_zero(f->img + off, hi - off))
-                zero_holes(f, off, (hi + PAGE - 1) & ~(size_t)(PAGE - 1));
-        }
-    }
+    if (mp && file_sync(m, mp->file))
+        zero_holes(m, mp->file, off, (off + n + PAGE - 1) & ~(size_t)(PAGE - 1));
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -502,7 +535,7 @@ void nvmodel_on_flush(const struct pm_map *pm, size_t off, size_t n, const void 
     pthread_mutex_lock(&m->lock);
     struct mapping *mp = mapping_of(m, pm->base);
     struct ftab *t = my_tab(m, NULL);
-    if (mp && t && file_sync(&m->files[mp->file])) {
+    if (mp && t && file_sync(m, mp->file)) {
         struct mfile *f = &m->files[mp->file];
         m->stats.flushes++;
         for (size_t line = off / LINE; line * LINE < off + n; line++) {
@@ -565,6 +598,15 @@ void nvmodel_free(struct nvmodel *m)
     free(m->maps);
     pthread_mutex_destroy(&m->lock);
     free(m);
+}
+
+void nvmodel_sync(struct nvmodel *m)
+{
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->nfiles; i++)
+        if (file_sync(m, (uint32_t)i))
+            zero_holes(m, (uint32_t)i, 0, m->files[i].len);
+    pthread_mutex_unlock(&m->lock);
 }
 
 void nvmodel_fence_thread(struct nvmodel *m)
@@ -687,9 +729,9 @@ int nvmodel_snapshot(struct nvmodel *m, struct nvmodel_snapshot *s)
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->nfiles && rc == 0; i++) {
         struct mfile *f = &m->files[i];
-        if (!file_sync(f))
+        if (!file_sync(m, (uint32_t)i))
             continue;
-        zero_holes(f, 0, f->len);
+        zero_holes(m, (uint32_t)i, 0, f->len);
         struct nvmodel_file *o = &s->files[s->nfiles];
         char self[64];
         snprintf(self, sizeof(self), "/proc/self/fd/%d", f->fd);
@@ -728,8 +770,8 @@ size_t nvmodel_unclean(struct nvmodel *m, uint64_t dev, uint64_t ino, struct nvm
     struct nvmodel_snapshot s = {0};
     pthread_mutex_lock(&m->lock);
     int i = file_find(m, dev, ino);
-    if (i >= 0 && file_sync(&m->files[i])) {
-        zero_holes(&m->files[i], 0, m->files[i].len);
+    if (i >= 0 && file_sync(m, (uint32_t)i)) {
+        zero_holes(m, (uint32_t)i, 0, m->files[i].len);
         file_units(m, (uint32_t)i, 0, &s, &ucap, buf, bufsize);
     }
     pthread_mutex_unlock(&m->lock);

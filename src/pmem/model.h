@@ -65,6 +65,12 @@ void nvmodel_free(struct nvmodel *m);
  * that was active. While a hook runs, no model is active. */
 struct nvmodel *nvmodel_activate(struct nvmodel *m);
 
+/* Brings every file's size and holes up to date: the kernel's own changes
+ * (a hole punched, a file shrunk and grown) are durable at once, but a page
+ * can turn from hole to data (zeros) without a store through persist.c, by
+ * a load through the mapping. Call between calls of the library. */
+void nvmodel_sync(struct nvmodel *m);
+
 /* A fence of the calling thread outside pm_drain: a locked instruction
  * (such as a lock release) orders the thread's earlier flushes on x86. */
 void nvmodel_fence_thread(struct nvmodel *m);
