@@ -443,7 +443,27 @@ static const char *gather(const struct iovec *iov, int iovcnt, size_t *total, ch
 #ifndef RWF_NOAPPEND
 #define RWF_NOAPPEND 0x20
 #endif
-#define KNOWN_RWF (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND | RWF_NOAPPEND)
+#define KNOWN_RWF (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND)
+
+/* The flags this kernel accepts: RWF_NOAPPEND came with Linux 6.9. Asked
+ * once, with a one-byte write to /dev/null. */
+static int supported_rwf(void)
+{
+    static int supported; /* atomic; 0 until asked */
+    int s = __atomic_load_n(&supported, __ATOMIC_ACQUIRE);
+    if (s)
+        return s;
+    s = KNOWN_RWF;
+    int fd = sys_openat(AT_FDCWD, "/dev/null", O_WRONLY | O_CLOEXEC, 0);
+    if (fd >= 0) {
+        struct iovec one = {(void *)"", 1};
+        if (sys_call6(SYS_pwritev2, fd, (long)&one, 1, -1, 0, RWF_NOAPPEND) == 1)
+            s |= RWF_NOAPPEND;
+        sys_close(fd);
+    }
+    __atomic_store_n(&supported, s, __ATOMIC_RELEASE);
+    return s;
+}
 
 static int check_iov(const struct iovec *iov, int iovcnt)
 {
@@ -470,7 +490,7 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
         return -EBADF;
     if (iov_total(iov, iovcnt) == 0)
         return 0;
-    if (rwf_flags & ~KNOWN_RWF)
+    if (rwf_flags & ~supported_rwf())
         return -EOPNOTSUPP;
     bool use_pos = off == -1;
     if (use_pos)
@@ -510,7 +530,7 @@ ssize_t nvops_writev(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t
         return -EBADF;
     if (iov_total(iov, iovcnt) == 0)
         return 0;
-    if (rwf_flags & ~KNOWN_RWF)
+    if (rwf_flags & ~supported_rwf())
         return -EOPNOTSUPP;
     size_t total;
     char *copy;
