@@ -23,14 +23,14 @@
 #include "log/format.h"
 #include "pmem/model.h"
 
-#define MAX_FILES   2
-#define MAX_SLOTS   8
-#define RECENT_OPS  8
-#define EXIT_CLEAN  0
-#define EXIT_ERROR  2 /* the checker itself failed */
-#define EXIT_FOUND  3 /* a contract violation or a durability failure */
-#define EXIT_CRASH  4 /* a crash (signal) in the library or its recovery */
-#define EXIT_HANG   5 /* recovery did not finish in time */
+#define MAX_FILES  2
+#define MAX_SLOTS  8
+#define RECENT_OPS 8
+#define EXIT_CLEAN 0
+#define EXIT_ERROR 2 /* the checker itself failed */
+#define EXIT_FOUND 3 /* a contract violation or a durability failure */
+#define EXIT_CRASH 4 /* a crash (signal) in the library or its recovery */
+#define EXIT_HANG  5 /* recovery did not finish in time */
 
 /* ---- deterministic randomness ----------------------------------------- */
 
@@ -73,23 +73,26 @@ enum mode { MODE_EPOCH = 0, MODE_SYNC = 1 };
 
 struct config {
     uint64_t seed;
-    int scale;            /* workload length multiplier */
-    uint64_t points;      /* crash points to explore per run (budget) */
-    unsigned first_k;     /* occurrences of each crash site always explored */
-    unsigned nested_pct;  /* share of images also crashed during recovery */
-    unsigned full_pct;    /* share recovered through the library's open */
-    unsigned twice_pct;   /* share recovered twice */
-    bool strict_threads;  /* no fence at the end of a call (see README) */
-    bool no_durability;   /* skip the deterministic durability assertion */
-    bool keep_going;      /* do not stop a run at its first violation */
+    int scale;           /* workload length multiplier */
+    uint64_t points;     /* crash points to explore per run (budget) */
+    unsigned first_k;    /* occurrences of each crash site always explored */
+    unsigned exhaustive; /* every subset of up to this many lines or words */
+    unsigned nested_pct; /* share of images also crashed during recovery */
+    unsigned full_pct;   /* share recovered through the library's open */
+    unsigned twice_pct;  /* share recovered twice */
+    bool strict_threads; /* no fence at the end of a call (see README) */
+    bool no_durability;  /* skip the deterministic durability assertion */
+    bool keep_going;     /* do not stop a run at its first violation */
     bool verbose;
-    bool list_sites;      /* print the crash sites of each run */
+    bool list_sites; /* print the crash sites of each run */
+    bool trace;      /* print every call of the checking pass */
     /* replay of one image: crash point, image, nested point, nested image */
     bool replay;
     uint64_t replay_cp, replay_img, replay_ncp, replay_nimg;
     bool replay_nested;
     const char *keep_dir; /* replay: where the image is left */
     const char *exe;      /* argv[0], for replay commands */
+    const char *policy;   /* NVMMIO_POLICY given, or NULL */
 };
 
 /* ---- counters of a run --------------------------------------------------- */
@@ -115,10 +118,10 @@ struct bytes {
 struct fstate {
     char name[16];
     bool exists;
-    struct bytes cur;      /* what the program sees now */
-    struct bytes dur;      /* at the last completed durability point */
-    uint64_t dur_op;       /* op that completed it (0: creation) */
-    uint64_t dur_version;  /* bumps with every durability point */
+    struct bytes cur;     /* what the program sees now */
+    struct bytes dur;     /* at the last completed durability point */
+    uint64_t dur_op;      /* op that completed it (0: creation) */
+    uint64_t dur_version; /* bumps with every durability point */
     struct nvlog_identity id;
     uint64_t dev, ino;
     char logname[64];
@@ -199,8 +202,8 @@ struct driver {
 };
 
 /* driver.c */
-int run_one(const struct config *cfg, int workload, int mode, const char *root,
-            const char *scratch, struct counts *out);
+int run_one(const struct config *cfg, int workload, int mode, const char *root, const char *scratch,
+            struct counts *out);
 void report_failure(struct driver *d);
 const char *mode_name(int mode);
 const char *op_name(int kind);
@@ -208,6 +211,7 @@ void describe_site(const void *addr, char *out, size_t n);
 void driver_stop(struct driver *d, int code);
 void driver_set_stats_fd(int fd);
 void driver_set_context(const char *text);
+const char *replay_command(const struct driver *d);
 
 /* driver primitives used by the workloads; each is one library call */
 int d_open(struct driver *d, int file, int extra_flags, int thread);
@@ -229,6 +233,8 @@ const char *workload_name(int w);
 int workload_find(const char *name);
 void workload_run(struct driver *d, int w, uint64_t seed);
 void fill_random(uint8_t *buf, size_t n, uint64_t seed);
+bool workload_has_records(int w);
+void describe_records(const uint8_t *p, size_t n, size_t at, char *out, size_t outn);
 
 /* images.c */
 void explore_point(struct driver *d, const struct nvmodel_point *p, int event);

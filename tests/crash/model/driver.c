@@ -61,9 +61,27 @@ int d_spawn(struct driver *d, pthread_t *t, void *(*fn)(void *), void *arg)
 
 /* ---- reporting ---------------------------------------------------------- */
 
-static struct driver *running;
 static int stats_fd = -1;
 static char signal_context[1024];
+
+/* The command that runs this workload again exactly: the options that
+ * shape the workload or its images, and nothing else. */
+const char *replay_command(const struct driver *d)
+{
+    static char buf[PATH_MAX + 256];
+    const struct config *cfg = d->cfg;
+    int n = snprintf(buf, sizeof(buf), "%s --seed %llu --workload %s --mode %s", cfg->exe,
+                     (unsigned long long)cfg->seed, workload_name(d->workload), mode_name(d->mode));
+    if (n > 0 && cfg->scale != 1)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, " --scale %d", cfg->scale);
+    if (n > 0 && cfg->exhaustive != 4)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, " --exhaustive %u", cfg->exhaustive);
+    if (n > 0 && cfg->policy)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, " --policy %s", cfg->policy);
+    if (n > 0 && cfg->strict_threads)
+        snprintf(buf + n, sizeof(buf) - (size_t)n, " --strict-threads");
+    return buf;
+}
 
 const char *mode_name(int mode)
 {
@@ -72,9 +90,9 @@ const char *mode_name(int mode)
 
 const char *op_name(int kind)
 {
-    static const char *const names[] = {"?",     "open",      "close",     "write",
-                                        "pwrite", "pread",     "fsync",     "fdatasync",
-                                        "ftruncate", "lseek(SEEK_DATA)"};
+    static const char *const names[] = {
+        "?",     "open",  "close",     "write",     "pwrite",
+        "pread", "fsync", "fdatasync", "ftruncate", "lseek(SEEK_DATA)"};
     return kind > 0 && kind <= OP_CHECKPOINT ? names[kind] : "?";
 }
 
@@ -111,8 +129,8 @@ void describe_site(const void *addr, char *out, size_t n)
     char buf[512];
     size_t got = 0;
     for (;;) {
-        long r = rc == 0 ? sys_call6(SYS_read, p[0], (long)(buf + got), (long)(sizeof(buf) - 1 - got),
-                                     0, 0, 0)
+        long r = rc == 0 ? sys_call6(SYS_read, p[0], (long)(buf + got),
+                                     (long)(sizeof(buf) - 1 - got), 0, 0, 0)
                          : 0;
         if (r <= 0)
             break;
@@ -192,8 +210,7 @@ static void lib_error(struct driver *d, const char *fmt, ...)
     printf("\n  run: workload %s, mode %s, seed %llu, op #%llu %s\n", workload_name(d->workload),
            mode_name(d->mode), (unsigned long long)d->cfg->seed,
            (unsigned long long)d->inflight.index, op_name(d->inflight.kind));
-    printf("  replay: %s --seed %llu --workload %s --mode %s\n", d->cfg->exe,
-           (unsigned long long)d->cfg->seed, workload_name(d->workload), mode_name(d->mode));
+    printf("  replay: %s\n", replay_command(d));
     d->c.errors++;
     d->c.violations++;
     driver_stop(d, EXIT_FOUND);
@@ -314,11 +331,12 @@ static void live_hook(void *arg, const struct nvmodel_point *p)
 
 /* ---- operations ---------------------------------------------------------- */
 
-static void op_begin(struct driver *d, int kind, int file, uint64_t off, uint64_t len,
-                     bool durable, int thread)
+static void op_begin(struct driver *d, int kind, int file, uint64_t off, uint64_t len, bool durable,
+                     int thread)
 {
     d->opno++;
     d->c.ops++;
+    nvmodel_sync(d->model);
     /* A crash between two calls: every earlier call has returned. */
     struct nvmodel_point p = {.event = EVENT_BOUNDARY};
     d->in_op = false;
@@ -326,6 +344,10 @@ static void op_begin(struct driver *d, int kind, int file, uint64_t off, uint64_
     d->inflight = (struct opinfo){d->opno, kind, file, thread, off, len, durable};
     d->recent[d->opno % RECENT_OPS] = d->inflight;
     d->in_op = true;
+    if (d->cfg->trace && d->phase == PHASE_CHECK)
+        printf("  op #%llu %s(%s, %llu, %llu)%s\n", (unsigned long long)d->opno, op_name(kind),
+               file >= 0 ? d->files[file].name : "-", (unsigned long long)off,
+               (unsigned long long)len, durable ? " durability point" : "");
 }
 
 static void durability_check(struct driver *d, int file);
@@ -376,8 +398,7 @@ static void unclean_report(struct driver *d, int file, const char *which, uint64
     printf("  run: workload %s, mode %s, seed %llu, op #%llu\n", workload_name(d->workload),
            mode_name(d->mode), (unsigned long long)d->cfg->seed,
            (unsigned long long)d->inflight.index);
-    printf("  replay: %s --seed %llu --workload %s --mode %s\n", d->cfg->exe,
-           (unsigned long long)d->cfg->seed, workload_name(d->workload), mode_name(d->mode));
+    printf("  replay: %s\n", replay_command(d));
     d->c.durability_failures++;
     d->c.violations++;
     report_failure(d);
@@ -411,18 +432,15 @@ static void raw_check(struct driver *d, int file)
     struct bytes b = {0};
     file_path(d, file, p, sizeof(p));
     int rc = raw_read_path(p, &b);
-    if (rc < 0 || b.len != f->cur.len || memcmp(b.p, f->cur.p, b.len)) {
+    if (rc < 0 || b.len != f->cur.len || (b.len && memcmp(b.p, f->cur.p, b.len))) {
         char diff[2048];
         hexdump_diff(b.p, b.len, f->cur.p, f->cur.len, diff, sizeof(diff));
         printf("\nCONTRACT VIOLATION: after the last close of %s the raw file differs from what "
                "the program wrote\n%s",
                f->name, diff);
         printf("  run: workload %s, mode %s, seed %llu, op #%llu\n", workload_name(d->workload),
-               mode_name(d->mode), (unsigned long long)d->cfg->seed,
-               (unsigned long long)d->opno);
-        printf("  replay: %s --seed %llu --workload %s --mode %s\n", d->cfg->exe,
-               (unsigned long long)d->cfg->seed, workload_name(d->workload),
-               mode_name(d->mode));
+               mode_name(d->mode), (unsigned long long)d->cfg->seed, (unsigned long long)d->opno);
+        printf("  replay: %s\n", replay_command(d));
         d->c.violations++;
         bytes_free(&b);
         report_failure(d);
@@ -561,7 +579,7 @@ void d_read_check(struct driver *d, int slot, uint64_t off, uint64_t len, int th
     uint8_t *buf = malloc(len ? len : 1);
     ssize_t r = pread(s->fd, buf, len, (off_t)off);
     size_t want = off >= f->cur.len ? 0 : f->cur.len - off < len ? f->cur.len - off : len;
-    if (r != (ssize_t)want || memcmp(buf, f->cur.p + off, want)) {
+    if (r != (ssize_t)want || (want && memcmp(buf, f->cur.p + off, want))) {
         free(buf);
         lib_error(d, "pread(%s, %llu bytes at %llu) does not return what was written", f->name,
                   (unsigned long long)len, (unsigned long long)off);
@@ -659,9 +677,10 @@ static void print_sites(struct driver *d)
            workload_name(d->workload), mode_name(d->mode));
     for (size_t i = 0; i < d->nsites; i++) {
         struct site *s = &d->sites[i];
-        printf("   %-8s %6llu ", s->event == NVMODEL_FENCE ? "fence"
-                                 : s->event == NVMODEL_UNMAP ? "unmap"
-                                                            : "between",
+        printf("   %-8s %6llu ",
+               s->event == NVMODEL_FENCE   ? "fence"
+               : s->event == NVMODEL_UNMAP ? "unmap"
+                                           : "between",
                (unsigned long long)s->count);
         for (int k = 1; k < 3 && s->frames[k]; k++) {
             char buf[300];
@@ -672,13 +691,12 @@ static void print_sites(struct driver *d)
     }
 }
 
-int run_one(const struct config *cfg, int workload, int mode, const char *root,
-            const char *scratch, struct counts *out)
+int run_one(const struct config *cfg, int workload, int mode, const char *root, const char *scratch,
+            struct counts *out)
 {
     struct driver *d = calloc(1, sizeof(*d));
     if (!d)
         return EXIT_ERROR;
-    running = d;
     d->cfg = cfg;
     d->workload = workload;
     d->mode = mode;
@@ -688,10 +706,8 @@ int run_one(const struct config *cfg, int workload, int mode, const char *root,
     pthread_mutex_init(&d->baton, NULL);
     pthread_cond_init(&d->baton_cv, NULL);
     snprintf(signal_context, sizeof(signal_context),
-             "in workload %s, mode %s, seed %llu\n  replay: %s --seed %llu --workload %s "
-             "--mode %s",
-             workload_name(workload), mode_name(mode), (unsigned long long)cfg->seed, cfg->exe,
-             (unsigned long long)cfg->seed, workload_name(workload), mode_name(mode));
+             "in workload %s, mode %s, seed %llu\n  replay: %s", workload_name(workload),
+             mode_name(mode), (unsigned long long)cfg->seed, replay_command(d));
     install_signals();
     uint64_t seed = hash2(hash2(cfg->seed, (uint64_t)workload), (uint64_t)mode);
     struct timespec t0, t1;
@@ -716,9 +732,8 @@ int run_one(const struct config *cfg, int workload, int mode, const char *root,
                       ? 0.0
                       : (double)(cfg->points - always) / (double)(total - always);
     if (cfg->verbose)
-        printf("  %s/%s: %llu crash points at %zu sites, sampling %.3f\n",
-               workload_name(workload), mode_name(mode), (unsigned long long)total, d->nsites,
-               d->sample_p);
+        printf("  %s/%s: %llu crash points at %zu sites, sampling %.3f\n", workload_name(workload),
+               mode_name(mode), (unsigned long long)total, d->nsites, d->sample_p);
 
     /* Pass 2: the same run again, exploring the chosen points. */
     reset_files(d);
@@ -753,7 +768,6 @@ int run_one(const struct config *cfg, int workload, int mode, const char *root,
     pthread_cond_destroy(&d->baton_cv);
     int code = d->c.violations ? EXIT_FOUND : EXIT_CLEAN;
     free(d);
-    running = NULL;
     return code;
 }
 

@@ -23,19 +23,17 @@
 #include "log/recovery.h"
 #include "os/sys.h"
 
-#define MAX_EXHAUSTIVE        4 /* all subsets up to this many lines (or words) */
-#define MAX_NESTED_EXHAUSTIVE 3
-#define RECOVERY_TIMEOUT      30 /* seconds */
+#define RECOVERY_TIMEOUT 30 /* seconds */
 
 struct ifile {
-    char rel[320];        /* path below the imaged directory */
-    const uint8_t *base;  /* persisted bytes (or the kernel's, when the model never saw it) */
+    char rel[320];       /* path below the imaged directory */
+    const uint8_t *base; /* persisted bytes (or the kernel's, when the model never saw it) */
     size_t size;
-    struct bytes owned;   /* the kernel's bytes of a file the model does not track */
-    struct bytes work;    /* base with the image's units applied */
-    bool touched;         /* the current image changes it */
-    int wfile;            /* workload file it is, or -1 */
-    uint64_t key;         /* identity and version (or contents) */
+    struct bytes owned; /* the kernel's bytes of a file the model does not track */
+    struct bytes work;  /* base with the image's units applied */
+    bool touched;       /* the current image changes it */
+    int wfile;          /* workload file it is, or -1 */
+    uint64_t key;       /* identity and version (or contents) */
 };
 
 struct point {
@@ -148,7 +146,8 @@ static void make_selections(const struct point *pt, struct selset *s, uint64_t s
     size_t n = pt->nu;
     struct rng r = {seed};
     s->nu = n;
-    size_t exhaustive = nested ? MAX_NESTED_EXHAUSTIVE : MAX_EXHAUSTIVE;
+    /* one fewer during recovery, which has many more points */
+    size_t exhaustive = pt->d->cfg->exhaustive - (nested && pt->d->cfg->exhaustive > 1);
     if (n == 0) {
         sel_add(s, false, "nothing in flight");
         return;
@@ -367,8 +366,8 @@ static const uint8_t *content(const struct ifile *f, size_t *n)
     return f->touched ? f->work.p : f->base;
 }
 
-/* Writes the composed image into dir (made afresh). Only files passing
- * `want` (a workload file index, or -2 for all) and the logs go in. */
+/* Writes the composed image into dir (made afresh): the data files and
+ * the log directory, as the imaged directory holds them. */
 static int write_image(const struct point *pt, const char *dir)
 {
     raw_rmtree(dir);
@@ -406,12 +405,10 @@ static void set_context(struct point *pt, const char *stage, uint64_t img, const
     char text[1024];
     snprintf(text, sizeof(text),
              "while %s (workload %s, mode %s, seed %llu, crash point %llu, image %llu%s)\n"
-             "  replay: %s --seed %llu --workload %s --mode %s --replay %llu:%llu%s",
+             "  replay: %s --replay %llu:%llu%s",
              stage, workload_name(d->workload), mode_name(d->mode),
-             (unsigned long long)d->cfg->seed, (unsigned long long)pt->cp,
-             (unsigned long long)img, extra, d->cfg->exe, (unsigned long long)d->cfg->seed,
-             workload_name(d->workload), mode_name(d->mode), (unsigned long long)pt->cp,
-             (unsigned long long)img, extra);
+             (unsigned long long)d->cfg->seed, (unsigned long long)pt->cp, (unsigned long long)img,
+             extra, replay_command(d), (unsigned long long)pt->cp, (unsigned long long)img, extra);
     driver_set_context(text);
 }
 
@@ -444,7 +441,7 @@ static int recover_at(const char *dir, const char *name, const char *logname,
 
 static bool same(const struct bytes *a, const uint8_t *p, size_t n)
 {
-    return a->len == n && !memcmp(a->p, p, n);
+    return a->len == n && (!n || !memcmp(a->p, p, n));
 }
 
 /* 0: the durable state; 1: the state after the durability point in flight;
@@ -454,8 +451,7 @@ static int allowed(const struct driver *d, int k, const struct bytes *got)
     const struct fstate *f = &d->files[k];
     if (same(got, f->dur.p, f->dur.len))
         return 0;
-    if (d->in_op && d->inflight.durable && d->inflight.file == k &&
-        same(got, f->cur.p, f->cur.len))
+    if (d->in_op && d->inflight.durable && d->inflight.file == k && same(got, f->cur.p, f->cur.len))
         return 1;
     return -1;
 }
@@ -557,6 +553,14 @@ static void violation(struct point *pt, uint64_t img, const char *desc, int k,
         printf("\n  difference from the state at op #%llu:\n", (unsigned long long)f->dur_op);
         hexdump_diff(v->got->p, v->got->len, f->dur.p, f->dur.len, diff, sizeof(diff));
         printf("%s", diff);
+        if (workload_has_records(d->workload)) {
+            size_t first = 0;
+            while (first < v->got->len && first < f->dur.len && v->got->p[first] == f->dur.p[first])
+                first++;
+            describe_records(v->got->p, v->got->len, first, diff, sizeof(diff));
+            if (diff[0])
+                printf("    the records there:\n%s", diff);
+        }
         if (pending) {
             printf("  difference from the state after op #%llu:\n",
                    (unsigned long long)d->inflight.index);
@@ -565,11 +569,8 @@ static void violation(struct point *pt, uint64_t img, const char *desc, int k,
         }
     }
     print_recent(d);
-    printf("  replay: %s --seed %llu --workload %s --mode %s --replay %llu:%llu%s --keep "
-           "/tmp/nvmmio-replay\n",
-           d->cfg->exe, (unsigned long long)d->cfg->seed, workload_name(d->workload),
-           mode_name(d->mode), (unsigned long long)pt->cp, (unsigned long long)img,
-           v->replay_extra);
+    printf("  replay: %s --replay %llu:%llu%s --keep /tmp/nvmmio-replay\n", replay_command(d),
+           (unsigned long long)pt->cp, (unsigned long long)img, v->replay_extra);
     fflush(stdout);
     d->c.violations++;
     report_failure(d);
@@ -683,8 +684,8 @@ static void nested_check(struct point *pt, uint64_t img, const char *desc, int k
     nvmodel_free(nx.model);
     hashset_free(&nx.seen);
     if (rc < 0 || !same(&got, r1->p, r1->len)) {
-        struct verdict v = {"the same image recovers differently the second time", &got, r1,
-                            NULL, ""};
+        struct verdict v = {"the same image recovers differently the second time", &got, r1, NULL,
+                            ""};
         violation(pt, img, desc, k, &v);
     }
     bytes_free(&got);
@@ -836,8 +837,8 @@ static void check_image(struct point *pt, uint64_t img, const char *desc)
             continue;
         }
         if (allowed(d, k, &r1) < 0) {
-            struct verdict v = {"the recovered file is not a state the contract allows", &r1,
-                                NULL, NULL, ""};
+            struct verdict v = {"the recovered file is not a state the contract allows", &r1, NULL,
+                                NULL, ""};
             violation(pt, img, desc, k, &v);
             continue;
         }
@@ -856,17 +857,16 @@ static void check_image(struct point *pt, uint64_t img, const char *desc)
             d->c.twice++;
             d->c.recoveries++;
             if (rc < 0 || !same(&r2, r1.p, r1.len)) {
-                struct verdict v = {"recovering the same crash image twice changes the file",
-                                    &r2, &r1, NULL, ""};
+                struct verdict v = {"recovering the same crash image twice changes the file", &r2,
+                                    &r1, NULL, ""};
                 violation(pt, img, desc, k, &v);
             }
         }
-        if (had && log && (all || (hash2(cfg->seed, pt->cp) ^ img) % 100 < cfg->nested_pct)) {
+        if (had && log && (all || hash2(hash2(cfg->seed, pt->cp), img) % 100 < cfg->nested_pct)) {
             nested_check(pt, img, desc, k, &r1);
             nested = true;
         }
-        if ((all || (h >> 32) % 100 < cfg->full_pct) &&
-            !(d->in_op && d->inflight.kind == OP_OPEN))
+        if ((all || (h >> 32) % 100 < cfg->full_pct) && !(d->in_op && d->inflight.kind == OP_OPEN))
             full_check(pt, img, desc, k, data, log, &r1);
     }
     d->c.images_nested += nested;

@@ -22,15 +22,18 @@ static void usage(void)
     fprintf(stderr,
             "usage: nvmmio_crashmodel [options]\n"
             "  --seed S            everything derives from it (default 1)\n"
+            "  --seeds N           seeds S .. S+N-1, every run of each (default 1)\n"
             "  --workload NAME     one workload (default: all; --list shows them)\n"
             "  --mode epoch|sync|both   (default both)\n"
             "  --scale N           workload length multiplier (default 1)\n"
             "  --points N          crash points explored per run (default 400)\n"
             "  --first-k K         occurrences of each crash site always explored (default 3)\n"
-            "  --nested-pct P      %% of images crashed again during recovery (default 12)\n"
+            "  --exhaustive N      every subset of up to N in-flight lines or words (default 4)\n"
+            "  --nested-pct P      %% of images crashed again during recovery (default 15)\n"
             "  --twice-pct P       %% of images recovered twice (default 20)\n"
             "  --full-pct P        %% of images recovered through open() (default 10)\n"
             "  --jobs N            runs at a time (default 1)\n"
+            "  --timeout SECONDS   a run taking longer is killed and counted a hang (600)\n"
             "  --min-images N      fail unless at least N crash images were checked\n"
             "  --expect-violation  mutation gate: succeed at the first violation found\n"
             "  --replay CP:IMG[:NCP:NIMG]  check only that image (needs --workload, --mode)\n"
@@ -39,12 +42,14 @@ static void usage(void)
             "  --no-durability     skip the durability assertion\n"
             "  --keep-going        do not stop a run at its first violation\n"
             "  --list-sites        print each run's crash sites\n"
+            "  --trace             print every call of the workload\n"
             "  --policy P          NVMMIO_POLICY for the library (default hybrid)\n"
             "  --verbose\n");
     exit(EXIT_ERROR);
 }
 
 struct run {
+    uint64_t seed;
     int workload, mode;
     pid_t pid;
     int slot;
@@ -52,7 +57,7 @@ struct run {
     struct counts c;
     int code;
     double started;
-    bool done;
+    bool done, killed;
 };
 
 static double now(void)
@@ -83,13 +88,14 @@ static void add(struct counts *t, const struct counts *c)
 
 static void row(const char *w, const char *m, const struct counts *c, const char *status)
 {
-    printf("%-17s %-5s %6llu %7llu %6llu %8llu %7llu %7llu %7llu %6llu %5llu %7llu %4llu %7.1f  %s\n",
-           w, m, (unsigned long long)c->ops, (unsigned long long)c->points,
-           (unsigned long long)c->explored, (unsigned long long)c->images64,
-           (unsigned long long)c->images8, (unsigned long long)c->deduped,
-           (unsigned long long)c->nested_images, (unsigned long long)c->twice,
-           (unsigned long long)c->full, (unsigned long long)c->durability_checks,
-           (unsigned long long)c->violations, c->seconds, status);
+    printf(
+        "%-17s %-5s %6llu %7llu %6llu %8llu %7llu %7llu %7llu %6llu %5llu %7llu %4llu %7.1f  %s\n",
+        w, m, (unsigned long long)c->ops, (unsigned long long)c->points,
+        (unsigned long long)c->explored, (unsigned long long)c->images64,
+        (unsigned long long)c->images8, (unsigned long long)c->deduped,
+        (unsigned long long)c->nested_images, (unsigned long long)c->twice,
+        (unsigned long long)c->full, (unsigned long long)c->durability_checks,
+        (unsigned long long)c->violations, c->seconds, status);
     fflush(stdout);
 }
 
@@ -140,13 +146,15 @@ int main(int argc, char **argv)
         .scale = 1,
         .points = 400,
         .first_k = 3,
-        .nested_pct = 12,
+        .exhaustive = 4,
+        .nested_pct = 15,
         .twice_pct = 20,
         .full_pct = 10,
         .exe = argv[0],
     };
     const char *only = NULL, *policy = NULL;
-    int modes = 3, jobs = 1;
+    int modes = 3, jobs = 1, nseeds = 1;
+    double timeout = 600;
     uint64_t min_images = 0;
     bool expect = false;
     for (int i = 1; i < argc; i++) {
@@ -155,6 +163,8 @@ int main(int argc, char **argv)
 #define ARG(name) (!strcmp(a, name) && v && (i++, 1))
         if (ARG("--seed"))
             cfg.seed = strtoull(v, NULL, 0);
+        else if (ARG("--seeds"))
+            nseeds = atoi(v);
         else if (ARG("--workload"))
             only = strcmp(v, "all") ? v : NULL;
         else if (ARG("--mode"))
@@ -165,6 +175,8 @@ int main(int argc, char **argv)
             cfg.points = strtoull(v, NULL, 0);
         else if (ARG("--first-k"))
             cfg.first_k = (unsigned)atoi(v);
+        else if (ARG("--exhaustive"))
+            cfg.exhaustive = (unsigned)atoi(v);
         else if (ARG("--nested-pct"))
             cfg.nested_pct = (unsigned)atoi(v);
         else if (ARG("--twice-pct"))
@@ -173,6 +185,8 @@ int main(int argc, char **argv)
             cfg.full_pct = (unsigned)atoi(v);
         else if (ARG("--jobs"))
             jobs = atoi(v);
+        else if (ARG("--timeout"))
+            timeout = atof(v);
         else if (ARG("--min-images"))
             min_images = strtoull(v, NULL, 0);
         else if (ARG("--keep"))
@@ -200,6 +214,8 @@ int main(int argc, char **argv)
             cfg.keep_going = true;
         else if (!strcmp(a, "--list-sites"))
             cfg.list_sites = true;
+        else if (!strcmp(a, "--trace"))
+            cfg.trace = true;
         else if (!strcmp(a, "--verbose"))
             cfg.verbose = true;
         else if (!strcmp(a, "--list")) {
@@ -210,7 +226,8 @@ int main(int argc, char **argv)
             usage();
 #undef ARG
     }
-    if (jobs < 1 || cfg.scale < 1 || (only && workload_find(only) < 0))
+    if (jobs < 1 || jobs > 64 || cfg.scale < 1 || nseeds < 1 || cfg.exhaustive > 12 ||
+        (only && workload_find(only) < 0))
         usage();
     if (cfg.replay && (!only || modes == 3))
         usage();
@@ -240,6 +257,13 @@ int main(int argc, char **argv)
     unsetenv("PMEM_PATH");
     unsetenv("NVMMIO_SYNC");
     unsetenv("NVMMIO_DEBUG");
+    cfg.policy = policy;
+    /* A replay looks at one image: what other points might show does not
+     * stop it, and the durability assertion has nothing to say about it. */
+    if (cfg.replay) {
+        cfg.keep_going = true;
+        cfg.no_durability = true;
+    }
     if (policy)
         setenv("NVMMIO_POLICY", policy, 1);
     else
@@ -247,27 +271,32 @@ int main(int argc, char **argv)
     if (cfg.keep_dir)
         raw_mkdir(cfg.keep_dir);
 
-    struct run runs[64];
-    int nruns = 0;
-    for (int w = 0; w < workload_count(); w++) {
-        if (only && strcmp(only, workload_name(w)))
-            continue;
-        for (int m = 0; m < 2; m++)
-            if (modes >> m & 1)
-                runs[nruns++] = (struct run){.workload = w, .mode = m, .pid = -1};
+    int maxruns = nseeds * workload_count() * 2, nruns = 0;
+    struct run *runs = calloc((size_t)maxruns, sizeof(*runs));
+    if (!runs)
+        return EXIT_ERROR;
+    for (int k = 0; k < nseeds; k++) {
+        for (int w = 0; w < workload_count(); w++) {
+            if (only && strcmp(only, workload_name(w)))
+                continue;
+            for (int m = 0; m < 2; m++)
+                if (modes >> m & 1)
+                    runs[nruns++] = (struct run){
+                        .seed = cfg.seed + (uint64_t)k, .workload = w, .mode = m, .pid = -1};
+        }
     }
 
-    printf("crash model: seed %llu, %d run(s), %llu crash points per run, scale %d%s\n",
-           (unsigned long long)cfg.seed, nruns, (unsigned long long)cfg.points, cfg.scale,
-           expect ? ", expecting a violation" : "");
+    printf("crash model: seed %llu%s, %d run(s), %llu crash points per run, scale %d%s\n",
+           (unsigned long long)cfg.seed, nseeds > 1 ? " and on" : "", nruns,
+           (unsigned long long)cfg.points, cfg.scale, expect ? ", expecting a violation" : "");
     printf("%-17s %-5s %6s %7s %6s %8s %7s %7s %7s %6s %5s %7s %4s %7s\n", "workload", "mode",
-           "ops", "points", "explrd", "images64", "images8", "deduped", "nested", "twice",
-           "full", "dur.chk", "viol", "seconds");
+           "ops", "points", "explrd", "images64", "images8", "deduped", "nested", "twice", "full",
+           "dur.chk", "viol", "seconds");
     fflush(stdout);
 
     double t0 = now();
     int next = 0, active = 0, caught = -1;
-    bool slot_busy[64] = {false};
+    bool slot_busy[256] = {false};
     struct counts total = {0};
     int bad = 0, crashes = 0;
     while (next < nruns || active > 0) {
@@ -299,6 +328,7 @@ int main(int argc, char **argv)
                 }
                 raw_close(ofd);
                 driver_set_stats_fd(p[1]);
+                cfg.seed = r->seed;
                 struct counts c = {0};
                 int code = run_one(&cfg, r->workload, r->mode, root, scratch, &c);
                 sys_write(p[1], &c, sizeof(c));
@@ -316,7 +346,17 @@ int main(int argc, char **argv)
             active++;
         }
         int status;
-        pid_t pid = waitpid(-1, &status, 0);
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid == 0) { /* a run that outlives --timeout is a hang */
+            for (int i = 0; i < nruns; i++)
+                if (runs[i].pid > 0 && !runs[i].done && !runs[i].killed &&
+                    now() - runs[i].started > timeout) {
+                    kill(runs[i].pid, SIGKILL);
+                    runs[i].killed = true;
+                }
+            usleep(20000);
+            continue;
+        }
         if (pid < 0) {
             if (errno == EINTR)
                 continue;
@@ -336,7 +376,7 @@ int main(int argc, char **argv)
         if (got != (long)sizeof(r->c))
             memset(&r->c, 0, sizeof(r->c));
         r->c.seconds = now() - r->started;
-        r->code = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_CRASH;
+        r->code = r->killed ? EXIT_HANG : WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_CRASH;
         char out[PATH_MAX], root[PATH_MAX], scratch[PATH_MAX];
         snprintf(out, sizeof(out), "%s/out%d.txt", base, r->slot);
         snprintf(root, sizeof(root), "%s/root%d", base, r->slot);
@@ -346,9 +386,14 @@ int main(int argc, char **argv)
         char note[600] = "";
         if (r->code != EXIT_CLEAN)
             first_report(out, note, sizeof(note));
-        if (!WIFEXITED(status))
+        if (r->killed)
+            snprintf(note, sizeof(note), "no result after %.0f s: killed", timeout);
+        else if (!WIFEXITED(status))
             snprintf(note, sizeof(note), "killed by signal %d", WTERMSIG(status));
-        row(workload_name(r->workload), mode_name(r->mode), &r->c, status_of(r->code));
+        char wname[64];
+        snprintf(wname, sizeof(wname), nseeds > 1 ? "%s/%llu" : "%s", workload_name(r->workload),
+                 (unsigned long long)r->seed);
+        row(wname, mode_name(r->mode), &r->c, status_of(r->code));
         if (note[0])
             printf("  -> %s\n", note);
         add(&total, &r->c);
@@ -378,15 +423,15 @@ int main(int argc, char **argv)
            (unsigned long long)total.full, (unsigned long long)total.durability_checks,
            (unsigned long long)total.violations, secs);
     printf("crash model: %llu crash images (%llu whole-line, %llu torn at 8 bytes) at %llu of "
-           "%llu crash points; %llu images crashed again during recovery (%llu recovery crash "
-           "points, %.1f%% of images); %llu recoveries in all, %llu recovered twice, %llu "
-           "through open(); %llu durability checks; %llu fences, %llu flushes modelled; "
-           "epochs at fsync: %llu undo, %llu redo\n",
+           "%llu crash points; %llu of them (%.1f%%) crashed again during recovery, at %llu "
+           "recovery crash points giving %llu more images; %llu recoveries in all, %llu "
+           "recovered twice, %llu through open(); %llu durability checks; %llu fences, %llu "
+           "flushes modelled; epochs at fsync: %llu undo, %llu redo\n",
            (unsigned long long)images, (unsigned long long)total.images64,
            (unsigned long long)total.images8, (unsigned long long)total.explored,
-           (unsigned long long)total.points, (unsigned long long)total.nested_images,
-           (unsigned long long)total.nested_points,
+           (unsigned long long)total.points, (unsigned long long)total.images_nested,
            images ? 100.0 * (double)total.images_nested / (double)images : 0.0,
+           (unsigned long long)total.nested_points, (unsigned long long)total.nested_images,
            (unsigned long long)total.recoveries, (unsigned long long)total.twice,
            (unsigned long long)total.full, (unsigned long long)total.durability_checks,
            (unsigned long long)total.fences, (unsigned long long)total.flushes,
@@ -399,11 +444,14 @@ int main(int argc, char **argv)
         if (caught >= 0) {
             printf("crash model: violation found (workload %s, mode %s)\n",
                    workload_name(runs[caught].workload), mode_name(runs[caught].mode));
+            free(runs);
             return 0;
         }
         printf("crash model: NO VIOLATION FOUND\n");
+        free(runs);
         return 1;
     }
+    free(runs);
     if (cfg.replay)
         return bad ? EXIT_FOUND : 0;
     if (min_images && images < min_images) {

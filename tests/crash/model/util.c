@@ -262,8 +262,7 @@ void hexdump_diff(const uint8_t *got, size_t got_len, const uint8_t *want, size_
     if (n)
         out[0] = '\0';
     if (got_len != want_len)
-        at = put(out, n, at, "      size: recovered %zu bytes, expected %zu\n", got_len,
-                 want_len);
+        at = put(out, n, at, "      size: recovered %zu bytes, expected %zu\n", got_len, want_len);
     size_t common = got_len < want_len ? got_len : want_len, ranges = 0, total = 0;
     size_t first = SIZE_MAX;
     for (size_t i = 0; i < common;) {

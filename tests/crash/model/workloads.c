@@ -181,8 +181,8 @@ static void w_truncate(struct wctx *w, int scale)
             uint64_t len = rng_range(&w->r, 1, 8 * KiB);
             d_pwrite(w->d, s, rng_below(&w->r, size + 8 * KiB), data(w, len), len, 0);
         } else if (r < 55) {
-            uint64_t to = chance(w, 50) ? rng_below(&w->r, size + 1)
-                                        : size + rng_range(&w->r, 1, 64 * KiB);
+            uint64_t to =
+                chance(w, 50) ? rng_below(&w->r, size + 1) : size + rng_range(&w->r, 1, 64 * KiB);
             if (to > 160 * KiB)
                 to = rng_below(&w->r, 160 * KiB);
             d_ftruncate(w->d, s, to, 0);
@@ -244,6 +244,43 @@ static void make_record(uint8_t *buf, uint32_t thread, uint32_t seq, uint32_t le
     struct record_head h = {RECORD_MAGIC, thread, seq, len};
     memcpy(buf, &h, sizeof(h));
     fill_random(buf + sizeof(h), len - sizeof(h), hash2(thread, seq));
+}
+
+bool workload_has_records(int w)
+{
+    return w == 6 || w == 7;
+}
+
+/* The records of a file around offset `at`: who wrote each that covers it,
+ * and whether it is whole. */
+void describe_records(const uint8_t *p, size_t n, size_t at, char *out, size_t outn)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    uint8_t *want = malloc(2048);
+    size_t from = at > 2048 ? at - 2048 : 0;
+    for (size_t o = from; o <= at && o + sizeof(struct record_head) <= n && want; o++) {
+        struct record_head h;
+        memcpy(&h, p + o, sizeof(h));
+        if (h.magic != RECORD_MAGIC || h.thread > 1 || h.len < 64 || h.len > 2048 ||
+            o + h.len <= at)
+            continue;
+        make_record(want, h.thread, h.seq, h.len);
+        size_t k = 0, len = o + h.len <= n ? h.len : n - o;
+        while (k < len && p[o + k] == want[k])
+            k++;
+        int w = snprintf(out + used, outn - used,
+                         "      record of thread %u, op %u, %u bytes at %zu: %s", h.thread, h.seq,
+                         h.len, o, k == h.len ? "whole\n" : "torn at byte ");
+        if (w > 0)
+            used += (size_t)w < outn - used ? (size_t)w : outn - used - 1;
+        if (k != h.len && used < outn) {
+            w = snprintf(out + used, outn - used, "%zu\n", o + k);
+            if (w > 0)
+                used += (size_t)w < outn - used ? (size_t)w : outn - used - 1;
+        }
+    }
+    free(want);
 }
 
 struct tctx {
@@ -324,8 +361,8 @@ static void w_threads(struct wctx *w, int scale, bool overlap)
 /* ---- table ---------------------------------------------------------------- */
 
 static const char *const names[] = {
-    "append", "overwrite", "unaligned", "multiblock", "truncate", "twofiles",
-    "threads_disjoint", "threads_overlap",
+    "append",   "overwrite", "unaligned",        "multiblock",
+    "truncate", "twofiles",  "threads_disjoint", "threads_overlap",
 };
 
 int workload_count(void)
