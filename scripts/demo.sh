@@ -17,11 +17,14 @@ mkdir "$dir/kernel" "$dir/pmem"
 lib="$top/build/libnvmmio.so"
 
 # name | fio arguments
-jobs="seq-read 4K|--rw=read --bs=4k
-rand-read 4K|--rw=randread --bs=4k
+# Steady state: reads and overwrites run for a few seconds on a laid-out
+# file; the append writes one new file from start to end.
+steady="--time_based --runtime=3"
+jobs="seq-read 4K|--rw=read --bs=4k $steady
+rand-read 4K|--rw=randread --bs=4k $steady
 append 4K|--rw=write --bs=4k --create_on_open=1
-rand-overwrite 4K, fsync/32|--rw=randwrite --bs=4k --fsync=32 --overwrite=1
-rand-overwrite 4K, sync mode|--rw=randwrite --bs=4k --overwrite=1 --sync=1"
+rand-overwrite 4K, fsync/32|--rw=randwrite --bs=4k --fsync=32 --overwrite=1 $steady
+rand-overwrite 4K, sync mode|--rw=randwrite --bs=4k --overwrite=1 --sync=1 $steady"
 
 run_fio() { # directory, fio args...
     d=$1
@@ -38,4 +41,5 @@ echo "$jobs" | while IFS='|' read -r name args; do
     n=$(PMEM_IS_PMEM_FORCE=1 LD_PRELOAD="$lib" NVMMIO_PATH="$dir/pmem" run_fio "$dir/pmem" $args)
     printf '%-30s %12s %12s %7sx\n' "$name" "$k" "$n" "$(python3 -c "print(round($n/max($k,1),2))")"
 done
-echo "(same machine, same run; tmpfs with PMEM_IS_PMEM_FORCE=1 as the pmem root)"
+echo "(same machine, same run; tmpfs with PMEM_IS_PMEM_FORCE=1 as the pmem root;"
+echo " evaluation/run_all.sh has the full table with raw mmap as the limit)"
