@@ -148,6 +148,15 @@ static int verify_final(int fd, pread_fn read_at)
     return 0;
 }
 
+/* The test directory goes on every way out. */
+static void remove_dir(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "threads: could not remove %s\n", dir);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -163,6 +172,7 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 2;
     }
+    atexit(remove_dir);
     setenv("NVMMIO_PATH", dir, 1);
     char path[128];
     snprintf(path, sizeof(path), "%s/shared", dir);
@@ -189,10 +199,6 @@ int main(int argc, char **argv)
     if (raw < 0 || verify_final(raw, kernel_pread) != 0)
         fail("raw file after close", raw, errno);
     syscall(SYS_close, raw);
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fail("cleanup", 0, 0);
     printf("threads: %d writers x %d records, 2 readers: %s\n", writers, per_writer,
            failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
