@@ -51,19 +51,11 @@ bool nvfile_sync_mode(int open_flags)
     return nv_config()->sync || (open_flags & (O_SYNC | O_DSYNC));
 }
 
-static uint64_t reserve_for(uint64_t size)
-{
-    uint64_t r = MIN_RESERVE;
-    while (r < 2 * size)
-        r <<= 1;
-    return r;
-}
-
 static int ensure_reserve(struct nvfile *f, uint64_t end)
 {
     if (end <= f->map.reserved)
         return 0;
-    return pm_map_grow(f->fd, reserve_for(end), &f->map);
+    return pm_map_grow(f->fd, pm_reserve_for(end, MIN_RESERVE), &f->map);
 }
 
 /* ---- storage: which 2 MiB chunks have blocks behind them ---------------- */
@@ -306,7 +298,7 @@ static int setup(struct nvfile *f, int kfd, const char *path)
     }
     f->size = f->committed_size = f->real_size;
     f->zero_from = f->real_size;
-    rc = pm_map_file(f->fd, f->writable, reserve_for(f->real_size), &f->map);
+    rc = pm_map_file(f->fd, f->writable, pm_reserve_for(f->real_size, MIN_RESERVE), &f->map);
     if (rc < 0)
         return rc;
     long hole = sys_lseek(f->fd, 0, SEEK_HOLE);

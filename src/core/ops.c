@@ -330,17 +330,26 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     return r;
 }
 
-ssize_t nvops_write(struct nvofd *o, const void *buf, size_t n)
+/* Writes at off, or at the description's position (which then moves)
+ * when off is -1. */
+static ssize_t write_at_or_pos(struct nvofd *o, int flags, const void *buf, size_t n, off_t off)
 {
-    if (!can_write(o))
-        return -EBADF;
-    pthread_mutex_lock(&o->pos_lock);
     uint64_t at;
-    ssize_t r = write_at(o, o->flags, buf, n, o->pos, &at);
+    if (off != -1)
+        return write_at(o, flags, buf, n, (uint64_t)off, &at);
+    pthread_mutex_lock(&o->pos_lock);
+    ssize_t r = write_at(o, flags, buf, n, o->pos, &at);
     if (r > 0)
         o->pos = at + (uint64_t)r;
     pthread_mutex_unlock(&o->pos_lock);
     return r;
+}
+
+ssize_t nvops_write(struct nvofd *o, const void *buf, size_t n)
+{
+    if (!can_write(o))
+        return -EBADF;
+    return write_at_or_pos(o, o->flags, buf, n, -1);
 }
 
 ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off)
@@ -349,8 +358,7 @@ ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off)
         return -EINVAL;
     if (!can_write(o))
         return -EBADF;
-    uint64_t at;
-    return write_at(o, o->flags, buf, n, (uint64_t)off, &at);
+    return write_at_or_pos(o, o->flags, buf, n, off);
 }
 
 static off_t seek_data_or_hole(struct nvfile *f, off_t off, int whence)
@@ -479,19 +487,30 @@ static int check_iov(const struct iovec *iov, int iovcnt)
     return 0;
 }
 
-ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags)
+/* The checks of a vectored call, in the kernel's order: a negative errno,
+ * 0 when there is nothing to move, 1 to go on. */
+static int check_vectored(const struct nvofd *o, bool write, const struct iovec *iov, int iovcnt,
+                          off_t off, int rwf_flags)
 {
     int rc = check_iov(iov, iovcnt);
     if (rc < 0)
         return rc;
     if (off < -1)
         return -EINVAL;
-    if (!can_read(o))
+    if (!(write ? can_write(o) : can_read(o)))
         return -EBADF;
     if (iov_total(iov, iovcnt) == 0)
         return 0;
     if (rwf_flags & ~supported_rwf())
         return -EOPNOTSUPP;
+    return 1;
+}
+
+ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags)
+{
+    int rc = check_vectored(o, false, iov, iovcnt, off, rwf_flags);
+    if (rc <= 0)
+        return rc;
     bool use_pos = off == -1;
     if (use_pos)
         pthread_mutex_lock(&o->pos_lock);
@@ -521,38 +540,19 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
 
 ssize_t nvops_writev(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags)
 {
-    int rc = check_iov(iov, iovcnt);
-    if (rc < 0)
+    int rc = check_vectored(o, true, iov, iovcnt, off, rwf_flags);
+    if (rc <= 0)
         return rc;
-    if (off < -1)
-        return -EINVAL;
-    if (!can_write(o))
-        return -EBADF;
-    if (iov_total(iov, iovcnt) == 0)
-        return 0;
-    if (rwf_flags & ~supported_rwf())
-        return -EOPNOTSUPP;
     size_t total;
     char *copy;
     const char *buf = gather(iov, iovcnt, &total, &copy);
     if (!buf && total)
         return -ENOMEM;
-    int saved_flags = o->flags;
-    int flags = saved_flags | ((rwf_flags & RWF_APPEND) ? O_APPEND : 0) |
+    int flags = o->flags | ((rwf_flags & RWF_APPEND) ? O_APPEND : 0) |
                 ((rwf_flags & (RWF_DSYNC | RWF_SYNC)) ? O_DSYNC : 0);
     if (rwf_flags & RWF_NOAPPEND)
         flags &= ~O_APPEND;
-    ssize_t r;
-    uint64_t at;
-    if (off == -1) {
-        pthread_mutex_lock(&o->pos_lock);
-        r = write_at(o, flags, buf, total, o->pos, &at);
-        if (r > 0)
-            o->pos = at + (uint64_t)r;
-        pthread_mutex_unlock(&o->pos_lock);
-    } else {
-        r = write_at(o, flags, buf, total, (uint64_t)off, &at);
-    }
+    ssize_t r = write_at_or_pos(o, flags, buf, total, off);
     free(copy);
     return r;
 }

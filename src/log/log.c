@@ -19,14 +19,6 @@ void nvlog_init(struct nvlog *log)
     log->fd = -1;
 }
 
-static uint64_t reserve_for(uint64_t size)
-{
-    uint64_t r = LOG_MIN_RESERVE;
-    while (r < 2 * size)
-        r <<= 1;
-    return r;
-}
-
 static void start_generation(struct nvlog *log)
 {
     log->tail = NVLOG_HEADER_SIZE;
@@ -47,7 +39,7 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
         return fd;
     int rc = sys_fallocate(fd, 0, 0, NVLOG_INITIAL_SIZE);
     if (rc == 0)
-        rc = pm_map_file(fd, 1, reserve_for(NVLOG_INITIAL_SIZE), &log->map);
+        rc = pm_map_file(fd, 1, pm_reserve_for(NVLOG_INITIAL_SIZE, LOG_MIN_RESERVE), &log->map);
     if (rc < 0) {
         sys_close(fd);
         sys_unlinkat(dirfd, tmp, 0);
@@ -96,7 +88,7 @@ int nvlog_attach(struct nvlog *log, int dirfd, const char *name)
     if (rc == 0 && (uint64_t)st.st_size < NVLOG_HEADER_SIZE)
         rc = -EBADMSG;
     if (rc == 0)
-        rc = pm_map_file(fd, 1, reserve_for((uint64_t)st.st_size), &log->map);
+        rc = pm_map_file(fd, 1, pm_reserve_for((uint64_t)st.st_size, LOG_MIN_RESERVE), &log->map);
     if (rc < 0) {
         sys_close(fd);
         return rc;
@@ -154,7 +146,7 @@ int nvlog_reserve(struct nvlog *log, uint64_t bytes)
     if (rc < 0)
         return rc == -EFBIG ? -ENOSPC : rc;
     if (want > log->map.reserved) {
-        rc = pm_map_grow(log->fd, reserve_for(want), &log->map);
+        rc = pm_map_grow(log->fd, pm_reserve_for(want, LOG_MIN_RESERVE), &log->map);
         if (rc < 0)
             return rc;
     }

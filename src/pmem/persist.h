@@ -29,6 +29,16 @@ struct pm_map {
     size_t dirty_hi;
 };
 
+/* Address space to reserve for a file of `size` bytes: a power of two of at
+ * least `least` and twice the size, so growth seldom needs a new mapping. */
+static inline uint64_t pm_reserve_for(uint64_t size, uint64_t least)
+{
+    uint64_t r = least;
+    while (r < 2 * size)
+        r <<= 1;
+    return r;
+}
+
 /* Maps reserve bytes of fd from offset 0 (pages past EOF are never touched).
  * Tries MAP_SYNC first. Returns 0 or a negative errno. */
 int pm_map_file(int fd, int writable, size_t reserve, struct pm_map *m);

@@ -160,6 +160,16 @@ static char *read_data(struct fixture *f, size_t *n)
 
 #define assert_block_orig(buf, blk) assert_block(buf, blk, orig_byte((blk)*BLK))
 
+/* The data file is its original nblocks blocks, nothing more. */
+static void assert_data_orig(struct fixture *f, uint64_t nblocks)
+{
+    size_t n;
+    char *d = read_data(f, &n);
+    assert_int_equal(n, nblocks * BLK);
+    for (uint64_t b = 0; b < nblocks; b++)
+        assert_block_orig(d, b);
+}
+
 /* ---- recovery ----------------------------------------------------------- */
 
 static void recover_without_log_is_noop(void **state)
@@ -173,11 +183,7 @@ static void recover_without_log_is_noop(void **state)
     assert_false(out.stale);
     assert_int_equal(out.undone, 0);
     assert_int_equal(out.redone, 0);
-    size_t n;
-    char *d = read_data(f, &n);
-    assert_int_equal(n, 3 * BLK);
-    for (uint64_t b = 0; b < 3; b++)
-        assert_block_orig(d, b);
+    assert_data_orig(f, 3);
 }
 
 static void undo_rolls_back_uncommitted_epoch(void **state)
@@ -199,11 +205,7 @@ static void undo_rolls_back_uncommitted_epoch(void **state)
     assert_int_equal(out.redone, 0);
     assert_int_equal(out.size, 4 * BLK);
     assert_false(unit_exists(f->dir.fd, LOG_NAME));
-    size_t n;
-    char *d = read_data(f, &n);
-    assert_int_equal(n, 4 * BLK);
-    for (uint64_t b = 0; b < 4; b++)
-        assert_block_orig(d, b);
+    assert_data_orig(f, 4);
 }
 
 static void undo_of_committed_epoch_is_kept(void **state)
@@ -491,11 +493,7 @@ static void stale_identity_removes_log(void **state)
     assert_int_equal(out.redone, 0);
     assert_int_equal(out.undone, 0);
     assert_false(unit_exists(f->dir.fd, LOG_NAME));
-    size_t n;
-    char *d = read_data(f, &n);
-    assert_int_equal(n, 4 * BLK);
-    for (uint64_t b = 0; b < 4; b++)
-        assert_block_orig(d, b);
+    assert_data_orig(f, 4);
 }
 
 static void both_slots_corrupted_is_ebadmsg(void **state)
