@@ -967,7 +967,8 @@ int nvfile_commit(struct nvfile *f)
         if (f->policy == NVLOG_UNDO || nvlog_used(&f->log) > CHECKPOINT_BATCH)
             return nvfile_checkpoint(f);
         /* Small logs wait for the next commit or the close: waking the
-         * thread costs more than they hold. */
+         * thread costs more than they hold. Larger ones go home in the
+         * background once the file is left idle. */
         if (nvlog_used(&f->log) > CHECKPOINT_BACKGROUND)
             nvckpt_schedule(f);
     }
@@ -978,11 +979,8 @@ int nvfile_checkpoint(struct nvfile *f)
 {
     if (!nvlog_exists(&f->log))
         return 0;
-    long n = nvlog_checkpoint(&f->log, &f->map, f->real_size);
-    if (n < 0)
-        return (int)n;
-    nvidx_drop_redo_upto(&f->index, f->log.state.applied_epoch);
-    return 0;
+    long n = nvlog_checkpoint(&f->log, &f->map, f->real_size, &f->index);
+    return n < 0 ? (int)n : 0;
 }
 
 int nvfile_settle(struct nvfile *f)

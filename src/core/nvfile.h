@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "log/index.h"
 #include "core/owner.h"
@@ -71,6 +72,8 @@ struct nvfile {
     bool ckpt_queued;
     bool ckpt_busy;
     struct nvfile *ckpt_next;
+    struct timespec ckpt_due;
+    uint64_t ckpt_epoch; /* the running epoch when queued (file lock) */
 };
 
 /* Finds or creates the object for the regular file open as kfd (whose

@@ -114,20 +114,16 @@ void nvidx_set_undo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry
     r->last_epoch = epoch;
 }
 
-void nvidx_drop_redo_upto(struct nvidx *ix, uint64_t epoch)
+void nvidx_drop_redo(struct nvidx *ix, uint64_t off, uint64_t record)
 {
-    for (struct nvidx_region *r = ix->regions; r && ix->redo_live; r = r->next_live) {
-        if (r->redo_live == 0)
-            continue;
-        unsigned n = NVIDX_MAX_BLOCKS >> (r->shift - NVLOG_MIN_SHIFT);
-        for (unsigned i = 0; i < n && r->redo_live; i++) {
-            struct nvidx_entry *e = &r->entries[i];
-            if (e->record && e->kind == NVLOG_REDO && e->epoch <= epoch) {
-                e->record = 0;
-                r->redo_live--;
-                ix->redo_live--;
-            }
-        }
+    struct nvidx_region *r = nvidx_region(ix, off, false);
+    if (!r)
+        return;
+    struct nvidx_entry *e = nvidx_entry_at(r, off);
+    if (e->record == record && e->kind == NVLOG_REDO) {
+        e->record = 0;
+        r->redo_live--;
+        ix->redo_live--;
     }
 }
 

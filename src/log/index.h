@@ -68,8 +68,9 @@ void nvidx_set_redo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry
 void nvidx_set_undo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry *e,
                     uint64_t record, uint64_t epoch);
 
-/* Drops every redo entry whose epoch is at most `epoch` (they are home). */
-void nvidx_drop_redo_upto(struct nvidx *ix, uint64_t epoch);
+/* The redo record at log offset `record`, for the block at file offset
+ * `off`, is home: its entry is dropped unless a newer record replaced it. */
+void nvidx_drop_redo(struct nvidx *ix, uint64_t off, uint64_t record);
 
 /* Smallest block size (log2) that holds a request of len bytes. */
 unsigned nvidx_shift_for(uint64_t len);

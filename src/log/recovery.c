@@ -17,8 +17,8 @@ struct apply_ctx {
     uint64_t undone, redone;
     uint64_t extent; /* end of the furthest record that matters */
     bool measure_only;
-    struct nvlog_rec first_open; /* first record of an uncommitted epoch */
-    bool seen_open;
+    struct nvlog *log;   /* checkpoint: the log walked, and */
+    struct nvidx *index; /* the index whose entries go with the records */
 };
 
 static bool record_matters(const struct apply_ctx *c, const struct nvlog_record *r)
@@ -33,6 +33,8 @@ static int apply_record(void *arg, const struct nvlog_record *r, const char *dat
     struct apply_ctx *c = arg;
     if (!record_matters(c, r))
         return 0;
+    if (c->index)
+        nvidx_drop_redo(c->index, r->file_offset, (uint64_t)((const char *)r - c->log->map.base));
     if (c->measure_only) {
         if (r->file_offset + r->data_len > c->extent)
             c->extent = r->file_offset + r->data_len;
@@ -141,7 +143,8 @@ static int find_open_epoch(void *arg, const struct nvlog_record *r, const char *
     return r->epoch > c->committed;
 }
 
-long nvlog_checkpoint(struct nvlog *log, struct pm_map *data, uint64_t data_size)
+long nvlog_checkpoint(struct nvlog *log, struct pm_map *data, uint64_t data_size,
+                      struct nvidx *index)
 {
     uint64_t committed = log->state.committed_epoch;
     if (log->state.applied_epoch >= committed)
@@ -151,6 +154,8 @@ long nvlog_checkpoint(struct nvlog *log, struct pm_map *data, uint64_t data_size
         .data_size = data_size,
         .committed = committed,
         .applied = log->state.applied_epoch,
+        .log = log,
+        .index = index,
     };
 #if NVMMIO_MUTANT == 3 /* mutant 3: the checkpoint commits before its data is home */
     nvlog_commit(log, committed, committed, log->state.committed_size, false);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "log/format.h"
+#include "log/index.h"
 #include "log/log.h"
 #include "pmem/persist.h"
 
@@ -33,7 +34,9 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
 /* Copies every committed redo record not yet home to the data mapping,
  * drains, and commits the new applied epoch; resets the log when nothing in
  * it is live any more. data_size bounds the copies (the file's real size).
+ * The index, when given, drops the entries of the records that went home.
  * Returns the number of records copied, or a negative errno. */
-long nvlog_checkpoint(struct nvlog *log, struct pm_map *data, uint64_t data_size);
+long nvlog_checkpoint(struct nvlog *log, struct pm_map *data, uint64_t data_size,
+                      struct nvidx *index);
 
 #endif

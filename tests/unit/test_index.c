@@ -175,7 +175,7 @@ static void region_shift_adoption(void **state)
     assert_int_equal(nvidx_region_shift(r, 3, 21), 12);
     assert_int_equal(nvidx_region_shift(r, 9, 13), 12);
     assert_int_equal(r->entries[2].record, 8192);
-    nvidx_drop_redo_upto(ix, 2);
+    nvidx_drop_redo(ix, 8192, 8192);
     assert_int_equal(r->redo_live, 0);
     /* Same epoch as the last one logged: still kept. */
     assert_int_equal(nvidx_region_shift(r, 2, 21), 12);
@@ -243,7 +243,7 @@ static void set_undo_redo_counts(void **state)
     assert_int_equal(ix->redo_live, 3);
 }
 
-static void drop_redo_upto(void **state)
+static void drop_redo(void **state)
 {
     struct nvidx *ix = *state;
     struct nvidx_region *a = nvidx_region(ix, 0, true);
@@ -256,46 +256,46 @@ static void drop_redo_upto(void **state)
     assert_int_equal(nvidx_region_shift(b, 1, 13), 13);
     assert_int_equal(nvidx_region_shift(c, 1, 21), 21);
 
+    uint64_t a_last = NVIDX_REGION_SIZE - 4096, b_mid = 2 * MiB + NVIDX_REGION_SIZE / 2 - 8192;
     nvidx_set_redo(ix, a, &a->entries[0], 64, 1);
     nvidx_set_redo(ix, a, &a->entries[NVIDX_MAX_BLOCKS - 1], 128, 3);
-    nvidx_set_redo(ix, b, &b->entries[NVIDX_MAX_BLOCKS / 2 - 1], 192, 2);
+    nvidx_set_redo(ix, b, nvidx_entry_at(b, b_mid), 192, 2);
     nvidx_set_redo(ix, c, &c->entries[0], 256, 1);
     nvidx_set_undo(ix, a, &a->entries[7], 320, 2);
     assert_int_equal(ix->redo_live, 4);
 
-    /* Nothing at or below epoch 0. */
-    nvidx_drop_redo_upto(ix, 0);
+    /* A record the entry no longer names (a newer one replaced it) and
+     * offsets without a region change nothing. */
+    nvidx_drop_redo(ix, 0, 4096);
+    nvidx_drop_redo(ix, 100 * MiB, 64);
+    nvidx_drop_redo(ix, NVIDX_MAX_OFFSET, 64);
+    assert_int_equal(ix->redo_live, 4);
+    /* Undo entries are not the business of drop_redo. */
+    nvidx_drop_redo(ix, 7 * 4096, 320);
+    assert_int_equal(a->entries[7].record, 320);
     assert_int_equal(ix->redo_live, 4);
 
-    nvidx_drop_redo_upto(ix, 1);
+    nvidx_drop_redo(ix, 0, 64);
+    nvidx_drop_redo(ix, 64 * MiB + 12345, 256); /* any offset in a 2 MiB block */
     assert_int_equal(ix->redo_live, 2);
     assert_int_equal(a->redo_live, 1);
     assert_int_equal(c->redo_live, 0);
     assert_int_equal(a->entries[0].record, 0);
     assert_int_equal(c->entries[0].record, 0);
     assert_int_equal(a->entries[NVIDX_MAX_BLOCKS - 1].record, 128);
-    /* Undo entries are not the business of drop_redo_upto. */
-    assert_int_equal(a->entries[7].record, 320);
 
-    nvidx_drop_redo_upto(ix, 2);
+    nvidx_drop_redo(ix, b_mid, 192);
     assert_int_equal(ix->redo_live, 1);
     assert_int_equal(b->redo_live, 0);
-    assert_int_equal(b->entries[NVIDX_MAX_BLOCKS / 2 - 1].record, 0);
+    assert_int_equal(nvidx_entry_at(b, b_mid)->record, 0);
 
-    nvidx_drop_redo_upto(ix, UINT64_MAX);
+    /* Dropped twice: counted once. */
+    nvidx_drop_redo(ix, a_last, 128);
+    nvidx_drop_redo(ix, a_last, 128);
     assert_int_equal(ix->redo_live, 0);
     assert_int_equal(a->redo_live, 0);
     assert_int_equal(a->entries[NVIDX_MAX_BLOCKS - 1].record, 0);
     assert_int_equal(a->entries[7].record, 320);
-
-    /* A dropped entry counts again when it gets a new redo record. */
-    nvidx_set_redo(ix, a, &a->entries[0], 384, 4);
-    assert_int_equal(a->redo_live, 1);
-    assert_int_equal(ix->redo_live, 1);
-    /* An undo over a dropped redo entry does not count down. */
-    nvidx_set_undo(ix, c, &c->entries[0], 448, 4);
-    assert_int_equal(c->redo_live, 0);
-    assert_int_equal(ix->redo_live, 1);
 }
 
 static void shift_for_boundaries(void **state)
@@ -352,7 +352,7 @@ int main(void)
                                         teardown_index),
         cmocka_unit_test_setup_teardown(region_shift_adoption, setup_index, teardown_index),
         cmocka_unit_test_setup_teardown(set_undo_redo_counts, setup_index, teardown_index),
-        cmocka_unit_test_setup_teardown(drop_redo_upto, setup_index, teardown_index),
+        cmocka_unit_test_setup_teardown(drop_redo, setup_index, teardown_index),
         cmocka_unit_test(shift_for_boundaries),
         cmocka_unit_test_setup_teardown(destroy_many_regions, setup_index, teardown_index),
     };

@@ -608,7 +608,7 @@ static void checkpoint_copies_committed_redo_and_resets(void **state)
     assert_int_equal(nvlog_commit(log, 2, 0, 4 * BLK, false), 0);
     uint64_t seq = log->state.seq;
 
-    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK), 3);
+    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK, NULL), 3);
     assert_int_equal(log->state.applied_epoch, 2);
     assert_int_equal(log->state.committed_epoch, 2);
     assert_int_equal(log->state.committed_size, 4 * BLK);
@@ -625,7 +625,7 @@ static void checkpoint_copies_committed_redo_and_resets(void **state)
     assert_block_orig(d, 2);
 
     /* Nothing more to do. */
-    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK), 0);
+    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK, NULL), 0);
     assert_int_equal(log->state.seq, seq + 1);
 
     /* The state is durable: a recovery now applies nothing. */
@@ -648,7 +648,7 @@ static void checkpoint_keeps_open_epoch_live(void **state)
     log_redo(f, 2, 2 * BLK, BLK, 'p');
     uint64_t tail = log->tail;
 
-    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK), 1);
+    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK, NULL), 1);
     assert_int_equal(log->state.applied_epoch, 1);
     assert_int_equal(log->state.gen, 1);
     assert_int_equal(log->tail, tail);
@@ -662,7 +662,7 @@ static void checkpoint_keeps_open_epoch_live(void **state)
 
     /* Epoch 2 commits; the next checkpoint copies it and empties the log. */
     assert_int_equal(nvlog_commit(log, 2, 1, 4 * BLK, false), 0);
-    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK), 2);
+    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK, NULL), 2);
     assert_int_equal(log->state.applied_epoch, 2);
     assert_int_equal(log->state.gen, 2);
     assert_int_equal(log->tail, NVLOG_HEADER_SIZE);
@@ -682,7 +682,7 @@ static void checkpoint_then_crash_recovers_open_epoch(void **state)
     assert_int_equal(nvlog_commit(log, 1, 0, 4 * BLK, false), 0);
     /* Epoch 2 is an undo epoch, open when the checkpoint runs. */
     log_undo(f, 2, 3 * BLK, BLK);
-    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK), 1);
+    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK, NULL), 1);
     write_home(f, 3 * BLK, BLK, 'u');
     write_home(f, 0, BLK, 'v'); /* in place over the checkpointed block */
 
@@ -697,6 +697,42 @@ static void checkpoint_then_crash_recovers_open_epoch(void **state)
     assert_block_orig(d, 3);
 }
 
+static void checkpoint_drops_index_entries(void **state)
+{
+    struct fixture *f = *state;
+    make_data(f, 4 * BLK);
+    struct nvlog *log = new_log(f, 4 * BLK);
+    struct nvidx ix;
+    nvidx_init(&ix);
+    struct nvidx_region *r = nvidx_region(&ix, 0, true);
+    assert_non_null(r);
+    unsigned shift = nvidx_region_shift(r, 1, nvidx_shift_for(BLK));
+    assert_int_equal((uint64_t)1 << shift, BLK);
+    struct nvlog_rec a = log_redo(f, 1, 0, BLK, 'a');
+    nvidx_set_redo(&ix, r, nvidx_entry_at(r, 0), a.off, 1);
+    struct nvlog_rec b = log_redo(f, 1, BLK, BLK, 'b');
+    nvidx_set_redo(&ix, r, nvidx_entry_at(r, BLK), b.off, 1);
+    struct nvlog_rec c = log_redo(f, 2, 0, BLK, 'c'); /* replaces a */
+    nvidx_set_redo(&ix, r, nvidx_entry_at(r, 0), c.off, 2);
+    assert_int_equal(nvlog_commit(log, 2, 0, 4 * BLK, false), 0);
+    struct nvlog_rec d = log_redo(f, 3, 2 * BLK, BLK, 'd'); /* open epoch */
+    nvidx_set_redo(&ix, r, nvidx_entry_at(r, 2 * BLK), d.off, 3);
+    assert_int_equal(ix.redo_live, 3);
+
+    assert_int_equal(nvlog_checkpoint(log, &f->data, 4 * BLK, &ix), 3);
+    /* The blocks that went home read from home; the open one still logs. */
+    assert_int_equal(ix.redo_live, 1);
+    assert_int_equal(nvidx_entry_at(r, 0)->record, 0);
+    assert_int_equal(nvidx_entry_at(r, BLK)->record, 0);
+    assert_int_equal(nvidx_entry_at(r, 2 * BLK)->record, d.off);
+    size_t n;
+    char *data = read_data(f, &n);
+    assert_block(data, 0, 'c');
+    assert_block(data, 1, 'b');
+    assert_block_orig(data, 2);
+    nvidx_destroy(&ix);
+}
+
 static void checkpoint_bounded_by_data_size(void **state)
 {
     struct fixture *f = *state;
@@ -705,7 +741,7 @@ static void checkpoint_bounded_by_data_size(void **state)
     log_redo(f, 1, BLK, 2 * BLK, 'b'); /* straddles the end */
     log_redo(f, 1, 3 * BLK, BLK, 'c'); /* wholly beyond */
     assert_int_equal(nvlog_commit(log, 1, 0, 2 * BLK, false), 0);
-    assert_int_equal(nvlog_checkpoint(log, &f->data, 2 * BLK), 1);
+    assert_int_equal(nvlog_checkpoint(log, &f->data, 2 * BLK, NULL), 1);
     size_t n;
     char *d = read_data(f, &n);
     assert_int_equal(n, 2 * BLK);
@@ -737,6 +773,7 @@ int main(int argc, char **argv)
         T(checkpoint_copies_committed_redo_and_resets),
         T(checkpoint_keeps_open_epoch_live),
         T(checkpoint_then_crash_recovers_open_epoch),
+        T(checkpoint_drops_index_entries),
         T(checkpoint_bounded_by_data_size),
     };
     /* clang-format on */
