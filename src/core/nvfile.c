@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
-#include "core/checkpointer.h"
+#include "core/helper.h"
 #include "core/config.h"
 #include "core/debug.h"
 #include "core/filetable.h"
@@ -35,6 +35,15 @@
  * logs go home in the background. */
 #define CHECKPOINT_BATCH      ((uint64_t)4 << 20)
 #define CHECKPOINT_BACKGROUND ((uint64_t)256 << 10)
+/* A file appended past AHEAD_FROM gets storage prepared ahead of its end by
+ * the helper thread, AHEAD_STEP at a time up to AHEAD past the size, so its
+ * writer mostly only copies; meanwhile the writer's own growth goes by
+ * AHEAD_WRITER_STEP, and the thread maps by AHEAD_PIECE. */
+#define AHEAD_FROM        ((uint64_t)1 << 20)
+#define AHEAD             ((uint64_t)8 << 20)
+#define AHEAD_STEP        ((uint64_t)1 << 20)
+#define AHEAD_PIECE       ((uint64_t)64 << 10)
+#define AHEAD_WRITER_STEP ((uint64_t)64 << 10)
 
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
@@ -51,11 +60,28 @@ bool nvfile_sync_mode(int open_flags)
     return nv_config()->sync || (open_flags & (O_SYNC | O_DSYNC));
 }
 
+/* Anything that moves the mapping or takes blocks away runs between these
+ * (write lock held): it waits out the helper thread's work ahead of the
+ * end, which then sees the generation change and drops what it did. */
+static void layout_change_begin(struct nvfile *f)
+{
+    pthread_mutex_lock(&f->layout_lock);
+    f->layout_gen++;
+}
+
+static void layout_change_end(struct nvfile *f)
+{
+    pthread_mutex_unlock(&f->layout_lock);
+}
+
 static int ensure_reserve(struct nvfile *f, uint64_t end)
 {
     if (end <= f->map.reserved)
         return 0;
-    return pm_map_grow(f->fd, pm_reserve_for(end, MIN_RESERVE), &f->map);
+    layout_change_begin(f);
+    int rc = pm_map_grow(f->fd, pm_reserve_for(end, MIN_RESERVE), &f->map);
+    layout_change_end(f);
+    return rc;
 }
 
 /* ---- storage: which 2 MiB chunks have blocks behind them ---------------- */
@@ -65,7 +91,9 @@ static bool chunk_known(const struct nvfile *f, uint64_t c)
     return c < f->chunk_bits && (f->chunks[c / 64] >> (c % 64) & 1);
 }
 
-static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1)
+/* Records that chunks [c0, c1) have blocks; `map` also maps them in (the
+ * pages of appends are mapped already). */
+static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1, bool map)
 {
     if (c1 > f->chunk_bits) {
         uint64_t bits = f->chunk_bits ? f->chunk_bits : 64;
@@ -89,7 +117,7 @@ static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1)
     }
     /* Blocks just known to be there: map them in one go, up to a bound so
      * opening a huge file stays cheap (the rest fault in as used). */
-    if (fresh_to > fresh_from && fresh_from * STORAGE_CHUNK < POPULATE_LIMIT) {
+    if (map && fresh_to > fresh_from && fresh_from * STORAGE_CHUNK < POPULATE_LIMIT) {
         uint64_t hi = fresh_to * STORAGE_CHUNK;
         hi = hi < POPULATE_LIMIT ? hi : POPULATE_LIMIT;
         hi = hi < f->real_size ? hi : f->real_size;
@@ -118,18 +146,51 @@ static uint64_t grow_step(const struct nvfile *f)
     return step < MIN_GROW_STEP ? MIN_GROW_STEP : step > MAX_GROW_STEP ? MAX_GROW_STEP : step;
 }
 
+/* The helper thread reads the allocated prefix without taking the lock. */
+static void set_alloc_prefix(struct nvfile *f, uint64_t v)
+{
+    f->alloc_prefix = v;
+    __atomic_store_n(&f->append_front, v, __ATOMIC_RELAXED);
+}
+
+static int append_grew(struct nvfile *f, uint64_t hi)
+{
+    set_alloc_prefix(f, hi);
+    return mark_chunks(f, 0, hi / STORAGE_CHUNK, false);
+}
+
+/* An append into the tail the helper thread prepares: the writer maps the
+ * pages it needs by faults, without fallocate and the inode lock the thread
+ * may hold; pages the thread got to first cost little. */
+static int append_into_tail(struct nvfile *f, uint64_t end)
+{
+    uint64_t need = round_up(end, PAGE);
+    if (need > f->real_size)
+        return -EAGAIN;
+    uint64_t hi = need + AHEAD_WRITER_STEP;
+    if (hi > round_down(f->real_size, PAGE))
+        hi = need;
+    int rc = pm_allocate(&f->map, f->alloc_prefix, hi - f->alloc_prefix);
+    return rc < 0 ? rc : append_grew(f, hi);
+}
+
 /* Extends the real file so it holds [off, end): appends take a step ahead
- * so the next ones stay free of system calls; a write far past the end
- * leaves a hole before it. */
+ * so the next ones stay free of system calls (or the helper thread works
+ * ahead of them); a write far past the end leaves a hole before it. */
 static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
 {
     /* An append extends the allocated prefix by pages; a write far past
      * the end allocates whole chunks there and leaves a hole before. */
     bool append = off <= f->alloc_prefix;
+    bool helped =
+        append && end >= AHEAD_FROM && f->map.kind != PM_KIND_MSYNC && nvhelper_prepare(f);
+    if (helped && append_into_tail(f, end) == 0)
+        return 0;
     uint64_t align = append ? PAGE : STORAGE_CHUNK;
     uint64_t lo = round_down(append ? f->alloc_prefix : off, align);
     uint64_t exact = round_up(end, align);
-    uint64_t hi = append ? round_up(end + grow_step(f), PAGE) : exact;
+    uint64_t hi =
+        append ? round_up(end + (helped ? AHEAD_WRITER_STEP : grow_step(f)), PAGE) : exact;
     int rc = ensure_reserve(f, hi);
     if (rc == 0)
         rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
@@ -142,10 +203,9 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
     if (hi > f->real_size)
         f->real_size = hi;
     if (!append)
-        return mark_chunks(f, lo / STORAGE_CHUNK, hi / STORAGE_CHUNK);
-    f->alloc_prefix = hi;
+        return mark_chunks(f, lo / STORAGE_CHUNK, hi / STORAGE_CHUNK, true);
     pm_populate(&f->map, lo, hi < POPULATE_LIMIT ? hi - lo : 0);
-    return mark_chunks(f, 0, hi / STORAGE_CHUNK);
+    return append_grew(f, hi);
 }
 
 /* True when every byte of [off, end) is known to have a block. */
@@ -181,9 +241,73 @@ static int ensure_storage(struct nvfile *f, uint64_t off, uint64_t end)
             lo + STORAGE_CHUNK < f->real_size ? lo + STORAGE_CHUNK : round_up(f->real_size, PAGE);
         rc = sys_fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)(hi - lo));
         if (rc == 0)
-            rc = mark_chunks(f, c, c + 1);
+            rc = mark_chunks(f, c, c + 1, true);
     }
     return rc == -EFBIG ? -ENOSPC : rc;
+}
+
+/* Write lock held. The next piece of storage to prepare ahead of the end:
+ * the real file is extended over it here, and the address space reserved,
+ * so the thread can allocate and map it without the lock. */
+static bool plan_ahead(struct nvfile *f, uint64_t *lo, uint64_t *hi)
+{
+    /* Like the writer's own steps, no more than a quarter of the size ahead,
+     * so a nearly full file system still has room for other files. */
+    uint64_t ahead = f->size / 4 < AHEAD_STEP ? AHEAD_STEP
+                     : f->size / 4 > AHEAD    ? AHEAD
+                                              : f->size / 4;
+    uint64_t target = round_up(f->size + ahead, PAGE);
+    *lo = f->alloc_prefix;
+    if (!f->writable || *lo >= target || f->shared_with_child)
+        return false;
+    *hi = *lo + AHEAD_STEP < target ? *lo + AHEAD_STEP : target;
+    if (ensure_reserve(f, *hi) < 0)
+        return false;
+    if (*hi > f->real_size) {
+        if (sys_ftruncate(f->fd, (off_t)*hi) < 0)
+            return false;
+        f->real_size = *hi;
+    }
+    return true;
+}
+
+void nvfile_prepare_ahead(struct nvfile *f)
+{
+    for (;;) {
+        uint64_t lo, hi;
+        pthread_rwlock_wrlock(&f->lock);
+        bool more = plan_ahead(f, &lo, &hi);
+        uint64_t gen = f->layout_gen;
+        pthread_rwlock_unlock(&f->lock);
+        if (!more)
+            return;
+        pthread_mutex_lock(&f->layout_lock);
+        int rc =
+            gen == f->layout_gen ? sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo)) : -EAGAIN;
+        /* Mapped from the top down, towards the writer, who maps the pages
+         * it reaches first itself: the two meet instead of both faulting
+         * the same pages. */
+        for (uint64_t top = hi; rc == 0 && top > lo;) {
+            uint64_t front = __atomic_load_n(&f->append_front, __ATOMIC_RELAXED);
+            uint64_t bottom = top - lo > AHEAD_PIECE ? top - AHEAD_PIECE : lo;
+            if (front >= top)
+                break;
+            if (bottom < front)
+                bottom = front;
+            pm_populate(&f->map, bottom, top - bottom);
+            top = bottom;
+        }
+        pthread_mutex_unlock(&f->layout_lock);
+        pthread_rwlock_wrlock(&f->lock);
+        /* The writer may have grown the prefix meanwhile, by smaller steps
+         * over the same pages. */
+        bool done = rc == 0 && gen == f->layout_gen && f->alloc_prefix >= lo;
+        if (done && f->alloc_prefix < hi)
+            rc = append_grew(f, hi);
+        pthread_rwlock_unlock(&f->lock);
+        if (!done || rc < 0)
+            return;
+    }
 }
 
 /* ---- identity and ownership ------------------------------------------- */
@@ -303,9 +427,9 @@ static int setup(struct nvfile *f, int kfd, const char *path)
         return rc;
     long hole = sys_lseek(f->fd, 0, SEEK_HOLE);
     if (hole > 0)
-        f->alloc_prefix = round_down((uint64_t)hole, PAGE);
+        set_alloc_prefix(f, round_down((uint64_t)hole, PAGE));
     if (hole >= (long)STORAGE_CHUNK) {
-        rc = mark_chunks(f, 0, (uint64_t)hole / STORAGE_CHUNK);
+        rc = mark_chunks(f, 0, (uint64_t)hole / STORAGE_CHUNK, true);
         if (rc < 0)
             return rc;
     }
@@ -327,6 +451,7 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
     nvlog_init(&f->log);
     nvidx_init(&f->index);
     pthread_rwlock_init(&f->lock, NULL);
+    pthread_mutex_init(&f->layout_lock, NULL);
     f->epoch = 1;
     f->policy = nv_config()->policy == NVPOLICY_REDO ? NVLOG_REDO : NVLOG_UNDO;
     int rc = f->log_dir ? setup(f, kfd, path) : -ENOMEM;
@@ -336,6 +461,7 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
         if (f->fd >= 0)
             kept_close(f->fd);
         pthread_rwlock_destroy(&f->lock);
+        pthread_mutex_destroy(&f->layout_lock);
         free(f->chunks);
         free(f->log_dir);
         free(f);
@@ -408,13 +534,14 @@ int nvfile_release(struct nvfile *f)
     }
     nvtable_remove(f);
     nvtable_unlock();
-    nvckpt_forget(f);
+    nvhelper_forget(f);
     if (f->writable) {
         pthread_rwlock_wrlock(&f->lock);
         rc = nvfile_settle(f);
         pthread_rwlock_unlock(&f->lock);
     }
     pthread_rwlock_destroy(&f->lock);
+    pthread_mutex_destroy(&f->layout_lock);
     nvowner_release(&f->owner);
     destroy(f);
     return rc;
@@ -786,14 +913,17 @@ static int zero_unlogged(struct nvfile *f, uint64_t a, uint64_t b)
     int rc = zero_logged(f, a, pa);
     if (rc == 0)
         rc = zero_logged(f, pb, b);
-    if (rc == 0)
+    if (rc == 0) {
+        layout_change_begin(f);
         rc = sys_fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)pa,
                            (off_t)(pb - pa));
+        layout_change_end(f);
+    }
     if (rc == -EOPNOTSUPP)
         return zero_logged(f, pa, pb);
     forget_chunk_range(f, pa, pb);
     if (f->alloc_prefix > pa)
-        f->alloc_prefix = pa;
+        set_alloc_prefix(f, pa);
     return rc;
 }
 
@@ -970,7 +1100,7 @@ int nvfile_commit(struct nvfile *f)
          * thread costs more than they hold. Larger ones go home in the
          * background once the file is left idle. */
         if (nvlog_used(&f->log) > CHECKPOINT_BACKGROUND)
-            nvckpt_schedule(f);
+            nvhelper_checkpoint(f);
     }
     return 0;
 }
@@ -999,7 +1129,9 @@ int nvfile_settle(struct nvfile *f)
     if (rc < 0)
         return rc;
     if (f->real_size != f->size) {
+        layout_change_begin(f);
         rc = sys_ftruncate(f->fd, (off_t)f->size);
+        layout_change_end(f);
         /* The trimmed size must be durable before the log that records the
          * size goes away. */
         if (rc == 0)
@@ -1009,7 +1141,7 @@ int nvfile_settle(struct nvfile *f)
         f->real_size = f->size;
         forget_chunk_range(f, f->size, UINT64_MAX - STORAGE_CHUNK);
         if (f->alloc_prefix > f->size)
-            f->alloc_prefix = round_down(f->size, PAGE);
+            set_alloc_prefix(f, round_down(f->size, PAGE));
     }
     if (f->zero_from > f->size)
         f->zero_from = f->size;

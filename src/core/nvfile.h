@@ -62,18 +62,26 @@ struct nvfile {
      * so the file is logged with undo (in place) from then on. */
     bool mapped_by_program;
     bool shared_with_child; /* a fork in progress hands it to the kernel */
-    int zero_range_answer;  /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
+    /* Held by the helper thread while it allocates and maps ahead of the
+     * end without the file lock; taken under the file lock by whatever
+     * moves the mapping or takes blocks away, which also bumps the gen. */
+    pthread_mutex_t layout_lock;
+    uint64_t layout_gen;
+    uint64_t append_front; /* alloc_prefix as appends left it (atomic) */
+    int zero_range_answer; /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
     uint64_t reads, writes;
 
     /* Owned by the file table. */
     int users;
     struct nvfile *hash_next;
-    /* Owned by the checkpointer. */
+    /* Owned by the helper thread's queues. */
+    bool helper_busy;
     bool ckpt_queued;
-    bool ckpt_busy;
     struct nvfile *ckpt_next;
     struct timespec ckpt_due;
     uint64_t ckpt_epoch; /* the running epoch when queued (file lock) */
+    bool ahead_queued;
+    struct nvfile *ahead_next;
 };
 
 /* Finds or creates the object for the regular file open as kfd (whose
@@ -123,6 +131,11 @@ int nvfile_checkpoint(struct nvfile *f);
  * size and remove the log: the file is as a program without the library
  * should see it. */
 int nvfile_settle(struct nvfile *f);
+
+/* Called by the helper thread, no lock held: allocates and maps storage
+ * ahead of the end of a file being appended, a step at a time, so appends
+ * find it ready. Gives up when the file changes shape under it. */
+void nvfile_prepare_ahead(struct nvfile *f);
 
 /* True when writes to the file are durability points of their own. */
 bool nvfile_sync_mode(int open_flags);

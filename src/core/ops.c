@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "../include/libnvmmio.h"
-#include "core/checkpointer.h"
+#include "core/helper.h"
 #include "core/config.h"
 #include "core/debug.h"
 #include "core/fdtable.h"
@@ -782,7 +782,7 @@ void nvops_before_fork(void)
     nvtable_lock();
     nvtable_for_each(lock_and_settle, NULL);
     nvfd_for_each(sync_offset_and_mark);
-    nvckpt_before_fork();
+    nvhelper_before_fork();
 }
 
 /* After a fork, in the parent: every descriptor goes to the kernel here too,
@@ -814,7 +814,7 @@ static struct nvofd *detach_shared(void)
 void nvops_after_fork(bool child)
 {
     if (!child) {
-        nvckpt_after_fork_parent();
+        nvhelper_after_fork_parent();
         struct nvofd *detached = detach_shared();
         nvtable_for_each(unlock_file, NULL);
         nvtable_unlock();
@@ -825,7 +825,7 @@ void nvops_after_fork(bool child)
         }
         return;
     }
-    nvckpt_after_fork_child();
+    nvhelper_after_fork_child();
     /* Every descriptor the child inherited reaches its file through the
      * kernel here; the file must not be managed beside them. */
     int limit = nvfd_limit();

@@ -103,6 +103,22 @@ void pm_populate(struct pm_map *m, size_t off, size_t n)
         sys_madvise(m->base + lo, hi - lo, advice);
 }
 
+int pm_allocate(struct pm_map *m, size_t off, size_t n)
+{
+    if (!m->writable || m->kind == PM_KIND_MSYNC)
+        return -EOPNOTSUPP;
+    size_t lo = off & ~(size_t)4095, hi = (off + n + 4095) & ~(size_t)4095;
+    if (hi > m->reserved)
+        return -EINVAL;
+#ifdef NVMMIO_CRASH_MODEL
+    nvmodel_before_store(m, lo, hi - lo);
+#endif
+    int rc = lo < hi ? sys_madvise(m->base + lo, hi - lo, MADV_POPULATE_WRITE) : 0;
+    /* A fault that cannot allocate is a SIGBUS, which populating reports
+     * as EFAULT. */
+    return rc == -EFAULT ? -ENOSPC : rc;
+}
+
 #ifndef NVMMIO_CRASH_MODEL
 
 static void mark_dirty(struct pm_map *m, size_t off, size_t n)

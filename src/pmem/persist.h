@@ -53,6 +53,12 @@ void pm_unmap(struct pm_map *m);
  * not fault page by page. A hint: failures are ignored. */
 void pm_populate(struct pm_map *m, size_t off, size_t n);
 
+/* Allocates the file's storage under [off, off+n) by write faults, where
+ * stores reach the file directly (MAP_SYNC or forced pmem): 0, -ENOSPC when
+ * the file system has no room, -EOPNOTSUPP for an msync mapping (whose
+ * faults do not allocate: use fallocate), or another negative errno. */
+int pm_allocate(struct pm_map *m, size_t off, size_t n);
+
 /* Copies n bytes to offset off of the mapping, flushed but not fenced. */
 void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n);
 

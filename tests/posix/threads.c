@@ -6,8 +6,12 @@
  * own; they write self-describing records (thread, sequence, checksum) with
  * pwrite and write, fsync now and then, while reader threads read the whole
  * shared file and check that every record they see is whole: never torn,
- * never from the future. At the end every range must hold its writer's last
- * records, through the library and through the kernel after close.
+ * never from the future. Their own files grow past the size where the
+ * helper thread prepares storage ahead of appends, and now and then lose
+ * their last record to ftruncate and get it back, so the file changes shape
+ * while the thread works on it. At the end every range must hold its
+ * writer's last records, through the library and through the kernel after
+ * close.
  *
  * Usage: nvmmio_threads [writers] [records per writer]
  */
@@ -83,6 +87,10 @@ static void *writer(void *arg)
             fail("pwrite", seq, errno);
         if (write(own, &r, RECORD) != RECORD)
             fail("write", seq, errno);
+        off_t last = (off_t)(seq - 1) * RECORD;
+        if (seq % 301 == 0 &&
+            (ftruncate(own, last) != 0 || pwrite(own, &r, RECORD, last) != RECORD))
+            fail("truncate and rewrite", seq, errno);
         __atomic_store_n(&done_seq[t], seq, __ATOMIC_RELEASE);
         if (seq % 97 == 0 && (fsync(shared_fd) != 0 || fdatasync(own) != 0))
             fail("fsync", seq, errno);

@@ -1,0 +1,252 @@
+/*
+ * helper.c - the helper thread (see helper.h).
+ *
+ * Two queues under queue_lock. Files waiting for storage ahead of their end
+ * come first, at once: their writer is about to need it. Files waiting for
+ * a checkpoint are due a moment after the commit that queued them, and are
+ * checkpointed only if they went idle: their lock is free and no epoch began
+ * or wrote since. A busy file is left to its writer, whose next commit
+ * queues it again; checkpointing under its feet would only make the two
+ * threads take turns at the lock. The thread marks the file it works on
+ * busy; a file being freed first calls nvhelper_forget, which takes it off
+ * the queues and waits out the mark.
+ */
+#include "core/helper.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include "core/debug.h"
+#include "core/nvfile.h"
+
+/* How long a file must stay idle after a commit before the thread copies
+ * its redo blocks home. */
+#define IDLE_DELAY_NS 20000000L
+
+struct queue {
+    struct nvfile *head, *tail;
+};
+
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond; /* on CLOCK_MONOTONIC, set up with the thread */
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+static struct queue checkpoints, prepares;
+static bool running;
+
+/* The link of f in queue q. */
+static struct nvfile **link_of(struct queue *q, struct nvfile *f)
+{
+    return q == &checkpoints ? &f->ckpt_next : &f->ahead_next;
+}
+
+static bool *queued_flag(struct queue *q, struct nvfile *f)
+{
+    return q == &checkpoints ? &f->ckpt_queued : &f->ahead_queued;
+}
+
+/* Appends f; true when the queue was empty. */
+static bool push(struct queue *q, struct nvfile *f)
+{
+    bool was_empty = !q->head;
+    *queued_flag(q, f) = true;
+    *link_of(q, f) = NULL;
+    if (q->tail)
+        *link_of(q, q->tail) = f;
+    else
+        q->head = f;
+    q->tail = f;
+    return was_empty;
+}
+
+static struct nvfile *pop(struct queue *q)
+{
+    struct nvfile *f = q->head;
+    q->head = *link_of(q, f);
+    if (!q->head)
+        q->tail = NULL;
+    *link_of(q, f) = NULL;
+    *queued_flag(q, f) = false;
+    return f;
+}
+
+static void unlink_file(struct queue *q, struct nvfile *f)
+{
+    if (!*queued_flag(q, f))
+        return;
+    struct nvfile **p = &q->head, *prev = NULL;
+    while (*p != f) {
+        prev = *p;
+        p = link_of(q, *p);
+    }
+    *p = *link_of(q, f);
+    if (q->tail == f)
+        q->tail = prev;
+    *queued_flag(q, f) = false;
+}
+
+static void init_queue_cond(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&queue_cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+static bool due(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* Write lock held: has f been left alone since it was queued? */
+static bool went_idle(const struct nvfile *f)
+{
+    return f->epoch == f->ckpt_epoch && !f->dirty;
+}
+
+static void checkpoint_if_idle(struct nvfile *f)
+{
+    if (pthread_rwlock_trywrlock(&f->lock) != 0)
+        return;
+    int rc = went_idle(f) ? nvfile_checkpoint(f) : 0;
+    pthread_rwlock_unlock(&f->lock);
+    if (rc < 0)
+        nv_debug("background checkpoint failed: error %d; retried at the next commit", -rc);
+}
+
+static void *helper_loop(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "nvmmio-helper");
+    pthread_mutex_lock(&queue_lock);
+    for (;;) {
+        struct nvfile *f = NULL;
+        bool prepare = prepares.head != NULL;
+        if (prepare)
+            f = pop(&prepares);
+        else if (checkpoints.head && due(&checkpoints.head->ckpt_due))
+            f = pop(&checkpoints);
+        if (!f) {
+            if (checkpoints.head)
+                pthread_cond_timedwait(&queue_cond, &queue_lock, &checkpoints.head->ckpt_due);
+            else
+                pthread_cond_wait(&queue_cond, &queue_lock);
+            continue;
+        }
+        f->helper_busy = true;
+        pthread_mutex_unlock(&queue_lock);
+        if (prepare)
+            nvfile_prepare_ahead(f);
+        else
+            checkpoint_if_idle(f);
+        pthread_mutex_lock(&queue_lock);
+        f->helper_busy = false;
+        pthread_cond_broadcast(&idle_cond);
+    }
+    return NULL;
+}
+
+static bool start_thread(void)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    init_queue_cond();
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* The program's signals are for the program's threads. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&t, &attr, helper_loop, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return rc == 0;
+}
+
+/* queue_lock held. */
+static bool ensure_running(void)
+{
+    if (!running)
+        running = start_thread();
+    return running;
+}
+
+void nvhelper_checkpoint(struct nvfile *f)
+{
+    pthread_mutex_lock(&queue_lock);
+    if (!ensure_running()) {
+        pthread_mutex_unlock(&queue_lock);
+        /* No thread: the caller holds the lock, so checkpoint right here. */
+        nvfile_checkpoint(f);
+        return;
+    }
+    f->ckpt_epoch = f->epoch;
+    if (!f->ckpt_queued) {
+        clock_gettime(CLOCK_MONOTONIC, &f->ckpt_due);
+        f->ckpt_due.tv_nsec += IDLE_DELAY_NS;
+        if (f->ckpt_due.tv_nsec >= 1000000000L) {
+            f->ckpt_due.tv_sec++;
+            f->ckpt_due.tv_nsec -= 1000000000L;
+        }
+        /* A thread asleep with work queued wakes when it is due anyway. */
+        if (push(&checkpoints, f) && !prepares.head)
+            pthread_cond_signal(&queue_cond);
+    }
+    pthread_mutex_unlock(&queue_lock);
+}
+
+bool nvhelper_prepare(struct nvfile *f)
+{
+#ifdef NVMMIO_CRASH_MODEL
+    /* The crash model follows one thread at a time through the library. */
+    (void)f;
+    return false;
+#else
+    pthread_mutex_lock(&queue_lock);
+    bool ok = ensure_running();
+    if (ok && !f->ahead_queued && push(&prepares, f))
+        pthread_cond_signal(&queue_cond);
+    pthread_mutex_unlock(&queue_lock);
+    return ok;
+#endif
+}
+
+void nvhelper_forget(struct nvfile *f)
+{
+    pthread_mutex_lock(&queue_lock);
+    unlink_file(&checkpoints, f);
+    unlink_file(&prepares, f);
+    while (f->helper_busy)
+        pthread_cond_wait(&idle_cond, &queue_lock);
+    pthread_mutex_unlock(&queue_lock);
+}
+
+void nvhelper_before_fork(void)
+{
+    pthread_mutex_lock(&queue_lock);
+}
+
+void nvhelper_after_fork_parent(void)
+{
+    pthread_mutex_unlock(&queue_lock);
+}
+
+void nvhelper_after_fork_child(void)
+{
+    /* The queued files are the parent's business now; the child's copies
+     * start unqueued and the thread starts again on demand. */
+    struct queue *queues[] = {&checkpoints, &prepares};
+    for (int i = 0; i < 2; i++) {
+        while (queues[i]->head)
+            pop(queues[i])->helper_busy = false;
+    }
+    running = false;
+    /* The parent's thread may have been waiting on the conditions: their
+     * state counts a waiter that does not exist here. */
+    init_queue_cond();
+    pthread_cond_init(&idle_cond, NULL);
+    pthread_mutex_unlock(&queue_lock);
+}

@@ -1,0 +1,32 @@
+/*
+ * helper.h - the process's one helper thread, which takes work off the
+ * program's threads: it copies committed redo blocks home for files left
+ * idle, and allocates and maps storage ahead of files being appended. It
+ * starts with the first file that needs it, and again in a forked child when
+ * needed there.
+ */
+#ifndef NVMMIO_CORE_HELPER_H
+#define NVMMIO_CORE_HELPER_H
+
+#include <stdbool.h>
+
+struct nvfile;
+
+/* Queues f for a checkpoint once it goes idle (the caller holds its lock
+ * and just committed redo blocks). */
+void nvhelper_checkpoint(struct nvfile *f);
+
+/* Queues f for storage ahead of its end (the caller holds its lock).
+ * False when no thread can do it: the caller grows the file itself. */
+bool nvhelper_prepare(struct nvfile *f);
+
+/* Takes f off the queues and waits while the thread works on it; after this
+ * the thread never touches f again. */
+void nvhelper_forget(struct nvfile *f);
+
+/* Around fork: the thread does not come along to the child. */
+void nvhelper_before_fork(void);
+void nvhelper_after_fork_parent(void);
+void nvhelper_after_fork_child(void);
+
+#endif
