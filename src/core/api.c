@@ -29,7 +29,7 @@ API int nvmmio_get_stats(int fd, struct nvmmio_stats *st)
     }
     struct nvfile *f = o->file;
     memset(st, 0, sizeof(*st));
-    pthread_rwlock_rdlock(&f->lock);
+    nvlock_shared(&f->lock);
     st->logical_size = f->size;
     st->committed_size = f->committed_size;
     st->epoch = f->log.state.committed_epoch;
@@ -38,7 +38,7 @@ API int nvmmio_get_stats(int fd, struct nvmmio_stats *st)
     st->policy = f->policy == NVLOG_REDO ? NVMMIO_POLICY_REDO : NVMMIO_POLICY_UNDO;
     st->persist = (uint32_t)f->map.kind;
     st->sync_mode = nvfile_sync_mode(o->flags);
-    pthread_rwlock_unlock(&f->lock);
+    nvlock_unlock_shared(&f->lock);
     nvofd_end(o);
     return 0;
 }

@@ -85,9 +85,9 @@ bool nvtable_logical_size(dev_t dev, ino_t ino, off_t *size)
     nvtable_lock();
     struct nvfile *f = nvtable_find(dev, ino);
     if (f) {
-        pthread_rwlock_rdlock(&f->lock);
+        nvlock_shared(&f->lock);
         *size = (off_t)f->size;
-        pthread_rwlock_unlock(&f->lock);
+        nvlock_unlock_shared(&f->lock);
     }
     nvtable_unlock();
     return f != NULL;

@@ -109,10 +109,10 @@ static bool went_idle(const struct nvfile *f)
 
 static void checkpoint_if_idle(struct nvfile *f)
 {
-    if (pthread_rwlock_trywrlock(&f->lock) != 0)
+    if (!nvfile_trylock(f))
         return;
     int rc = went_idle(f) ? nvfile_checkpoint(f) : 0;
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     if (rc < 0)
         nv_debug("background checkpoint failed: error %d; retried at the next commit", -rc);
 }

@@ -275,10 +275,10 @@ void nvfile_prepare_ahead(struct nvfile *f)
 {
     for (;;) {
         uint64_t lo, hi;
-        pthread_rwlock_wrlock(&f->lock);
+        nvfile_lock(f, NULL);
         bool more = plan_ahead(f, &lo, &hi);
         uint64_t gen = f->layout_gen;
-        pthread_rwlock_unlock(&f->lock);
+        nvfile_unlock(f);
         if (!more)
             return;
         pthread_mutex_lock(&f->layout_lock);
@@ -298,13 +298,13 @@ void nvfile_prepare_ahead(struct nvfile *f)
             top = bottom;
         }
         pthread_mutex_unlock(&f->layout_lock);
-        pthread_rwlock_wrlock(&f->lock);
+        nvfile_lock(f, NULL);
         /* The writer may have grown the prefix meanwhile, by smaller steps
          * over the same pages. */
         bool done = rc == 0 && gen == f->layout_gen && f->alloc_prefix >= lo;
         if (done && f->alloc_prefix < hi)
             rc = append_grew(f, hi);
-        pthread_rwlock_unlock(&f->lock);
+        nvfile_unlock(f);
         if (!done || rc < 0)
             return;
     }
@@ -450,7 +450,7 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
     f->log_dir = strdup(log_dir);
     nvlog_init(&f->log);
     nvidx_init(&f->index);
-    pthread_rwlock_init(&f->lock, NULL);
+    nvlock_init(&f->lock);
     pthread_mutex_init(&f->layout_lock, NULL);
     f->epoch = 1;
     f->policy = nv_config()->policy == NVPOLICY_REDO ? NVLOG_REDO : NVLOG_UNDO;
@@ -460,7 +460,7 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
         pm_unmap(&f->map);
         if (f->fd >= 0)
             kept_close(f->fd);
-        pthread_rwlock_destroy(&f->lock);
+        nvlock_destroy(&f->lock);
         pthread_mutex_destroy(&f->layout_lock);
         free(f->chunks);
         free(f->log_dir);
@@ -515,6 +515,7 @@ void nvfile_pin(struct nvfile *f)
 /* Frees the object and everything it holds but the ownership lock. */
 static void destroy(struct nvfile *f)
 {
+    nvlock_destroy(&f->lock);
     nvlog_close(&f->log);
     nvidx_destroy(&f->index);
     pm_unmap(&f->map);
@@ -536,11 +537,10 @@ int nvfile_release(struct nvfile *f)
     nvtable_unlock();
     nvhelper_forget(f);
     if (f->writable) {
-        pthread_rwlock_wrlock(&f->lock);
+        nvfile_lock(f, NULL);
         rc = nvfile_settle(f);
-        pthread_rwlock_unlock(&f->lock);
+        nvfile_unlock(f);
     }
-    pthread_rwlock_destroy(&f->lock);
     pthread_mutex_destroy(&f->layout_lock);
     nvowner_release(&f->owner);
     destroy(f);
@@ -566,6 +566,29 @@ static int ensure_log(struct nvfile *f)
     if (rc == 0)
         f->epoch = f->log.state.committed_epoch + 1;
     return rc;
+}
+
+/* ---- locking ------------------------------------------------------------ */
+
+void nvfile_lock(struct nvfile *f, bool *contended)
+{
+    uint64_t writes = nvlock_exclusive(&f->lock, contended);
+    if (writes) {
+        f->dirty = true;
+        f->writes += writes;
+    }
+}
+
+bool nvfile_trylock(struct nvfile *f)
+{
+    uint64_t writes;
+    if (!nvlock_try_exclusive(&f->lock, &writes))
+        return false;
+    if (writes) {
+        f->dirty = true;
+        f->writes += writes;
+    }
+    return true;
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -637,7 +660,9 @@ size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off)
         return 0;
     if (len > f->size - off)
         len = (size_t)(f->size - off);
+    uint64_t held = nvlock_range(&f->lock, off, off + len, false);
     copy_out(f, buf, off, len);
+    nvlock_unrange(&f->lock, held);
     __atomic_add_fetch(&f->reads, 1, __ATOMIC_RELAXED);
     return len;
 }
@@ -822,6 +847,21 @@ static int put_redo_block(struct nvfile *f, struct nvidx_region *r, struct nvidx
     return 0;
 }
 
+/* Places the bytes of [off, end) once every block they need logged has its
+ * record: in place under undo; under redo into the blocks' records, and
+ * home where no block is logged. */
+static void put_data(struct nvfile *f, const char *src, uint64_t off, uint64_t end, unsigned want)
+{
+    if (f->policy == NVLOG_UNDO || !f->index.redo_live) {
+        put_bytes(&f->map, off, src, end - off);
+        return;
+    }
+    struct put_ctx c = {src, off, end, off};
+    for_logged_blocks(f, off, end, want, put_redo_block, &c);
+    if (c.home_from < end)
+        put_bytes(&f->map, c.home_from, src ? src + (c.home_from - off) : NULL, end - c.home_from);
+}
+
 static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_t len)
 {
     uint64_t end = off + len;
@@ -855,15 +895,7 @@ static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_
         free(p.blocks);
     if (rc < 0)
         return rc;
-    if (f->policy == NVLOG_UNDO || !f->index.redo_live) {
-        put_bytes(&f->map, off, src, len);
-    } else {
-        struct put_ctx c = {src, off, end, off};
-        for_logged_blocks(f, off, end, want, put_redo_block, &c);
-        if (c.home_from < end)
-            put_bytes(&f->map, c.home_from, src ? src + (c.home_from - off) : NULL,
-                      end - c.home_from);
-    }
+    put_data(f, src, off, end, want);
     if (end > f->zero_from)
         f->zero_from = end;
     f->dirty = true;
@@ -972,6 +1004,56 @@ long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
         f->size = off + len;
     __atomic_add_fetch(&f->writes, 1, __ATOMIC_RELAXED);
     return n;
+}
+
+/* Can [off, end) be written with nothing but bytes changing? Every logged
+ * block must have its record of the running epoch already (so the walk
+ * that places the bytes finds every region and changes no block size),
+ * and the storage, the size and the zeros beyond must stay as they are. */
+static bool bytes_only(struct nvfile *f, uint64_t off, uint64_t end, unsigned want)
+{
+    if (f->map.kind == PM_KIND_MSYNC || !nvlog_exists(&f->log) || end > f->size ||
+        end > f->zero_from || !storage_known(f, off, end))
+        return false;
+    while (off < end) {
+        bool may_log = off < f->committed_size || f->index.redo_live;
+        struct nvidx_region *r = may_log ? nvidx_region(&f->index, off, false) : NULL;
+        if (may_log && !r)
+            return false;
+        if (!r) {
+            off = round_down(off, NVIDX_REGION_SIZE) + NVIDX_REGION_SIZE;
+            continue;
+        }
+        if (r->redo_live == 0 && r->last_epoch < f->epoch && r->shift != want)
+            return false;
+        uint64_t span = (uint64_t)1 << r->shift;
+        uint64_t start = round_down(off, span);
+        struct nvidx_entry *e = nvidx_entry_at(r, start);
+        if (block_is_logged(f, start, e) && needs_record(f, e))
+            return false;
+        off = start + span;
+    }
+    return true;
+}
+
+long nvfile_write_in_place(struct nvfile *f, const void *buf, size_t len, uint64_t off)
+{
+    if (len == 0 || !f->writable || off >= NVFILE_MAX_SIZE || len > NVFILE_MAX_SIZE - off)
+        return -EAGAIN;
+    int lane;
+    if (!nvlock_inplace_begin(&f->lock, &lane))
+        return -EAGAIN;
+    uint64_t end = off + len;
+    unsigned want = nvidx_shift_for(len);
+    uint64_t held = nvlock_range(&f->lock, off, end, true);
+    long rc = -EAGAIN;
+    if (bytes_only(f, off, end, want)) {
+        put_data(f, buf, off, end, want);
+        rc = (long)len;
+    }
+    nvlock_unrange(&f->lock, held);
+    nvlock_inplace_end(&f->lock, lane, rc > 0);
+    return rc;
 }
 
 int nvfile_truncate(struct nvfile *f, uint64_t len)

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "log/index.h"
+#include "core/filelock.h"
 #include "core/owner.h"
 #include "log/log.h"
 #include "pmem/persist.h"
@@ -42,7 +43,7 @@ struct nvfile {
     char log_name[64];
     struct nvowner owner;
 
-    pthread_rwlock_t lock;
+    struct nvlock lock; /* see filelock.h */
     struct pm_map map;
     uint64_t size;
     uint64_t committed_size;
@@ -101,6 +102,17 @@ int nvfile_release(struct nvfile *f);
  * its log or the parent's ownership (the lock file is shared). */
 void nvfile_abandon(struct nvfile *f);
 
+/* Takes the file's lock exclusively (see filelock.h); in-place writes made
+ * since the last hold become the running epoch's. contended, when given,
+ * says whether the caller had to wait. */
+void nvfile_lock(struct nvfile *f, bool *contended);
+bool nvfile_trylock(struct nvfile *f);
+
+static inline void nvfile_unlock(struct nvfile *f)
+{
+    nvlock_unlock_exclusive(&f->lock);
+}
+
 /* Read lock held. Copies up to len bytes at off into buf; returns the count
  * (0 at or past EOF). */
 size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off);
@@ -108,6 +120,13 @@ size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off);
 /* Write lock held. Writes len bytes at off; returns len or a negative errno
  * (-ENOSPC, -EFBIG, -ENOMEM, -EIO) with nothing changed. */
 long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off);
+
+/* No lock held, file concurrent. Writes len bytes at off in place (see
+ * filelock.h) when that changes nothing but bytes: within the size, on
+ * storage known to be there, and every logged block already has its record
+ * of the running epoch. Returns len, or -EAGAIN when the write needs the
+ * exclusive lock. */
+long nvfile_write_in_place(struct nvfile *f, const void *buf, size_t len, uint64_t off);
 
 /* Write lock held. Sets the logical size. 0 or a negative errno. */
 int nvfile_truncate(struct nvfile *f, uint64_t len);

@@ -97,11 +97,11 @@ static int truncate_unmanaged(int kfd, int flags)
 
 static int open_truncate(struct nvfile *f, int flags)
 {
-    pthread_rwlock_wrlock(&f->lock);
+    nvfile_lock(f, NULL);
     int rc = f->writable ? nvfile_truncate(f, 0) : -EACCES;
     if (rc == 0 && nvfile_sync_mode(flags))
         rc = nvfile_commit(f);
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     return rc;
 }
 
@@ -212,9 +212,9 @@ struct nvofd *nvops_close_begin(int fd)
 int nvops_close_finish(struct nvofd *o)
 {
     struct nvfile *f = nvofd_free(o);
-    pthread_rwlock_wrlock(&f->lock);
+    nvfile_lock(f, NULL);
     int rc = nvfile_commit(f);
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     int rc2 = nvfile_release(f);
     return rc < 0 ? rc : rc2;
 }
@@ -274,9 +274,9 @@ static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
     if (n && !buf)
         return -EFAULT;
     struct nvfile *f = o->file;
-    pthread_rwlock_rdlock(&f->lock);
+    nvlock_shared(&f->lock);
     size_t got = nvfile_read(f, buf, n, off);
-    pthread_rwlock_unlock(&f->lock);
+    nvlock_unlock_shared(&f->lock);
     return (ssize_t)got;
 }
 
@@ -301,6 +301,18 @@ ssize_t nvops_pread(struct nvofd *o, void *buf, size_t n, off_t off)
     return read_at(o, buf, n, (uint64_t)off);
 }
 
+/* A writer that had to wait for the lock has met another thread using the
+ * file: range locks come into force so writes to different parts of it stop
+ * taking turns (filelock.h). Without memory for them, they keep taking
+ * turns. */
+static void lock_for_write(struct nvfile *f)
+{
+    bool contended;
+    nvfile_lock(f, &contended);
+    if (contended)
+        nvlock_go_concurrent(&f->lock);
+}
+
 /* Writes at off, or at the end with O_APPEND (as Linux does for pwrite
  * too); *at gets where the bytes went. */
 static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, uint64_t off,
@@ -311,12 +323,19 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     if (n && !buf)
         return -EFAULT;
     struct nvfile *f = o->file;
-    pthread_rwlock_wrlock(&f->lock);
+    if (!(flags & O_APPEND) && !nvfile_sync_mode(flags) && nvlock_is_concurrent(&f->lock)) {
+        long r = nvfile_write_in_place(f, buf, n, off);
+        if (r != -EAGAIN) {
+            *at = off;
+            return r;
+        }
+    }
+    lock_for_write(f);
     if (flags & O_APPEND)
         off = f->size;
     long r = nvfile_write(f, buf, n, off);
 #if NVMMIO_MUTANT == 11 /* mutant 11: a sync-mode write returns before its commit */
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     *at = off;
     return r;
 #endif
@@ -325,7 +344,7 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
         if (rc < 0)
             r = rc;
     }
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     *at = off;
     return r;
 }
@@ -363,7 +382,7 @@ ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off)
 
 static off_t seek_data_or_hole(struct nvfile *f, off_t off, int whence)
 {
-    pthread_rwlock_wrlock(&f->lock);
+    nvfile_lock(f, NULL);
     off_t r;
     if ((uint64_t)off >= f->size) {
         r = -ENXIO;
@@ -376,7 +395,7 @@ static off_t seek_data_or_hole(struct nvfile *f, off_t off, int whence)
         if (whence == SEEK_DATA && (r < 0 || (uint64_t)r >= f->size))
             r = -ENXIO;
     }
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     return r;
 }
 
@@ -393,9 +412,9 @@ off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
         base = (off_t)o->pos;
         break;
     case SEEK_END:
-        pthread_rwlock_rdlock(&f->lock);
+        nvlock_shared(&f->lock);
         base = (off_t)f->size;
-        pthread_rwlock_unlock(&f->lock);
+        nvlock_unlock_shared(&f->lock);
         break;
     case SEEK_DATA:
     case SEEK_HOLE:
@@ -517,7 +536,7 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
     uint64_t at = use_pos ? o->pos : (uint64_t)off;
     struct nvfile *f = o->file;
     ssize_t done = 0;
-    pthread_rwlock_rdlock(&f->lock);
+    nvlock_shared(&f->lock);
     for (int i = 0; i < iovcnt; i++) {
         if (iov[i].iov_len && !iov[i].iov_base) {
             done = done ? done : -EFAULT;
@@ -529,7 +548,7 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
         if (got < iov[i].iov_len)
             break;
     }
-    pthread_rwlock_unlock(&f->lock);
+    nvlock_unlock_shared(&f->lock);
     if (use_pos) {
         if (done > 0)
             o->pos = at;
@@ -573,29 +592,29 @@ int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
     if (!can_write(o))
         return -EBADF;
     struct nvfile *f = o->file;
-    pthread_rwlock_wrlock(&f->lock);
+    nvfile_lock(f, NULL);
     int rc = nvfile_allocate(f, mode, (uint64_t)off, (uint64_t)len);
     if (rc == 0 && nvfile_sync_mode(o->flags))
         rc = nvfile_commit(f);
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     return rc;
 }
 
 int nvops_share_mapping(struct nvofd *o)
 {
     struct nvfile *f = o->file;
-    pthread_rwlock_wrlock(&f->lock);
+    nvfile_lock(f, NULL);
     int rc = nvfile_share_mapping(f);
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     return rc;
 }
 
 int nvops_fsync(struct nvofd *o)
 {
     struct nvfile *f = o->file;
-    pthread_rwlock_wrlock(&f->lock);
+    nvfile_lock(f, NULL);
     int rc = nvfile_commit(f);
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     return rc;
 }
 
@@ -604,11 +623,11 @@ int nvops_ftruncate(struct nvofd *o, off_t len)
     if (len < 0 || !can_write(o))
         return -EINVAL;
     struct nvfile *f = o->file;
-    pthread_rwlock_wrlock(&f->lock);
+    nvfile_lock(f, NULL);
     int rc = nvfile_truncate(f, (uint64_t)len);
     if (rc == 0 && nvfile_sync_mode(o->flags))
         rc = nvfile_commit(f);
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     return rc;
 }
 
@@ -677,9 +696,9 @@ struct each_file {
 static void apply_locked(struct nvfile *f, void *arg)
 {
     struct each_file *e = arg;
-    pthread_rwlock_wrlock(&f->lock);
+    nvfile_lock(f, NULL);
     int r = e->op(f);
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
     if (r < 0 && e->rc == 0)
         e->rc = r;
 }
@@ -754,14 +773,14 @@ void nvops_adopt_inherited(void)
 static void lock_and_settle(struct nvfile *f, void *arg)
 {
     (void)arg;
-    pthread_rwlock_wrlock(&f->lock);
+    nvfile_lock(f, NULL);
     nvfile_settle(f);
 }
 
 static void unlock_file(struct nvfile *f, void *arg)
 {
     (void)arg;
-    pthread_rwlock_unlock(&f->lock);
+    nvfile_unlock(f);
 }
 
 static void sync_offset(int fd, struct nvofd *o)
