@@ -164,6 +164,7 @@ def main():
         print("  fail: fio failed or did no IO, see its .err file in " + a.raw + ": " + ", ".join(failed))
     if a.relative:
         print("  relative figures only: emulated guest CPU; compare library with kernel, not with other machines")
+    summary(rows)
 
     def num(v):
         return "" if not isinstance(v, float) else f"{v:.3f}"
@@ -190,6 +191,45 @@ def main():
 
     if a.plot:
         plot(a, rows, modes)
+
+
+def summary(rows):
+    """Scaling of the 2-job rows over the 1-job overwrite, and the targets."""
+    by = {r["id"]: r for r in rows}
+
+    def bw(wid, mode):
+        r = by.get(wid)
+        v = r["bw"][mode] if r else None
+        return v if isinstance(v, float) else None
+
+    one = "overwrite-nofsync-4k"
+    twos = [r for r in rows if r["id"].startswith("2jobs-")]
+    if twos and bw(one, "library") is not None:
+        print("2 jobs over 1 job (4K random overwrite, no fsync):")
+        for r in twos:
+            parts = []
+            for m in ("kernel", "library"):
+                v = ratio(bw(r["id"], m), bw(one, m))
+                parts.append(f"{m} {v:.2f}x" if v is not None else f"{m} -")
+            print(f"  {r['label']:<32} " + ", ".join(parts))
+
+    # id, what, measured value, target
+    checks = []
+    for wid in ("seqread-4k", "randread-4k"):
+        checks.append((wid, "library/kernel", ratio(bw(wid, "library"), bw(wid, "kernel")), 3.0))
+        checks.append((wid, "library/mmap", ratio(bw(wid, "library"), bw(wid, "mmap")), 0.85))
+    checks.append(("append-4k", "library/kernel", ratio(bw("append-4k", "library"), bw("append-4k", "kernel")), 1.8))
+    checks.append(("overwrite-fsync32-4k", "library/kernel",
+                   ratio(bw("overwrite-fsync32-4k", "library"), bw("overwrite-fsync32-4k", "kernel")), 1.5))
+    checks.append(("overwrite-sync-4k", "library/kernel",
+                   ratio(bw("overwrite-sync-4k", "library"), bw("overwrite-sync-4k", "kernel")), 1.2))
+    checks.append(("2jobs-disjoint-4k", "library, 2 jobs/1 job",
+                   ratio(bw("2jobs-disjoint-4k", "library"), bw(one, "library")), 1.8))
+    checks = [c for c in checks if c[2] is not None]
+    if checks:
+        print("targets:")
+        for wid, what, v, want in checks:
+            print(f"  {wid:<22} {what:<22} {v:5.2f}  (target {want:.2f}: {'met' if v >= want else 'missed'})")
 
 
 def plot(a, rows, modes):
