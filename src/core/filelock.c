@@ -145,9 +145,8 @@ uint64_t nvlock_range(struct nvlock *l, uint64_t off, uint64_t end, bool write)
     uint64_t held = 0;
     for (uint64_t r = r0; r <= r1 && ~held; r++)
         held |= (uint64_t)1 << (r % NVLOCK_STRIPES);
-    for (int i = 0; i < NVLOCK_STRIPES; i++) {
-        if (!(held >> i & 1))
-            continue;
+    for (uint64_t left = held; left; left &= left - 1) {
+        int i = __builtin_ctzll(left);
         if (write)
             pthread_rwlock_wrlock(&l->stripes[i].lock);
         else
@@ -158,8 +157,6 @@ uint64_t nvlock_range(struct nvlock *l, uint64_t off, uint64_t end, bool write)
 
 void nvlock_unrange(struct nvlock *l, uint64_t held)
 {
-    for (int i = 0; i < NVLOCK_STRIPES; i++) {
-        if (held >> i & 1)
-            pthread_rwlock_unlock(&l->stripes[i].lock);
-    }
+    for (; held; held &= held - 1)
+        pthread_rwlock_unlock(&l->stripes[__builtin_ctzll(held)].lock);
 }

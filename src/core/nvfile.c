@@ -663,7 +663,9 @@ size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off)
     uint64_t held = nvlock_range(&f->lock, off, off + len, false);
     copy_out(f, buf, off, len);
     nvlock_unrange(&f->lock, held);
-    __atomic_add_fetch(&f->reads, 1, __ATOMIC_RELAXED);
+    /* A count for the undo/redo policy, kept without a locked add: readers
+     * racing may lose one. */
+    __atomic_store_n(&f->reads, __atomic_load_n(&f->reads, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
     return len;
 }
 
