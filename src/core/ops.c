@@ -21,6 +21,7 @@
 #include "core/nvfile.h"
 #include "core/owner.h"
 #include "os/sys.h"
+#include "pmem/persist.h"
 
 /* The most one read or write moves, as in the kernel. */
 #define MAX_RW_COUNT ((size_t)0x7ffff000)
@@ -167,6 +168,12 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         nv_debug("%s is open through the kernel in this process; plain kernel IO", path);
         nvkfd_add(kfd, st.st_dev, st.st_ino);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
+    /* Before any lock: libpmem loads with the first managed file. */
+    rc = pm_init();
+    if (rc < 0) {
+        nv_warn("%s: cannot serve it without libpmem (%s)", path, pm_init_error());
+        return -EIO;
     }
     struct nvfile *f = nvfile_acquire(kfd, canon, log_dir, &rc);
     if (!f && rc == -EBUSY) {

@@ -4,8 +4,12 @@
  */
 #include "pmem/persist.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <libpmem.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -21,8 +25,82 @@
 #define MAP_SYNC 0x80000
 #endif
 
+/* libpmem comes with the first file mapped, not with the process: a
+ * program that never opens a managed file does not carry it, nor what it
+ * pulls in (libndctl, libudev, libkmod, libcrypto: about 2 MB of memory and
+ * a millisecond of start-up). */
+static struct {
+    __typeof__(&pmem_memcpy_nodrain) memcpy_nodrain;
+    __typeof__(&pmem_memset_nodrain) memset_nodrain;
+    __typeof__(&pmem_flush) flush;
+    __typeof__(&pmem_drain) drain;
+    __typeof__(&pmem_msync) msync;
+    __typeof__(&pmem_is_pmem) is_pmem;
+} pmem;
+static int load_state; /* 0 not tried, 1 loaded, or a negative errno (atomic) */
+static char load_error[256];
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread bool loading;
+
+#define PMEM_LIBRARY "libpmem.so.1"
+
+static int load_pmem(void)
+{
+    void *h = dlopen(PMEM_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(load_error, sizeof(load_error), "%s", e ? e : PMEM_LIBRARY ": cannot load");
+        return -ENOENT;
+    }
+    const char *missing = NULL;
+#define RESOLVE(field, name)                                                                       \
+    if (!(pmem.field = (__typeof__(pmem.field))dlsym(h, #name)))                                   \
+        missing = #name;
+    RESOLVE(memcpy_nodrain, pmem_memcpy_nodrain)
+    RESOLVE(memset_nodrain, pmem_memset_nodrain)
+    RESOLVE(flush, pmem_flush)
+    RESOLVE(drain, pmem_drain)
+    RESOLVE(msync, pmem_msync)
+    RESOLVE(is_pmem, pmem_is_pmem)
+#undef RESOLVE
+    if (missing) {
+        snprintf(load_error, sizeof(load_error), PMEM_LIBRARY " has no %s", missing);
+        return -ENOSYS;
+    }
+    return 1;
+}
+
+int pm_init(void)
+{
+    int s = __atomic_load_n(&load_state, __ATOMIC_ACQUIRE);
+    if (s == 0) {
+        /* libpmem's own start-up opens files; one of them could be under
+         * the library's root and come back here. */
+        if (loading)
+            return -EAGAIN;
+        pthread_mutex_lock(&load_lock);
+        s = load_state;
+        if (s == 0) {
+            loading = true;
+            s = load_pmem();
+            loading = false;
+            __atomic_store_n(&load_state, s, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&load_lock);
+    }
+    return s > 0 ? 0 : s;
+}
+
+const char *pm_init_error(void)
+{
+    return load_error;
+}
+
 static int map_fd(int fd, int writable, size_t reserve, struct pm_map *m)
 {
+    int rc = pm_init();
+    if (rc < 0)
+        return rc;
     int prot = PROT_READ | (writable ? PROT_WRITE : 0);
     void *p = sys_mmap(NULL, reserve, prot, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
     int kind = PM_KIND_MAP_SYNC;
@@ -35,7 +113,7 @@ static int map_fd(int fd, int writable, size_t reserve, struct pm_map *m)
 #ifdef NVMMIO_CRASH_MODEL
         kind = PM_KIND_FORCED; /* the crash model takes every mapping for pmem */
 #else
-        kind = pmem_is_pmem(p, reserve) ? PM_KIND_FORCED : PM_KIND_MSYNC;
+        kind = pmem.is_pmem(p, reserve) ? PM_KIND_FORCED : PM_KIND_MSYNC;
 #endif
     }
     m->base = p;
@@ -135,7 +213,7 @@ void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n)
         memcpy(m->base + off, src, n);
         mark_dirty(m, off, n);
     } else {
-        pmem_memcpy_nodrain(m->base + off, src, n);
+        pmem.memcpy_nodrain(m->base + off, src, n);
     }
 }
 
@@ -145,7 +223,7 @@ void pm_fill(struct pm_map *m, size_t off, int c, size_t n)
         memset(m->base + off, c, n);
         mark_dirty(m, off, n);
     } else {
-        pmem_memset_nodrain(m->base + off, c, n);
+        pmem.memset_nodrain(m->base + off, c, n);
     }
 }
 
@@ -154,13 +232,13 @@ void pm_flush(struct pm_map *m, size_t off, size_t n)
     if (m->kind == PM_KIND_MSYNC)
         mark_dirty(m, off, n);
     else
-        pmem_flush(m->base + off, n);
+        pmem.flush(m->base + off, n);
 }
 
 int pm_drain(struct pm_map *m)
 {
     if (m->kind != PM_KIND_MSYNC) {
-        pmem_drain();
+        pmem.drain();
         return 0;
     }
     if (m->dirty_hi <= m->dirty_lo)
@@ -168,7 +246,7 @@ int pm_drain(struct pm_map *m)
     size_t lo = m->dirty_lo, hi = m->dirty_hi;
     m->dirty_lo = SIZE_MAX;
     m->dirty_hi = 0;
-    if (pmem_msync(m->base + lo, hi - lo) != 0)
+    if (pmem.msync(m->base + lo, hi - lo) != 0)
         return -errno;
     return 0;
 }

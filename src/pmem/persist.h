@@ -39,6 +39,12 @@ static inline uint64_t pm_reserve_for(uint64_t size, uint64_t least)
     return r;
 }
 
+/* Loads libpmem, once: 0, or a negative errno with the reason in
+ * pm_init_error(). Mapping a file does it too; callers holding locks that
+ * libpmem's start-up (which opens files) could need call it first. */
+int pm_init(void);
+const char *pm_init_error(void);
+
 /* Maps reserve bytes of fd from offset 0 (pages past EOF are never touched).
  * Tries MAP_SYNC first. Returns 0 or a negative errno. */
 int pm_map_file(int fd, int writable, size_t reserve, struct pm_map *m);
