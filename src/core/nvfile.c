@@ -27,7 +27,7 @@
 #define MIN_RESERVE    ((uint64_t)256 << 20)
 #define STORAGE_CHUNK  ((uint64_t)2 << 20)
 #define POPULATE_LIMIT ((uint64_t)1 << 30)
-#define MIN_GROW_STEP  ((uint64_t)64 << 10)
+#define MIN_GROW_STEP  ((uint64_t)16 << 10)
 #define MAX_GROW_STEP  ((uint64_t)64 << 20)
 /* A redo commit that leaves more log than this copies the committed blocks
  * home at once: the log can only start over when nothing in it is live,
@@ -331,8 +331,19 @@ static int read_identity(int fd, struct nvfile *f)
     return 0;
 }
 
+static bool log_exists(const struct nvfile *f)
+{
+    char log_path[PATH_MAX];
+    struct statx stx;
+    snprintf(log_path, sizeof(log_path), "%s/%s", f->log_dir, f->log_name);
+    return sys_statx(AT_FDCWD, log_path, 0, 0, &stx) == 0;
+}
+
 static int recover(struct nvfile *f, const char *path)
 {
+    /* Most files have no log: one look settles that. */
+    if (!log_exists(f))
+        return 0;
     int dirfd = sys_open_dir(f->log_dir, false);
     if (dirfd == -ENOENT)
         return 0;
@@ -377,14 +388,6 @@ static int reopen(int kfd, const char *path, int mode)
     if (fd == -ENOENT)
         fd = sys_openat(AT_FDCWD, path, mode | O_CLOEXEC, 0);
     return fd;
-}
-
-static bool log_exists(const struct nvfile *f)
-{
-    char log_path[PATH_MAX];
-    struct statx stx;
-    snprintf(log_path, sizeof(log_path), "%s/%s", f->log_dir, f->log_name);
-    return sys_statx(AT_FDCWD, log_path, 0, 0, &stx) == 0;
 }
 
 static int setup(struct nvfile *f, int kfd, const char *path)

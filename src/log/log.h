@@ -14,7 +14,7 @@
 #include "pmem/persist.h"
 
 /* A new log file's size; it doubles as it fills (64 MiB steps at most). */
-#define NVLOG_INITIAL_SIZE ((uint64_t)64 << 10)
+#define NVLOG_INITIAL_SIZE ((uint64_t)8 << 10)
 
 struct nvlog {
     int fd;              /* -1 while the data file has no log */

@@ -35,9 +35,9 @@ static int high_base(void)
 static void update_lowest(void)
 {
     int low = -1;
-    for (int i = 0; i < nbits; i++) {
-        if (bits[i / 64] >> (i % 64) & 1) {
-            low = i;
+    for (int w = 0; w < nbits / 64; w++) {
+        if (bits[w]) {
+            low = w * 64 + __builtin_ctzll(bits[w]);
             break;
         }
     }
