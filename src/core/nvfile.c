@@ -165,9 +165,20 @@ static int append_grew(struct nvfile *f, uint64_t hi)
 static int append_into_tail(struct nvfile *f, uint64_t end)
 {
     uint64_t need = round_up(end, PAGE);
-    if (need > f->real_size)
-        return -EAGAIN;
     uint64_t hi = need + AHEAD_WRITER_STEP;
+    if (need > f->real_size) {
+        /* Past the thread's work: where faults allocate cheaply (not
+         * MAP_SYNC, whose allocating faults each commit the file system's
+         * journal), extending the size is enough. */
+        if (f->map.kind == PM_KIND_MAP_SYNC)
+            return -EAGAIN;
+        int rc = ensure_reserve(f, hi);
+        if (rc == 0)
+            rc = sys_ftruncate(f->fd, (off_t)hi);
+        if (rc < 0)
+            return rc;
+        f->real_size = hi;
+    }
     if (hi > round_down(f->real_size, PAGE))
         hi = need;
     int rc = pm_allocate(&f->map, f->alloc_prefix, hi - f->alloc_prefix);
@@ -282,8 +293,14 @@ void nvfile_prepare_ahead(struct nvfile *f)
         if (!more)
             return;
         pthread_mutex_lock(&f->layout_lock);
-        int rc =
-            gen == f->layout_gen ? sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo)) : -EAGAIN;
+        /* Under MAP_SYNC a fault that allocates commits the file system's
+         * journal: blocks come from one fallocate first. Elsewhere the
+         * faults allocate, and fallocate would hold the inode lock the
+         * writer needs for as long as it takes. */
+        bool sync_faults = f->map.kind == PM_KIND_MAP_SYNC;
+        int rc = gen != f->layout_gen ? -EAGAIN
+                 : sync_faults        ? sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo))
+                                      : 0;
         /* Mapped from the top down, towards the writer, who maps the pages
          * it reaches first itself: the two meet instead of both faulting
          * the same pages. */
@@ -294,7 +311,10 @@ void nvfile_prepare_ahead(struct nvfile *f)
                 break;
             if (bottom < front)
                 bottom = front;
-            pm_populate(&f->map, bottom, top - bottom);
+            if (sync_faults)
+                pm_populate(&f->map, bottom, top - bottom);
+            else
+                rc = pm_allocate(&f->map, bottom, top - bottom);
             top = bottom;
         }
         pthread_mutex_unlock(&f->layout_lock);
