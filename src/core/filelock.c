@@ -63,18 +63,16 @@ static uint64_t drain_lanes(struct nvlock *l)
 
 uint64_t nvlock_exclusive(struct nvlock *l, bool *contended)
 {
-    bool waited = true;
-    for (int i = 0; i < SPINS; i++) {
-        if (pthread_rwlock_trywrlock(&l->rw) == 0) {
-            waited = false;
+    int tries = 0;
+    while (pthread_rwlock_trywrlock(&l->rw) != 0) {
+        if (++tries == SPINS) {
+            pthread_rwlock_wrlock(&l->rw);
             break;
         }
         cpu_relax();
     }
-    if (waited)
-        pthread_rwlock_wrlock(&l->rw);
     if (contended)
-        *contended = waited;
+        *contended = tries > 0;
     return nvlock_is_concurrent(l) ? drain_lanes(l) : 0;
 }
 
@@ -111,6 +109,25 @@ int nvlock_go_concurrent(struct nvlock *l)
     l->lanes = lanes;
     __atomic_store_n(&l->concurrent, true, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* Each writer that waited adds WAIT_WEIGHT, each that did not takes one
+ * away: writers of several threads soon pass CONCURRENT_SCORE, a lone
+ * writer that met the helper thread or a reader now and then does not. */
+#define WAIT_WEIGHT      16
+#define CONCURRENT_SCORE 64
+
+void nvlock_note_writer(struct nvlock *l, bool contended)
+{
+    if (l->concurrent)
+        return;
+    if (!contended) {
+        l->contention -= l->contention > 0;
+        return;
+    }
+    l->contention += WAIT_WEIGHT;
+    if (l->contention >= CONCURRENT_SCORE)
+        nvlock_go_concurrent(l);
 }
 
 bool nvlock_inplace_begin(struct nvlock *l, int *lane)

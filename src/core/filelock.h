@@ -8,9 +8,9 @@
  *               `concurrent`: they exclude each other and readers only over
  *               the 2 MiB regions they touch (range locks)
  *
- * A file becomes concurrent when a writer has had to wait for the exclusive
- * lock: threads share it, and writes to different parts of it should not
- * take turns. Until then the range locks cost nothing.
+ * A file becomes concurrent when writers keep having to wait for the
+ * exclusive lock: threads share it, and writes to different parts of it
+ * should not take turns. Until then the range locks cost nothing.
  *
  * In-place writers do not touch the shared lock's word, which every thread
  * would otherwise pull to its own cache: each announces itself in a lane
@@ -42,6 +42,7 @@ struct nvlock {
     pthread_rwlock_t rw;
     bool concurrent;        /* atomic; set for good, under the exclusive lock */
     bool exclusive_pending; /* atomic */
+    unsigned contention;    /* exclusive held: see nvlock_note_writer */
     struct nvlock_stripe *stripes;
     struct nvlock_lane *lanes;
 };
@@ -51,7 +52,7 @@ void nvlock_destroy(struct nvlock *l);
 
 /* Exclusive. Returns the in-place writes made since the last exclusive
  * hold (0 while the file is not concurrent). contended, when given, says
- * whether the caller had to wait. */
+ * whether the caller found it taken. */
 uint64_t nvlock_exclusive(struct nvlock *l, bool *contended);
 
 /* Exclusive without waiting: false when someone holds the lock. */
@@ -76,6 +77,11 @@ static inline bool nvlock_is_concurrent(struct nvlock *l)
 
 /* Exclusive held: range locks come into force. 0 or -ENOMEM. */
 int nvlock_go_concurrent(struct nvlock *l);
+
+/* Exclusive held by a writer, which had to wait for it or not: writers
+ * that keep waiting make the file concurrent (without memory for the range
+ * locks, they keep taking turns). */
+void nvlock_note_writer(struct nvlock *l, bool contended);
 
 /* An in-place write begins, on a concurrent file: false when an exclusive
  * holder is on its way (the writer then takes the exclusive lock). *lane

@@ -104,7 +104,7 @@ void nvfile_abandon(struct nvfile *f);
 
 /* Takes the file's lock exclusively (see filelock.h); in-place writes made
  * since the last hold become the running epoch's. contended, when given,
- * says whether the caller had to wait. */
+ * says whether the caller found it taken. */
 void nvfile_lock(struct nvfile *f, bool *contended);
 bool nvfile_trylock(struct nvfile *f);
 

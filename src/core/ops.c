@@ -308,16 +308,13 @@ ssize_t nvops_pread(struct nvofd *o, void *buf, size_t n, off_t off)
     return read_at(o, buf, n, (uint64_t)off);
 }
 
-/* A writer that had to wait for the lock has met another thread using the
- * file: range locks come into force so writes to different parts of it stop
- * taking turns (filelock.h). Without memory for them, they keep taking
- * turns. */
+/* Writers that keep waiting for the lock turn range locks on (filelock.h),
+ * so writes to different parts of the file stop taking turns. */
 static void lock_for_write(struct nvfile *f)
 {
     bool contended;
     nvfile_lock(f, &contended);
-    if (contended)
-        nvlock_go_concurrent(&f->lock);
+    nvlock_note_writer(&f->lock, contended);
 }
 
 /* Writes at off, or at the end with O_APPEND (as Linux does for pwrite
