@@ -107,6 +107,26 @@ step_killtest() {
     return "$status"
 }
 
+step_threads() {
+    local bin=$1 status=0
+    timeout 700 env ASAN_OPTIONS=detect_leaks=0 "$bin" 4 2000 "$PMEM" || status=$?
+    return "$status"
+}
+
+# A copy of 8 MiB (128 KiB writes, appended past the point where the helper
+# thread prepares storage, with fallocate under MAP_SYNC), compared.
+step_copy() {
+    local lib=$1 status=0
+    rm -rf "$PMEM/c"
+    mkdir -p "$PMEM/c/m"
+    head -c $((8 << 20)) /dev/urandom >"$PMEM/c/src"
+    library_env "$lib" "$PMEM/c/m"
+    env "${LIB_ENV[@]}" cp "$PMEM/c/src" "$PMEM/c/m/dst" || status=$?
+    [ "$status" -ne 0 ] || cmp "$PMEM/c/src" "$PMEM/c/m/dst" || status=$?
+    rm -rf "$PMEM/c"
+    return "$status"
+}
+
 guest_main() {
     local build=$1 ops=$2 kills=$3
     local lib=$build/libnvmmio.so
@@ -117,6 +137,9 @@ guest_main() {
         "$build/tests/posix/nvmmio_difftest" "$ops"
     run_step "killtest seed 5, $kills kills" step_killtest "$lib" \
         "$build/tests/crash/nvmmio_killtest" "$kills"
+    run_step "threads: 4 writers, one file turns concurrent, own files appended" step_threads \
+        "$build/tests/posix/nvmmio_threads"
+    run_step "cp of 8 MiB, compared" step_copy "$lib"
     # Never 125: the host side reads that as "the guest did not start".
     return "$FAILED"
 }
@@ -139,7 +162,8 @@ host_main() {
     build=$(realpath -e -- "$1") || { echo "FAIL: no build directory $1"; exit 1; }
     source=$(realpath -e -- "$2") || { echo "FAIL: no source directory $2"; exit 1; }
     require_files "$build/libnvmmio.so" "$build/tests/dax/mapsync_probe" \
-        "$build/tests/posix/nvmmio_difftest" "$build/tests/crash/nvmmio_killtest" || exit 1
+        "$build/tests/posix/nvmmio_difftest" "$build/tests/crash/nvmmio_killtest" \
+        "$build/tests/posix/nvmmio_threads" || exit 1
 
     export NVMMIO_VM_PMEM_MB=${NVMMIO_VM_PMEM_MB:-1024}
     guest_script=$build/tests/dax/run_in_pmem_vm.guest.sh

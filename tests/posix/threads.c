@@ -13,7 +13,8 @@
  * writer's last records, through the library and through the kernel after
  * close.
  *
- * Usage: nvmmio_threads [writers] [records per writer]
+ * Usage: nvmmio_threads [writers] [records per writer] [parent directory,
+ * default /dev/shm]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -171,11 +172,13 @@ int main(int argc, char **argv)
         writers = atoi(argv[1]);
     if (argc > 2)
         per_writer = atoi(argv[2]);
-    if (writers < 1 || writers > MAX_WRITERS || per_writer < SLOTS) {
-        fprintf(stderr, "usage: %s [writers 1-%d] [records >= %d]\n", argv[0], MAX_WRITERS, SLOTS);
+    if (writers < 1 || writers > MAX_WRITERS || per_writer < SLOTS ||
+        (argc > 3 && strlen(argv[3]) > sizeof(dir) - 32)) {
+        fprintf(stderr, "usage: %s [writers 1-%d] [records >= %d] [parent directory]\n", argv[0],
+                MAX_WRITERS, SLOTS);
         return 2;
     }
-    snprintf(dir, sizeof(dir), "/dev/shm/nvmmio-threads.XXXXXX");
+    snprintf(dir, sizeof(dir), "%s/nvmmio-threads.XXXXXX", argc > 3 ? argv[3] : "/dev/shm");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 2;
