@@ -35,10 +35,10 @@
  * logs go home in the background. */
 #define CHECKPOINT_BATCH      ((uint64_t)4 << 20)
 #define CHECKPOINT_BACKGROUND ((uint64_t)256 << 10)
-/* A file appended past AHEAD_FROM gets storage prepared ahead of its end by
- * the helper thread, AHEAD_STEP at a time up to AHEAD past the size, so its
- * writer mostly only copies; meanwhile the writer's own growth goes by
- * AHEAD_WRITER_STEP, and the thread maps by AHEAD_PIECE. */
+/* A file appended past AHEAD_FROM, on forced pmem, gets storage prepared
+ * ahead of its end by the helper thread, AHEAD_STEP at a time up to AHEAD
+ * past the size, so its writer mostly only copies; meanwhile the writer's
+ * own growth goes by AHEAD_WRITER_STEP, and the thread maps by AHEAD_PIECE. */
 #define AHEAD_FROM        ((uint64_t)1 << 20)
 #define AHEAD             ((uint64_t)8 << 20)
 #define AHEAD_STEP        ((uint64_t)1 << 20)
@@ -160,18 +160,14 @@ static int append_grew(struct nvfile *f, uint64_t hi)
 }
 
 /* An append into the tail the helper thread prepares: the writer maps the
- * pages it needs by faults, without fallocate and the inode lock the thread
- * may hold; pages the thread got to first cost little. */
+ * pages it needs by faults, which allocate them, extending the real file
+ * first when it runs past the thread's work; pages the thread got to first
+ * cost little. */
 static int append_into_tail(struct nvfile *f, uint64_t end)
 {
     uint64_t need = round_up(end, PAGE);
     uint64_t hi = need + AHEAD_WRITER_STEP;
     if (need > f->real_size) {
-        /* Past the thread's work: where faults allocate cheaply (not
-         * MAP_SYNC, whose allocating faults each commit the file system's
-         * journal), extending the size is enough. */
-        if (f->map.kind == PM_KIND_MAP_SYNC)
-            return -EAGAIN;
         int rc = ensure_reserve(f, hi);
         if (rc == 0)
             rc = sys_ftruncate(f->fd, (off_t)hi);
@@ -193,8 +189,11 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
     /* An append extends the allocated prefix by pages; a write far past
      * the end allocates whole chunks there and leaves a hole before. */
     bool append = off <= f->alloc_prefix;
+    /* Only where faults allocate cheaply: under MAP_SYNC every allocating
+     * fault commits the file system's journal, so DAX files keep growing
+     * by large fallocate steps. */
     bool helped =
-        append && end >= AHEAD_FROM && f->map.kind != PM_KIND_MSYNC && nvhelper_prepare(f);
+        append && end >= AHEAD_FROM && f->map.kind == PM_KIND_FORCED && nvhelper_prepare(f);
     if (helped && append_into_tail(f, end) == 0)
         return 0;
     uint64_t align = append ? PAGE : STORAGE_CHUNK;
@@ -293,17 +292,11 @@ void nvfile_prepare_ahead(struct nvfile *f)
         if (!more)
             return;
         pthread_mutex_lock(&f->layout_lock);
-        /* Under MAP_SYNC a fault that allocates commits the file system's
-         * journal: blocks come from one fallocate first. Elsewhere the
-         * faults allocate, and fallocate would hold the inode lock the
-         * writer needs for as long as it takes. */
-        bool sync_faults = f->map.kind == PM_KIND_MAP_SYNC;
-        int rc = gen != f->layout_gen ? -EAGAIN
-                 : sync_faults        ? sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo))
-                                      : 0;
-        /* Mapped from the top down, towards the writer, who maps the pages
-         * it reaches first itself: the two meet instead of both faulting
-         * the same pages. */
+        /* Allocated by faults, from the top down, towards the writer, who
+         * maps the pages it reaches first itself: the two meet instead of
+         * both faulting the same pages. No fallocate: it would hold the
+         * inode lock the writer needs for as long as it takes. */
+        int rc = gen != f->layout_gen ? -EAGAIN : 0;
         for (uint64_t top = hi; rc == 0 && top > lo;) {
             uint64_t front = __atomic_load_n(&f->append_front, __ATOMIC_RELAXED);
             uint64_t bottom = top - lo > AHEAD_PIECE ? top - AHEAD_PIECE : lo;
@@ -311,10 +304,7 @@ void nvfile_prepare_ahead(struct nvfile *f)
                 break;
             if (bottom < front)
                 bottom = front;
-            if (sync_faults)
-                pm_populate(&f->map, bottom, top - bottom);
-            else
-                rc = pm_allocate(&f->map, bottom, top - bottom);
+            rc = pm_allocate(&f->map, bottom, top - bottom);
             top = bottom;
         }
         pthread_mutex_unlock(&f->layout_lock);

@@ -152,8 +152,9 @@ int nvfile_checkpoint(struct nvfile *f);
 int nvfile_settle(struct nvfile *f);
 
 /* Called by the helper thread, no lock held: allocates and maps storage
- * ahead of the end of a file being appended, a step at a time, so appends
- * find it ready. Gives up when the file changes shape under it. */
+ * ahead of the end of a file being appended (on forced pmem, where faults
+ * allocate), a step at a time, so appends find it ready. Gives up when the
+ * file changes shape under it. */
 void nvfile_prepare_ahead(struct nvfile *f);
 
 /* True when writes to the file are durability points of their own. */

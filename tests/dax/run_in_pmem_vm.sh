@@ -113,8 +113,8 @@ step_threads() {
     return "$status"
 }
 
-# A copy of 8 MiB (128 KiB writes, appended past the point where the helper
-# thread prepares storage, with fallocate under MAP_SYNC), compared.
+# A copy of 8 MiB (128 KiB appends, growing the file by fallocate steps under
+# MAP_SYNC), compared.
 step_copy() {
     local lib=$1 status=0
     rm -rf "$PMEM/c"
@@ -137,7 +137,7 @@ guest_main() {
         "$build/tests/posix/nvmmio_difftest" "$ops"
     run_step "killtest seed 5, $kills kills" step_killtest "$lib" \
         "$build/tests/crash/nvmmio_killtest" "$kills"
-    run_step "threads: 4 writers, one file turns concurrent, own files appended" step_threads \
+    run_step "threads: 4 writers, one file turns concurrent" step_threads \
         "$build/tests/posix/nvmmio_threads"
     run_step "cp of 8 MiB, compared" step_copy "$lib"
     # Never 125: the host side reads that as "the guest did not start".
