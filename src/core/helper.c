@@ -198,20 +198,25 @@ void nvhelper_checkpoint(struct nvfile *f)
     pthread_mutex_unlock(&queue_lock);
 }
 
-bool nvhelper_prepare(struct nvfile *f)
+bool nvhelper_available(void)
 {
 #ifdef NVMMIO_CRASH_MODEL
     /* The crash model follows one thread at a time through the library. */
-    (void)f;
     return false;
 #else
     pthread_mutex_lock(&queue_lock);
     bool ok = ensure_running();
-    if (ok && !f->ahead_queued && push(&prepares, f))
-        pthread_cond_signal(&queue_cond);
     pthread_mutex_unlock(&queue_lock);
     return ok;
 #endif
+}
+
+void nvhelper_prepare(struct nvfile *f)
+{
+    pthread_mutex_lock(&queue_lock);
+    if (ensure_running() && !f->ahead_queued && push(&prepares, f))
+        pthread_cond_signal(&queue_cond);
+    pthread_mutex_unlock(&queue_lock);
 }
 
 void nvhelper_forget(struct nvfile *f)

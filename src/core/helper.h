@@ -16,9 +16,13 @@ struct nvfile;
  * and just committed redo blocks). */
 void nvhelper_checkpoint(struct nvfile *f);
 
-/* Queues f for storage ahead of its end (the caller holds its lock).
- * False when no thread can do it: the caller grows the file itself. */
-bool nvhelper_prepare(struct nvfile *f);
+/* Whether the thread is there to prepare storage ahead of appends (not
+ * when it cannot start, nor in the crash-model build). */
+bool nvhelper_available(void);
+
+/* Queues f for storage ahead of its end: the window it just posted (the
+ * caller holds its lock). */
+void nvhelper_prepare(struct nvfile *f);
 
 /* Takes f off the queues and waits while the thread works on it; after this
  * the thread never touches f again. */

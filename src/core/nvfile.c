@@ -36,9 +36,10 @@
 #define CHECKPOINT_BATCH      ((uint64_t)4 << 20)
 #define CHECKPOINT_BACKGROUND ((uint64_t)256 << 10)
 /* A file appended past AHEAD_FROM, on forced pmem, gets storage prepared
- * ahead of its end by the helper thread, AHEAD_STEP at a time up to AHEAD
- * past the size, so its writer mostly only copies; meanwhile the writer's
- * own growth goes by AHEAD_WRITER_STEP, and the thread maps by AHEAD_PIECE. */
+ * ahead of its end by the helper thread: the writer posts a window of a
+ * quarter of the size (AHEAD_STEP to AHEAD) past what it needs, and the
+ * thread allocates it by faults, AHEAD_PIECE at a time from the top, while
+ * the writer faults in what it reaches first, AHEAD_WRITER_STEP ahead. */
 #define AHEAD_FROM        ((uint64_t)1 << 20)
 #define AHEAD             ((uint64_t)8 << 20)
 #define AHEAD_STEP        ((uint64_t)1 << 20)
@@ -66,7 +67,10 @@ bool nvfile_sync_mode(int open_flags)
 static void layout_change_begin(struct nvfile *f)
 {
     pthread_mutex_lock(&f->layout_lock);
-    f->layout_gen++;
+    pthread_mutex_lock(&f->ahead_lock);
+    f->ahead.gen++;
+    f->ahead.lo = f->ahead.hi = f->ahead.floor = 0;
+    pthread_mutex_unlock(&f->ahead_lock);
 }
 
 static void layout_change_end(struct nvfile *f)
@@ -159,26 +163,68 @@ static int append_grew(struct nvfile *f, uint64_t hi)
     return mark_chunks(f, 0, hi / STORAGE_CHUNK, false);
 }
 
-/* An append into the tail the helper thread prepares: the writer maps the
- * pages it needs by faults, which allocate them, extending the real file
- * first when it runs past the thread's work; pages the thread got to first
- * cost little. */
+static struct nvfile_ahead read_window(struct nvfile *f)
+{
+    pthread_mutex_lock(&f->ahead_lock);
+    struct nvfile_ahead w = f->ahead;
+    pthread_mutex_unlock(&f->ahead_lock);
+    return w;
+}
+
+/* Write lock held. A new window [alloc_prefix, hi) for the helper thread,
+ * the real file extended over it. */
+static int post_window(struct nvfile *f, uint64_t need, struct nvfile_ahead *w)
+{
+    uint64_t quarter = f->size / 4;
+    uint64_t ahead = quarter < AHEAD_STEP ? AHEAD_STEP : quarter > AHEAD ? AHEAD : quarter;
+    uint64_t hi = round_up(need + ahead, PAGE);
+    int rc = ensure_reserve(f, hi);
+    if (rc == 0 && hi > f->real_size)
+        rc = sys_ftruncate(f->fd, (off_t)hi);
+    if (rc < 0)
+        return rc;
+    if (hi > f->real_size)
+        f->real_size = hi;
+    pthread_mutex_lock(&f->ahead_lock);
+    f->ahead.gen++;
+    f->ahead.lo = f->alloc_prefix;
+    f->ahead.hi = f->ahead.floor = hi;
+    *w = f->ahead;
+    pthread_mutex_unlock(&f->ahead_lock);
+    nvhelper_prepare(f);
+    return 0;
+}
+
+/* Write lock held. An append past the allocated prefix, helped by the
+ * thread: pages it has allocated are taken as they are, the writer faults
+ * in the ones below (which allocates them), and posts a new window when it
+ * runs past the current one. Returns 0 or a negative errno (the caller then
+ * reserves the storage itself). */
 static int append_into_tail(struct nvfile *f, uint64_t end)
 {
     uint64_t need = round_up(end, PAGE);
-    uint64_t hi = need + AHEAD_WRITER_STEP;
-    if (need > f->real_size) {
-        int rc = ensure_reserve(f, hi);
-        if (rc == 0)
-            rc = sys_ftruncate(f->fd, (off_t)hi);
+    struct nvfile_ahead w = read_window(f);
+    /* The thread got down to the prefix: the whole window is there. */
+    if (w.hi > f->alloc_prefix && w.floor <= f->alloc_prefix) {
+        int rc = append_grew(f, w.hi);
+        if (rc < 0 || need <= f->alloc_prefix)
+            return rc;
+    }
+    if (need > w.hi) {
+        int rc = post_window(f, need, &w);
         if (rc < 0)
             return rc;
-        f->real_size = hi;
     }
-    if (hi > round_down(f->real_size, PAGE))
-        hi = need;
-    int rc = pm_allocate(&f->map, f->alloc_prefix, hi - f->alloc_prefix);
-    return rc < 0 ? rc : append_grew(f, hi);
+    /* [floor, hi) is the thread's; below it, the writer's. */
+    uint64_t top = w.floor <= need ? w.floor : need + AHEAD_WRITER_STEP;
+    if (top > w.floor)
+        top = w.floor;
+    if (top > f->alloc_prefix) {
+        int rc = pm_allocate(&f->map, f->alloc_prefix, top - f->alloc_prefix);
+        if (rc < 0)
+            return rc;
+    }
+    return append_grew(f, w.floor <= need ? w.hi : top);
 }
 
 /* Extends the real file so it holds [off, end): appends take a step ahead
@@ -193,7 +239,7 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
      * fault commits the file system's journal, so DAX files keep growing
      * by large fallocate steps. */
     bool helped =
-        append && end >= AHEAD_FROM && f->map.kind == PM_KIND_FORCED && nvhelper_prepare(f);
+        append && end >= AHEAD_FROM && f->map.kind == PM_KIND_FORCED && nvhelper_available();
     if (helped && append_into_tail(f, end) == 0)
         return 0;
     uint64_t align = append ? PAGE : STORAGE_CHUNK;
@@ -256,68 +302,31 @@ static int ensure_storage(struct nvfile *f, uint64_t off, uint64_t end)
     return rc == -EFBIG ? -ENOSPC : rc;
 }
 
-/* Write lock held. The next piece of storage to prepare ahead of the end:
- * the real file is extended over it here, and the address space reserved,
- * so the thread can allocate and map it without the lock. */
-static bool plan_ahead(struct nvfile *f, uint64_t *lo, uint64_t *hi)
-{
-    /* Like the writer's own steps, no more than a quarter of the size ahead,
-     * so a nearly full file system still has room for other files. */
-    uint64_t ahead = f->size / 4 < AHEAD_STEP ? AHEAD_STEP
-                     : f->size / 4 > AHEAD    ? AHEAD
-                                              : f->size / 4;
-    uint64_t target = round_up(f->size + ahead, PAGE);
-    *lo = f->alloc_prefix;
-    if (!f->writable || *lo >= target || f->shared_with_child)
-        return false;
-    *hi = *lo + AHEAD_STEP < target ? *lo + AHEAD_STEP : target;
-    if (ensure_reserve(f, *hi) < 0)
-        return false;
-    if (*hi > f->real_size) {
-        if (sys_ftruncate(f->fd, (off_t)*hi) < 0)
-            return false;
-        f->real_size = *hi;
-    }
-    return true;
-}
-
 void nvfile_prepare_ahead(struct nvfile *f)
 {
-    for (;;) {
-        uint64_t lo, hi;
-        nvfile_lock(f, NULL);
-        bool more = plan_ahead(f, &lo, &hi);
-        uint64_t gen = f->layout_gen;
-        nvfile_unlock(f);
-        if (!more)
-            return;
-        pthread_mutex_lock(&f->layout_lock);
-        /* Allocated by faults, from the top down, towards the writer, who
-         * maps the pages it reaches first itself: the two meet instead of
-         * both faulting the same pages. No fallocate: it would hold the
-         * inode lock the writer needs for as long as it takes. */
-        int rc = gen != f->layout_gen ? -EAGAIN : 0;
-        for (uint64_t top = hi; rc == 0 && top > lo;) {
-            uint64_t front = __atomic_load_n(&f->append_front, __ATOMIC_RELAXED);
-            uint64_t bottom = top - lo > AHEAD_PIECE ? top - AHEAD_PIECE : lo;
-            if (front >= top)
-                break;
-            if (bottom < front)
-                bottom = front;
-            rc = pm_allocate(&f->map, bottom, top - bottom);
-            top = bottom;
-        }
-        pthread_mutex_unlock(&f->layout_lock);
-        nvfile_lock(f, NULL);
-        /* The writer may have grown the prefix meanwhile, by smaller steps
-         * over the same pages. */
-        bool done = rc == 0 && gen == f->layout_gen && f->alloc_prefix >= lo;
-        if (done && f->alloc_prefix < hi)
-            rc = append_grew(f, hi);
-        nvfile_unlock(f);
-        if (!done || rc < 0)
-            return;
+    struct nvfile_ahead w = read_window(f);
+    /* Holding the layout lock keeps the mapping where it is; a change of
+     * layout or a new window bumps the generation, and the work stops. */
+    pthread_mutex_lock(&f->layout_lock);
+    for (uint64_t top = w.floor; top > w.lo;) {
+        uint64_t front = __atomic_load_n(&f->append_front, __ATOMIC_RELAXED);
+        if (front >= top)
+            break;
+        uint64_t bottom = top - w.lo > AHEAD_PIECE ? top - AHEAD_PIECE : w.lo;
+        if (bottom < front)
+            bottom = front;
+        if (pm_allocate(&f->map, bottom, top - bottom) < 0)
+            break; /* the writer meets the error itself */
+        pthread_mutex_lock(&f->ahead_lock);
+        bool same = f->ahead.gen == w.gen;
+        if (same)
+            f->ahead.floor = bottom;
+        pthread_mutex_unlock(&f->ahead_lock);
+        if (!same)
+            break;
+        top = bottom;
     }
+    pthread_mutex_unlock(&f->layout_lock);
 }
 
 /* ---- identity and ownership ------------------------------------------- */
@@ -465,6 +474,7 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
     nvidx_init(&f->index);
     nvlock_init(&f->lock);
     pthread_mutex_init(&f->layout_lock, NULL);
+    pthread_mutex_init(&f->ahead_lock, NULL);
     f->epoch = 1;
     f->policy = nv_config()->policy == NVPOLICY_REDO ? NVLOG_REDO : NVLOG_UNDO;
     int rc = f->log_dir ? setup(f, kfd, path) : -ENOMEM;
@@ -475,6 +485,7 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
             kept_close(f->fd);
         nvlock_destroy(&f->lock);
         pthread_mutex_destroy(&f->layout_lock);
+        pthread_mutex_destroy(&f->ahead_lock);
         free(f->chunks);
         free(f->log_dir);
         free(f);
@@ -555,6 +566,7 @@ int nvfile_release(struct nvfile *f)
         nvfile_unlock(f);
     }
     pthread_mutex_destroy(&f->layout_lock);
+    pthread_mutex_destroy(&f->ahead_lock);
     nvowner_release(&f->owner);
     destroy(f);
     return rc;

@@ -63,11 +63,16 @@ struct nvfile {
      * so the file is logged with undo (in place) from then on. */
     bool mapped_by_program;
     bool shared_with_child; /* a fork in progress hands it to the kernel */
-    /* Held by the helper thread while it allocates and maps ahead of the
-     * end without the file lock; taken under the file lock by whatever
-     * moves the mapping or takes blocks away, which also bumps the gen. */
+    /* Held by the helper thread while it allocates ahead of the end
+     * without the file lock; taken (under the file lock) by whatever moves
+     * the mapping or takes blocks away, which also empties the window. */
     pthread_mutex_t layout_lock;
-    uint64_t layout_gen;
+    /* The window the writer posts for the helper thread: [lo, hi), of which
+     * the thread has allocated [floor, hi); gen changes with every window. */
+    pthread_mutex_t ahead_lock;
+    struct nvfile_ahead {
+        uint64_t gen, lo, hi, floor;
+    } ahead;
     uint64_t append_front; /* alloc_prefix as appends left it (atomic) */
     int zero_range_answer; /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
     uint64_t reads, writes;
