@@ -358,6 +358,8 @@ static bool log_exists(const struct nvfile *f)
     return sys_statx(AT_FDCWD, log_path, 0, 0, &stx) == 0;
 }
 
+/* Recovers the file from its log, if it has one: 1 when that changed the
+ * file, 0 when there was nothing to do, or a negative errno. */
 static int recover(struct nvfile *f, const char *path)
 {
     /* Most files have no log: one look settles that. */
@@ -385,7 +387,7 @@ static int recover(struct nvfile *f, const char *path)
         nv_debug("%s: recovered to %llu bytes (%llu blocks rolled back, %llu replayed)", path,
                  (unsigned long long)r.size, (unsigned long long)r.undone,
                  (unsigned long long)r.redone);
-    return 0;
+    return r.had_log && !r.stale;
 }
 
 static const char *persist_name(int kind)
@@ -409,7 +411,7 @@ static int reopen(int kfd, const char *path, int mode)
     return fd;
 }
 
-static int setup(struct nvfile *f, int kfd, const char *path)
+static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *path)
 {
     f->fd = reopen(kfd, path, O_RDWR);
     f->writable = f->fd >= 0;
@@ -418,14 +420,9 @@ static int setup(struct nvfile *f, int kfd, const char *path)
     if (f->fd < 0)
         return f->fd;
     f->fd = kept_fd(f->fd);
-    struct stat a, b;
-    int rc = sys_fstat(kfd, &a);
-    if (rc == 0)
-        rc = sys_fstat(f->fd, &b);
-    if (rc == 0 && (a.st_dev != b.st_dev || a.st_ino != b.st_ino))
+    int rc = read_identity(f->fd, f);
+    if (rc == 0 && (f->dev != st->st_dev || f->ino != st->st_ino))
         rc = -ESTALE;
-    if (rc == 0)
-        rc = read_identity(f->fd, f);
     if (rc == 0)
         rc = nvowner_acquire(f->log_dir, f->dev, f->ino, f->writable, &f->owner);
     if (rc < 0)
@@ -434,7 +431,7 @@ static int setup(struct nvfile *f, int kfd, const char *path)
              (unsigned long long)f->ino);
     if (f->writable) {
         rc = recover(f, path);
-        if (rc == 0)
+        if (rc > 0) /* the file changed */
             rc = read_identity(f->fd, f);
         if (rc < 0)
             return rc;
@@ -447,7 +444,7 @@ static int setup(struct nvfile *f, int kfd, const char *path)
     rc = pm_map_file(f->fd, f->writable, pm_reserve_for(f->real_size, MIN_RESERVE), &f->map);
     if (rc < 0)
         return rc;
-    long hole = sys_lseek(f->fd, 0, SEEK_HOLE);
+    long hole = f->real_size ? sys_lseek(f->fd, 0, SEEK_HOLE) : 0;
     if (hole > 0)
         set_alloc_prefix(f, round_down((uint64_t)hole, PAGE));
     if (hole >= (long)STORAGE_CHUNK) {
@@ -460,7 +457,8 @@ static int setup(struct nvfile *f, int kfd, const char *path)
     return 0;
 }
 
-static struct nvfile *create_object(int kfd, const char *path, const char *log_dir, int *err)
+static struct nvfile *create_object(int kfd, const struct stat *st, const char *path,
+                                    const char *log_dir, int *err)
 {
     struct nvfile *f = calloc(1, sizeof(*f));
     if (!f) {
@@ -477,7 +475,7 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
     pthread_mutex_init(&f->ahead_lock, NULL);
     f->epoch = 1;
     f->policy = nv_config()->policy == NVPOLICY_REDO ? NVLOG_REDO : NVLOG_UNDO;
-    int rc = f->log_dir ? setup(f, kfd, path) : -ENOMEM;
+    int rc = f->log_dir ? setup(f, kfd, st, path) : -ENOMEM;
     if (rc < 0) {
         nvowner_release(&f->owner);
         pm_unmap(&f->map);
@@ -495,18 +493,13 @@ static struct nvfile *create_object(int kfd, const char *path, const char *log_d
     return f;
 }
 
-struct nvfile *nvfile_acquire(int kfd, const char *path, const char *log_dir, int *err)
+struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, const char *log_dir,
+                              int *err)
 {
-    struct stat st;
-    int rc = sys_fstat(kfd, &st);
-    if (rc < 0) {
-        *err = rc;
-        return NULL;
-    }
     nvtable_lock();
-    struct nvfile *f = nvtable_find(st.st_dev, st.st_ino);
+    struct nvfile *f = nvtable_find(st->st_dev, st->st_ino);
     if (!f) {
-        f = create_object(kfd, path, log_dir, err);
+        f = create_object(kfd, st, path, log_dir, err);
         if (f)
             nvtable_insert(f);
     }

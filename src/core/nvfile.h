@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -91,10 +92,12 @@ struct nvfile {
 };
 
 /* Finds or creates the object for the regular file open as kfd (whose
- * canonical path is `path`, with logs in log_dir), recovering the file first
- * when it has a log. Returns the object with one more user, or NULL with
- * *err set to a negative errno; -EBUSY when another process holds the file. */
-struct nvfile *nvfile_acquire(int kfd, const char *path, const char *log_dir, int *err);
+ * status is st and canonical path `path`, with logs in log_dir), recovering
+ * the file first when it has a log. Returns the object with one more user,
+ * or NULL with *err set to a negative errno; -EBUSY when another process
+ * holds the file. */
+struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, const char *log_dir,
+                              int *err);
 
 /* One more user of an object the caller reached through a descriptor. */
 void nvfile_pin(struct nvfile *f);

@@ -175,7 +175,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         nv_warn("%s: cannot serve it without libpmem (%s)", path, pm_init_error());
         return -EIO;
     }
-    struct nvfile *f = nvfile_acquire(kfd, canon, log_dir, &rc);
+    struct nvfile *f = nvfile_acquire(kfd, &st, canon, log_dir, &rc);
     if (!f && rc == -EBUSY) {
         nv_debug("%s is served by another process; plain kernel IO here", path);
         nvkfd_add(kfd, st.st_dev, st.st_ino);

@@ -33,8 +33,11 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
     char tmp[256];
     if (snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= (int)sizeof(tmp))
         return -ENAMETOOLONG;
-    sys_unlinkat(dirfd, tmp, 0);
     int fd = sys_openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd == -EEXIST) { /* left by a crash during an earlier create */
+        sys_unlinkat(dirfd, tmp, 0);
+        fd = sys_openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
     if (fd < 0)
         return fd;
     int rc = sys_fallocate(fd, 0, 0, NVLOG_INITIAL_SIZE);

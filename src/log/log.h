@@ -13,8 +13,9 @@
 #include "log/format.h"
 #include "pmem/persist.h"
 
-/* A new log file's size; it doubles as it fills (64 MiB steps at most). */
-#define NVLOG_INITIAL_SIZE ((uint64_t)8 << 10)
+/* A new log file's size (the superblock and room for two 4 KiB records);
+ * it doubles as it fills (64 MiB steps at most). */
+#define NVLOG_INITIAL_SIZE ((uint64_t)16 << 10)
 
 struct nvlog {
     int fd;              /* -1 while the data file has no log */

@@ -63,11 +63,22 @@ static void remember(int fd)
         __atomic_store_n(&lowest, fd, __ATOMIC_RELEASE);
 }
 
+/* The base is worked out once; a limit lowered since makes the move fail,
+ * and it is worked out again. */
+static int base = -1; /* atomic */
+
 int kept_fd(int fd)
 {
     if (fd < 0)
         return fd;
-    int high = sys_fcntl(fd, F_DUPFD_CLOEXEC, high_base());
+    int b = __atomic_load_n(&base, __ATOMIC_RELAXED);
+    if (b < 0)
+        __atomic_store_n(&base, b = high_base(), __ATOMIC_RELAXED);
+    int high = sys_fcntl(fd, F_DUPFD_CLOEXEC, b);
+    if (high == -EINVAL) {
+        __atomic_store_n(&base, b = high_base(), __ATOMIC_RELAXED);
+        high = sys_fcntl(fd, F_DUPFD_CLOEXEC, b);
+    }
     if (high >= 0) {
         sys_close(fd);
         fd = high;
