@@ -204,9 +204,13 @@ static int append_into_tail(struct nvfile *f, uint64_t end)
 {
     uint64_t need = round_up(end, PAGE);
     struct nvfile_ahead w = read_window(f);
-    /* The thread got down to the prefix: the whole window is there. */
+    /* The thread got down to the prefix: the whole window is there, and
+     * the next one goes to the thread now, so it starts ahead of the
+     * writer. */
     if (w.hi > f->alloc_prefix && w.floor <= f->alloc_prefix) {
         int rc = append_grew(f, w.hi);
+        if (rc == 0)
+            rc = post_window(f, w.hi, &w);
         if (rc < 0 || need <= f->alloc_prefix)
             return rc;
     }
