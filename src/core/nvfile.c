@@ -143,11 +143,16 @@ static void forget_chunk_range(struct nvfile *f, uint64_t lo, uint64_t hi)
 
 /* How far an append preallocates: a quarter of what the file has stored,
  * so a sparse file does not reserve much for a small write past its end. */
+static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 static uint64_t grow_step(const struct nvfile *f)
 {
     uint64_t stored = f->chunks_known * STORAGE_CHUNK;
-    uint64_t step = (stored > f->alloc_prefix ? stored : f->alloc_prefix) / 4;
-    return step < MIN_GROW_STEP ? MIN_GROW_STEP : step > MAX_GROW_STEP ? MAX_GROW_STEP : step;
+    return clamp((stored > f->alloc_prefix ? stored : f->alloc_prefix) / 4, MIN_GROW_STEP,
+                 MAX_GROW_STEP);
 }
 
 /* The helper thread reads the allocated prefix without taking the lock. */
@@ -175,9 +180,7 @@ static struct nvfile_ahead read_window(struct nvfile *f)
  * the real file extended over it. */
 static int post_window(struct nvfile *f, uint64_t need, struct nvfile_ahead *w)
 {
-    uint64_t quarter = f->size / 4;
-    uint64_t ahead = quarter < AHEAD_STEP ? AHEAD_STEP : quarter > AHEAD ? AHEAD : quarter;
-    uint64_t hi = round_up(need + ahead, PAGE);
+    uint64_t hi = round_up(need + clamp(f->size / 4, AHEAD_STEP, AHEAD), PAGE);
     int rc = ensure_reserve(f, hi);
     if (rc == 0 && hi > f->real_size)
         rc = sys_ftruncate(f->fd, (off_t)hi);
@@ -219,16 +222,15 @@ static int append_into_tail(struct nvfile *f, uint64_t end)
         if (rc < 0)
             return rc;
     }
-    /* [floor, hi) is the thread's; below it, the writer's. */
-    uint64_t top = w.floor <= need ? w.floor : need + AHEAD_WRITER_STEP;
-    if (top > w.floor)
-        top = w.floor;
+    /* [floor, hi) is the thread's; below it, the writer's: reaching the
+     * floor makes the whole window ready. */
+    uint64_t top = need + AHEAD_WRITER_STEP < w.floor ? need + AHEAD_WRITER_STEP : w.floor;
     if (top > f->alloc_prefix) {
         int rc = pm_allocate(&f->map, f->alloc_prefix, top - f->alloc_prefix);
         if (rc < 0)
             return rc;
     }
-    return append_grew(f, w.floor <= need ? w.hi : top);
+    return append_grew(f, top == w.floor ? w.hi : top);
 }
 
 /* Extends the real file so it holds [off, end): appends take a step ahead
@@ -592,13 +594,19 @@ static int ensure_log(struct nvfile *f)
 
 /* ---- locking ------------------------------------------------------------ */
 
-void nvfile_lock(struct nvfile *f, bool *contended)
+/* In-place writes made since the last exclusive hold are the running
+ * epoch's. */
+static void take_inplace_writes(struct nvfile *f, uint64_t writes)
 {
-    uint64_t writes = nvlock_exclusive(&f->lock, contended);
     if (writes) {
         f->dirty = true;
         f->writes += writes;
     }
+}
+
+void nvfile_lock(struct nvfile *f, bool *contended)
+{
+    take_inplace_writes(f, nvlock_exclusive(&f->lock, contended));
 }
 
 bool nvfile_trylock(struct nvfile *f)
@@ -606,10 +614,7 @@ bool nvfile_trylock(struct nvfile *f)
     uint64_t writes;
     if (!nvlock_try_exclusive(&f->lock, &writes))
         return false;
-    if (writes) {
-        f->dirty = true;
-        f->writes += writes;
-    }
+    take_inplace_writes(f, writes);
     return true;
 }
 
