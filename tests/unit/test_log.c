@@ -32,8 +32,7 @@ struct fixture {
     struct unit_dir dir;
     struct rlimit fsize; /* restored by teardown when fsize_set */
     bool fsize_set;
-    void *owned[32]; /* buffers freed by teardown, even after a failure */
-    int n_owned;
+    struct unit_kept kept;
     struct nvlog log;
 };
 
@@ -58,8 +57,7 @@ static int teardown(void **state)
         signal(SIGXFSZ, SIG_DFL);
     }
     int rc = unit_dir_remove(&f->dir);
-    for (int i = 0; i < f->n_owned; i++)
-        free(f->owned[i]);
+    unit_kept_free(&f->kept);
     free(f);
     return rc;
 }
@@ -67,10 +65,8 @@ static int teardown(void **state)
 /* Reads a whole file of the test directory; the buffer lives until teardown. */
 static char *slurp(struct fixture *f, const char *name, size_t *n)
 {
-    char *buf = unit_read_file(f->dir.fd, name, n);
+    char *buf = unit_keep(&f->kept, unit_read_file(f->dir.fd, name, n));
     assert_non_null(buf);
-    assert_true(f->n_owned < (int)(sizeof(f->owned) / sizeof(f->owned[0])));
-    f->owned[f->n_owned++] = buf;
     return buf;
 }
 
@@ -313,9 +309,8 @@ static void attach_rejects_bad_logs(void **state)
     assert_false(nvlog_exists(&f->log));
 
     /* All zeros. */
-    char *zeros = calloc(1, 64 * 1024);
+    char *zeros = unit_keep(&f->kept, calloc(1, 64 * 1024));
     assert_non_null(zeros);
-    f->owned[f->n_owned++] = zeros;
     assert_int_equal(unit_write_file(f->dir.fd, LOG_NAME, zeros, 64 * 1024), 0);
     assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME), -EBADMSG);
     assert_false(nvlog_exists(&f->log));

@@ -26,8 +26,7 @@ static int expected_kind;
 
 struct fixture {
     struct unit_dir dir;
-    void *owned[32]; /* buffers freed by teardown, even after a failure */
-    int n_owned;
+    struct unit_kept kept;
     int data_fd;
     struct nvlog_identity id;
     struct nvlog log;
@@ -55,8 +54,7 @@ static int teardown(void **state)
     if (f->data_fd >= 0)
         close(f->data_fd);
     int rc = unit_dir_remove(&f->dir);
-    for (int i = 0; i < f->n_owned; i++)
-        free(f->owned[i]);
+    unit_kept_free(&f->kept);
     free(f);
     return rc;
 }
@@ -64,10 +62,8 @@ static int teardown(void **state)
 /* Reads a whole file of the test directory; the buffer lives until teardown. */
 static char *slurp(struct fixture *f, const char *name, size_t *n)
 {
-    char *buf = unit_read_file(f->dir.fd, name, n);
+    char *buf = unit_keep(&f->kept, unit_read_file(f->dir.fd, name, n));
     assert_non_null(buf);
-    assert_true(f->n_owned < (int)(sizeof(f->owned) / sizeof(f->owned[0])));
-    f->owned[f->n_owned++] = buf;
     return buf;
 }
 
@@ -80,9 +76,8 @@ static int orig_byte(uint64_t off)
 /* Writes the data file, `size` bytes of orig_byte, opens and maps it. */
 static void make_data(struct fixture *f, uint64_t size)
 {
-    char *buf = malloc(size + 1);
+    char *buf = unit_keep(&f->kept, malloc(size + 1));
     assert_non_null(buf);
-    f->owned[f->n_owned++] = buf;
     for (uint64_t i = 0; i < size; i++)
         buf[i] = (char)orig_byte(i);
     assert_int_equal(unit_write_file(f->dir.fd, DATA_NAME, buf, size), 0);

@@ -76,6 +76,31 @@ static inline int unit_write_file(int dirfd, const char *name, const void *buf, 
 
 /* Reads a whole file into a malloc'd buffer (at least one byte); NULL when
  * it cannot be opened. *n receives its size. */
+/* Buffers a test keeps until its teardown, which frees them even after a
+ * failed assertion. */
+#define UNIT_KEPT_MAX 32
+struct unit_kept {
+    void *buf[UNIT_KEPT_MAX];
+    int n;
+};
+
+/* Keeps buf; NULL (buf freed) when it is NULL or there is no room. */
+static inline void *unit_keep(struct unit_kept *k, void *buf)
+{
+    if (!buf || k->n == UNIT_KEPT_MAX) {
+        free(buf);
+        return NULL;
+    }
+    return k->buf[k->n++] = buf;
+}
+
+static inline void unit_kept_free(struct unit_kept *k)
+{
+    for (int i = 0; i < k->n; i++)
+        free(k->buf[i]);
+    k->n = 0;
+}
+
 static inline char *unit_read_file(int dirfd, const char *name, size_t *n)
 {
     *n = 0;
