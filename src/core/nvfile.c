@@ -620,6 +620,15 @@ bool nvfile_trylock(struct nvfile *f)
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* Where the bytes known to be zero begin (see nvfile.h): past the
+ * library's own writes, unless the program maps the file; its stores can
+ * land on any byte of the real file, now or once the file grows, so then
+ * no byte is known to be zero. */
+static uint64_t zeros_from(const struct nvfile *f)
+{
+    return f->mapped_by_program ? UINT64_MAX : f->zero_from;
+}
+
 /* Copies home bytes. Chunks not known to have blocks may hold holes, and a
  * load from a hole would allocate a page (tmpfs does): those are read
  * through the kernel, which reads holes as zeros for free. */
@@ -644,17 +653,18 @@ static void copy_home(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
 }
 
 /* Copies [off, off+n) as the program sees it: log records first, then home,
- * zeros beyond zero_from. */
+ * zeros where bytes are known to be zero. */
 static void copy_out(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
 {
+    uint64_t zero = zeros_from(f);
     while (n > 0) {
         uint64_t chunk = n;
-        if (off >= f->zero_from) {
+        if (off >= zero) {
             memset(dst, 0, n);
             return;
         }
-        if (off + chunk > f->zero_from)
-            chunk = f->zero_from - off;
+        if (off + chunk > zero)
+            chunk = zero - off;
         if (f->index.redo_live) {
             struct nvidx_region *r = nvidx_region(&f->index, off, false);
             if (r) {
@@ -993,8 +1003,8 @@ static int zero_unlogged(struct nvfile *f, uint64_t a, uint64_t b)
  * logged first; beyond, blocks are given back. */
 static int zero_range(struct nvfile *f, uint64_t a, uint64_t b)
 {
-    if (b > f->zero_from)
-        b = f->zero_from;
+    if (b > zeros_from(f))
+        b = zeros_from(f);
     if (a >= b)
         return 0;
     uint64_t logged_end = round_up(f->committed_size, NVIDX_REGION_SIZE);
@@ -1015,6 +1025,13 @@ static int zero_gap(struct nvfile *f, uint64_t to)
     return zero_range(f, f->size, to);
 }
 
+/* The rest of the page that holds the end of the file must read as zero as
+ * well: a mapping of the file shows it, as the kernel keeps it. */
+static int zero_page_tail(struct nvfile *f, uint64_t size)
+{
+    return zero_range(f, size, round_up(size, PAGE));
+}
+
 long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
 {
     if (len == 0)
@@ -1024,6 +1041,8 @@ long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
     if (!f->writable)
         return -EBADF;
     int rc = zero_gap(f, off);
+    if (rc == 0 && off + len > f->size)
+        rc = zero_page_tail(f, off + len);
     if (rc < 0)
         return rc;
     long n = write_range(f, buf, off, len);
@@ -1042,7 +1061,7 @@ long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
 static bool bytes_only(struct nvfile *f, uint64_t off, uint64_t end, unsigned want)
 {
     if (f->map.kind == PM_KIND_MSYNC || !nvlog_exists(&f->log) || end > f->size ||
-        end > f->zero_from || !storage_known(f, off, end))
+        end > zeros_from(f) || !storage_known(f, off, end))
         return false;
     while (off < end) {
         bool may_log = off < f->committed_size || f->index.redo_live;
@@ -1096,18 +1115,18 @@ int nvfile_truncate(struct nvfile *f, uint64_t len)
     int rc = ensure_log(f);
     if (rc < 0)
         return rc;
-    if (len > f->size) {
-        rc = zero_gap(f, len);
-        if (rc == 0 && len > f->real_size) {
-            rc = ensure_reserve(f, len);
-            if (rc == 0)
-                rc = sys_ftruncate(f->fd, (off_t)len);
-            if (rc == 0)
-                f->real_size = len;
-        }
-        if (rc < 0)
-            return rc;
+    /* What a truncation cuts is zeroed when the file grows over it again
+     * (zero_gap), but the rest of the new last page at once. */
+    rc = len < f->size ? zero_page_tail(f, len) : zero_gap(f, round_up(len, PAGE));
+    if (rc == 0 && len > f->real_size) {
+        rc = ensure_reserve(f, len);
+        if (rc == 0)
+            rc = sys_ftruncate(f->fd, (off_t)len);
+        if (rc == 0)
+            f->real_size = len;
     }
+    if (rc < 0)
+        return rc;
     f->size = len;
     f->dirty = true;
     return 0;
@@ -1164,9 +1183,6 @@ int nvfile_share_mapping(struct nvfile *f)
     int rc = nvfile_commit(f);
     if (rc == 0)
         rc = nvfile_checkpoint(f);
-    /* The mapping shows the rest of the last page, which must read as zero. */
-    if (rc == 0)
-        rc = zero_range(f, f->size, round_up(f->size, PAGE));
     /* The epoch just begun has no record yet, so its policy may change. */
     f->policy = NVLOG_UNDO;
     return rc;

@@ -195,8 +195,9 @@ struct ctx {
     struct slot slots[NSLOTS];
     struct stream streams[NSTREAMS];
     int next_desc;
-    bool skip[MAX_OPS]; /* --no-OP */
-    bool no[NCASES];    /* --no-CASE */
+    bool skip[MAX_OPS];  /* --no-OP */
+    bool no[NCASES];     /* --no-CASE */
+    long long mapped[2]; /* mapped reads and mapped writes that got their mapping */
     unsigned char *wbuf;
     unsigned char *rbuf[2];
 };
@@ -2121,13 +2122,14 @@ static void on_sigbus(int sig)
     raise(sig);
 }
 
-/* Copies a mapping into buf; false when reading it raised SIGBUS. */
-static bool copy_mapping(unsigned char *buf, const void *map, long long len)
+/* Copies len bytes to or from a mapping; false when touching it raised
+ * SIGBUS. */
+static bool guarded_copy(void *dst, const void *src, long long len)
 {
     bool ok = true;
     if (sigsetjmp(bus_env, 1) == 0) {
         bus_armed = 1;
-        memcpy(buf, map, (size_t)len);
+        memcpy(dst, src, (size_t)len);
     } else {
         ok = false;
     }
@@ -2135,43 +2137,318 @@ static bool copy_mapping(unsigned char *buf, const void *map, long long len)
     return ok;
 }
 
-static void op_mmap(struct ctx *c)
+static long long page_up(long long v)
 {
-    char sb[128];
-    int s = pick_slot(c);
-    long long size = plain_size(c, s), off = 0;
-    if (size > PAGE && chance(c, 200))
-        off = PAGE * rnd_range(c, 0, (size - 1) / PAGE);
-    long long len = min_ll(size - off, MMAP_MAX);
-    int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
-    set_desc(c, "mmap PROT_READ MAP_SHARED %s off=%lld len=%lld (size %lld)",
-             slot_str(c, s, sb, sizeof(sb)), off, len, size);
-    errno = 0;
-    void *ma = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fa, off);
-    int ea = errno;
-    errno = 0;
-    void *mb = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fb, off);
-    int eb = errno;
-    struct res a = {ma == MAP_FAILED ? -1 : 0, ma == MAP_FAILED ? ea : 0};
-    struct res b = {mb == MAP_FAILED ? -1 : 0, mb == MAP_FAILED ? eb : 0};
-    if (a.ret != b.ret) {
-        if (ma != MAP_FAILED)
-            munmap(ma, (size_t)len);
-        if (mb != MAP_FAILED)
-            munmap(mb, (size_t)len);
+    return (v + PAGE - 1) & ~(PAGE - 1);
+}
+
+/* Maps [moff, moff+mlen) of fd[A] and fd[B] shared with prot and compares
+ * the outcome; true when both are mapped (m[A], m[B]). */
+static bool map_both(struct ctx *c, const int fd[2], int prot, long long moff, long long mlen,
+                     unsigned char *m[2])
+{
+    struct res r[2];
+    for (int side = A; side <= B; side++) {
+        errno = 0;
+        void *p = mmap(NULL, (size_t)mlen, prot, MAP_SHARED, fd[side], moff);
+        r[side] = (struct res){p == MAP_FAILED ? -1 : 0, p == MAP_FAILED ? errno : 0};
+        m[side] = p == MAP_FAILED ? NULL : p;
     }
+    if (r[A].ret != r[B].ret)
+        for (int side = A; side <= B; side++)
+            if (m[side])
+                munmap(m[side], (size_t)mlen);
+    check_res(c, r[A], r[B]);
+    return r[A].ret == 0;
+}
+
+static void unmap_both(struct ctx *c, unsigned char *m[2], long long mlen)
+{
+    struct res a = CALL(munmap(m[A], (size_t)mlen));
+    struct res b = CALL(munmap(m[B], (size_t)mlen));
     check_res(c, a, b);
-    if (a.ret < 0)
-        return;
-    bool ok_a = copy_mapping(c->rbuf[A], ma, len);
-    bool ok_b = copy_mapping(c->rbuf[B], mb, len);
+}
+
+/* Reads [off, off+len) through both mappings, which start at file offset
+ * moff, and compares the bytes. */
+static void check_mapped(struct ctx *c, unsigned char *m[2], long long moff, long long off,
+                         long long len)
+{
+    bool ok_a = guarded_copy(c->rbuf[A], m[A] + (off - moff), len);
+    bool ok_b = guarded_copy(c->rbuf[B], m[B] + (off - moff), len);
     if (!ok_a || !ok_b)
         mismatch(c, "  SIGBUS reading the mapping: managed %s, plain %s\n",
                  ok_a ? "fine" : "SIGBUS", ok_b ? "fine" : "SIGBUS");
     check_bytes(c, c->rbuf[A], c->rbuf[B], len, off);
-    set_desc(c, "munmap %s len=%lld", slot_str(c, s, sb, sizeof(sb)), len);
-    a = CALL(munmap(ma, (size_t)len));
-    b = CALL(munmap(mb, (size_t)len));
+}
+
+/* Stores len bytes of the write buffer at file offset off through both
+ * mappings, which start at moff. */
+static void store_mapped(struct ctx *c, unsigned char *m[2], long long moff, long long off,
+                         long long len)
+{
+    bool ok_a = guarded_copy(m[A] + (off - moff), c->wbuf, len);
+    bool ok_b = guarded_copy(m[B] + (off - moff), c->wbuf, len);
+    if (!ok_a || !ok_b)
+        mismatch(c, "  SIGBUS storing through the mapping: managed %s, plain %s\n",
+                 ok_a ? "fine" : "SIGBUS", ok_b ? "fine" : "SIGBUS");
+}
+
+static const char *msync_str(int how)
+{
+    return how == MS_SYNC ? "MS_SYNC" : how == MS_ASYNC ? "MS_ASYNC" : "none";
+}
+
+static void msync_both(struct ctx *c, unsigned char *m[2], long long mlen, int how)
+{
+    struct res a = CALL(msync(m[A], (size_t)mlen, how));
+    struct res b = CALL(msync(m[B], (size_t)mlen, how));
+    check_res(c, a, b);
+}
+
+/* Mostly an open slot whose access mode is `acc` (or either mode that reads
+ * when acc is O_RDONLY); otherwise any slot, for the errors. */
+static int pick_slot_for(struct ctx *c, int acc)
+{
+    int fit[NSLOTS], n = 0;
+    for (int i = 0; i < NSLOTS; i++) {
+        struct slot *sl = &c->slots[i];
+        if (acc == O_RDONLY ? slot_readable(sl) : sl->open && (sl->flags & O_ACCMODE) == acc)
+            fit[n++] = i;
+    }
+    if (n > 0 && chance(c, 900))
+        return fit[rnd(c, (uint64_t)n)];
+    return pick_slot(c);
+}
+
+/* Where a mapped access starts, given the (plain) size: mostly inside the
+ * file, some near its end, some (when past_end) beyond it. */
+static long long pick_map_off(struct ctx *c, long long size, bool past_end)
+{
+    long long dsize = min_ll(size, c->max_file);
+    unsigned k = (unsigned)rnd(c, 100);
+    if (k < 45)
+        return rnd_range(c, 0, dsize);
+    if (k < 65)
+        return dsize - rnd_range(c, 0, min_ll(dsize, 64 * KIB));
+    if (k < 80 && past_end)
+        return dsize + rnd_range(c, 0, 64 * KIB);
+    return PAGE * rnd_range(c, 0, dsize / PAGE);
+}
+
+/* A mapped read: the pages covering a range of the slot's file are mapped
+ * (sometimes writable too) and the range is read through the mapping. The
+ * range may reach the end of the page that holds the end of the file,
+ * which must read as zero past it. */
+static void op_mmap(struct ctx *c)
+{
+    char sb[128];
+    int s = pick_slot_for(c, O_RDONLY);
+    int fd[2] = {fd_for(c, s, A), fd_for(c, s, B)};
+    long long size = plain_size(c, s);
+    long long reach = page_up(size); /* readable without SIGBUS */
+    long long off = min_ll(pick_map_off(c, size, false), max_ll(reach - 1, 0));
+    long long len = min_ll(log_uniform(c, 1, MMAP_MAX), max_ll(reach - off, 1));
+    long long moff = off & ~(PAGE - 1), mlen = off + len - moff;
+    int prot = chance(c, 300) ? PROT_READ | PROT_WRITE : PROT_READ;
+    set_desc(
+        c,
+        "mapped read: mmap %s MAP_SHARED %s at %lld len %lld, read off=%lld len=%lld (size %lld)",
+        prot & PROT_WRITE ? "PROT_READ|PROT_WRITE" : "PROT_READ", slot_str(c, s, sb, sizeof(sb)),
+        moff, mlen, off, len, size);
+    unsigned char *m[2];
+    if (!map_both(c, fd, prot, moff, mlen, m))
+        return;
+    c->mapped[0]++;
+    if (size > 0) /* an empty file maps, but any access faults */
+        check_mapped(c, m, moff, off, len);
+    unmap_both(c, m, mlen);
+}
+
+/* A mapped write: the program's own stores into a shared writable mapping
+ * of the slot's file, then msync (MS_SYNC, MS_ASYNC or none) and munmap.
+ * A range past the end is first made part of the file with ftruncate, so
+ * the stores never fault; sometimes the range is read back through the
+ * descriptor while the mapping is still there. */
+static void op_mmap_write(struct ctx *c)
+{
+    char sb[128];
+    int s = pick_slot_for(c, O_RDWR);
+    int fd[2] = {fd_for(c, s, A), fd_for(c, s, B)};
+    long long size = plain_size(c, s);
+    long long off = min_ll(pick_map_off(c, size, true), c->max_file - 1);
+    long long len = min_ll(log_uniform(c, 1, MMAP_MAX), c->max_file - off), end = off + len;
+    if (end > size && slot_writable(&c->slots[s])) {
+        set_desc(c, "mapped write: ftruncate %s len=%lld (size %lld)",
+                 slot_str(c, s, sb, sizeof(sb)), end, size);
+        struct res a = CALL(ftruncate(fd[A], end));
+        struct res b = CALL(ftruncate(fd[B], end));
+        check_res(c, a, b);
+        size = plain_size(c, s);
+    }
+    long long moff = off & ~(PAGE - 1), mlen = end - moff;
+    long long n = min_ll(end, size) - off; /* stores stay inside the file */
+    int how = (int)rnd(c, 10);
+    how = how < 6 ? MS_SYNC : how < 8 ? MS_ASYNC : 0;
+    bool read_back = chance(c, 300);
+    set_desc(c,
+             "mapped write: mmap PROT_READ|PROT_WRITE MAP_SHARED %s at %lld len %lld, store "
+             "off=%lld len=%lld, msync %s%s (size %lld)",
+             slot_str(c, s, sb, sizeof(sb)), moff, mlen, off, max_ll(n, 0), msync_str(how),
+             read_back ? ", pread while mapped" : "", size);
+    unsigned char *m[2];
+    if (!map_both(c, fd, PROT_READ | PROT_WRITE, moff, mlen, m))
+        return;
+    c->mapped[1]++;
+    if (n > 0) {
+        fill_wbuf(c, n);
+        store_mapped(c, m, moff, off, n);
+    }
+    if (how)
+        msync_both(c, m, mlen, how);
+    if (n > 0 && read_back) {
+        poison(c, n);
+        struct res a = CALL(pread(fd[A], c->rbuf[A], (size_t)n, off));
+        struct res b = CALL(pread(fd[B], c->rbuf[B], (size_t)n, off));
+        check_res(c, a, b);
+        check_bytes(c, c->rbuf[A], c->rbuf[B], a.ret, off);
+    }
+    unmap_both(c, m, mlen);
+}
+
+/* -------------------------------------------------- regression sequences */
+
+/* Fixed sequences on f0 that once went wrong: the program's own stores
+ * met truncation and extension. Each runs as is and with an fsync before
+ * the size changes (so the truncated bytes lie below the committed size),
+ * before the random operations, and is compared like them. */
+
+static char seq_name[32]; /* the running sequence, for set_desc */
+
+static void seq_open(struct ctx *c, int fd[2])
+{
+    set_desc(c, "%s: open f0 O_RDWR|O_CREAT|O_TRUNC", seq_name);
+    struct res a = CALL(open(c->path[A][0], O_RDWR | O_CREAT | O_TRUNC, 0644));
+    struct res b = CALL(open(c->path[B][0], O_RDWR | O_CREAT | O_TRUNC, 0644));
+    if (a.ret < 0 || b.ret < 0)
+        mismatch(c, "  cannot open f0: managed %s, plain %s\n", strerror(a.err), strerror(b.err));
+    fd[A] = (int)a.ret;
+    fd[B] = (int)b.ret;
+}
+
+static void seq_close(struct ctx *c, const int fd[2])
+{
+    set_desc(c, "%s: close f0", seq_name);
+    struct res a = CALL(close(fd[A]));
+    struct res b = CALL(close(fd[B]));
+    check_res(c, a, b);
+}
+
+static void seq_pwrite(struct ctx *c, const int fd[2], long long off, long long len)
+{
+    set_desc(c, "%s: pwrite off=%lld len=%lld", seq_name, off, len);
+    fill_wbuf_salt(c, len, (uint64_t)off);
+    struct res a = CALL(pwrite(fd[A], c->wbuf, (size_t)len, off));
+    struct res b = CALL(pwrite(fd[B], c->wbuf, (size_t)len, off));
+    check_res(c, a, b);
+}
+
+static void seq_ftruncate(struct ctx *c, const int fd[2], long long len)
+{
+    set_desc(c, "%s: ftruncate len=%lld", seq_name, len);
+    struct res a = CALL(ftruncate(fd[A], len));
+    struct res b = CALL(ftruncate(fd[B], len));
+    check_res(c, a, b);
+}
+
+static void seq_fsync(struct ctx *c, const int fd[2], bool fsync_too)
+{
+    if (!fsync_too)
+        return;
+    set_desc(c, "%s: fsync", seq_name);
+    struct res a = CALL(fsync(fd[A]));
+    struct res b = CALL(fsync(fd[B]));
+    check_res(c, a, b);
+}
+
+/* Stores bytes at [off, off+len) through a mapping, msync, munmap. */
+static void seq_store(struct ctx *c, const int fd[2], long long off, long long len)
+{
+    unsigned char *m[2];
+    long long moff = off & ~(PAGE - 1);
+    set_desc(c, "%s: mmap at %lld len %lld, store off=%lld len=%lld, msync, munmap", seq_name, moff,
+             off + len - moff, off, len);
+    if (!map_both(c, fd, PROT_READ | PROT_WRITE, moff, off + len - moff, m))
+        mismatch(c, "  mmap failed on both sides: %s\n", strerror(errno));
+    fill_wbuf_salt(c, len, (uint64_t)off + 1);
+    store_mapped(c, m, moff, off, len);
+    msync_both(c, m, off + len - moff, MS_SYNC);
+    unmap_both(c, m, off + len - moff);
+}
+
+/* Reads [0, len) through a fresh mapping (len may reach past the end into
+ * the file's last page). */
+static void seq_map_read(struct ctx *c, const int fd[2], long long len)
+{
+    unsigned char *m[2];
+    set_desc(c, "%s: mmap PROT_READ len %lld, read it all, munmap", seq_name, len);
+    if (!map_both(c, fd, PROT_READ, 0, len, m))
+        mismatch(c, "  mmap failed on both sides: %s\n", strerror(errno));
+    check_mapped(c, m, 0, 0, len);
+    unmap_both(c, m, len);
+}
+
+static void seq_pread(struct ctx *c, const int fd[2], long long len)
+{
+    set_desc(c, "%s: pread off=0 len=%lld", seq_name, len);
+    poison(c, len);
+    struct res a = CALL(pread(fd[A], c->rbuf[A], (size_t)len, 0));
+    struct res b = CALL(pread(fd[B], c->rbuf[B], (size_t)len, 0));
+    check_res(c, a, b);
+    check_bytes(c, c->rbuf[A], c->rbuf[B], a.ret, 0);
+}
+
+static void run_regressions(struct ctx *c)
+{
+    int fd[2];
+    for (int sync = 0; sync <= 1; sync++) {
+        /* 1. Extended by ftruncate, stored through a mapping: read() must
+         * return the stored bytes, not zeros. */
+        snprintf(seq_name, sizeof(seq_name), "regression 1 (fsync %d)", sync);
+        seq_open(c, fd);
+        seq_pwrite(c, fd, 0, 1000);
+        seq_fsync(c, fd, sync);
+        seq_ftruncate(c, fd, 3 * PAGE + 100);
+        seq_store(c, fd, 1500, 3 * PAGE - 1400);
+        seq_pread(c, fd, 4 * PAGE);
+        seq_close(c, fd);
+
+        /* 2. Stored through a mapping, cut by ftruncate, extended by a
+         * write: the cut range must read as zeros, not the old bytes. */
+        snprintf(seq_name, sizeof(seq_name), "regression 2 (fsync %d)", sync);
+        seq_open(c, fd);
+        seq_pwrite(c, fd, 0, 3 * PAGE);
+        seq_store(c, fd, 100, 3 * PAGE - 107);
+        seq_fsync(c, fd, sync);
+        seq_ftruncate(c, fd, 200);
+        seq_pwrite(c, fd, 2 * PAGE + 10, 100);
+        seq_pread(c, fd, 3 * PAGE);
+        seq_close(c, fd);
+
+        /* 3. Stored through a mapping, cut by ftruncate, mapped again: the
+         * rest of the last page must be zero. */
+        snprintf(seq_name, sizeof(seq_name), "regression 3 (fsync %d)", sync);
+        seq_open(c, fd);
+        seq_ftruncate(c, fd, 2 * PAGE + 300);
+        seq_store(c, fd, 0, 2 * PAGE + 300);
+        seq_fsync(c, fd, sync);
+        seq_ftruncate(c, fd, PAGE + 123);
+        seq_map_read(c, fd, 2 * PAGE);
+        seq_close(c, fd);
+    }
+    set_desc(c, "regressions: unlink f0");
+    struct res a = CALL(unlink(c->path[A][0]));
+    struct res b = CALL(unlink(c->path[B][0]));
     check_res(c, a, b);
 }
 
@@ -2404,13 +2681,14 @@ static const struct op ops[] = {
     {"pwritev2", 3, op_pwritev2},
     {"dup", 3, op_dup},
     {"fcntl", 3, op_fcntl},
-    {"fallocate", 3, op_fallocate},
+    {"fallocate", 5, op_fallocate},
     {"posix_fallocate", 1, op_posix_fallocate},
-    {"copy_file_range", 2, op_copy_file_range},
+    {"copy_file_range", 3, op_copy_file_range},
     {"sendfile", 2, op_sendfile},
     {"stdio", 4, op_stdio},
     {"fork", 1, op_fork},
-    {"mmap", 2, op_mmap},
+    {"mmap", 20, op_mmap},
+    {"mmap-write", 22, op_mmap_write},
 };
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
 _Static_assert(NOPS <= MAX_OPS, "raise MAX_OPS");
@@ -2561,6 +2839,8 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGBUS, &sa, NULL);
 
+    c->op = -1;
+    run_regressions(c);
     for (c->op = 0; c->op < c->nops; c->op++) {
         pick_op(c)->fn(c);
         c->compared++;
@@ -2581,6 +2861,9 @@ int main(int argc, char **argv)
     free(c->wbuf);
     free(c->rbuf[A]);
     free(c->rbuf[B]);
-    printf("difftest: seed %" PRIu64 ": %lld ops compared, 0 mismatches\n", c->seed, c->compared);
+    printf("difftest: seed %" PRIu64 ": %lld ops compared, 0 mismatches; %lld mapped reads, "
+           "%lld mapped writes (%.1f%% of the ops)\n",
+           c->seed, c->compared, c->mapped[0], c->mapped[1],
+           c->compared ? 100.0 * (double)(c->mapped[0] + c->mapped[1]) / (double)c->compared : 0.0);
     return 0;
 }
