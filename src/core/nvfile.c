@@ -417,6 +417,43 @@ static int reopen(int kfd, const char *path, int mode)
     return fd;
 }
 
+/* ---- files the program has mapped -------------------------------------- */
+
+/* A program's mapping outlives the descriptors it was made through: a file
+ * mapped, closed and opened again may still be mapped. The inodes this
+ * process has mapped are kept here (under the table lock) for as long as
+ * it lives, since unmapping is not followed; an object made for one of
+ * them starts as mapped. */
+static struct mapped_inode {
+    dev_t dev;
+    ino_t ino;
+} * mapped_inodes;
+static size_t mapped_count, mapped_cap;
+
+static bool was_mapped(dev_t dev, ino_t ino)
+{
+    for (size_t i = 0; i < mapped_count; i++)
+        if (mapped_inodes[i].dev == dev && mapped_inodes[i].ino == ino)
+            return true;
+    return false;
+}
+
+int nvfile_note_mapped(dev_t dev, ino_t ino)
+{
+    if (was_mapped(dev, ino))
+        return 0;
+    if (mapped_count == mapped_cap) {
+        size_t cap = mapped_cap ? 2 * mapped_cap : 8;
+        struct mapped_inode *n = realloc(mapped_inodes, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        mapped_inodes = n;
+        mapped_cap = cap;
+    }
+    mapped_inodes[mapped_count++] = (struct mapped_inode){dev, ino};
+    return 0;
+}
+
 static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *path)
 {
     f->fd = reopen(kfd, path, O_RDWR);
@@ -447,6 +484,10 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     }
     f->size = f->committed_size = f->real_size;
     f->zero_from = f->real_size;
+    if (was_mapped(f->dev, f->ino)) {
+        f->mapped_by_program = true;
+        f->policy = NVLOG_UNDO;
+    }
     rc = pm_map_file(f->fd, f->writable, pm_reserve_for(f->real_size, MIN_RESERVE), &f->map);
     if (rc < 0)
         return rc;

@@ -10,7 +10,11 @@
  *                   brings back); blocks below it are logged before change
  *   real_size       the kernel's size: at least size, with a preallocated
  *                   tail while the file is open, trimmed at close
- *   zero_from       every byte of the real file from here on is zero
+ *   zero_from       every byte of the real file from here on is zero, as
+ *                   far as the library's own writes go; once the program
+ *                   maps the file, its stores may reach any byte of the
+ *                   real file (the preallocated tail, ranges the file
+ *                   grows into later), and no byte is known to be zero
  * All functions but nvfile_acquire/nvfile_release expect the caller to hold
  * the lock as their comment says.
  */
@@ -60,8 +64,10 @@ struct nvfile {
     uint64_t epoch; /* the running epoch: committed_epoch + 1 */
     int policy;     /* NVLOG_UNDO or NVLOG_REDO for the running epoch */
     bool dirty;     /* the running epoch changed the file */
-    /* The program mapped the file itself: its mapping sees home bytes only,
-     * so the file is logged with undo (in place) from then on. */
+    /* The program mapped the file itself (now or, in this process, before
+     * this object was made): its mapping sees home bytes only, so the file
+     * is logged with undo (in place), and its stores may land anywhere, so
+     * no byte past the library's writes is taken to be zero. */
     bool mapped_by_program;
     bool shared_with_child; /* a fork in progress hands it to the kernel */
     /* Held by the helper thread while it allocates ahead of the end
@@ -147,6 +153,11 @@ int nvfile_allocate(struct nvfile *f, int mode, uint64_t off, uint64_t len);
 /* Write lock held. The program maps the file: commit, bring every redo
  * block home and keep logging in place, so both views stay one. */
 int nvfile_share_mapping(struct nvfile *f);
+
+/* Table lock held (filetable.h). The program maps the file (dev, ino); its
+ * mapping may outlive every descriptor of it, so an object made for the
+ * file later in this process starts as mapped. 0 or -ENOMEM. */
+int nvfile_note_mapped(dev_t dev, ino_t ino);
 
 /* Write lock held. Durability point: commits the running epoch. */
 int nvfile_commit(struct nvfile *f);

@@ -607,10 +607,13 @@ int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
 int nvops_share_mapping(struct nvofd *o)
 {
     struct nvfile *f = o->file;
+    nvtable_lock();
+    int rc = nvfile_note_mapped(f->dev, f->ino);
+    nvtable_unlock();
     nvfile_lock(f, NULL);
-    int rc = nvfile_share_mapping(f);
+    int shared = nvfile_share_mapping(f);
     nvfile_unlock(f);
-    return rc;
+    return rc ? rc : shared;
 }
 
 int nvops_fsync(struct nvofd *o)

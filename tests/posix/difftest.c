@@ -21,13 +21,20 @@
  * fclose; every burst of stream calls ends with fflush, so that streams and
  * descriptors interleave as POSIX allows); fork, the child working on the
  * same descriptors of both sides and reporting through a pipe (then
- * _exit(0), or exit(0) after opening and writing a file of its own); and a
- * read-only MAP_SHARED mmap of a slot's file. Cases whose outcome is not a
- * property of the file system are kept out (see the comments there): where
- * glibc's own stream kinds differ from each other (large freads on a
- * write-only stream or past an end-of-file indicator, a non-append stream
- * over an O_APPEND descriptor), and where the kernel's sendfile result
- * within one file depends on its copy chunking.
+ * _exit(0), or exit(0) after opening and writing a file of its own); mapped
+ * reads (the pages around a range of a slot's file mapped MAP_SHARED, read
+ * up to the end of the page that holds the end of the file) and mapped
+ * writes (stores through a writable MAP_SHARED mapping, then msync MS_SYNC,
+ * MS_ASYNC or none, and munmap; a range past the end is first added with
+ * ftruncate, so no store faults), together over a fifth of the operations.
+ * Fixed sequences that once failed run before the random ones (see
+ * run_regressions). Cases whose outcome is not a property of the file
+ * system are kept out (see the comments there): where glibc's own stream
+ * kinds differ from each other (large freads on a write-only stream or past
+ * an end-of-file indicator, a non-append stream over an O_APPEND
+ * descriptor), where the kernel's sendfile result within one file depends
+ * on its copy chunking, and stores through a mapping past the end of the
+ * file (they fault, or are lost, or not, as the file system has it).
  *
  *   nvmmio_difftest --seed S --ops N --managed DIR_A --plain DIR_B
  *                   [--max-file-mb M] [--alloc-slack-mb K] [--trace]
@@ -113,6 +120,7 @@
 #define CHILD_OPS     4          /* most operations of a fork's child */
 #define CHILD_IO      (64 * KIB) /* bytes of one read or write in a child */
 #define MMAP_MAX      (1 * MIB)  /* length of one mmap */
+#define KEEP_LEN      (1 * MIB)  /* length of a slot's kept mapping */
 #define FRESH_FD      200        /* dup2/dup3 onto a free slot: 200 + slot (A), 232 + slot (B) */
 #define MAX_OPS       64
 
@@ -144,6 +152,10 @@ struct slot {
                      up to date through F_SETFL and fdopen */
     int name;     /* pool index the slot was opened with */
     int desc;     /* open file description: slots made by dup share it */
+    /* A mapping of [0, KEEP_LEN) of the slot's file kept across operations
+     * (NULL when none), with its protection. */
+    unsigned char *kept[2];
+    int kept_prot;
 };
 
 /* A stdio stream on each side. Every burst of calls on it ends with fflush,
@@ -477,6 +489,15 @@ static long long plain_pos(struct ctx *c, int s)
     return max_ll(0, (long long)lseek(c->slots[s].fd[B], 0, SEEK_CUR));
 }
 
+/* Unmaps the slot's kept mapping, if any (its descriptor is going). */
+static void drop_kept(struct slot *sl)
+{
+    for (int side = A; side <= B; side++)
+        if (sl->kept[side])
+            munmap(sl->kept[side], KEEP_LEN);
+    sl->kept[A] = sl->kept[B] = NULL;
+}
+
 static void slot_closed(struct slot *sl)
 {
     sl->stale[A] = sl->fd[A];
@@ -615,6 +636,7 @@ static void close_slot(struct ctx *c, int s, const char *why)
     char sb[128];
     struct slot *sl = &c->slots[s];
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
+    drop_kept(sl);
     set_desc(c, "close %s%s", slot_str(c, s, sb, sizeof(sb)), why);
     struct res a = CALL(close(fa));
     struct res b = CALL(close(fb));
@@ -1170,6 +1192,7 @@ static void op_pwritev2(struct ctx *c)
 static void slot_dup_of(struct ctx *c, int t, int s, int fda, int fdb)
 {
     struct slot *st = &c->slots[t], *ss = &c->slots[s];
+    drop_kept(st);
     st->open = true;
     st->fd[A] = fda;
     st->fd[B] = fdb;
@@ -2236,6 +2259,34 @@ static long long pick_map_off(struct ctx *c, long long size, bool past_end)
     return PAGE * rnd_range(c, 0, dsize / PAGE);
 }
 
+/* The mapping a mapped read or write of slot s uses for a range that ends
+ * at `end`: half of the time the slot's kept mapping, if it covers the
+ * range with protection `prot`, so that mappings also live through the
+ * truncations, writes and hole punches of other operations; NULL for a
+ * fresh mapping. Now and then a slot gets a kept mapping, or loses it. */
+static unsigned char **kept_for(struct ctx *c, int s, long long end, int prot)
+{
+    char sb[128];
+    struct slot *sl = &c->slots[s];
+    if (sl->open && !sl->kept[A] && chance(c, 100)) {
+        int fd[2] = {sl->fd[A], sl->fd[B]};
+        sl->kept_prot = (sl->flags & O_ACCMODE) == O_RDWR ? PROT_READ | PROT_WRITE : PROT_READ;
+        set_desc(c, "keep a mapping: mmap %s MAP_SHARED %s len %lld",
+                 sl->kept_prot & PROT_WRITE ? "PROT_READ|PROT_WRITE" : "PROT_READ",
+                 slot_str(c, s, sb, sizeof(sb)), KEEP_LEN);
+        if (!map_both(c, fd, sl->kept_prot, 0, KEEP_LEN, sl->kept))
+            sl->kept[A] = sl->kept[B] = NULL;
+    } else if (sl->kept[A] && chance(c, 50)) {
+        set_desc(c, "drop the kept mapping: munmap %s len %lld", slot_str(c, s, sb, sizeof(sb)),
+                 KEEP_LEN);
+        unmap_both(c, sl->kept, KEEP_LEN);
+        sl->kept[A] = sl->kept[B] = NULL;
+    }
+    if (sl->kept[A] && end <= KEEP_LEN && (sl->kept_prot & prot) == prot && chance(c, 500))
+        return sl->kept;
+    return NULL;
+}
+
 /* A mapped read: the pages covering a range of the slot's file are mapped
  * (sometimes writable too) and the range is read through the mapping. The
  * range may reach the end of the page that holds the end of the file,
@@ -2249,20 +2300,26 @@ static void op_mmap(struct ctx *c)
     long long reach = page_up(size); /* readable without SIGBUS */
     long long off = min_ll(pick_map_off(c, size, false), max_ll(reach - 1, 0));
     long long len = min_ll(log_uniform(c, 1, MMAP_MAX), max_ll(reach - off, 1));
-    long long moff = off & ~(PAGE - 1), mlen = off + len - moff;
+    unsigned char *m[2], **kept = kept_for(c, s, off + len, PROT_READ);
+    long long moff = kept ? 0 : off & ~(PAGE - 1), mlen = off + len - moff;
     int prot = chance(c, 300) ? PROT_READ | PROT_WRITE : PROT_READ;
-    set_desc(
-        c,
-        "mapped read: mmap %s MAP_SHARED %s at %lld len %lld, read off=%lld len=%lld (size %lld)",
-        prot & PROT_WRITE ? "PROT_READ|PROT_WRITE" : "PROT_READ", slot_str(c, s, sb, sizeof(sb)),
-        moff, mlen, off, len, size);
-    unsigned char *m[2];
-    if (!map_both(c, fd, prot, moff, mlen, m))
+    set_desc(c, "mapped read: %s %s %s at %lld len %lld, read off=%lld len=%lld (size %lld)",
+             kept ? "the kept mapping" : "mmap MAP_SHARED",
+             kept                ? ""
+             : prot & PROT_WRITE ? "PROT_READ|PROT_WRITE"
+                                 : "PROT_READ",
+             slot_str(c, s, sb, sizeof(sb)), moff, mlen, off, len, size);
+    if (kept) {
+        m[A] = kept[A];
+        m[B] = kept[B];
+    } else if (!map_both(c, fd, prot, moff, mlen, m)) {
         return;
+    }
     c->mapped[0]++;
     if (size > 0) /* an empty file maps, but any access faults */
         check_mapped(c, m, moff, off, len);
-    unmap_both(c, m, mlen);
+    if (!kept)
+        unmap_both(c, m, mlen);
 }
 
 /* A mapped write: the program's own stores into a shared writable mapping
@@ -2286,19 +2343,24 @@ static void op_mmap_write(struct ctx *c)
         check_res(c, a, b);
         size = plain_size(c, s);
     }
-    long long moff = off & ~(PAGE - 1), mlen = end - moff;
+    unsigned char *m[2], **kept = kept_for(c, s, end, PROT_WRITE);
+    long long moff = kept ? 0 : off & ~(PAGE - 1), mlen = end - moff;
     long long n = min_ll(end, size) - off; /* stores stay inside the file */
     int how = (int)rnd(c, 10);
     how = how < 6 ? MS_SYNC : how < 8 ? MS_ASYNC : 0;
     bool read_back = chance(c, 300);
     set_desc(c,
-             "mapped write: mmap PROT_READ|PROT_WRITE MAP_SHARED %s at %lld len %lld, store "
-             "off=%lld len=%lld, msync %s%s (size %lld)",
+             "mapped write: %s %s at %lld len %lld, store off=%lld len=%lld, msync %s%s (size "
+             "%lld)",
+             kept ? "the kept mapping" : "mmap PROT_READ|PROT_WRITE MAP_SHARED",
              slot_str(c, s, sb, sizeof(sb)), moff, mlen, off, max_ll(n, 0), msync_str(how),
              read_back ? ", pread while mapped" : "", size);
-    unsigned char *m[2];
-    if (!map_both(c, fd, PROT_READ | PROT_WRITE, moff, mlen, m))
+    if (kept) {
+        m[A] = kept[A];
+        m[B] = kept[B];
+    } else if (!map_both(c, fd, PROT_READ | PROT_WRITE, moff, mlen, m)) {
         return;
+    }
     c->mapped[1]++;
     if (n > 0) {
         fill_wbuf(c, n);
@@ -2313,7 +2375,8 @@ static void op_mmap_write(struct ctx *c)
         check_res(c, a, b);
         check_bytes(c, c->rbuf[A], c->rbuf[B], a.ret, off);
     }
-    unmap_both(c, m, mlen);
+    if (!kept)
+        unmap_both(c, m, mlen);
 }
 
 /* -------------------------------------------------- regression sequences */
@@ -2325,11 +2388,11 @@ static void op_mmap_write(struct ctx *c)
 
 static char seq_name[32]; /* the running sequence, for set_desc */
 
-static void seq_open(struct ctx *c, int fd[2])
+static void seq_open(struct ctx *c, int fd[2], int trunc)
 {
-    set_desc(c, "%s: open f0 O_RDWR|O_CREAT|O_TRUNC", seq_name);
-    struct res a = CALL(open(c->path[A][0], O_RDWR | O_CREAT | O_TRUNC, 0644));
-    struct res b = CALL(open(c->path[B][0], O_RDWR | O_CREAT | O_TRUNC, 0644));
+    set_desc(c, "%s: open f0 O_RDWR|O_CREAT%s", seq_name, trunc ? "|O_TRUNC" : "");
+    struct res a = CALL(open(c->path[A][0], O_RDWR | O_CREAT | trunc, 0644));
+    struct res b = CALL(open(c->path[B][0], O_RDWR | O_CREAT | trunc, 0644));
     if (a.ret < 0 || b.ret < 0)
         mismatch(c, "  cannot open f0: managed %s, plain %s\n", strerror(a.err), strerror(b.err));
     fd[A] = (int)a.ret;
@@ -2415,7 +2478,7 @@ static void run_regressions(struct ctx *c)
         /* 1. Extended by ftruncate, stored through a mapping: read() must
          * return the stored bytes, not zeros. */
         snprintf(seq_name, sizeof(seq_name), "regression 1 (fsync %d)", sync);
-        seq_open(c, fd);
+        seq_open(c, fd, O_TRUNC);
         seq_pwrite(c, fd, 0, 1000);
         seq_fsync(c, fd, sync);
         seq_ftruncate(c, fd, 3 * PAGE + 100);
@@ -2426,7 +2489,7 @@ static void run_regressions(struct ctx *c)
         /* 2. Stored through a mapping, cut by ftruncate, extended by a
          * write: the cut range must read as zeros, not the old bytes. */
         snprintf(seq_name, sizeof(seq_name), "regression 2 (fsync %d)", sync);
-        seq_open(c, fd);
+        seq_open(c, fd, O_TRUNC);
         seq_pwrite(c, fd, 0, 3 * PAGE);
         seq_store(c, fd, 100, 3 * PAGE - 107);
         seq_fsync(c, fd, sync);
@@ -2438,12 +2501,37 @@ static void run_regressions(struct ctx *c)
         /* 3. Stored through a mapping, cut by ftruncate, mapped again: the
          * rest of the last page must be zero. */
         snprintf(seq_name, sizeof(seq_name), "regression 3 (fsync %d)", sync);
-        seq_open(c, fd);
+        seq_open(c, fd, O_TRUNC);
         seq_ftruncate(c, fd, 2 * PAGE + 300);
         seq_store(c, fd, 0, 2 * PAGE + 300);
         seq_fsync(c, fd, sync);
         seq_ftruncate(c, fd, PAGE + 123);
         seq_map_read(c, fd, 2 * PAGE);
+        seq_close(c, fd);
+
+        /* 4. A mapping kept while its file is closed and opened again:
+         * its stores and the library's writes must still meet. */
+        snprintf(seq_name, sizeof(seq_name), "regression 4 (fsync %d)", sync);
+        seq_open(c, fd, O_TRUNC);
+        seq_pwrite(c, fd, 0, 2 * PAGE);
+        unsigned char *m[2];
+        set_desc(c, "%s: mmap PROT_READ|PROT_WRITE len %lld", seq_name, 4 * PAGE);
+        if (!map_both(c, fd, PROT_READ | PROT_WRITE, 0, 4 * PAGE, m))
+            mismatch(c, "  mmap failed on both sides: %s\n", strerror(errno));
+        seq_close(c, fd);
+        seq_open(c, fd, 0);
+        seq_fsync(c, fd, sync);
+        seq_ftruncate(c, fd, 4 * PAGE);
+        set_desc(c, "%s: store off=%lld len=%lld through the kept mapping", seq_name, PAGE + 5,
+                 2 * PAGE);
+        fill_wbuf_salt(c, 2 * PAGE, 4);
+        store_mapped(c, m, 0, PAGE + 5, 2 * PAGE);
+        seq_pread(c, fd, 4 * PAGE);
+        seq_pwrite(c, fd, 10, 3 * PAGE);
+        set_desc(c, "%s: read the kept mapping", seq_name);
+        check_mapped(c, m, 0, 0, 4 * PAGE);
+        set_desc(c, "%s: munmap", seq_name);
+        unmap_both(c, m, 4 * PAGE);
         seq_close(c, fd);
     }
     set_desc(c, "regressions: unlink f0");
