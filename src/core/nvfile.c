@@ -424,10 +424,11 @@ static int reopen(int kfd, const char *path, int mode)
  * process has mapped are kept here (under the table lock) for as long as
  * it lives, since unmapping is not followed; an object made for one of
  * them starts as mapped. */
-static struct mapped_inode {
+struct mapped_inode {
     dev_t dev;
     ino_t ino;
-} * mapped_inodes;
+};
+static struct mapped_inode *mapped_inodes;
 static size_t mapped_count, mapped_cap;
 
 static bool was_mapped(dev_t dev, ino_t ino)
@@ -1157,7 +1158,8 @@ int nvfile_truncate(struct nvfile *f, uint64_t len)
     if (rc < 0)
         return rc;
     /* What a truncation cuts is zeroed when the file grows over it again
-     * (zero_gap), but the rest of the new last page at once. */
+     * (zero_gap, through the end of the new last page), but the rest of the
+     * new last page, which a mapping shows, at once. */
     rc = len < f->size ? zero_page_tail(f, len) : zero_gap(f, round_up(len, PAGE));
     if (rc == 0 && len > f->real_size) {
         rc = ensure_reserve(f, len);
