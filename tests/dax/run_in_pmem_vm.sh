@@ -90,9 +90,12 @@ step_difftest() {
     mkdir -p "$PMEM/m" "$PMEM/p"
     library_env "$lib" "$PMEM/m"
     # Dense file data stays within 16 MiB: less to move under emulation.
+    # ext4 shifts data with FALLOC_FL_COLLAPSE_RANGE and INSERT_RANGE, which
+    # the library does not offer (tmpfs has neither): those modes are left
+    # out here.
     local status=0
     timeout 700 env "${LIB_ENV[@]}" "$bin" --seed 1 --ops "$ops" --max-file-mb 16 \
-        --managed "$PMEM/m" --plain "$PMEM/p" || status=$?
+        --no-falloc-badmode --managed "$PMEM/m" --plain "$PMEM/p" || status=$?
     rm -rf "$PMEM/m" "$PMEM/p"
     return "$status"
 }
