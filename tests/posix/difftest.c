@@ -26,8 +26,9 @@
  * up to the end of the page that holds the end of the file) and mapped
  * writes (stores through a writable MAP_SHARED mapping, then msync MS_SYNC,
  * MS_ASYNC or none, and munmap; a range past the end is first added with
- * ftruncate, so no store faults), together over a fifth of the operations.
- * Fixed sequences that once failed run before the random ones (see
+ * ftruncate, so no store faults), together over a fifth of the operations,
+ * some through a mapping a slot keeps across other operations. Fixed
+ * sequences that once failed run before the random ones (see
  * run_regressions). Cases whose outcome is not a property of the file
  * system are kept out (see the comments there): where glibc's own stream
  * kinds differ from each other (large freads on a write-only stream or past
