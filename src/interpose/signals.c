@@ -85,25 +85,25 @@ static void unlock_writers(void)
     nv_critical_leave();
 }
 
+/* Sequentially consistent throughout: a reader's loads of the fields stay
+ * between its two loads of seq. */
 static void store_action(int sig, void *handler, int flags)
 {
     struct program_action *a = &actions[sig];
-    __atomic_store_n(&a->seq, a->seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_store_n(&a->handler, handler, __ATOMIC_RELAXED);
-    __atomic_store_n(&a->flags, flags, __ATOMIC_RELAXED);
-    __atomic_store_n(&a->seq, a->seq + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&a->seq, a->seq + 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&a->handler, handler, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&a->flags, flags, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&a->seq, a->seq + 1, __ATOMIC_SEQ_CST);
 }
 
 static struct program_action load_action(int sig)
 {
     const struct program_action *a = &actions[sig];
     for (;;) {
-        unsigned seq = __atomic_load_n(&a->seq, __ATOMIC_ACQUIRE);
-        struct program_action copy = {seq, __atomic_load_n(&a->handler, __ATOMIC_RELAXED),
-                                      __atomic_load_n(&a->flags, __ATOMIC_RELAXED)};
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (!(seq & 1) && __atomic_load_n(&a->seq, __ATOMIC_RELAXED) == seq)
+        unsigned seq = __atomic_load_n(&a->seq, __ATOMIC_SEQ_CST);
+        struct program_action copy = {seq, __atomic_load_n(&a->handler, __ATOMIC_SEQ_CST),
+                                      __atomic_load_n(&a->flags, __ATOMIC_SEQ_CST)};
+        if (!(seq & 1) && __atomic_load_n(&a->seq, __ATOMIC_SEQ_CST) == seq)
             return copy;
         sched_yield(); /* a writer on another thread is half-way */
     }

@@ -48,14 +48,25 @@
 #endif
 
 #define WATCHDOG_S 30
-#define MAIN_OPS   12000      /* main thread's calls */
-#define CAP        600        /* runs of each handler that change the files */
-#define BIG        4096       /* main thread's records */
-#define SMALL      64         /* handlers' records */
-#define SLOTS      8          /* overwritten records per writer */
-#define HEAD       (64 << 10) /* A: slots; appends from here */
-#define B_SIZE     (128 << 10)
-#define RT_SENDS   3000
+/* ThreadSanitizer runs handlers at its own pace, many times slower: the
+ * timer must leave the main thread time to get on. */
+#ifdef __SANITIZE_THREAD__
+#define TIMER_US 2000
+#define MAIN_OPS 3000
+#define CAP      150
+#define RT_EXACT 0 /* it keeps one pending signal of a number: queued ones merge */
+#else
+#define RT_EXACT 1
+#define TIMER_US 200
+#define MAIN_OPS 12000 /* main thread's calls */
+#define CAP      600   /* runs of each handler that change the files */
+#endif
+#define BIG      4096       /* main thread's records */
+#define SMALL    64         /* handlers' records */
+#define SLOTS    8          /* overwritten records per writer */
+#define HEAD     (64 << 10) /* A: slots; appends from here */
+#define B_SIZE   (128 << 10)
+#define RT_SENDS 3000
 
 enum { MAIN, ALRM, USR1, RT, WRITERS };
 
@@ -285,7 +296,7 @@ static pthread_t main_thread;
 static void *sender(void *arg)
 {
     (void)arg;
-    struct timespec pause = {0, 150000};
+    struct timespec pause = {0, TIMER_US * 750};
     for (int i = 1; !__atomic_load_n(&stop_sender, __ATOMIC_RELAXED); i++) {
         pthread_kill(main_thread, SIGUSR1);
         if (i <= RT_SENDS &&
@@ -389,17 +400,17 @@ static int stress(FILE *out)
     pthread_t t;
     pthread_create(&t, NULL, sender, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    struct itimerval fast = {{0, 200}, {0, 200}}, off = {{0, 0}, {0, 0}};
+    struct itimerval fast = {{0, TIMER_US}, {0, TIMER_US}}, off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &fast, NULL);
 
     for (uint32_t i = 0; i < MAIN_OPS; i++)
         one_call(MAIN, i / 10, (int)i, 1);
     while (runs[ALRM] < CAP || runs[USR1] < CAP || runs[RT] < CAP)
-        one_call(MAIN, 0, (int)(runs[ALRM] % 10), 0);
+        one_call(MAIN, 0, 8, 0);
 
     __atomic_store_n(&stop_sender, 1, __ATOMIC_RELAXED);
     pthread_join(t, NULL);
-    while (runs[RT] < rt_sent)
+    while (RT_EXACT && runs[RT] < rt_sent)
         one_call(MAIN, 0, 3, 0);
     setitimer(ITIMER_REAL, &off, NULL);
     pthread_sigmask(SIG_BLOCK, &mine, NULL);
@@ -407,7 +418,7 @@ static int stress(FILE *out)
         fail("queued signal without its siginfo", rt_bad, 0);
     /* Values 1..n in some order: each came once. */
     long n = runs[RT];
-    if (n != rt_sent || rt_next != n * (n + 1) / 2)
+    if (RT_EXACT && (n != rt_sent || rt_next != n * (n + 1) / 2))
         fail("queued values", rt_next, n);
     dump(out);
     close(fd_handlers);
@@ -466,6 +477,8 @@ static void lock_interrupted(FILE *out)
         fail("pipe", 0, errno);
     pid_t holder = fork();
     if (holder == 0) {
+        close(ready[0]);
+        close(done[1]);
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1};
         fcntl(fd_a, F_SETLK, &fl);
         write(ready[1], "x", 1);
@@ -622,6 +635,7 @@ int main(int argc, char **argv)
     }
     pid_t child = fork();
     if (child == 0) {
+        setpgid(0, 0); /* the watchdog ends its children too */
         FILE *out = fopen(argv[3], "w");
         if (!out)
             _exit(2);
@@ -640,6 +654,7 @@ int main(int argc, char **argv)
         }
         nanosleep(&tick, NULL);
     }
+    kill(-child, SIGKILL);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
     fprintf(stderr,
