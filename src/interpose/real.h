@@ -67,6 +67,10 @@ enum nv_real_id {
 
 void *nv_real_resolve(enum nv_real_id id);
 
+/* Resolves every function now: dlsym is no call for a signal handler to
+ * make, and a handler reaches the C library through these. */
+void nv_real_resolve_all(void);
+
 /* REAL(read) is the C library's read, typed as read. */
 #define REAL(name) ((__typeof__(&name))nv_real_resolve(NV_REAL_##name))
 

@@ -174,6 +174,7 @@ static int wrapped_sigaction(int sig, const struct sigaction *act, struct sigact
     if (act) {
         kact = *act;
         if (is_function((void *)act->sa_handler)) {
+            nv_real_resolve_all();
             kact.sa_sigaction = deliver;
             kact.sa_flags = (act->sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
         }
