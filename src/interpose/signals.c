@@ -23,6 +23,7 @@
  */
 #include "interpose/real.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -83,6 +84,22 @@ static void unlock_writers(void)
 {
     __atomic_store_n(&writers, 0, __ATOMIC_RELEASE);
     nv_critical_leave();
+}
+
+/* A fork must not leave the child a writer that does not exist there. */
+static void before_fork(void)
+{
+    lock_writers();
+}
+
+static void after_fork(void)
+{
+    unlock_writers();
+}
+
+__attribute__((constructor)) static void signals_load(void)
+{
+    pthread_atfork(before_fork, after_fork, after_fork);
 }
 
 /* Sequentially consistent throughout: a reader's loads of the fields stay

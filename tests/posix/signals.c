@@ -297,11 +297,12 @@ static void *sender(void *arg)
 {
     (void)arg;
     struct timespec pause = {0, TIMER_US * 750};
-    for (int i = 1; !__atomic_load_n(&stop_sender, __ATOMIC_RELAXED); i++) {
+    for (int sent = 0; !__atomic_load_n(&stop_sender, __ATOMIC_RELAXED);) {
         pthread_kill(main_thread, SIGUSR1);
-        if (i <= RT_SENDS &&
-            pthread_sigqueue(main_thread, SIGRTMIN + 1, (union sigval){.sival_int = i}) == 0)
-            __atomic_store_n(&rt_sent, i, __ATOMIC_RELAXED);
+        /* Values 1, 2, 3...: each one that was queued. */
+        if (sent < RT_SENDS &&
+            pthread_sigqueue(main_thread, SIGRTMIN + 1, (union sigval){.sival_int = sent + 1}) == 0)
+            __atomic_store_n(&rt_sent, ++sent, __ATOMIC_RELAXED);
         nanosleep(&pause, NULL);
     }
     return NULL;
