@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -636,7 +637,8 @@ int main(int argc, char **argv)
     }
     pid_t child = fork();
     if (child == 0) {
-        setpgid(0, 0); /* the watchdog ends its children too */
+        setpgid(0, 0);                    /* the watchdog ends its children too */
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* and a watchdog killed ends it */
         FILE *out = fopen(argv[3], "w");
         if (!out)
             _exit(2);
