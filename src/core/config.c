@@ -11,9 +11,11 @@
 
 #include "core/debug.h"
 #include "log/policy.h"
+#include "os/critical.h"
 
 static struct nv_config config;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+static bool config_loaded; /* atomic */
 
 static bool parse_bool(const char *name, bool fallback)
 {
@@ -124,7 +126,15 @@ static void load(void)
 
 const struct nv_config *nv_config(void)
 {
-    pthread_once(&config_once, load);
+    /* Loading allocates, and a signal handler calling the library on the
+     * same thread would wait for it forever: loading is a critical
+     * section (os/critical.h), and once done costs a load. */
+    if (!__atomic_load_n(&config_loaded, __ATOMIC_ACQUIRE)) {
+        nv_critical_enter();
+        pthread_once(&config_once, load);
+        __atomic_store_n(&config_loaded, true, __ATOMIC_RELEASE);
+        nv_critical_leave();
+    }
     return &config;
 }
 

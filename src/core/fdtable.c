@@ -39,11 +39,11 @@ static struct nvofd *load_slot(struct table *t, int fd)
 
 struct nvofd *nvofd_new(struct nvfile *f, int flags)
 {
-    pthread_mutex_lock(&table_lock);
+    nv_mutex_lock(&table_lock);
     struct nvofd *o = free_list;
     if (o)
         free_list = o->free_next;
-    pthread_mutex_unlock(&table_lock);
+    nv_mutex_unlock(&table_lock);
     if (!o) {
         o = calloc(1, sizeof(*o));
         if (!o)
@@ -79,7 +79,7 @@ static int fit(int fd)
 
 struct nvofd *nvfd_install(int fd, struct nvofd *o)
 {
-    pthread_mutex_lock(&table_lock);
+    nv_mutex_lock(&table_lock);
     struct nvofd *old = NULL;
     if (fit(fd) == 0) {
         old = current->slot[fd];
@@ -88,7 +88,7 @@ struct nvofd *nvfd_install(int fd, struct nvofd *o)
         if (old && --old->fds > 0)
             old = NULL;
     }
-    pthread_mutex_unlock(&table_lock);
+    nv_mutex_unlock(&table_lock);
     return old;
 }
 
@@ -98,6 +98,9 @@ struct nvofd *nvfd_begin(int fd)
         struct nvofd *o = load_slot(load_table(), fd);
         if (!o)
             return NULL;
+        /* Inside before counted: a handler that closed fd between the two
+         * would wait for this call forever. */
+        nv_critical_enter();
         __atomic_add_fetch(&o->calls, 1, __ATOMIC_ACQ_REL);
         if (load_slot(load_table(), fd) == o)
             return o;
@@ -107,14 +110,14 @@ struct nvofd *nvfd_begin(int fd)
 
 struct nvofd *nvfd_remove(int fd)
 {
-    pthread_mutex_lock(&table_lock);
+    nv_mutex_lock(&table_lock);
     struct nvofd *o = load_slot(current, fd);
     if (o) {
         __atomic_store_n(&current->slot[fd], NULL, __ATOMIC_RELEASE);
         if (--o->fds > 0)
             o = NULL;
     }
-    pthread_mutex_unlock(&table_lock);
+    nv_mutex_unlock(&table_lock);
     return o;
 }
 
@@ -124,20 +127,20 @@ struct nvfile *nvofd_free(struct nvofd *o)
         sched_yield();
     struct nvfile *f = o->file;
     o->file = NULL;
-    pthread_mutex_lock(&table_lock);
+    nv_mutex_lock(&table_lock);
     o->free_next = free_list;
     free_list = o;
-    pthread_mutex_unlock(&table_lock);
+    nv_mutex_unlock(&table_lock);
     return f;
 }
 
 void nvfd_for_each(void (*fn)(int fd, struct nvofd *o))
 {
-    pthread_mutex_lock(&table_lock);
+    nv_mutex_lock(&table_lock);
     for (size_t fd = 0; current && fd < current->cap; fd++)
         if (current->slot[fd])
             fn((int)fd, current->slot[fd]);
-    pthread_mutex_unlock(&table_lock);
+    nv_mutex_unlock(&table_lock);
 }
 
 void nvfd_forget_all(void)

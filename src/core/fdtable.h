@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "os/critical.h"
+
 struct nvfile;
 
 struct nvofd {
@@ -32,12 +34,14 @@ struct nvofd *nvofd_new(struct nvfile *f, int flags);
 struct nvofd *nvfd_install(int fd, struct nvofd *o);
 
 /* The description of fd with one more call in progress, or NULL when fd is
- * not managed. Pair with nvofd_end. */
+ * not managed. Pair with nvofd_end. A call in progress is a critical section
+ * (os/critical.h): a close waits for it to end. */
 struct nvofd *nvfd_begin(int fd);
 
 static inline void nvofd_end(struct nvofd *o)
 {
     __atomic_sub_fetch(&o->calls, 1, __ATOMIC_RELEASE);
+    nv_critical_leave();
 }
 
 /* Detaches fd; returns its description when this was its last descriptor

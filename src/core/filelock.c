@@ -70,6 +70,7 @@ static uint64_t drain_lanes(struct nvlock *l)
 
 uint64_t nvlock_exclusive(struct nvlock *l, bool *contended)
 {
+    nv_critical_enter();
     int tries = 0;
     while (pthread_rwlock_trywrlock(&l->rw) != 0) {
         if (++tries == SPINS) {
@@ -85,8 +86,11 @@ uint64_t nvlock_exclusive(struct nvlock *l, bool *contended)
 
 bool nvlock_try_exclusive(struct nvlock *l, uint64_t *inplace_writes)
 {
-    if (pthread_rwlock_trywrlock(&l->rw) != 0)
+    nv_critical_enter();
+    if (pthread_rwlock_trywrlock(&l->rw) != 0) {
+        nv_critical_leave();
         return false;
+    }
     *inplace_writes = nvlock_is_concurrent(l) ? drain_lanes(l) : 0;
     return true;
 }
@@ -96,6 +100,7 @@ void nvlock_unlock_exclusive(struct nvlock *l)
     if (nvlock_is_concurrent(l))
         __atomic_store_n(&l->exclusive_pending, false, __ATOMIC_RELEASE);
     pthread_rwlock_unlock(&l->rw);
+    nv_critical_leave();
 }
 
 int nvlock_go_concurrent(struct nvlock *l)

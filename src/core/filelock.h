@@ -17,6 +17,11 @@
  * picked by the CPU it runs on. The exclusive holder raises a flag, then
  * waits for the lanes to empty; a writer that sees the flag steps back.
  * Lanes also keep the writers' counts (which `nvlock_exclusive` hands over).
+ *
+ * Holding the lock in any mode is a critical section (os/critical.h): a
+ * signal handler that calls the library never runs on a thread that holds
+ * it. The range locks and lanes are taken only inside calls on a
+ * descriptor, which are sections already.
  */
 #ifndef NVMMIO_CORE_FILELOCK_H
 #define NVMMIO_CORE_FILELOCK_H
@@ -24,6 +29,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "os/critical.h"
 
 #define NVLOCK_STRIPES 64 /* range locks: 2 MiB region number modulo this */
 #define NVLOCK_LANES   16 /* in-place writer lanes: CPU number modulo this */
@@ -62,12 +69,14 @@ void nvlock_unlock_exclusive(struct nvlock *l);
 
 static inline void nvlock_shared(struct nvlock *l)
 {
+    nv_critical_enter();
     pthread_rwlock_rdlock(&l->rw);
 }
 
 static inline void nvlock_unlock_shared(struct nvlock *l)
 {
     pthread_rwlock_unlock(&l->rw);
+    nv_critical_leave();
 }
 
 static inline bool nvlock_is_concurrent(struct nvlock *l)

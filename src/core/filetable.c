@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "core/nvfile.h"
+#include "os/critical.h"
 
 #define BUCKETS 256
 
@@ -22,12 +23,12 @@ static unsigned bucket_of(dev_t dev, ino_t ino)
 
 void nvtable_lock(void)
 {
-    pthread_mutex_lock(&table_lock);
+    nv_mutex_lock(&table_lock);
 }
 
 void nvtable_unlock(void)
 {
-    pthread_mutex_unlock(&table_lock);
+    nv_mutex_unlock(&table_lock);
 }
 
 struct nvfile *nvtable_find(dev_t dev, ino_t ino)

@@ -19,6 +19,7 @@
 
 #include "core/debug.h"
 #include "core/nvfile.h"
+#include "os/critical.h"
 
 /* How long a file must stay idle after a commit before the thread copies
  * its redo blocks home. */
@@ -121,7 +122,7 @@ static void *helper_loop(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "nvmmio-helper");
-    pthread_mutex_lock(&queue_lock);
+    nv_mutex_lock(&queue_lock);
     for (;;) {
         struct nvfile *f = NULL;
         bool prepare = prepares.head != NULL;
@@ -137,12 +138,12 @@ static void *helper_loop(void *arg)
             continue;
         }
         f->helper_busy = true;
-        pthread_mutex_unlock(&queue_lock);
+        nv_mutex_unlock(&queue_lock);
         if (prepare)
             nvfile_prepare_ahead(f);
         else
             checkpoint_if_idle(f);
-        pthread_mutex_lock(&queue_lock);
+        nv_mutex_lock(&queue_lock);
         f->helper_busy = false;
         pthread_cond_broadcast(&idle_cond);
     }
@@ -176,9 +177,9 @@ static bool ensure_running(void)
 
 void nvhelper_checkpoint(struct nvfile *f)
 {
-    pthread_mutex_lock(&queue_lock);
+    nv_mutex_lock(&queue_lock);
     if (!ensure_running()) {
-        pthread_mutex_unlock(&queue_lock);
+        nv_mutex_unlock(&queue_lock);
         /* No thread: the caller holds the lock, so checkpoint right here. */
         nvfile_checkpoint(f);
         return;
@@ -195,7 +196,7 @@ void nvhelper_checkpoint(struct nvfile *f)
         if (push(&checkpoints, f) && !prepares.head)
             pthread_cond_signal(&queue_cond);
     }
-    pthread_mutex_unlock(&queue_lock);
+    nv_mutex_unlock(&queue_lock);
 }
 
 bool nvhelper_available(void)
@@ -204,39 +205,39 @@ bool nvhelper_available(void)
     /* The crash model follows one thread at a time through the library. */
     return false;
 #else
-    pthread_mutex_lock(&queue_lock);
+    nv_mutex_lock(&queue_lock);
     bool ok = ensure_running();
-    pthread_mutex_unlock(&queue_lock);
+    nv_mutex_unlock(&queue_lock);
     return ok;
 #endif
 }
 
 void nvhelper_prepare(struct nvfile *f)
 {
-    pthread_mutex_lock(&queue_lock);
+    nv_mutex_lock(&queue_lock);
     if (ensure_running() && !f->ahead_queued && push(&prepares, f))
         pthread_cond_signal(&queue_cond);
-    pthread_mutex_unlock(&queue_lock);
+    nv_mutex_unlock(&queue_lock);
 }
 
 void nvhelper_forget(struct nvfile *f)
 {
-    pthread_mutex_lock(&queue_lock);
+    nv_mutex_lock(&queue_lock);
     unlink_file(&checkpoints, f);
     unlink_file(&prepares, f);
     while (f->helper_busy)
         pthread_cond_wait(&idle_cond, &queue_lock);
-    pthread_mutex_unlock(&queue_lock);
+    nv_mutex_unlock(&queue_lock);
 }
 
 void nvhelper_before_fork(void)
 {
-    pthread_mutex_lock(&queue_lock);
+    nv_mutex_lock(&queue_lock);
 }
 
 void nvhelper_after_fork_parent(void)
 {
-    pthread_mutex_unlock(&queue_lock);
+    nv_mutex_unlock(&queue_lock);
 }
 
 void nvhelper_after_fork_child(void)
@@ -253,5 +254,5 @@ void nvhelper_after_fork_child(void)
      * state counts a waiter that does not exist here. */
     init_queue_cond();
     pthread_cond_init(&idle_cond, NULL);
-    pthread_mutex_unlock(&queue_lock);
+    nv_mutex_unlock(&queue_lock);
 }

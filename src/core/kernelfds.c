@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "os/critical.h"
+
 struct handed {
     int fd;
     dev_t dev;
@@ -41,16 +43,16 @@ static void put(int fd, dev_t dev, ino_t ino)
 
 void nvkfd_add(int fd, dev_t dev, ino_t ino)
 {
-    pthread_mutex_lock(&lock);
+    nv_mutex_lock(&lock);
     put(fd, dev, ino);
-    pthread_mutex_unlock(&lock);
+    nv_mutex_unlock(&lock);
 }
 
 void nvkfd_forget(int fd)
 {
     if (__atomic_load_n(&live, __ATOMIC_ACQUIRE) == 0)
         return;
-    pthread_mutex_lock(&lock);
+    nv_mutex_lock(&lock);
     for (size_t i = 0; i < count; i++) {
         if (list[i].fd == fd) {
             list[i] = list[--count];
@@ -58,14 +60,14 @@ void nvkfd_forget(int fd)
         }
     }
     __atomic_store_n(&live, count, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&lock);
+    nv_mutex_unlock(&lock);
 }
 
 void nvkfd_forget_range(unsigned first, unsigned last)
 {
     if (__atomic_load_n(&live, __ATOMIC_ACQUIRE) == 0)
         return;
-    pthread_mutex_lock(&lock);
+    nv_mutex_lock(&lock);
     for (size_t i = 0; i < count;) {
         if ((unsigned)list[i].fd >= first && (unsigned)list[i].fd <= last)
             list[i] = list[--count];
@@ -73,21 +75,21 @@ void nvkfd_forget_range(unsigned first, unsigned last)
             i++;
     }
     __atomic_store_n(&live, count, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&lock);
+    nv_mutex_unlock(&lock);
 }
 
 void nvkfd_dup(int oldfd, int newfd)
 {
     if (__atomic_load_n(&live, __ATOMIC_ACQUIRE) == 0)
         return;
-    pthread_mutex_lock(&lock);
+    nv_mutex_lock(&lock);
     for (size_t i = 0; i < count; i++) {
         if (list[i].fd == oldfd) {
             put(newfd, list[i].dev, list[i].ino);
             break;
         }
     }
-    pthread_mutex_unlock(&lock);
+    nv_mutex_unlock(&lock);
 }
 
 bool nvkfd_holds(dev_t dev, ino_t ino)
@@ -95,9 +97,9 @@ bool nvkfd_holds(dev_t dev, ino_t ino)
     if (__atomic_load_n(&live, __ATOMIC_ACQUIRE) == 0)
         return false;
     bool found = false;
-    pthread_mutex_lock(&lock);
+    nv_mutex_lock(&lock);
     for (size_t i = 0; i < count && !found; i++)
         found = list[i].dev == dev && list[i].ino == ino;
-    pthread_mutex_unlock(&lock);
+    nv_mutex_unlock(&lock);
     return found;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "os/critical.h"
 #include "os/keptfds.h"
 #include "os/sys.h"
 
@@ -38,7 +39,7 @@ static int open_lock_file(const char *log_dir, bool create)
 /* The lock file of log_dir, opened once. */
 static int lock_file(const char *log_dir, bool create)
 {
-    pthread_mutex_lock(&dirs_lock);
+    nv_mutex_lock(&dirs_lock);
     int fd = -ENOENT;
     for (int i = 0; i < ndirs; i++) {
         if (!strcmp(dirs[i].dir, log_dir)) {
@@ -56,7 +57,7 @@ static int lock_file(const char *log_dir, bool create)
         }
     }
 out:
-    pthread_mutex_unlock(&dirs_lock);
+    nv_mutex_unlock(&dirs_lock);
     return fd;
 }
 

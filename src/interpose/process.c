@@ -13,9 +13,16 @@
 #include <stdbool.h>
 
 #include "core/ops.h"
+#include "os/critical.h"
+
+/* The fork handlers hold the library's locks across the fork; the child
+ * drops them without unlocking, so it takes up the critical-section depth
+ * of the moment before (os/critical.h). */
+static __thread unsigned depth_before_fork;
 
 static void before_fork(void)
 {
+    depth_before_fork = nv_critical_depth();
     nvops_before_fork();
 }
 
@@ -27,6 +34,7 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
     nvops_after_fork(true);
+    nv_critical_restore(depth_before_fork);
 }
 
 __attribute__((constructor)) static void nvmmio_load(void)

@@ -22,3 +22,9 @@ void *nv_real_resolve(enum nv_real_id id)
     }
     return fn;
 }
+
+void nv_real_resolve_all(void)
+{
+    for (int id = 0; id < NV_REAL_COUNT; id++)
+        nv_real_resolve((enum nv_real_id)id);
+}

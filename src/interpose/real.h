@@ -18,6 +18,7 @@
 #include <sys/sendfile.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <signal.h>
 
 /* clang-format off */
 #define NV_REAL_FUNCS(X)                                                                           \
@@ -41,7 +42,7 @@
     X(fopen) X(fopen64) X(fdopen)                                                                  \
     X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)  \
     X(fork) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
-    X(mkostemps) X(mkostemps64)
+    X(mkostemps) X(mkostemps64) X(sigaction)
 /* clang-format on */
 
 /* The stat entry points of binaries built against glibc before 2.33 (and
@@ -65,6 +66,10 @@ enum nv_real_id {
 };
 
 void *nv_real_resolve(enum nv_real_id id);
+
+/* Resolves every function now: dlsym is no call for a signal handler to
+ * make, and a handler reaches the C library through these. */
+void nv_real_resolve_all(void);
 
 /* REAL(read) is the C library's read, typed as read. */
 #define REAL(name) ((__typeof__(&name))nv_real_resolve(NV_REAL_##name))

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/ops.h"
+#include "os/critical.h"
 
 /* open(2) flags for an fopen mode, or -1 for a mode fopen rejects. */
 static int mode_flags(const char *mode)
@@ -50,7 +51,7 @@ static int streams_cap;
 
 static void set_stream(int fd, FILE *fp)
 {
-    pthread_mutex_lock(&streams_lock);
+    nv_mutex_lock(&streams_lock);
     if (fd >= streams_cap && fp) {
         int cap = streams_cap ? streams_cap : 64;
         while (cap <= fd)
@@ -64,7 +65,7 @@ static void set_stream(int fd, FILE *fp)
     }
     if (fd < streams_cap)
         streams[fd] = fp;
-    pthread_mutex_unlock(&streams_lock);
+    nv_mutex_unlock(&streams_lock);
 }
 
 static ssize_t cookie_read(void *c, char *buf, size_t n)
@@ -79,10 +80,10 @@ static ssize_t cookie_write(void *c, const char *buf, size_t n)
     /* glibc's cookie streams keep the offset they had before the write (a
      * later ftell or relative seek would be off by the bytes written):
      * make the stream ask again. */
-    pthread_mutex_lock(&streams_lock);
+    nv_mutex_lock(&streams_lock);
     if (fd < streams_cap && streams[fd])
         streams[fd]->_offset = -1;
-    pthread_mutex_unlock(&streams_lock);
+    nv_mutex_unlock(&streams_lock);
     return w < 0 ? 0 : w; /* a cookie writer reports failure as 0 */
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "os/critical.h"
 #include "os/sys.h"
 
 /* Kept descriptors go at or above this number when the limit allows. */
@@ -83,9 +84,9 @@ int kept_fd(int fd)
         sys_close(fd);
         fd = high;
     }
-    pthread_mutex_lock(&lock);
+    nv_mutex_lock(&lock);
     remember(fd);
-    pthread_mutex_unlock(&lock);
+    nv_mutex_unlock(&lock);
     return fd;
 }
 
@@ -93,11 +94,11 @@ void kept_close(int fd)
 {
     if (fd < 0)
         return;
-    pthread_mutex_lock(&lock);
+    nv_mutex_lock(&lock);
     if (fd < nbits)
         bits[fd / 64] &= ~((uint64_t)1 << (fd % 64));
     update_lowest();
-    pthread_mutex_unlock(&lock);
+    nv_mutex_unlock(&lock);
     sys_close(fd);
 }
 
@@ -106,9 +107,9 @@ bool kept_is(int fd)
     int low = __atomic_load_n(&lowest, __ATOMIC_ACQUIRE);
     if (low < 0 || fd < low)
         return false;
-    pthread_mutex_lock(&lock);
+    nv_mutex_lock(&lock);
     bool kept = fd < nbits && (bits[fd / 64] >> (fd % 64) & 1);
-    pthread_mutex_unlock(&lock);
+    nv_mutex_unlock(&lock);
     return kept;
 }
 
@@ -118,7 +119,7 @@ int kept_first_in(unsigned first, unsigned last)
     if (low < 0 || (unsigned)low > last)
         return -1;
     int found = -1;
-    pthread_mutex_lock(&lock);
+    nv_mutex_lock(&lock);
     for (unsigned fd = first > (unsigned)low ? first : (unsigned)low;
          fd <= last && fd < (unsigned)nbits; fd++) {
         if (bits[fd / 64] >> (fd % 64) & 1) {
@@ -126,6 +127,6 @@ int kept_first_in(unsigned first, unsigned last)
             break;
         }
     }
-    pthread_mutex_unlock(&lock);
+    nv_mutex_unlock(&lock);
     return found;
 }

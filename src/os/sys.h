@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -66,9 +67,16 @@ static inline int sys_ftruncate(int fd, off_t len)
 {
     return (int)sys_call6(SYS_ftruncate, fd, len, 0, 0, 0, 0);
 }
+/* tmpfs gives up allocating when a signal is pending; what it allocated
+ * stays, so asking again finishes the job (the kernel's own writes are not
+ * interrupted by signals either). */
 static inline int sys_fallocate(int fd, int mode, off_t off, off_t len)
 {
-    return (int)sys_call6(SYS_fallocate, fd, mode, off, len, 0, 0);
+    long rc;
+    do
+        rc = sys_call6(SYS_fallocate, fd, mode, off, len, 0, 0);
+    while (rc == -EINTR);
+    return (int)rc;
 }
 static inline int sys_fsync(int fd)
 {
@@ -121,6 +129,24 @@ static inline int sys_madvise(void *addr, size_t len, int advice)
 static inline int sys_munmap(void *addr, size_t len)
 {
     return (int)sys_call6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
+}
+/* Signal masks as the kernel keeps them: 64 bits, bit sig - 1. */
+static inline int sys_sigprocmask(int how, const uint64_t *set, uint64_t *old)
+{
+    return (int)sys_call6(SYS_rt_sigprocmask, how, (long)set, (long)old, sizeof(*set), 0, 0);
+}
+static inline int sys_getpid(void)
+{
+    return (int)sys_call6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+}
+static inline int sys_gettid(void)
+{
+    return (int)sys_call6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+}
+/* Queues sig with its siginfo on one thread of this process. */
+static inline int sys_tgsigqueueinfo(int pid, int tid, int sig, const void *info)
+{
+    return (int)sys_call6(SYS_rt_tgsigqueueinfo, pid, tid, sig, (long)info, 0, 0);
 }
 /* Opens the directory `path`, creating it (mode 0700) first when asked. */
 static inline int sys_open_dir(const char *path, int create)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "os/critical.h"
 #include "os/sys.h"
 #ifdef NVMMIO_CRASH_MODEL
 #include "pmem/model.h"
@@ -78,7 +79,7 @@ int pm_init(void)
          * the library's root and come back here. */
         if (loading)
             return -EAGAIN;
-        pthread_mutex_lock(&load_lock);
+        nv_mutex_lock(&load_lock);
         s = load_state;
         if (s == 0) {
             loading = true;
@@ -86,7 +87,7 @@ int pm_init(void)
             loading = false;
             __atomic_store_n(&load_state, s, __ATOMIC_RELEASE);
         }
-        pthread_mutex_unlock(&load_lock);
+        nv_mutex_unlock(&load_lock);
     }
     return s > 0 ? 0 : s;
 }

@@ -1,7 +1,8 @@
 /*
  * test_filelock.c - the three-mode lock of an open file (src/core/filelock.h):
  * when a file turns concurrent, in-place writers against exclusive holders,
- * their counts, and the range locks.
+ * their counts, and the range locks; and the critical sections its holders
+ * are in (src/os/critical.h), which hold signals back.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -165,6 +167,64 @@ static void ranges(void **state)
     assert_int_equal(nvlock_range(l, 10 * r, 10 * r, true), 0);
 }
 
+/* Holding the lock in any mode is a critical section, and only the
+ * outermost one counts. */
+static void holders_are_in_a_section(void **state)
+{
+    struct nvlock *l = *state;
+    assert_false(nv_critical_inside());
+    nvlock_shared(l);
+    assert_true(nv_critical_inside());
+    nvlock_unlock_shared(l);
+    assert_false(nv_critical_inside());
+    nvlock_exclusive(l, NULL);
+    nv_critical_enter();
+    nv_critical_leave();
+    assert_true(nv_critical_inside());
+    nvlock_unlock_exclusive(l);
+    assert_false(nv_critical_inside());
+    uint64_t writes;
+    assert_true(nvlock_try_exclusive(l, &writes));
+    assert_false(nvlock_try_exclusive(l, &writes)); /* taken: no section left behind */
+    nvlock_unlock_exclusive(l);
+    assert_false(nv_critical_inside());
+}
+
+static volatile sig_atomic_t caught;
+
+static void catch (int sig)
+{
+    (void)sig;
+    caught++;
+}
+
+/* A signal deferred inside (blocked and pending, as the interposer's
+ * handler leaves it) comes in when the outermost section ends. */
+static void deferred_signal_comes_at_the_end(void **state)
+{
+    struct nvlock *l = *state;
+    struct sigaction sa = {.sa_handler = catch}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &old);
+    sigset_t one, mask;
+    sigemptyset(&one);
+    sigaddset(&one, SIGUSR1);
+    caught = 0;
+    nvlock_exclusive(l, NULL);
+    pthread_sigmask(SIG_BLOCK, &one, NULL);
+    raise(SIGUSR1);
+    nv_critical_defer(SIGUSR1);
+    nv_critical_enter();
+    nv_critical_leave(); /* not the outermost */
+    assert_int_equal(caught, 0);
+    nvlock_unlock_exclusive(l);
+    /* (ThreadSanitizer hands signals over in its interceptors only.) */
+    pthread_sigmask(SIG_SETMASK, NULL, &mask);
+    assert_false(sigismember(&mask, SIGUSR1));
+    assert_int_equal(caught, 1);
+    sigaction(SIGUSR1, &old, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +233,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(inplace_counts_and_steps_back, setup, teardown),
         cmocka_unit_test_setup_teardown(exclusive_waits_for_writers_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(holders_are_in_a_section, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_signal_comes_at_the_end, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

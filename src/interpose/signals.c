@@ -1,0 +1,319 @@
+/*
+ * signals.c - the program's signal handlers, which may call the library
+ * (write, read, fsync... are async-signal-safe) while the thread they
+ * interrupt is inside it.
+ *
+ * The library keeps a copy of every handler the program installs through
+ * sigaction, signal, bsd_signal, sysv_signal, __sysv_signal, sigset and
+ * siginterrupt, and gives the kernel its own handler in its place, with
+ * the program's mask and flags. When a signal arrives on a thread inside a
+ * critical section of the library (os/critical.h), the handler defers it:
+ * it blocks the signal in the interrupted context, queues it again on the
+ * same thread with its siginfo, and returns; the thread lets it in when it
+ * leaves its outermost section, and the program's handler runs then, as it
+ * would have after the kernel's own call returned. Elsewhere the program's
+ * handler runs at once.
+ *
+ * Synchronous signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS)
+ * are never wrapped: they belong to the instruction that raised them.
+ * sigaction reports the program's own handlers; SA_SIGINFO, SA_RESETHAND
+ * (emulated here, so that a deferred signal still finds the handler),
+ * SA_NODEFER, SA_RESTART and the handler's mask keep their meaning. exec
+ * resets caught signals as usual, and a forked child keeps the table.
+ */
+#include "interpose/real.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <ucontext.h>
+
+#include "os/critical.h"
+#include "os/sys.h"
+
+#define NSIGNALS 65 /* signal numbers 1..64 */
+
+typedef void (*info_handler)(int, siginfo_t *, void *);
+
+/* A handler as the program installed it. The kernel's table holds the
+ * library's handler, mask and flags; what the library must remember is
+ * whom to call and how. Read from signal handlers, so without a lock:
+ * seq is odd while a writer changes the entry. */
+struct program_action {
+    unsigned seq;
+    void *handler; /* SIG_DFL, SIG_IGN or the program's function */
+    int flags;     /* the program's sa_flags */
+};
+
+static struct program_action actions[NSIGNALS];
+static int writers;           /* spin lock of the writers (in a section) */
+static uint64_t interrupting; /* siginterrupt(sig, 1): bit sig - 1 */
+
+static bool is_function(void *h)
+{
+    return h != (void *)SIG_DFL && h != (void *)SIG_IGN && h != (void *)SIG_ERR;
+}
+
+/* Signals that belong to the instruction that raised them, delivered
+ * wherever the thread is. */
+static bool synchronous(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP ||
+           sig == SIGSYS;
+}
+
+/* The C library keeps two real-time signals for itself and refuses them. */
+static bool wrapped_signal(int sig)
+{
+    return sig >= 1 && sig < NSIGNALS && sig != SIGKILL && sig != SIGSTOP && !synchronous(sig) &&
+           (sig < __SIGRTMIN || sig >= SIGRTMIN);
+}
+
+/* Writers change an entry and the kernel's table together. Inside a
+ * section, so no handler of this thread can run into the spin. */
+static void lock_writers(void)
+{
+    nv_critical_enter();
+    while (__atomic_exchange_n(&writers, 1, __ATOMIC_ACQUIRE))
+        sched_yield();
+}
+
+static void unlock_writers(void)
+{
+    __atomic_store_n(&writers, 0, __ATOMIC_RELEASE);
+    nv_critical_leave();
+}
+
+/* A fork must not leave the child a writer that does not exist there. */
+static void before_fork(void)
+{
+    lock_writers();
+}
+
+static void after_fork(void)
+{
+    unlock_writers();
+}
+
+__attribute__((constructor)) static void signals_load(void)
+{
+    pthread_atfork(before_fork, after_fork, after_fork);
+}
+
+/* Sequentially consistent throughout: a reader's loads of the fields stay
+ * between its two loads of seq. */
+static void store_action(int sig, void *handler, int flags)
+{
+    struct program_action *a = &actions[sig];
+    __atomic_store_n(&a->seq, a->seq + 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&a->handler, handler, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&a->flags, flags, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&a->seq, a->seq + 1, __ATOMIC_SEQ_CST);
+}
+
+static struct program_action load_action(int sig)
+{
+    const struct program_action *a = &actions[sig];
+    for (;;) {
+        unsigned seq = __atomic_load_n(&a->seq, __ATOMIC_SEQ_CST);
+        struct program_action copy = {seq, __atomic_load_n(&a->handler, __ATOMIC_SEQ_CST),
+                                      __atomic_load_n(&a->flags, __ATOMIC_SEQ_CST)};
+        if (!(seq & 1) && __atomic_load_n(&a->seq, __ATOMIC_SEQ_CST) == seq)
+            return copy;
+        sched_yield(); /* a writer on another thread is half-way */
+    }
+}
+
+static void deliver(int sig, siginfo_t *info, void *context);
+
+static bool is_ours(const struct sigaction *k)
+{
+    return (k->sa_flags & SA_SIGINFO) && k->sa_sigaction == deliver;
+}
+
+/* SA_RESETHAND: the kernel would have put back the default as it
+ * delivered the signal; the library does it before calling the handler,
+ * keeping mask and flags as the kernel does. */
+static void reset_to_default(int sig, void *handler)
+{
+    lock_writers();
+    struct program_action a = load_action(sig);
+    struct sigaction k;
+    if (a.handler == handler && REAL(sigaction)(sig, NULL, &k) == 0 && is_ours(&k)) {
+        store_action(sig, (void *)SIG_DFL, a.flags);
+        k.sa_handler = SIG_DFL;
+        k.sa_flags = a.flags;
+        REAL(sigaction)(sig, &k, NULL);
+    }
+    unlock_writers();
+}
+
+/* Inside a section: held back until the thread leaves it (see the top). */
+static void defer(int sig, siginfo_t *info, ucontext_t *uc)
+{
+    uint64_t bit = (uint64_t)1 << (sig - 1);
+    sigaddset(&uc->uc_sigmask, sig);
+    /* Under SA_NODEFER the signal is not blocked while this runs. */
+    sys_sigprocmask(SIG_BLOCK, &bit, NULL);
+    nv_critical_defer(sig);
+    sys_tgsigqueueinfo(sys_getpid(), sys_gettid(), sig, info);
+}
+
+/* The kernel's handler of every wrapped signal with a program handler. */
+static void deliver(int sig, siginfo_t *info, void *context)
+{
+    if (nv_critical_inside()) {
+        defer(sig, info, context);
+        return;
+    }
+    struct program_action a = load_action(sig);
+    if (!is_function(a.handler)) {
+        /* Another thread is putting SIG_DFL or SIG_IGN in place: the signal
+         * waits for it (an ignored one is simply dropped). */
+        if (a.handler == (void *)SIG_DFL)
+            sys_tgsigqueueinfo(sys_getpid(), sys_gettid(), sig, info);
+        return;
+    }
+    if (a.flags & SA_RESETHAND)
+        reset_to_default(sig, a.handler);
+    if (a.flags & SA_SIGINFO)
+        ((info_handler)a.handler)(sig, info, context);
+    else
+        ((void (*)(int))a.handler)(sig);
+}
+
+/* sigaction for a wrapped signal. */
+static int wrapped_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    struct sigaction kact, kold;
+    if (act) {
+        kact = *act;
+        if (is_function((void *)act->sa_handler)) {
+            nv_real_resolve_all();
+            kact.sa_sigaction = deliver;
+            kact.sa_flags = (act->sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
+        }
+    }
+    lock_writers();
+    struct program_action prev = load_action(sig);
+    /* The entry changes first: a signal that finds the new kernel handler
+     * must find the program's new one too. */
+    if (act)
+        store_action(sig, (void *)act->sa_handler, act->sa_flags);
+    int rc = REAL(sigaction)(sig, act ? &kact : NULL, &kold);
+    if (rc < 0 && act)
+        store_action(sig, prev.handler, prev.flags);
+    unlock_writers();
+    if (rc == 0 && old) {
+        *old = kold;
+        if (is_ours(&kold)) {
+            old->sa_handler = (void (*)(int))prev.handler;
+            old->sa_flags = (kold.sa_flags & ~(SA_SIGINFO | SA_RESETHAND)) |
+                            (prev.flags & (SA_SIGINFO | SA_RESETHAND));
+        }
+    }
+    return rc;
+}
+
+static int any_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (!wrapped_signal(sig))
+        return REAL(sigaction)(sig, act, old);
+    return wrapped_sigaction(sig, act, old);
+}
+
+NV_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    return any_sigaction(sig, act, old);
+}
+
+/* The one-call forms, with the C library's meanings. */
+static sighandler_t install(int sig, sighandler_t handler, int flags, bool block_self)
+{
+    struct sigaction act = {.sa_handler = handler, .sa_flags = flags}, old;
+    sigemptyset(&act.sa_mask);
+    if (handler == SIG_ERR || sig < 1 || sig >= NSIGNALS ||
+        (block_self && sigaddset(&act.sa_mask, sig) < 0)) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    return any_sigaction(sig, &act, &old) < 0 ? SIG_ERR : old.sa_handler;
+}
+
+/* BSD semantics: restarting calls unless siginterrupt said otherwise, the
+ * signal blocked in its handler. */
+static sighandler_t bsd_install(int sig, sighandler_t handler)
+{
+    bool interrupts = sig >= 1 && sig < NSIGNALS &&
+                      (__atomic_load_n(&interrupting, __ATOMIC_RELAXED) >> (sig - 1) & 1);
+    return install(sig, handler, interrupts ? 0 : SA_RESTART, true);
+}
+
+NV_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    return bsd_install(sig, handler);
+}
+
+sighandler_t bsd_signal(int sig, sighandler_t handler);
+
+NV_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
+{
+    return bsd_install(sig, handler);
+}
+
+/* System V semantics: one shot, not blocked in its handler. */
+NV_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
+{
+    return install(sig, handler, SA_RESETHAND | SA_NODEFER, false);
+}
+
+NV_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler)
+{
+    return install(sig, handler, SA_RESETHAND | SA_NODEFER, false);
+}
+
+NV_EXPORT int siginterrupt(int sig, int flag)
+{
+    struct sigaction act;
+    if (sig < 1 || sig >= NSIGNALS) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (any_sigaction(sig, NULL, &act) < 0)
+        return -1;
+    uint64_t bit = (uint64_t)1 << (sig - 1);
+    if (flag) {
+        __atomic_or_fetch(&interrupting, bit, __ATOMIC_RELAXED);
+        act.sa_flags &= ~SA_RESTART;
+    } else {
+        __atomic_and_fetch(&interrupting, ~bit, __ATOMIC_RELAXED);
+        act.sa_flags |= SA_RESTART;
+    }
+    return any_sigaction(sig, &act, NULL);
+}
+
+/* System V sigset, SIG_HOLD included: the old disposition, or SIG_HOLD
+ * when the signal was blocked. */
+NV_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
+{
+    sigset_t set, oset;
+    struct sigaction act = {.sa_handler = disp}, oact;
+    sigemptyset(&set);
+    if (sig < 1 || sig >= NSIGNALS || sigaddset(&set, sig) < 0) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    if (disp == SIG_HOLD) {
+        if (pthread_sigmask(SIG_BLOCK, &set, &oset) != 0)
+            return SIG_ERR;
+        if (sigismember(&oset, sig))
+            return SIG_HOLD;
+        return any_sigaction(sig, NULL, &oact) < 0 ? SIG_ERR : oact.sa_handler;
+    }
+    sigemptyset(&act.sa_mask);
+    if (any_sigaction(sig, &act, &oact) < 0 || pthread_sigmask(SIG_UNBLOCK, &set, &oset) != 0)
+        return SIG_ERR;
+    return sigismember(&oset, sig) ? SIG_HOLD : oact.sa_handler;
+}

@@ -1,0 +1,87 @@
+/*
+ * critical.h - the calling thread's critical sections: stretches of library
+ * code during which a program's signal handler must not run on this thread.
+ * A handler may call the library again (write is async-signal-safe, and
+ * programs log from handlers); if it interrupted the thread while it held a
+ * lock or had a call in progress on a descriptor, it would wait for itself.
+ *
+ * Every lock of the library and every call in progress on a managed
+ * descriptor counts one level. The interposer's signal handler
+ * (src/interpose/signals.c) defers an asynchronous signal that arrives
+ * inside a section: it leaves the signal blocked in the interrupted context
+ * and pending on the thread, and marks it here; leaving the outermost
+ * section unblocks what was marked, and the kernel delivers it at once.
+ * The cost on the data path is a thread-local counter, no system call.
+ */
+#ifndef NVMMIO_OS_CRITICAL_H
+#define NVMMIO_OS_CRITICAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nv_critical {
+    unsigned depth;    /* sections the thread is inside */
+    uint64_t deferred; /* signals held back: bit sig - 1 */
+};
+
+/* Initial-exec: one load from the thread pointer, and no allocation on a
+ * thread's first touch (which a signal handler could not afford). */
+extern __thread struct nv_critical nv_critical_self __attribute__((tls_model("initial-exec")));
+
+/* A signal handler may run between any two instructions of the thread and
+ * looks at these fields: the compiler must keep the accesses in order. */
+static inline void nv_critical_enter(void)
+{
+    __atomic_store_n(&nv_critical_self.depth, nv_critical_self.depth + 1, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* Lets the deferred signals in (depth 0). */
+void nv_critical_release(void);
+
+static inline void nv_critical_leave(void)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    unsigned depth = nv_critical_self.depth - 1;
+    __atomic_store_n(&nv_critical_self.depth, depth, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (depth == 0 && __atomic_load_n(&nv_critical_self.deferred, __ATOMIC_RELAXED))
+        nv_critical_release();
+}
+
+static inline bool nv_critical_inside(void)
+{
+    return __atomic_load_n(&nv_critical_self.depth, __ATOMIC_RELAXED) > 0;
+}
+
+/* From the signal handler, inside a section: sig is blocked in the
+ * interrupted context and pending again; release it at the way out. */
+static inline void nv_critical_defer(int sig)
+{
+    nv_critical_self.deferred |= (uint64_t)1 << (sig - 1);
+}
+
+/* A forked child runs on with the depth its parent had when fork began
+ * (the fork handlers hold locks the child never unlocks). */
+static inline unsigned nv_critical_depth(void)
+{
+    return nv_critical_self.depth;
+}
+
+void nv_critical_restore(unsigned depth);
+
+/* The library's mutexes: each holder is inside a section. */
+static inline void nv_mutex_lock(pthread_mutex_t *m)
+{
+    nv_critical_enter();
+    pthread_mutex_lock(m);
+}
+
+static inline void nv_mutex_unlock(pthread_mutex_t *m)
+{
+    pthread_mutex_unlock(m);
+    nv_critical_leave();
+}
+
+#endif
