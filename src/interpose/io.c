@@ -1,7 +1,9 @@
 /*
  * io.c - wrappers of the data calls: read, write, their positional and
- * fortified forms, lseek, fsync, fdatasync and ftruncate. An unmanaged
- * descriptor costs one table lookup before the C library's own call.
+ * fortified forms, lseek, fsync, fdatasync and ftruncate, and the calls
+ * that set a file size limit, which the kernel enforces on writes. An
+ * unmanaged descriptor costs one table lookup before the C library's own
+ * call.
  */
 #include "interpose/real.h"
 
@@ -98,30 +100,35 @@ NV_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
 }
 
 /* posix_fallocate returns the error number instead of setting errno. */
-static int posix_allocate(struct nvofd *o, off_t off, off_t len)
+static int posix_allocate(int fd, off64_t off, off64_t len)
 {
+    struct nvofd *o = nvops_begin(fd);
+    if (!o)
+        return -1;
     int rc = nvops_fallocate(o, 0, off, len);
     nvops_end(o);
+    if (rc == NVOPS_TO_KERNEL) {
+        nvops_to_kernel(fd, "grows past the largest mapped file");
+        return -1;
+    }
     return -rc;
 }
 
 NV_EXPORT int posix_fallocate(int fd, off_t off, off_t len)
 {
-    struct nvofd *o = nvops_begin(fd);
-    return o ? posix_allocate(o, off, len) : REAL(posix_fallocate)(fd, off, len);
+    int rc = posix_allocate(fd, off, len);
+    return rc >= 0 ? rc : REAL(posix_fallocate)(fd, off, len);
 }
 
 NV_EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
 {
-    struct nvofd *o = nvops_begin(fd);
-    return o ? posix_allocate(o, off, len) : REAL(posix_fallocate64)(fd, off, len);
+    int rc = posix_allocate(fd, off, len);
+    return rc >= 0 ? rc : REAL(posix_fallocate64)(fd, off, len);
 }
 
-/* Writing back a range is making it durable: the whole epoch commits. */
 NV_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
 {
-    DISPATCH(fd, REAL(sync_file_range)(fd, off, n, flags),
-             off < 0 || n < 0 ? -EINVAL : nvops_fsync(o));
+    DISPATCH(fd, REAL(sync_file_range)(fd, off, n, flags), nvops_sync_range(o, off, n, flags));
 }
 
 NV_EXPORT int syncfs(int fd)
@@ -135,4 +142,52 @@ NV_EXPORT void sync(void)
 {
     nvops_commit_all();
     REAL(sync)();
+}
+
+/* A file size limit (RLIMIT_FSIZE) is the kernel's to enforce, with EFBIG,
+ * short writes and SIGXFSZ: managed files go to the kernel before it takes
+ * effect, so the library's own storage and logs never run into it. rl is a
+ * struct rlimit, or a struct rlimit64 when wide; NULL is the kernel's to
+ * refuse. */
+static void before_limit(int resource, const void *rl, bool wide)
+{
+    if (resource != RLIMIT_FSIZE || !rl)
+        return;
+    rlim64_t cur =
+        wide ? ((const struct rlimit64 *)rl)->rlim_cur : ((const struct rlimit *)rl)->rlim_cur;
+    if (cur != (wide ? RLIM64_INFINITY : RLIM_INFINITY))
+        nvops_file_size_limited();
+}
+
+static bool is_self(pid_t pid)
+{
+    return pid == 0 || pid == getpid();
+}
+
+NV_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *rl)
+{
+    before_limit(resource, rl, false);
+    return REAL(setrlimit)(resource, rl);
+}
+
+NV_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *rl)
+{
+    before_limit(resource, rl, true);
+    return REAL(setrlimit64)(resource, rl);
+}
+
+NV_EXPORT int prlimit(pid_t pid, enum __rlimit_resource resource, const struct rlimit *rl,
+                      struct rlimit *old)
+{
+    if (is_self(pid))
+        before_limit(resource, rl, false);
+    return REAL(prlimit)(pid, resource, rl, old);
+}
+
+NV_EXPORT int prlimit64(pid_t pid, enum __rlimit_resource resource, const struct rlimit64 *rl,
+                        struct rlimit64 *old)
+{
+    if (is_self(pid))
+        before_limit(resource, rl, true);
+    return REAL(prlimit64)(pid, resource, rl, old);
 }

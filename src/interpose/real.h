@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 
 /* clang-format off */
@@ -41,7 +42,7 @@
     X(fopen) X(fopen64) X(fdopen)                                                                  \
     X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)  \
     X(fork) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
-    X(mkostemps) X(mkostemps64)
+    X(mkostemps) X(mkostemps64) X(setrlimit) X(setrlimit64) X(prlimit) X(prlimit64)
 /* clang-format on */
 
 /* The stat entry points of binaries built against glibc before 2.33 (and
@@ -82,7 +83,9 @@ static inline long nv_ret(long r)
 #define NV_EXPORT __attribute__((visibility("default")))
 
 /* Runs `call` on the description of fd when it is managed (as `o`), else
- * returns `real`; a negative result of `call` becomes -1 and errno. */
+ * returns `real`; a negative result of `call` becomes -1 and errno. A call
+ * the library cannot serve (NVOPS_TO_KERNEL) hands the file to the kernel
+ * and returns `real`. */
 #define DISPATCH(fd, real, call)                                                                   \
     do {                                                                                           \
         struct nvofd *o = nvops_begin(fd);                                                         \
@@ -90,6 +93,10 @@ static inline long nv_ret(long r)
             return real;                                                                           \
         long r_ = (long)(call);                                                                    \
         nvops_end(o);                                                                              \
+        if (r_ == NVOPS_TO_KERNEL) {                                                               \
+            nvops_to_kernel(fd, "grows past the largest mapped file");                             \
+            return real;                                                                           \
+        }                                                                                          \
         return nv_ret(r_);                                                                         \
     } while (0)
 
