@@ -49,6 +49,8 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <spawn.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #define FILE_LEN 10000
@@ -1088,6 +1090,83 @@ static void c_o_tmpfile(struct env *e, struct out *o)
     RFD(o, open(e->f, O_TMPFILE | O_RDWR, 0600));
 }
 
+/* ---- names, metadata, descriptors, processes ------------------------------ */
+
+static void c_names(struct env *e, struct out *o)
+{
+    char missing[PATH_MAX], sub[PATH_MAX];
+    snprintf(missing, sizeof(missing), "%s/missing", e->dir);
+    snprintf(sub, sizeof(sub), "%s/sub", e->dir);
+    syscall(SYS_unlinkat, AT_FDCWD, sub, AT_REMOVEDIR);
+    struct stat st;
+    struct statx stx;
+    R(o, stat(NULL, &st));
+    R(o, stat("", &st));
+    R(o, stat(e->f, NULL));
+    R(o, lstat(missing, &st));
+    R(o, fstatat(-1, "f", &st, 0));
+    R(o, fstatat(AT_FDCWD, e->f, &st, 0x40000000));
+    R(o, statx(AT_FDCWD, e->f, 0x40000000, STATX_SIZE, &stx));
+    R(o, statx(AT_FDCWD, e->f, 0, STATX_SIZE, NULL));
+    R(o, statx(AT_FDCWD, e->f, 0, STATX__RESERVED, &stx));
+    R(o, unlink(missing));
+    R(o, unlink(e->dir));
+    R(o, unlink(NULL));
+    R(o, unlinkat(AT_FDCWD, e->f, 0x1000));
+    R(o, mkdir(sub, 0755));
+    R(o, rename(e->f, sub));
+    R(o, rename(sub, e->f));
+    R(o, rename(missing, e->g));
+    R(o, renameat2(AT_FDCWD, e->f, AT_FDCWD, e->g, RENAME_NOREPLACE));
+    R(o, renameat2(AT_FDCWD, e->f, AT_FDCWD, missing, 0x100));
+    R(o, renameat2(AT_FDCWD, e->f, AT_FDCWD, missing, RENAME_EXCHANGE));
+    R(o, renameat(-1, "f", AT_FDCWD, missing));
+    R(o, truncate(missing, 10));
+    R(o, truncate(NULL, 10));
+    R(o, rmdir(sub));
+}
+
+static void c_descriptors(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDWR);
+    R(o, dup2(fd, -1));
+    R(o, dup2(fd, HUGE_FD * 4));
+    R(o, dup3(fd, fd, 0));
+    R(o, dup3(fd, SPARE_FD, 0x4));
+    R(o, fcntl(fd, F_DUPFD, -1));
+    R(o, fcntl(fd, 0x7777));
+    R(o, fcntl(fd, F_SETFL, O_RDONLY | O_APPEND) >= 0);
+    R(o, fcntl(fd, F_GETFL) & O_ACCMODE);
+    R(o, write(fd, wbuf, 10)); /* F_SETFL cannot change the access mode */
+    R(o, close_range(10, 5, 0));
+    R(o, close_range(SPARE_FD, SPARE_FD + 5, 0x1000));
+    R(o, close_range(SPARE_FD, SPARE_FD + 5, 0));
+    R(o, write(fd, wbuf, 10));
+    R(o, close(fd));
+    R(o, close(fd));
+}
+
+/* Calls that hand every managed file to the kernel first (exec, spawn)
+ * and then fail: the files must go on working. */
+static void c_failed_exec(struct env *e, struct out *o)
+{
+    char missing[PATH_MAX];
+    snprintf(missing, sizeof(missing), "%s/missing", e->dir);
+    int fd = open_f(e, O_RDWR);
+    R(o, pwrite(fd, wbuf, 100, 20));
+    char *argv[] = {missing, NULL};
+    R(o, execve(missing, argv, environ));
+    R(o, execv(e->dir, argv));
+    R(o, execve(NULL, argv, environ));
+    pid_t pid;
+    R(o, -posix_spawn(&pid, missing, NULL, NULL, argv, environ));
+    R(o, pwrite(fd, wbuf + 100, 100, 60));
+    R(o, write(fd, wbuf, 10));
+    R(o, pread(fd, rbuf, 200, 0));
+    keep(o, rbuf, 200);
+    R(o, close(fd));
+}
+
 /* ---- limits ---------------------------------------------------------------- */
 
 /* Opens f until the descriptor limit. The library's own descriptors count
@@ -1404,6 +1483,9 @@ static const struct named_case singles[] = {
     {"copy-same-file", c_copy_same_file},
     {"copy-modes", c_copy_modes},
     {"open-flags", c_open_flags},
+    {"names", c_names},
+    {"descriptors", c_descriptors},
+    {"failed-exec", c_failed_exec},
     {"o-path", c_o_path},
     {"o-tmpfile", c_o_tmpfile},
     {"emfile", c_emfile},
