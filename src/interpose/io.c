@@ -7,7 +7,10 @@
  */
 #include "interpose/real.h"
 
+#include <sys/resource.h>
+
 #include "core/ops.h"
+#include "os/sys.h"
 
 NV_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
@@ -146,48 +149,38 @@ NV_EXPORT void sync(void)
 
 /* A file size limit (RLIMIT_FSIZE) is the kernel's to enforce, with EFBIG,
  * short writes and SIGXFSZ: managed files go to the kernel before it takes
- * effect, so the library's own storage and logs never run into it. rl is a
- * struct rlimit, or a struct rlimit64 when wide; NULL is the kernel's to
- * refuse. */
-static void before_limit(int resource, const void *rl, bool wide)
-{
-    if (resource != RLIMIT_FSIZE || !rl)
-        return;
-    rlim64_t cur =
-        wide ? ((const struct rlimit64 *)rl)->rlim_cur : ((const struct rlimit *)rl)->rlim_cur;
-    if (cur != (wide ? RLIM64_INFINITY : RLIM_INFINITY))
-        nvops_file_size_limited();
-}
+ * effect, so the library's own storage and logs never run into it. These
+ * calls go straight to the kernel's prlimit64, as the C library's do: the
+ * sanitizer runtimes call setrlimit while they start, before any of this
+ * library's data may be touched. */
+_Static_assert(sizeof(struct rlimit) == sizeof(struct rlimit64), "one layout of limits");
 
-static bool is_self(pid_t pid)
+static int set_limit(pid_t pid, int resource, const struct rlimit64 *rl, struct rlimit64 *old)
 {
-    return pid == 0 || pid == getpid();
+    if (resource == RLIMIT_FSIZE && rl && rl->rlim_cur != RLIM64_INFINITY &&
+        (pid == 0 || pid == getpid()))
+        nvops_file_size_limited();
+    return (int)nv_ret(sys_call6(SYS_prlimit64, pid, resource, (long)rl, (long)old, 0, 0));
 }
 
 NV_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *rl)
 {
-    before_limit(resource, rl, false);
-    return REAL(setrlimit)(resource, rl);
+    return set_limit(0, resource, (const struct rlimit64 *)rl, NULL);
 }
 
 NV_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *rl)
 {
-    before_limit(resource, rl, true);
-    return REAL(setrlimit64)(resource, rl);
+    return set_limit(0, resource, rl, NULL);
 }
 
 NV_EXPORT int prlimit(pid_t pid, enum __rlimit_resource resource, const struct rlimit *rl,
                       struct rlimit *old)
 {
-    if (is_self(pid))
-        before_limit(resource, rl, false);
-    return REAL(prlimit)(pid, resource, rl, old);
+    return set_limit(pid, resource, (const struct rlimit64 *)rl, (struct rlimit64 *)old);
 }
 
 NV_EXPORT int prlimit64(pid_t pid, enum __rlimit_resource resource, const struct rlimit64 *rl,
                         struct rlimit64 *old)
 {
-    if (is_self(pid))
-        before_limit(resource, rl, true);
-    return REAL(prlimit64)(pid, resource, rl, old);
+    return set_limit(pid, resource, rl, old);
 }

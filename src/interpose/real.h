@@ -17,7 +17,6 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <spawn.h>
-#include <sys/resource.h>
 #include <stdlib.h>
 
 /* clang-format off */
@@ -42,7 +41,7 @@
     X(fopen) X(fopen64) X(fdopen)                                                                  \
     X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)  \
     X(fork) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
-    X(mkostemps) X(mkostemps64) X(setrlimit) X(setrlimit64) X(prlimit) X(prlimit64)
+    X(mkostemps) X(mkostemps64)
 /* clang-format on */
 
 /* The stat entry points of binaries built against glibc before 2.33 (and
