@@ -138,9 +138,10 @@ static ssize_t copy_range(int in, off64_t *in_off, int out, off64_t *out_off, si
         return fail(EBADF);
     off64_t pin = in_off ? *in_off : lseek64(in, 0, SEEK_CUR);
     off64_t pout = out_off ? *out_off : lseek64(out, 0, SEEK_CUR);
-    if (pin < 0 || pout < 0 || (uint64_t)pin + len < (uint64_t)pin ||
-        (uint64_t)pout + len < (uint64_t)pout)
+    if ((uint64_t)pin + len < (uint64_t)pin || (uint64_t)pout + len < (uint64_t)pout)
         return fail(EOVERFLOW);
+    if (pin < 0 || pout < 0) /* certain to fail: the kernel says how */
+        return REAL(copy_file_range)(in, in_off, out, out_off, len, flags);
     /* Only what the input holds counts, also for the overlap check, and
      * no more than the output may grow to. */
     off64_t count = pin >= si.st_size ? 0 : si.st_size - pin;
