@@ -16,11 +16,15 @@
  * and overflowing offsets and lengths, offsets past the library's largest
  * mapped file; invalid whence, iovec counts, RWF_* and fallocate modes,
  * copy flags and overlapping copies; open flags (O_DIRECT, O_PATH,
- * O_TMPFILE, unknown bits); EMFILE, EFBIG through RLIMIT_FSIZE, and, given
- * small file systems, ENOSPC and a read-only file system; stdio on bad
- * modes and streams; and invalid (PROT_NONE, read-only) buffers, where the
- * library faults instead of returning EFAULT (see the README, "Bad buffers
- * and EFAULT"): there the file must still end up as the kernel leaves it.
+ * O_TMPFILE, unknown bits); bad names and flags for the stat, unlink and
+ * rename calls; exec and spawn that fail; EMFILE, EFBIG through
+ * RLIMIT_FSIZE, and, given small file systems, ENOSPC and a read-only file
+ * system; stdio on bad modes and streams; and invalid (PROT_NONE,
+ * read-only) buffers, where the library faults instead of returning EFAULT
+ * (see the README, "Bad buffers and EFAULT"): there the file must still end
+ * up as the kernel leaves it. Where the README documents a difference (how
+ * much of a write fits on a full file system) each side is checked on its
+ * own.
  *
  *   nvmmio_badinput MANAGED PLAIN [FULL_A FULL_B] [RO_A RO_B]
  *
