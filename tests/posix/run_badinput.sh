@@ -41,7 +41,7 @@ small_fs() { # small_fs: mounts full-a, full-b (empty) and ro-a, ro-b (read-only
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
     export -f run small_fs
     export dir preload bin
-    exec unshare -m --propagation private bash -c '
+    unshare -m --propagation private bash -c '
         if ! small_fs; then
             echo "SKIP: cannot mount small file systems here"
             run "$dir/managed" "$dir/managed" "$dir/plain"; exit $?
@@ -49,5 +49,6 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
         run "$dir/managed:$dir/full-a:$dir/ro-a" "$dir/managed" "$dir/plain" \
             "$dir/full-a" "$dir/full-b" "$dir/ro-a" "$dir/ro-b"; rc=$?
         umount "$dir/full-a" "$dir/full-b" "$dir/ro-a" "$dir/ro-b"; exit $rc'
+    exit $?
 fi
 run "$dir/managed" "$dir/managed" "$dir/plain"
