@@ -1,16 +1,11 @@
 /*
  * io.c - wrappers of the data calls: read, write, their positional and
- * fortified forms, lseek, fsync, fdatasync and ftruncate, and the calls
- * that set a file size limit, which the kernel enforces on writes. An
- * unmanaged descriptor costs one table lookup before the C library's own
- * call.
+ * fortified forms, lseek, fsync, fdatasync and ftruncate. An unmanaged
+ * descriptor costs one table lookup before the C library's own call.
  */
 #include "interpose/real.h"
 
-#include <sys/resource.h>
-
 #include "core/ops.h"
-#include "os/sys.h"
 
 NV_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
@@ -145,42 +140,4 @@ NV_EXPORT void sync(void)
 {
     nvops_commit_all();
     REAL(sync)();
-}
-
-/* A file size limit (RLIMIT_FSIZE) is the kernel's to enforce, with EFBIG,
- * short writes and SIGXFSZ: managed files go to the kernel before it takes
- * effect, so the library's own storage and logs never run into it. These
- * calls go straight to the kernel's prlimit64, as the C library's do: the
- * sanitizer runtimes call setrlimit while they start, before any of this
- * library's data may be touched. */
-_Static_assert(sizeof(struct rlimit) == sizeof(struct rlimit64), "one layout of limits");
-
-static int set_limit(pid_t pid, int resource, const struct rlimit64 *rl, struct rlimit64 *old)
-{
-    if (resource == RLIMIT_FSIZE && rl && rl->rlim_cur != RLIM64_INFINITY &&
-        (pid == 0 || pid == getpid()))
-        nvops_file_size_limited();
-    return (int)nv_ret(sys_call6(SYS_prlimit64, pid, resource, (long)rl, (long)old, 0, 0));
-}
-
-NV_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *rl)
-{
-    return set_limit(0, resource, (const struct rlimit64 *)rl, NULL);
-}
-
-NV_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *rl)
-{
-    return set_limit(0, resource, rl, NULL);
-}
-
-NV_EXPORT int prlimit(pid_t pid, enum __rlimit_resource resource, const struct rlimit *rl,
-                      struct rlimit *old)
-{
-    return set_limit(pid, resource, (const struct rlimit64 *)rl, (struct rlimit64 *)old);
-}
-
-NV_EXPORT int prlimit64(pid_t pid, enum __rlimit_resource resource, const struct rlimit64 *rl,
-                        struct rlimit64 *old)
-{
-    return set_limit(pid, resource, rl, old);
 }
