@@ -18,6 +18,7 @@
 
 struct table {
     size_t cap;
+    struct table *older; /* kept for readers that may still hold it */
     struct nvofd *slot[];
 };
 
@@ -71,6 +72,7 @@ static int fit(int fd)
     if (!n)
         return -1;
     n->cap = cap;
+    n->older = t;
     if (t)
         memcpy(n->slot, t->slot, t->cap * sizeof(t->slot[0]));
     __atomic_store_n(&current, n, __ATOMIC_RELEASE);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "../include/libnvmmio.h"
 #include "core/helper.h"
@@ -32,11 +33,21 @@ bool nvops_may_manage(int flags)
     return (flags & O_ATOMIC) || nv_config()->nroots > 0;
 }
 
+/* O_TRUNC is held back from the kernel (the library truncates inside the
+ * epoch) where the file may be managed and the open can truncate at all:
+ * the kernel refuses it with O_PATH ignored, and with the fourth access
+ * mode (O_RDWR | O_WRONLY) as EINVAL. */
+static bool holds_trunc(int flags)
+{
+    return (flags & O_TRUNC) && nvops_may_manage(flags) && !(flags & O_PATH) &&
+           (flags & O_ACCMODE) != O_ACCMODE;
+}
+
 int nvops_kernel_open_flags(int dirfd, const char *path, int flags)
 {
     (void)dirfd;
     (void)path;
-    if (nvops_may_manage(flags) && !(flags & O_PATH))
+    if (holds_trunc(flags))
         flags &= ~O_TRUNC;
     return flags & ~O_ATOMIC;
 }
@@ -96,10 +107,23 @@ static int truncate_unmanaged(int kfd, int flags)
     return rc;
 }
 
-static int open_truncate(struct nvfile *f, int flags)
+/* Why the kernel would not truncate the file of kfd: the errno of opening
+ * it for writing (EROFS, EACCES, ETXTBSY...). */
+static int truncate_refusal(int kfd)
+{
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
+    int wfd = sys_openat(AT_FDCWD, self, O_WRONLY | O_CLOEXEC, 0);
+    if (wfd < 0)
+        return wfd;
+    sys_close(wfd);
+    return -EACCES;
+}
+
+static int open_truncate(struct nvfile *f, int kfd, int flags)
 {
     nvfile_lock(f, NULL);
-    int rc = f->writable ? nvfile_truncate(f, 0) : -EACCES;
+    int rc = f->writable ? nvfile_truncate(f, 0) : truncate_refusal(kfd);
     if (rc == 0 && nvfile_sync_mode(flags))
         rc = nvfile_commit(f);
     nvfile_unlock(f);
@@ -133,7 +157,7 @@ static void hand_to_kernel(struct nvfile *f)
     }
 }
 
-void nvops_standard_stream(int fd)
+void nvops_to_kernel(int fd, const char *why)
 {
     struct nvofd *o = nvfd_begin(fd);
     if (!o)
@@ -141,15 +165,42 @@ void nvops_standard_stream(int fd)
     struct nvfile *f = o->file;
     nvfile_pin(f);
     nvofd_end(o);
-    nv_debug("descriptor %d is a standard stream now: its file goes to the kernel", fd);
+    nv_debug("descriptor %d %s: its file goes to the kernel", fd, why);
     hand_to_kernel(f);
     nvfile_release(f);
+}
+
+void nvops_standard_stream(int fd)
+{
+    nvops_to_kernel(fd, "is a standard stream now");
+}
+
+/* Why a file must stay with the kernel, or NULL: it is larger than the
+ * library maps, or the process has a file size limit (RLIMIT_FSIZE), which
+ * the kernel enforces on every write with EFBIG and SIGXFSZ, and which the
+ * library's storage reserved ahead and its logs would run into first. */
+static const char *kernel_only(const struct stat *st)
+{
+    struct rlimit rl;
+    if ((uint64_t)st->st_size > NVFILE_MAX_SIZE)
+        return "is larger than the library maps";
+    if (sys_call6(SYS_getrlimit, RLIMIT_FSIZE, (long)&rl, 0, 0, 0, 0) == 0 &&
+        rl.rlim_cur != RLIM_INFINITY)
+        return "is opened under a file size limit";
+    return NULL;
+}
+
+void nvops_file_size_limited(void)
+{
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++)
+        nvops_to_kernel(fd, "is open when a file size limit is set");
 }
 
 int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
 {
     (void)dirfd;
-    bool held_trunc = (flags & O_TRUNC) && nvops_may_manage(flags) && !(flags & O_PATH);
+    bool held_trunc = holds_trunc(flags);
     struct stat st;
     char canon[PATH_MAX], log_dir[PATH_MAX];
     log_dir[0] = '\0';
@@ -163,9 +214,12 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
 
     /* A file this process reaches through the kernel stays there: every
-     * descriptor of it is the kernel's, this one too. */
-    if (nvkfd_holds(st.st_dev, st.st_ino)) {
-        nv_debug("%s is open through the kernel in this process; plain kernel IO", path);
+     * descriptor of it is the kernel's, this one too. So do files the
+     * library cannot serve as the kernel would (see kernel_only). */
+    const char *why = kernel_only(&st);
+    if (why || nvkfd_holds(st.st_dev, st.st_ino)) {
+        nv_debug("%s %s; plain kernel IO", path,
+                 why ? why : "is open through the kernel in this process");
         nvkfd_add(kfd, st.st_dev, st.st_ino);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
     }
@@ -176,8 +230,11 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         return -EIO;
     }
     struct nvfile *f = nvfile_acquire(kfd, &st, canon, log_dir, &rc);
-    if (!f && rc == -EBUSY) {
-        nv_debug("%s is served by another process; plain kernel IO here", path);
+    /* Served by another process, or no descriptor left for the library's
+     * own (the program's open succeeded: so must the call). */
+    if (!f && (rc == -EBUSY || rc == -EMFILE || rc == -ENFILE)) {
+        nv_debug("%s is served by another process or no descriptor is left; plain kernel IO here",
+                 path);
         nvkfd_add(kfd, st.st_dev, st.st_ino);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
     }
@@ -191,7 +248,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         return rc == 0 && held_trunc ? truncate_unmanaged(kfd, flags) : rc;
     }
     if (held_trunc) {
-        rc = open_truncate(f, flags);
+        rc = open_truncate(f, kfd, flags);
         if (rc < 0) {
             nvfile_release(f);
             return rc;
@@ -264,27 +321,81 @@ void nvops_end(struct nvofd *o)
 
 /* ---- data calls --------------------------------------------------------- */
 
+/* The access mode as the kernel reads it: O_RDONLY reads, O_WRONLY writes,
+ * O_RDWR both, and the fourth mode (O_RDWR | O_WRONLY) neither. */
 static bool can_read(const struct nvofd *o)
 {
-    return (o->flags & O_ACCMODE) != O_WRONLY;
+    int mode = o->flags & O_ACCMODE;
+    return mode == O_RDONLY || mode == O_RDWR;
 }
 
 static bool can_write(const struct nvofd *o)
 {
-    return (o->flags & O_ACCMODE) != O_RDONLY;
+    int mode = o->flags & O_ACCMODE;
+    return mode == O_WRONLY || mode == O_RDWR;
+}
+
+/* Buffers below this always lie in the user address space. */
+#define USER_SPACE_SURE ((uintptr_t)1 << 46)
+
+/* The highest address a user range may reach, as the kernel's access_ok
+ * sees it (it depends on the paging mode and the CPU). Found once by asking
+ * the kernel: a read of /dev/null checks the range and copies nothing. */
+static uintptr_t user_space_end(void)
+{
+    static uintptr_t end; /* atomic; 0 until found */
+    uintptr_t e = __atomic_load_n(&end, __ATOMIC_RELAXED);
+    if (e)
+        return e;
+    int fd = sys_openat(AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return UINTPTR_MAX;
+    uintptr_t lo = USER_SPACE_SURE, hi = UINTPTR_MAX;
+    while (lo < hi) {
+        uintptr_t mid = lo + (hi - lo) / 2 + 1;
+        if (sys_call6(SYS_read, fd, 0, (long)mid, 0, 0, 0) == -EFAULT)
+            hi = mid - 1;
+        else
+            lo = mid;
+    }
+    sys_close(fd);
+    __atomic_store_n(&end, lo, __ATOMIC_RELAXED);
+    return lo;
+}
+
+/* The kernel's access_ok: [buf, buf + n) lies in the user address space. */
+static bool user_range(const void *buf, size_t n)
+{
+    uintptr_t end;
+    if (__builtin_add_overflow((uintptr_t)buf, n, &end))
+        return false;
+    return end <= USER_SPACE_SURE || end <= user_space_end();
+}
+
+/* The checks of a read or write of n bytes at off, after the access mode,
+ * in the kernel's order: the buffer's range, then off + n. */
+static int check_rw(const void *buf, size_t n, uint64_t off)
+{
+    if (!user_range(buf, n))
+        return -EFAULT;
+    if (off + n > (uint64_t)INT64_MAX)
+        return -EINVAL;
+    return 0;
 }
 
 static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
 {
+    int rc = check_rw(buf, n, off);
+    if (rc < 0)
+        return rc;
     if (n > MAX_RW_COUNT)
         n = MAX_RW_COUNT;
-    if (n && !buf)
-        return -EFAULT;
     struct nvfile *f = o->file;
     nvlock_shared(&f->lock);
-    size_t got = nvfile_read(f, buf, n, off);
+    /* As the kernel: a NULL buffer fails only when there are bytes to copy. */
+    ssize_t got = !buf && n && off < f->size ? -EFAULT : (ssize_t)nvfile_read(f, buf, n, off);
     nvlock_unlock_shared(&f->lock);
-    return (ssize_t)got;
+    return got;
 }
 
 ssize_t nvops_read(struct nvofd *o, void *buf, size_t n)
@@ -317,17 +428,58 @@ static void lock_for_write(struct nvfile *f)
     nvlock_note_writer(&f->lock, contended);
 }
 
+/* A change the file object cannot hold (past NVFILE_MAX_SIZE) goes to the
+ * kernel, which gives its own answer: tmpfs, for one, takes larger files. */
+static long beyond_mapping(long rc)
+{
+    return rc == -EFBIG ? NVOPS_TO_KERNEL : rc;
+}
+
+/* A write from a NULL buffer: EFAULT, after the kernel's file systems have
+ * moved the size up to where it began (their write_end runs with nothing
+ * copied). Exclusive lock held. */
+static long write_from_null(struct nvfile *f, uint64_t off)
+{
+    long rc = off > f->size ? beyond_mapping(nvfile_truncate(f, off)) : 0;
+    return rc < 0 ? rc : -EFAULT;
+}
+
+/* On a full file system the kernel writes what fits: the bytes up to the
+ * first page it cannot allocate (ENOSPC when that is the first). The same
+ * here, by halving over the pages the write reaches, with storage asked
+ * for as fallocate would. Exclusive lock held; called after a write of
+ * [off, off + n) failed with ENOSPC. */
+static long write_what_fits(struct nvfile *f, const void *buf, size_t n, uint64_t off)
+{
+    const uint64_t page = 4096; /* the smallest page size */
+    uint64_t first_end = (off | (page - 1)) + 1, end = off + n;
+    uint64_t fit = 0, fail = (end - first_end + page - 1) / page + 1; /* pages */
+    while (fail - fit > 1) {
+        uint64_t mid = fit + (fail - fit) / 2;
+        uint64_t e = first_end + (mid - 1) * page;
+        if (nvfile_allocate(f, FALLOC_FL_KEEP_SIZE, off, (e < end ? e : end) - off) == 0)
+            fit = mid;
+        else
+            fail = mid;
+    }
+    if (fit == 0)
+        return -ENOSPC;
+    uint64_t e = first_end + (fit - 1) * page;
+    return nvfile_write(f, buf, (size_t)((e < end ? e : end) - off), off);
+}
+
 /* Writes at off, or at the end with O_APPEND (as Linux does for pwrite
  * too); *at gets where the bytes went. */
 static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, uint64_t off,
                         uint64_t *at)
 {
+    int check = check_rw(buf, n, off);
+    if (check < 0)
+        return check;
     if (n > MAX_RW_COUNT)
         n = MAX_RW_COUNT;
-    if (n && !buf)
-        return -EFAULT;
     struct nvfile *f = o->file;
-    if (!(flags & O_APPEND) && !nvfile_sync_mode(flags) && nvlock_is_concurrent(&f->lock)) {
+    if (buf && !(flags & O_APPEND) && !nvfile_sync_mode(flags) && nvlock_is_concurrent(&f->lock)) {
         long r = nvfile_write_in_place(f, buf, n, off);
         if (r != -EAGAIN) {
             *at = off;
@@ -337,7 +489,9 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     lock_for_write(f);
     if (flags & O_APPEND)
         off = f->size;
-    long r = nvfile_write(f, buf, n, off);
+    long r = buf || !n ? beyond_mapping(nvfile_write(f, buf, n, off)) : write_from_null(f, off);
+    if (r == -ENOSPC && n > 1)
+        r = write_what_fits(f, buf, n, off);
 #if NVMMIO_MUTANT == 11 /* mutant 11: a sync-mode write returns before its commit */
     nvfile_unlock(f);
     *at = off;
@@ -450,63 +604,77 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
     return n;
 }
 
-/* The iovecs as one buffer: gathered into a copy unless there is one. */
-static const char *gather(const struct iovec *iov, int iovcnt, size_t *total, char **copy)
+/* The iovecs as one buffer in *buf: gathered into a copy unless there is
+ * one. As the kernel, the write stops at the first buffer that is NULL;
+ * when that is the first one with bytes, *buf is NULL (EFAULT) and *total
+ * its length. 0 or -ENOMEM. */
+static int gather(const struct iovec *iov, int iovcnt, const char **buf, size_t *total, char **copy)
 {
-    size_t n = iov_total(iov, iovcnt);
-    *total = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
+    size_t n = 0;
+    int count = 0;
+    for (; count < iovcnt && (iov[count].iov_base || !iov[count].iov_len); count++)
+        n += iov[count].iov_len;
     *copy = NULL;
-    if (iovcnt == 1)
-        return iov[0].iov_base;
+    *buf = NULL;
+    if (n == 0 && count < iovcnt) {
+        *total = iov[count].iov_len;
+        return 0;
+    }
+    *total = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
+    if (count == 1) {
+        *buf = iov[0].iov_base;
+        return 0;
+    }
     *copy = malloc(*total ? *total : 1);
     if (!*copy)
-        return NULL;
+        return -ENOMEM;
     size_t at = 0;
-    for (int i = 0; i < iovcnt && at < *total; i++) {
+    for (int i = 0; i < count && at < *total; i++) {
         size_t take = iov[i].iov_len < *total - at ? iov[i].iov_len : *total - at;
         memcpy(*copy + at, iov[i].iov_base, take);
         at += take;
     }
-    return *copy;
+    *buf = *copy;
+    return 0;
 }
 
-/* preadv2/pwritev2 flags the library honours; others the kernel refuses. */
 #ifndef RWF_NOAPPEND
 #define RWF_NOAPPEND 0x20
 #endif
-#define KNOWN_RWF (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND)
+/* preadv2/pwritev2 flags the library serves without asking. The kernel
+ * takes or refuses the others (RWF_NOWAIT, RWF_NOAPPEND, RWF_ATOMIC,
+ * RWF_DONTCACHE, unknown bits...) by file system and kernel version. */
+#define PLAIN_RWF (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_APPEND)
 
-/* The flags this kernel accepts: RWF_NOAPPEND came with Linux 6.9. Asked
- * once, with a one-byte write to /dev/null. */
-static int supported_rwf(void)
+/* 0 when the kernel takes these flags for this file, else its errno.
+ * Asked on the library's own descriptor: by a read of one byte, or by a
+ * write from a NULL buffer, which fails after the flags are checked and
+ * before anything is written. */
+static int kernel_takes_rwf(const struct nvfile *f, bool write, int rwf_flags)
 {
-    static int supported; /* atomic; 0 until asked */
-    int s = __atomic_load_n(&supported, __ATOMIC_ACQUIRE);
-    if (s)
-        return s;
-    s = KNOWN_RWF;
-    int fd = sys_openat(AT_FDCWD, "/dev/null", O_WRONLY | O_CLOEXEC, 0);
-    if (fd >= 0) {
-        struct iovec one = {(void *)"", 1};
-        if (sys_call6(SYS_pwritev2, fd, (long)&one, 1, -1, 0, RWF_NOAPPEND) == 1)
-            s |= RWF_NOAPPEND;
-        sys_close(fd);
-    }
-    __atomic_store_n(&supported, s, __ATOMIC_RELEASE);
-    return s;
+    char byte;
+    struct iovec one = {write ? NULL : &byte, 1};
+    long rc = sys_call6(write ? SYS_pwritev2 : SYS_preadv2, f->fd, (long)&one, 1, 0, 0,
+                        rwf_flags & ~RWF_APPEND);
+    return rc == -EOPNOTSUPP || rc == -EINVAL ? (int)rc : 0;
 }
 
+/* The kernel's import of an iovec array: the count, then every length
+ * (none may be negative), then every buffer's range. */
 static int check_iov(const struct iovec *iov, int iovcnt)
 {
     if (iovcnt < 0 || iovcnt > IOV_MAX)
         return -EINVAL;
+    if (iovcnt && !user_range(iov, (size_t)iovcnt * sizeof(*iov)))
+        return -EFAULT;
     if (iovcnt && !iov)
         return -EFAULT;
-    ssize_t total = 0;
     for (int i = 0; i < iovcnt; i++)
-        if ((ssize_t)iov[i].iov_len < 0 ||
-            __builtin_add_overflow(total, (ssize_t)iov[i].iov_len, &total))
+        if ((ssize_t)iov[i].iov_len < 0)
             return -EINVAL;
+    for (int i = 0; i < iovcnt; i++)
+        if (!user_range(iov[i].iov_base, iov[i].iov_len))
+            return -EFAULT;
     return 0;
 }
 
@@ -515,18 +683,21 @@ static int check_iov(const struct iovec *iov, int iovcnt)
 static int check_vectored(const struct nvofd *o, bool write, const struct iovec *iov, int iovcnt,
                           off_t off, int rwf_flags)
 {
-    int rc = check_iov(iov, iovcnt);
-    if (rc < 0)
-        return rc;
     if (off < -1)
         return -EINVAL;
     if (!(write ? can_write(o) : can_read(o)))
         return -EBADF;
-    if (iov_total(iov, iovcnt) == 0)
+    int rc = check_iov(iov, iovcnt);
+    if (rc < 0)
+        return rc;
+    size_t total = iov_total(iov, iovcnt);
+    if (total == 0)
         return 0;
-    if (rwf_flags & ~supported_rwf())
-        return -EOPNOTSUPP;
-    return 1;
+    uint64_t at = off >= 0 ? (uint64_t)off : o->pos;
+    if (at + (total > MAX_RW_COUNT ? MAX_RW_COUNT : total) > (uint64_t)INT64_MAX)
+        return -EINVAL;
+    rc = rwf_flags & ~PLAIN_RWF ? kernel_takes_rwf(o->file, write, rwf_flags) : 0;
+    return rc < 0 ? rc : 1;
 }
 
 ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags)
@@ -543,7 +714,9 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
     nvlock_shared(&f->lock);
     for (int i = 0; i < iovcnt; i++) {
         if (iov[i].iov_len && !iov[i].iov_base) {
-            done = done ? done : -EFAULT;
+            /* as read(): a NULL buffer fails when there are bytes for it */
+            if (!done && at < f->size)
+                done = -EFAULT;
             break;
         }
         size_t got = nvfile_read(f, iov[i].iov_base, iov[i].iov_len, at);
@@ -568,8 +741,8 @@ ssize_t nvops_writev(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t
         return rc;
     size_t total;
     char *copy;
-    const char *buf = gather(iov, iovcnt, &total, &copy);
-    if (!buf && total)
+    const char *buf;
+    if (gather(iov, iovcnt, &buf, &total, &copy) < 0)
         return -ENOMEM;
     int flags = o->flags | ((rwf_flags & RWF_APPEND) ? O_APPEND : 0) |
                 ((rwf_flags & (RWF_DSYNC | RWF_SYNC)) ? O_DSYNC : 0);
@@ -595,9 +768,12 @@ int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
         return -EOPNOTSUPP;
     if (!can_write(o))
         return -EBADF;
+    off_t end;
+    if (__builtin_add_overflow(off, len, &end))
+        return -EFBIG;
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
-    int rc = nvfile_allocate(f, mode, (uint64_t)off, (uint64_t)len);
+    int rc = (int)beyond_mapping(nvfile_allocate(f, mode, (uint64_t)off, (uint64_t)len));
     if (rc == 0 && nvfile_sync_mode(o->flags))
         rc = nvfile_commit(f);
     nvfile_unlock(f);
@@ -625,13 +801,25 @@ int nvops_fsync(struct nvofd *o)
     return rc;
 }
 
+/* Writing back a range is making it durable: the whole epoch commits,
+ * after the kernel's checks of the arguments. */
+int nvops_sync_range(struct nvofd *o, off_t off, off_t n, unsigned flags)
+{
+    const unsigned known =
+        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+    off_t end;
+    if ((flags & ~known) || off < 0 || n < 0 || __builtin_add_overflow(off, n, &end))
+        return -EINVAL;
+    return nvops_fsync(o);
+}
+
 int nvops_ftruncate(struct nvofd *o, off_t len)
 {
     if (len < 0 || !can_write(o))
         return -EINVAL;
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
-    int rc = nvfile_truncate(f, (uint64_t)len);
+    int rc = (int)beyond_mapping(nvfile_truncate(f, (uint64_t)len));
     if (rc == 0 && nvfile_sync_mode(o->flags))
         rc = nvfile_commit(f);
     nvfile_unlock(f);

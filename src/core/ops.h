@@ -37,6 +37,20 @@ struct nvofd *nvops_close_begin(int fd);
 /* Durability point of the close; releases the file. 0 or a negative errno. */
 int nvops_close_finish(struct nvofd *o);
 
+/* Returned by a data or size call that the library cannot serve: the file
+ * would grow past NVFILE_MAX_SIZE. The caller hands the file to the kernel
+ * (nvops_to_kernel, once the call has ended) and makes the kernel's call. */
+#define NVOPS_TO_KERNEL (-4096 - 1)
+
+/* Hands the file of fd to the kernel in this process: settled, and every
+ * descriptor of it the kernel's from then on. why goes to the debug log. */
+void nvops_to_kernel(int fd, const char *why);
+
+/* The program set a file size limit (RLIMIT_FSIZE): every managed file
+ * goes to the kernel, which enforces it; files opened under the limit stay
+ * there too. */
+void nvops_file_size_limited(void);
+
 /* fd became 0, 1 or 2 (dup2 onto a standard stream): the file it refers
  * to is handed to the kernel (stdio's own calls cannot be intercepted). */
 void nvops_standard_stream(int fd);
@@ -59,6 +73,8 @@ ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off);
 off_t nvops_lseek(struct nvofd *o, off_t off, int whence);
 int nvops_fsync(struct nvofd *o);
 int nvops_ftruncate(struct nvofd *o, off_t len);
+/* sync_file_range: checks its arguments, then commits like fsync. */
+int nvops_sync_range(struct nvofd *o, off_t off, off_t n, unsigned flags);
 /* Vectored forms; off < 0 means the description's offset. rwf_flags as
  * preadv2/pwritev2 (RWF_APPEND, RWF_DSYNC, RWF_SYNC honoured). */
 ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags);

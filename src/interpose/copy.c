@@ -9,6 +9,7 @@
 #include "interpose/real.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -90,21 +91,38 @@ static ssize_t fail(int err)
     return -1;
 }
 
-/* The checks of the kernel, in its order: in readable, out writable. */
-static int check_access(int in, int out)
+/* The access mode as the kernel reads it: the fourth mode (O_RDWR |
+ * O_WRONLY) neither reads nor writes. */
+static bool readable(int flags)
 {
-    int in_flags = fcntl(in, F_GETFL), out_flags = fcntl(out, F_GETFL);
-    if (in_flags < 0 || out_flags < 0 || (in_flags & O_ACCMODE) == O_WRONLY ||
-        (out_flags & O_ACCMODE) == O_RDONLY)
-        return -EBADF;
-    return out_flags;
+    return (flags & O_ACCMODE) == O_RDONLY || (flags & O_ACCMODE) == O_RDWR;
+}
+
+static bool writable(int flags)
+{
+    return (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
+}
+
+/* The status flags of fd, or -1 when the kernel's copy calls see no file
+ * there: no descriptor, or an O_PATH one. */
+static int flags_of(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 || (flags & O_PATH) ? -1 : flags;
+}
+
+/* The file type of fd, or 0 when fstat fails. */
+static mode_t type_of(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? st.st_mode & S_IFMT : 0;
 }
 
 /* copy_file_range's checks, in the kernel's order. */
 static ssize_t copy_range(int in, off64_t *in_off, int out, off64_t *out_off, size_t len,
                           unsigned flags)
 {
-    int in_flags = fcntl(in, F_GETFL), out_flags = fcntl(out, F_GETFL);
+    int in_flags = flags_of(in), out_flags = flags_of(out);
     if (in_flags < 0 || out_flags < 0)
         return fail(EBADF);
     if (flags != 0)
@@ -116,17 +134,21 @@ static ssize_t copy_range(int in, off64_t *in_off, int out, off64_t *out_off, si
         return fail(EISDIR);
     if (!S_ISREG(si.st_mode) || !S_ISREG(so.st_mode))
         return fail(EINVAL);
-    if ((in_flags & O_ACCMODE) == O_WRONLY || (out_flags & O_ACCMODE) == O_RDONLY ||
-        (out_flags & O_APPEND))
+    if (!readable(in_flags) || !writable(out_flags) || (out_flags & O_APPEND))
         return fail(EBADF);
     off64_t pin = in_off ? *in_off : lseek64(in, 0, SEEK_CUR);
     off64_t pout = out_off ? *out_off : lseek64(out, 0, SEEK_CUR);
+    if ((uint64_t)pin + len < (uint64_t)pin || (uint64_t)pout + len < (uint64_t)pout)
+        return fail(EOVERFLOW);
     if (pin < 0 || pout < 0) /* certain to fail: the kernel says how */
         return REAL(copy_file_range)(in, in_off, out, out_off, len, flags);
-    /* Only what the input holds counts, also for the overlap check. */
+    /* Only what the input holds counts, also for the overlap check, and
+     * no more than the output may grow to. */
     off64_t count = pin >= si.st_size ? 0 : si.st_size - pin;
-    if ((off64_t)len < count)
+    if ((uint64_t)len < (uint64_t)count)
         count = (off64_t)len;
+    if (count > INT64_MAX - pout)
+        count = INT64_MAX - pout;
     if (si.st_dev == so.st_dev && si.st_ino == so.st_ino && pout + count > pin &&
         pout < pin + count)
         return fail(EINVAL);
@@ -143,25 +165,36 @@ NV_EXPORT ssize_t copy_file_range(int in, off64_t *in_off, int out, off64_t *out
     return copy_range(in, in_off, out, out_off, len, flags);
 }
 
-/* sendfile's checks, in the kernel's order: access, then no output in
- * append mode. */
-static bool refuse_sendfile(int out, int in)
+/* sendfile's checks, in the kernel's order: the input readable (and
+ * seekable when given an offset, which must not be negative), the output
+ * writable; then, unless the output is a pipe, no output in append mode
+ * and an input that is a regular file. */
+static bool refuse_sendfile(int out, int in, const off64_t *offset)
 {
-    int out_flags = check_access(in, out);
-    if (out_flags < 0 || (out_flags & O_APPEND)) {
-        errno = out_flags < 0 ? -out_flags : EINVAL;
-        return true;
-    }
-    return false;
+    int in_flags = flags_of(in), out_flags = flags_of(out);
+    mode_t in_type = in_flags < 0 ? 0 : type_of(in);
+    int err = 0;
+    if (in_flags < 0 || !readable(in_flags))
+        err = EBADF;
+    else if (offset && (in_type == S_IFIFO || in_type == S_IFSOCK))
+        err = ESPIPE;
+    else if (offset && *offset < 0)
+        err = EINVAL;
+    else if (out_flags < 0 || !writable(out_flags))
+        err = EBADF;
+    else if (type_of(out) != S_IFIFO && ((out_flags & O_APPEND) || in_type != S_IFREG))
+        err = EINVAL;
+    errno = err;
+    return err != 0;
 }
 
 NV_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 {
-    if (!involves_managed(in, out) || (offset && *offset < 0))
+    if (!involves_managed(in, out))
         return REAL(sendfile)(out, in, offset, count);
-    if (refuse_sendfile(out, in))
-        return -1;
     off64_t off = offset ? *offset : 0;
+    if (refuse_sendfile(out, in, offset ? &off : NULL))
+        return -1;
     ssize_t r = copy_through(in, offset ? &off : NULL, out, NULL, count);
     if (offset)
         *offset = (off_t)off;
@@ -170,11 +203,35 @@ NV_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 
 NV_EXPORT ssize_t sendfile64(int out, int in, off64_t *offset, size_t count)
 {
-    if (!involves_managed(in, out) || (offset && *offset < 0))
+    if (!involves_managed(in, out))
         return REAL(sendfile64)(out, in, offset, count);
-    if (refuse_sendfile(out, in))
+    if (refuse_sendfile(out, in, offset))
         return -1;
     return copy_through(in, offset, out, NULL, count);
+}
+
+/* splice's checks, in the kernel's order: 0 to go on, or an errno. One
+ * side must be a pipe, which takes no offset; the other side's offset must
+ * not be negative, and an output file must not be in append mode. */
+static int check_splice(int in, const off64_t *in_off, int out, const off64_t *out_off,
+                        unsigned flags)
+{
+    const unsigned known = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT;
+    if (flags & ~known)
+        return EINVAL;
+    int in_flags = flags_of(in), out_flags = flags_of(out);
+    if (in_flags < 0 || out_flags < 0)
+        return EBADF;
+    bool in_pipe = type_of(in) == S_IFIFO, out_pipe = type_of(out) == S_IFIFO;
+    if ((in_pipe && in_off) || (out_pipe && out_off))
+        return ESPIPE;
+    if (!readable(in_flags) || !writable(out_flags))
+        return EBADF;
+    if (in_pipe && !out_pipe)
+        return (out_flags & O_APPEND) || (out_off && *out_off < 0) ? EINVAL : 0;
+    if (out_pipe && !in_pipe)
+        return in_off && *in_off < 0 ? EINVAL : 0;
+    return EINVAL; /* two pipes never involve a managed file */
 }
 
 NV_EXPORT ssize_t splice(int in, off64_t *in_off, int out, off64_t *out_off, size_t len,
@@ -182,7 +239,10 @@ NV_EXPORT ssize_t splice(int in, off64_t *in_off, int out, off64_t *out_off, siz
 {
     if (!involves_managed(in, out))
         return REAL(splice)(in, in_off, out, out_off, len, flags);
-    return copy_through(in, in_off, out, out_off, len);
+    if (len == 0)
+        return 0;
+    int err = check_splice(in, in_off, out, out_off, flags);
+    return err ? fail(err) : copy_through(in, in_off, out, out_off, len);
 }
 
 /* Some programs (cp among them, on older glibc) call copy_file_range

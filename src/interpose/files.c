@@ -10,6 +10,7 @@
 
 #include "core/ops.h"
 #include "os/keptfds.h"
+#include "os/sys.h"
 
 static bool needs_mode(int flags)
 {
@@ -29,6 +30,9 @@ static bool needs_mode(int flags)
 /* The open of a file that may be managed. */
 static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
 {
+    if (!path) /* the C library's openat must not see NULL: the kernel says why */
+        return (int)nv_ret(
+            sys_openat(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode));
     int fd = REAL(openat)(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode);
     if (fd < 0)
         return fd;

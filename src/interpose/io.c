@@ -98,30 +98,35 @@ NV_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
 }
 
 /* posix_fallocate returns the error number instead of setting errno. */
-static int posix_allocate(struct nvofd *o, off_t off, off_t len)
+static int posix_allocate(int fd, off64_t off, off64_t len)
 {
+    struct nvofd *o = nvops_begin(fd);
+    if (!o)
+        return -1;
     int rc = nvops_fallocate(o, 0, off, len);
     nvops_end(o);
+    if (rc == NVOPS_TO_KERNEL) {
+        nvops_to_kernel(fd, "grows past the largest mapped file");
+        return -1;
+    }
     return -rc;
 }
 
 NV_EXPORT int posix_fallocate(int fd, off_t off, off_t len)
 {
-    struct nvofd *o = nvops_begin(fd);
-    return o ? posix_allocate(o, off, len) : REAL(posix_fallocate)(fd, off, len);
+    int rc = posix_allocate(fd, off, len);
+    return rc >= 0 ? rc : REAL(posix_fallocate)(fd, off, len);
 }
 
 NV_EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
 {
-    struct nvofd *o = nvops_begin(fd);
-    return o ? posix_allocate(o, off, len) : REAL(posix_fallocate64)(fd, off, len);
+    int rc = posix_allocate(fd, off, len);
+    return rc >= 0 ? rc : REAL(posix_fallocate64)(fd, off, len);
 }
 
-/* Writing back a range is making it durable: the whole epoch commits. */
 NV_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
 {
-    DISPATCH(fd, REAL(sync_file_range)(fd, off, n, flags),
-             off < 0 || n < 0 ? -EINVAL : nvops_fsync(o));
+    DISPATCH(fd, REAL(sync_file_range)(fd, off, n, flags), nvops_sync_range(o, off, n, flags));
 }
 
 NV_EXPORT int syncfs(int fd)

@@ -87,7 +87,9 @@ static inline long nv_ret(long r)
 #define NV_EXPORT __attribute__((visibility("default")))
 
 /* Runs `call` on the description of fd when it is managed (as `o`), else
- * returns `real`; a negative result of `call` becomes -1 and errno. */
+ * returns `real`; a negative result of `call` becomes -1 and errno. A call
+ * the library cannot serve (NVOPS_TO_KERNEL) hands the file to the kernel
+ * and returns `real`. */
 #define DISPATCH(fd, real, call)                                                                   \
     do {                                                                                           \
         struct nvofd *o = nvops_begin(fd);                                                         \
@@ -95,6 +97,10 @@ static inline long nv_ret(long r)
             return real;                                                                           \
         long r_ = (long)(call);                                                                    \
         nvops_end(o);                                                                              \
+        if (r_ == NVOPS_TO_KERNEL) {                                                               \
+            nvops_to_kernel(fd, "grows past the largest mapped file");                             \
+            return real;                                                                           \
+        }                                                                                          \
         return nv_ret(r_);                                                                         \
     } while (0)
 

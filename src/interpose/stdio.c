@@ -154,11 +154,14 @@ NV_EXPORT FILE *fdopen(int fd, const char *mode)
     nvops_end(o);
     int want = mode ? mode_flags(mode) : -1;
     int have = fcntl(fd, F_GETFL);
-    bool ok = want >= 0 && have >= 0 &&
-              ((want & O_ACCMODE) == O_RDONLY   ? (have & O_ACCMODE) != O_WRONLY
-               : (want & O_ACCMODE) == O_WRONLY ? (have & O_ACCMODE) != O_RDONLY
-                                                : (have & O_ACCMODE) == O_RDWR);
-    if (!ok) {
+    if (have < 0)
+        return NULL;
+    /* As the C library: refused only when the descriptor's mode excludes
+     * the stream's (the fourth mode, O_RDWR | O_WRONLY, excludes nothing
+     * here; its reads and writes fail later). */
+    int want_mode = want & O_ACCMODE, have_mode = have & O_ACCMODE;
+    if (want < 0 || (have_mode == O_RDONLY && want_mode != O_RDONLY) ||
+        (have_mode == O_WRONLY && want_mode != O_WRONLY)) {
         errno = EINVAL;
         return NULL;
     }
