@@ -93,7 +93,8 @@ static void make_data(struct fixture *f, uint64_t size)
 
 static struct nvlog *new_log(struct fixture *f, uint64_t committed_size)
 {
-    assert_int_equal(nvlog_create(&f->log, f->dir.fd, LOG_NAME, &f->id, committed_size), 0);
+    assert_int_equal(nvlog_create(&f->log, f->dir.fd, LOG_NAME, &f->id, getuid(), committed_size),
+                     0);
     assert_int_equal(f->log.map.kind, expected_kind);
     return &f->log;
 }
@@ -107,7 +108,7 @@ static struct nvlog_rec log_undo(struct fixture *f, uint64_t epoch, uint64_t off
     struct nvlog_rec rec = nvlog_alloc(log, len);
     pm_copy(&log->map, rec.off + sizeof(struct nvlog_record), f->data.base + off, len);
     assert_int_equal(pm_drain(&log->map), 0);
-    nvlog_seal(log, rec, NVLOG_UNDO, epoch, off, len);
+    nvlog_seal(log, rec, NVLOG_UNDO, epoch, off, len, nvlog_data_crc(log, rec, len));
     assert_int_equal(pm_drain(&log->map), 0);
     return rec;
 }
@@ -120,7 +121,7 @@ static struct nvlog_rec log_redo(struct fixture *f, uint64_t epoch, uint64_t off
     assert_int_equal(nvlog_reserve(log, nvlog_record_span(len)), 0);
     struct nvlog_rec rec = nvlog_alloc(log, len);
     pm_fill(&log->map, rec.off + sizeof(struct nvlog_record), c, len);
-    nvlog_seal(log, rec, NVLOG_REDO, epoch, off, len);
+    nvlog_seal(log, rec, NVLOG_REDO, epoch, off, len, nvlog_data_crc(log, rec, len));
     assert_int_equal(pm_drain(&log->map), 0);
     return rec;
 }
@@ -136,7 +137,7 @@ static void write_home(struct fixture *f, uint64_t off, uint64_t len, int c)
 static int recover(struct fixture *f, struct nvlog_recovery *out)
 {
     nvlog_close(&f->log);
-    return nvlog_recover(f->dir.fd, LOG_NAME, f->data_fd, &f->id, out);
+    return nvlog_recover(f->dir.fd, LOG_NAME, f->data_fd, &f->id, getuid(), out);
 }
 
 static char *read_data(struct fixture *f, size_t *n)
@@ -444,7 +445,7 @@ static void recovery_is_idempotent(void **state)
     assert_int_equal(unit_write_file(f->dir.fd, LOG_NAME, log_img, log_n), 0);
     struct nvlog log;
     nvlog_init(&log);
-    assert_int_equal(nvlog_attach(&log, f->dir.fd, LOG_NAME), 0);
+    assert_int_equal(nvlog_attach(&log, f->dir.fd, LOG_NAME, getuid(), &why), 0);
     assert_int_equal(
         nvlog_commit(&log, log.state.committed_epoch, log.state.committed_epoch, 4 * BLK, true), 0);
     nvlog_close(&log);

@@ -429,7 +429,7 @@ static int recover_at(const char *dir, const char *name, const char *logname,
     if (lfd >= 0) {
         struct nvlog_recovery r;
         alarm(RECOVERY_TIMEOUT);
-        rc = nvlog_recover(lfd, logname, dfd, id, &r);
+        rc = nvlog_recover(lfd, logname, dfd, id, geteuid(), &r);
         alarm(0);
         *had_log = r.had_log;
         raw_close(lfd);
