@@ -301,10 +301,11 @@ int nvlog_commit(struct nvlog *log, uint64_t committed_epoch, uint64_t applied_e
 #endif
     if (rc < 0)
         return rc;
+    bool epoch_ended = s.committed_epoch != log->state.committed_epoch;
     log->state = s;
     if (reset) {
         start_generation(log);
-    } else {
+    } else if (epoch_ended) { /* a checkpoint leaves the open epoch open */
         log->open_from = log->tail;
         log->open_index = log->next_index;
     }
