@@ -896,8 +896,14 @@ static int put_redo_block(struct nvfile *f, struct nvidx_region *r, struct nvidx
     if (lo > c->home_from)
         put_bytes(&f->map, c->home_from, c->src ? c->src + (c->home_from - c->off) : NULL,
                   lo - c->home_from);
-    put_bytes(&f->log.map, e->record + sizeof(struct nvlog_record) + (lo - start),
-              c->src ? c->src + (lo - c->off) : NULL, hi - lo);
+    const char *src = c->src ? c->src + (lo - c->off) : NULL;
+    put_bytes(&f->log.map, e->record + sizeof(struct nvlog_record) + (lo - start), src, hi - lo);
+    /* The record's data checksum is sealed at the commit: taken from the
+     * program's buffer, still in cache, when this write replaced the whole
+     * block; read back from the record otherwise. */
+    e->data_known = src && lo == start && hi == start + span;
+    if (e->data_known)
+        e->data_checksum = nv_crc32c(0, src, span);
     c->home_from = hi;
     return 0;
 }
@@ -1205,7 +1211,7 @@ int nvfile_commit(struct nvfile *f)
     if (!f->dirty)
         return 0;
     if (nvlog_exists(&f->log))
-        nvlog_seal_redo_data(&f->log);
+        nvlog_seal_redo_data(&f->log, &f->index);
 #if NVMMIO_MUTANT == 2 /* mutant 2: no fence before the commit */
     int rc = 0;
 #else

@@ -255,26 +255,46 @@ void nvlog_seal(struct nvlog *log, struct nvlog_rec rec, int kind, uint64_t epoc
     pm_flush(&log->map, rec.off, sizeof(r));
 }
 
+struct seal_ctx {
+    struct nvlog *log;
+    struct nvidx *index;
+};
+
+/* The data checksum of the redo record r at log offset off: its index
+ * entry's when that entry knows it for this very record, else computed. */
+static uint32_t redo_data_checksum(struct seal_ctx *c, const struct nvlog_record *r, uint64_t off,
+                                   const char *data)
+{
+    struct nvidx_region *region = nvidx_region(c->index, r->file_offset, false);
+    if (region && r->data_len == (uint64_t)1 << region->shift) {
+        const struct nvidx_entry *e = nvidx_entry_at(region, r->file_offset);
+        if (e->record == off && e->kind == NVLOG_REDO && e->data_known)
+            return e->data_checksum;
+    }
+    return nv_crc32c(0, data, (size_t)r->data_len);
+}
+
 static int seal_redo_data(void *arg, const struct nvlog_record *r, const char *data)
 {
-    struct nvlog *log = arg;
+    struct seal_ctx *c = arg;
     if (r->kind != NVLOG_REDO)
         return 0;
-    uint32_t sum = nv_crc32c(0, data, (size_t)r->data_len);
+    uint64_t off = (uint64_t)((const char *)r - c->log->map.base);
+    uint32_t sum = redo_data_checksum(c, r, off, data);
     if (sum == r->data_checksum)
         return 0;
     struct nvlog_record sealed = *r;
     sealed.data_checksum = sum;
     nvlog_record_seal(&sealed);
-    uint64_t off = (uint64_t)((const char *)r - log->map.base);
-    memcpy(log->map.base + off, &sealed, sizeof(sealed));
-    pm_flush(&log->map, off, sizeof(sealed));
+    memcpy(c->log->map.base + off, &sealed, sizeof(sealed));
+    pm_flush(&c->log->map, off, sizeof(sealed));
     return 0;
 }
 
-void nvlog_seal_redo_data(struct nvlog *log)
+void nvlog_seal_redo_data(struct nvlog *log, struct nvidx *index)
 {
-    nvlog_walk(log, log->open_from, log->open_index, log->tail, seal_redo_data, log, NULL);
+    struct seal_ctx c = {log, index};
+    nvlog_walk(log, log->open_from, log->open_index, log->tail, seal_redo_data, &c, NULL);
 }
 
 int nvlog_commit(struct nvlog *log, uint64_t committed_epoch, uint64_t applied_epoch,

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "log/format.h"
+#include "log/index.h"
 #include "pmem/persist.h"
 
 /* A new log file's size (the superblock and room for two 4 KiB records);
@@ -100,8 +101,10 @@ void nvlog_seal(struct nvlog *log, struct nvlog_rec rec, int kind, uint64_t epoc
                 uint64_t file_offset, uint64_t data_len, uint32_t data_checksum);
 
 /* Seals the data checksum of every redo record written since the last
- * commit, headers flushed, not fenced: the commit's drain covers them. */
-void nvlog_seal_redo_data(struct nvlog *log);
+ * commit, headers flushed, not fenced: the commit's drain covers them. The
+ * index's entries give the checksums they know (nvidx_entry.data_known);
+ * the others are computed from the records. */
+void nvlog_seal_redo_data(struct nvlog *log, struct nvidx *index);
 
 /* Commits a new state durably; the state counts every record written so far
  * in the generation. With `reset`, every record becomes dead and the next
