@@ -26,31 +26,41 @@ static struct {
 } dirs[MAX_DIRS];
 static int ndirs;
 
-/* Opens the lock file in dfd, never through a link, made by this process
- * or trusted (nvlog_file_check). */
-static int open_in(int dfd, const char *name, uid_t uid, bool create, const char **why)
+#define LOCK_OPEN_FLAGS (O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+
+/* Makes the lock file `name` in dfd, mode 0600, given to uid: -EEXIST when
+ * it is there already. */
+static int create_in(int dfd, const char *name, uid_t uid)
 {
-    const int flags = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-    int fd = create ? sys_openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | flags, 0600) : -EEXIST;
-    if (fd >= 0) {
-        int rc = nvlog_file_give(fd, uid);
-        if (rc < 0) {
-            sys_close(fd);
-            sys_unlinkat(dfd, name, 0);
-        }
-        return rc < 0 ? rc : fd;
-    }
-    if (fd != -EEXIST)
+    int fd = sys_openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | LOCK_OPEN_FLAGS, 0600);
+    if (fd < 0)
         return fd;
-    fd = sys_openat(dfd, name, O_RDWR | flags, 0);
+    int rc = nvlog_file_give(fd, uid);
+    if (rc == 0)
+        return fd;
+    sys_close(fd);
+    sys_unlinkat(dfd, name, 0);
+    return rc;
+}
+
+/* Opens the lock file that is there (read-write where this process may),
+ * never through a link, and only when nvlog_file_check trusts it. */
+static int open_existing(int dfd, const char *name, uid_t uid, const char **why)
+{
+    int fd = sys_openat(dfd, name, O_RDWR | LOCK_OPEN_FLAGS, 0);
     if (fd == -EACCES || fd == -EROFS)
-        fd = sys_openat(dfd, name, O_RDONLY | flags, 0);
-    int rc = fd >= 0 ? nvlog_file_check(fd, uid, why) : fd == -ELOOP ? -EACCES : fd;
-    if (fd == -ELOOP)
+        fd = sys_openat(dfd, name, O_RDONLY | LOCK_OPEN_FLAGS, 0);
+    if (fd == -ELOOP) {
         *why = "it is a symbolic link";
-    if (rc < 0 && fd >= 0)
-        sys_close(fd);
-    return rc < 0 ? rc : fd;
+        return -EACCES;
+    }
+    if (fd < 0)
+        return fd;
+    int rc = nvlog_file_check(fd, uid, why);
+    if (rc == 0)
+        return fd;
+    sys_close(fd);
+    return rc;
 }
 
 static int open_lock_file(const char *log_dir, uid_t uid, bool create)
@@ -63,7 +73,9 @@ static int open_lock_file(const char *log_dir, uid_t uid, bool create)
         return dfd;
     char name[32];
     snprintf(name, sizeof(name), NVOWNER_LOCK_FILE_PREFIX "%u", (unsigned)uid);
-    int fd = open_in(dfd, name, uid, create, &why);
+    int fd = create ? create_in(dfd, name, uid) : -EEXIST;
+    if (fd == -EEXIST)
+        fd = open_existing(dfd, name, uid, &why);
     if (fd == -EACCES && why)
         nv_warn("refusing the lock file %s/%s: %s", log_dir, name, why);
     sys_close(dfd);
