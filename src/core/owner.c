@@ -56,7 +56,8 @@ static int open_existing(int dfd, const char *name, uid_t uid, const char **why)
     }
     if (fd < 0)
         return fd;
-    int rc = nvlog_file_check(fd, uid, why);
+    struct stat st;
+    int rc = nvlog_file_check(fd, uid, &st, why);
     if (rc == 0)
         return fd;
     sys_close(fd);

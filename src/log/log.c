@@ -59,19 +59,18 @@ int nvlog_dir_open(const char *path, uid_t owner, bool create, const char **why)
     return fd;
 }
 
-int nvlog_file_check(int fd, uid_t owner, const char **why)
+int nvlog_file_check(int fd, uid_t owner, struct stat *st, const char **why)
 {
-    struct stat st;
-    int rc = sys_fstat(fd, &st);
+    int rc = sys_fstat(fd, st);
     if (rc < 0)
         return rc;
-    if (!S_ISREG(st.st_mode))
+    if (!S_ISREG(st->st_mode))
         return refuse(why, "it is not a regular file");
-    if (st.st_nlink != 1)
+    if (st->st_nlink != 1)
         return refuse(why, "it has other links");
-    if (st.st_uid != owner && st.st_uid != 0)
+    if (st->st_uid != owner && st->st_uid != 0)
         return refuse(why, "it is not owned by the data file's owner");
-    if (st.st_mode & 0022)
+    if (st->st_mode & 0022)
         return refuse(why, "group or others may write it");
     return 0;
 }
@@ -153,10 +152,8 @@ int nvlog_attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, co
         return refuse(why, "it is a symbolic link");
     if (fd < 0)
         return fd;
-    int rc = nvlog_file_check(fd, owner, why);
     struct stat st;
-    if (rc == 0)
-        rc = sys_fstat(fd, &st);
+    int rc = nvlog_file_check(fd, owner, &st, why);
     if (rc == 0 && (uint64_t)st.st_size < NVLOG_HEADER_SIZE) {
         *why = "it is shorter than its header";
         rc = -EBADMSG;

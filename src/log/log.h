@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "log/format.h"
@@ -58,8 +59,9 @@ void nvlog_init(struct nvlog *log);
 int nvlog_dir_open(const char *path, uid_t owner, bool create, const char **why);
 
 /* Checks a file opened in a log directory: a regular file with one link,
- * owned by `owner` or root, that neither group nor others may write. */
-int nvlog_file_check(int fd, uid_t owner, const char **why);
+ * owned by `owner` or root, that neither group nor others may write. Its
+ * status is left in st. */
+int nvlog_file_check(int fd, uid_t owner, struct stat *st, const char **why);
 
 /* Gives a file this process just created in a log directory to `owner`:
  * root makes the logs of other users' files. */
