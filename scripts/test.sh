@@ -1,8 +1,8 @@
 #!/bin/sh
 # The whole test suite: installs what it needs, builds the library three
 # times and runs ctest in each: release (every label, the emulated-pmem
-# guest run included), ASan+UBSan (every label but dax and
-# the evaluation smoke run), and TSan (the
+# guest run included), ASan+UBSan (every label but dax, the
+# evaluation smoke run and the fuzzer, built with ASan+UBSan anyway), and TSan (the
 # threaded tests and the file lock's).
 # Usage: scripts/test.sh [ctest arguments]
 set -eu
@@ -21,7 +21,7 @@ cmake --build "$top/build" -j "$jobs" >/dev/null
 echo "== ASan+UBSan build"
 cmake -S "$top" -B "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DNVMMIO_SANITIZE=ON >/dev/null
 cmake --build "$top/build-asan" -j "$jobs" >/dev/null
-(cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs" -LE "dax|eval" "$@") || status=1
+(cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs" -LE "dax|eval|fuzz" "$@") || status=1
 
 echo "== TSan build (threaded tests)"
 cmake -S "$top" -B "$top/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DNVMMIO_TSAN=ON >/dev/null

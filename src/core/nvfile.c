@@ -18,6 +18,7 @@
 #include "core/debug.h"
 #include "core/filetable.h"
 #include "core/owner.h"
+#include "log/checksum.h"
 #include "log/policy.h"
 #include "log/recovery.h"
 #include "os/keptfds.h"
@@ -364,6 +365,17 @@ static bool log_exists(const struct nvfile *f)
     return sys_statx(AT_FDCWD, log_path, 0, 0, &stx) == 0;
 }
 
+/* The log directory of f, checked (see nvlog_dir_open); a refusal is
+ * reported. */
+static int open_log_dir(const struct nvfile *f, bool create)
+{
+    const char *why = NULL;
+    int dirfd = nvlog_dir_open(f->log_dir, f->uid, create, &why);
+    if (dirfd == -EACCES && why)
+        nv_warn("refusing the log directory %s: %s", f->log_dir, why);
+    return dirfd;
+}
+
 /* Recovers the file from its log, if it has one: 1 when that changed the
  * file, 0 when there was nothing to do, or a negative errno. */
 static int recover(struct nvfile *f, const char *path)
@@ -371,18 +383,24 @@ static int recover(struct nvfile *f, const char *path)
     /* Most files have no log: one look settles that. */
     if (!log_exists(f))
         return 0;
-    int dirfd = sys_open_dir(f->log_dir, false);
+    int dirfd = open_log_dir(f, false);
     if (dirfd == -ENOENT)
         return 0;
     if (dirfd < 0)
         return dirfd;
     struct nvlog_recovery r;
-    int rc = nvlog_recover(dirfd, f->log_name, f->fd, &f->id, &r);
+    int rc = nvlog_recover(dirfd, f->log_name, f->fd, &f->id, f->uid, &r);
     sys_close(dirfd);
-    if (rc == -EBADMSG) {
-        nv_warn("the log of %s (%s/%s) fails its checks; the file is left untouched", path,
-                f->log_dir, f->log_name);
-        return -EIO;
+    if ((rc == -EBADMSG || rc == -EACCES) && r.why) {
+        if (r.bad_offset)
+            nv_warn("refusing the log %s/%s of %s: %s (record at log offset %llu); nothing "
+                    "applied, the file is left as it is",
+                    f->log_dir, f->log_name, path, r.why, (unsigned long long)r.bad_offset);
+        else
+            nv_warn("refusing the log %s/%s of %s: %s; nothing applied, the file is left as "
+                    "it is",
+                    f->log_dir, f->log_name, path, r.why);
+        return rc == -EBADMSG ? -EIO : rc;
     }
     if (rc < 0)
         return rc;
@@ -467,8 +485,9 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     int rc = read_identity(f->fd, f);
     if (rc == 0 && (f->dev != st->st_dev || f->ino != st->st_ino))
         rc = -ESTALE;
+    f->uid = st->st_uid;
     if (rc == 0)
-        rc = nvowner_acquire(f->log_dir, f->dev, f->ino, f->writable, &f->owner);
+        rc = nvowner_acquire(f->log_dir, f->uid, f->dev, f->ino, f->writable, &f->owner);
     if (rc < 0)
         return rc;
     snprintf(f->log_name, sizeof(f->log_name), "%llx-%llx.log", (unsigned long long)f->dev,
@@ -562,7 +581,7 @@ static int remove_log(struct nvfile *f)
     if (!nvlog_exists(&f->log))
         return 0;
     nvlog_close(&f->log);
-    int dirfd = sys_open_dir(f->log_dir, false);
+    int dirfd = open_log_dir(f, false);
     if (dirfd < 0)
         return dirfd;
     int rc = sys_unlinkat(dirfd, f->log_name, 0);
@@ -624,10 +643,10 @@ static int ensure_log(struct nvfile *f)
 {
     if (nvlog_exists(&f->log))
         return 0;
-    int dirfd = sys_open_dir(f->log_dir, true);
+    int dirfd = open_log_dir(f, true);
     if (dirfd < 0)
         return dirfd;
-    int rc = nvlog_create(&f->log, dirfd, f->log_name, &f->id, f->committed_size);
+    int rc = nvlog_create(&f->log, dirfd, f->log_name, &f->id, f->uid, f->committed_size);
     sys_close(dirfd);
     if (rc == 0)
         f->epoch = f->log.state.committed_epoch + 1;
@@ -758,6 +777,7 @@ struct logged_block {
     uint64_t span;       /* bytes of the block */
     bool covered;        /* the write replaces every byte of it */
     struct nvlog_rec rec;
+    uint32_t data_checksum; /* of an undo record's data */
 };
 
 /* Does the block [start, start+span) with entry e need a record now? */
@@ -839,7 +859,7 @@ static int plan_block(struct nvfile *f, struct nvidx_region *r, struct nvidx_ent
     if (f->policy == NVLOG_UNDO)
         len = start >= f->real_size ? 0 : start + span > f->real_size ? f->real_size - start : span;
     bool covered = p->off <= start && start + span <= p->end;
-    p->blocks[p->n++] = (struct logged_block){r, e, start, len, span, covered, {0, 0}};
+    p->blocks[p->n++] = (struct logged_block){r, e, start, len, span, covered, {0, 0}, 0};
     p->bytes += nvlog_record_span(len);
     return 0;
 }
@@ -861,15 +881,18 @@ static void snapshot_block(struct nvfile *f, const struct logged_block *b, char 
 
 /* Writes the records of a plan: undo records are fenced twice (data, then
  * headers) before anything changes home; redo records need no fence until
- * the commit. */
+ * the commit, which also seals their data checksums (their data changes
+ * until then). A failure takes the plan's records back. */
 static int write_records(struct nvfile *f, struct plan *p)
 {
+    uint64_t tail = f->log.tail, next_index = f->log.next_index;
     for (size_t i = 0; i < p->n; i++) {
         struct logged_block *b = &p->blocks[i];
         b->rec = nvlog_alloc(&f->log, b->len);
         if (f->policy == NVLOG_UNDO) {
             pm_copy(&f->log.map, b->rec.off + sizeof(struct nvlog_record), f->map.base + b->start,
                     b->len);
+            b->data_checksum = nv_crc32c(0, f->map.base + b->start, b->len);
         } else if (!b->covered) { /* a covered block is written whole below */
             char *dst = nvlog_data(&f->log, b->rec.off);
             snapshot_block(f, b, dst);
@@ -880,12 +903,15 @@ static int write_records(struct nvfile *f, struct plan *p)
     }
     if (f->policy == NVLOG_UNDO && p->n) {
         int rc = pm_drain(&f->log.map);
-        if (rc < 0)
+        if (rc < 0) {
+            f->log.tail = tail;
+            f->log.next_index = next_index;
             return rc;
+        }
     }
     for (size_t i = 0; i < p->n; i++) {
         struct logged_block *b = &p->blocks[i];
-        nvlog_seal(&f->log, b->rec, f->policy, f->epoch, b->start, b->len);
+        nvlog_seal(&f->log, b->rec, f->policy, f->epoch, b->start, b->len, b->data_checksum);
         if (f->policy == NVLOG_UNDO)
             nvidx_set_undo(&f->index, b->region, b->entry, b->rec.off, f->epoch);
         else
@@ -922,8 +948,14 @@ static int put_redo_block(struct nvfile *f, struct nvidx_region *r, struct nvidx
     if (lo > c->home_from)
         put_bytes(&f->map, c->home_from, c->src ? c->src + (c->home_from - c->off) : NULL,
                   lo - c->home_from);
-    put_bytes(&f->log.map, e->record + sizeof(struct nvlog_record) + (lo - start),
-              c->src ? c->src + (lo - c->off) : NULL, hi - lo);
+    const char *src = c->src ? c->src + (lo - c->off) : NULL;
+    put_bytes(&f->log.map, e->record + sizeof(struct nvlog_record) + (lo - start), src, hi - lo);
+    /* The record's data checksum is sealed at the commit: taken from the
+     * program's buffer, still in cache, when this write replaced the whole
+     * block; read back from the record otherwise. */
+    e->data_known = src && lo == start && hi == start + span;
+    if (e->data_known)
+        e->data_checksum = nv_crc32c(0, src, span);
     c->home_from = hi;
     return 0;
 }
@@ -1237,6 +1269,8 @@ int nvfile_commit(struct nvfile *f)
 {
     if (!f->dirty)
         return 0;
+    if (nvlog_exists(&f->log))
+        nvlog_seal_redo_data(&f->log, &f->index);
 #if NVMMIO_MUTANT == 2 /* mutant 2: no fence before the commit */
     int rc = 0;
 #else

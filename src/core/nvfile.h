@@ -46,6 +46,7 @@ struct nvfile {
     bool writable; /* fd is read-write */
     char *log_dir; /* directory that holds the log */
     char log_name[64];
+    uid_t uid; /* the file's owner, whose log and lock file these are */
     struct nvowner owner;
 
     struct nvlock lock; /* see filelock.h */

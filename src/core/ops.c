@@ -212,6 +212,13 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         return rc;
     if (!log_dir[0])
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    /* Another user's file goes to the kernel, which says what this process
+     * may do with it: its log and lock file are its owner's (or root's). */
+    uid_t me = sys_geteuid();
+    if (me != 0 && st.st_uid != me) {
+        nv_debug("%s belongs to user %u; plain kernel IO", path, (unsigned)st.st_uid);
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
 
     /* A file this process reaches through the kernel stays there: every
      * descriptor of it is the kernel's, this one too. So do files the

@@ -1,57 +1,106 @@
 /*
  * owner.c - ownership locks of managed files (see owner.h). The lock files
- * stay open, one per log directory, close-on-exec.
+ * stay open, one per log directory and user, close-on-exec.
  */
 #include "core/owner.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/debug.h"
+#include "log/log.h"
 #include "os/critical.h"
 #include "os/keptfds.h"
 #include "os/sys.h"
 
-#define LOCK_FILE_NAME "owners"
-#define MAX_DIRS       64
+#define MAX_DIRS 64
 
 static pthread_mutex_t dirs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     char *dir;
+    uid_t uid;
     int fd;
 } dirs[MAX_DIRS];
 static int ndirs;
 
-static int open_lock_file(const char *log_dir, bool create)
+#define LOCK_OPEN_FLAGS (O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+
+/* Makes the lock file `name` in dfd, mode 0600, given to uid: -EEXIST when
+ * it is there already. */
+static int create_in(int dfd, const char *name, uid_t uid)
 {
-    int dfd = sys_open_dir(log_dir, create);
+    int fd = sys_openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | LOCK_OPEN_FLAGS, 0600);
+    if (fd < 0)
+        return fd;
+    int rc = nvlog_file_give(fd, uid);
+    if (rc == 0)
+        return fd;
+    sys_close(fd);
+    sys_unlinkat(dfd, name, 0);
+    return rc;
+}
+
+/* Opens the lock file that is there (read-write where this process may),
+ * never through a link, and only when nvlog_file_check trusts it. */
+static int open_existing(int dfd, const char *name, uid_t uid, const char **why)
+{
+    int fd = sys_openat(dfd, name, O_RDWR | LOCK_OPEN_FLAGS, 0);
+    if (fd == -EACCES || fd == -EROFS)
+        fd = sys_openat(dfd, name, O_RDONLY | LOCK_OPEN_FLAGS, 0);
+    if (fd == -ELOOP) {
+        *why = "it is a symbolic link";
+        return -EACCES;
+    }
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    int rc = nvlog_file_check(fd, uid, &st, why);
+    if (rc == 0)
+        return fd;
+    sys_close(fd);
+    return rc;
+}
+
+static int open_lock_file(const char *log_dir, uid_t uid, bool create)
+{
+    const char *why = NULL;
+    int dfd = nvlog_dir_open(log_dir, uid, create, &why);
+    if (dfd == -EACCES && why)
+        nv_warn("refusing the log directory %s: %s", log_dir, why);
     if (dfd < 0)
         return dfd;
-    int fd = sys_openat(dfd, LOCK_FILE_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        fd = sys_openat(dfd, LOCK_FILE_NAME, O_RDONLY | O_CLOEXEC, 0);
+    char name[32];
+    snprintf(name, sizeof(name), NVOWNER_LOCK_FILE_PREFIX "%u", (unsigned)uid);
+    int fd = create ? create_in(dfd, name, uid) : -EEXIST;
+    if (fd == -EEXIST)
+        fd = open_existing(dfd, name, uid, &why);
+    if (fd == -EACCES && why)
+        nv_warn("refusing the lock file %s/%s: %s", log_dir, name, why);
     sys_close(dfd);
     return fd;
 }
 
-/* The lock file of log_dir, opened once. */
-static int lock_file(const char *log_dir, bool create)
+/* The lock file of the files of `uid` in log_dir, opened once. */
+static int lock_file(const char *log_dir, uid_t uid, bool create)
 {
     nv_mutex_lock(&dirs_lock);
     int fd = -ENOENT;
     for (int i = 0; i < ndirs; i++) {
-        if (!strcmp(dirs[i].dir, log_dir)) {
+        if (dirs[i].uid == uid && !strcmp(dirs[i].dir, log_dir)) {
             fd = dirs[i].fd;
             goto out;
         }
     }
-    fd = kept_fd(open_lock_file(log_dir, create));
+    fd = kept_fd(open_lock_file(log_dir, uid, create));
     if (fd >= 0 && ndirs < MAX_DIRS) {
         char *copy = strdup(log_dir);
         if (copy) {
             dirs[ndirs].dir = copy;
+            dirs[ndirs].uid = uid;
             dirs[ndirs].fd = fd;
             ndirs++;
         }
@@ -67,10 +116,11 @@ static off_t byte_of(dev_t dev, ino_t ino)
     return (off_t)(h & (((uint64_t)1 << 62) - 1));
 }
 
-int nvowner_acquire(const char *log_dir, dev_t dev, ino_t ino, bool exclusive, struct nvowner *o)
+int nvowner_acquire(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool exclusive,
+                    struct nvowner *o)
 {
     o->fd = -1;
-    int fd = lock_file(log_dir, exclusive);
+    int fd = lock_file(log_dir, uid, exclusive);
     if (fd < 0)
         return exclusive ? fd : 0;
     struct flock fl = {

@@ -1,10 +1,13 @@
 /*
  * owner.h - which process serves a managed file. One process at a time maps
  * a file with its log; the owner holds an OFD lock on one byte of the lock
- * file `owners` in the log directory, at an offset drawn from the file's
- * identity. The kernel drops the lock when the holder dies, however it dies,
- * so a crashed owner never blocks recovery. The lock lives outside the data
- * file so the program's own record locks and flock never meet it.
+ * file `owners.UID` in the log directory, UID being the data file's owner,
+ * at an offset drawn from the file's identity. The kernel drops the lock
+ * when the holder dies, however it dies, so a crashed owner never blocks
+ * recovery. The lock lives outside the data file so the program's own
+ * record locks and flock never meet it. Each user has a lock file of its
+ * own (mode 0600; root makes it for others and gives it to them): nobody
+ * can hold the locks of another user's files.
  */
 #ifndef NVMMIO_CORE_OWNER_H
 #define NVMMIO_CORE_OWNER_H
@@ -12,16 +15,21 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#define NVOWNER_LOCK_FILE_PREFIX "owners."
+
 struct nvowner {
     int fd; /* the lock file, shared by every file of the directory; -1: none */
     off_t byte;
 };
 
-/* Takes ownership of (dev, ino) whose logs live in log_dir: exclusive for a
- * writer, shared for a reader. 0, -EBUSY when another process owns it, or
- * another negative errno. A reader that cannot create the lock file gets 0
- * without a lock (it cannot change the file either). */
-int nvowner_acquire(const char *log_dir, dev_t dev, ino_t ino, bool exclusive, struct nvowner *o);
+/* Takes ownership of (dev, ino), owned by uid, whose logs live in log_dir:
+ * exclusive for a writer, shared for a reader. 0, -EBUSY when another
+ * process owns it, -EACCES when the directory or lock file may not be
+ * trusted (reported on stderr), or another negative errno. A reader that
+ * cannot create the lock file gets 0 without a lock (it cannot change the
+ * file either). */
+int nvowner_acquire(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool exclusive,
+                    struct nvowner *o);
 
 void nvowner_release(struct nvowner *o);
 

@@ -27,18 +27,39 @@ static bool needs_mode(int flags)
         }                                                                                          \
     } while (0)
 
-/* The open of a file that may be managed. */
+/* The kernel's open, telling whether it made the file: O_CREAT without
+ * O_EXCL is tried as O_CREAT | O_EXCL first; when the file exists, the open
+ * runs as asked. */
+static int kernel_open(int dirfd, const char *path, int flags, mode_t mode, bool *created)
+{
+    bool exclusive = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
+    if ((flags & O_CREAT) && !exclusive) {
+        int fd = REAL(openat)(dirfd, path, flags | O_EXCL, mode);
+        *created = fd >= 0;
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    int fd = REAL(openat)(dirfd, path, flags, mode);
+    *created = fd >= 0 && exclusive;
+    return fd;
+}
+
+/* The open of a file that may be managed. An open that fails after the
+ * kernel made the file removes it again: a failed call leaves nothing. */
 static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
 {
     if (!path) /* the C library's openat must not see NULL: the kernel says why */
         return (int)nv_ret(
             sys_openat(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode));
-    int fd = REAL(openat)(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode);
+    bool created;
+    int fd = kernel_open(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode, &created);
     if (fd < 0)
         return fd;
     int rc = nvops_adopt(fd, dirfd, path, flags);
     if (rc < 0) {
         REAL(close)(fd);
+        if (created)
+            REAL(unlinkat)(dirfd, path, 0);
         return (int)nv_ret(rc);
     }
     return fd;

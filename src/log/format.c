@@ -61,6 +61,23 @@ bool nvlog_record_valid(const struct nvlog_record *r, uint64_t gen, uint64_t ind
            (r->kind == NVLOG_UNDO || r->kind == NVLOG_REDO) && r->checksum == record_checksum(r);
 }
 
+bool nvlog_record_bounded(const struct nvlog_record *r)
+{
+    const uint64_t max_offset = (uint64_t)1 << 48; /* the index's reach */
+    return r->data_len <= ((uint64_t)1 << NVLOG_MAX_SHIFT) && r->file_offset < max_offset &&
+           (r->file_offset & (((uint64_t)1 << NVLOG_MIN_SHIFT) - 1)) == 0;
+}
+
+bool nvlog_record_data_valid(const struct nvlog_record *r, const void *data)
+{
+#if NVMMIO_MUTANT == 13 /* mutant 13: a record's data checksum is never checked */
+    (void)r;
+    (void)data;
+    return true;
+#endif
+    return nv_crc32c(0, data, (size_t)r->data_len) == r->data_checksum;
+}
+
 bool nvlog_identity_equal(const struct nvlog_identity *a, const struct nvlog_identity *b)
 {
     return a->dev == b->dev && a->ino == b->ino && a->btime_sec == b->btime_sec &&

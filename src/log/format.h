@@ -12,7 +12,12 @@
  *                  padded to 64 bytes. A record counts only if its header
  *                  checksum holds, its gen equals the slot's gen and its
  *                  index equals its position in the sequence; the scan stops
- *                  at the first record that does not count.
+ *                  at the first record that does not count. The header
+ *                  holds the CRC-32C of the record's data too; recovery
+ *                  checks it for every record it would apply before it
+ *                  applies any. A slot counts the records its commit
+ *                  covers: a scan that stops short of them meets damage,
+ *                  not the torn tail of an epoch that never committed.
  *
  * Undo records hold the first pre-image of a block in an epoch; they matter
  * while their epoch is above committed_epoch. Redo records hold the new
@@ -20,6 +25,9 @@
  * committed_epoch. A slot names the file it belongs to (device, inode and
  * birth time), so a log left behind by a deleted file is never applied to a
  * new file that reuses the inode number.
+ *
+ * Version 2 added the data checksum (a version 1 record's data had none) and
+ * the slot's record count; a version 1 log fails the slot check.
  */
 #ifndef NVMMIO_LOG_FORMAT_H
 #define NVMMIO_LOG_FORMAT_H
@@ -29,7 +37,7 @@
 #include <stdint.h>
 
 #define NVLOG_MAGIC        0x474f4c4f4d4d564eULL /* "NVMMOLOG" */
-#define NVLOG_VERSION      1u
+#define NVLOG_VERSION      2u
 #define NVLOG_SLOT_STRIDE  256u
 #define NVLOG_HEADER_SIZE  4096u
 #define NVLOG_RECORD_MAGIC 0x4352564eu /* "NVRC" */
@@ -61,7 +69,8 @@ struct nvlog_slot {
     uint64_t applied_epoch;
     uint64_t committed_size;
     uint64_t gen;
-    uint64_t reserved[4];
+    uint64_t records; /* records of generation gen that the commit covers */
+    uint64_t reserved[3];
     uint32_t reserved32;
     uint32_t checksum;
 };
@@ -77,8 +86,8 @@ struct nvlog_record {
     uint64_t file_offset;
     uint64_t data_len;
     uint64_t reserved;
-    uint32_t reserved32;
-    uint32_t checksum;
+    uint32_t data_checksum; /* CRC-32C of the data_len bytes of data */
+    uint32_t checksum;      /* of the header, this field taken as zero */
 };
 
 _Static_assert(sizeof(struct nvlog_slot) == 128, "slot layout");
@@ -102,6 +111,13 @@ void nvlog_record_seal(struct nvlog_record *r);
 
 /* True when r counts in generation gen at position index. */
 bool nvlog_record_valid(const struct nvlog_record *r, uint64_t gen, uint64_t index);
+
+/* True when r's block lies where a block may lie: aligned to the smallest
+ * block, no longer than the largest, inside the offsets the index covers. */
+bool nvlog_record_bounded(const struct nvlog_record *r);
+
+/* True when the data_len bytes at data match r's data checksum. */
+bool nvlog_record_data_valid(const struct nvlog_record *r, const void *data);
 
 /* Bytes a record with data_len bytes of data occupies. */
 static inline size_t nvlog_record_span(size_t data_len)

@@ -98,6 +98,7 @@ void nvidx_set_redo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry
     e->record = record;
     e->epoch = epoch;
     e->kind = NVLOG_REDO;
+    e->data_known = false;
     r->last_epoch = epoch;
 }
 

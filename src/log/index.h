@@ -26,6 +26,11 @@ struct nvidx_entry {
     uint64_t record; /* log offset of the record header; 0 = no record */
     uint64_t epoch;  /* epoch of that record */
     uint8_t kind;    /* enum nvlog_kind */
+    /* A redo record's data checksum, known when a write replaced the whole
+     * block since the record was made: the commit seals it without reading
+     * the data back. */
+    bool data_known;
+    uint32_t data_checksum;
 };
 
 struct nvidx_region {

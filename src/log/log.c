@@ -3,6 +3,8 @@
  */
 #include "log/log.h"
 
+#include "log/checksum.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,22 +27,84 @@ static void start_generation(struct nvlog *log)
     log->next_index = 0;
     log->live_from = NVLOG_HEADER_SIZE;
     log->live_from_index = 0;
+    log->open_from = NVLOG_HEADER_SIZE;
+    log->open_index = 0;
+}
+
+static int refuse(const char **why, const char *what)
+{
+    *why = what;
+    return -EACCES;
+}
+
+int nvlog_dir_open(const char *path, uid_t owner, bool create, const char **why)
+{
+    uid_t me = sys_geteuid();
+    int fd = sys_open_dir(path, !create ? 0 : me == 0 ? 01777 : 0700);
+    if (fd == -ELOOP || fd == -ENOTDIR)
+        return refuse(why, "it is a symbolic link or not a directory");
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    int rc = sys_fstat(fd, &st);
+    if (rc == 0 && st.st_uid != 0 && st.st_uid != me && st.st_uid != owner)
+        rc = refuse(why, "it belongs to another user (a root shared by several users needs it "
+                         "root's, mode 1777)");
+    else if (rc == 0 && (st.st_mode & 0022) && !(st.st_mode & S_ISVTX))
+        rc = refuse(why, "others may write in it and it has no sticky bit");
+    if (rc < 0) {
+        sys_close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int nvlog_file_check(int fd, uid_t owner, struct stat *st, const char **why)
+{
+    int rc = sys_fstat(fd, st);
+    if (rc < 0)
+        return rc;
+    if (!S_ISREG(st->st_mode))
+        return refuse(why, "it is not a regular file");
+    if (st->st_nlink != 1)
+        return refuse(why, "it has other links");
+    if (st->st_uid != owner && st->st_uid != 0)
+        return refuse(why, "it is not owned by the data file's owner");
+    if (st->st_mode & 0022)
+        return refuse(why, "group or others may write it");
+    return 0;
+}
+
+int nvlog_file_give(int fd, uid_t owner)
+{
+    return sys_geteuid() == 0 && owner != 0 ? sys_fchown(fd, owner, (gid_t)-1) : 0;
+}
+
+/* Makes the temporary file a log is built in, never through a link left in
+ * its place. */
+static int create_temp(int dirfd, const char *tmp)
+{
+    const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = sys_openat(dirfd, tmp, flags, 0600);
+    if (fd == -EEXIST) { /* left by a crash during an earlier create */
+        sys_unlinkat(dirfd, tmp, 0);
+        fd = sys_openat(dirfd, tmp, flags, 0600);
+    }
+    return fd;
 }
 
 int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nvlog_identity *id,
-                 uint64_t committed_size)
+                 uid_t owner, uint64_t committed_size)
 {
     char tmp[256];
     if (snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= (int)sizeof(tmp))
         return -ENAMETOOLONG;
-    int fd = sys_openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd == -EEXIST) { /* left by a crash during an earlier create */
-        sys_unlinkat(dirfd, tmp, 0);
-        fd = sys_openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    }
+    int fd = create_temp(dirfd, tmp);
     if (fd < 0)
         return fd;
-    int rc = sys_fallocate(fd, 0, 0, NVLOG_INITIAL_SIZE);
+    int rc = nvlog_file_give(fd, owner);
+    if (rc == 0)
+        rc = sys_fallocate(fd, 0, 0, NVLOG_INITIAL_SIZE);
     if (rc == 0)
         rc = pm_map_file(fd, 1, pm_reserve_for(NVLOG_INITIAL_SIZE, LOG_MIN_RESERVE), &log->map);
     if (rc < 0) {
@@ -81,15 +145,19 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
     return 0;
 }
 
-int nvlog_attach(struct nvlog *log, int dirfd, const char *name)
+int nvlog_attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, const char **why)
 {
-    int fd = sys_openat(dirfd, name, O_RDWR | O_CLOEXEC, 0);
+    int fd = sys_openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    if (fd == -ELOOP)
+        return refuse(why, "it is a symbolic link");
     if (fd < 0)
         return fd;
     struct stat st;
-    int rc = sys_fstat(fd, &st);
-    if (rc == 0 && (uint64_t)st.st_size < NVLOG_HEADER_SIZE)
+    int rc = nvlog_file_check(fd, owner, &st, why);
+    if (rc == 0 && (uint64_t)st.st_size < NVLOG_HEADER_SIZE) {
+        *why = "it is shorter than its header";
         rc = -EBADMSG;
+    }
     if (rc == 0)
         rc = pm_map_file(fd, 1, pm_reserve_for((uint64_t)st.st_size, LOG_MIN_RESERVE), &log->map);
     if (rc < 0) {
@@ -100,6 +168,7 @@ int nvlog_attach(struct nvlog *log, int dirfd, const char *name)
     log->size = (uint64_t)st.st_size;
     const struct nvlog_slot *cur = nvlog_slot_current(log->map.base);
     if (!cur) {
+        *why = "neither commit slot is valid";
         nvlog_close(log);
         return -EBADMSG;
     }
@@ -167,7 +236,7 @@ struct nvlog_rec nvlog_alloc(struct nvlog *log, uint64_t data_len)
 }
 
 void nvlog_seal(struct nvlog *log, struct nvlog_rec rec, int kind, uint64_t epoch,
-                uint64_t file_offset, uint64_t data_len)
+                uint64_t file_offset, uint64_t data_len, uint32_t data_checksum)
 {
     struct nvlog_record r = {
         .kind = (uint8_t)kind,
@@ -176,10 +245,53 @@ void nvlog_seal(struct nvlog *log, struct nvlog_rec rec, int kind, uint64_t epoc
         .epoch = epoch,
         .file_offset = file_offset,
         .data_len = data_len,
+        .data_checksum = data_checksum,
     };
     nvlog_record_seal(&r);
     memcpy(log->map.base + rec.off, &r, sizeof(r));
     pm_flush(&log->map, rec.off, sizeof(r));
+}
+
+struct seal_ctx {
+    struct nvlog *log;
+    struct nvidx *index;
+};
+
+/* The data checksum of the redo record r at log offset off: its index
+ * entry's when that entry knows it for this very record, else computed. */
+static uint32_t redo_data_checksum(struct seal_ctx *c, const struct nvlog_record *r, uint64_t off,
+                                   const char *data)
+{
+    struct nvidx_region *region = nvidx_region(c->index, r->file_offset, false);
+    if (region && r->data_len == (uint64_t)1 << region->shift) {
+        const struct nvidx_entry *e = nvidx_entry_at(region, r->file_offset);
+        if (e->record == off && e->kind == NVLOG_REDO && e->data_known)
+            return e->data_checksum;
+    }
+    return nv_crc32c(0, data, (size_t)r->data_len);
+}
+
+static int seal_redo_data(void *arg, const struct nvlog_record *r, const char *data)
+{
+    struct seal_ctx *c = arg;
+    if (r->kind != NVLOG_REDO)
+        return 0;
+    uint64_t off = (uint64_t)((const char *)r - c->log->map.base);
+    uint32_t sum = redo_data_checksum(c, r, off, data);
+    if (sum == r->data_checksum)
+        return 0;
+    struct nvlog_record sealed = *r;
+    sealed.data_checksum = sum;
+    nvlog_record_seal(&sealed);
+    memcpy(c->log->map.base + off, &sealed, sizeof(sealed));
+    pm_flush(&c->log->map, off, sizeof(sealed));
+    return 0;
+}
+
+void nvlog_seal_redo_data(struct nvlog *log, struct nvidx *index)
+{
+    struct seal_ctx c = {log, index};
+    nvlog_walk(log, log->open_from, log->open_index, log->tail, seal_redo_data, &c, NULL);
 }
 
 int nvlog_commit(struct nvlog *log, uint64_t committed_epoch, uint64_t applied_epoch,
@@ -190,6 +302,7 @@ int nvlog_commit(struct nvlog *log, uint64_t committed_epoch, uint64_t applied_e
     s.committed_epoch = committed_epoch;
     s.applied_epoch = applied_epoch;
     s.committed_size = committed_size;
+    s.records = reset ? 0 : log->next_index;
     if (reset)
         s.gen++;
     nvlog_slot_seal(&s);
@@ -205,9 +318,14 @@ int nvlog_commit(struct nvlog *log, uint64_t committed_epoch, uint64_t applied_e
 #endif
     if (rc < 0)
         return rc;
+    bool epoch_ended = s.committed_epoch != log->state.committed_epoch;
     log->state = s;
-    if (reset)
+    if (reset) {
         start_generation(log);
+    } else if (epoch_ended) { /* a checkpoint leaves the open epoch open */
+        log->open_from = log->tail;
+        log->open_index = log->next_index;
+    }
     return 0;
 }
 
@@ -222,9 +340,9 @@ int nvlog_walk(struct nvlog *log, uint64_t from, uint64_t from_index, uint64_t l
         const struct nvlog_record *r = (const void *)(log->map.base + off);
         if (!nvlog_record_valid(r, log->state.gen, index))
             break;
-        uint64_t span = nvlog_record_span(r->data_len);
-        if (r->data_len > ((uint64_t)1 << NVLOG_MAX_SHIFT) || off + span > limit)
+        if (!nvlog_record_bounded(r) || nvlog_record_span(r->data_len) > limit - off)
             break;
+        uint64_t span = nvlog_record_span(r->data_len);
         rc = visit(arg, r, (const char *)r + sizeof(*r));
         if (rc)
             break;

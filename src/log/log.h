@@ -9,8 +9,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "log/format.h"
+#include "log/index.h"
 #include "pmem/persist.h"
 
 /* A new log file's size (the superblock and room for two 4 KiB records);
@@ -25,6 +28,8 @@ struct nvlog {
     uint64_t next_index; /* index of the next record in this generation */
     uint64_t live_from;  /* records before this offset are dead or home */
     uint64_t live_from_index;
+    uint64_t open_from;      /* the first record written since the last commit */
+    uint64_t open_index;     /* and its index */
     struct nvlog_slot state; /* the durable state, as last committed */
 };
 
@@ -40,16 +45,40 @@ static inline bool nvlog_exists(const struct nvlog *log)
 
 void nvlog_init(struct nvlog *log);
 
-/* Creates the log `name` in directory dirfd for a data file of the given
- * identity and committed size, durably and atomically (a crash leaves no
- * half-made log under that name). Returns 0 or a negative errno. */
-int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nvlog_identity *id,
-                 uint64_t committed_size);
+/* ---- trust ----------------------------------------------------------------
+ * A log directory may be shared by several users (ROOT/.nvmmio, like /tmp):
+ * the logs and lock files of a data file belong to that file's owner, mode
+ * 0600, and nothing in the directory is taken on trust. Each check returns 0
+ * or -EACCES with *why saying what failed. */
 
-/* Opens an existing log. -ENOENT when there is none; -EBADMSG when neither
- * commit slot is valid. On success log->state is the current slot and the
- * tail is not yet known (see nvlog_walk). */
-int nvlog_attach(struct nvlog *log, int dirfd, const char *name);
+/* Opens the log directory `path` for the logs of files owned by `owner`,
+ * creating it when asked (mode 0700 by an ordinary user, 01777 by root, who
+ * shares it). Refused when it is a symbolic link or not a directory, when it
+ * belongs to someone other than root, this process's user or `owner`, or
+ * when others may write in it and it has no sticky bit. */
+int nvlog_dir_open(const char *path, uid_t owner, bool create, const char **why);
+
+/* Checks a file opened in a log directory: a regular file with one link,
+ * owned by `owner` or root, that neither group nor others may write. Its
+ * status is left in st. */
+int nvlog_file_check(int fd, uid_t owner, struct stat *st, const char **why);
+
+/* Gives a file this process just created in a log directory to `owner`:
+ * root makes the logs of other users' files. */
+int nvlog_file_give(int fd, uid_t owner);
+
+/* Creates the log `name` in directory dirfd for a data file of the given
+ * identity, owner and committed size, durably and atomically (a crash leaves
+ * no half-made log under that name). Returns 0 or a negative errno. */
+int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nvlog_identity *id,
+                 uid_t owner, uint64_t committed_size);
+
+/* Opens an existing log of a file owned by `owner`, never through a
+ * symbolic link. -ENOENT when there is none; -EACCES when the file fails
+ * nvlog_file_check; -EBADMSG when neither commit slot is valid; *why says
+ * what failed. On success log->state is the current slot and the tail is
+ * not yet known (see nvlog_walk). */
+int nvlog_attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, const char **why);
 
 /* Unmaps and closes; the file stays. */
 void nvlog_close(struct nvlog *log);
@@ -67,19 +96,30 @@ static inline char *nvlog_data(struct nvlog *log, uint64_t rec_off)
     return log->map.base + rec_off + sizeof(struct nvlog_record);
 }
 
-/* Writes and flushes a record header; not fenced. */
+/* Writes and flushes a record header, data_checksum being the CRC-32C of
+ * its data; not fenced. A redo record's data may change until its epoch
+ * commits: nvlog_seal_redo_data gives it its final checksum then. */
 void nvlog_seal(struct nvlog *log, struct nvlog_rec rec, int kind, uint64_t epoch,
-                uint64_t file_offset, uint64_t data_len);
+                uint64_t file_offset, uint64_t data_len, uint32_t data_checksum);
 
-/* Commits a new state durably. With `reset`, every record becomes dead and
- * the next one goes to the start of the log (a new generation). The caller
- * has drained the data the state depends on. Returns 0 or a negative errno. */
+/* Seals the data checksum of every redo record written since the last
+ * commit, headers flushed, not fenced: the commit's drain covers them. The
+ * index's entries give the checksums they know (nvidx_entry.data_known);
+ * the others are computed from the records. */
+void nvlog_seal_redo_data(struct nvlog *log, struct nvidx *index);
+
+/* Commits a new state durably; the state counts every record written so far
+ * in the generation. With `reset`, every record becomes dead and the next
+ * one goes to the start of the log (a new generation). The caller has
+ * drained the records and data the state depends on. Returns 0 or a
+ * negative errno. */
 int nvlog_commit(struct nvlog *log, uint64_t committed_epoch, uint64_t applied_epoch,
                  uint64_t committed_size, bool reset);
 
 /* Calls visit for every counting record from offset `from` (whose index is
  * from_index) up to `limit`, in log order, stopping at the first record that
- * does not count. Stores where the walk ended. A non-zero return of visit
+ * does not count (its header fails its checks, or its block or length is
+ * out of bounds). Stores where the walk ended. A non-zero return of visit
  * stops the walk and is returned. */
 typedef int (*nvlog_visit_fn)(void *arg, const struct nvlog_record *r, const char *data);
 int nvlog_walk(struct nvlog *log, uint64_t from, uint64_t from_index, uint64_t limit,

@@ -4,6 +4,7 @@
 #include "log/recovery.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "os/sys.h"
@@ -15,8 +16,10 @@ struct apply_ctx {
     uint64_t applied;   /* applied epoch */
     bool undo;          /* roll back undo records of the open epoch */
     uint64_t undone, redone;
-    uint64_t extent; /* end of the furthest record that matters */
-    bool measure_only;
+    uint64_t extent;   /* end of the furthest record that matters, in the file */
+    bool measure_only; /* check the records that matter and measure them */
+    const char *why;   /* the first record that failed its check */
+    uint64_t bad_offset;
     struct nvlog *log;   /* checkpoint: the log walked, and */
     struct nvidx *index; /* the index whose entries go with the records */
 };
@@ -36,8 +39,16 @@ static int apply_record(void *arg, const struct nvlog_record *r, const char *dat
     if (c->index)
         nvidx_drop_redo(c->index, r->file_offset, (uint64_t)((const char *)r - c->log->map.base));
     if (c->measure_only) {
-        if (r->file_offset + r->data_len > c->extent)
-            c->extent = r->file_offset + r->data_len;
+        if (!nvlog_record_data_valid(r, data)) {
+            c->why = "a record's data fails its checksum";
+            c->bad_offset = (uint64_t)((const char *)r - c->log->map.base);
+            return 1;
+        }
+        uint64_t end = r->file_offset + r->data_len;
+        if (end > c->data_size)
+            end = c->data_size;
+        if (end > c->extent)
+            c->extent = end;
         return 0;
     }
     if (r->file_offset >= c->data_size)
@@ -53,24 +64,69 @@ static int apply_record(void *arg, const struct nvlog_record *r, const char *dat
     return 0;
 }
 
-static bool identity_matches(const struct nvlog *log, const struct nvlog_identity *id)
+/* Checks every record recovery would apply, before it applies any, and
+ * measures how far into the file they reach. 0 or -EBADMSG. */
+static int check_records(struct nvlog *log, struct apply_ctx *c)
 {
-    return nvlog_identity_equal(&log->state.id, id);
+    struct nvlog_rec end;
+    if (nvlog_walk(log, NVLOG_HEADER_SIZE, 0, log->size, apply_record, c, &end))
+        return -EBADMSG;
+    if (end.index < log->state.records) {
+        /* The commit counts records that the scan did not reach. */
+        c->why = "a committed record's header fails its checks";
+        c->bad_offset = end.off;
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+/* Rolls back and replays the records that matter: every one passed
+ * check_records. */
+static int apply_records(struct nvlog *log, int data_fd, struct apply_ctx *c)
+{
+    struct pm_map data;
+    int rc = pm_map_file(data_fd, 1, c->extent, &data);
+    if (rc < 0)
+        return rc;
+    c->data = &data;
+    c->measure_only = false;
+    nvlog_walk(log, NVLOG_HEADER_SIZE, 0, log->size, apply_record, c, NULL);
+#if NVMMIO_MUTANT == 9 /* mutant 9: the records are retired before the replay is durable */
+    nvlog_commit(log, log->state.committed_epoch, log->state.committed_epoch,
+                 log->state.committed_size, true);
+#endif
+    rc = pm_drain(&data);
+    pm_unmap(&data);
+    return rc;
+}
+
+/* The log names the file it belongs to: the same device and inode number
+ * with another birth time is an earlier file that died with a log left
+ * behind (stale, removed); another inode is a log that was moved or planted
+ * under this name (refused). */
+static bool belongs_elsewhere(const struct nvlog *log, const struct nvlog_identity *id)
+{
+    return log->state.id.dev != id->dev || log->state.id.ino != id->ino;
 }
 
 int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_identity *id,
-                  struct nvlog_recovery *out)
+                  uid_t owner, struct nvlog_recovery *out)
 {
     memset(out, 0, sizeof(*out));
     struct nvlog log;
     nvlog_init(&log);
-    int rc = nvlog_attach(&log, dirfd, name);
+    int rc = nvlog_attach(&log, dirfd, name, owner, &out->why);
     if (rc == -ENOENT)
         return 0;
     if (rc < 0)
         return rc;
     out->had_log = true;
-    if (!identity_matches(&log, id)) {
+    if (belongs_elsewhere(&log, id)) {
+        out->why = "it belongs to another file";
+        nvlog_close(&log);
+        return -EBADMSG;
+    }
+    if (!nvlog_identity_equal(&log.state.id, id)) {
         out->stale = true;
         nvlog_close(&log);
         return sys_unlinkat(dirfd, name, 0);
@@ -79,36 +135,36 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
     rc = sys_fstat(data_fd, &st);
     if (rc < 0)
         goto out;
+    uint64_t size = log.state.committed_size;
+    if (size > (uint64_t)INT64_MAX) {
+        out->why = "its committed size is out of range";
+        rc = -EBADMSG;
+        goto out;
+    }
+    struct apply_ctx c = {
+        .data_size = (uint64_t)st.st_size > size ? (uint64_t)st.st_size : size,
+        .committed = log.state.committed_epoch,
+        .applied = log.state.applied_epoch,
+        .undo = true,
+        .measure_only = true,
+        .log = &log,
+    };
+    rc = check_records(&log, &c);
+    if (rc < 0) {
+        out->why = c.why;
+        out->bad_offset = c.bad_offset;
+        goto out;
+    }
     /* Committed bytes may lie past the file's end (the file was shortened
      * behind the library's back): grow it first so none is clipped. */
-    uint64_t size = log.state.committed_size;
     if ((uint64_t)st.st_size < size) {
         rc = sys_ftruncate(data_fd, (off_t)size);
         if (rc < 0)
             goto out;
         st.st_size = (off_t)size;
     }
-    struct apply_ctx c = {
-        .data_size = (uint64_t)st.st_size,
-        .committed = log.state.committed_epoch,
-        .applied = log.state.applied_epoch,
-        .undo = true,
-        .measure_only = true,
-    };
-    nvlog_walk(&log, NVLOG_HEADER_SIZE, 0, log.size, apply_record, &c, NULL);
     if (c.extent > 0) {
-        struct pm_map data;
-        rc = pm_map_file(data_fd, 1, c.extent, &data);
-        if (rc < 0)
-            goto out;
-        c.data = &data;
-        c.measure_only = false;
-        nvlog_walk(&log, NVLOG_HEADER_SIZE, 0, log.size, apply_record, &c, NULL);
-#if NVMMIO_MUTANT == 9 /* mutant 9: the records are retired before the replay is durable */
-        nvlog_commit(&log, log.state.committed_epoch, log.state.committed_epoch, size, true);
-#endif
-        rc = pm_drain(&data);
-        pm_unmap(&data);
+        rc = apply_records(&log, data_fd, &c);
         if (rc < 0)
             goto out;
     }

@@ -16,20 +16,27 @@
 #include "pmem/persist.h"
 
 struct nvlog_recovery {
-    bool had_log;    /* a log was found */
-    bool stale;      /* it belonged to an earlier file with this inode number */
-    uint64_t size;   /* the committed size the file was brought to */
-    uint64_t undone; /* undo records rolled back */
-    uint64_t redone; /* redo records replayed */
+    bool had_log;        /* a log was found */
+    bool stale;          /* it belonged to an earlier file with this inode number */
+    uint64_t size;       /* the committed size the file was brought to */
+    uint64_t undone;     /* undo records rolled back */
+    uint64_t redone;     /* redo records replayed */
+    const char *why;     /* a refused log: what failed */
+    uint64_t bad_offset; /* and where in the log, when a record failed (else 0) */
 };
 
-/* Recovers the data file open read-write as data_fd, whose identity is id,
- * from the log `name` in dirfd, then removes the log. Idempotent: a crash at
- * any point leaves a log that recovers to the same state. Returns 0 (also
- * when there is no log), -EBADMSG when the log fails its checks (it is left
- * in place), or another negative errno. */
+/* Recovers the data file open read-write as data_fd, whose identity is id
+ * and whose owner is `owner`, from the log `name` in dirfd, then removes the
+ * log. Every record the recovery would apply is checked (header, bounds,
+ * data checksum) before any is applied. Idempotent: a crash at any point
+ * leaves a log that recovers to the same state. Returns 0 (also when there
+ * is no log); -EACCES when the log's file may not be trusted (a link, an
+ * owner other than the file's or root, writable by others), -EBADMSG when
+ * its contents fail their checks or it names another file: then nothing is
+ * applied, the log is left in place and out->why says why; or another
+ * negative errno. */
 int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_identity *id,
-                  struct nvlog_recovery *out);
+                  uid_t owner, struct nvlog_recovery *out);
 
 /* Copies every committed redo record not yet home to the data mapping,
  * drains, and commits the new applied epoch; resets the log when nothing in

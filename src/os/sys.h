@@ -148,16 +148,33 @@ static inline int sys_tgsigqueueinfo(int pid, int tid, int sig, const void *info
 {
     return (int)sys_call6(SYS_rt_tgsigqueueinfo, pid, tid, sig, (long)info, 0, 0);
 }
-/* Opens the directory `path`, creating it (mode 0700) first when asked. */
-static inline int sys_open_dir(const char *path, int create)
+static inline int sys_fchown(int fd, uid_t uid, gid_t gid)
 {
-    int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (fd == -ENOENT && create) {
-        int rc = sys_mkdirat(AT_FDCWD, path, 0700);
-        if (rc < 0 && rc != -EEXIST)
-            return rc;
-        fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    }
+    return (int)sys_call6(SYS_fchown, fd, uid, gid, 0, 0, 0);
+}
+static inline int sys_fchmod(int fd, mode_t mode)
+{
+    return (int)sys_call6(SYS_fchmod, fd, mode, 0, 0, 0, 0);
+}
+static inline uid_t sys_geteuid(void)
+{
+    return (uid_t)sys_call6(SYS_geteuid, 0, 0, 0, 0, 0, 0);
+}
+/* Opens the directory `path` without following a symbolic link in its last
+ * component. With create_mode non-zero a missing directory is made with
+ * that mode exactly (whatever the umask). */
+static inline int sys_open_dir(const char *path, mode_t create_mode)
+{
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int fd = sys_openat(AT_FDCWD, path, flags, 0);
+    if (fd != -ENOENT || !create_mode)
+        return fd;
+    int rc = sys_mkdirat(AT_FDCWD, path, create_mode);
+    if (rc < 0 && rc != -EEXIST)
+        return rc;
+    fd = sys_openat(AT_FDCWD, path, flags, 0);
+    if (fd >= 0 && rc == 0)
+        sys_fchmod(fd, create_mode);
     return fd;
 }
 

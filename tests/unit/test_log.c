@@ -73,7 +73,7 @@ static char *slurp(struct fixture *f, const char *name, size_t *n)
 /* Creates the test log with a committed size of 8192. */
 static struct nvlog *create_log(struct fixture *f)
 {
-    assert_int_equal(nvlog_create(&f->log, f->dir.fd, LOG_NAME, &test_id, 8192), 0);
+    assert_int_equal(nvlog_create(&f->log, f->dir.fd, LOG_NAME, &test_id, getuid(), 8192), 0);
     return &f->log;
 }
 
@@ -85,7 +85,7 @@ static struct nvlog_rec append(struct nvlog *log, int kind, uint64_t epoch, uint
     assert_int_equal(nvlog_reserve(log, nvlog_record_span(data_len)), 0);
     struct nvlog_rec rec = nvlog_alloc(log, data_len);
     pm_fill(&log->map, rec.off + sizeof(struct nvlog_record), fill, data_len);
-    nvlog_seal(log, rec, kind, epoch, file_offset, data_len);
+    nvlog_seal(log, rec, kind, epoch, file_offset, data_len, nvlog_data_crc(log, rec, data_len));
     return rec;
 }
 
@@ -237,7 +237,7 @@ static void create_then_attach_same_state(void **state)
     nvlog_init(&again);
     assert_false(nvlog_exists(&again));
     assert_int_equal(nvlog_used(&again), 0);
-    assert_int_equal(nvlog_attach(&again, f->dir.fd, LOG_NAME), 0);
+    assert_int_equal(nvlog_attach(&again, f->dir.fd, LOG_NAME, getuid(), &why), 0);
     assert_true(nvlog_exists(&again));
     assert_memory_equal(&again.state, &created, sizeof(created));
     assert_int_equal(again.size, INIT);
@@ -251,7 +251,7 @@ static void create_then_attach_same_state(void **state)
     assert_int_equal(committed.seq, 2);
     assert_int_equal(committed.gen, 1);
     nvlog_close(&again);
-    assert_int_equal(nvlog_attach(log, f->dir.fd, LOG_NAME), 0);
+    assert_int_equal(nvlog_attach(log, f->dir.fd, LOG_NAME, getuid(), &why), 0);
     assert_memory_equal(&log->state, &committed, sizeof(committed));
     assert_int_equal(log->state.committed_epoch, 3);
     assert_int_equal(log->state.applied_epoch, 2);
@@ -275,14 +275,14 @@ static void create_name_too_long(void **state)
     char name[300];
     memset(name, 'n', sizeof(name) - 1);
     name[sizeof(name) - 1] = 0;
-    assert_int_equal(nvlog_create(&f->log, f->dir.fd, name, &test_id, 0), -ENAMETOOLONG);
+    assert_int_equal(nvlog_create(&f->log, f->dir.fd, name, &test_id, getuid(), 0), -ENAMETOOLONG);
     assert_false(nvlog_exists(&f->log));
 }
 
 static void attach_half_made_log_is_absent(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME), -ENOENT);
+    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME, getuid(), &why), -ENOENT);
     assert_false(nvlog_exists(&f->log));
 
     /* A complete log that never got its name (the crash came before the
@@ -290,12 +290,12 @@ static void attach_half_made_log_is_absent(void **state)
     create_log(f);
     nvlog_close(&f->log);
     assert_int_equal(renameat(f->dir.fd, LOG_NAME, f->dir.fd, "." LOG_NAME ".tmp"), 0);
-    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME), -ENOENT);
+    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME, getuid(), &why), -ENOENT);
     assert_false(nvlog_exists(&f->log));
 
     /* A crash right after open: an empty temporary file. */
     assert_int_equal(unit_write_file(f->dir.fd, "." LOG_NAME ".tmp", NULL, 0), 0);
-    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME), -ENOENT);
+    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME, getuid(), &why), -ENOENT);
     assert_false(nvlog_exists(&f->log));
 }
 
@@ -305,14 +305,14 @@ static void attach_rejects_bad_logs(void **state)
     /* Shorter than the superblock. */
     char small[100] = {0};
     assert_int_equal(unit_write_file(f->dir.fd, LOG_NAME, small, sizeof(small)), 0);
-    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME), -EBADMSG);
+    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME, getuid(), &why), -EBADMSG);
     assert_false(nvlog_exists(&f->log));
 
     /* All zeros. */
     char *zeros = unit_keep(&f->kept, calloc(1, 64 * 1024));
     assert_non_null(zeros);
     assert_int_equal(unit_write_file(f->dir.fd, LOG_NAME, zeros, 64 * 1024), 0);
-    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME), -EBADMSG);
+    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME, getuid(), &why), -EBADMSG);
     assert_false(nvlog_exists(&f->log));
 
     /* A real log with both slots damaged. */
@@ -325,13 +325,13 @@ static void attach_rejects_bad_logs(void **state)
     img[offsetof(struct nvlog_slot, seq)] ^= 0x10;
     img[NVLOG_SLOT_STRIDE + offsetof(struct nvlog_slot, committed_size)] ^= 0x01;
     assert_int_equal(unit_write_file(f->dir.fd, LOG_NAME, img, n), 0);
-    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME), -EBADMSG);
+    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME, getuid(), &why), -EBADMSG);
     assert_false(nvlog_exists(&f->log));
 
     /* Only the newer slot damaged: the older one is the state. */
     img[offsetof(struct nvlog_slot, seq)] ^= 0x10;
     assert_int_equal(unit_write_file(f->dir.fd, LOG_NAME, img, n), 0);
-    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME), 0);
+    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME, getuid(), &why), 0);
     assert_int_equal(f->log.state.seq, 0);
     assert_int_equal(f->log.state.committed_size, 8192);
     nvlog_close(&f->log);
@@ -340,7 +340,7 @@ static void attach_rejects_bad_logs(void **state)
     img = slurp(f, LOG_NAME, &n);
     assert_true(nvlog_slot_current(img) != NULL);
     assert_int_equal(unit_write_file(f->dir.fd, LOG_NAME, img, NVLOG_HEADER_SIZE - 1), 0);
-    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME), -EBADMSG);
+    assert_int_equal(nvlog_attach(&f->log, f->dir.fd, LOG_NAME, getuid(), &why), -EBADMSG);
     assert_false(nvlog_exists(&f->log));
 }
 
@@ -508,7 +508,7 @@ static void torn_commit_keeps_previous_state(void **state)
     assert_int_equal(pm_persist(&log->map, off, sizeof(struct nvlog_slot)), 0);
     nvlog_close(log);
 
-    assert_int_equal(nvlog_attach(log, f->dir.fd, LOG_NAME), 0);
+    assert_int_equal(nvlog_attach(log, f->dir.fd, LOG_NAME, getuid(), &why), 0);
     assert_memory_equal(&log->state, &before, sizeof(before));
     assert_int_equal(log->state.committed_size, 10000);
 
@@ -517,7 +517,7 @@ static void torn_commit_keeps_previous_state(void **state)
     assert_int_equal(log->state.seq, before.seq + 1);
     assert_int_equal(nvlog_slot_offset(log->state.seq), off);
     nvlog_close(log);
-    assert_int_equal(nvlog_attach(log, f->dir.fd, LOG_NAME), 0);
+    assert_int_equal(nvlog_attach(log, f->dir.fd, LOG_NAME, getuid(), &why), 0);
     assert_int_equal(log->state.committed_size, 30000);
 }
 
@@ -595,7 +595,7 @@ static void walk_visits_records_in_order(void **state)
 
     /* After close and attach the records are found in the file. */
     nvlog_close(log);
-    assert_int_equal(nvlog_attach(log, f->dir.fd, LOG_NAME), 0);
+    assert_int_equal(nvlog_attach(log, f->dir.fd, LOG_NAME, getuid(), &why), 0);
     assert_int_equal(walk_all(log, &s, &end), 0);
     assert_int_equal(s.n, 5);
     assert_int_equal(end.off, recs[4].off + nvlog_record_span(1 << 21));
@@ -728,7 +728,7 @@ static void commit_reset_starts_new_generation(void **state)
 
     /* The same after attach. */
     nvlog_close(log);
-    assert_int_equal(nvlog_attach(log, f->dir.fd, LOG_NAME), 0);
+    assert_int_equal(nvlog_attach(log, f->dir.fd, LOG_NAME, getuid(), &why), 0);
     assert_int_equal(log->state.gen, 2);
     assert_int_equal(walk_all(log, &s, &end), 0);
     assert_int_equal(s.n, 1);

@@ -93,7 +93,8 @@ static void make_data(struct fixture *f, uint64_t size)
 
 static struct nvlog *new_log(struct fixture *f, uint64_t committed_size)
 {
-    assert_int_equal(nvlog_create(&f->log, f->dir.fd, LOG_NAME, &f->id, committed_size), 0);
+    assert_int_equal(nvlog_create(&f->log, f->dir.fd, LOG_NAME, &f->id, getuid(), committed_size),
+                     0);
     assert_int_equal(f->log.map.kind, expected_kind);
     return &f->log;
 }
@@ -107,7 +108,7 @@ static struct nvlog_rec log_undo(struct fixture *f, uint64_t epoch, uint64_t off
     struct nvlog_rec rec = nvlog_alloc(log, len);
     pm_copy(&log->map, rec.off + sizeof(struct nvlog_record), f->data.base + off, len);
     assert_int_equal(pm_drain(&log->map), 0);
-    nvlog_seal(log, rec, NVLOG_UNDO, epoch, off, len);
+    nvlog_seal(log, rec, NVLOG_UNDO, epoch, off, len, nvlog_data_crc(log, rec, len));
     assert_int_equal(pm_drain(&log->map), 0);
     return rec;
 }
@@ -120,7 +121,7 @@ static struct nvlog_rec log_redo(struct fixture *f, uint64_t epoch, uint64_t off
     assert_int_equal(nvlog_reserve(log, nvlog_record_span(len)), 0);
     struct nvlog_rec rec = nvlog_alloc(log, len);
     pm_fill(&log->map, rec.off + sizeof(struct nvlog_record), c, len);
-    nvlog_seal(log, rec, NVLOG_REDO, epoch, off, len);
+    nvlog_seal(log, rec, NVLOG_REDO, epoch, off, len, nvlog_data_crc(log, rec, len));
     assert_int_equal(pm_drain(&log->map), 0);
     return rec;
 }
@@ -136,7 +137,7 @@ static void write_home(struct fixture *f, uint64_t off, uint64_t len, int c)
 static int recover(struct fixture *f, struct nvlog_recovery *out)
 {
     nvlog_close(&f->log);
-    return nvlog_recover(f->dir.fd, LOG_NAME, f->data_fd, &f->id, out);
+    return nvlog_recover(f->dir.fd, LOG_NAME, f->data_fd, &f->id, getuid(), out);
 }
 
 static char *read_data(struct fixture *f, size_t *n)
@@ -444,7 +445,7 @@ static void recovery_is_idempotent(void **state)
     assert_int_equal(unit_write_file(f->dir.fd, LOG_NAME, log_img, log_n), 0);
     struct nvlog log;
     nvlog_init(&log);
-    assert_int_equal(nvlog_attach(&log, f->dir.fd, LOG_NAME), 0);
+    assert_int_equal(nvlog_attach(&log, f->dir.fd, LOG_NAME, getuid(), &why), 0);
     assert_int_equal(
         nvlog_commit(&log, log.state.committed_epoch, log.state.committed_epoch, 4 * BLK, true), 0);
     nvlog_close(&log);
@@ -744,6 +745,209 @@ static void checkpoint_bounded_by_data_size(void **state)
     assert_block(d, 1, 'b');
 }
 
+/* ---- damaged and hostile logs ---------------------------------------------
+ * Each test leaves a log that must be refused: recovery returns the error,
+ * says why, applies nothing and leaves the log where it was. */
+
+/* A log with a committed redo record of block 0 (epoch 1) and an undo
+ * record of block 2 in the open epoch 2, whose write reached home; closed.
+ * Stores the two records' offsets. */
+static void build_two_kinds(struct fixture *f, uint64_t *redo_off, uint64_t *undo_off)
+{
+    make_data(f, 4 * BLK);
+    new_log(f, 4 * BLK);
+    *redo_off = log_redo(f, 1, 0, BLK, 'r').off;
+    assert_int_equal(nvlog_commit(&f->log, 1, 0, 4 * BLK, false), 0);
+    *undo_off = log_undo(f, 2, 2 * BLK, BLK).off;
+    write_home(f, 2 * BLK, BLK, 'u');
+    nvlog_close(&f->log);
+}
+
+/* Fails unless the file `name` holds the n bytes at want. */
+static void assert_file_is(struct fixture *f, const char *name, const char *want, size_t n)
+{
+    size_t got_n;
+    char *got = unit_read_file(f->dir.fd, name, &got_n);
+    assert_non_null(got);
+    bool same = got_n == n && memcmp(got, want, n) == 0;
+    free(got);
+    assert_true(same);
+}
+
+/* Recovers, expecting rc, a reason, and neither file changed. */
+static void assert_refused(struct fixture *f, int rc)
+{
+    size_t dn, ln;
+    char *data = unit_read_file(f->dir.fd, DATA_NAME, &dn);
+    char *log = unit_read_file(f->dir.fd, LOG_NAME, &ln);
+    assert_non_null(data);
+    assert_non_null(log);
+    struct nvlog_recovery out;
+    int got = nvlog_recover(f->dir.fd, LOG_NAME, f->data_fd, &f->id, getuid(), &out);
+    assert_file_is(f, DATA_NAME, data, dn);
+    assert_file_is(f, LOG_NAME, log, ln);
+    free(data);
+    free(log);
+    assert_int_equal(got, rc);
+    assert_non_null(out.why);
+}
+
+/* XORs a byte of the closed log. */
+static void flip_log_byte(struct fixture *f, uint64_t off, int mask)
+{
+    int fd = openat(f->dir.fd, LOG_NAME, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    unsigned char b;
+    assert_int_equal(pread(fd, &b, 1, (off_t)off), 1);
+    b ^= (unsigned char)mask;
+    assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
+    close(fd);
+}
+
+static void damaged_committed_redo_refused(void **state)
+{
+    struct fixture *f = *state;
+    static const size_t fields[] = {
+        offsetof(struct nvlog_record, magic),    offsetof(struct nvlog_record, kind),
+        offsetof(struct nvlog_record, gen),      offsetof(struct nvlog_record, index),
+        offsetof(struct nvlog_record, epoch),    offsetof(struct nvlog_record, file_offset),
+        offsetof(struct nvlog_record, data_len), offsetof(struct nvlog_record, data_checksum),
+        offsetof(struct nvlog_record, checksum), sizeof(struct nvlog_record),
+        sizeof(struct nvlog_record) + BLK - 1,
+    };
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        flip_log_byte(f, redo + fields[i], 0x04);
+        assert_refused(f, -EBADMSG);
+        flip_log_byte(f, redo + fields[i], 0x04);
+    }
+    /* Put back, the log recovers: block 0 replayed, block 2 rolled back. */
+    struct nvlog_recovery out;
+    assert_int_equal(recover(f, &out), 0);
+    assert_int_equal(out.redone, 1);
+    assert_int_equal(out.undone, 1);
+    size_t n;
+    char *d = read_data(f, &n);
+    assert_block(d, 0, 'r');
+    assert_block_orig(d, 2);
+}
+
+static void damaged_undo_data_refused(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    flip_log_byte(f, undo + sizeof(struct nvlog_record) + 100, 0x80);
+    assert_refused(f, -EBADMSG);
+}
+
+/* A header changed and sealed again (a forged record) whose block lies out
+ * of bounds: the scan stops short of the committed records. */
+static void forged_header_out_of_bounds_refused(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    int fd = openat(f->dir.fd, LOG_NAME, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    struct nvlog_record good, r;
+    assert_int_equal(pread(fd, &good, sizeof(good), (off_t)redo), sizeof(good));
+    for (int what = 0; what < 4; what++) {
+        r = good;
+        if (what == 0)
+            r.file_offset = 100; /* not a block's start */
+        else if (what == 1)
+            r.file_offset = UINT64_MAX - 4095; /* would wrap */
+        else if (what == 2)
+            r.data_len = (uint64_t)1 << 40; /* past the log */
+        else
+            r.kind = 9;
+        nvlog_record_seal(&r);
+        assert_int_equal(pwrite(fd, &r, sizeof(r), (off_t)redo), sizeof(r));
+        assert_refused(f, -EBADMSG);
+    }
+    close(fd);
+}
+
+static void truncated_log_refused(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    /* Cut inside the committed record's data. */
+    int fd = openat(f->dir.fd, LOG_NAME, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)(redo + 1000)), 0);
+    close(fd);
+    assert_refused(f, -EBADMSG);
+}
+
+static void symlinked_log_refused(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    assert_int_equal(renameat(f->dir.fd, LOG_NAME, f->dir.fd, "elsewhere"), 0);
+    assert_int_equal(symlinkat("elsewhere", f->dir.fd, LOG_NAME), 0);
+    size_t n;
+    char *target = slurp(f, "elsewhere", &n);
+    assert_refused(f, -EACCES);
+    assert_file_is(f, "elsewhere", target, n);
+}
+
+static void hard_linked_log_refused(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    assert_int_equal(linkat(f->dir.fd, LOG_NAME, f->dir.fd, "second", 0), 0);
+    assert_refused(f, -EACCES);
+}
+
+static void writable_by_others_refused(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    static const mode_t modes[] = {0602, 0620, 0666};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        assert_int_equal(fchmodat(f->dir.fd, LOG_NAME, modes[i], 0), 0);
+        assert_refused(f, -EACCES);
+    }
+    /* Readable by others is no reason to refuse it. */
+    assert_int_equal(fchmodat(f->dir.fd, LOG_NAME, 0644, 0), 0);
+    struct nvlog_recovery out;
+    assert_int_equal(recover(f, &out), 0);
+    assert_int_equal(out.redone, 1);
+}
+
+static void foreign_owner_refused(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip(); /* only root can give a file away */
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    assert_int_equal(fchownat(f->dir.fd, LOG_NAME, 65534, 65534, 0), 0);
+    assert_refused(f, -EACCES);
+    /* A log owned by root is trusted for another user's file. */
+    assert_int_equal(fchownat(f->dir.fd, LOG_NAME, 0, 0, 0), 0);
+    struct nvlog_recovery out;
+    assert_int_equal(nvlog_recover(f->dir.fd, LOG_NAME, f->data_fd, &f->id, 65534, &out), 0);
+    assert_int_equal(out.redone, 1);
+}
+
+/* The log of another file moved under this file's name. */
+static void swapped_log_refused(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    f->id.ino ^= 0x100; /* this file is another inode than the log names */
+    assert_refused(f, -EBADMSG);
+}
+
 int main(int argc, char **argv)
 {
     expected_kind = unit_select_pmem(argc, argv);
@@ -770,6 +974,15 @@ int main(int argc, char **argv)
         T(checkpoint_then_crash_recovers_open_epoch),
         T(checkpoint_drops_index_entries),
         T(checkpoint_bounded_by_data_size),
+        T(damaged_committed_redo_refused),
+        T(damaged_undo_data_refused),
+        T(forged_header_out_of_bounds_refused),
+        T(truncated_log_refused),
+        T(symlinked_log_refused),
+        T(hard_linked_log_refused),
+        T(writable_by_others_refused),
+        T(foreign_owner_refused),
+        T(swapped_log_refused),
     };
     /* clang-format on */
 #undef T

@@ -16,7 +16,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log/checksum.h"
+#include "log/log.h"
 #include "pmem/persist.h"
+
+/* The data checksum of a record whose data_len bytes are in place. */
+static inline uint32_t nvlog_data_crc(struct nvlog *log, struct nvlog_rec rec, uint64_t data_len)
+{
+    return nv_crc32c(0, nvlog_data(log, rec.off), (size_t)data_len);
+}
+
+/* Where a refusal's reason goes when a test does not look at it. */
+static const char *why;
 
 /* Chooses the persistence path before the first libpmem call: "forced" sets
  * PMEM_IS_PMEM_FORCE=1 (libpmem flushes and fences), anything else unsets it

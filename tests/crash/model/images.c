@@ -429,7 +429,7 @@ static int recover_at(const char *dir, const char *name, const char *logname,
     if (lfd >= 0) {
         struct nvlog_recovery r;
         alarm(RECOVERY_TIMEOUT);
-        rc = nvlog_recover(lfd, logname, dfd, id, &r);
+        rc = nvlog_recover(lfd, logname, dfd, id, geteuid(), &r);
         alarm(0);
         *had_log = r.had_log;
         raw_close(lfd);
@@ -787,6 +787,77 @@ static void full_check(struct point *pt, uint64_t img, const char *desc, int k,
     bytes_free(&got);
 }
 
+/* ---- a damaged log ---------------------------------------------------------- */
+
+/* The log offset of a data byte of a record that recovery would apply (the
+ * middle one), or 0 when it would apply none. */
+static size_t applied_data_byte(const uint8_t *log, size_t n)
+{
+    if (n < NVLOG_HEADER_SIZE)
+        return 0;
+    const struct nvlog_slot *s = nvlog_slot_current(log);
+    if (!s)
+        return 0;
+    size_t off = NVLOG_HEADER_SIZE;
+    for (uint64_t i = 0; off + sizeof(struct nvlog_record) <= n; i++) {
+        struct nvlog_record r;
+        memcpy(&r, log + off, sizeof(r));
+        if (!nvlog_record_valid(&r, s->gen, i) || r.data_len > n - off - sizeof(r))
+            return 0;
+        bool applied = r.kind == NVLOG_UNDO
+                           ? r.epoch > s->committed_epoch
+                           : r.epoch > s->applied_epoch && r.epoch <= s->committed_epoch;
+        if (applied && r.data_len > 0)
+            return off + sizeof(r) + (size_t)r.data_len / 2;
+        off += nvlog_record_span((size_t)r.data_len);
+    }
+    return 0;
+}
+
+/* The image once more with one byte of an applied record's data flipped:
+ * recovery must refuse the log and leave the file as the image has it. */
+static void damaged_check(struct point *pt, uint64_t img, const char *desc, int k, const char *dir,
+                          const struct ifile *data, const struct ifile *log)
+{
+    struct driver *d = pt->d;
+    const struct fstate *f = &d->files[k];
+    size_t n, dn;
+    const uint8_t *c = content(log, &n);
+    size_t at = applied_data_byte(c, n);
+    if (!at)
+        return;
+    struct bytes b = {0}, got = {0};
+    bytes_set(&b, c, n);
+    b.p[at] ^= 0x5a;
+    const uint8_t *dc = content(data, &dn);
+    int dfd = raw_open(dir, O_RDONLY | O_DIRECTORY, 0);
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s/.nvmmio", dir);
+    int lfd = raw_open(p, O_RDONLY | O_DIRECTORY, 0);
+    if (dfd < 0 || lfd < 0 || raw_write_file(dfd, f->name, dc, dn, true) < 0 ||
+        raw_write_file(lfd, f->logname, b.p, b.len, true) < 0)
+        driver_stop(d, EXIT_ERROR);
+    raw_close(dfd);
+    set_context(pt, "recovering a damaged log", img, "");
+    bool had;
+    int rc = recover_at(dir, f->name, f->logname, &f->id, &got, &had);
+    d->c.recoveries++;
+    sys_unlinkat(lfd, f->logname, 0);
+    raw_close(lfd);
+    const char *what = rc != -EBADMSG        ? "a log whose record data is damaged is not refused"
+                       : !same(&got, dc, dn) ? "a refused log changed the file"
+                                             : NULL;
+    if (what) {
+        struct bytes want = {0};
+        bytes_set(&want, dc, dn);
+        struct verdict v = {what, &got, &want, NULL, ""};
+        violation(pt, img, desc, k, &v);
+        bytes_free(&want);
+    }
+    bytes_free(&b);
+    bytes_free(&got);
+}
+
 /* ---- one image ------------------------------------------------------------ */
 
 static const struct ifile *find_rel(const struct point *pt, const char *rel)
@@ -868,6 +939,8 @@ static void check_image(struct point *pt, uint64_t img, const char *desc)
         }
         if ((all || (h >> 32) % 100 < cfg->full_pct) && !(d->in_op && d->inflight.kind == OP_OPEN))
             full_check(pt, img, desc, k, data, log, &r1);
+        if (had && log && (all || (h >> 16) % 100 < cfg->twice_pct))
+            damaged_check(pt, img, desc, k, dir, data, log);
     }
     d->c.images_nested += nested;
     bytes_free(&r1);

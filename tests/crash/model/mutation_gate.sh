@@ -39,6 +39,7 @@ what() {
     10) echo "recovery does not restore the committed size (recovery.c)" ;;
     11) echo "sync-mode write returns before its commit (ops.c write_at)" ;;
     12) echo "undo pre-image replaced by a later one in the epoch (nvfile.c)" ;;
+    13) echo "record data checksum not verified before recovery applies (format.c)" ;;
     *) echo "?" ;;
     esac
 }

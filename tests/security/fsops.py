@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Small file-system actions for the security tests, run under the library
+(LD_PRELOAD) or without it; each prints one line per result so two runs can
+be compared.
+
+  fsops.py probe FILE...     open/creat/truncate/read of each file
+  fsops.py write FILE TEXT   write TEXT at 0, fsync, close
+  fsops.py crash FILE TEXT   write TEXT at 0 and die by SIGKILL before any
+                             durability point
+  fsops.py cat FILE          print the file's bytes
+"""
+import errno
+import os
+import signal
+import sys
+
+
+def result(f, *args):
+    try:
+        r = f(*args)
+        if isinstance(r, int) and f is os.open:
+            os.close(r)
+            return "ok"
+        return "ok" if r is None else repr(r)
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+
+
+def read_all(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
+
+
+def probe(paths):
+    for p in paths:
+        name = os.path.basename(p)
+        print(name, "open-rdonly", result(os.open, p, os.O_RDONLY))
+        print(name, "open-rdwr", result(os.open, p, os.O_RDWR))
+        print(name, "open-wronly-append", result(os.open, p, os.O_WRONLY | os.O_APPEND))
+        print(name, "read", result(read_all, p))
+        print(name, "truncate-5", result(os.truncate, p, 5))
+        print(name, "read", result(read_all, p))
+        print(name, "creat", result(os.open, p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        print(name, "read", result(read_all, p))
+        print(name, "exists", os.path.lexists(p))
+
+
+def write(path, text, crash):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(fd, text.encode())
+    if crash:
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.fsync(fd)
+    os.close(fd)
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "probe":
+        probe(args)
+    elif cmd in ("write", "crash"):
+        write(args[0], args[1], cmd == "crash")
+    elif cmd == "cat":
+        sys.stdout.write(read_all(args[0]).decode(errors="replace"))
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+main()

@@ -1,0 +1,149 @@
+#!/bin/bash
+# multiuser.sh LIB DIFFTEST KILLTEST
+#
+# A pmem root shared by root and an unprivileged user (65534, through
+# setpriv): root uses the library under the root first, then the user
+#  - gets from open, creat and truncate exactly what the kernel gives it
+#    (the same calls without the library, on a twin set of files), and a
+#    failed call leaves no file behind;
+#  - can neither read nor change root's log, lock file or data, and its own
+#    logs are its own, mode 0600;
+#  - recovers its own file after SIGKILL, and root recovers it as well (the
+#    log root makes for the user's file is the user's);
+#  - passes the differential tester under the shared root and a SIGKILL
+#    loop of its own.
+# Everything lives in a fresh directory under /dev/shm, removed at the end.
+# Skipped (77) unless run as root with setpriv.
+set -u
+if [ $# -ne 3 ]; then
+    echo "usage: $0 LIB DIFFTEST KILLTEST" >&2
+    exit 2
+fi
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+    echo "skipped: needs root and setpriv (it runs an unprivileged user)"
+    exit 77
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+U=65534
+T=$(mktemp -d /dev/shm/nvmmio-users.XXXXXX) || exit 2
+trap 'rm -rf -- "$T"' EXIT
+chmod 755 "$T"
+# The user must reach the binaries: copies in a directory anyone may read.
+mkdir "$T/bin"
+cp "$1" "$2" "$3" "$here/fsops.py" "$T/bin/" || exit 2
+chmod -R a+rX "$T/bin"
+lib=$T/bin/$(basename "$1")
+difftest=$T/bin/$(basename "$2")
+killtest=$T/bin/$(basename "$3")
+preload=$lib
+asan=$(ldd "$lib" 2>/dev/null | awk '/libasan\.so/ { print $3; exit }')
+[ -z "$asan" ] || preload="$asan:$lib"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0
+R=$T/root
+mkdir -m 1777 "$R"
+
+lib_root() { env LD_PRELOAD="$preload" NVMMIO_PATH="$R" "$@"; }
+user() { setpriv --reuid=$U --regid=$U --clear-groups env HOME="$T" "$@"; }
+lib_user() { user env LD_PRELOAD="$preload" NVMMIO_PATH="$R" "$@"; }
+ops="python3 $T/bin/fsops.py"
+
+passed=0 failed=0
+check() {
+    local what=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "ok: $what"
+    else
+        failed=$((failed + 1))
+        echo "FAILED: $what"
+    fi
+}
+owner_mode() { stat -c '%U %a' "$1"; }
+log_of() { # the log name of a file: DEV-INO.log in hex
+    printf '%s/.nvmmio/%x-%x.log' "$R" "$(stat -c '%d' "$1")" "$(stat -c '%i' "$1")"
+}
+is() { [ "$1" = "$2" ] || { echo "  got '$1', want '$2'"; return 1; }; }
+fails() { ! "$@" 2>/dev/null; }
+
+echo "== root uses the root first"
+lib_root $ops write "$R/r600" "root secret" && chmod 600 "$R/r600"
+lib_root $ops write "$R/rcrash" "root committed"
+lib_root $ops crash "$R/rcrash" "ROOT UNCOMMITTED" 2>/dev/null
+rootlog=$(log_of "$R/rcrash")
+check "the log directory is root's, sticky and open to all" is "$(owner_mode "$R/.nvmmio")" "root 1777"
+check "root's crashed file has a log, root's, mode 0600" is "$(owner_mode "$rootlog")" "root 600"
+check "root's lock file is root's, mode 0600" is "$(owner_mode "$R/.nvmmio/owners.0")" "root 600"
+
+echo "== open, creat and truncate: the kernel's results"
+for side in lib plain; do
+    mkdir -m 1777 "$R/$side"
+    mkdir -m 755 "$R/$side/rootdir"
+    for m in 600 640 644 666; do
+        printf 'root file %s\n' $m >"$R/$side/r$m"
+        chmod $m "$R/$side/r$m"
+    done
+    user sh -c "printf 'user file\n' >'$R/$side/u644'"
+    user sh -c "printf 'user file\n' >'$R/$side/u444' && chmod 444 '$R/$side/u444'"
+done
+files() { for f in r600 r640 r644 r666 u644 u444 rootdir/new new; do echo "$R/$1/$f"; done; }
+mapfile -t lf < <(files lib)
+mapfile -t pf < <(files plain)
+lib_user $ops probe "${lf[@]}" >"$T/lib.out" 2>"$T/lib.err"
+user $ops probe "${pf[@]}" >"$T/plain.out"
+check "each call gives what the kernel gives ($(wc -l <"$T/plain.out") results)" \
+    diff -u --label kernel --label library "$T/plain.out" "$T/lib.out"
+check "no warning from the library" is "$(cat "$T/lib.err")" ""
+for f in r600 r640 r644 r666 u644 u444 new; do
+    check "$f: the same bytes as under the kernel" cmp -s "$R/lib/$f" "$R/plain/$f"
+done
+check "the user's lock file is the user's, mode 0600" \
+    is "$(owner_mode "$R/.nvmmio/owners.$U")" "nobody 600"
+
+echo "== the user and root's logs"
+check "the user cannot read root's log" fails user cat "$rootlog"
+check "the user cannot write root's log" fails user sh -c "echo x >>'$rootlog'"
+check "the user cannot remove root's log" fails user rm -f "$rootlog"
+check "the user cannot rename root's log" fails user mv "$rootlog" "$R/.nvmmio/mine.log"
+check "the user cannot lock root's files" fails user sh -c "exec 3<>'$R/.nvmmio/owners.0'"
+check "root's log is still there" test -f "$rootlog"
+check "root recovers its file" is "$(lib_root $ops cat "$R/rcrash")" "root committed"
+check "root's log is gone then" fails test -e "$rootlog"
+
+echo "== SIGKILL of the user's process under the shared root"
+lib_user $ops write "$R/ucrash" "user committed"
+lib_user $ops crash "$R/ucrash" "USER UNCOMMITTED" 2>/dev/null
+ulog=$(log_of "$R/ucrash")
+check "the user's log is the user's, mode 0600" is "$(owner_mode "$ulog")" "nobody 600"
+check "the user recovers its file" is "$(lib_user $ops cat "$R/ucrash")" "user committed"
+check "the user's log is gone then" fails test -e "$ulog"
+lib_user $ops crash "$R/ucrash" "USER AGAIN" 2>/dev/null
+check "root recovers the user's file" is "$(lib_root $ops cat "$R/ucrash")" "user committed"
+lib_root $ops crash "$R/ucrash" "ROOT IN USER FILE" 2>/dev/null
+check "a log root makes for the user's file is the user's" is "$(owner_mode "$ulog")" "nobody 600"
+check "the user recovers from it" is "$(lib_user $ops cat "$R/ucrash")" "user committed"
+
+echo "== a failed open leaves nothing behind"
+rm -f "$R/.nvmmio/owners.$U"
+ln -s /etc/passwd "$R/.nvmmio/owners.$U"
+lib_user python3 -c "import os; os.open('$R/made', os.O_WRONLY | os.O_CREAT, 0o644)" \
+    2>"$T/made.err"
+check "creating a file is refused when its lock file is planted" is "$?" 1
+check "with a message" grep -q "refusing the lock file" "$T/made.err"
+check "and the file is not there" fails test -e "$R/made"
+rm -f "$R/.nvmmio/owners.$U"
+
+echo "== the differential tester as the user, under the shared root"
+mkdir "$T/uplain" && chown $U "$T/uplain"
+user mkdir "$R/udiff"
+lib_user "$difftest" --seed 11 --ops 20000 --managed "$R/udiff" --plain "$T/uplain" \
+    >"$T/diff.out" 2>&1
+check "difftest passes" is "$?" 0 || tail -n 30 "$T/diff.out"
+
+echo "== a SIGKILL loop as the user"
+mkdir "$T/ukill" && chown $U "$T/ukill"
+user "$killtest" --lib "$lib" --kills 40 --seed 5 --dir "$T/ukill" >"$T/kill.out" 2>&1
+check "killtest passes" is "$?" 0 || tail -n 30 "$T/kill.out"
+
+echo "multiuser: $passed passed, $failed failed"
+[ $failed -eq 0 ]
