@@ -266,16 +266,16 @@ static void program_takes(struct nvfile *f, uint64_t off, uint64_t end)
         nvspare_take(&f->spare, off, end);
 }
 
-/* The prefix just grew from `from` for a write ending at end: the pages
- * past the write (and past every byte the file held) are the library's
- * reservation, its tail. */
-static void reserved_ahead(struct nvfile *f, uint64_t from, uint64_t end)
+/* The prefix just grew from `from`, for a write ending at end, over a
+ * real file of real_size bytes: the pages past the write, past every byte
+ * the file held and past its end before are the library's reservation, its
+ * tail. */
+static void reserved_ahead(struct nvfile *f, uint64_t from, uint64_t real_size, uint64_t end)
 {
     if (f->mapped_by_program || f->alloc_prefix <= from)
         return;
-    uint64_t lo = round_up(end > f->zero_from ? end : f->zero_from, PAGE);
-    if (lo < from)
-        lo = from;
+    uint64_t lo = end > f->zero_from ? end : f->zero_from;
+    lo = round_up(lo > real_size ? lo : real_size, PAGE);
     if (lo < f->tail_lo)
         f->tail_lo = lo;
 }
@@ -352,7 +352,7 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
  * program may store into (not one the library still counts as its own). */
 static bool storage_known(const struct nvfile *f, uint64_t off, uint64_t end)
 {
-    if ((off < f->alloc_prefix && end > f->tail_lo) ||
+    if ((f->tail_lo < f->alloc_prefix && off < f->alloc_prefix && end > f->tail_lo) ||
         (!nvspare_empty(&f->spare) && nvspare_touches(&f->spare, off, end)))
         return false;
     if (end <= f->alloc_prefix)
@@ -375,12 +375,12 @@ static int ensure_storage(struct nvfile *f, uint64_t off, uint64_t end)
     if (storage_known(f, off, end))
         return 0;
     uint64_t c0 = off / STORAGE_CHUNK, c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
-    uint64_t prefix = f->alloc_prefix;
+    uint64_t prefix = f->alloc_prefix, real_size = f->real_size;
     int rc = ensure_reserve(f, end);
     if (rc == 0 && (end > f->real_size || (off <= f->alloc_prefix && end > f->alloc_prefix)))
         rc = grow_real_file(f, off, end);
     if (rc == 0)
-        reserved_ahead(f, prefix, end);
+        reserved_ahead(f, prefix, real_size, end);
     for (uint64_t c = c0; rc == 0 && c < c1 && !storage_known(f, off, end); c++) {
         if (chunk_known(f, c) || (c + 1) * STORAGE_CHUNK <= f->alloc_prefix)
             continue;
@@ -1353,9 +1353,9 @@ static int give_back(struct nvfile *f, uint64_t keep)
     if (rc == 0 && f->real_size > keep) {
         g.calls++;
         f->real_size = keep;
+        /* zero_from stays: redo records not home yet may hold bytes past
+         * keep, which must still be zeroed if the file grows back. */
         f->regrow_from = keep;
-        if (f->zero_from > keep)
-            f->zero_from = keep;
         forget_chunk_range(f, keep, UINT64_MAX - STORAGE_CHUNK);
         if (f->alloc_prefix > keep)
             set_alloc_prefix(f, round_down(keep, PAGE));
@@ -1391,25 +1391,26 @@ static void touch_times(struct nvfile *f)
     sys_pwrite(f->fd, f->map.base, 1, 0);
 }
 
+/* The times to put back after the library's own calls, which move mtime
+ * and ctime but never atime. */
 static bool read_times(struct nvfile *f, struct timespec t[2])
 {
     struct statx stx;
-    if (sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_ATIME | STATX_MTIME, &stx) < 0)
+    if (sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_MTIME, &stx) < 0)
         return false;
-    t[0] = (struct timespec){stx.stx_atime.tv_sec, stx.stx_atime.tv_nsec};
+    t[0] = (struct timespec){0, UTIME_OMIT};
     t[1] = (struct timespec){stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec};
     return true;
 }
 
-/* nvfile_publish; `closing` gives space back even when the program changed
- * nothing since the last publication (a cut below the committed size
- * waited for the commit), and then puts atime and mtime back as they were:
- * only ctime shows the library's work then. */
-static int publish(struct nvfile *f, bool closing)
+int nvfile_publish(struct nvfile *f)
 {
     bool stale = nvfile_stale(f);
     uint64_t keep = f->size > f->committed_size ? f->size : f->committed_size;
-    if (!f->writable || (!stale && !(closing && space_to_give_back(f, keep))))
+    /* Unchanged since the last publication, a file may still hold bytes
+     * cut below its committed size, free once a commit moved it: giving
+     * them back then puts mtime back as it was, and only ctime shows it. */
+    if (!f->writable || (!stale && !space_to_give_back(f, keep)))
         return 0;
     struct timespec saved[2];
     bool restore = !stale && read_times(f, saved);
@@ -1425,20 +1426,15 @@ static int publish(struct nvfile *f, bool closing)
     return 0;
 }
 
-int nvfile_publish(struct nvfile *f)
-{
-    return publish(f, false);
-}
-
 int nvfile_publish_lazily(struct nvfile *f)
 {
-    if (!nvfile_stale(f))
-        return 0;
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    if (now.tv_sec == f->published.tv_sec && now.tv_nsec == f->published.tv_nsec)
-        return 0;
-    return publish(f, false);
+    if (nvfile_stale(f)) {
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+        if (now.tv_sec == f->published.tv_sec && now.tv_nsec == f->published.tv_nsec)
+            return 0;
+    }
+    return nvfile_publish(f);
 }
 
 int nvfile_settle(struct nvfile *f)
@@ -1457,7 +1453,7 @@ int nvfile_settle(struct nvfile *f)
     if (rc < 0)
         return rc;
     uint64_t real_size = f->real_size;
-    rc = publish(f, true);
+    rc = nvfile_publish(f);
     /* The trimmed size must be durable before the log that records the
      * size goes away. */
     if (rc == 0 && f->real_size != real_size)
