@@ -329,8 +329,12 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
     uint64_t exact = round_up(end, align);
     uint64_t hi =
         append ? round_up(end + (helped ? AHEAD_WRITER_STEP : grow_step(f)), PAGE) : exact;
-    if (!append)
-        reserve_spare(f, lo, hi, off, end);
+    /* An append's step past the end of the file is its tail; below the
+     * end (a sparse file filled from the front) it may cover holes. */
+    uint64_t eof = round_up(f->real_size, PAGE);
+    if (!append || round_up(end, PAGE) < eof)
+        reserve_spare(f, append ? round_up(end, PAGE) : lo, append && hi > eof ? eof : hi, off,
+                      end);
     int rc = ensure_reserve(f, hi);
     if (rc == 0)
         rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
@@ -541,9 +545,13 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     if (hole > 0)
         set_alloc_prefix(f, round_down((uint64_t)hole, PAGE));
     if (hole >= (long)STORAGE_CHUNK) {
-        rc = mark_chunks(f, 0, (uint64_t)hole / STORAGE_CHUNK, true);
+        /* Mapped for reading: populating for write would move the file's
+         * mtime at a mere open. */
+        uint64_t known = round_down((uint64_t)hole, STORAGE_CHUNK);
+        rc = mark_chunks(f, 0, known / STORAGE_CHUNK, false);
         if (rc < 0)
             return rc;
+        pm_prefault(&f->map, 0, known < POPULATE_LIMIT ? known : POPULATE_LIMIT);
     }
     nv_debug("%s: managed, %llu bytes, %s", path, (unsigned long long)f->size,
              persist_name(f->map.kind));
@@ -1310,10 +1318,38 @@ int nvfile_commit(struct nvfile *f)
     return 0;
 }
 
+/* The checkpoint stores into home blocks, and a store that maps a page in
+ * is a change of the file to the kernel (on tmpfs its mtime moves): the
+ * blocks it will write are mapped for reading first, which is not. */
+static void prefault_redo_home(struct nvfile *f)
+{
+    uint64_t run_lo = 0, run_hi = 0;
+    for (struct nvidx_region *r = f->index.regions; r && f->index.redo_live; r = r->next_live) {
+        uint64_t span = (uint64_t)1 << r->shift;
+        for (uint64_t blk = r->base;
+             r->redo_live && blk < r->base + NVIDX_REGION_SIZE && blk < f->real_size; blk += span) {
+            struct nvidx_entry *e = nvidx_entry_at(r, blk);
+            if (!e->record || e->kind != NVLOG_REDO)
+                continue;
+            uint64_t hi = blk + span < f->real_size ? blk + span : f->real_size;
+            if (blk != run_hi) {
+                if (run_hi > run_lo)
+                    pm_prefault(&f->map, run_lo, run_hi - run_lo);
+                run_lo = blk;
+            }
+            run_hi = hi;
+        }
+    }
+    if (run_hi > run_lo)
+        pm_prefault(&f->map, run_lo, run_hi - run_lo);
+}
+
 int nvfile_checkpoint(struct nvfile *f)
 {
     if (!nvlog_exists(&f->log))
         return 0;
+    if (f->log.state.applied_epoch < f->log.state.committed_epoch)
+        prefault_redo_home(f);
     long n = nvlog_checkpoint(&f->log, &f->map, f->real_size, &f->index);
     return n < 0 ? (int)n : 0;
 }

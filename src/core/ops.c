@@ -678,7 +678,7 @@ bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks)
         *size = logical;
         /* Blocks the last publication could not give back yet: bytes cut
          * below the committed size wait for the next commit. */
-        blkcnt_t most = (logical + 511) / 512;
+        blkcnt_t most = (logical + 4095) / 4096 * 8;
         if (*blocks > most)
             *blocks = most;
     }
@@ -704,8 +704,8 @@ void nvops_before_set_times(int fd, int dirfd, const char *path, int at_flags)
         return;
     }
     struct statx stx;
-    if (sys_statx(dirfd, path, at_flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), STATX_INO,
-                  &stx) < 0)
+    if (sys_statx(dirfd, path, at_flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), STATX_INO, &stx) <
+        0)
         return;
     struct nvfile *f = nvtable_pin(makedev(stx.stx_dev_major, stx.stx_dev_minor), stx.stx_ino);
     if (f) {
