@@ -458,22 +458,28 @@ static int run_watch(const char *managed, int rounds)
         char name[64], path[4096];
         snprintf(name, sizeof(name), "w%d", r % 7);
         snprintf(path, sizeof(path), "%s/%s", managed, name);
+        char seen[256];
         if (kind == 0)
             unlink(path);
+        if (kind == 2) { /* the file as the overwrite will leave it, events drained */
+            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0 || pwrite(fd, buf, 8192, 0) != 8192 || close(fd) < 0)
+                fail("%s: %s", path, strerror(errno));
+            events_of(in, name, seen, sizeof(seen));
+        }
         int flags = kind == 1   ? O_WRONLY | O_CREAT | O_TRUNC
                     : kind == 3 ? O_WRONLY | O_CREAT | O_APPEND
                                 : O_RDWR | O_CREAT;
         int fd = open(path, flags, 0644);
         if (fd < 0)
             fail("%s: open: %s", path, strerror(errno));
-        memset(buf, 'a' + r % 26, 5000);
-        if (pwrite(fd, buf, 5000, 0) != 5000 && write(fd, buf, 5000) != 5000)
+        memset(buf, 'a' + r % 26, 8192);
+        if (pwrite(fd, buf, 8192, 0) != 8192 && write(fd, buf, 8192) != 8192)
             fail("%s: write: %s", path, strerror(errno));
         if (kind == 4 && fsync(fd) < 0)
             fail("%s: fsync: %s", path, strerror(errno));
         if (close(fd) < 0)
             fail("%s: close: %s", path, strerror(errno));
-        char seen[256];
         events_of(in, name, seen, sizeof(seen));
         /* Before the first IN_CLOSE_WRITE: a watcher woken by it must find
          * the write done. */
