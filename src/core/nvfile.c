@@ -1348,7 +1348,9 @@ int nvfile_checkpoint(struct nvfile *f)
 {
     if (!nvlog_exists(&f->log))
         return 0;
-    if (f->log.state.applied_epoch < f->log.state.committed_epoch)
+    /* While the program's own changes wait for publication, moving the
+     * times is no harm: the publication moves them anyway. */
+    if (!nvfile_stale(f) && f->log.state.applied_epoch < f->log.state.committed_epoch)
         prefault_redo_home(f);
     long n = nvlog_checkpoint(&f->log, &f->map, f->real_size, &f->index);
     return n < 0 ? (int)n : 0;
@@ -1422,7 +1424,7 @@ static void touch_times(struct nvfile *f)
 {
     const struct timespec now[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
     if (sys_utimensat(f->fd, NULL, now, 0) != -EPERM || f->mapped_by_program || f->size == 0 ||
-        f->alloc_prefix == 0 || f->tail_lo == 0)
+        f->alloc_prefix == 0)
         return;
     sys_pwrite(f->fd, f->map.base, 1, 0);
 }
