@@ -280,6 +280,24 @@ static void reserved_ahead(struct nvfile *f, uint64_t from, uint64_t real_size, 
         f->tail_lo = lo;
 }
 
+/* Blocks of [lo, hi) whose bytes wait in redo records look like holes at
+ * home, but a checkpoint will write them there: they are not spare. */
+static void take_redo_blocks(struct nvfile *f, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t base = round_down(lo, NVIDX_REGION_SIZE); f->index.redo_live && base < hi;
+         base += NVIDX_REGION_SIZE) {
+        struct nvidx_region *r = nvidx_region(&f->index, base, false);
+        if (!r || !r->redo_live)
+            continue;
+        uint64_t span = (uint64_t)1 << r->shift;
+        for (uint64_t blk = base; blk < base + NVIDX_REGION_SIZE; blk += span) {
+            struct nvidx_entry *e = nvidx_entry_at(r, blk);
+            if (e->record && e->kind == NVLOG_REDO)
+                nvspare_take(&f->spare, blk, blk + span);
+        }
+    }
+}
+
 /* The library is about to allocate [lo, hi) (page aligned) whole for a
  * write to [off, end): the pages of it that hold nothing now (holes, or
  * past the end of the real file) and that the write leaves alone become
@@ -307,6 +325,7 @@ static void reserve_spare(struct nvfile *f, uint64_t lo, uint64_t hi, uint64_t o
     if (eof < hi)
         nvspare_add(&f->spare, eof > lo ? eof : lo, hi);
     nvspare_take(&f->spare, off, end);
+    take_redo_blocks(f, lo, hi);
 }
 
 /* Extends the real file so it holds [off, end): appends take a step ahead
