@@ -79,6 +79,18 @@ void nvtable_clear(void (*fn)(struct nvfile *f))
     __atomic_store_n(&open_files, 0, __ATOMIC_RELEASE);
 }
 
+struct nvfile *nvtable_pin(dev_t dev, ino_t ino)
+{
+    if (__atomic_load_n(&open_files, __ATOMIC_ACQUIRE) == 0)
+        return NULL;
+    nvtable_lock();
+    struct nvfile *f = nvtable_find(dev, ino);
+    if (f)
+        f->users++;
+    nvtable_unlock();
+    return f;
+}
+
 bool nvtable_logical_size(dev_t dev, ino_t ino, off_t *size)
 {
     if (__atomic_load_n(&open_files, __ATOMIC_ACQUIRE) == 0)

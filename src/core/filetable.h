@@ -24,6 +24,9 @@ void nvtable_for_each(void (*fn)(struct nvfile *f, void *arg), void *arg);
 /* Empties the table, calling fn for every file (forked child). */
 void nvtable_clear(void (*fn)(struct nvfile *f));
 
+/* The object of (dev, ino) with one more user (nvfile_release drops it),
+ * or NULL when this process does not have the file open. */
+struct nvfile *nvtable_pin(dev_t dev, ino_t ino);
 /* Logical size of the file (dev, ino) when this process has it open. */
 bool nvtable_logical_size(dev_t dev, ino_t ino, off_t *size);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include "core/helper.h"
 #include "core/config.h"
@@ -152,13 +153,27 @@ static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
 static uint64_t grow_step(const struct nvfile *f)
 {
     uint64_t stored = f->chunks_known * STORAGE_CHUNK;
-    return clamp((stored > f->alloc_prefix ? stored : f->alloc_prefix) / 4, MIN_GROW_STEP,
-                 MAX_GROW_STEP);
+    uint64_t base = stored > f->alloc_prefix ? stored : f->alloc_prefix;
+    /* After a trim while open (a publication), steps grow with what was
+     * appended since, so a file synced after every few appends does not
+     * hand back a large step each time. */
+    uint64_t since = f->alloc_prefix > f->regrow_from ? f->alloc_prefix - f->regrow_from : 0;
+    if (f->regrow_from && since < base)
+        base = since;
+    return clamp(base / 4, MIN_GROW_STEP, MAX_GROW_STEP);
 }
 
-/* The helper thread reads the allocated prefix without taking the lock. */
+/* The helper thread reads the allocated prefix without taking the lock.
+ * The reserved tail stays the end of the prefix: the part of it that the
+ * prefix no longer ends with joins the spare pages. */
 static void set_alloc_prefix(struct nvfile *f, uint64_t v)
 {
+    uint64_t t = f->tail_lo, p = f->alloc_prefix;
+    if (t < p && v != p) {
+        uint64_t from = v > p ? t : t > v ? t : v; /* raised: all of it; lowered: above v */
+        nvspare_add(&f->spare, from, p);
+    }
+    f->tail_lo = v > p || t > v ? v : t;
     f->alloc_prefix = v;
     __atomic_store_n(&f->append_front, v, __ATOMIC_RELAXED);
 }
@@ -234,6 +249,86 @@ static int append_into_tail(struct nvfile *f, uint64_t end)
     return append_grew(f, top == w.floor ? w.hi : top);
 }
 
+/* ---- space the library reserved and the program never wrote ------------ */
+
+/* [off, end) is the program's now (written, or allocated by its fallocate):
+ * its pages leave the reserved tail and the spare pages. A write past the
+ * start of the tail leaves the pages it skipped spare. */
+static void program_takes(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    if (off < f->alloc_prefix && end > f->tail_lo) {
+        uint64_t skipped = round_down(off, PAGE);
+        if (skipped > f->tail_lo)
+            nvspare_add(&f->spare, f->tail_lo, skipped);
+        uint64_t lo = round_up(end, PAGE);
+        f->tail_lo = lo < f->alloc_prefix ? lo : f->alloc_prefix;
+    }
+    if (!nvspare_empty(&f->spare))
+        nvspare_take(&f->spare, off, end);
+}
+
+/* The prefix just grew from `from`, for a write ending at end, over a
+ * real file of real_size bytes: the pages past the write, past every byte
+ * the file held and past its end before are the library's reservation, its
+ * tail. */
+static void reserved_ahead(struct nvfile *f, uint64_t from, uint64_t real_size, uint64_t end)
+{
+    if (f->mapped_by_program || f->alloc_prefix <= from)
+        return;
+    uint64_t lo = end > f->zero_from ? end : f->zero_from;
+    lo = round_up(lo > real_size ? lo : real_size, PAGE);
+    if (lo < f->tail_lo)
+        f->tail_lo = lo;
+}
+
+/* Blocks of [lo, hi) whose bytes wait in redo records look like holes at
+ * home, but a checkpoint will write them there: they are not spare. */
+static void take_redo_blocks(struct nvfile *f, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t base = round_down(lo, NVIDX_REGION_SIZE); f->index.redo_live && base < hi;
+         base += NVIDX_REGION_SIZE) {
+        struct nvidx_region *r = nvidx_region(&f->index, base, false);
+        if (!r || !r->redo_live)
+            continue;
+        uint64_t span = (uint64_t)1 << r->shift;
+        for (uint64_t blk = base; blk < base + NVIDX_REGION_SIZE; blk += span) {
+            struct nvidx_entry *e = nvidx_entry_at(r, blk);
+            if (e->record && e->kind == NVLOG_REDO)
+                nvspare_take(&f->spare, blk, blk + span);
+        }
+    }
+}
+
+/* The library is about to allocate [lo, hi) (page aligned) whole for a
+ * write to [off, end): the pages of it that hold nothing now (holes, or
+ * past the end of the real file) and that the write leaves alone become
+ * spare. Without an answer from the kernel, pages are kept, never lost. */
+static void reserve_spare(struct nvfile *f, uint64_t lo, uint64_t hi, uint64_t off, uint64_t end)
+{
+    if (f->mapped_by_program)
+        return;
+    uint64_t eof = round_up(f->real_size, PAGE);
+    uint64_t at = lo;
+    while (at < hi && at < eof) {
+        long data = sys_lseek(f->fd, (off_t)at, SEEK_DATA);
+        if (data < 0 && data != -ENXIO)
+            return;
+        uint64_t d = data < 0 || (uint64_t)data > eof ? eof : round_down((uint64_t)data, PAGE);
+        if (d > at)
+            nvspare_add(&f->spare, at, d < hi ? d : hi);
+        if (d >= hi || d >= eof)
+            break;
+        long hole = sys_lseek(f->fd, (off_t)d, SEEK_HOLE);
+        if (hole < 0)
+            return;
+        at = round_up((uint64_t)hole, PAGE);
+    }
+    if (eof < hi)
+        nvspare_add(&f->spare, eof > lo ? eof : lo, hi);
+    nvspare_take(&f->spare, off, end);
+    take_redo_blocks(f, lo, hi);
+}
+
 /* Extends the real file so it holds [off, end): appends take a step ahead
  * so the next ones stay free of system calls (or the helper thread works
  * ahead of them); a write far past the end leaves a hole before it. */
@@ -254,6 +349,12 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
     uint64_t exact = round_up(end, align);
     uint64_t hi =
         append ? round_up(end + (helped ? AHEAD_WRITER_STEP : grow_step(f)), PAGE) : exact;
+    /* An append's step past the end of the file is its tail; below the
+     * end (a sparse file filled from the front) it may cover holes. */
+    uint64_t eof = round_up(f->real_size, PAGE);
+    if (!append || round_up(end, PAGE) < eof)
+        reserve_spare(f, append ? round_up(end, PAGE) : lo, append && hi > eof ? eof : hi, off,
+                      end);
     int rc = ensure_reserve(f, hi);
     if (rc == 0)
         rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
@@ -271,9 +372,13 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
     return append_grew(f, hi);
 }
 
-/* True when every byte of [off, end) is known to have a block. */
+/* True when every byte of [off, end) is known to have a block that the
+ * program may store into (not one the library still counts as its own). */
 static bool storage_known(const struct nvfile *f, uint64_t off, uint64_t end)
 {
+    if ((f->tail_lo < f->alloc_prefix && off < f->alloc_prefix && end > f->tail_lo) ||
+        (!nvspare_empty(&f->spare) && nvspare_touches(&f->spare, off, end)))
+        return false;
     if (end <= f->alloc_prefix)
         return true;
     if (end > f->real_size)
@@ -290,18 +395,23 @@ static bool storage_known(const struct nvfile *f, uint64_t off, uint64_t end)
  * real file reaches end. */
 static int ensure_storage(struct nvfile *f, uint64_t off, uint64_t end)
 {
+    program_takes(f, off, end);
     if (storage_known(f, off, end))
         return 0;
     uint64_t c0 = off / STORAGE_CHUNK, c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
+    uint64_t prefix = f->alloc_prefix, real_size = f->real_size;
     int rc = ensure_reserve(f, end);
     if (rc == 0 && (end > f->real_size || (off <= f->alloc_prefix && end > f->alloc_prefix)))
         rc = grow_real_file(f, off, end);
+    if (rc == 0)
+        reserved_ahead(f, prefix, real_size, end);
     for (uint64_t c = c0; rc == 0 && c < c1 && !storage_known(f, off, end); c++) {
         if (chunk_known(f, c) || (c + 1) * STORAGE_CHUNK <= f->alloc_prefix)
             continue;
         uint64_t lo = c * STORAGE_CHUNK;
         uint64_t hi =
             lo + STORAGE_CHUNK < f->real_size ? lo + STORAGE_CHUNK : round_up(f->real_size, PAGE);
+        reserve_spare(f, lo, hi, off, end);
         rc = sys_fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)(hi - lo));
         if (rc == 0)
             rc = mark_chunks(f, c, c + 1, true);
@@ -515,9 +625,13 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     if (hole > 0)
         set_alloc_prefix(f, round_down((uint64_t)hole, PAGE));
     if (hole >= (long)STORAGE_CHUNK) {
-        rc = mark_chunks(f, 0, (uint64_t)hole / STORAGE_CHUNK, true);
+        /* Mapped for reading: populating for write would move the file's
+         * mtime at a mere open. */
+        uint64_t known = round_down((uint64_t)hole, STORAGE_CHUNK);
+        rc = mark_chunks(f, 0, known / STORAGE_CHUNK, false);
         if (rc < 0)
             return rc;
+        pm_prefault(&f->map, 0, known < POPULATE_LIMIT ? known : POPULATE_LIMIT);
     }
     nv_debug("%s: managed, %llu bytes, %s", path, (unsigned long long)f->size,
              persist_name(f->map.kind));
@@ -605,6 +719,7 @@ static void destroy(struct nvfile *f)
     pm_unmap(&f->map);
     kept_close(f->fd);
     free(f->chunks);
+    nvspare_destroy(&f->spare);
     free(f->log_dir);
     free(f);
 }
@@ -1258,6 +1373,12 @@ int nvfile_share_mapping(struct nvfile *f)
     int rc = nvfile_commit(f);
     if (rc == 0)
         rc = nvfile_checkpoint(f);
+    /* Stores through the program's mapping go unseen: no page is the
+     * library's to give back from now on. */
+    if (rc == 0)
+        rc = nvfile_publish(f);
+    nvspare_clear(&f->spare);
+    f->tail_lo = f->alloc_prefix;
     /* The epoch just begun has no record yet, so its policy may change. */
     f->policy = NVLOG_UNDO;
     return rc;
@@ -1309,12 +1430,161 @@ int nvfile_commit(struct nvfile *f)
     return 0;
 }
 
+/* The checkpoint stores into home blocks, and a store that maps a page in
+ * is a change of the file to the kernel (on tmpfs its mtime moves): the
+ * blocks it will write are mapped for reading first, which is not. */
+static void prefault_redo_home(struct nvfile *f)
+{
+    uint64_t run_lo = 0, run_hi = 0;
+    for (struct nvidx_region *r = f->index.regions; r && f->index.redo_live; r = r->next_live) {
+        uint64_t span = (uint64_t)1 << r->shift;
+        for (uint64_t blk = r->base;
+             r->redo_live && blk < r->base + NVIDX_REGION_SIZE && blk < f->real_size; blk += span) {
+            struct nvidx_entry *e = nvidx_entry_at(r, blk);
+            if (!e->record || e->kind != NVLOG_REDO)
+                continue;
+            uint64_t hi = blk + span < f->real_size ? blk + span : f->real_size;
+            if (blk != run_hi) {
+                if (run_hi > run_lo)
+                    pm_prefault(&f->map, run_lo, run_hi - run_lo);
+                run_lo = blk;
+            }
+            run_hi = hi;
+        }
+    }
+    if (run_hi > run_lo)
+        pm_prefault(&f->map, run_lo, run_hi - run_lo);
+}
+
 int nvfile_checkpoint(struct nvfile *f)
 {
     if (!nvlog_exists(&f->log))
         return 0;
+    /* While the program's own changes wait for publication, moving the
+     * times is no harm: the publication moves them anyway. */
+    if (!nvfile_stale(f) && f->log.state.applied_epoch < f->log.state.committed_epoch)
+        prefault_redo_home(f);
     long n = nvlog_checkpoint(&f->log, &f->map, f->real_size, &f->index);
     return n < 0 ? (int)n : 0;
+}
+
+/* ---- publication: times and space as the kernel would show them --------- */
+
+struct given_back {
+    struct nvfile *f;
+    uint64_t lowest; /* the lowest page punched */
+    int calls;       /* kernel calls that changed the file */
+};
+
+static int punch_spare(void *arg, uint64_t lo, uint64_t hi)
+{
+    struct given_back *g = arg;
+    int rc = sys_fallocate(g->f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)lo,
+                           (off_t)(hi - lo));
+    if (rc == -EOPNOTSUPP) /* a file system that cannot punch keeps them */
+        return 0;
+    if (rc < 0)
+        return rc;
+    forget_chunk_range(g->f, lo, hi);
+    g->lowest = lo < g->lowest ? lo : g->lowest;
+    g->calls++;
+    return 0;
+}
+
+/* Trims the real file to keep and punches every page below it that the
+ * library reserved and the program never wrote. Returns the number of
+ * kernel calls that changed the file (each moved its times), or a negative
+ * errno. */
+static int give_back(struct nvfile *f, uint64_t keep)
+{
+    struct given_back g = {f, UINT64_MAX, 0};
+    layout_change_begin(f);
+    int rc = f->real_size > keep ? sys_ftruncate(f->fd, (off_t)keep) : 0;
+    if (rc == 0 && f->real_size > keep) {
+        g.calls++;
+        f->real_size = keep;
+        /* zero_from stays: redo records not home yet may hold bytes past
+         * keep, which must still be zeroed if the file grows back. */
+        f->regrow_from = keep;
+        forget_chunk_range(f, keep, UINT64_MAX - STORAGE_CHUNK);
+        if (f->alloc_prefix > keep)
+            set_alloc_prefix(f, round_down(keep, PAGE));
+    }
+    /* What is left of the tail lies below keep now. */
+    uint64_t end = round_up(keep, PAGE);
+    if (rc == 0 && f->tail_lo < f->alloc_prefix)
+        rc = punch_spare(&g, f->tail_lo, f->alloc_prefix);
+    if (rc == 0) {
+        f->tail_lo = f->alloc_prefix;
+        rc = nvspare_drain(&f->spare, end, punch_spare, &g);
+    }
+    if (g.lowest < f->alloc_prefix)
+        set_alloc_prefix(f, g.lowest);
+    layout_change_end(f);
+    return rc < 0 ? rc : g.calls;
+}
+
+static bool space_to_give_back(const struct nvfile *f, uint64_t keep)
+{
+    return f->real_size > keep || f->tail_lo < f->alloc_prefix || !nvspare_empty(&f->spare);
+}
+
+/* mtime and ctime to now, which is also what tells inotify watchers. A
+ * file whose owner this process is not may refuse that (EPERM): one byte
+ * written back as it is does the same then. */
+static void touch_times(struct nvfile *f)
+{
+    const struct timespec now[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+    if (sys_utimensat(f->fd, NULL, now, 0) != -EPERM || f->mapped_by_program || f->size == 0 ||
+        f->alloc_prefix == 0)
+        return;
+    sys_pwrite(f->fd, f->map.base, 1, 0);
+}
+
+/* The times to put back after the library's own calls, which move mtime
+ * and ctime but never atime. */
+static bool read_times(struct nvfile *f, struct timespec t[2])
+{
+    struct statx stx;
+    if (sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_MTIME, &stx) < 0)
+        return false;
+    t[0] = (struct timespec){0, UTIME_OMIT};
+    t[1] = (struct timespec){stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec};
+    return true;
+}
+
+int nvfile_publish(struct nvfile *f)
+{
+    bool stale = nvfile_stale(f);
+    uint64_t keep = f->size > f->committed_size ? f->size : f->committed_size;
+    /* Unchanged since the last publication, a file may still hold bytes
+     * cut below its committed size, free once a commit moved it: giving
+     * them back then puts mtime back as it was, and only ctime shows it. */
+    if (!f->writable || (!stale && !space_to_give_back(f, keep)))
+        return 0;
+    struct timespec saved[2];
+    bool restore = !stale && read_times(f, saved);
+    int calls = give_back(f, keep);
+    if (calls < 0)
+        return calls;
+    if (stale && calls == 0)
+        touch_times(f);
+    else if (restore && calls > 0)
+        sys_utimensat(f->fd, NULL, saved, 0);
+    __atomic_store_n(&f->times_stale, false, __ATOMIC_RELAXED);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &f->published);
+    return 0;
+}
+
+int nvfile_publish_lazily(struct nvfile *f)
+{
+    struct timespec now;
+    if (nvfile_stale(f)) {
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+        if (now.tv_sec == f->published.tv_sec && now.tv_nsec == f->published.tv_nsec)
+            return 0;
+    }
+    return nvfile_publish(f);
 }
 
 int nvfile_settle(struct nvfile *f)
@@ -1332,21 +1602,14 @@ int nvfile_settle(struct nvfile *f)
         rc = nvfile_checkpoint(f);
     if (rc < 0)
         return rc;
-    if (f->real_size != f->size) {
-        layout_change_begin(f);
-        rc = sys_ftruncate(f->fd, (off_t)f->size);
-        layout_change_end(f);
-        /* The trimmed size must be durable before the log that records the
-         * size goes away. */
-        if (rc == 0)
-            rc = sys_fsync(f->fd);
-        if (rc < 0)
-            return rc;
-        f->real_size = f->size;
-        forget_chunk_range(f, f->size, UINT64_MAX - STORAGE_CHUNK);
-        if (f->alloc_prefix > f->size)
-            set_alloc_prefix(f, round_down(f->size, PAGE));
-    }
+    uint64_t real_size = f->real_size;
+    rc = nvfile_publish(f);
+    /* The trimmed size must be durable before the log that records the
+     * size goes away. */
+    if (rc == 0 && f->real_size != real_size)
+        rc = sys_fsync(f->fd);
+    if (rc < 0)
+        return rc;
     if (f->zero_from > f->size)
         f->zero_from = f->size;
     rc = remove_log(f);

@@ -31,6 +31,7 @@
 #include "log/index.h"
 #include "core/filelock.h"
 #include "core/owner.h"
+#include "core/spare.h"
 #include "log/log.h"
 #include "pmem/persist.h"
 
@@ -59,6 +60,18 @@ struct nvfile {
     uint64_t chunk_bits;
     uint64_t chunks_known; /* bits set */
     uint64_t zero_from;
+    /* What the kernel shows of the file while the library works on it (see
+     * nvfile_publish): the program changed it since its times were last
+     * brought up (atomic; in-place writers set it without the lock); the
+     * coarse clock then; pages the library reserved and the program never
+     * wrote: [tail_lo, alloc_prefix) ahead of appends, and spare ones in
+     * chunks allocated over holes; the size at the last trim while open,
+     * from which appends take small steps again. */
+    bool times_stale;
+    struct timespec published;
+    uint64_t tail_lo;
+    struct nvspare spare;
+    uint64_t regrow_from;
 
     struct nvlog log;
     struct nvidx index;
@@ -168,8 +181,37 @@ int nvfile_checkpoint(struct nvfile *f);
 
 /* Write lock held. Commit, checkpoint, trim the real file to the logical
  * size and remove the log: the file is as a program without the library
- * should see it. */
+ * should see it, its times as the program left them (see nvfile_publish). */
 int nvfile_settle(struct nvfile *f);
+
+/* Any lock or none. The program changed the file's bytes or size: its
+ * mtime and ctime are due, as the kernel's call would have set them. */
+static inline void nvfile_changed(struct nvfile *f)
+{
+    if (!__atomic_load_n(&f->times_stale, __ATOMIC_RELAXED))
+        __atomic_store_n(&f->times_stale, true, __ATOMIC_RELAXED);
+}
+
+static inline bool nvfile_stale(struct nvfile *f)
+{
+    return __atomic_load_n(&f->times_stale, __ATOMIC_RELAXED);
+}
+
+/* Write lock held. A publication point (fsync, close, a stat or a
+ * SEEK_DATA/SEEK_HOLE of the file, a program about to set its times or map
+ * it): when the program changed the file since the last one, the kernel's
+ * view becomes what the kernel itself would show. Pages the library
+ * reserved and the program never wrote go back (punched, the preallocated
+ * tail trimmed, down to the committed size: the bytes below it must survive
+ * a crash), and mtime and ctime move, by those calls or else by one
+ * utimensat, which also tells inotify watchers (IN_MODIFY). Errors of the
+ * times are not reported; 0 or a negative errno of giving space back. */
+int nvfile_publish(struct nvfile *f);
+
+/* Write lock held. nvfile_publish at most once per tick of the kernel's
+ * coarse clock (the granularity of its timestamps), for fsync: a program
+ * that syncs after every write pays no system call for it. */
+int nvfile_publish_lazily(struct nvfile *f);
 
 /* Called by the helper thread, no lock held: allocates and maps storage
  * ahead of the end of a file being appended (on forced pmem, where faults

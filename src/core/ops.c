@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/sysmacros.h>
 
 #include "../include/libnvmmio.h"
 #include "core/helper.h"
@@ -124,6 +125,8 @@ static int open_truncate(struct nvfile *f, int kfd, int flags)
 {
     nvfile_lock(f, NULL);
     int rc = f->writable ? nvfile_truncate(f, 0) : truncate_refusal(kfd);
+    if (rc == 0)
+        nvfile_changed(f);
     if (rc == 0 && nvfile_sync_mode(flags))
         rc = nvfile_commit(f);
     nvfile_unlock(f);
@@ -285,6 +288,8 @@ int nvops_close_finish(struct nvofd *o)
     struct nvfile *f = nvofd_free(o);
     nvfile_lock(f, NULL);
     int rc = nvfile_commit(f);
+    if (rc == 0)
+        rc = nvfile_publish(f);
     nvfile_unlock(f);
     int rc2 = nvfile_release(f);
     return rc < 0 ? rc : rc2;
@@ -489,6 +494,8 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     if (buf && !(flags & O_APPEND) && !nvfile_sync_mode(flags) && nvlock_is_concurrent(&f->lock)) {
         long r = nvfile_write_in_place(f, buf, n, off);
         if (r != -EAGAIN) {
+            if (r > 0)
+                nvfile_changed(f);
             *at = off;
             return r;
         }
@@ -499,6 +506,8 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     long r = buf || !n ? beyond_mapping(nvfile_write(f, buf, n, off)) : write_from_null(f, off);
     if (r == -ENOSPC && n > 1)
         r = write_what_fits(f, buf, n, off);
+    if (r > 0)
+        nvfile_changed(f);
 #if NVMMIO_MUTANT == 11 /* mutant 11: a sync-mode write returns before its commit */
     nvfile_unlock(f);
     *at = off;
@@ -551,7 +560,7 @@ static off_t seek_data_or_hole(struct nvfile *f, off_t off, int whence)
     off_t r;
     if ((uint64_t)off >= f->size) {
         r = -ENXIO;
-    } else if (nvfile_checkpoint(f) < 0) {
+    } else if (nvfile_checkpoint(f) < 0 || nvfile_publish(f) < 0) {
         r = -EIO;
     } else {
         r = (off_t)sys_lseek(f->fd, off, whence);
@@ -781,6 +790,8 @@ int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
     int rc = (int)beyond_mapping(nvfile_allocate(f, mode, (uint64_t)off, (uint64_t)len));
+    if (rc == 0)
+        nvfile_changed(f);
     if (rc == 0 && nvfile_sync_mode(o->flags))
         rc = nvfile_commit(f);
     nvfile_unlock(f);
@@ -804,6 +815,8 @@ int nvops_fsync(struct nvofd *o)
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
     int rc = nvfile_commit(f);
+    if (rc == 0)
+        rc = nvfile_publish_lazily(f);
     nvfile_unlock(f);
     return rc;
 }
@@ -827,6 +840,8 @@ int nvops_ftruncate(struct nvofd *o, off_t len)
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
     int rc = (int)beyond_mapping(nvfile_truncate(f, (uint64_t)len));
+    if (rc == 0)
+        nvfile_changed(f);
     if (rc == 0 && nvfile_sync_mode(o->flags))
         rc = nvfile_commit(f);
     nvfile_unlock(f);
@@ -844,15 +859,57 @@ void nvops_setfl(struct nvofd *o, int flags)
 
 /* ---- metadata ----------------------------------------------------------- */
 
-void nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks)
+bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks)
 {
-    off_t logical;
-    if (!nvtable_logical_size(dev, ino, &logical))
+    struct nvfile *f = nvtable_pin(dev, ino);
+    if (!f)
+        return false;
+    bool again = nvfile_stale(f);
+    if (again) {
+        nvfile_lock(f, NULL);
+        nvfile_publish(f);
+        nvfile_unlock(f);
+    } else {
+        nvlock_shared(&f->lock);
+        off_t logical = (off_t)f->size;
+        nvlock_unlock_shared(&f->lock);
+        *size = logical;
+        /* Blocks the last publication could not give back yet: bytes cut
+         * below the committed size wait for the next commit. */
+        blkcnt_t most = (logical + 4095) / 4096 * 8;
+        if (*blocks > most)
+            *blocks = most;
+    }
+    nvfile_release(f);
+    return again;
+}
+
+static void publish_locked(struct nvfile *f)
+{
+    nvfile_lock(f, NULL);
+    nvfile_publish(f);
+    nvfile_unlock(f);
+}
+
+void nvops_before_set_times(int fd, int dirfd, const char *path, int at_flags)
+{
+    if (fd >= 0) {
+        struct nvofd *o = nvops_begin(fd);
+        if (o) {
+            publish_locked(o->file);
+            nvops_end(o);
+        }
         return;
-    *size = logical;
-    blkcnt_t most = (logical + 511) / 512;
-    if (*blocks > most)
-        *blocks = most;
+    }
+    struct statx stx;
+    if (sys_statx(dirfd, path, at_flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), STATX_INO, &stx) <
+        0)
+        return;
+    struct nvfile *f = nvtable_pin(makedev(stx.stx_dev_major, stx.stx_dev_minor), stx.stx_ino);
+    if (f) {
+        publish_locked(f);
+        nvfile_release(f);
+    }
 }
 
 void nvops_doom(int dirfd, const char *path, struct nvops_doomed *d)

@@ -96,8 +96,15 @@ void nvops_adopt_inherited(void);
 void nvops_setfl(struct nvofd *o, int flags);
 
 /* Corrects a stat result of a file this process has open: the logical size
- * and no preallocated blocks. */
-void nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks);
+ * and no preallocated blocks. Returns true, and corrects nothing, when the
+ * file had changes the kernel did not show yet (its times): they are
+ * published now and the caller must stat again. */
+bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks);
+/* The program is about to set the times of fd (when fd >= 0) or of the
+ * file at (dirfd, path) with utimensat's at_flags: when this process
+ * manages it, what would change them later (the library's reserved space
+ * given back, pending times brought up) is done now, so they stay as set. */
+void nvops_before_set_times(int fd, int dirfd, const char *path, int at_flags);
 
 /* A path of a regular file is about to lose its last link (unlink, or a
  * rename over it): remembers its log so nvops_forget_log can remove it. */

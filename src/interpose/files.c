@@ -148,14 +148,12 @@ NV_EXPORT int close(int fd)
         return -1;
     }
     struct nvofd *o = nvops_close_begin(fd);
+    /* Committed and published before the kernel closes the descriptor: a
+     * watcher woken by IN_CLOSE_WRITE finds the file as the program left it. */
+    int r = o ? nvops_close_finish(o) : 0;
     int rc = REAL(close)(fd);
-    if (o) {
-        int saved = errno;
-        int r = nvops_close_finish(o);
-        if (rc == 0 && r < 0)
-            return (int)nv_ret(r);
-        errno = saved;
-    }
+    if (rc == 0 && r < 0)
+        return (int)nv_ret(r);
     return rc;
 }
 

@@ -1,8 +1,10 @@
 /*
  * meta.c - wrappers of metadata calls that must agree with the library:
- * the stat family reports the logical size of files this process has open,
- * unlink and rename drop the log of a file that loses its last link, and
- * truncate by path goes through the epoch like ftruncate.
+ * the stat family reports the logical size of files this process has open
+ * (and their times, published first when the program changed them), the
+ * calls that set times find the library's work done before them, unlink
+ * and rename drop the log of a file that loses its last link, and truncate
+ * by path goes through the epoch like ftruncate.
  */
 #include "interpose/real.h"
 
@@ -11,12 +13,19 @@
 
 #include "core/ops.h"
 
-/* Evaluates `call` once, then corrects *st. */
+/* Whether the stat result of a managed file must be taken again (its
+ * changes were just published); otherwise corrects it. */
+#define STAT_AGAIN(st)                                                                             \
+    (S_ISREG((st)->st_mode) &&                                                                     \
+     nvops_fix_stat((st)->st_dev, (st)->st_ino, &(st)->st_size, &(st)->st_blocks))
+
+/* Evaluates `call`, and once more when the file's changes were published
+ * by the first look, then corrects *st. */
 #define FIX_STAT(call, st)                                                                         \
     do {                                                                                           \
         int r_ = (call);                                                                           \
-        if (r_ == 0 && S_ISREG((st)->st_mode))                                                     \
-            nvops_fix_stat((st)->st_dev, (st)->st_ino, &(st)->st_size, &(st)->st_blocks);          \
+        if (r_ == 0 && STAT_AGAIN(st) && (r_ = (call)) == 0)                                       \
+            (void)STAT_AGAIN(st);                                                                  \
         return r_;                                                                                 \
     } while (0)
 
@@ -100,18 +109,79 @@ NV_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *
     FIX_STAT(REAL(__fxstatat64)(ver, dirfd, path, st, flags), st);
 }
 
+static bool statx_again(struct statx *stx)
+{
+    if (!S_ISREG(stx->stx_mode))
+        return false;
+    off_t size = (off_t)stx->stx_size;
+    blkcnt_t blocks = (blkcnt_t)stx->stx_blocks;
+    if (nvops_fix_stat(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino, &size,
+                       &blocks))
+        return true;
+    stx->stx_size = (uint64_t)size;
+    stx->stx_blocks = (uint64_t)blocks;
+    return false;
+}
+
 NV_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
 {
     int r = REAL(statx)(dirfd, path, flags, mask, stx);
-    if (r == 0 && S_ISREG(stx->stx_mode)) {
-        off_t size = (off_t)stx->stx_size;
-        blkcnt_t blocks = (blkcnt_t)stx->stx_blocks;
-        nvops_fix_stat(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino, &size,
-                       &blocks);
-        stx->stx_size = (uint64_t)size;
-        stx->stx_blocks = (uint64_t)blocks;
-    }
+    if (r == 0 && statx_again(stx) && (r = REAL(statx)(dirfd, path, flags, mask, stx)) == 0)
+        statx_again(stx);
     return r;
+}
+
+/* ---- setting times: the program's values stay as it set them ------------ */
+
+/* Linux lets utimensat and futimesat take a null path (the descriptor
+ * itself), which the C library's headers declare impossible: the compiler
+ * must not know what the path is before it is compared. */
+static bool names_dirfd(const char *path)
+{
+    __asm__("" : "+r"(path));
+    return path == NULL;
+}
+
+NV_EXPORT int utimensat(int dirfd, const char *path, const struct timespec times[2], int flags)
+{
+    nvops_before_set_times(names_dirfd(path) ? dirfd : -1, dirfd, path, flags);
+    return REAL(utimensat)(dirfd, path, times, flags);
+}
+
+NV_EXPORT int futimens(int fd, const struct timespec times[2])
+{
+    nvops_before_set_times(fd, -1, NULL, 0);
+    return REAL(futimens)(fd, times);
+}
+
+NV_EXPORT int futimes(int fd, const struct timeval tv[2])
+{
+    nvops_before_set_times(fd, -1, NULL, 0);
+    return REAL(futimes)(fd, tv);
+}
+
+NV_EXPORT int utimes(const char *path, const struct timeval tv[2])
+{
+    nvops_before_set_times(-1, AT_FDCWD, path, 0);
+    return REAL(utimes)(path, tv);
+}
+
+NV_EXPORT int lutimes(const char *path, const struct timeval tv[2])
+{
+    nvops_before_set_times(-1, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW);
+    return REAL(lutimes)(path, tv);
+}
+
+NV_EXPORT int futimesat(int dirfd, const char *path, const struct timeval tv[2])
+{
+    nvops_before_set_times(names_dirfd(path) ? dirfd : -1, dirfd, path, 0);
+    return REAL(futimesat)(dirfd, path, tv);
+}
+
+NV_EXPORT int utime(const char *path, const struct utimbuf *times)
+{
+    nvops_before_set_times(-1, AT_FDCWD, path, 0);
+    return REAL(utime)(path, times);
 }
 
 NV_EXPORT int unlinkat(int dirfd, const char *path, int flags)

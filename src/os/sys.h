@@ -110,6 +110,15 @@ static inline long sys_pread(int fd, void *buf, size_t n, off_t off)
 {
     return sys_call6(SYS_pread64, fd, (long)buf, (long)n, off, 0, 0);
 }
+static inline long sys_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    return sys_call6(SYS_pwrite64, fd, (long)buf, (long)n, off, 0, 0);
+}
+static inline int sys_utimensat(int dirfd, const char *path, const struct timespec times[2],
+                                int flags)
+{
+    return (int)sys_call6(SYS_utimensat, dirfd, (long)path, (long)times, flags, 0, 0);
+}
 static inline long sys_write(int fd, const void *buf, size_t n)
 {
     return sys_call6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0);

@@ -182,6 +182,18 @@ void pm_populate(struct pm_map *m, size_t off, size_t n)
         sys_madvise(m->base + lo, hi - lo, advice);
 }
 
+void pm_prefault(struct pm_map *m, size_t off, size_t n)
+{
+    size_t lo = off & ~(size_t)4095, hi = (off + n + 4095) & ~(size_t)4095;
+    if (hi > m->reserved)
+        hi = m->reserved;
+#ifdef NVMMIO_CRASH_MODEL
+    nvmodel_before_store(m, lo, hi > lo ? hi - lo : 0); /* the holes it fills were zeros */
+#endif
+    if (lo < hi)
+        sys_madvise(m->base + lo, hi - lo, MADV_POPULATE_READ);
+}
+
 int pm_allocate(struct pm_map *m, size_t off, size_t n)
 {
     if (!m->writable || m->kind == PM_KIND_MSYNC)

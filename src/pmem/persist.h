@@ -59,6 +59,12 @@ void pm_unmap(struct pm_map *m);
  * not fault page by page. A hint: failures are ignored. */
 void pm_populate(struct pm_map *m, size_t off, size_t n);
 
+/* Maps [off, off+n) in for reading: unlike populating for write, which
+ * the kernel takes for a change of the file (its mtime moves), this leaves
+ * the file's times alone. On tmpfs the entries take stores without
+ * faulting again. A hint: failures are ignored. */
+void pm_prefault(struct pm_map *m, size_t off, size_t n);
+
 /* Allocates the file's storage under [off, off+n) by write faults, where
  * stores reach the file directly (MAP_SYNC or forced pmem): 0, -ENOSPC when
  * the file system has no room, -EOPNOTSUPP for an msync mapping (whose

@@ -29,6 +29,7 @@ needs_of() {
     git) echo git ;;
     sqlite_*) echo sqlite3 ;;
     fio_*) echo fio ;;
+    times) echo tar rsync ;;
     esac
 }
 
@@ -633,3 +634,49 @@ for e in psync sync vsync pvsync2; do
     eval "nondet_fio_$e() { fio_nondet; }"
 done
 unset e
+
+# ---- times that programs set ------------------------------------------------
+
+# cp -p, tar xp and rsync -t set the times of the files they write (cp and
+# tar while the file is still open); the library's own work at close must
+# leave them as set. The inputs' times are fixed, so both sides print the
+# same mtimes (and cp's atimes) to the nanosecond. Sizes cover an empty
+# file, a sparse one and one that grows past the library's first steps.
+SCENARIOS="$SCENARIOS times"
+
+setup_times() {
+    mkdir in
+    gen bin in/big 3M 11
+    gen bin in/small 5000 12
+    gen bin in/over 5000 13
+    : >in/empty
+    truncate -s 5M in/sparse && printf 'tail' | dd of=in/sparse bs=1 seek=4M conv=notrunc status=none
+    touch -m -d '2001-02-03 04:05:06.123456789' in/big in/small in/over
+    touch -a -d '2002-03-04 05:06:07.987654321' in/big in/small in/over
+    touch -d '1999-12-31 23:59:59.5' in/empty in/sparse
+    tar -cf in.tar -C in big small empty sparse
+    # An existing, larger file that a copy overwrites in place.
+    mkdir cp_over
+    gen bin cp_over/over 9000 14
+}
+
+# mtime (and with a second argument atime) of every file below $1.
+times_of() {
+    (cd "$1" && find . -type f -printf '%P\n' | LC_ALL=C sort | while read -r f; do
+        stat -c "%n mtime %y${2:+ atime %x}" "$f"
+    done)
+}
+
+# atime only where the kernel's own run is repeatable: cp -p of one file
+# (copying several, cp reads the copies' atimes after the read moved them).
+run_times() {
+    mkdir cp_out tar_out
+    step "cp -p" cp -p in/big in/small in/empty in/sparse cp_out/
+    times_of cp_out
+    step "cp -p over" cp -p in/over cp_over/over
+    times_of cp_over atime
+    step "tar xpf" tar -xpf in.tar -C tar_out
+    times_of tar_out
+    step "rsync -t" rsync -t in/big in/small in/empty in/sparse rsync_out/
+    times_of rsync_out
+}
