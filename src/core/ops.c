@@ -859,16 +859,21 @@ void nvops_setfl(struct nvofd *o, int flags)
 
 /* ---- metadata ----------------------------------------------------------- */
 
-bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks)
+static void publish_locked(struct nvfile *f)
+{
+    nvfile_lock(f, NULL);
+    nvfile_publish(f);
+    nvfile_unlock(f);
+}
+
+bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks, bool may_publish)
 {
     struct nvfile *f = nvtable_pin(dev, ino);
     if (!f)
         return false;
-    bool again = nvfile_stale(f);
+    bool again = may_publish && nvfile_stale(f);
     if (again) {
-        nvfile_lock(f, NULL);
-        nvfile_publish(f);
-        nvfile_unlock(f);
+        publish_locked(f);
     } else {
         nvlock_shared(&f->lock);
         off_t logical = (off_t)f->size;
@@ -882,13 +887,6 @@ bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks)
     }
     nvfile_release(f);
     return again;
-}
-
-static void publish_locked(struct nvfile *f)
-{
-    nvfile_lock(f, NULL);
-    nvfile_publish(f);
-    nvfile_unlock(f);
 }
 
 void nvops_before_set_times(int fd, int dirfd, const char *path, int at_flags)

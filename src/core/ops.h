@@ -96,10 +96,13 @@ void nvops_adopt_inherited(void);
 void nvops_setfl(struct nvofd *o, int flags);
 
 /* Corrects a stat result of a file this process has open: the logical size
- * and no preallocated blocks. Returns true, and corrects nothing, when the
- * file had changes the kernel did not show yet (its times): they are
- * published now and the caller must stat again. */
-bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks);
+ * and no preallocated blocks. With may_publish, returns true, and corrects
+ * nothing, when the file had changes the kernel did not show yet (its
+ * times): they are published now and the caller must stat again, then
+ * correct without publishing (another thread or a signal handler may have
+ * changed the file in between, and the second result must be corrected
+ * all the same). */
+bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks, bool may_publish);
 /* The program is about to set the times of fd (when fd >= 0) or of the
  * file at (dirfd, path) with utimensat's at_flags: when this process
  * manages it, what would change them later (the library's reserved space

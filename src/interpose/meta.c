@@ -15,17 +15,17 @@
 
 /* Whether the stat result of a managed file must be taken again (its
  * changes were just published); otherwise corrects it. */
-#define STAT_AGAIN(st)                                                                             \
+#define STAT_AGAIN(st, may_publish)                                                                \
     (S_ISREG((st)->st_mode) &&                                                                     \
-     nvops_fix_stat((st)->st_dev, (st)->st_ino, &(st)->st_size, &(st)->st_blocks))
+     nvops_fix_stat((st)->st_dev, (st)->st_ino, &(st)->st_size, &(st)->st_blocks, may_publish))
 
 /* Evaluates `call`, and once more when the file's changes were published
  * by the first look, then corrects *st. */
 #define FIX_STAT(call, st)                                                                         \
     do {                                                                                           \
         int r_ = (call);                                                                           \
-        if (r_ == 0 && STAT_AGAIN(st) && (r_ = (call)) == 0)                                       \
-            (void)STAT_AGAIN(st);                                                                  \
+        if (r_ == 0 && STAT_AGAIN(st, true) && (r_ = (call)) == 0)                                 \
+            (void)STAT_AGAIN(st, false);                                                           \
         return r_;                                                                                 \
     } while (0)
 
@@ -109,14 +109,14 @@ NV_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *
     FIX_STAT(REAL(__fxstatat64)(ver, dirfd, path, st, flags), st);
 }
 
-static bool statx_again(struct statx *stx)
+static bool statx_again(struct statx *stx, bool may_publish)
 {
     if (!S_ISREG(stx->stx_mode))
         return false;
     off_t size = (off_t)stx->stx_size;
     blkcnt_t blocks = (blkcnt_t)stx->stx_blocks;
     if (nvops_fix_stat(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino, &size,
-                       &blocks))
+                       &blocks, may_publish))
         return true;
     stx->stx_size = (uint64_t)size;
     stx->stx_blocks = (uint64_t)blocks;
@@ -126,8 +126,8 @@ static bool statx_again(struct statx *stx)
 NV_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
 {
     int r = REAL(statx)(dirfd, path, flags, mask, stx);
-    if (r == 0 && statx_again(stx) && (r = REAL(statx)(dirfd, path, flags, mask, stx)) == 0)
-        statx_again(stx);
+    if (r == 0 && statx_again(stx, true) && (r = REAL(statx)(dirfd, path, flags, mask, stx)) == 0)
+        statx_again(stx, false);
     return r;
 }
 
