@@ -167,11 +167,9 @@ void pm_unmap(struct pm_map *m)
 #define MADV_POPULATE_WRITE 23
 #endif
 
-void pm_populate(struct pm_map *m, size_t off, size_t n)
+/* Maps in the pages of [off, off+n) with the given madvise advice. */
+static void populate(struct pm_map *m, size_t off, size_t n, int advice)
 {
-    /* Populating for write dirties every page, which an msync mapping would
-     * then write back: those get read-only entries. */
-    int advice = m->writable && m->kind != PM_KIND_MSYNC ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
     size_t lo = off & ~(size_t)4095, hi = (off + n + 4095) & ~(size_t)4095;
     if (hi > m->reserved)
         hi = m->reserved;
@@ -182,16 +180,17 @@ void pm_populate(struct pm_map *m, size_t off, size_t n)
         sys_madvise(m->base + lo, hi - lo, advice);
 }
 
+void pm_populate(struct pm_map *m, size_t off, size_t n)
+{
+    /* Populating for write dirties every page, which an msync mapping would
+     * then write back: those get read-only entries. */
+    populate(m, off, n,
+             m->writable && m->kind != PM_KIND_MSYNC ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+}
+
 void pm_prefault(struct pm_map *m, size_t off, size_t n)
 {
-    size_t lo = off & ~(size_t)4095, hi = (off + n + 4095) & ~(size_t)4095;
-    if (hi > m->reserved)
-        hi = m->reserved;
-#ifdef NVMMIO_CRASH_MODEL
-    nvmodel_before_store(m, lo, hi > lo ? hi - lo : 0); /* the holes it fills were zeros */
-#endif
-    if (lo < hi)
-        sys_madvise(m->base + lo, hi - lo, MADV_POPULATE_READ);
+    populate(m, off, n, MADV_POPULATE_READ);
 }
 
 int pm_allocate(struct pm_map *m, size_t off, size_t n)

@@ -25,18 +25,7 @@ R=$T/root
 mkdir "$R"
 lib() { env LD_PRELOAD="$preload" NVMMIO_PATH="$R" "$@"; }
 
-passed=0 failed=0
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok: $what"
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $what"
-    fi
-}
+. "$here/checks.sh"
 log_of() { printf '%s/.nvmmio/%x-%x.log' "$R" "$(stat -c '%d' "$1")" "$(stat -c '%i' "$1")"; }
 
 # h1 and h2 each crash with an uncommitted write over a committed one.
@@ -123,5 +112,4 @@ for kind in link open; do
 done
 check "nothing was made through the link" [ -z "$(ls -A "$T/elsewhere")" ]
 
-echo "hostile: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+checks_done hostile

@@ -47,18 +47,7 @@ user() { setpriv --reuid=$U --regid=$U --clear-groups env HOME="$T" "$@"; }
 lib_user() { user env LD_PRELOAD="$preload" NVMMIO_PATH="$R" "$@"; }
 ops="python3 $T/bin/fsops.py"
 
-passed=0 failed=0
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok: $what"
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $what"
-    fi
-}
+. "$here/checks.sh"
 owner_mode() { stat -c '%U %a' "$1"; }
 log_of() { # the log name of a file: DEV-INO.log in hex
     printf '%s/.nvmmio/%x-%x.log' "$R" "$(stat -c '%d' "$1")" "$(stat -c '%i' "$1")"
@@ -145,5 +134,4 @@ mkdir "$T/ukill" && chown $U "$T/ukill"
 user "$killtest" --lib "$lib" --kills 40 --seed 5 --dir "$T/ukill" >"$T/kill.out" 2>&1
 check "killtest passes" is "$?" 0 || tail -n 30 "$T/kill.out"
 
-echo "multiuser: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+checks_done multiuser
