@@ -488,8 +488,7 @@ static int run_watch(const char *managed, int rounds)
                  "first",
                  r, kinds[kind], seen[0] ? seen : "none");
     }
-    printf("times watch: %d closed writes, each seen as IN_MODIFY, then IN_CLOSE_WRITE\n",
-           rounds);
+    printf("times watch: %d closed writes, each seen as IN_MODIFY, then IN_CLOSE_WRITE\n", rounds);
     return 0;
 }
 
