@@ -1390,7 +1390,9 @@ int nvfile_commit(struct nvfile *f)
 {
     if (!f->dirty)
         return 0;
-    if (nvlog_exists(&f->log))
+    /* The running epoch's records are all of its policy: an undo epoch
+     * sealed each one as it wrote it, and has nothing to walk here. */
+    if (f->policy == NVLOG_REDO && nvlog_exists(&f->log))
         nvlog_seal_redo_data(&f->log, &f->index);
 #if NVMMIO_MUTANT == 2 /* mutant 2: no fence before the commit */
     int rc = 0;
