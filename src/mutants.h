@@ -1,0 +1,35 @@
+/*
+ * mutants.h - the deliberate bugs of the crash model's mutation gate
+ * (tests/crash/model/README.md), and the one switch that builds them in.
+ *
+ * A build with NVMMIO_MUTANT=N compiles in bug N and no other; a normal
+ * build has NVMMIO_MUTANT 0, where every MUTANT(n) is a constant false that
+ * the compiler removes. A site reads `if (MUTANT(n))` or `if (!MUTANT(n))`
+ * next to the step the bug breaks, so the gate proves that the crash model
+ * notices when that step is missing. The gate reads the list below (the
+ * lines "N: what"), so a new mutant is one line here and one site.
+ *
+ *  1: redo log data not flushed before its commit
+ *  2: no fence before the commit record
+ *  3: a checkpoint commits before its data is home
+ *  4: the commit is flushed but never fenced: no final drain in fsync
+ *  5: no drain after a checkpoint's copies
+ *  6: the commit record is not flushed
+ *  7: the log is freed before the checkpoint is fenced
+ *  8: a two-word commit slot is trusted as if written atomically
+ *  9: recovery retires the records before its replay is durable
+ * 10: recovery does not restore the committed size
+ * 11: a sync-mode write returns before its commit
+ * 12: a later undo pre-image replaces the epoch's first
+ * 13: a record's data checksum is never checked before recovery applies it
+ */
+#ifndef NVMMIO_MUTANTS_H
+#define NVMMIO_MUTANTS_H
+
+#ifndef NVMMIO_MUTANT
+#define NVMMIO_MUTANT 0
+#endif
+
+#define MUTANT(n) (NVMMIO_MUTANT == (n))
+
+#endif
