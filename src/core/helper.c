@@ -105,7 +105,7 @@ static bool due(const struct timespec *t)
 /* Write lock held: has f been left alone since it was queued? */
 static bool went_idle(const struct nvfile *f)
 {
-    return f->epoch == f->ckpt_epoch && !f->dirty;
+    return f->journal.epoch == f->ckpt_epoch && !f->dirty;
 }
 
 static void checkpoint_if_idle(struct nvfile *f)
@@ -184,7 +184,7 @@ void nvhelper_checkpoint(struct nvfile *f)
         nvfile_checkpoint(f);
         return;
     }
-    f->ckpt_epoch = f->epoch;
+    f->ckpt_epoch = f->journal.epoch;
     if (!f->ckpt_queued) {
         clock_gettime(CLOCK_MONOTONIC, &f->ckpt_due);
         f->ckpt_due.tv_nsec += IDLE_DELAY_NS;

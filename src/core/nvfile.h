@@ -28,11 +28,10 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "log/index.h"
 #include "core/filelock.h"
 #include "core/owner.h"
-#include "core/spare.h"
-#include "log/log.h"
+#include "core/storage.h"
+#include "log/journal.h"
 #include "pmem/persist.h"
 
 /* Largest logical size served: offsets are indexed below 2^48, and the data
@@ -55,47 +54,23 @@ struct nvfile {
     uint64_t size;
     uint64_t committed_size;
     uint64_t real_size;
-    uint64_t alloc_prefix; /* [0, alloc_prefix) is known to have blocks */
-    uint64_t *chunks;      /* bitmap: 2 MiB chunks known to have blocks */
-    uint64_t chunk_bits;
-    uint64_t chunks_known; /* bits set */
     uint64_t zero_from;
-    /* What the kernel shows of the file while the library works on it (see
-     * nvfile_publish): the program changed it since its times were last
-     * brought up (atomic; in-place writers set it without the lock); the
-     * coarse clock then; pages the library reserved and the program never
-     * wrote: [tail_lo, alloc_prefix) ahead of appends, and spare ones in
-     * chunks allocated over holes; the size at the last trim while open,
-     * from which appends take small steps again. */
+    /* The program changed the file since its times were last brought up
+     * (see nvfile_publish; atomic, in-place writers set it without the
+     * lock), and the coarse clock then. */
     bool times_stale;
     struct timespec published;
-    uint64_t tail_lo;
-    struct nvspare spare;
-    uint64_t regrow_from;
+    struct nvstorage store;
 
-    struct nvlog log;
-    struct nvidx index;
-    uint64_t epoch; /* the running epoch: committed_epoch + 1 */
-    int policy;     /* NVLOG_UNDO or NVLOG_REDO for the running epoch */
-    bool dirty;     /* the running epoch changed the file */
+    struct nvjournal journal;
+    bool dirty; /* the running epoch changed the file */
     /* The program mapped the file itself (now or, in this process, before
      * this object was made): its mapping sees home bytes only, so the file
      * is logged with undo (in place), and its stores may land anywhere, so
      * no byte past the library's writes is taken to be zero. */
     bool mapped_by_program;
     bool shared_with_child; /* a fork in progress hands it to the kernel */
-    /* Held by the helper thread while it allocates ahead of the end
-     * without the file lock; taken (under the file lock) by whatever moves
-     * the mapping or takes blocks away, which also empties the window. */
-    pthread_mutex_t layout_lock;
-    /* The window the writer posts for the helper thread: [lo, hi), of which
-     * the thread has allocated [floor, hi); gen changes with every window. */
-    pthread_mutex_t ahead_lock;
-    struct nvfile_ahead {
-        uint64_t gen, lo, hi, floor;
-    } ahead;
-    uint64_t append_front; /* alloc_prefix as appends left it (atomic) */
-    int zero_range_answer; /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
+    int zero_range_answer;  /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
     uint64_t reads, writes;
 
     /* Owned by the file table. */
@@ -218,6 +193,11 @@ int nvfile_publish_lazily(struct nvfile *f);
  * allocate), a step at a time, so appends find it ready. Gives up when the
  * file changes shape under it. */
 void nvfile_prepare_ahead(struct nvfile *f);
+
+/* Fills what nvmmio_get_stats reports of the file (but sync_mode, which
+ * belongs to the descriptor); takes the read lock. */
+struct nvmmio_stats;
+void nvfile_stats(struct nvfile *f, struct nvmmio_stats *st);
 
 /* True when writes to the file are durability points of their own. */
 bool nvfile_sync_mode(int open_flags);

@@ -27,18 +27,8 @@ API int nvmmio_get_stats(int fd, struct nvmmio_stats *st)
         errno = EBADF;
         return -1;
     }
-    struct nvfile *f = o->file;
-    memset(st, 0, sizeof(*st));
-    nvlock_shared(&f->lock);
-    st->logical_size = f->size;
-    st->committed_size = f->committed_size;
-    st->epoch = f->log.state.committed_epoch;
-    st->log_bytes = nvlog_used(&f->log);
-    st->redo_pending = f->index.redo_live;
-    st->policy = f->policy == NVLOG_REDO ? NVMMIO_POLICY_REDO : NVMMIO_POLICY_UNDO;
-    st->persist = (uint32_t)f->map.kind;
+    nvfile_stats(o->file, st);
     st->sync_mode = nvfile_sync_mode(o->flags);
-    nvlock_unlock_shared(&f->lock);
     nvofd_end(o);
     return 0;
 }

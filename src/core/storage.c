@@ -1,0 +1,516 @@
+/*
+ * storage.c - the blocks behind a managed file: what is known to be
+ * stored, growing the real file, storage made ready ahead of appends by
+ * the helper thread, and the pages the library reserved and the program
+ * never wrote (see storage.h).
+ */
+#include "core/storage.h"
+
+#include <errno.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/helper.h"
+#include "core/nvfile_internal.h"
+#include "os/sys.h"
+
+#define MIN_GROW_STEP ((uint64_t)16 << 10)
+#define MAX_GROW_STEP ((uint64_t)64 << 20)
+/* A file appended past AHEAD_FROM, on forced pmem, gets storage prepared
+ * ahead of its end by the helper thread: the writer posts a window of a
+ * quarter of the size (AHEAD_STEP to AHEAD) past what it needs, and the
+ * thread allocates it by faults, AHEAD_PIECE at a time from the top, while
+ * the writer faults in what it reaches first, AHEAD_WRITER_STEP ahead. */
+#define AHEAD_FROM        ((uint64_t)1 << 20)
+#define AHEAD             ((uint64_t)8 << 20)
+#define AHEAD_STEP        ((uint64_t)1 << 20)
+#define AHEAD_PIECE       ((uint64_t)64 << 10)
+#define AHEAD_WRITER_STEP ((uint64_t)64 << 10)
+
+void nvstorage_init(struct nvstorage *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->layout_lock, NULL);
+    pthread_mutex_init(&s->ahead_lock, NULL);
+}
+
+void nvstorage_destroy(struct nvstorage *s)
+{
+    pthread_mutex_destroy(&s->layout_lock);
+    pthread_mutex_destroy(&s->ahead_lock);
+    free(s->chunks);
+    nvspare_destroy(&s->spare);
+}
+
+/* Anything that moves the mapping or takes blocks away runs between these
+ * (write lock held): it waits out the helper thread's work ahead of the
+ * end, which then sees the generation change and drops what it did. */
+void nvstorage_layout_begin(struct nvfile *f)
+{
+    pthread_mutex_lock(&f->store.layout_lock);
+    pthread_mutex_lock(&f->store.ahead_lock);
+    f->store.ahead.gen++;
+    f->store.ahead.lo = f->store.ahead.hi = f->store.ahead.floor = 0;
+    pthread_mutex_unlock(&f->store.ahead_lock);
+}
+
+void nvstorage_layout_end(struct nvfile *f)
+{
+    pthread_mutex_unlock(&f->store.layout_lock);
+}
+
+int nvstorage_reserve_map(struct nvfile *f, uint64_t end)
+{
+    if (end <= f->map.reserved)
+        return 0;
+    nvstorage_layout_begin(f);
+    int rc = pm_map_grow(f->fd, pm_reserve_for(end, MIN_RESERVE), &f->map);
+    nvstorage_layout_end(f);
+    return rc;
+}
+
+/* ---- storage: which 2 MiB chunks have blocks behind them ---------------- */
+
+static bool chunk_known(const struct nvfile *f, uint64_t c)
+{
+    return c < f->store.chunk_bits && (f->store.chunks[c / 64] >> (c % 64) & 1);
+}
+
+/* Records that chunks [c0, c1) have blocks; `map` also maps them in (the
+ * pages of appends are mapped already). */
+static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1, bool map)
+{
+    if (c1 > f->store.chunk_bits) {
+        uint64_t bits = f->store.chunk_bits ? f->store.chunk_bits : 64;
+        while (bits < c1)
+            bits *= 2;
+        uint64_t *n = realloc(f->store.chunks, bits / 8);
+        if (!n)
+            return -ENOMEM;
+        memset(n + f->store.chunk_bits / 64, 0, (bits - f->store.chunk_bits) / 8);
+        f->store.chunks = n;
+        f->store.chunk_bits = bits;
+    }
+    uint64_t fresh_from = UINT64_MAX, fresh_to = 0;
+    for (uint64_t c = c0; c < c1; c++) {
+        if (f->store.chunks[c / 64] >> (c % 64) & 1)
+            continue;
+        f->store.chunks_known++;
+        f->store.chunks[c / 64] |= (uint64_t)1 << (c % 64);
+        fresh_from = fresh_from < c ? fresh_from : c;
+        fresh_to = c + 1;
+    }
+    /* Blocks just known to be there: map them in one go, up to a bound so
+     * opening a huge file stays cheap (the rest fault in as used). */
+    if (map && fresh_to > fresh_from && fresh_from * STORAGE_CHUNK < POPULATE_LIMIT) {
+        uint64_t hi = fresh_to * STORAGE_CHUNK;
+        hi = hi < POPULATE_LIMIT ? hi : POPULATE_LIMIT;
+        hi = hi < f->real_size ? hi : f->real_size;
+        if (hi > fresh_from * STORAGE_CHUNK)
+            pm_populate(&f->map, fresh_from * STORAGE_CHUNK, hi - fresh_from * STORAGE_CHUNK);
+    }
+    return 0;
+}
+
+/* Forgets the chunks that [lo, hi) touches (some of their blocks went). */
+static void forget_chunk_range(struct nvfile *f, uint64_t lo, uint64_t hi)
+{
+    uint64_t end = (hi + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
+    for (uint64_t c = lo / STORAGE_CHUNK; c < f->store.chunk_bits && c < end; c++) {
+        f->store.chunks_known -= f->store.chunks[c / 64] >> (c % 64) & 1;
+        f->store.chunks[c / 64] &= ~((uint64_t)1 << (c % 64));
+    }
+}
+
+bool nvstorage_backed(const struct nvfile *f, uint64_t off, uint64_t end)
+{
+    return end <= f->store.alloc_prefix || chunk_known(f, off / STORAGE_CHUNK);
+}
+
+/* How far an append preallocates: a quarter of what the file has stored,
+ * so a sparse file does not reserve much for a small write past its end. */
+static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static uint64_t grow_step(const struct nvfile *f)
+{
+    uint64_t stored = f->store.chunks_known * STORAGE_CHUNK;
+    uint64_t base = stored > f->store.alloc_prefix ? stored : f->store.alloc_prefix;
+    /* After a trim while open (a publication), steps grow with what was
+     * appended since, so a file synced after every few appends does not
+     * hand back a large step each time. */
+    uint64_t since = f->store.alloc_prefix > f->store.regrow_from
+                         ? f->store.alloc_prefix - f->store.regrow_from
+                         : 0;
+    if (f->store.regrow_from && since < base)
+        base = since;
+    return clamp(base / 4, MIN_GROW_STEP, MAX_GROW_STEP);
+}
+
+/* The helper thread reads the allocated prefix without taking the lock.
+ * The reserved tail stays the end of the prefix: the part of it that the
+ * prefix no longer ends with joins the spare pages. */
+static void set_alloc_prefix(struct nvfile *f, uint64_t v)
+{
+    uint64_t t = f->store.tail_lo, p = f->store.alloc_prefix;
+    if (t < p && v != p) {
+        uint64_t from = v > p ? t : t > v ? t : v; /* raised: all of it; lowered: above v */
+        nvspare_add(&f->store.spare, from, p);
+    }
+    f->store.tail_lo = v > p || t > v ? v : t;
+    f->store.alloc_prefix = v;
+    __atomic_store_n(&f->store.append_front, v, __ATOMIC_RELAXED);
+}
+
+int nvstorage_found(struct nvfile *f, uint64_t hole)
+{
+    set_alloc_prefix(f, round_down(hole, PAGE));
+    if (hole < STORAGE_CHUNK)
+        return 0;
+    /* Mapped for reading: populating for write would move the file's mtime
+     * at a mere open. */
+    uint64_t known = round_down(hole, STORAGE_CHUNK);
+    int rc = mark_chunks(f, 0, known / STORAGE_CHUNK, false);
+    if (rc == 0)
+        pm_prefault(&f->map, 0, known < POPULATE_LIMIT ? known : POPULATE_LIMIT);
+    return rc;
+}
+
+void nvstorage_punched(struct nvfile *f, uint64_t lo, uint64_t hi)
+{
+    forget_chunk_range(f, lo, hi);
+    if (f->store.alloc_prefix > lo)
+        set_alloc_prefix(f, lo);
+}
+
+void nvstorage_forget_reserved(struct nvfile *f)
+{
+    nvspare_clear(&f->store.spare);
+    f->store.tail_lo = f->store.alloc_prefix;
+}
+
+static int append_grew(struct nvfile *f, uint64_t hi)
+{
+    set_alloc_prefix(f, hi);
+    return mark_chunks(f, 0, hi / STORAGE_CHUNK, false);
+}
+
+static struct nvstorage_ahead read_window(struct nvfile *f)
+{
+    pthread_mutex_lock(&f->store.ahead_lock);
+    struct nvstorage_ahead w = f->store.ahead;
+    pthread_mutex_unlock(&f->store.ahead_lock);
+    return w;
+}
+
+/* Write lock held. A new window [alloc_prefix, hi) for the helper thread,
+ * the real file extended over it. */
+static int post_window(struct nvfile *f, uint64_t need, struct nvstorage_ahead *w)
+{
+    uint64_t hi = round_up(need + clamp(f->size / 4, AHEAD_STEP, AHEAD), PAGE);
+    int rc = nvstorage_reserve_map(f, hi);
+    if (rc == 0 && hi > f->real_size)
+        rc = sys_ftruncate(f->fd, (off_t)hi);
+    if (rc < 0)
+        return rc;
+    if (hi > f->real_size)
+        f->real_size = hi;
+    pthread_mutex_lock(&f->store.ahead_lock);
+    f->store.ahead.gen++;
+    f->store.ahead.lo = f->store.alloc_prefix;
+    f->store.ahead.hi = f->store.ahead.floor = hi;
+    *w = f->store.ahead;
+    pthread_mutex_unlock(&f->store.ahead_lock);
+    nvhelper_prepare(f);
+    return 0;
+}
+
+/* Write lock held. An append past the allocated prefix, helped by the
+ * thread: pages it has allocated are taken as they are, the writer faults
+ * in the ones below (which allocates them), and posts a new window when it
+ * runs past the current one. Returns 0 or a negative errno (the caller then
+ * reserves the storage itself). */
+static int append_into_tail(struct nvfile *f, uint64_t end)
+{
+    uint64_t need = round_up(end, PAGE);
+    struct nvstorage_ahead w = read_window(f);
+    /* The thread got down to the prefix: the whole window is there, and
+     * the next one goes to the thread now, so it starts ahead of the
+     * writer. */
+    if (w.hi > f->store.alloc_prefix && w.floor <= f->store.alloc_prefix) {
+        int rc = append_grew(f, w.hi);
+        if (rc == 0)
+            rc = post_window(f, w.hi, &w);
+        if (rc < 0 || need <= f->store.alloc_prefix)
+            return rc;
+    }
+    if (need > w.hi) {
+        int rc = post_window(f, need, &w);
+        if (rc < 0)
+            return rc;
+    }
+    /* [floor, hi) is the thread's; below it, the writer's: reaching the
+     * floor makes the whole window ready. */
+    uint64_t top = need + AHEAD_WRITER_STEP < w.floor ? need + AHEAD_WRITER_STEP : w.floor;
+    if (top > f->store.alloc_prefix) {
+        int rc = pm_allocate(&f->map, f->store.alloc_prefix, top - f->store.alloc_prefix);
+        if (rc < 0)
+            return rc;
+    }
+    return append_grew(f, top == w.floor ? w.hi : top);
+}
+
+/* ---- space the library reserved and the program never wrote ------------ */
+
+/* [off, end) is the program's now (written, or allocated by its fallocate):
+ * its pages leave the reserved tail and the spare pages. A write past the
+ * start of the tail leaves the pages it skipped spare. */
+static void program_takes(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    if (off < f->store.alloc_prefix && end > f->store.tail_lo) {
+        uint64_t skipped = round_down(off, PAGE);
+        if (skipped > f->store.tail_lo)
+            nvspare_add(&f->store.spare, f->store.tail_lo, skipped);
+        uint64_t lo = round_up(end, PAGE);
+        f->store.tail_lo = lo < f->store.alloc_prefix ? lo : f->store.alloc_prefix;
+    }
+    if (!nvspare_empty(&f->store.spare))
+        nvspare_take(&f->store.spare, off, end);
+}
+
+/* The prefix just grew from `from`, for a write ending at end, over a
+ * real file of real_size bytes: the pages past the write, past every byte
+ * the file held and past its end before are the library's reservation, its
+ * tail. */
+static void reserved_ahead(struct nvfile *f, uint64_t from, uint64_t real_size, uint64_t end)
+{
+    if (f->mapped_by_program || f->store.alloc_prefix <= from)
+        return;
+    uint64_t lo = end > f->zero_from ? end : f->zero_from;
+    lo = round_up(lo > real_size ? lo : real_size, PAGE);
+    if (lo < f->store.tail_lo)
+        f->store.tail_lo = lo;
+}
+
+/* Blocks whose bytes wait in redo records look like holes at home, but a
+ * checkpoint will write them there: they are not spare. */
+static int take_redo_block(void *arg, uint64_t lo, uint64_t hi)
+{
+    struct nvfile *f = arg;
+    nvspare_take(&f->store.spare, lo, hi);
+    return 0;
+}
+
+/* The library is about to allocate [lo, hi) (page aligned) whole for a
+ * write to [off, end): the pages of it that hold nothing now (holes, or
+ * past the end of the real file) and that the write leaves alone become
+ * spare. Without an answer from the kernel, pages are kept, never lost. */
+static void reserve_spare(struct nvfile *f, uint64_t lo, uint64_t hi, uint64_t off, uint64_t end)
+{
+    if (f->mapped_by_program)
+        return;
+    uint64_t eof = round_up(f->real_size, PAGE);
+    uint64_t at = lo;
+    while (at < hi && at < eof) {
+        long data = sys_lseek(f->fd, (off_t)at, SEEK_DATA);
+        if (data < 0 && data != -ENXIO)
+            return;
+        uint64_t d = data < 0 || (uint64_t)data > eof ? eof : round_down((uint64_t)data, PAGE);
+        if (d > at)
+            nvspare_add(&f->store.spare, at, d < hi ? d : hi);
+        if (d >= hi || d >= eof)
+            break;
+        long hole = sys_lseek(f->fd, (off_t)d, SEEK_HOLE);
+        if (hole < 0)
+            return;
+        at = round_up((uint64_t)hole, PAGE);
+    }
+    if (eof < hi)
+        nvspare_add(&f->store.spare, eof > lo ? eof : lo, hi);
+    nvspare_take(&f->store.spare, off, end);
+    nvjournal_redo_blocks(&f->journal, lo, hi, take_redo_block, f);
+}
+
+/* Extends the real file so it holds [off, end): appends take a step ahead
+ * so the next ones stay free of system calls (or the helper thread works
+ * ahead of them); a write far past the end leaves a hole before it. */
+static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    /* An append extends the allocated prefix by pages; a write far past
+     * the end allocates whole chunks there and leaves a hole before. */
+    bool append = off <= f->store.alloc_prefix;
+    /* Only where faults allocate cheaply: under MAP_SYNC every allocating
+     * fault commits the file system's journal, so DAX files keep growing
+     * by large fallocate steps. */
+    bool helped =
+        append && end >= AHEAD_FROM && f->map.kind == PM_KIND_FORCED && nvhelper_available();
+    if (helped && append_into_tail(f, end) == 0)
+        return 0;
+    uint64_t align = append ? PAGE : STORAGE_CHUNK;
+    uint64_t lo = round_down(append ? f->store.alloc_prefix : off, align);
+    uint64_t exact = round_up(end, align);
+    uint64_t hi =
+        append ? round_up(end + (helped ? AHEAD_WRITER_STEP : grow_step(f)), PAGE) : exact;
+    /* An append's step past the end of the file is its tail; below the
+     * end (a sparse file filled from the front) it may cover holes. */
+    uint64_t eof = round_up(f->real_size, PAGE);
+    if (!append || round_up(end, PAGE) < eof)
+        reserve_spare(f, append ? round_up(end, PAGE) : lo, append && hi > eof ? eof : hi, off,
+                      end);
+    int rc = nvstorage_reserve_map(f, hi);
+    if (rc == 0)
+        rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
+    if (rc < 0 && hi > exact) { /* the step did not fit; the write may */
+        hi = exact;
+        rc = sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(hi - lo));
+    }
+    if (rc < 0)
+        return rc == -EFBIG ? -ENOSPC : rc;
+    if (hi > f->real_size)
+        f->real_size = hi;
+    if (!append)
+        return mark_chunks(f, lo / STORAGE_CHUNK, hi / STORAGE_CHUNK, true);
+    pm_populate(&f->map, lo, hi < POPULATE_LIMIT ? hi - lo : 0);
+    return append_grew(f, hi);
+}
+
+/* True when every byte of [off, end) is known to have a block that the
+ * program may store into (not one the library still counts as its own). */
+bool nvstorage_known(const struct nvfile *f, uint64_t off, uint64_t end)
+{
+    if ((f->store.tail_lo < f->store.alloc_prefix && off < f->store.alloc_prefix &&
+         end > f->store.tail_lo) ||
+        (!nvspare_empty(&f->store.spare) && nvspare_touches(&f->store.spare, off, end)))
+        return false;
+    if (end <= f->store.alloc_prefix)
+        return true;
+    if (end > f->real_size)
+        return false;
+    uint64_t c = (off < f->store.alloc_prefix ? f->store.alloc_prefix : off) / STORAGE_CHUNK;
+    uint64_t c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
+    while (c < c1 && chunk_known(f, c))
+        c++;
+    return c == c1;
+}
+
+/* Makes sure [off, end) has blocks behind it, so stores through the mapping
+ * cannot fault for want of space (ENOSPC comes back here instead), and the
+ * real file reaches end. */
+int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    program_takes(f, off, end);
+    if (nvstorage_known(f, off, end))
+        return 0;
+    uint64_t c0 = off / STORAGE_CHUNK, c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
+    uint64_t prefix = f->store.alloc_prefix, real_size = f->real_size;
+    int rc = nvstorage_reserve_map(f, end);
+    if (rc == 0 &&
+        (end > f->real_size || (off <= f->store.alloc_prefix && end > f->store.alloc_prefix)))
+        rc = grow_real_file(f, off, end);
+    if (rc == 0)
+        reserved_ahead(f, prefix, real_size, end);
+    for (uint64_t c = c0; rc == 0 && c < c1 && !nvstorage_known(f, off, end); c++) {
+        if (chunk_known(f, c) || (c + 1) * STORAGE_CHUNK <= f->store.alloc_prefix)
+            continue;
+        uint64_t lo = c * STORAGE_CHUNK;
+        uint64_t hi =
+            lo + STORAGE_CHUNK < f->real_size ? lo + STORAGE_CHUNK : round_up(f->real_size, PAGE);
+        reserve_spare(f, lo, hi, off, end);
+        rc = sys_fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)(hi - lo));
+        if (rc == 0)
+            rc = mark_chunks(f, c, c + 1, true);
+    }
+    return rc == -EFBIG ? -ENOSPC : rc;
+}
+
+void nvfile_prepare_ahead(struct nvfile *f)
+{
+    struct nvstorage_ahead w = read_window(f);
+    /* Holding the layout lock keeps the mapping where it is; a change of
+     * layout or a new window bumps the generation, and the work stops. */
+    pthread_mutex_lock(&f->store.layout_lock);
+    for (uint64_t top = w.floor; top > w.lo;) {
+        uint64_t front = __atomic_load_n(&f->store.append_front, __ATOMIC_RELAXED);
+        if (front >= top)
+            break;
+        uint64_t bottom = top - w.lo > AHEAD_PIECE ? top - AHEAD_PIECE : w.lo;
+        if (bottom < front)
+            bottom = front;
+        if (pm_allocate(&f->map, bottom, top - bottom) < 0)
+            break; /* the writer meets the error itself */
+        pthread_mutex_lock(&f->store.ahead_lock);
+        bool same = f->store.ahead.gen == w.gen;
+        if (same)
+            f->store.ahead.floor = bottom;
+        pthread_mutex_unlock(&f->store.ahead_lock);
+        if (!same)
+            break;
+        top = bottom;
+    }
+    pthread_mutex_unlock(&f->store.layout_lock);
+}
+
+/* ---- giving space back -------------------------------------------------- */
+
+struct given_back {
+    struct nvfile *f;
+    uint64_t lowest; /* the lowest page punched */
+    int calls;       /* kernel calls that changed the file */
+};
+
+static int punch_spare(void *arg, uint64_t lo, uint64_t hi)
+{
+    struct given_back *g = arg;
+    int rc = sys_fallocate(g->f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)lo,
+                           (off_t)(hi - lo));
+    if (rc == -EOPNOTSUPP) /* a file system that cannot punch keeps them */
+        return 0;
+    if (rc < 0)
+        return rc;
+    forget_chunk_range(g->f, lo, hi);
+    g->lowest = lo < g->lowest ? lo : g->lowest;
+    g->calls++;
+    return 0;
+}
+
+/* Trims the real file to keep and punches every page below it that the
+ * library reserved and the program never wrote. Returns the number of
+ * kernel calls that changed the file (each moved its times), or a negative
+ * errno. */
+int nvstorage_give_back(struct nvfile *f, uint64_t keep)
+{
+    struct given_back g = {f, UINT64_MAX, 0};
+    nvstorage_layout_begin(f);
+    int rc = f->real_size > keep ? sys_ftruncate(f->fd, (off_t)keep) : 0;
+    if (rc == 0 && f->real_size > keep) {
+        g.calls++;
+        f->real_size = keep;
+        /* zero_from stays: redo records not home yet may hold bytes past
+         * keep, which must still be zeroed if the file grows back. */
+        f->store.regrow_from = keep;
+        forget_chunk_range(f, keep, UINT64_MAX - STORAGE_CHUNK);
+        if (f->store.alloc_prefix > keep)
+            set_alloc_prefix(f, round_down(keep, PAGE));
+    }
+    /* What is left of the tail lies below keep now. */
+    uint64_t end = round_up(keep, PAGE);
+    if (rc == 0 && f->store.tail_lo < f->store.alloc_prefix)
+        rc = punch_spare(&g, f->store.tail_lo, f->store.alloc_prefix);
+    if (rc == 0) {
+        f->store.tail_lo = f->store.alloc_prefix;
+        rc = nvspare_drain(&f->store.spare, end, punch_spare, &g);
+    }
+    if (g.lowest < f->store.alloc_prefix)
+        set_alloc_prefix(f, g.lowest);
+    nvstorage_layout_end(f);
+    return rc < 0 ? rc : g.calls;
+}
+
+bool nvstorage_to_give_back(const struct nvfile *f, uint64_t keep)
+{
+    return f->real_size > keep || f->store.tail_lo < f->store.alloc_prefix ||
+           !nvspare_empty(&f->store.spare);
+}

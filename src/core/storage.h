@@ -1,0 +1,94 @@
+/*
+ * storage.h - the blocks behind a managed file: which parts of the real file
+ * are known to have storage (the allocated prefix and a bitmap of 2 MiB
+ * chunks), how the real file grows (steps ahead of appends, storage made
+ * ready ahead of them by the helper thread), and the pages the library
+ * reserved that the program never wrote, given back at publication.
+ *
+ * All functions take the open-file object (nvfile.h), whose sizes, mapping
+ * and descriptor they use, with its write lock held unless said otherwise.
+ */
+#ifndef NVMMIO_CORE_STORAGE_H
+#define NVMMIO_CORE_STORAGE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/spare.h"
+
+#define NVSTORAGE_PAGE  ((uint64_t)4096)
+#define NVSTORAGE_CHUNK ((uint64_t)2 << 20)
+
+struct nvfile;
+
+struct nvstorage {
+    uint64_t alloc_prefix; /* [0, alloc_prefix) is known to have blocks */
+    uint64_t *chunks;      /* bitmap: 2 MiB chunks known to have blocks */
+    uint64_t chunk_bits;
+    uint64_t chunks_known; /* bits set */
+    /* Pages the library reserved and the program never wrote: [tail_lo,
+     * alloc_prefix) ahead of appends, and spare ones in chunks allocated
+     * over holes; the size at the last trim while open, from which appends
+     * take small steps again. */
+    uint64_t tail_lo;
+    struct nvspare spare;
+    uint64_t regrow_from;
+    /* Held by the helper thread while it allocates ahead of the end
+     * without the file lock; taken (under the file lock) by whatever moves
+     * the mapping or takes blocks away, which also empties the window. */
+    pthread_mutex_t layout_lock;
+    /* The window the writer posts for the helper thread: [lo, hi), of which
+     * the thread has allocated [floor, hi); gen changes with every window. */
+    pthread_mutex_t ahead_lock;
+    struct nvstorage_ahead {
+        uint64_t gen, lo, hi, floor;
+    } ahead;
+    uint64_t append_front; /* alloc_prefix as appends left it (atomic) */
+};
+
+void nvstorage_init(struct nvstorage *s);
+void nvstorage_destroy(struct nvstorage *s);
+
+/* At open: the real file has blocks below its first hole, `hole`.
+ * 0 or -ENOMEM. */
+int nvstorage_found(struct nvfile *f, uint64_t hole);
+
+/* Anything that moves the mapping or takes blocks away runs between these:
+ * it waits out the helper thread's work ahead of the end. */
+void nvstorage_layout_begin(struct nvfile *f);
+void nvstorage_layout_end(struct nvfile *f);
+
+/* The mapping reserves address space for at least end bytes. */
+int nvstorage_reserve_map(struct nvfile *f, uint64_t end);
+
+/* Makes sure [off, end) has blocks behind it, so stores through the mapping
+ * cannot fault for want of space (ENOSPC comes back here instead), and the
+ * real file reaches end; [off, end) becomes the program's. */
+int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end);
+
+/* True when every byte of [off, end) is known to have a block that the
+ * program may store into (not one the library still counts as its own). */
+bool nvstorage_known(const struct nvfile *f, uint64_t off, uint64_t end);
+
+/* True when [off, end), within one 2 MiB chunk, is known to have blocks:
+ * a load from it cannot allocate a page. */
+bool nvstorage_backed(const struct nvfile *f, uint64_t off, uint64_t end);
+
+/* The blocks of [lo, hi) were punched. */
+void nvstorage_punched(struct nvfile *f, uint64_t lo, uint64_t hi);
+
+/* The program maps the file: its stores go unseen, so no page is the
+ * library's to give back any more. */
+void nvstorage_forget_reserved(struct nvfile *f);
+
+/* Is there a page to give back, or a real file longer than keep? */
+bool nvstorage_to_give_back(const struct nvfile *f, uint64_t keep);
+
+/* Trims the real file to keep and punches every page below it that the
+ * library reserved and the program never wrote. Returns the number of
+ * kernel calls that changed the file (each moved its times), or a negative
+ * errno. */
+int nvstorage_give_back(struct nvfile *f, uint64_t keep);
+
+#endif
