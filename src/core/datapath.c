@@ -104,7 +104,7 @@ static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_
     struct nvjournal_home h = nvfile_home(f);
     struct nvjournal_plan p;
     uint64_t lo, hi;
-    rc = nvjournal_plan(&f->journal, &h, off, end, &p);
+    rc = nvjournal_plan(&f->journal, &h, src, off, end, &p);
     /* Blocks logged whole must have storage too (they go home later). */
     if (rc == 0 && nvjournal_plan_span(&p, &h, &lo, &hi))
         rc = nvstorage_ensure(f, lo, hi);
@@ -114,7 +114,6 @@ static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_
     nvjournal_plan_free(&p);
     if (rc < 0)
         return rc;
-    nvjournal_put(&f->journal, &h, src, off, end);
     if (end > f->zero_from)
         f->zero_from = end;
     f->dirty = true;

@@ -143,9 +143,10 @@ static int plan_block(struct nvjournal *j, const struct nvjournal_home *h, struc
     return 0;
 }
 
-int nvjournal_plan(struct nvjournal *j, const struct nvjournal_home *h, uint64_t off, uint64_t end,
-                   struct nvjournal_plan *p)
+int nvjournal_plan(struct nvjournal *j, const struct nvjournal_home *h, const char *src,
+                   uint64_t off, uint64_t end, struct nvjournal_plan *p)
 {
+    p->src = src;
     p->blocks = p->local;
     p->n = 0;
     p->cap = NVJOURNAL_PLAN_ON_STACK;
@@ -190,9 +191,11 @@ static void snapshot_block(struct nvjournal *j, const struct nvjournal_home *h,
 }
 
 /* Undo records are fenced twice (data, then headers) before anything
- * changes home; redo records need no fence until the commit, which also
- * seals their data checksums (their data changes until then). A failure
- * takes the plan's records back. */
+ * changes home. Redo records need no fence until the commit, and their
+ * data changes until then: a block the change covers gets its header once
+ * its bytes are placed, sealed with the checksum of the program's buffer
+ * (see put_redo_block); the others are sealed now and given their final
+ * checksum at the commit. A failure takes the plan's records back. */
 static int write_records(struct nvjournal *j, const struct nvjournal_home *h,
                          struct nvjournal_plan *p)
 {
@@ -220,21 +223,18 @@ static int write_records(struct nvjournal *j, const struct nvjournal_home *h,
     }
     for (size_t i = 0; i < p->n; i++) {
         struct nvjournal_block *b = &p->blocks[i];
-        nvlog_seal(&j->log, b->rec, j->policy, j->epoch, b->start, b->len, b->data_checksum);
-        if (j->policy == NVLOG_UNDO)
+        if (j->policy == NVLOG_UNDO) {
+            nvlog_seal(&j->log, b->rec, NVLOG_UNDO, j->epoch, b->start, b->len, b->data_checksum);
             nvidx_set_undo(&j->index, b->region, b->entry, b->rec.off, j->epoch);
-        else
-            nvidx_set_redo(&j->index, b->region, b->entry, b->rec.off, j->epoch);
+            continue;
+        }
+        if (!b->covered || !p->src)
+            nvlog_seal(&j->log, b->rec, NVLOG_REDO, j->epoch, b->start, b->len, 0);
+        nvidx_set_redo(&j->index, b->region, b->entry, b->rec.off, j->epoch);
     }
     if (j->policy == NVLOG_UNDO && p->n)
         return pm_drain(&j->log.map);
     return 0;
-}
-
-int nvjournal_write(struct nvjournal *j, const struct nvjournal_home *h, struct nvjournal_plan *p)
-{
-    int rc = nvlog_reserve(&j->log, p->bytes);
-    return rc < 0 ? rc : write_records(j, h, p);
 }
 
 /* ---- placing the program's bytes ---------------------------------------- */
@@ -243,6 +243,10 @@ struct put_ctx {
     const char *src; /* NULL: zeros */
     uint64_t off, end;
     uint64_t home_from; /* bytes before this went to the log */
+    /* The plan whose records the change just wrote (NULL in place), and
+     * its first block not yet met. */
+    const struct nvjournal_plan *plan;
+    size_t next;
 };
 
 static void put_bytes(struct pm_map *m, uint64_t at, const char *src, uint64_t n)
@@ -253,8 +257,25 @@ static void put_bytes(struct pm_map *m, uint64_t at, const char *src, uint64_t n
         pm_fill(m, at, 0, n);
 }
 
+/* The block at start when the change just made its record and covers it
+ * whole with bytes from the program: its header waits for its checksum. */
+static const struct nvjournal_block *unsealed_block(struct put_ctx *c, uint64_t start)
+{
+    const struct nvjournal_plan *p = c->plan;
+    if (!p || !c->src)
+        return NULL;
+    while (c->next < p->n && p->blocks[c->next].start < start)
+        c->next++;
+    if (c->next == p->n || p->blocks[c->next].start != start || !p->blocks[c->next].covered)
+        return NULL;
+    return &p->blocks[c->next];
+}
+
 /* Redo: the part of the change that falls in a logged block goes to its
- * record; every other byte goes home. */
+ * record; every other byte goes home. A record that waits for its header
+ * gets it now; any other record's data checksum is sealed at the commit:
+ * taken from the program's buffer, still in cache, when this change
+ * replaced the whole block; read back from the record otherwise. */
 static int put_redo_block(struct nvjournal *j, const struct nvjournal_home *h,
                           struct nvidx_region *r, struct nvidx_entry *e, uint64_t start,
                           uint64_t span, void *arg)
@@ -268,27 +289,45 @@ static int put_redo_block(struct nvjournal *j, const struct nvjournal_home *h,
                   lo - c->home_from);
     const char *src = c->src ? c->src + (lo - c->off) : NULL;
     put_bytes(&j->log.map, e->record + sizeof(struct nvlog_record) + (lo - start), src, hi - lo);
-    /* The record's data checksum is sealed at the commit: taken from the
-     * program's buffer, still in cache, when this change replaced the whole
-     * block; read back from the record otherwise. */
     e->data_known = src && lo == start && hi == start + span;
     if (e->data_known)
         e->data_checksum = nv_crc32c(0, src, span);
+    const struct nvjournal_block *b = unsealed_block(c, start);
+    if (b)
+        nvlog_seal(&j->log, b->rec, NVLOG_REDO, j->epoch, start, span, e->data_checksum);
+    else
+        __atomic_store_n(&j->headers_stale, true, __ATOMIC_RELAXED);
     c->home_from = hi;
     return 0;
 }
 
-void nvjournal_put(struct nvjournal *j, const struct nvjournal_home *h, const char *src,
-                   uint64_t off, uint64_t end)
+static void put(struct nvjournal *j, const struct nvjournal_home *h, const char *src, uint64_t off,
+                uint64_t end, const struct nvjournal_plan *p)
 {
     if (j->policy == NVLOG_UNDO || !j->index.redo_live) {
         put_bytes(h->map, off, src, end - off);
         return;
     }
-    struct put_ctx c = {src, off, end, off};
+    struct put_ctx c = {src, off, end, off, p, 0};
     for_logged_blocks(j, h, off, end, put_redo_block, &c);
     if (c.home_from < end)
         put_bytes(h->map, c.home_from, src ? src + (c.home_from - off) : NULL, end - c.home_from);
+}
+
+void nvjournal_put(struct nvjournal *j, const struct nvjournal_home *h, const char *src,
+                   uint64_t off, uint64_t end)
+{
+    put(j, h, src, off, end, NULL);
+}
+
+int nvjournal_write(struct nvjournal *j, const struct nvjournal_home *h, struct nvjournal_plan *p)
+{
+    int rc = nvlog_reserve(&j->log, p->bytes);
+    if (rc == 0)
+        rc = write_records(j, h, p);
+    if (rc == 0)
+        put(j, h, p->src, p->off, p->end, p);
+    return rc;
 }
 
 /* ---- reading records ---------------------------------------------------- */
@@ -337,9 +376,12 @@ int nvjournal_redo_blocks(struct nvjournal *j, uint64_t lo, uint64_t hi, nvjourn
 int nvjournal_commit(struct nvjournal *j, struct pm_map *home, uint64_t size, int next_policy)
 {
     /* The running epoch's records are all of its policy: an undo epoch
-     * sealed each one as it wrote it, and has nothing to walk here. */
-    if (j->policy == NVLOG_REDO && nvlog_exists(&j->log))
+     * sealed each one as it wrote it, and so did a redo epoch whose every
+     * change covered its blocks whole; they have nothing to walk here. */
+    if (j->policy == NVLOG_REDO && __atomic_load_n(&j->headers_stale, __ATOMIC_RELAXED)) {
         nvlog_seal_redo_data(&j->log, &j->index);
+        __atomic_store_n(&j->headers_stale, false, __ATOMIC_RELAXED);
+    }
     int rc = 0;
     if (!MUTANT(2)) { /* no fence before the commit */
         rc = pm_drain(home);

@@ -24,6 +24,10 @@ struct nvjournal {
     struct nvidx index;
     uint64_t epoch; /* the running epoch: committed_epoch + 1 */
     int policy;     /* NVLOG_UNDO or NVLOG_REDO for the running epoch */
+    /* A redo record of the running epoch may have a header whose data
+     * checksum is not its data's: the commit seals them all (atomic; set
+     * by writers in place). */
+    bool headers_stale;
 };
 
 /* The file as the journal needs to see it at a call: its home bytes, the
@@ -61,20 +65,21 @@ struct nvjournal_plan {
     struct nvjournal_block *blocks; /* `local` until it outgrows it */
     size_t n, cap;
     uint64_t bytes;    /* of log the records take */
+    const char *src;   /* the change's bytes; NULL: zeros */
     uint64_t off, end; /* the change */
     unsigned want;     /* block size (log2) the change would like */
     struct nvjournal_block local[NVJOURNAL_PLAN_ON_STACK];
 };
 
-/* Plans the records of a change of [off, end). Blocks logged whole go
- * home later, so they need storage too: nvjournal_plan_span says where.
- * 0 or -ENOMEM. */
-int nvjournal_plan(struct nvjournal *j, const struct nvjournal_home *h, uint64_t off, uint64_t end,
-                   struct nvjournal_plan *p);
+/* Plans the records of a change of [off, end) to the bytes of src (NULL:
+ * zeros). Blocks logged whole go home later, so they need storage too:
+ * nvjournal_plan_span says where. 0 or -ENOMEM. */
+int nvjournal_plan(struct nvjournal *j, const struct nvjournal_home *h, const char *src,
+                   uint64_t off, uint64_t end, struct nvjournal_plan *p);
 
-/* Reserves log space for the plan and writes its records: once it returns
- * 0, the change may be placed (nvjournal_put). A negative errno leaves the
- * log as it was. */
+/* Makes the planned change: reserves log space, writes the records and
+ * places the bytes (as nvjournal_put). A negative errno leaves the log and
+ * the file as they were. */
 int nvjournal_write(struct nvjournal *j, const struct nvjournal_home *h, struct nvjournal_plan *p);
 
 void nvjournal_plan_free(struct nvjournal_plan *p);
@@ -84,9 +89,11 @@ void nvjournal_plan_free(struct nvjournal_plan *p);
 bool nvjournal_plan_span(const struct nvjournal_plan *p, const struct nvjournal_home *h,
                          uint64_t *lo, uint64_t *hi);
 
-/* Places the bytes of [off, end) from src (NULL: zeros) once every block
- * they need logged has its record: home under undo; under redo into the
- * blocks' records, and home where no block is logged. */
+/* Places the bytes of [off, end) from src (NULL: zeros) when every block
+ * they need logged has its record already (see nvjournal_placed_only):
+ * home under undo; under redo into the blocks' records, and home where no
+ * block is logged. Writers in place may call it concurrently on disjoint
+ * ranges. */
 void nvjournal_put(struct nvjournal *j, const struct nvjournal_home *h, const char *src,
                    uint64_t off, uint64_t end);
 
