@@ -1,0 +1,161 @@
+/*
+ * filectl.c - the calls on a managed descriptor besides reads and writes:
+ * lseek (SEEK_DATA and SEEK_HOLE too), fallocate, ftruncate, fsync,
+ * sync_file_range, the program's own mapping of the file and F_SETFL.
+ */
+#include "core/ops.h"
+
+#include <errno.h>
+#include <linux/falloc.h>
+
+#include "core/fdtable.h"
+#include "core/filetable.h"
+#include "core/nvfile.h"
+#include "core/ops_internal.h"
+#include "os/sys.h"
+
+static off_t seek_data_or_hole(struct nvfile *f, off_t off, int whence)
+{
+    nvfile_lock(f, NULL);
+    off_t r;
+    if ((uint64_t)off >= f->size) {
+        r = -ENXIO;
+    } else if (nvfile_checkpoint(f) < 0 || nvfile_publish(f) < 0) {
+        r = -EIO;
+    } else {
+        r = (off_t)sys_lseek(f->fd, off, whence);
+        if (whence == SEEK_HOLE && (r < 0 || (uint64_t)r > f->size))
+            r = (off_t)f->size;
+        if (whence == SEEK_DATA && (r < 0 || (uint64_t)r >= f->size))
+            r = -ENXIO;
+    }
+    nvfile_unlock(f);
+    return r;
+}
+
+off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
+{
+    struct nvfile *f = o->file;
+    pthread_mutex_lock(&o->pos_lock);
+    off_t base;
+    switch (whence) {
+    case SEEK_SET:
+        base = 0;
+        break;
+    case SEEK_CUR:
+        base = (off_t)o->pos;
+        break;
+    case SEEK_END:
+        nvlock_shared(&f->lock);
+        base = (off_t)f->size;
+        nvlock_unlock_shared(&f->lock);
+        break;
+    case SEEK_DATA:
+    case SEEK_HOLE:
+        base = seek_data_or_hole(f, off, whence);
+        if (base >= 0)
+            o->pos = (uint64_t)base;
+        pthread_mutex_unlock(&o->pos_lock);
+        return base;
+    default:
+        pthread_mutex_unlock(&o->pos_lock);
+        return -EINVAL;
+    }
+    off_t r;
+    if (__builtin_add_overflow(base, off, &r))
+        r = -EINVAL;
+    else if (r < 0)
+        r = -EINVAL;
+    else
+        o->pos = (uint64_t)r;
+    pthread_mutex_unlock(&o->pos_lock);
+    return r;
+}
+
+int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
+{
+    /* The kernel's checks, in its order. */
+    const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_NO_HIDE_STALE |
+                      FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE |
+                      FALLOC_FL_UNSHARE_RANGE;
+    if (off < 0 || len <= 0)
+        return -EINVAL;
+    if ((mode & ~known) ||
+        (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) ==
+            (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) ||
+        ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE)))
+        return -EOPNOTSUPP;
+    if (!can_write(o))
+        return -EBADF;
+    off_t end;
+    if (__builtin_add_overflow(off, len, &end))
+        return -EFBIG;
+    struct nvfile *f = o->file;
+    nvfile_lock(f, NULL);
+    int rc = (int)beyond_mapping(nvfile_allocate(f, mode, (uint64_t)off, (uint64_t)len));
+    if (rc == 0)
+        nvfile_changed(f);
+    if (rc == 0 && nvfile_sync_mode(o->flags))
+        rc = nvfile_commit(f);
+    nvfile_unlock(f);
+    return rc;
+}
+
+int nvops_share_mapping(struct nvofd *o)
+{
+    struct nvfile *f = o->file;
+    nvtable_lock();
+    int rc = nvfile_note_mapped(f->dev, f->ino);
+    nvtable_unlock();
+    nvfile_lock(f, NULL);
+    int shared = nvfile_share_mapping(f);
+    nvfile_unlock(f);
+    return rc ? rc : shared;
+}
+
+int nvops_fsync(struct nvofd *o)
+{
+    struct nvfile *f = o->file;
+    nvfile_lock(f, NULL);
+    int rc = nvfile_commit(f);
+    if (rc == 0)
+        rc = nvfile_publish_lazily(f);
+    nvfile_unlock(f);
+    return rc;
+}
+
+/* Writing back a range is making it durable: the whole epoch commits,
+ * after the kernel's checks of the arguments. */
+int nvops_sync_range(struct nvofd *o, off_t off, off_t n, unsigned flags)
+{
+    const unsigned known =
+        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+    off_t end;
+    if ((flags & ~known) || off < 0 || n < 0 || __builtin_add_overflow(off, n, &end))
+        return -EINVAL;
+    return nvops_fsync(o);
+}
+
+int nvops_ftruncate(struct nvofd *o, off_t len)
+{
+    if (len < 0 || !can_write(o))
+        return -EINVAL;
+    struct nvfile *f = o->file;
+    nvfile_lock(f, NULL);
+    int rc = (int)beyond_mapping(nvfile_truncate(f, (uint64_t)len));
+    if (rc == 0)
+        nvfile_changed(f);
+    if (rc == 0 && nvfile_sync_mode(o->flags))
+        rc = nvfile_commit(f);
+    nvfile_unlock(f);
+    return rc;
+}
+
+void nvops_setfl(struct nvofd *o, int flags)
+{
+    /* F_SETFL changes only these; the access mode stays. */
+    const int settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
+    pthread_mutex_lock(&o->pos_lock);
+    o->flags = (o->flags & ~settable) | (flags & settable);
+    pthread_mutex_unlock(&o->pos_lock);
+}

@@ -1,0 +1,192 @@
+/*
+ * handover.c - the process's managed files as a whole: committing or
+ * settling all of them, handing them over across exec, spawn and fork,
+ * and adopting the descriptors a process inherited open.
+ */
+#include "core/ops.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+
+#include "core/config.h"
+#include "core/fdtable.h"
+#include "core/filetable.h"
+#include "core/helper.h"
+#include "core/kernelfds.h"
+#include "core/nvfile.h"
+#include "core/owner.h"
+#include "core/ops_internal.h"
+#include "os/sys.h"
+
+struct each_file {
+    int (*op)(struct nvfile *f); /* called with the file's write lock */
+    int rc;                      /* the first error */
+};
+
+static void apply_locked(struct nvfile *f, void *arg)
+{
+    struct each_file *e = arg;
+    nvfile_lock(f, NULL);
+    int r = e->op(f);
+    nvfile_unlock(f);
+    if (r < 0 && e->rc == 0)
+        e->rc = r;
+}
+
+static int for_every_file(int (*op)(struct nvfile *f))
+{
+    struct each_file e = {op, 0};
+    nvtable_lock();
+    nvtable_for_each(apply_locked, &e);
+    nvtable_unlock();
+    return e.rc;
+}
+
+int nvops_settle_all(void)
+{
+    return for_every_file(nvfile_settle);
+}
+
+int nvops_commit_all(void)
+{
+    return for_every_file(nvfile_commit);
+}
+
+static void sync_offset(int fd, struct nvofd *o);
+
+void nvops_hand_over(void)
+{
+    nvops_settle_all();
+    nvfd_for_each(sync_offset);
+}
+
+void nvops_adopt_inherited(void)
+{
+    /* Settings are read on first use; a process started without a root
+     * (it may set one itself later) must not read them this early. */
+    if (!getenv("NVMMIO_PATH") && !getenv("PMEM_PATH"))
+        return;
+    if (nv_config()->nroots == 0)
+        return;
+    int dir = sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir < 0)
+        return;
+    char buf[4096];
+    long n;
+    while ((n = sys_getdents64(dir, buf, sizeof(buf))) > 0) {
+        for (long at = 0; at < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + at);
+            at += d->d_reclen;
+            char *end;
+            long fd = strtol(d->d_name, &end, 10);
+            if (*end || fd == dir || fd < FIRST_MANAGED_FD || nvfd_is_managed((int)fd))
+                continue;
+            int flags = sys_fcntl((int)fd, F_GETFL, 0);
+            long pos = sys_lseek((int)fd, 0, SEEK_CUR);
+            if (flags < 0 || pos < 0 ||
+                nvops_adopt((int)fd, AT_FDCWD, "(inherited)", flags & ~O_TRUNC) < 0)
+                continue;
+            struct nvofd *o = nvfd_begin((int)fd);
+            if (o) {
+                o->pos = (uint64_t)pos;
+                nvofd_end(o);
+            }
+        }
+    }
+    sys_close(dir);
+}
+
+/* Fork hands every managed file to a child that sees it through the kernel:
+ * each is settled (durable, home, trimmed) under its lock, which stays held
+ * across the fork, and the kernel's offsets are brought up to the
+ * library's. The child then forgets the parent's objects. */
+static void lock_and_settle(struct nvfile *f, void *arg)
+{
+    (void)arg;
+    nvfile_lock(f, NULL);
+    nvfile_settle(f);
+}
+
+static void unlock_file(struct nvfile *f, void *arg)
+{
+    (void)arg;
+    nvfile_unlock(f);
+}
+
+static void sync_offset(int fd, struct nvofd *o)
+{
+    sys_lseek(fd, (off_t)o->pos, SEEK_SET);
+}
+
+/* The child shares every descriptor, offset included, until it execs, and
+ * reaches the files through the kernel: the parent must use it too. */
+static void sync_offset_and_mark(int fd, struct nvofd *o)
+{
+    sync_offset(fd, o);
+    o->file->shared_with_child = true;
+}
+
+void nvops_before_fork(void)
+{
+    nvtable_lock();
+    nvtable_for_each(lock_and_settle, NULL);
+    nvfd_for_each(sync_offset_and_mark);
+    nvhelper_before_fork();
+}
+
+/* After a fork, in the parent: every descriptor goes to the kernel here too,
+ * so both processes see one offset and one set of bytes. The offsets went
+ * to the kernel before the fork; the child may be moving them already, so
+ * they are not touched again. Called with the files still locked, so no
+ * call of this process moves an offset in between. */
+static struct nvofd *detach_shared(void)
+{
+    struct nvofd *detached = NULL;
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++) {
+        struct nvofd *o = nvfd_begin(fd);
+        if (!o)
+            continue;
+        bool shared = o->file->shared_with_child;
+        if (shared)
+            nvkfd_add(fd, o->file->dev, o->file->ino);
+        nvofd_end(o);
+        struct nvofd *last = shared ? nvfd_remove(fd) : NULL;
+        if (last) {
+            last->free_next = detached;
+            detached = last;
+        }
+    }
+    return detached;
+}
+
+void nvops_after_fork(bool child)
+{
+    if (!child) {
+        nvhelper_after_fork_parent();
+        struct nvofd *detached = detach_shared();
+        nvtable_for_each(unlock_file, NULL);
+        nvtable_unlock();
+        while (detached) {
+            struct nvofd *next = detached->free_next;
+            nvops_close_finish(detached);
+            detached = next;
+        }
+        return;
+    }
+    nvhelper_after_fork_child();
+    /* Every descriptor the child inherited reaches its file through the
+     * kernel here; the file must not be managed beside them. */
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++) {
+        struct nvofd *o = nvfd_begin(fd);
+        if (o) {
+            nvkfd_add(fd, o->file->dev, o->file->ino);
+            nvofd_end(o);
+        }
+    }
+    nvtable_clear(nvfile_abandon);
+    nvfd_forget_all();
+    nvowner_after_fork_child();
+    nvtable_unlock();
+}

@@ -1,0 +1,286 @@
+/*
+ * manage.c - which files the library manages and which descriptors are its:
+ * the flags an open shows the kernel, the adoption of a descriptor the
+ * kernel opened (or the hand-over of its file to the kernel), and close and
+ * dup of managed descriptors.
+ */
+#include "core/ops.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/resource.h>
+
+#include "../include/libnvmmio.h"
+#include "core/config.h"
+#include "core/debug.h"
+#include "core/fdtable.h"
+#include "core/kernelfds.h"
+#include "core/nvfile.h"
+#include "core/ops_internal.h"
+#include "os/sys.h"
+#include "pmem/persist.h"
+
+bool nvops_may_manage(int flags)
+{
+    return (flags & O_ATOMIC) || nv_config()->nroots > 0;
+}
+
+/* O_TRUNC is held back from the kernel (the library truncates inside the
+ * epoch) where the file may be managed and the open can truncate at all:
+ * the kernel refuses it with O_PATH ignored, and with the fourth access
+ * mode (O_RDWR | O_WRONLY) as EINVAL. */
+static bool holds_trunc(int flags)
+{
+    return (flags & O_TRUNC) && nvops_may_manage(flags) && !(flags & O_PATH) &&
+           (flags & O_ACCMODE) != O_ACCMODE;
+}
+
+int nvops_kernel_open_flags(int dirfd, const char *path, int flags)
+{
+    (void)dirfd;
+    (void)path;
+    if (holds_trunc(flags))
+        flags &= ~O_TRUNC;
+    return flags & ~O_ATOMIC;
+}
+
+/* An O_TRUNC held back from the kernel, for a file the library does not
+ * manage. The kernel truncates regular files only. */
+static int truncate_unmanaged(int kfd, int flags)
+{
+    struct stat st;
+    int rc = sys_fstat(kfd, &st);
+    if (rc < 0 || !S_ISREG(st.st_mode))
+        return rc;
+    if ((flags & O_ACCMODE) != O_RDONLY)
+        return sys_ftruncate(kfd, 0);
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
+    int wfd = sys_openat(AT_FDCWD, self, O_WRONLY | O_CLOEXEC, 0);
+    if (wfd < 0)
+        return wfd;
+    rc = sys_ftruncate(wfd, 0);
+    sys_close(wfd);
+    return rc;
+}
+
+/* Why the kernel would not truncate the file of kfd: the errno of opening
+ * it for writing (EROFS, EACCES, ETXTBSY...). */
+static int truncate_refusal(int kfd)
+{
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
+    int wfd = sys_openat(AT_FDCWD, self, O_WRONLY | O_CLOEXEC, 0);
+    if (wfd < 0)
+        return wfd;
+    sys_close(wfd);
+    return -EACCES;
+}
+
+static int open_truncate(struct nvfile *f, int kfd, int flags)
+{
+    nvfile_lock(f, NULL);
+    int rc = f->writable ? nvfile_truncate(f, 0) : truncate_refusal(kfd);
+    if (rc == 0)
+        nvfile_changed(f);
+    if (rc == 0 && nvfile_sync_mode(flags))
+        rc = nvfile_commit(f);
+    nvfile_unlock(f);
+    return rc;
+}
+
+/* Hands a file to the kernel in this process: every descriptor of it is
+ * left to the kernel with its offset, and the last one settles the file.
+ * A file that becomes a standard stream (below FIRST_MANAGED_FD) goes to
+ * the kernel; so does a file shared with a forked child. */
+static void hand_to_kernel(struct nvfile *f)
+{
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++) {
+        struct nvofd *o = nvfd_begin(fd);
+        if (!o)
+            continue;
+        bool same = o->file == f;
+        uint64_t pos = o->pos;
+        nvofd_end(o);
+        if (!same)
+            continue;
+        sys_lseek(fd, (off_t)pos, SEEK_SET);
+        nvkfd_add(fd, f->dev, f->ino);
+        struct nvofd *last = nvfd_remove(fd);
+        if (last)
+            nvops_close_finish(last);
+    }
+}
+
+void nvops_to_kernel(int fd, const char *why)
+{
+    struct nvofd *o = nvfd_begin(fd);
+    if (!o)
+        return;
+    struct nvfile *f = o->file;
+    nvfile_pin(f);
+    nvofd_end(o);
+    nv_debug("descriptor %d %s: its file goes to the kernel", fd, why);
+    hand_to_kernel(f);
+    nvfile_release(f);
+}
+
+void nvops_standard_stream(int fd)
+{
+    nvops_to_kernel(fd, "is a standard stream now");
+}
+
+/* Why a file must stay with the kernel, or NULL: it is larger than the
+ * library maps, or the process has a file size limit (RLIMIT_FSIZE), which
+ * the kernel enforces on every write with EFBIG and SIGXFSZ, and which the
+ * library's storage reserved ahead and its logs would run into first. */
+static const char *kernel_only(const struct stat *st)
+{
+    struct rlimit rl;
+    if ((uint64_t)st->st_size > NVFILE_MAX_SIZE)
+        return "is larger than the library maps";
+    if (sys_call6(SYS_getrlimit, RLIMIT_FSIZE, (long)&rl, 0, 0, 0, 0) == 0 &&
+        rl.rlim_cur != RLIM_INFINITY)
+        return "is opened under a file size limit";
+    return NULL;
+}
+
+void nvops_file_size_limited(void)
+{
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++)
+        nvops_to_kernel(fd, "is open when a file size limit is set");
+}
+
+int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
+{
+    (void)dirfd;
+    bool held_trunc = holds_trunc(flags);
+    struct stat st;
+    char canon[PATH_MAX], log_dir[PATH_MAX];
+    log_dir[0] = '\0';
+    int rc = sys_fstat(kfd, &st);
+    if (rc == 0 && S_ISREG(st.st_mode) && !(flags & O_PATH) &&
+        canonical_path(kfd, canon, sizeof(canon)) == 0)
+        rc = log_dir_of(canon, flags, log_dir, sizeof(log_dir));
+    if (rc < 0)
+        return rc;
+    if (!log_dir[0])
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    /* Another user's file goes to the kernel, which says what this process
+     * may do with it: its log and lock file are its owner's (or root's). */
+    uid_t me = sys_geteuid();
+    if (me != 0 && st.st_uid != me) {
+        nv_debug("%s belongs to user %u; plain kernel IO", path, (unsigned)st.st_uid);
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
+
+    /* A file this process reaches through the kernel stays there: every
+     * descriptor of it is the kernel's, this one too. So do files the
+     * library cannot serve as the kernel would (see kernel_only). */
+    const char *why = kernel_only(&st);
+    if (why || nvkfd_holds(st.st_dev, st.st_ino)) {
+        nv_debug("%s %s; plain kernel IO", path,
+                 why ? why : "is open through the kernel in this process");
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
+    /* Before any lock: libpmem loads with the first managed file. */
+    rc = pm_init();
+    if (rc < 0) {
+        nv_warn("%s: cannot serve it without libpmem (%s)", path, pm_init_error());
+        return -EIO;
+    }
+    struct nvfile *f = nvfile_acquire(kfd, &st, canon, log_dir, &rc);
+    /* Served by another process, or no descriptor left for the library's
+     * own (the program's open succeeded: so must the call). */
+    if (!f && (rc == -EBUSY || rc == -EMFILE || rc == -ENFILE)) {
+        nv_debug("%s is served by another process or no descriptor is left; plain kernel IO here",
+                 path);
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
+    if (!f)
+        return rc;
+    if (kfd < FIRST_MANAGED_FD) {
+        /* Recovered (by the acquire) and settled, then the kernel's. */
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        hand_to_kernel(f);
+        rc = nvfile_release(f);
+        return rc == 0 && held_trunc ? truncate_unmanaged(kfd, flags) : rc;
+    }
+    if (held_trunc) {
+        rc = open_truncate(f, kfd, flags);
+        if (rc < 0) {
+            nvfile_release(f);
+            return rc;
+        }
+    }
+    struct nvofd *o = nvofd_new(f, flags & ~(O_ATOMIC | O_TRUNC | O_CREAT | O_EXCL));
+    if (!o) {
+        nvfile_release(f);
+        return -ENOMEM;
+    }
+    struct nvofd *stale = nvfd_install(kfd, o);
+    if (stale) /* a descriptor closed behind the library's back */
+        nvops_close_finish(stale);
+    return 0;
+}
+
+/* ---- descriptors -------------------------------------------------------- */
+
+struct nvofd *nvops_close_begin(int fd)
+{
+    nvkfd_forget(fd);
+    return nvfd_remove(fd);
+}
+
+int nvops_close_finish(struct nvofd *o)
+{
+    struct nvfile *f = nvofd_free(o);
+    nvfile_lock(f, NULL);
+    int rc = nvfile_commit(f);
+    if (rc == 0)
+        rc = nvfile_publish(f);
+    nvfile_unlock(f);
+    int rc2 = nvfile_release(f);
+    return rc < 0 ? rc : rc2;
+}
+
+void nvops_forget_range(unsigned first, unsigned last)
+{
+    nvkfd_forget_range(first, last);
+    unsigned limit = (unsigned)nvfd_limit();
+    for (unsigned fd = first; fd <= last && fd < limit; fd++) {
+        struct nvofd *o = nvfd_remove((int)fd);
+        if (o)
+            nvops_close_finish(o);
+    }
+}
+
+struct nvofd *nvops_dup(int oldfd, int newfd)
+{
+    nvkfd_forget(newfd);
+    nvkfd_dup(oldfd, newfd);
+    struct nvofd *o = nvfd_begin(oldfd);
+    struct nvofd *old;
+    if (o) {
+        old = nvfd_install(newfd, o);
+        nvofd_end(o);
+    } else {
+        old = nvfd_remove(newfd);
+    }
+    return old;
+}
+
+struct nvofd *nvops_begin(int fd)
+{
+    return nvfd_begin(fd);
+}
+
+void nvops_end(struct nvofd *o)
+{
+    nvofd_end(o);
+}

@@ -1,0 +1,378 @@
+/*
+ * rw.c - the data calls on a managed descriptor: read, write, pread,
+ * pwrite and the vectored forms, with the kernel's checks in its order,
+ * the description's offset, O_APPEND, sync mode and a full file system.
+ */
+#include "core/ops.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fdtable.h"
+#include "core/nvfile.h"
+#include "core/ops_internal.h"
+#include "mutants.h"
+#include "os/sys.h"
+
+/* The most one read or write moves, as in the kernel. */
+#define MAX_RW_COUNT ((size_t)0x7ffff000)
+
+/* Buffers below this always lie in the user address space. */
+#define USER_SPACE_SURE ((uintptr_t)1 << 46)
+
+/* The highest address a user range may reach, as the kernel's access_ok
+ * sees it (it depends on the paging mode and the CPU). Found once by asking
+ * the kernel: a read of /dev/null checks the range and copies nothing. */
+static uintptr_t user_space_end(void)
+{
+    static uintptr_t end; /* atomic; 0 until found */
+    uintptr_t e = __atomic_load_n(&end, __ATOMIC_RELAXED);
+    if (e)
+        return e;
+    int fd = sys_openat(AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return UINTPTR_MAX;
+    uintptr_t lo = USER_SPACE_SURE, hi = UINTPTR_MAX;
+    while (lo < hi) {
+        uintptr_t mid = lo + (hi - lo) / 2 + 1;
+        if (sys_call6(SYS_read, fd, 0, (long)mid, 0, 0, 0) == -EFAULT)
+            hi = mid - 1;
+        else
+            lo = mid;
+    }
+    sys_close(fd);
+    __atomic_store_n(&end, lo, __ATOMIC_RELAXED);
+    return lo;
+}
+
+/* The kernel's access_ok: [buf, buf + n) lies in the user address space. */
+static bool user_range(const void *buf, size_t n)
+{
+    uintptr_t end;
+    if (__builtin_add_overflow((uintptr_t)buf, n, &end))
+        return false;
+    return end <= USER_SPACE_SURE || end <= user_space_end();
+}
+
+/* The checks of a read or write of n bytes at off, after the access mode,
+ * in the kernel's order: the buffer's range, then off + n. */
+static int check_rw(const void *buf, size_t n, uint64_t off)
+{
+    if (!user_range(buf, n))
+        return -EFAULT;
+    if (off + n > (uint64_t)INT64_MAX)
+        return -EINVAL;
+    return 0;
+}
+
+static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
+{
+    int rc = check_rw(buf, n, off);
+    if (rc < 0)
+        return rc;
+    if (n > MAX_RW_COUNT)
+        n = MAX_RW_COUNT;
+    struct nvfile *f = o->file;
+    nvlock_shared(&f->lock);
+    /* As the kernel: a NULL buffer fails only when there are bytes to copy. */
+    ssize_t got = !buf && n && off < f->size ? -EFAULT : (ssize_t)nvfile_read(f, buf, n, off);
+    nvlock_unlock_shared(&f->lock);
+    return got;
+}
+
+ssize_t nvops_read(struct nvofd *o, void *buf, size_t n)
+{
+    if (!can_read(o))
+        return -EBADF;
+    pthread_mutex_lock(&o->pos_lock);
+    ssize_t r = read_at(o, buf, n, o->pos);
+    if (r > 0)
+        o->pos += (uint64_t)r;
+    pthread_mutex_unlock(&o->pos_lock);
+    return r;
+}
+
+ssize_t nvops_pread(struct nvofd *o, void *buf, size_t n, off_t off)
+{
+    if (off < 0) /* the kernel checks the offset before the descriptor */
+        return -EINVAL;
+    if (!can_read(o))
+        return -EBADF;
+    return read_at(o, buf, n, (uint64_t)off);
+}
+
+/* Writers that keep waiting for the lock turn range locks on (filelock.h),
+ * so writes to different parts of the file stop taking turns. */
+static void lock_for_write(struct nvfile *f)
+{
+    bool contended;
+    nvfile_lock(f, &contended);
+    nvlock_note_writer(&f->lock, contended);
+}
+
+/* A write from a NULL buffer: EFAULT, after the kernel's file systems have
+ * moved the size up to where it began (their write_end runs with nothing
+ * copied). Exclusive lock held. */
+static long write_from_null(struct nvfile *f, uint64_t off)
+{
+    long rc = off > f->size ? beyond_mapping(nvfile_truncate(f, off)) : 0;
+    return rc < 0 ? rc : -EFAULT;
+}
+
+/* On a full file system the kernel writes what fits: the bytes up to the
+ * first page it cannot allocate (ENOSPC when that is the first). The same
+ * here, by halving over the pages the write reaches, with storage asked
+ * for as fallocate would. Exclusive lock held; called after a write of
+ * [off, off + n) failed with ENOSPC. */
+static long write_what_fits(struct nvfile *f, const void *buf, size_t n, uint64_t off)
+{
+    const uint64_t page = 4096; /* the smallest page size */
+    uint64_t first_end = (off | (page - 1)) + 1, end = off + n;
+    uint64_t fit = 0, fail = (end - first_end + page - 1) / page + 1; /* pages */
+    while (fail - fit > 1) {
+        uint64_t mid = fit + (fail - fit) / 2;
+        uint64_t e = first_end + (mid - 1) * page;
+        if (nvfile_allocate(f, FALLOC_FL_KEEP_SIZE, off, (e < end ? e : end) - off) == 0)
+            fit = mid;
+        else
+            fail = mid;
+    }
+    if (fit == 0)
+        return -ENOSPC;
+    uint64_t e = first_end + (fit - 1) * page;
+    return nvfile_write(f, buf, (size_t)((e < end ? e : end) - off), off);
+}
+
+/* Writes at off, or at the end with O_APPEND (as Linux does for pwrite
+ * too); *at gets where the bytes went. */
+static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, uint64_t off,
+                        uint64_t *at)
+{
+    int check = check_rw(buf, n, off);
+    if (check < 0)
+        return check;
+    if (n > MAX_RW_COUNT)
+        n = MAX_RW_COUNT;
+    struct nvfile *f = o->file;
+    if (buf && !(flags & O_APPEND) && !nvfile_sync_mode(flags) && nvlock_is_concurrent(&f->lock)) {
+        long r = nvfile_write_in_place(f, buf, n, off);
+        if (r != -EAGAIN) {
+            if (r > 0)
+                nvfile_changed(f);
+            *at = off;
+            return r;
+        }
+    }
+    lock_for_write(f);
+    if (flags & O_APPEND)
+        off = f->size;
+    long r = buf || !n ? beyond_mapping(nvfile_write(f, buf, n, off)) : write_from_null(f, off);
+    if (r == -ENOSPC && n > 1)
+        r = write_what_fits(f, buf, n, off);
+    if (r > 0)
+        nvfile_changed(f);
+    if (MUTANT(11)) { /* a sync-mode write returns before its commit */
+        nvfile_unlock(f);
+        *at = off;
+        return r;
+    }
+    if (r > 0 && nvfile_sync_mode(flags)) {
+        int rc = nvfile_commit(f);
+        if (rc < 0)
+            r = rc;
+    }
+    nvfile_unlock(f);
+    *at = off;
+    return r;
+}
+
+/* Writes at off, or at the description's position (which then moves)
+ * when off is -1. */
+static ssize_t write_at_or_pos(struct nvofd *o, int flags, const void *buf, size_t n, off_t off)
+{
+    uint64_t at;
+    if (off != -1)
+        return write_at(o, flags, buf, n, (uint64_t)off, &at);
+    pthread_mutex_lock(&o->pos_lock);
+    ssize_t r = write_at(o, flags, buf, n, o->pos, &at);
+    if (r > 0)
+        o->pos = at + (uint64_t)r;
+    pthread_mutex_unlock(&o->pos_lock);
+    return r;
+}
+
+ssize_t nvops_write(struct nvofd *o, const void *buf, size_t n)
+{
+    if (!can_write(o))
+        return -EBADF;
+    return write_at_or_pos(o, o->flags, buf, n, -1);
+}
+
+ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off)
+{
+    if (off < 0)
+        return -EINVAL;
+    if (!can_write(o))
+        return -EBADF;
+    return write_at_or_pos(o, o->flags, buf, n, off);
+}
+
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+    size_t n = 0;
+    for (int i = 0; i < iovcnt; i++)
+        n += iov[i].iov_len;
+    return n;
+}
+
+/* The iovecs as one buffer in *buf: gathered into a copy unless there is
+ * one. As the kernel, the write stops at the first buffer that is NULL;
+ * when that is the first one with bytes, *buf is NULL (EFAULT) and *total
+ * its length. 0 or -ENOMEM. */
+static int gather(const struct iovec *iov, int iovcnt, const char **buf, size_t *total, char **copy)
+{
+    size_t n = 0;
+    int count = 0;
+    for (; count < iovcnt && (iov[count].iov_base || !iov[count].iov_len); count++)
+        n += iov[count].iov_len;
+    *copy = NULL;
+    *buf = NULL;
+    if (n == 0 && count < iovcnt) {
+        *total = iov[count].iov_len;
+        return 0;
+    }
+    *total = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
+    if (count == 1) {
+        *buf = iov[0].iov_base;
+        return 0;
+    }
+    *copy = malloc(*total ? *total : 1);
+    if (!*copy)
+        return -ENOMEM;
+    size_t at = 0;
+    for (int i = 0; i < count && at < *total; i++) {
+        size_t take = iov[i].iov_len < *total - at ? iov[i].iov_len : *total - at;
+        memcpy(*copy + at, iov[i].iov_base, take);
+        at += take;
+    }
+    *buf = *copy;
+    return 0;
+}
+
+#ifndef RWF_NOAPPEND
+#define RWF_NOAPPEND 0x20
+#endif
+/* preadv2/pwritev2 flags the library serves without asking. The kernel
+ * takes or refuses the others (RWF_NOWAIT, RWF_NOAPPEND, RWF_ATOMIC,
+ * RWF_DONTCACHE, unknown bits...) by file system and kernel version. */
+#define PLAIN_RWF (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_APPEND)
+
+/* 0 when the kernel takes these flags for this file, else its errno.
+ * Asked on the library's own descriptor: by a read of one byte, or by a
+ * write from a NULL buffer, which fails after the flags are checked and
+ * before anything is written. */
+static int kernel_takes_rwf(const struct nvfile *f, bool write, int rwf_flags)
+{
+    char byte;
+    struct iovec one = {write ? NULL : &byte, 1};
+    long rc = sys_call6(write ? SYS_pwritev2 : SYS_preadv2, f->fd, (long)&one, 1, 0, 0,
+                        rwf_flags & ~RWF_APPEND);
+    return rc == -EOPNOTSUPP || rc == -EINVAL ? (int)rc : 0;
+}
+
+/* The kernel's import of an iovec array: the count, then every length
+ * (none may be negative), then every buffer's range. */
+static int check_iov(const struct iovec *iov, int iovcnt)
+{
+    if (iovcnt < 0 || iovcnt > IOV_MAX)
+        return -EINVAL;
+    if (iovcnt && !user_range(iov, (size_t)iovcnt * sizeof(*iov)))
+        return -EFAULT;
+    if (iovcnt && !iov)
+        return -EFAULT;
+    for (int i = 0; i < iovcnt; i++)
+        if ((ssize_t)iov[i].iov_len < 0)
+            return -EINVAL;
+    for (int i = 0; i < iovcnt; i++)
+        if (!user_range(iov[i].iov_base, iov[i].iov_len))
+            return -EFAULT;
+    return 0;
+}
+
+/* The checks of a vectored call, in the kernel's order: a negative errno,
+ * 0 when there is nothing to move, 1 to go on. */
+static int check_vectored(const struct nvofd *o, bool write, const struct iovec *iov, int iovcnt,
+                          off_t off, int rwf_flags)
+{
+    if (off < -1)
+        return -EINVAL;
+    if (!(write ? can_write(o) : can_read(o)))
+        return -EBADF;
+    int rc = check_iov(iov, iovcnt);
+    if (rc < 0)
+        return rc;
+    size_t total = iov_total(iov, iovcnt);
+    if (total == 0)
+        return 0;
+    uint64_t at = off >= 0 ? (uint64_t)off : o->pos;
+    if (at + (total > MAX_RW_COUNT ? MAX_RW_COUNT : total) > (uint64_t)INT64_MAX)
+        return -EINVAL;
+    rc = rwf_flags & ~PLAIN_RWF ? kernel_takes_rwf(o->file, write, rwf_flags) : 0;
+    return rc < 0 ? rc : 1;
+}
+
+ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags)
+{
+    int rc = check_vectored(o, false, iov, iovcnt, off, rwf_flags);
+    if (rc <= 0)
+        return rc;
+    bool use_pos = off == -1;
+    if (use_pos)
+        pthread_mutex_lock(&o->pos_lock);
+    uint64_t at = use_pos ? o->pos : (uint64_t)off;
+    struct nvfile *f = o->file;
+    ssize_t done = 0;
+    nvlock_shared(&f->lock);
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len && !iov[i].iov_base) {
+            /* as read(): a NULL buffer fails when there are bytes for it */
+            if (!done && at < f->size)
+                done = -EFAULT;
+            break;
+        }
+        size_t got = nvfile_read(f, iov[i].iov_base, iov[i].iov_len, at);
+        at += got;
+        done += (ssize_t)got;
+        if (got < iov[i].iov_len)
+            break;
+    }
+    nvlock_unlock_shared(&f->lock);
+    if (use_pos) {
+        if (done > 0)
+            o->pos = at;
+        pthread_mutex_unlock(&o->pos_lock);
+    }
+    return done;
+}
+
+ssize_t nvops_writev(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags)
+{
+    int rc = check_vectored(o, true, iov, iovcnt, off, rwf_flags);
+    if (rc <= 0)
+        return rc;
+    size_t total;
+    char *copy;
+    const char *buf;
+    if (gather(iov, iovcnt, &buf, &total, &copy) < 0)
+        return -ENOMEM;
+    int flags = o->flags | ((rwf_flags & RWF_APPEND) ? O_APPEND : 0) |
+                ((rwf_flags & (RWF_DSYNC | RWF_SYNC)) ? O_DSYNC : 0);
+    if (rwf_flags & RWF_NOAPPEND)
+        flags &= ~O_APPEND;
+    ssize_t r = write_at_or_pos(o, flags, buf, total, off);
+    free(copy);
+    return r;
+}
