@@ -72,6 +72,21 @@ off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
     return r;
 }
 
+/* Lock held. The end of a call that changes the file's size or blocks,
+ * whose result is rc: the file changed, and in sync mode that is a
+ * durability point. Releases the lock. */
+static int size_changed(struct nvofd *o, long rc)
+{
+    struct nvfile *f = o->file;
+    rc = beyond_mapping(rc);
+    if (rc == 0)
+        nvfile_changed(f);
+    if (rc == 0 && nvfile_sync_mode(o->flags))
+        rc = nvfile_commit(f);
+    nvfile_unlock(f);
+    return (int)rc;
+}
+
 int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
 {
     /* The kernel's checks, in its order. */
@@ -92,13 +107,7 @@ int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
         return -EFBIG;
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
-    int rc = (int)beyond_mapping(nvfile_allocate(f, mode, (uint64_t)off, (uint64_t)len));
-    if (rc == 0)
-        nvfile_changed(f);
-    if (rc == 0 && nvfile_sync_mode(o->flags))
-        rc = nvfile_commit(f);
-    nvfile_unlock(f);
-    return rc;
+    return size_changed(o, nvfile_allocate(f, mode, (uint64_t)off, (uint64_t)len));
 }
 
 int nvops_share_mapping(struct nvofd *o)
@@ -142,13 +151,7 @@ int nvops_ftruncate(struct nvofd *o, off_t len)
         return -EINVAL;
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
-    int rc = (int)beyond_mapping(nvfile_truncate(f, (uint64_t)len));
-    if (rc == 0)
-        nvfile_changed(f);
-    if (rc == 0 && nvfile_sync_mode(o->flags))
-        rc = nvfile_commit(f);
-    nvfile_unlock(f);
-    return rc;
+    return size_changed(o, nvfile_truncate(f, (uint64_t)len));
 }
 
 void nvops_setfl(struct nvofd *o, int flags)
