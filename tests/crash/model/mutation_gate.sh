@@ -88,6 +88,6 @@ for exe in "${exes[@]}"; do
     printf '\n'
 done
 printf '\nhow each was caught (first violation of each run):\n%s' "$details"
-total=$((${#exes[@]} * $(echo $seeds | wc -w)))
+total=$((${#exes[@]} * $(echo "$seeds" | wc -w)))
 echo "mutation gate: $((total - missed))/$total mutant runs caught, $missed missed"
 [ $missed -eq 0 ]
