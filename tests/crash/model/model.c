@@ -476,27 +476,43 @@ static void fence_locked(struct nvmodel *m)
     ftab_clear(t);
 }
 
-static void emit(struct nvmodel *m, int event)
+/* The call stack from persist.c's frame out: ret is the return address of
+ * a table entry, into persist.c (which the checker builds without sibling
+ * calls, so its frame is always there). Found by address, since a sanitizer
+ * adds frames of its own below. Returns how many frames out got. */
+static int stack_from(const void *ret, void **out, int max)
+{
+    void *frames[NVMODEL_FRAMES + 8];
+    int n = backtrace(frames, NVMODEL_FRAMES + 8);
+    for (int i = 0; i < n; i++) {
+        if (frames[i] == ret) {
+            int k = n - i < max ? n - i : max;
+            memcpy(out, frames + i, (size_t)k * sizeof(*out));
+            return k;
+        }
+    }
+    return 0;
+}
+
+/* The code that called persist.c, from a table entry's return address. */
+static const void *persist_caller(const void *ret)
+{
+    void *frames[2];
+    return stack_from(ret, frames, 2) == 2 ? frames[1] : NULL;
+}
+
+static void emit(struct nvmodel *m, int event, const void *ret)
 {
     if (!m->hook)
         return;
     struct nvmodel_point p = {.event = event};
-    p.nframes = backtrace(p.frames, NVMODEL_FRAMES);
+    p.nframes = stack_from(ret, p.frames, NVMODEL_FRAMES);
     struct nvmodel *was = nvmodel_activate(NULL);
     m->hook(m->hook_arg, &p);
     nvmodel_activate(was);
 }
 
 /* ---- the persistence table ---------------------------------------------- */
-
-/* The code that called persist.c, three frames up: this function, the
- * table's entry, persist.c's function. The checker builds persist.c without
- * sibling calls, so persist.c's frame is always there. */
-static __attribute__((noinline)) const void *persist_caller(void)
-{
-    void *frames[4];
-    return backtrace(frames, 4) == 4 ? frames[3] : NULL;
-}
 
 static void model_on_map(const struct pm_map *pm, int fd)
 {
@@ -537,7 +553,7 @@ static void model_on_unmap(const struct pm_map *pm)
         m->stats.unmaps++;
     pthread_mutex_unlock(&m->lock);
     if (known)
-        emit(m, NVMODEL_UNMAP);
+        emit(m, NVMODEL_UNMAP, __builtin_return_address(0));
 }
 
 /* Before stores into [off, off+n) of mapping mp: holes the kernel punched
@@ -608,7 +624,7 @@ static void *model_memcpy_nodrain(void *dst, const void *src, size_t n)
         before_store_at(m, dst, n);
     memcpy(dst, src, n);
     if (m)
-        flush_lines(m, dst, n, persist_caller());
+        flush_lines(m, dst, n, persist_caller(__builtin_return_address(0)));
     return dst;
 }
 
@@ -619,7 +635,7 @@ static void *model_memset_nodrain(void *dst, int c, size_t n)
         before_store_at(m, dst, n);
     memset(dst, c, n);
     if (m)
-        flush_lines(m, dst, n, persist_caller());
+        flush_lines(m, dst, n, persist_caller(__builtin_return_address(0)));
     return dst;
 }
 
@@ -627,7 +643,7 @@ static void model_flush(const void *addr, size_t n)
 {
     struct nvmodel *m = current();
     if (m)
-        flush_lines(m, addr, n, persist_caller());
+        flush_lines(m, addr, n, persist_caller(__builtin_return_address(0)));
 }
 
 /* A fence orders every flush of the thread, whatever the mapping. */
@@ -636,7 +652,7 @@ static void model_drain(void)
     struct nvmodel *m = current();
     if (!m)
         return;
-    emit(m, NVMODEL_FENCE);
+    emit(m, NVMODEL_FENCE, __builtin_return_address(0));
     pthread_mutex_lock(&m->lock);
     m->stats.fences++;
     fence_locked(m);

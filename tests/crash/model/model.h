@@ -34,8 +34,8 @@ enum nvmodel_event {
     NVMODEL_UNMAP = 2, /* pm_unmap: before the mapping goes */
 };
 
-/* frames: the point's call stack, innermost first: the model's two, then
- * persist.c's pm_drain, pm_persist or pm_unmap, then its caller. */
+/* frames: the point's call stack from persist.c's pm_drain, pm_persist or
+ * pm_unmap out: then its caller, and so on. */
 struct nvmodel_point {
     int event; /* enum nvmodel_event */
     void *frames[NVMODEL_FRAMES];
