@@ -20,6 +20,7 @@
 #include "core/debug.h"
 #include "core/nvfile.h"
 #include "os/critical.h"
+#include "pmem/persist.h"
 
 /* How long a file must stay idle after a commit before the thread copies
  * its redo blocks home. */
@@ -201,15 +202,12 @@ void nvhelper_checkpoint(struct nvfile *f)
 
 bool nvhelper_available(void)
 {
-#ifdef NVMMIO_CRASH_MODEL
-    /* The crash model follows one thread at a time through the library. */
-    return false;
-#else
+    if (pm_follows_one_thread())
+        return false;
     nv_mutex_lock(&queue_lock);
     bool ok = ensure_running();
     nv_mutex_unlock(&queue_lock);
     return ok;
-#endif
 }
 
 void nvhelper_prepare(struct nvfile *f)

@@ -4,6 +4,7 @@
 #include "log/log.h"
 
 #include "log/checksum.h"
+#include "mutants.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -308,14 +309,15 @@ int nvlog_commit(struct nvlog *log, uint64_t committed_epoch, uint64_t applied_e
     nvlog_slot_seal(&s);
     size_t off = nvlog_slot_offset(s.seq);
     memcpy(log->map.base + off, &s, sizeof(s));
-#if NVMMIO_MUTANT == 4 /* mutant 4: the commit is flushed but never fenced */
-    pm_flush(&log->map, off, sizeof(s));
-    int rc = 0;
-#elif NVMMIO_MUTANT == 6 /* mutant 6: the commit record is not flushed */
-    int rc = pm_drain(&log->map);
-#else
-    int rc = pm_persist(&log->map, off, sizeof(s));
-#endif
+    int rc;
+    if (MUTANT(4)) { /* the commit is flushed but never fenced */
+        pm_flush(&log->map, off, sizeof(s));
+        rc = 0;
+    } else if (MUTANT(6)) { /* the commit record is not flushed */
+        rc = pm_drain(&log->map);
+    } else {
+        rc = pm_persist(&log->map, off, sizeof(s));
+    }
     if (rc < 0)
         return rc;
     bool epoch_ended = s.committed_epoch != log->state.committed_epoch;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mutants.h"
 #include "os/sys.h"
 
 struct apply_ctx {
@@ -91,10 +92,9 @@ static int apply_records(struct nvlog *log, int data_fd, struct apply_ctx *c)
     c->data = &data;
     c->measure_only = false;
     nvlog_walk(log, NVLOG_HEADER_SIZE, 0, log->size, apply_record, c, NULL);
-#if NVMMIO_MUTANT == 9 /* mutant 9: the records are retired before the replay is durable */
-    nvlog_commit(log, log->state.committed_epoch, log->state.committed_epoch,
-                 log->state.committed_size, true);
-#endif
+    if (MUTANT(9)) /* the records are retired before the replay is durable */
+        nvlog_commit(log, log->state.committed_epoch, log->state.committed_epoch,
+                     log->state.committed_size, true);
     rc = pm_drain(&data);
     pm_unmap(&data);
     return rc;
@@ -168,13 +168,11 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
         if (rc < 0)
             goto out;
     }
-#if NVMMIO_MUTANT != 10 /* mutant 10: the committed size is not restored */
-    if ((uint64_t)st.st_size != size) {
+    if (!MUTANT(10) && (uint64_t)st.st_size != size) { /* mutant 10: the size is not restored */
         rc = sys_ftruncate(data_fd, (off_t)size);
         if (rc < 0)
             goto out;
     }
-#endif
     rc = sys_fsync(data_fd);
     if (rc < 0)
         goto out;
@@ -213,15 +211,10 @@ long nvlog_checkpoint(struct nvlog *log, struct pm_map *data, uint64_t data_size
         .log = log,
         .index = index,
     };
-#if NVMMIO_MUTANT == 3 /* mutant 3: the checkpoint commits before its data is home */
-    nvlog_commit(log, committed, committed, log->state.committed_size, false);
-#endif
+    if (MUTANT(3)) /* the checkpoint commits before its data is home */
+        nvlog_commit(log, committed, committed, log->state.committed_size, false);
     nvlog_walk(log, log->live_from, log->live_from_index, log->tail, apply_record, &c, NULL);
-#if NVMMIO_MUTANT == 5 /* mutant 5: no drain after the checkpoint's copies */
-    int rc = 0;
-#else
-    int rc = pm_drain(data);
-#endif
+    int rc = MUTANT(5) ? 0 : pm_drain(data); /* mutant 5: no drain after the copies */
     if (rc < 0)
         return rc;
     /* Records from the first one of an uncommitted epoch on stay live. */

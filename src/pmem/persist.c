@@ -1,23 +1,19 @@
 /*
  * persist.c - mapping files as persistent memory, and every flush, fence and
- * non-temporal copy of the library (see persist.h).
+ * non-temporal copy of the library (see persist.h), made through the
+ * persistence table (seam.h).
  */
 #include "pmem/persist.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <libpmem.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "os/critical.h"
 #include "os/sys.h"
-#ifdef NVMMIO_CRASH_MODEL
-#include "pmem/model.h"
-#endif
+#include "pmem/seam.h"
 
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
@@ -26,50 +22,11 @@
 #define MAP_SYNC 0x80000
 #endif
 
-/* libpmem comes with the first file mapped, not with the process: a
- * program that never opens a managed file does not carry it, nor what it
- * pulls in (libndctl, libudev, libkmod, libcrypto: about 2 MB of memory and
- * a millisecond of start-up). */
-static struct {
-    __typeof__(&pmem_memcpy_nodrain) memcpy_nodrain;
-    __typeof__(&pmem_memset_nodrain) memset_nodrain;
-    __typeof__(&pmem_flush) flush;
-    __typeof__(&pmem_drain) drain;
-    __typeof__(&pmem_msync) msync;
-    __typeof__(&pmem_is_pmem) is_pmem;
-} pmem;
-static int load_state; /* 0 not tried, 1 loaded, or a negative errno (atomic) */
+static struct pm_table pmem; /* filled once, by pm_init (seam.h) */
+static int load_state;       /* 0 not tried, 1 loaded, or a negative errno (atomic) */
 static char load_error[256];
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread bool loading;
-
-#define PMEM_LIBRARY "libpmem.so.1"
-
-static int load_pmem(void)
-{
-    void *h = dlopen(PMEM_LIBRARY, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(load_error, sizeof(load_error), "%s", e ? e : PMEM_LIBRARY ": cannot load");
-        return -ENOENT;
-    }
-    const char *missing = NULL;
-#define RESOLVE(field, name)                                                                       \
-    if (!(pmem.field = (__typeof__(pmem.field))dlsym(h, #name)))                                   \
-        missing = #name;
-    RESOLVE(memcpy_nodrain, pmem_memcpy_nodrain)
-    RESOLVE(memset_nodrain, pmem_memset_nodrain)
-    RESOLVE(flush, pmem_flush)
-    RESOLVE(drain, pmem_drain)
-    RESOLVE(msync, pmem_msync)
-    RESOLVE(is_pmem, pmem_is_pmem)
-#undef RESOLVE
-    if (missing) {
-        snprintf(load_error, sizeof(load_error), PMEM_LIBRARY " has no %s", missing);
-        return -ENOSYS;
-    }
-    return 1;
-}
 
 int pm_init(void)
 {
@@ -83,7 +40,8 @@ int pm_init(void)
         s = load_state;
         if (s == 0) {
             loading = true;
-            s = load_pmem();
+            s = pm_table_load(&pmem, load_error, sizeof(load_error));
+            s = s < 0 ? s : 1;
             loading = false;
             __atomic_store_n(&load_state, s, __ATOMIC_RELEASE);
         }
@@ -95,6 +53,11 @@ int pm_init(void)
 const char *pm_init_error(void)
 {
     return load_error;
+}
+
+bool pm_follows_one_thread(void)
+{
+    return pm_init() == 0 && pmem.one_thread;
 }
 
 static int map_fd(int fd, int writable, size_t reserve, struct pm_map *m)
@@ -111,11 +74,7 @@ static int map_fd(int fd, int writable, size_t reserve, struct pm_map *m)
         p = sys_mmap(NULL, reserve, prot, MAP_SHARED, fd, 0);
         if (sys_mmap_failed(p))
             return (int)(long)p;
-#ifdef NVMMIO_CRASH_MODEL
-        kind = PM_KIND_FORCED; /* the crash model takes every mapping for pmem */
-#else
         kind = pmem.is_pmem(p, reserve) ? PM_KIND_FORCED : PM_KIND_MSYNC;
-#endif
     }
     m->base = p;
     m->reserved = reserve;
@@ -123,9 +82,8 @@ static int map_fd(int fd, int writable, size_t reserve, struct pm_map *m)
     m->writable = writable;
     m->dirty_lo = SIZE_MAX;
     m->dirty_hi = 0;
-#ifdef NVMMIO_CRASH_MODEL
-    nvmodel_on_map(m, fd);
-#endif
+    if (pmem.on_map)
+        pmem.on_map(m, fd);
     return 0;
 }
 
@@ -150,10 +108,8 @@ int pm_map_grow(int fd, size_t reserve, struct pm_map *m)
 
 void pm_unmap(struct pm_map *m)
 {
-#ifdef NVMMIO_CRASH_MODEL
-    if (m->base)
-        nvmodel_on_unmap(m, __builtin_return_address(0));
-#endif
+    if (m->base && pmem.on_unmap)
+        pmem.on_unmap(m);
     if (m->base)
         sys_munmap(m->base, m->reserved);
     m->base = NULL;
@@ -173,9 +129,8 @@ static void populate(struct pm_map *m, size_t off, size_t n, int advice)
     size_t lo = off & ~(size_t)4095, hi = (off + n + 4095) & ~(size_t)4095;
     if (hi > m->reserved)
         hi = m->reserved;
-#ifdef NVMMIO_CRASH_MODEL
-    nvmodel_before_store(m, lo, hi > lo ? hi - lo : 0); /* the holes it fills were zeros */
-#endif
+    if (pmem.before_store)
+        pmem.before_store(m, lo, hi > lo ? hi - lo : 0); /* the holes it fills were zeros */
     if (lo < hi)
         sys_madvise(m->base + lo, hi - lo, advice);
 }
@@ -200,16 +155,13 @@ int pm_allocate(struct pm_map *m, size_t off, size_t n)
     size_t lo = off & ~(size_t)4095, hi = (off + n + 4095) & ~(size_t)4095;
     if (hi > m->reserved)
         return -EINVAL;
-#ifdef NVMMIO_CRASH_MODEL
-    nvmodel_before_store(m, lo, hi - lo);
-#endif
+    if (pmem.before_store)
+        pmem.before_store(m, lo, hi - lo);
     int rc = lo < hi ? sys_madvise(m->base + lo, hi - lo, MADV_POPULATE_WRITE) : 0;
     /* A fault that cannot allocate is a SIGBUS, which populating reports
      * as EFAULT. */
     return rc == -EFAULT ? -ENOSPC : rc;
 }
-
-#ifndef NVMMIO_CRASH_MODEL
 
 static void mark_dirty(struct pm_map *m, size_t off, size_t n)
 {
@@ -217,6 +169,19 @@ static void mark_dirty(struct pm_map *m, size_t off, size_t n)
         m->dirty_lo = off;
     if (off + n > m->dirty_hi)
         m->dirty_hi = off + n;
+}
+
+/* The drain of an msync mapping: its dirty range written back. */
+static int sync_dirty(struct pm_map *m)
+{
+    if (m->dirty_hi <= m->dirty_lo)
+        return 0;
+    size_t lo = m->dirty_lo, hi = m->dirty_hi;
+    m->dirty_lo = SIZE_MAX;
+    m->dirty_hi = 0;
+    if (pmem.msync(m->base + lo, hi - lo) != 0)
+        return -errno;
+    return 0;
 }
 
 void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n)
@@ -249,62 +214,21 @@ void pm_flush(struct pm_map *m, size_t off, size_t n)
 
 int pm_drain(struct pm_map *m)
 {
-    if (m->kind != PM_KIND_MSYNC) {
-        pmem.drain();
-        return 0;
+    if (m->kind == PM_KIND_MSYNC)
+        return sync_dirty(m);
+    pmem.drain();
+    return 0;
+}
+
+/* Calls the table itself rather than pm_flush and pm_drain: a model names
+ * the code that flushed or fenced by the frame above persist.c's. */
+int pm_persist(struct pm_map *m, size_t off, size_t n)
+{
+    if (m->kind == PM_KIND_MSYNC) {
+        mark_dirty(m, off, n);
+        return sync_dirty(m);
     }
-    if (m->dirty_hi <= m->dirty_lo)
-        return 0;
-    size_t lo = m->dirty_lo, hi = m->dirty_hi;
-    m->dirty_lo = SIZE_MAX;
-    m->dirty_hi = 0;
-    if (pmem.msync(m->base + lo, hi - lo) != 0)
-        return -errno;
+    pmem.flush(m->base + off, n);
+    pmem.drain();
     return 0;
 }
-
-int pm_persist(struct pm_map *m, size_t off, size_t n)
-{
-    pm_flush(m, off, n);
-    return pm_drain(m);
-}
-
-#else /* NVMMIO_CRASH_MODEL */
-
-/* The crash-model build: plain stores, and every flush and fence reported to
- * the model, which keeps what a power failure would leave (model.h). */
-
-void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n)
-{
-    nvmodel_before_store(m, off, n);
-    memcpy(m->base + off, src, n);
-    nvmodel_on_flush(m, off, n, __builtin_return_address(0));
-}
-
-void pm_fill(struct pm_map *m, size_t off, int c, size_t n)
-{
-    nvmodel_before_store(m, off, n);
-    memset(m->base + off, c, n);
-    nvmodel_on_flush(m, off, n, __builtin_return_address(0));
-}
-
-void pm_flush(struct pm_map *m, size_t off, size_t n)
-{
-    nvmodel_on_flush(m, off, n, __builtin_return_address(0));
-}
-
-int pm_drain(struct pm_map *m)
-{
-    (void)m; /* a fence orders every flush of the thread, whatever the mapping */
-    nvmodel_on_drain(__builtin_return_address(0));
-    return 0;
-}
-
-int pm_persist(struct pm_map *m, size_t off, size_t n)
-{
-    nvmodel_on_flush(m, off, n, __builtin_return_address(0));
-    nvmodel_on_drain(__builtin_return_address(0));
-    return 0;
-}
-
-#endif

@@ -11,6 +11,7 @@
 #ifndef NVMMIO_PMEM_PERSIST_H
 #define NVMMIO_PMEM_PERSIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,11 @@ static inline uint64_t pm_reserve_for(uint64_t size, uint64_t least)
  * libpmem's start-up (which opens files) could need call it first. */
 int pm_init(void);
 const char *pm_init_error(void);
+
+/* True when persistence is a model that follows one thread at a time
+ * through the library (the crash checker's build): the library must then
+ * run nothing on threads of its own. */
+bool pm_follows_one_thread(void);
 
 /* Maps reserve bytes of fd from offset 0 (pages past EOF are never touched).
  * Tries MAP_SYNC first. Returns 0 or a negative errno. */

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "log/format.h"
-#include "pmem/model.h"
+#include "model.h"
 
 #define MAX_FILES  2
 #define MAX_SLOTS  8

@@ -277,17 +277,17 @@ static struct site *site_get(struct driver *d, uint64_t key, const struct nvmode
     memset(s, 0, sizeof(*s));
     s->key = key;
     s->event = event;
-    for (int i = 0; p && i < 4 && i + 2 < p->nframes; i++)
-        s->frames[i] = p->frames[i + 2];
+    for (int i = 0; p && i < 4 && i < p->nframes; i++)
+        s->frames[i] = p->frames[i];
     return s;
 }
 
-/* A crash site: the event and the innermost frames above the persistence
- * module, as offsets in the executable (the same in every run). */
+/* A crash site: the event and four frames from the persistence module's
+ * out, as offsets in the executable (the same in every run). */
 static uint64_t site_key(const struct nvmodel_point *p, int event, int op)
 {
     uint64_t k = hash2((uint64_t)event, (uint64_t)op);
-    for (int i = 2; p && i < p->nframes && i < 6; i++)
+    for (int i = 0; p && i < p->nframes && i < 4; i++)
         k = hash2(k, (uint64_t)((uintptr_t)p->frames[i] - exe_base()));
     return k;
 }

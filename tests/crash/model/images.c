@@ -470,10 +470,10 @@ static void describe_point(struct point *pt, char *out, size_t n)
     char where[700] = "";
     if (pt->event == NVMODEL_FENCE || pt->event == NVMODEL_UNMAP) {
         char a[300] = "?", b[300] = "?";
-        if (pt->np->nframes > 3)
-            describe_site(pt->np->frames[3], a, sizeof(a));
-        if (pt->np->nframes > 4)
-            describe_site(pt->np->frames[4], b, sizeof(b));
+        if (pt->np->nframes > 1)
+            describe_site(pt->np->frames[1], a, sizeof(a));
+        if (pt->np->nframes > 2)
+            describe_site(pt->np->frames[2], b, sizeof(b));
         snprintf(where, sizeof(where), "%s in %s <- %s",
                  pt->event == NVMODEL_FENCE ? "fence" : "unmapping", a, b);
     } else {
@@ -642,8 +642,8 @@ static void nested_hook(void *arg, const struct nvmodel_point *p)
                               "different file%s",
                      rc < 0 ? strerror(-rc) : "");
             char where[700] = "between two calls";
-            if (p->nframes > 3)
-                describe_site(p->frames[3], where, sizeof(where));
+            if (p->nframes > 1)
+                describe_site(p->frames[1], where, sizeof(where));
             snprintf(nested, sizeof(nested),
                      "recovery crashed at its point %llu (%s in %s), nested image %d: %s",
                      (unsigned long long)ncp, p->event == NVMODEL_FENCE ? "fence" : "unmapping",

@@ -2,46 +2,37 @@
 # The mutation gate (DESIGN.md §5): every deliberate bug must be caught by
 # the crash-model checker with every seed; a miss fails the gate.
 #
-#   mutation_gate.sh [--seeds "1 2 3"] [--jobs N] [--] EXE... [-- CHECKER ARGS]
+#   mutation_gate.sh [--seeds "1 2 3"] [--jobs N] [--mutants FILE] [--] EXE...
+#                    [-- CHECKER ARGS]
 #
 # Each EXE is nvmmio_crashmodel_mN (the checker built with mutant N); each is
 # run with every seed and --expect-violation: it runs the workloads in turn
 # and stops at the first violation it finds. Prints one line per run and a
-# table mutant x seed.
+# table mutant x seed, with what each mutant breaks as src/mutants.h (or
+# FILE) says.
 set -u
 
 seeds="1 2 3"
 jobs=1
+mutants=$(dirname "$0")/../../../src/mutants.h
 exes=()
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --seeds) seeds=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --mutants) mutants=$2; shift 2 ;;
     --) shift; if [ ${#exes[@]} -gt 0 ]; then args=("$@"); break; fi ;;
     *) exes+=("$1"); shift ;;
     esac
 done
-[ ${#exes[@]} -gt 0 ] || { echo "usage: $0 [--seeds S] [--jobs N] EXE... [-- ARGS]"; exit 2; }
+[ ${#exes[@]} -gt 0 ] || { echo "usage: $0 [--seeds S] [--jobs N] [--mutants FILE] EXE... [-- ARGS]"; exit 2; }
 
-# What each mutant breaks (the #if NVMMIO_MUTANT blocks in src/).
+# What mutant $1 breaks: its line " N: what" in the list of mutants.h.
 what() {
-    case "$1" in
-    1) echo "redo log data not flushed (nvfile.c write_records)" ;;
-    2) echo "no fence before the commit (nvfile.c nvfile_commit)" ;;
-    3) echo "checkpoint commits before its data is home (recovery.c)" ;;
-    4) echo "commit flushed, never fenced: no final drain in fsync (log.c)" ;;
-    5) echo "no drain after the checkpoint's copies (recovery.c)" ;;
-    6) echo "commit record not flushed (log.c nvlog_commit)" ;;
-    7) echo "log freed before the checkpoint is fenced (nvfile.c settle)" ;;
-    8) echo "two-word commit slot trusted as atomic: no checksum (format.c)" ;;
-    9) echo "recovery retires records before its replay is durable (recovery.c)" ;;
-    10) echo "recovery does not restore the committed size (recovery.c)" ;;
-    11) echo "sync-mode write returns before its commit (ops.c write_at)" ;;
-    12) echo "undo pre-image replaced by a later one in the epoch (nvfile.c)" ;;
-    13) echo "record data checksum not verified before recovery applies (format.c)" ;;
-    *) echo "?" ;;
-    esac
+    local line
+    line=$(sed -n "s/^ \* *$1: //p" "$mutants")
+    echo "${line:-?}"
 }
 
 out=$(mktemp -d /dev/shm/nvmmio-gate.XXXXXX)
@@ -70,14 +61,14 @@ done
 wait
 
 missed=0
-printf '\n%-4s %-66s' "mut" "deliberate bug"
+printf '\n%-4s %-70s' "mut" "deliberate bug"
 for seed in $seeds; do printf ' %-8s' "seed $seed"; done
 printf '\n'
 details=""
 for exe in "${exes[@]}"; do
     name=$(basename "$exe")
     m=${name##*_m}
-    printf '%-4s %-66s' "$m" "$(what "$m")"
+    printf '%-4s %-70s' "$m" "$(what "$m")"
     for seed in $seeds; do
         log="$out/$name.$seed"
         read -r rc secs <"$log.rc"
@@ -97,6 +88,6 @@ for exe in "${exes[@]}"; do
     printf '\n'
 done
 printf '\nhow each was caught (first violation of each run):\n%s' "$details"
-total=$((${#exes[@]} * $(echo $seeds | wc -w)))
+total=$((${#exes[@]} * $(echo "$seeds" | wc -w)))
 echo "mutation gate: $((total - missed))/$total mutant runs caught, $missed missed"
 [ $missed -eq 0 ]

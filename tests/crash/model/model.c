@@ -1,6 +1,7 @@
 /*
- * model.c - the crash model (see model.h). Built only into the crash
- * checker's model-mode copies of the library (NVMMIO_CRASH_MODEL).
+ * model.c - the crash model (see model.h), and the persistence table that
+ * reports to it: built into the crash checker's copies of the library in
+ * place of src/pmem/libpmem.c.
  *
  * State of a model: the files it has seen mapped (each with its own
  * descriptor, so sizes, holes and current bytes can be read whatever the
@@ -12,7 +13,7 @@
  * workloads pass a baton between their threads), so a hook sees a quiet
  * model; the mutex only keeps the tables themselves consistent.
  */
-#include "pmem/model.h"
+#include "model.h"
 
 #include <errno.h>
 #include <execinfo.h>
@@ -24,6 +25,7 @@
 
 #include "os/sys.h"
 #include "pmem/persist.h"
+#include "pmem/seam.h"
 
 #define PAGE        4096u
 #define MAX_THREADS 16
@@ -40,6 +42,7 @@ struct mfile {
 
 struct mapping {
     const char *base;
+    size_t reserved;
     uint32_t file;
 };
 
@@ -414,6 +417,19 @@ static struct mapping *mapping_of(struct nvmodel *m, const void *base)
     return NULL;
 }
 
+/* The mapping that holds addr; *off gets addr's offset in it. */
+static struct mapping *mapping_at(struct nvmodel *m, const void *addr, size_t *off)
+{
+    for (size_t i = 0; i < m->nmaps; i++) {
+        struct mapping *mp = &m->maps[i];
+        if ((const char *)addr >= mp->base && (const char *)addr < mp->base + mp->reserved) {
+            *off = (size_t)((const char *)addr - mp->base);
+            return mp;
+        }
+    }
+    return NULL;
+}
+
 static struct ftab *my_tab(struct nvmodel *m, int *index)
 {
     pid_t tid = my_tid();
@@ -460,20 +476,45 @@ static void fence_locked(struct nvmodel *m)
     ftab_clear(t);
 }
 
-static void emit(struct nvmodel *m, int event, const void *site)
+/* The call stack from persist.c's frame out: ret is the return address of
+ * a table entry, into persist.c (which the checker builds without sibling
+ * calls, so its frame is always there). Found by address, since a sanitizer
+ * adds frames of its own below. Returns how many frames out got. */
+static int stack_from(const void *ret, void **out, int max)
+{
+    void *frames[NVMODEL_FRAMES + 8];
+    int n = backtrace(frames, NVMODEL_FRAMES + 8);
+    for (int i = 0; i < n; i++) {
+        if (frames[i] == ret) {
+            int k = n - i < max ? n - i : max;
+            memcpy(out, frames + i, (size_t)k * sizeof(*out));
+            return k;
+        }
+    }
+    return 0;
+}
+
+/* The code that called persist.c, from a table entry's return address. */
+static const void *persist_caller(const void *ret)
+{
+    void *frames[2];
+    return stack_from(ret, frames, 2) == 2 ? frames[1] : NULL;
+}
+
+static void emit(struct nvmodel *m, int event, const void *ret)
 {
     if (!m->hook)
         return;
-    struct nvmodel_point p = {.event = event, .site = site};
-    p.nframes = backtrace(p.frames, NVMODEL_FRAMES);
+    struct nvmodel_point p = {.event = event};
+    p.nframes = stack_from(ret, p.frames, NVMODEL_FRAMES);
     struct nvmodel *was = nvmodel_activate(NULL);
     m->hook(m->hook_arg, &p);
     nvmodel_activate(was);
 }
 
-/* ---- hooks of persist.c ------------------------------------------------- */
+/* ---- the persistence table ---------------------------------------------- */
 
-void nvmodel_on_map(const struct pm_map *pm, int fd)
+static void model_on_map(const struct pm_map *pm, int fd)
 {
     struct nvmodel *m = current();
     struct stat st;
@@ -494,11 +535,11 @@ void nvmodel_on_map(const struct pm_map *pm, int fd)
         }
     }
     if (i >= 0 && m->nmaps < m->capmaps)
-        m->maps[m->nmaps++] = (struct mapping){pm->base, (uint32_t)i};
+        m->maps[m->nmaps++] = (struct mapping){pm->base, pm->reserved, (uint32_t)i};
     pthread_mutex_unlock(&m->lock);
 }
 
-void nvmodel_on_unmap(const struct pm_map *pm, const void *site)
+static void model_on_unmap(const struct pm_map *pm)
 {
     struct nvmodel *m = current();
     if (!m)
@@ -512,28 +553,36 @@ void nvmodel_on_unmap(const struct pm_map *pm, const void *site)
         m->stats.unmaps++;
     pthread_mutex_unlock(&m->lock);
     if (known)
-        emit(m, NVMODEL_UNMAP, site);
+        emit(m, NVMODEL_UNMAP, __builtin_return_address(0));
 }
 
-void nvmodel_before_store(const struct pm_map *pm, size_t off, size_t n)
+/* Before stores into [off, off+n) of mapping mp: holes the kernel punched
+ * there are zeros in the persisted image (a later store must not resurrect
+ * older bytes). Call with the lock held. */
+static void store_locked(struct nvmodel *m, struct mapping *mp, size_t off, size_t n)
+{
+    if (mp && file_sync(m, mp->file))
+        zero_holes(m, mp->file, off, (off + n + PAGE - 1) & ~(size_t)(PAGE - 1));
+}
+
+static void model_before_store(const struct pm_map *pm, size_t off, size_t n)
 {
     struct nvmodel *m = current();
     if (!m)
         return;
     pthread_mutex_lock(&m->lock);
-    struct mapping *mp = mapping_of(m, pm->base);
-    if (mp && file_sync(m, mp->file))
-        zero_holes(m, mp->file, off, (off + n + PAGE - 1) & ~(size_t)(PAGE - 1));
+    store_locked(m, mapping_of(m, pm->base), off, n);
     pthread_mutex_unlock(&m->lock);
 }
 
-void nvmodel_on_flush(const struct pm_map *pm, size_t off, size_t n, const void *site)
+/* Records the lines of [addr, addr+n) as the calling thread flushed them. */
+static void flush_lines(struct nvmodel *m, const void *addr, size_t n, const void *site)
 {
-    struct nvmodel *m = current();
-    if (!m || n == 0)
+    if (n == 0)
         return;
     pthread_mutex_lock(&m->lock);
-    struct mapping *mp = mapping_of(m, pm->base);
+    size_t off;
+    struct mapping *mp = mapping_at(m, addr, &off);
     struct ftab *t = my_tab(m, NULL);
     if (mp && t && file_sync(m, mp->file)) {
         struct mfile *f = &m->files[mp->file];
@@ -546,7 +595,7 @@ void nvmodel_on_flush(const struct pm_map *pm, size_t off, size_t n, const void 
             if (!e)
                 break;
             size_t k = f->len - at < LINE ? f->len - at : LINE;
-            memcpy(e->data, pm->base + at, k);
+            memcpy(e->data, mp->base + at, k);
             memset(e->data + k, 0, LINE - k);
             e->seq = ++m->seq;
             e->site = site;
@@ -557,16 +606,81 @@ void nvmodel_on_flush(const struct pm_map *pm, size_t off, size_t n, const void 
     pthread_mutex_unlock(&m->lock);
 }
 
-void nvmodel_on_drain(const void *site)
+/* Before a copy or fill: what store_locked says, for an address. */
+static void before_store_at(struct nvmodel *m, const void *addr, size_t n)
+{
+    pthread_mutex_lock(&m->lock);
+    size_t off;
+    struct mapping *mp = mapping_at(m, addr, &off);
+    store_locked(m, mp, off, n);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Copies and fills are plain stores, flushed at once, as libpmem's. */
+static void *model_memcpy_nodrain(void *dst, const void *src, size_t n)
+{
+    struct nvmodel *m = current();
+    if (m)
+        before_store_at(m, dst, n);
+    memcpy(dst, src, n);
+    if (m)
+        flush_lines(m, dst, n, persist_caller(__builtin_return_address(0)));
+    return dst;
+}
+
+static void *model_memset_nodrain(void *dst, int c, size_t n)
+{
+    struct nvmodel *m = current();
+    if (m)
+        before_store_at(m, dst, n);
+    memset(dst, c, n);
+    if (m)
+        flush_lines(m, dst, n, persist_caller(__builtin_return_address(0)));
+    return dst;
+}
+
+static void model_flush(const void *addr, size_t n)
+{
+    struct nvmodel *m = current();
+    if (m)
+        flush_lines(m, addr, n, persist_caller(__builtin_return_address(0)));
+}
+
+/* A fence orders every flush of the thread, whatever the mapping. */
+static void model_drain(void)
 {
     struct nvmodel *m = current();
     if (!m)
         return;
-    emit(m, NVMODEL_FENCE, site);
+    emit(m, NVMODEL_FENCE, __builtin_return_address(0));
     pthread_mutex_lock(&m->lock);
     m->stats.fences++;
     fence_locked(m);
     pthread_mutex_unlock(&m->lock);
+}
+
+/* Every mapping is pmem to the model, so msync is never called. */
+static int model_is_pmem(const void *addr, size_t n)
+{
+    (void)addr;
+    (void)n;
+    return 1;
+}
+
+int pm_table_load(struct pm_table *t, char *error, size_t size)
+{
+    (void)error;
+    (void)size;
+    *t = (struct pm_table){.memcpy_nodrain = model_memcpy_nodrain,
+                           .memset_nodrain = model_memset_nodrain,
+                           .flush = model_flush,
+                           .drain = model_drain,
+                           .is_pmem = model_is_pmem,
+                           .on_map = model_on_map,
+                           .on_unmap = model_on_unmap,
+                           .before_store = model_before_store,
+                           .one_thread = true};
+    return 0;
 }
 
 /* ---- the checker's side ------------------------------------------------- */

@@ -1,7 +1,7 @@
 /*
- * model.h - the crash model of the persistence module (DESIGN.md §5), in
- * builds made with NVMMIO_CRASH_MODEL only (the crash checker's copies of
- * the library; never the production library).
+ * model.h - the crash model of the persistence module (DESIGN.md §5): the
+ * persistence table (src/pmem/seam.h) of the crash checker's copies of the
+ * library, built in place of libpmem's (never into the production library).
  *
  * A killed process loses nothing from the CPU cache, so no real run shows a
  * missing flush or fence. The model keeps, for every file mapped through
@@ -18,39 +18,26 @@
  * callback it may take a snapshot: the persisted image of every file and the
  * in-flight units, in the order they were flushed.
  */
-#ifndef NVMMIO_PMEM_MODEL_H
-#define NVMMIO_PMEM_MODEL_H
+#ifndef NVMMIO_CRASH_MODEL_H
+#define NVMMIO_CRASH_MODEL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-struct pm_map;
-
 #define NVMODEL_LINE   64u
 #define NVMODEL_FRAMES 8
-
-/* ---- hooks of persist.c ------------------------------------------------- */
-
-void nvmodel_on_map(const struct pm_map *m, int fd);
-void nvmodel_on_unmap(const struct pm_map *m, const void *site);
-/* Before stores through pm_copy/pm_fill: holes the kernel punched are zeros
- * in the persisted image (a later store must not resurrect older bytes). */
-void nvmodel_before_store(const struct pm_map *m, size_t off, size_t n);
-void nvmodel_on_flush(const struct pm_map *m, size_t off, size_t n, const void *site);
-void nvmodel_on_drain(const void *site);
-
-/* ---- the checker's side ------------------------------------------------- */
 
 enum nvmodel_event {
     NVMODEL_FENCE = 1, /* pm_drain: before the thread's lines become persistent */
     NVMODEL_UNMAP = 2, /* pm_unmap: before the mapping goes */
 };
 
+/* frames: the point's call stack from persist.c's pm_drain, pm_persist or
+ * pm_unmap out: then its caller, and so on. */
 struct nvmodel_point {
-    int event;        /* enum nvmodel_event */
-    const void *site; /* return address into the caller of pm_drain/pm_unmap */
+    int event; /* enum nvmodel_event */
     void *frames[NVMODEL_FRAMES];
     int nframes;
 };
@@ -61,7 +48,7 @@ typedef void (*nvmodel_hook)(void *arg, const struct nvmodel_point *p);
 struct nvmodel *nvmodel_new(nvmodel_hook hook, void *arg);
 void nvmodel_free(struct nvmodel *m);
 
-/* Makes m the model that persist.c reports to (NULL: none); returns the one
+/* Makes m the model that the table reports to (NULL: none); returns the one
  * that was active. While a hook runs, no model is active. */
 struct nvmodel *nvmodel_activate(struct nvmodel *m);
 
