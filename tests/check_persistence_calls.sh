@@ -1,5 +1,5 @@
 #!/bin/sh
-# DESIGN §5: every flush, fence and non-temporal copy goes through src/pmem/.
+# Every flush, fence and non-temporal copy goes through src/pmem/.
 # Fails when libpmem's persistence calls or the cache-line intrinsics appear
 # anywhere else in the library's sources.
 top=${1:-.}

@@ -2,7 +2,8 @@
  * persist.h - the only door to persistence.
  *
  * Owns the mapping of a file as persistent memory and every flush, fence and
- * non-temporal copy the library makes (DESIGN.md §5). A pm_map is either a
+ * non-temporal copy the library makes (tests/crash/model/README.md says how
+ * the crash model checks them). A pm_map is either a
  * true pmem mapping (DAX with MAP_SYNC, or forced by PMEM_IS_PMEM_FORCE), where
  * copies are flushed as they are made and a drain is a fence, or an ordinary
  * shared mapping, where the module remembers the dirty range and a drain is

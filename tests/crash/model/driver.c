@@ -405,7 +405,7 @@ static void unclean_report(struct driver *d, int file, const char *which, uint64
 }
 
 /* When a durability point returns, nothing of the file or its log may be in
- * flight (DESIGN.md §5, deterministic durability check). */
+ * flight (the deterministic durability check of README.md here). */
 static void durability_check(struct driver *d, int file)
 {
     struct fstate *f = &d->files[file];

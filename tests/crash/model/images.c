@@ -138,7 +138,7 @@ static void random_lines(struct selset *s, struct rng *r, unsigned percent)
         row[i] = rng_below(r, 100) < percent ? 0xff : 0;
 }
 
-/* The images of one crash point (DESIGN.md §5): every subset when few
+/* The images of one crash point (README.md here): every subset when few
  * lines are in flight; otherwise none, all, the oldest, the newest, all but
  * one, and random subsets; then torn lines at 8-byte granularity. */
 static void make_selections(const struct point *pt, struct selset *s, uint64_t seed, bool nested)

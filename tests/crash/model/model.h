@@ -1,5 +1,5 @@
 /*
- * model.h - the crash model of the persistence module (DESIGN.md §5): the
+ * model.h - the crash model of the persistence module (README.md here): the
  * persistence table (src/pmem/seam.h) of the crash checker's copies of the
  * library, built in place of libpmem's (never into the production library).
  *

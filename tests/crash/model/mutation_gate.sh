@@ -1,5 +1,5 @@
 #!/bin/bash
-# The mutation gate (DESIGN.md §5): every deliberate bug must be caught by
+# The mutation gate (README.md here): every deliberate bug must be caught by
 # the crash-model checker with every seed; a miss fails the gate.
 #
 #   mutation_gate.sh [--seeds "1 2 3"] [--jobs N] [--mutants FILE] [--] EXE...
