@@ -17,7 +17,8 @@
  * mapped file; invalid whence, iovec counts, RWF_* and fallocate modes,
  * copy flags and overlapping copies; open flags (O_DIRECT, O_PATH,
  * O_TMPFILE, unknown bits); bad names and flags for the stat, unlink and
- * rename calls; exec and spawn that fail; EMFILE, EFBIG through
+ * rename calls; a NULL path (or stat buffer, or argument vector) to every
+ * call that takes one; exec and spawn that fail; EMFILE, EFBIG through
  * RLIMIT_FSIZE, and, given small file systems, ENOSPC and a read-only file
  * system; stdio on bad modes and streams; and invalid (PROT_NONE,
  * read-only) buffers, where the library faults instead of returning EFAULT
@@ -55,7 +56,10 @@
 #include <sys/wait.h>
 #include <spawn.h>
 #include <linux/close_range.h>
+#include <sys/time.h>
 #include <unistd.h>
+#include <utime.h>
+#include <dlfcn.h>
 
 #define FILE_LEN 10000
 #define BUF_LEN  (64 * 1024)
@@ -67,6 +71,8 @@
 #define SPARE_FD 300
 
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+int __open_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
 
 enum { A, B };
@@ -1165,6 +1171,202 @@ static void c_failed_exec(struct env *e, struct out *o)
     R(o, close(fd));
 }
 
+/* ---- NULL where the C library declares a pointer nonnull ------------------ */
+
+/* AddressSanitizer's own fopen and posix_spawn, which run before the
+ * library's, read the name and vector first: those cases are left out of
+ * its build. */
+#ifdef __SANITIZE_ADDRESS__
+#define ASAN_READS_NAMES 1
+#else
+#define ASAN_READS_NAMES 0
+#endif
+
+/* The kernel's answers: EFAULT for a NULL name or buffer, unless a flag or
+ * length it checks first is bad; a NULL path with AT_EMPTY_PATH (and to
+ * futimesat) is the descriptor itself, and a managed file's stat must show
+ * what was written. */
+static void c_null_stat(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDWR);
+    R(o, pwrite(fd, wbuf, 100, FILE_LEN)); /* a size only the library knows yet */
+    struct stat st;
+    struct stat64 st64;
+    struct statx stx;
+    R(o, stat(NULL, &st));
+    R(o, stat(e->f, NULL));
+    R(o, stat64(NULL, &st64));
+    R(o, lstat(NULL, &st));
+    R(o, lstat(e->f, NULL));
+    R(o, lstat64(NULL, &st64));
+    R(o, fstat(fd, NULL));
+    R(o, fstat(-1, NULL));
+    R(o, fstat64(fd, NULL));
+    R(o, fstatat(AT_FDCWD, NULL, &st, 0));
+    R(o, fstatat(fd, NULL, &st, 0x40000000));
+    R(o, fstatat(AT_FDCWD, e->f, NULL, 0));
+    R(o, fstatat64(AT_FDCWD, NULL, &st64, 0));
+    st.st_size = -1;
+    R(o, fstatat(fd, NULL, &st, AT_EMPTY_PATH));
+    rec(o, st.st_size, 0);
+    R(o, statx(AT_FDCWD, NULL, 0, STATX_SIZE, &stx));
+    R(o, statx(AT_FDCWD, e->f, 0, STATX_SIZE, NULL));
+    stx.stx_size = 0;
+    R(o, statx(fd, NULL, AT_EMPTY_PATH, STATX_SIZE, &stx));
+    rec(o, (long long)stx.stx_size, 0);
+    close(fd);
+}
+
+static void c_null_names(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDWR);
+    R(o, pwrite(fd, wbuf, 100, 50));
+    struct timeval bad[2] = {{0, 2000000}, {0, 0}};
+    struct utimbuf ub = {0, 0};
+    R(o, utimensat(AT_FDCWD, NULL, NULL, 0));
+    R(o, utimensat(fd, NULL, NULL, 0));
+    R(o, utimes(NULL, NULL));
+    R(o, utimes(NULL, bad));
+    R(o, lutimes(NULL, NULL));
+    R(o, lutimes(NULL, bad));
+    R(o, futimesat(AT_FDCWD, NULL, NULL));
+    R(o, futimesat(fd, NULL, NULL));
+    R(o, utime(NULL, NULL));
+    R(o, utime(NULL, &ub));
+    R(o, utime(e->f, NULL));
+    R(o, unlink(NULL));
+    R(o, unlinkat(AT_FDCWD, NULL, 0));
+    R(o, unlinkat(AT_FDCWD, NULL, AT_REMOVEDIR));
+    R(o, unlinkat(AT_FDCWD, NULL, 0x1000));
+    R(o, rename(NULL, e->g));
+    R(o, rename(e->f, NULL));
+    R(o, renameat(AT_FDCWD, NULL, AT_FDCWD, e->g));
+    R(o, renameat2(AT_FDCWD, e->f, AT_FDCWD, NULL, 0));
+    R(o, renameat2(AT_FDCWD, NULL, AT_FDCWD, e->g, RENAME_NOREPLACE));
+    R(o, renameat2(AT_FDCWD, e->f, AT_FDCWD, NULL, 0x100));
+    R(o, truncate(NULL, 10));
+    R(o, truncate(NULL, -1));
+    R(o, truncate64(NULL, 10));
+    R(o, pread(fd, rbuf, 200, 0));
+    keep(o, rbuf, 200);
+    close(fd);
+}
+
+static void c_null_open(struct env *e, struct out *o)
+{
+    RFD(o, open(NULL, O_RDWR | O_CREAT, 0644));
+    RFD(o, open(NULL, O_RDWR | O_TRUNC));
+    RFD(o, open(NULL, O_TMPFILE | O_RDONLY, 0600)); /* invalid flags come first */
+    RFD(o, open64(NULL, O_RDONLY));
+    RFD(o, openat(AT_FDCWD, NULL, O_RDWR));
+    RFD(o, openat(-1, NULL, O_RDONLY));
+    RFD(o, openat64(AT_FDCWD, NULL, O_WRONLY | O_CREAT, 0644));
+    RFD(o, creat(NULL, 0644));
+    RFD(o, creat64(NULL, 0644));
+    RFD(o, __open_2(NULL, O_RDWR));
+    RFD(o, __openat_2(AT_FDCWD, NULL, O_RDONLY));
+#if !ASAN_READS_NAMES
+    const char *modes[] = {"r", "r+", "w", "a+", "z"};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        errno = 0;
+        FILE *fp = i % 2 ? fopen64(NULL, modes[i]) : fopen(NULL, modes[i]);
+        rec(o, fp ? 0 : -1, errno);
+        if (fp)
+            fclose(fp);
+    }
+#endif
+    (void)e;
+}
+
+/* Exec and spawn that the kernel refuses for a NULL path; a NULL argument
+ * vector is an empty one, and each of these fails on the file. */
+static void c_null_exec(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDWR);
+    R(o, pwrite(fd, wbuf, 100, 20));
+    char *argv[] = {"x", NULL};
+    R(o, execve(NULL, argv, environ));
+    R(o, execve(e->f, NULL, environ));
+    R(o, execv(NULL, argv));
+    R(o, execv(e->f, NULL));
+    R(o, execvp(e->f, NULL));
+    R(o, execvpe(e->f, NULL, environ));
+    R(o, execveat(AT_FDCWD, NULL, argv, environ, 0));
+    R(o, execveat(fd, NULL, argv, environ, AT_EMPTY_PATH));
+    R(o, execveat(AT_FDCWD, e->f, NULL, environ, 0));
+    R(o, fexecve(fd, NULL, environ));
+    R(o, execl(NULL, "x", (char *)NULL));
+    R(o, execle(NULL, "x", (char *)NULL, environ));
+#if !ASAN_READS_NAMES
+    pid_t pid;
+    R(o, -posix_spawn(&pid, NULL, NULL, NULL, argv, environ));
+#endif
+    R(o, pwrite(fd, wbuf + 100, 100, 60));
+    R(o, pread(fd, rbuf, 200, 0));
+    keep(o, rbuf, 200);
+    R(o, close(fd));
+}
+
+/* Calls where the C library itself faults on NULL (its path search, its
+ * spawn counting a NULL vector, its temporary names): the library answers
+ * as the kernel does. Each runs in a child; on the plain side a fault (or
+ * a spawned child dying of one) passes too. */
+static int null_fault_call(struct env *e, int which)
+{
+    char *argv[] = {"x", NULL}, missing[PATH_MAX];
+    snprintf(missing, sizeof(missing), "%s/missing", e->dir);
+    pid_t pid = 0;
+    int r;
+    errno = 0;
+    switch (which) {
+    case 0:
+        return execvp(NULL, argv) == -1 && errno == EFAULT;
+    case 1:
+        return execvpe(NULL, argv, environ) == -1 && errno == EFAULT;
+    case 2:
+        return execlp(NULL, "x", (char *)NULL) == -1 && errno == EFAULT;
+    case 3:
+        return mkstemp(NULL) == -1 && errno == EFAULT;
+    case 4:
+        return mkostemp(NULL, O_CLOEXEC) == -1 && errno == EFAULT;
+    case 5:
+        return mkstemps(NULL, 2) == -1 && errno == EFAULT;
+    case 6:
+        return mkostemps(NULL, 2, 0) == -1 && errno == EFAULT;
+    case 7:
+        return posix_spawn(&pid, missing, NULL, NULL, NULL, environ) == ENOENT;
+    case 8:
+        return posix_spawnp(&pid, missing, NULL, NULL, NULL, environ) == ENOENT;
+    default:
+        r = posix_spawnp(&pid, NULL, NULL, NULL, argv, environ);
+        if (r == 0) { /* the C library's: the spawned child faults */
+            int status = 0;
+            waitpid(pid, &status, 0);
+            return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV ? 2 : 0;
+        }
+        return r == EFAULT;
+    }
+}
+
+static void c_null_glibc_faults(struct env *e, struct out *o)
+{
+    bool preloaded = dlsym(RTLD_DEFAULT, "nvmmio_is_managed") != NULL;
+    bool may_fault = e->side == B || !preloaded;
+    for (int which = 0; which < (ASAN_READS_NAMES ? 7 : 10); which++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            signal(SIGSEGV, SIG_DFL);
+            _exit(4 + null_fault_call(e, which));
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        bool kernel = WIFEXITED(status) && WEXITSTATUS(status) == 5;
+        bool faulted = (WIFEXITED(status) && WEXITSTATUS(status) == 6) ||
+                       (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+        rec(o, kernel || (may_fault && faulted) ? 0 : -1, 0);
+    }
+}
+
 /* ---- limits ---------------------------------------------------------------- */
 
 /* Opens f until the descriptor limit. The library's own descriptors count
@@ -1484,6 +1686,11 @@ static const struct named_case singles[] = {
     {"names", c_names},
     {"descriptors", c_descriptors},
     {"failed-exec", c_failed_exec},
+    {"null-path-stat", c_null_stat},
+    {"null-path-names", c_null_names},
+    {"null-path-open", c_null_open},
+    {"null-path-exec", c_null_exec},
+    {"null-path-glibc-faults", c_null_glibc_faults},
     {"o-path", c_o_path},
     {"o-tmpfile", c_o_tmpfile},
     {"emfile", c_emfile},
