@@ -1296,6 +1296,26 @@ static void c_null_open(struct env *e, struct out *o)
     (void)e;
 }
 
+/* A NULL new limit sets nothing; under a file size limit the files then
+ * go on working. */
+static void c_null_rlimit(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDWR);
+    struct rlimit old;
+    getrlimit(RLIMIT_FSIZE, &old);
+    R(o, SIDE(setrlimit)(RLIMIT_FSIZE, NULL));
+    R(o, SIDE(setrlimit64)(RLIMIT_FSIZE, NULL));
+    R(o, SIDE(setrlimit)(RLIMIT_NOFILE, NULL));
+    R(o, SIDE(prlimit)(0, RLIMIT_FSIZE, NULL, NULL));
+    struct rlimit now;
+    R(o, getrlimit(RLIMIT_FSIZE, &now));
+    rec(o, now.rlim_cur == old.rlim_cur && now.rlim_max == old.rlim_max, 0);
+    R(o, pwrite(fd, wbuf, 100, FILE_LEN + 50));
+    R(o, pread(fd, rbuf, 200, FILE_LEN - 50));
+    keep(o, rbuf, 200);
+    R(o, close(fd));
+}
+
 /* Exec and spawn that the kernel refuses for a NULL path; a NULL argument
  * vector is an empty one, and each of these fails on the file. */
 static void c_null_exec(struct env *e, struct out *o)
@@ -1708,6 +1728,7 @@ static const struct named_case singles[] = {
     {"null-path-names", c_null_names},
     {"null-path-open", c_null_open},
     {"null-path-exec", c_null_exec},
+    {"null-rlimit", c_null_rlimit},
     {"o-path", c_o_path},
     {"o-tmpfile", c_o_tmpfile},
     {"emfile", c_emfile},
