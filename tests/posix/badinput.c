@@ -17,8 +17,8 @@
  * mapped file; invalid whence, iovec counts, RWF_* and fallocate modes,
  * copy flags and overlapping copies; open flags (O_DIRECT, O_PATH,
  * O_TMPFILE, unknown bits); bad names and flags for the stat, unlink and
- * rename calls; a NULL path (or stat buffer, or argument vector) to every
- * call that takes one; exec and spawn that fail; EMFILE, EFBIG through
+ * rename calls; a NULL path (or stat buffer, argument vector or limit) to
+ * every call that takes one; exec and spawn that fail; EMFILE, EFBIG through
  * RLIMIT_FSIZE, and, given small file systems, ENOSPC and a read-only file
  * system; stdio on bad modes and streams; and invalid (PROT_NONE,
  * read-only) buffers, where the library faults instead of returning EFAULT
