@@ -27,6 +27,14 @@ static bool needs_mode(int flags)
         }                                                                                          \
     } while (0)
 
+/* A NULL path names no file: the kernel's open answers for the C
+ * library's, which declares it nonnull. */
+#define OPEN_NULL(dirfd, path, flags, mode)                                                        \
+    do {                                                                                           \
+        if (nv_null(path))                                                                         \
+            return (int)nv_ret(sys_openat(dirfd, path, flags, mode));                              \
+    } while (0)
+
 /* The kernel's open, telling whether it made the file: O_CREAT without
  * O_EXCL is tried as O_CREAT | O_EXCL first; when the file exists, the open
  * runs as asked. */
@@ -48,9 +56,6 @@ static int kernel_open(int dirfd, const char *path, int flags, mode_t mode, bool
  * kernel made the file removes it again: a failed call leaves nothing. */
 static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
 {
-    if (!path) /* the C library's openat must not see NULL: the kernel says why */
-        return (int)nv_ret(
-            sys_openat(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode));
     bool created;
     int fd = kernel_open(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode, &created);
     if (fd < 0)
@@ -69,6 +74,7 @@ NV_EXPORT int open(const char *path, int flags, ...)
 {
     mode_t mode = 0;
     MODE_ARG(flags, mode);
+    OPEN_NULL(AT_FDCWD, path, flags, mode);
     if (!nvops_may_manage(flags))
         return REAL(open)(path, flags, mode);
     return open_managed(AT_FDCWD, path, flags, mode);
@@ -78,6 +84,7 @@ NV_EXPORT int open64(const char *path, int flags, ...)
 {
     mode_t mode = 0;
     MODE_ARG(flags, mode);
+    OPEN_NULL(AT_FDCWD, path, flags, mode);
     if (!nvops_may_manage(flags))
         return REAL(open64)(path, flags, mode);
     return open_managed(AT_FDCWD, path, flags | O_LARGEFILE, mode);
@@ -87,6 +94,7 @@ NV_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
     mode_t mode = 0;
     MODE_ARG(flags, mode);
+    OPEN_NULL(dirfd, path, flags, mode);
     if (!nvops_may_manage(flags))
         return REAL(openat)(dirfd, path, flags, mode);
     return open_managed(dirfd, path, flags, mode);
@@ -96,6 +104,7 @@ NV_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
     mode_t mode = 0;
     MODE_ARG(flags, mode);
+    OPEN_NULL(dirfd, path, flags, mode);
     if (!nvops_may_manage(flags))
         return REAL(openat64)(dirfd, path, flags, mode);
     return open_managed(dirfd, path, flags | O_LARGEFILE, mode);
@@ -103,11 +112,13 @@ NV_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 
 NV_EXPORT int creat(const char *path, mode_t mode)
 {
+    OPEN_NULL(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, mode);
     return open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
 }
 
 NV_EXPORT int creat64(const char *path, mode_t mode)
 {
+    OPEN_NULL(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, mode);
     return open64(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
 }
 
@@ -115,6 +126,7 @@ NV_EXPORT int creat64(const char *path, mode_t mode)
  * time; they take no mode. */
 NV_EXPORT int __open_2(const char *path, int flags)
 {
+    OPEN_NULL(AT_FDCWD, path, flags, 0);
     if (!nvops_may_manage(flags))
         return REAL(__open_2)(path, flags);
     return open_managed(AT_FDCWD, path, flags, 0);
@@ -122,6 +134,7 @@ NV_EXPORT int __open_2(const char *path, int flags)
 
 NV_EXPORT int __open64_2(const char *path, int flags)
 {
+    OPEN_NULL(AT_FDCWD, path, flags, 0);
     if (!nvops_may_manage(flags))
         return REAL(__open64_2)(path, flags);
     return open_managed(AT_FDCWD, path, flags | O_LARGEFILE, 0);
@@ -129,6 +142,7 @@ NV_EXPORT int __open64_2(const char *path, int flags)
 
 NV_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
+    OPEN_NULL(dirfd, path, flags, 0);
     if (!nvops_may_manage(flags))
         return REAL(__openat_2)(dirfd, path, flags);
     return open_managed(dirfd, path, flags, 0);
@@ -136,6 +150,7 @@ NV_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 
 NV_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
+    OPEN_NULL(dirfd, path, flags, 0);
     if (!nvops_may_manage(flags))
         return REAL(__openat64_2)(dirfd, path, flags);
     return open_managed(dirfd, path, flags | O_LARGEFILE, 0);
@@ -270,42 +285,53 @@ static int adopt_temp(int fd, const char *path, int flags)
     return fd;
 }
 
+/* The C library faults on a NULL template, which it declares nonnull; the
+ * kernel's answer for a bad name is EFAULT. */
+#define TEMP_FILE(call, tmpl, flags)                                                               \
+    do {                                                                                           \
+        if (nv_null(tmpl)) {                                                                       \
+            errno = EFAULT;                                                                        \
+            return -1;                                                                             \
+        }                                                                                          \
+        return adopt_temp(call, tmpl, flags);                                                      \
+    } while (0)
+
 NV_EXPORT int mkstemp(char *tmpl)
 {
-    return adopt_temp(REAL(mkstemp)(tmpl), tmpl, 0);
+    TEMP_FILE(REAL(mkstemp)(tmpl), tmpl, 0);
 }
 
 NV_EXPORT int mkstemp64(char *tmpl)
 {
-    return adopt_temp(REAL(mkstemp64)(tmpl), tmpl, 0);
+    TEMP_FILE(REAL(mkstemp64)(tmpl), tmpl, 0);
 }
 
 NV_EXPORT int mkostemp(char *tmpl, int flags)
 {
-    return adopt_temp(REAL(mkostemp)(tmpl, flags), tmpl, flags);
+    TEMP_FILE(REAL(mkostemp)(tmpl, flags), tmpl, flags);
 }
 
 NV_EXPORT int mkostemp64(char *tmpl, int flags)
 {
-    return adopt_temp(REAL(mkostemp64)(tmpl, flags), tmpl, flags);
+    TEMP_FILE(REAL(mkostemp64)(tmpl, flags), tmpl, flags);
 }
 
 NV_EXPORT int mkstemps(char *tmpl, int suffixlen)
 {
-    return adopt_temp(REAL(mkstemps)(tmpl, suffixlen), tmpl, 0);
+    TEMP_FILE(REAL(mkstemps)(tmpl, suffixlen), tmpl, 0);
 }
 
 NV_EXPORT int mkstemps64(char *tmpl, int suffixlen)
 {
-    return adopt_temp(REAL(mkstemps64)(tmpl, suffixlen), tmpl, 0);
+    TEMP_FILE(REAL(mkstemps64)(tmpl, suffixlen), tmpl, 0);
 }
 
 NV_EXPORT int mkostemps(char *tmpl, int suffixlen, int flags)
 {
-    return adopt_temp(REAL(mkostemps)(tmpl, suffixlen, flags), tmpl, flags);
+    TEMP_FILE(REAL(mkostemps)(tmpl, suffixlen, flags), tmpl, flags);
 }
 
 NV_EXPORT int mkostemps64(char *tmpl, int suffixlen, int flags)
 {
-    return adopt_temp(REAL(mkostemps64)(tmpl, suffixlen, flags), tmpl, flags);
+    TEMP_FILE(REAL(mkostemps64)(tmpl, suffixlen, flags), tmpl, flags);
 }

@@ -20,7 +20,7 @@ _Static_assert(sizeof(struct rlimit) == sizeof(struct rlimit64), "one layout of 
 
 static int set_limit(pid_t pid, int resource, const struct rlimit64 *rl, struct rlimit64 *old)
 {
-    if (resource == RLIMIT_FSIZE && rl && rl->rlim_cur != RLIM64_INFINITY &&
+    if (resource == RLIMIT_FSIZE && !nv_null(rl) && rl->rlim_cur != RLIM64_INFINITY &&
         (pid == 0 || pid == getpid()))
         nvops_file_size_limited();
     long r = sys_call6(SYS_prlimit64, pid, resource, (long)rl, (long)old, 0, 0);

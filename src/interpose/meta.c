@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 
 #include "core/ops.h"
+#include "os/sys.h"
 
 /* Whether the stat result of a managed file must be taken again (its
  * changes were just published); otherwise corrects it. */
@@ -29,44 +30,56 @@
         return r_;                                                                                 \
     } while (0)
 
+/* The C library's stat calls are the kernel's fstatat; it answers for them
+ * when a pointer they declare nonnull is NULL. */
+static int kernel_fstatat(int dirfd, const char *path, void *st, int flags)
+{
+    return (int)nv_ret(sys_call6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0, 0));
+}
+
+/* FIX_STAT of `call`, the C library's form of fstatat(dirfd, path, st,
+ * flags). */
+#define STAT_CALL(call, dirfd, path, st, flags)                                                    \
+    FIX_STAT(nv_null(path) || nv_null(st) ? kernel_fstatat(dirfd, path, st, flags) : (call), st)
+
 NV_EXPORT int stat(const char *path, struct stat *st)
 {
-    FIX_STAT(REAL(stat)(path, st), st);
+    STAT_CALL(REAL(stat)(path, st), AT_FDCWD, path, st, 0);
 }
 
 NV_EXPORT int stat64(const char *path, struct stat64 *st)
 {
-    FIX_STAT(REAL(stat64)(path, st), st);
+    STAT_CALL(REAL(stat64)(path, st), AT_FDCWD, path, st, 0);
 }
 
 NV_EXPORT int lstat(const char *path, struct stat *st)
 {
-    FIX_STAT(REAL(lstat)(path, st), st);
+    STAT_CALL(REAL(lstat)(path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 NV_EXPORT int lstat64(const char *path, struct stat64 *st)
 {
-    FIX_STAT(REAL(lstat64)(path, st), st);
+    STAT_CALL(REAL(lstat64)(path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 NV_EXPORT int fstat(int fd, struct stat *st)
 {
-    FIX_STAT(REAL(fstat)(fd, st), st);
+    STAT_CALL(REAL(fstat)(fd, st), fd, "", st, AT_EMPTY_PATH);
 }
 
 NV_EXPORT int fstat64(int fd, struct stat64 *st)
 {
-    FIX_STAT(REAL(fstat64)(fd, st), st);
+    STAT_CALL(REAL(fstat64)(fd, st), fd, "", st, AT_EMPTY_PATH);
 }
 
 NV_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
-    FIX_STAT(REAL(fstatat)(dirfd, path, st, flags), st);
+    STAT_CALL(REAL(fstatat)(dirfd, path, st, flags), dirfd, path, st, flags);
 }
 
 NV_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 {
-    FIX_STAT(REAL(fstatat64)(dirfd, path, st, flags), st);
+    STAT_CALL(REAL(fstatat64)(dirfd, path, st, flags), dirfd, path, st, flags);
 }
 
 NV_EXPORT int __xstat(int ver, const char *path, struct stat *st)
@@ -123,28 +136,35 @@ static bool statx_again(struct statx *stx, bool may_publish)
     return false;
 }
 
+/* The C library's statx is the kernel's, which answers for it when a
+ * pointer it declares nonnull is NULL. */
+static int real_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
+{
+    if (nv_null(path) || nv_null(stx))
+        return (int)nv_ret(sys_statx(dirfd, path, flags, mask, stx));
+    return REAL(statx)(dirfd, path, flags, mask, stx);
+}
+
 NV_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
 {
-    int r = REAL(statx)(dirfd, path, flags, mask, stx);
-    if (r == 0 && statx_again(stx, true) && (r = REAL(statx)(dirfd, path, flags, mask, stx)) == 0)
+    int r = real_statx(dirfd, path, flags, mask, stx);
+    if (r == 0 && statx_again(stx, true) && (r = real_statx(dirfd, path, flags, mask, stx)) == 0)
         statx_again(stx, false);
     return r;
 }
 
 /* ---- setting times: the program's values stay as it set them ------------ */
 
-/* Linux lets utimensat and futimesat take a null path (the descriptor
- * itself), which the C library's headers declare impossible: the compiler
- * must not know what the path is before it is compared. */
-static bool names_dirfd(const char *path)
-{
-    __asm__("" : "+r"(path));
-    return path == NULL;
-}
-
+/* Linux takes a NULL path to utimensat and futimesat as the descriptor
+ * itself; the C library passes it on from futimesat, but its utimensat
+ * refuses it. */
 NV_EXPORT int utimensat(int dirfd, const char *path, const struct timespec times[2], int flags)
 {
-    nvops_before_set_times(names_dirfd(path) ? dirfd : -1, dirfd, path, flags);
+    if (nv_null(path)) {
+        errno = EINVAL;
+        return -1;
+    }
+    nvops_before_set_times(-1, dirfd, path, flags);
     return REAL(utimensat)(dirfd, path, times, flags);
 }
 
@@ -160,26 +180,35 @@ NV_EXPORT int futimes(int fd, const struct timeval tv[2])
     return REAL(futimes)(fd, tv);
 }
 
+/* The C library's utimes, lutimes and utime are its futimesat on the
+ * working directory, which takes a NULL path: the kernel then refuses
+ * invalid times (those of a utimbuf never are), then the path. */
 NV_EXPORT int utimes(const char *path, const struct timeval tv[2])
 {
+    if (nv_null(path))
+        return REAL(futimesat)(AT_FDCWD, path, tv);
     nvops_before_set_times(-1, AT_FDCWD, path, 0);
     return REAL(utimes)(path, tv);
 }
 
 NV_EXPORT int lutimes(const char *path, const struct timeval tv[2])
 {
+    if (nv_null(path))
+        return REAL(futimesat)(AT_FDCWD, path, tv);
     nvops_before_set_times(-1, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW);
     return REAL(lutimes)(path, tv);
 }
 
 NV_EXPORT int futimesat(int dirfd, const char *path, const struct timeval tv[2])
 {
-    nvops_before_set_times(names_dirfd(path) ? dirfd : -1, dirfd, path, 0);
+    nvops_before_set_times(nv_null(path) ? dirfd : -1, dirfd, path, 0);
     return REAL(futimesat)(dirfd, path, tv);
 }
 
 NV_EXPORT int utime(const char *path, const struct utimbuf *times)
 {
+    if (nv_null(path))
+        return REAL(futimesat)(AT_FDCWD, path, NULL);
     nvops_before_set_times(-1, AT_FDCWD, path, 0);
     return REAL(utime)(path, times);
 }
@@ -187,6 +216,8 @@ NV_EXPORT int utime(const char *path, const struct utimbuf *times)
 NV_EXPORT int unlinkat(int dirfd, const char *path, int flags)
 {
     struct nvops_doomed d;
+    if (nv_null(path))
+        return (int)nv_ret(sys_unlinkat(dirfd, path, flags));
     if (flags & AT_REMOVEDIR)
         return REAL(unlinkat)(dirfd, path, flags);
     nvops_doom(dirfd, path, &d);
@@ -199,6 +230,8 @@ NV_EXPORT int unlinkat(int dirfd, const char *path, int flags)
 NV_EXPORT int unlink(const char *path)
 {
     struct nvops_doomed d;
+    if (nv_null(path))
+        return (int)nv_ret(sys_unlinkat(AT_FDCWD, path, 0));
     nvops_doom(AT_FDCWD, path, &d);
     int r = REAL(unlink)(path);
     if (r == 0)
@@ -212,7 +245,7 @@ static void doom_target(int olddir, const char *old, int newdir, const char *new
 {
     nvops_doom(newdir, new_path, d);
     struct stat st;
-    if (d->valid && REAL(fstatat)(olddir, old, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    if (d->valid && kernel_fstatat(olddir, old, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         st.st_dev == d->dev && st.st_ino == d->ino)
         d->valid = false;
 }
@@ -253,6 +286,8 @@ NV_EXPORT int rename(const char *old, const char *new_path)
  * the close ends: atomic and durable like any other change. */
 static int truncate_path(const char *path, off_t len, int (*real)(const char *, off_t))
 {
+    if (nv_null(path))
+        return (int)nv_ret(sys_call6(SYS_truncate, (long)path, len, 0, 0, 0, 0));
     if (len < 0) {
         errno = EINVAL;
         return -1;

@@ -14,6 +14,7 @@
 
 #include "core/ops.h"
 #include "os/critical.h"
+#include "os/sys.h"
 
 /* The fork handlers hold the library's locks across the fork; the child
  * drops them without unlocking, so it takes up the critical-section depth
@@ -50,32 +51,59 @@ __attribute__((destructor)) static void nvmmio_unload(void)
 
 /* ---- exec and spawn: the new image reads files through the kernel ------- */
 
-NV_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+/* The C library declares the path and argument vector of exec and spawn
+ * nonnull. The kernel takes a NULL vector as an empty one, and refuses a
+ * NULL path with EFAULT, also where the C library's own search or spawn
+ * would fault on it. */
+static char *const *kernel_argv(char *const argv[])
+{
+    static char *const no_args[] = {NULL};
+    return nv_null(argv) ? no_args : argv;
+}
+
+static int exec_path(const char *path, char *const argv[], char *const envp[])
 {
     nvops_hand_over();
+    if (nv_null(path) || nv_null(argv)) /* the C library's execve is the kernel's */
+        return (int)nv_ret(sys_call6(SYS_execve, (long)path, (long)argv, (long)envp, 0, 0, 0));
     return REAL(execve)(path, argv, envp);
 }
 
+static int exec_search(const char *file, char *const argv[], char *const envp[])
+{
+    if (nv_null(file))
+        return exec_path(file, argv, envp);
+    nvops_hand_over();
+    return REAL(execvpe)(file, kernel_argv(argv), envp);
+}
+
+NV_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return exec_path(path, argv, envp);
+}
+
+/* execv and execvp are the C library's execve and execvpe on environ. */
 NV_EXPORT int execv(const char *path, char *const argv[])
 {
-    nvops_hand_over();
-    return REAL(execv)(path, argv);
+    return exec_path(path, argv, environ);
 }
 
 NV_EXPORT int execvp(const char *file, char *const argv[])
 {
-    nvops_hand_over();
-    return REAL(execvp)(file, argv);
+    return exec_search(file, argv, environ);
 }
 
 NV_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    nvops_hand_over();
-    return REAL(execvpe)(file, argv, envp);
+    return exec_search(file, argv, envp);
 }
 
 NV_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
+    if (nv_null(argv)) { /* as the C library's */
+        errno = EINVAL;
+        return -1;
+    }
     nvops_hand_over();
     return REAL(fexecve)(fd, argv, envp);
 }
@@ -84,11 +112,14 @@ NV_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
                        int flags)
 {
     nvops_hand_over();
+    if (nv_null(path) || nv_null(argv)) /* the C library's execveat is the kernel's */
+        return (int)nv_ret(
+            sys_call6(SYS_execveat, dirfd, (long)path, (long)argv, (long)envp, flags, 0));
     return REAL(execveat)(dirfd, path, argv, envp, flags);
 }
 
-/* The execl forms gather their arguments and go through the wrappers above
- * (the C library's own execl calls its internal execve). */
+/* The execl forms gather their arguments and go the way of execv and
+ * execvp (the C library's own execl calls its internal execve). */
 #define GATHER_ARGS(first, last_arg, argv)                                                         \
     size_t n_ = 1;                                                                                 \
     va_list ap_;                                                                                   \
@@ -106,14 +137,14 @@ NV_EXPORT int execl(const char *path, const char *arg, ...)
 {
     GATHER_ARGS(arg, arg, argv);
     va_end(ap_);
-    return execv(path, argv);
+    return exec_path(path, argv, environ);
 }
 
 NV_EXPORT int execlp(const char *file, const char *arg, ...)
 {
     GATHER_ARGS(arg, arg, argv);
     va_end(ap_);
-    return execvp(file, argv);
+    return exec_search(file, argv, environ);
 }
 
 NV_EXPORT int execle(const char *path, const char *arg, ...)
@@ -121,21 +152,26 @@ NV_EXPORT int execle(const char *path, const char *arg, ...)
     GATHER_ARGS(arg, arg, argv);
     char *const *envp = va_arg(ap_, char *const *);
     va_end(ap_);
-    return execve(path, argv, envp);
+    return exec_path(path, argv, envp);
 }
 
+/* A NULL path fails at the exec, which posix_spawn reports. */
 NV_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+    if (nv_null(path))
+        return EFAULT;
     nvops_hand_over();
-    return REAL(posix_spawn)(pid, path, actions, attr, argv, envp);
+    return REAL(posix_spawn)(pid, path, actions, attr, kernel_argv(argv), envp);
 }
 
 NV_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                            const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+    if (nv_null(file))
+        return EFAULT;
     nvops_hand_over();
-    return REAL(posix_spawnp)(pid, file, actions, attr, argv, envp);
+    return REAL(posix_spawnp)(pid, file, actions, attr, kernel_argv(argv), envp);
 }
 
 /* A vfork child shares the parent's memory and would run the library on

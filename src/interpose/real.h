@@ -8,6 +8,7 @@
 #define NVMMIO_INTERPOSE_REAL_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -43,7 +44,7 @@
     X(copy_file_range) X(sendfile) X(sendfile64) X(splice) X(syscall)                             \
     X(mmap) X(mmap64)                                                                              \
     X(fopen) X(fopen64) X(fdopen)                                                                  \
-    X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)  \
+    X(execve) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)                     \
     X(fork) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
     X(mkostemps) X(mkostemps64) X(sigaction)
 /* clang-format on */
@@ -88,6 +89,17 @@ static inline long nv_ret(long r)
 }
 
 #define NV_EXPORT __attribute__((visibility("default")))
+
+/* Whether p is NULL where the C library declares a pointer nonnull. Such a
+ * NULL must not reach the C library's function (the sanitizer reports the
+ * call, and the compiler may assume it away): the wrappers give the answer
+ * the kernel gives for it instead. The wrappers inherit the declaration, so
+ * the compiler must not know p when it is compared. */
+static inline bool nv_null(const void *p)
+{
+    __asm__("" : "+r"(p));
+    return p == NULL;
+}
 
 /* Runs `call` on the description of fd when it is managed (as `o`), else
  * returns `real`; a negative result of `call` becomes -1 and errno. A call

@@ -118,7 +118,9 @@ static FILE *open_stream(const char *path, const char *mode,
                          FILE *(*real)(const char *, const char *))
 {
     int flags = mode ? mode_flags(mode) : -1;
-    if (flags < 0 || !nvops_may_manage(flags))
+    /* The C library's fopen takes a NULL path (the kernel refuses it), the
+     * open below declares it nonnull. */
+    if (flags < 0 || nv_null(path) || !nvops_may_manage(flags))
         return real(path, mode);
     int fd = open(path, flags, 0666);
     if (fd < 0)

@@ -17,7 +17,8 @@
  * mapped file; invalid whence, iovec counts, RWF_* and fallocate modes,
  * copy flags and overlapping copies; open flags (O_DIRECT, O_PATH,
  * O_TMPFILE, unknown bits); bad names and flags for the stat, unlink and
- * rename calls; exec and spawn that fail; EMFILE, EFBIG through
+ * rename calls; a NULL path (or stat buffer, argument vector or limit) to
+ * every call that takes one; exec and spawn that fail; EMFILE, EFBIG through
  * RLIMIT_FSIZE, and, given small file systems, ENOSPC and a read-only file
  * system; stdio on bad modes and streams; and invalid (PROT_NONE,
  * read-only) buffers, where the library faults instead of returning EFAULT
@@ -55,7 +56,10 @@
 #include <sys/wait.h>
 #include <spawn.h>
 #include <linux/close_range.h>
+#include <sys/time.h>
 #include <unistd.h>
+#include <utime.h>
+#include <dlfcn.h>
 
 #define FILE_LEN 10000
 #define BUF_LEN  (64 * 1024)
@@ -67,6 +71,8 @@
 #define SPARE_FD 300
 
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+int __open_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
 
 enum { A, B };
@@ -1165,6 +1171,240 @@ static void c_failed_exec(struct env *e, struct out *o)
     R(o, close(fd));
 }
 
+/* ---- NULL where the C library declares a pointer nonnull ------------------ */
+
+/* A NULL path is no side's, so under the library both sides would take
+ * the same way: side B calls the C library's own functions instead, and
+ * side A (the library, when preloaded) is compared with them. */
+static void *libc_sym(const char *name)
+{
+    static void *libc;
+    if (!libc)
+        libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *fn = libc ? dlsym(libc, name) : NULL;
+    if (!fn) {
+        printf("cannot find the C library's %s\n", name);
+        exit(2);
+    }
+    return fn;
+}
+
+#define SIDE(name) (e->side == B ? (__typeof__(&name))libc_sym(#name) : &name)
+
+/* AddressSanitizer's own fopen and posix_spawn, which run before the
+ * library's, read the name and vector first: those cases are left out of
+ * its build. */
+#ifdef __SANITIZE_ADDRESS__
+#define ASAN_READS_NAMES 1
+#else
+#define ASAN_READS_NAMES 0
+#endif
+
+/* The kernel's answers: EFAULT for a NULL name or buffer, unless a flag or
+ * length it checks first is bad; a NULL path with AT_EMPTY_PATH (and to
+ * futimesat) is the descriptor itself, and a managed file's stat must show
+ * what was written. */
+static void c_null_stat(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDWR);
+    R(o, pwrite(fd, wbuf, 100, FILE_LEN)); /* a size only the library knows yet */
+    struct stat st;
+    struct stat64 st64;
+    struct statx stx;
+    R(o, SIDE(stat)(NULL, &st));
+    R(o, SIDE(stat)(e->f, NULL));
+    R(o, SIDE(stat64)(NULL, &st64));
+    R(o, SIDE(lstat)(NULL, &st));
+    R(o, SIDE(lstat)(e->f, NULL));
+    R(o, SIDE(lstat64)(NULL, &st64));
+    R(o, SIDE(fstat)(fd, NULL));
+    R(o, SIDE(fstat)(-1, NULL));
+    R(o, SIDE(fstat64)(fd, NULL));
+    R(o, SIDE(fstatat)(AT_FDCWD, NULL, &st, 0));
+    R(o, SIDE(fstatat)(fd, NULL, &st, 0x40000000));
+    R(o, SIDE(fstatat)(AT_FDCWD, e->f, NULL, 0));
+    R(o, SIDE(fstatat64)(AT_FDCWD, NULL, &st64, 0));
+    st.st_size = -1;
+    R(o, SIDE(fstatat)(fd, NULL, &st, AT_EMPTY_PATH));
+    rec(o, st.st_size, 0);
+    R(o, SIDE(statx)(AT_FDCWD, NULL, 0, STATX_SIZE, &stx));
+    R(o, SIDE(statx)(AT_FDCWD, e->f, 0, STATX_SIZE, NULL));
+    stx.stx_size = 0;
+    R(o, SIDE(statx)(fd, NULL, AT_EMPTY_PATH, STATX_SIZE, &stx));
+    rec(o, (long long)stx.stx_size, 0);
+    close(fd);
+}
+
+static void c_null_names(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDWR);
+    R(o, pwrite(fd, wbuf, 100, 50));
+    struct timeval bad[2] = {{0, 2000000}, {0, 0}};
+    struct utimbuf ub = {0, 0};
+    R(o, SIDE(utimensat)(AT_FDCWD, NULL, NULL, 0));
+    R(o, SIDE(utimensat)(fd, NULL, NULL, 0));
+    R(o, SIDE(utimes)(NULL, NULL));
+    R(o, SIDE(utimes)(NULL, bad));
+    R(o, SIDE(lutimes)(NULL, NULL));
+    R(o, SIDE(lutimes)(NULL, bad));
+    R(o, SIDE(futimesat)(AT_FDCWD, NULL, NULL));
+    R(o, SIDE(futimesat)(fd, NULL, NULL));
+    R(o, SIDE(utime)(NULL, NULL));
+    R(o, SIDE(utime)(NULL, &ub));
+    R(o, SIDE(utime)(e->f, NULL));
+    R(o, SIDE(unlink)(NULL));
+    R(o, SIDE(unlinkat)(AT_FDCWD, NULL, 0));
+    R(o, SIDE(unlinkat)(AT_FDCWD, NULL, AT_REMOVEDIR));
+    R(o, SIDE(unlinkat)(AT_FDCWD, NULL, 0x1000));
+    R(o, SIDE(rename)(NULL, e->g));
+    R(o, SIDE(rename)(e->f, NULL));
+    R(o, SIDE(renameat)(AT_FDCWD, NULL, AT_FDCWD, e->g));
+    R(o, SIDE(renameat2)(AT_FDCWD, e->f, AT_FDCWD, NULL, 0));
+    R(o, SIDE(renameat2)(AT_FDCWD, NULL, AT_FDCWD, e->g, RENAME_NOREPLACE));
+    R(o, SIDE(renameat2)(AT_FDCWD, e->f, AT_FDCWD, NULL, 0x100));
+    R(o, SIDE(truncate)(NULL, 10));
+    R(o, SIDE(truncate)(NULL, -1));
+    R(o, SIDE(truncate64)(NULL, 10));
+    R(o, pread(fd, rbuf, 200, 0));
+    keep(o, rbuf, 200);
+    close(fd);
+}
+
+static void c_null_open(struct env *e, struct out *o)
+{
+    RFD(o, SIDE(open)(NULL, O_RDWR | O_CREAT, 0644));
+    RFD(o, SIDE(open)(NULL, O_RDWR | O_TRUNC));
+    RFD(o, SIDE(open)(NULL, O_TMPFILE | O_RDONLY, 0600)); /* invalid flags come first */
+    RFD(o, SIDE(open64)(NULL, O_RDONLY));
+    RFD(o, SIDE(openat)(AT_FDCWD, NULL, O_RDWR));
+    RFD(o, SIDE(openat)(-1, NULL, O_RDONLY));
+    RFD(o, SIDE(openat64)(AT_FDCWD, NULL, O_WRONLY | O_CREAT, 0644));
+    RFD(o, SIDE(creat)(NULL, 0644));
+    RFD(o, SIDE(creat64)(NULL, 0644));
+    RFD(o, SIDE(__open_2)(NULL, O_RDWR));
+    RFD(o, SIDE(__openat_2)(AT_FDCWD, NULL, O_RDONLY));
+#if !ASAN_READS_NAMES
+    const char *modes[] = {"r", "r+", "w", "a+", "z"};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        errno = 0;
+        FILE *fp = i % 2 ? SIDE(fopen64)(NULL, modes[i]) : SIDE(fopen)(NULL, modes[i]);
+        rec(o, fp ? 0 : -1, errno);
+        if (fp)
+            fclose(fp);
+    }
+#endif
+    (void)e;
+}
+
+/* A NULL new limit sets nothing; under a file size limit the files then
+ * go on working. */
+static void c_null_rlimit(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDWR);
+    struct rlimit old;
+    getrlimit(RLIMIT_FSIZE, &old);
+    R(o, SIDE(setrlimit)(RLIMIT_FSIZE, NULL));
+    R(o, SIDE(setrlimit64)(RLIMIT_FSIZE, NULL));
+    R(o, SIDE(setrlimit)(RLIMIT_NOFILE, NULL));
+    R(o, SIDE(prlimit)(0, RLIMIT_FSIZE, NULL, NULL));
+    struct rlimit now;
+    R(o, getrlimit(RLIMIT_FSIZE, &now));
+    rec(o, now.rlim_cur == old.rlim_cur && now.rlim_max == old.rlim_max, 0);
+    R(o, pwrite(fd, wbuf, 100, FILE_LEN + 50));
+    R(o, pread(fd, rbuf, 200, FILE_LEN - 50));
+    keep(o, rbuf, 200);
+    R(o, close(fd));
+}
+
+/* Exec and spawn that the kernel refuses for a NULL path; a NULL argument
+ * vector is an empty one, and each of these fails on the file. */
+static void c_null_exec(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDWR);
+    R(o, pwrite(fd, wbuf, 100, 20));
+    char *argv[] = {"x", NULL};
+    R(o, SIDE(execve)(NULL, argv, environ));
+    R(o, SIDE(execve)(e->f, NULL, environ));
+    R(o, SIDE(execv)(NULL, argv));
+    R(o, SIDE(execv)(e->f, NULL));
+    R(o, SIDE(execvp)(e->f, NULL));
+    R(o, SIDE(execvpe)(e->f, NULL, environ));
+    R(o, SIDE(execveat)(AT_FDCWD, NULL, argv, environ, 0));
+    R(o, SIDE(execveat)(fd, NULL, argv, environ, AT_EMPTY_PATH));
+    R(o, SIDE(execveat)(AT_FDCWD, e->f, NULL, environ, 0));
+    R(o, SIDE(fexecve)(fd, NULL, environ));
+    R(o, SIDE(execl)(NULL, "x", (char *)NULL));
+    R(o, SIDE(execle)(NULL, "x", (char *)NULL, environ));
+#if !ASAN_READS_NAMES
+    pid_t pid;
+    rec(o, SIDE(posix_spawn)(&pid, NULL, NULL, NULL, argv, environ), 0); /* errno unspecified */
+#endif
+    R(o, pwrite(fd, wbuf + 100, 100, 60));
+    R(o, pread(fd, rbuf, 200, 0));
+    keep(o, rbuf, 200);
+    R(o, close(fd));
+}
+
+/* Calls where the C library itself faults on NULL (its path search, its
+ * spawn counting a NULL vector, its temporary names): the library answers
+ * as the kernel does. Each runs in a child; on the plain side a fault (or
+ * a spawned child dying of one) passes too. */
+static int null_fault_call(struct env *e, int which)
+{
+    char *argv[] = {"x", NULL}, missing[PATH_MAX];
+    snprintf(missing, sizeof(missing), "%s/missing", e->dir);
+    pid_t pid = 0;
+    int r;
+    errno = 0;
+    switch (which) {
+    case 0:
+        return SIDE(execvp)(NULL, argv) == -1 && errno == EFAULT;
+    case 1:
+        return SIDE(execvpe)(NULL, argv, environ) == -1 && errno == EFAULT;
+    case 2:
+        return SIDE(execlp)(NULL, "x", (char *)NULL) == -1 && errno == EFAULT;
+    case 3:
+        return SIDE(mkstemp)(NULL) == -1 && errno == EFAULT;
+    case 4:
+        return SIDE(mkostemp)(NULL, O_CLOEXEC) == -1 && errno == EFAULT;
+    case 5:
+        return SIDE(mkstemps)(NULL, 2) == -1 && errno == EFAULT;
+    case 6:
+        return SIDE(mkostemps)(NULL, 2, 0) == -1 && errno == EFAULT;
+    case 7:
+        return SIDE(posix_spawn)(&pid, missing, NULL, NULL, NULL, environ) == ENOENT;
+    case 8:
+        return SIDE(posix_spawnp)(&pid, missing, NULL, NULL, NULL, environ) == ENOENT;
+    default:
+        r = SIDE(posix_spawnp)(&pid, NULL, NULL, NULL, argv, environ);
+        if (r == 0) { /* the C library's: the spawned child faults */
+            int status = 0;
+            waitpid(pid, &status, 0);
+            return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV ? 2 : 0;
+        }
+        return r == EFAULT;
+    }
+}
+
+static void c_null_glibc_faults(struct env *e, struct out *o)
+{
+    bool preloaded = dlsym(RTLD_DEFAULT, "nvmmio_is_managed") != NULL;
+    bool may_fault = e->side == B || !preloaded;
+    for (int which = 0; which < (ASAN_READS_NAMES ? 7 : 10); which++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            signal(SIGSEGV, SIG_DFL);
+            _exit(4 + null_fault_call(e, which));
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        bool kernel = WIFEXITED(status) && WEXITSTATUS(status) == 5;
+        bool faulted = (WIFEXITED(status) && WEXITSTATUS(status) == 6) ||
+                       (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+        rec(o, kernel || (may_fault && faulted) ? 0 : -1, 0);
+    }
+}
+
 /* ---- limits ---------------------------------------------------------------- */
 
 /* Opens f until the descriptor limit. The library's own descriptors count
@@ -1484,6 +1724,11 @@ static const struct named_case singles[] = {
     {"names", c_names},
     {"descriptors", c_descriptors},
     {"failed-exec", c_failed_exec},
+    {"null-path-stat", c_null_stat},
+    {"null-path-names", c_null_names},
+    {"null-path-open", c_null_open},
+    {"null-path-exec", c_null_exec},
+    {"null-rlimit", c_null_rlimit},
     {"o-path", c_o_path},
     {"o-tmpfile", c_o_tmpfile},
     {"emfile", c_emfile},
@@ -1552,6 +1797,7 @@ int main(int argc, char **argv)
     run_matrix();
     for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++)
         run_case(singles[i].name, singles[i].fn, -1);
+    run_own_case("null-path-glibc-faults", c_null_glibc_faults);
     if (argc >= 5) {
         set_dirs(argv[3], argv[4]);
         run_case("enospc", c_enospc, -1);
