@@ -176,12 +176,14 @@ static void deliver(int sig, siginfo_t *info, void *context)
             sys_tgsigqueueinfo(sys_getpid(), sys_gettid(), sig, info);
         return;
     }
+    uint64_t outer = nv_critical_stash();
     if (a.flags & SA_RESETHAND)
         reset_to_default(sig, a.handler);
     if (a.flags & SA_SIGINFO)
         ((info_handler)a.handler)(sig, info, context);
     else
         ((void (*)(int))a.handler)(sig);
+    nv_critical_unstash(outer);
 }
 
 /* sigaction for a wrapped signal. */

@@ -62,6 +62,27 @@ static inline void nv_critical_defer(int sig)
     nv_critical_self.deferred |= (uint64_t)1 << (sig - 1);
 }
 
+/* From the signal handler, at depth 0, before it runs the program's
+ * handler: the signals deferred so far belong to the interrupted context,
+ * where they are blocked, and only that context may let them in. A release
+ * inside the handler would unblock them in the handler's own mask, which
+ * the kernel replaces with the interrupted one when the handler returns:
+ * they would stay blocked for good. So the handler starts with none, and
+ * gives them back when it is done. */
+static inline uint64_t nv_critical_stash(void)
+{
+    uint64_t outer = nv_critical_self.deferred;
+    __atomic_store_n(&nv_critical_self.deferred, 0, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return outer;
+}
+
+static inline void nv_critical_unstash(uint64_t outer)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    nv_critical_self.deferred |= outer;
+}
+
 /* A forked child runs on with the depth its parent had when fork began
  * (the fork handlers hold locks the child never unlocks). */
 static inline unsigned nv_critical_depth(void)

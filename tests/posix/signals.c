@@ -58,13 +58,7 @@
 #define RT_EXACT 0 /* it keeps one pending signal of a number: queued ones merge */
 #else
 #define RT_EXACT 1
-/* Under AddressSanitizer a handler's calls take long enough that signals
- * every 200 us leave a loaded machine no time for the main thread. */
-#ifdef __SANITIZE_ADDRESS__
-#define TIMER_US 1000
-#else
 #define TIMER_US 200
-#endif
 #define MAIN_OPS 12000 /* main thread's calls */
 #define CAP      600   /* runs of each handler that change the files */
 #endif
