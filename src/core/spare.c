@@ -5,8 +5,9 @@
 #include "core/spare.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "os/pages.h"
 
 #define PAGES_PER_CHUNK (NVSPARE_CHUNK / NVSPARE_PAGE)
 #define WORDS           (PAGES_PER_CHUNK / 64)
@@ -54,7 +55,7 @@ static int grow(struct nvspare *s)
     uint32_t cap = s->cap ? s->cap * 2 : 8;
     struct nvspare_chunk *old = s->slots;
     uint32_t old_cap = s->cap;
-    s->slots = calloc(cap, sizeof(*s->slots));
+    s->slots = nv_pages_alloc((size_t)cap * sizeof(*s->slots));
     if (!s->slots) {
         s->slots = old;
         return -ENOMEM;
@@ -64,7 +65,7 @@ static int grow(struct nvspare *s)
     for (uint32_t i = 0; i < old_cap; i++)
         if (old[i].key && !chunk_empty(&old[i]))
             memcpy(place(s, old[i].key)->bits, old[i].bits, sizeof(old[i].bits));
-    free(old);
+    nv_pages_free(old, (size_t)old_cap * sizeof(*old));
     return 0;
 }
 
@@ -191,6 +192,6 @@ void nvspare_clear(struct nvspare *s)
 
 void nvspare_destroy(struct nvspare *s)
 {
-    free(s->slots);
+    nv_pages_free(s->slots, (size_t)s->cap * sizeof(*s->slots));
     memset(s, 0, sizeof(*s));
 }

@@ -8,11 +8,11 @@
 
 #include <errno.h>
 #include <linux/falloc.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/helper.h"
 #include "core/nvfile_internal.h"
+#include "os/pages.h"
 #include "os/sys.h"
 
 #define MIN_GROW_STEP ((uint64_t)16 << 10)
@@ -39,7 +39,7 @@ void nvstorage_destroy(struct nvstorage *s)
 {
     pthread_mutex_destroy(&s->layout_lock);
     pthread_mutex_destroy(&s->ahead_lock);
-    free(s->chunks);
+    nv_pages_free(s->chunks, s->chunk_bits / 8);
     nvspare_destroy(&s->spare);
 }
 
@@ -85,7 +85,7 @@ static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1, bool map)
         uint64_t bits = f->store.chunk_bits ? f->store.chunk_bits : 64;
         while (bits < c1)
             bits *= 2;
-        uint64_t *n = realloc(f->store.chunks, bits / 8);
+        uint64_t *n = nv_pages_realloc(f->store.chunks, f->store.chunk_bits / 8, bits / 8);
         if (!n)
             return -ENOMEM;
         memset(n + f->store.chunk_bits / 64, 0, (bits - f->store.chunk_bits) / 8);

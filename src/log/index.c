@@ -3,12 +3,14 @@
  */
 #include "log/index.h"
 
-#include <stdlib.h>
 #include <string.h>
 
-#define LEVEL_BITS 9
-#define LEVEL_SIZE (1u << LEVEL_BITS)
-#define LEVEL_MASK (LEVEL_SIZE - 1)
+#include "os/pages.h"
+
+#define LEVEL_BITS  9
+#define LEVEL_SIZE  (1u << LEVEL_BITS)
+#define LEVEL_MASK  (LEVEL_SIZE - 1)
+#define TABLE_BYTES (LEVEL_SIZE * sizeof(void *))
 
 void nvidx_init(struct nvidx *ix)
 {
@@ -23,15 +25,15 @@ void nvidx_destroy(struct nvidx *ix)
             if (!l2)
                 continue;
             for (unsigned j = 0; j < LEVEL_SIZE; j++)
-                free(l2[j]); /* level-3 tables; regions are freed below */
-            free(l2);
+                nv_pages_free(l2[j], TABLE_BYTES); /* level 3; regions are freed below */
+            nv_pages_free(l2, TABLE_BYTES);
         }
-        free(ix->root);
+        nv_pages_free(ix->root, TABLE_BYTES);
     }
     struct nvidx_region *r = ix->regions;
     while (r) {
         struct nvidx_region *next = r->next_live;
-        free(r);
+        nv_pages_free(r, sizeof(*r));
         r = next;
     }
     memset(ix, 0, sizeof(*ix));
@@ -40,7 +42,7 @@ void nvidx_destroy(struct nvidx *ix)
 static void **child(void **table, unsigned i, bool create)
 {
     if (!table[i] && create)
-        table[i] = calloc(LEVEL_SIZE, sizeof(void *));
+        table[i] = nv_pages_alloc(TABLE_BYTES);
     return table[i];
 }
 
@@ -55,7 +57,7 @@ struct nvidx_region *nvidx_region(struct nvidx *ix, uint64_t off, bool create)
     if (!ix->root) {
         if (!create)
             return NULL;
-        ix->root = calloc(LEVEL_SIZE, sizeof(void *));
+        ix->root = nv_pages_alloc(TABLE_BYTES);
         if (!ix->root)
             return NULL;
     }
@@ -67,7 +69,7 @@ struct nvidx_region *nvidx_region(struct nvidx *ix, uint64_t off, bool create)
         return NULL;
     struct nvidx_region *r = l3[i3];
     if (!r && create) {
-        r = calloc(1, sizeof(*r));
+        r = nv_pages_alloc(sizeof(*r));
         if (!r)
             return NULL;
         r->base = n << NVIDX_REGION_SHIFT;

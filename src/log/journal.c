@@ -6,11 +6,11 @@
 #include "log/journal.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "log/checksum.h"
 #include "mutants.h"
+#include "os/pages.h"
 
 static uint64_t round_down(uint64_t v, uint64_t a)
 {
@@ -126,7 +126,9 @@ static int plan_block(struct nvjournal *j, const struct nvjournal_home *h, struc
     if (p->n == p->cap) {
         size_t cap = 2 * p->cap;
         struct nvjournal_block *b =
-            p->blocks == p->local ? malloc(cap * sizeof(*b)) : realloc(p->blocks, cap * sizeof(*b));
+            p->blocks == p->local
+                ? nv_pages_alloc(cap * sizeof(*b))
+                : nv_pages_realloc(p->blocks, p->cap * sizeof(*b), cap * sizeof(*b));
         if (!b)
             return -ENOMEM;
         if (p->blocks == p->local)
@@ -171,7 +173,7 @@ bool nvjournal_plan_span(const struct nvjournal_plan *p, const struct nvjournal_
 void nvjournal_plan_free(struct nvjournal_plan *p)
 {
     if (p->blocks != p->local)
-        free(p->blocks);
+        nv_pages_free(p->blocks, p->cap * sizeof(*p->blocks));
 }
 
 /* The block's current contents as the program sees them (a redo record of

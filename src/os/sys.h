@@ -146,6 +146,10 @@ static inline int sys_munmap(void *addr, size_t len)
 {
     return (int)sys_call6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
 }
+static inline void *sys_mremap(void *addr, size_t old_len, size_t len, int flags)
+{
+    return (void *)sys_call6(SYS_mremap, (long)addr, (long)old_len, (long)len, flags, 0, 0);
+}
 /* Signal masks as the kernel keeps them: 64 bits, bit sig - 1. */
 static inline int sys_sigprocmask(int how, const uint64_t *set, uint64_t *old)
 {
