@@ -36,7 +36,12 @@ cmake -S "$src/tests/install/consumer" -B "$work/consumer" -DCMAKE_PREFIX_PATH="
     { cat "$work/consumer.log"; exit 1; }
 cmake --build "$work/consumer" >>"$work/consumer.log" || { cat "$work/consumer.log"; exit 1; }
 "$work/consumer/consumer_shared" "$work/shared.data"
-"$work/consumer/consumer_static" "$work/static.data"
+# A sanitizer's runtime comes first in a sanitized link and its
+# interceptors (write, read...) take the calls the archive would have given.
+case $cflags in
+*-fsanitize*) echo "static consumer not run in a sanitized build" ;;
+*) "$work/consumer/consumer_static" "$work/static.data" ;;
+esac
 ldd "$work/consumer/consumer_shared" | grep -q "$libdir.*libnvmmio.so.0" ||
     { echo "consumer_shared does not use the installed library"; exit 1; }
 echo "install: pkg-config and find_package consumers run"
