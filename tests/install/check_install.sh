@@ -18,8 +18,15 @@ done
 for f in libnvmmio.so.0 libnvmmio.a cmake/libnvmmio/libnvmmioConfig.cmake; do
     [ -e "$libdir/$f" ] || { echo "not installed: lib/$f"; exit 1; }
 done
-grep -q "^ExecStart=$prefix/bin/nvmmio recover\$" "$prefix/lib/systemd/system/nvmmio-recover.service" ||
+unit=$prefix/lib/systemd/system/nvmmio-recover.service
+grep -q "^ExecStart=$prefix/bin/nvmmio recover\$" "$unit" ||
     { echo "the unit does not run $prefix/bin/nvmmio recover"; exit 1; }
+if command -v systemd-analyze >/dev/null; then
+    # The command is installed only when it is part of the build.
+    out=$(systemd-analyze verify --man=no "$unit" 2>&1 |
+        grep -v "Command $prefix/bin/nvmmio is not executable") || true
+    [ -z "$out" ] || { echo "systemd-analyze verify: $out"; exit 1; }
+fi
 
 # pkg-config, with the flags a user would take from it.
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
