@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # packaging.cmake - what cmake --install and cpack put on a system besides the
 # libraries and the header: the CMake package, the man pages, the boot-time
 # recovery unit, the nvmmio command when its target is part of the build, and

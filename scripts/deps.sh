@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Installs the Debian 12 packages the project needs to build, test and run
 # its demo, when any is missing. Sourced by test.sh and demo.sh.
 nvmmio_install_deps() {

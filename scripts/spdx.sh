@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Puts the SPDX license line at the top of every source file git tracks (C,
 # headers, CMake, shell, Python), above the file's own first comment and
 # below a #! line. Files that have it already are left alone, so it can be

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # The shared library's ABI: every symbol it exports must be declared in
 # include/libnvmmio.h or be a C library call it interposes, listed in
 # tests/install/interposed.txt. A new export must be added to one of them on

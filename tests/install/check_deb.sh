@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Builds the Debian package with cpack, installs it into a throwaway root
 # with dpkg --root and checks what it holds and declares.
 # usage: check_deb.sh BUILD_DIR LIBDIR (the install's, relative to the prefix)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Installs the build into a fresh prefix and builds two programs against it,
 # one with pkg-config and one with find_package (shared and static), then
 # runs them: the installed files must be complete and usable as they are.

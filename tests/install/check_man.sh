@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # The manual pages must lint clean with mandoc (warnings and errors) and
 # render through man(1) without a warning.
 # usage: check_man.sh MAN_DIR

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * consumer.c - a program built against an installed libnvmmio: a file
  * opened with O_ATOMIC must be managed, and its stats must follow a write.
