@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # common.sh - shared helpers of the evaluation scripts; sourced, never run.
 #

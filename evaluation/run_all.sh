@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # evaluation/run_all.sh - the whole evaluation: fio, sqlite and start-up,
 # results under evaluation/results/ (see the README.md there).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # evaluation/smoke.sh [LIBNVMMIO.so] - a seconds-long run of the three
 # evaluation scripts with tiny sizes, into a scratch directory that is
 # removed afterwards. Exit 0 when every script ran and wrote its CSV with a

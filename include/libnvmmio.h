@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libnvmmio.h - public interface of libnvmmio.
  *

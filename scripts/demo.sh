@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # The demo: unmodified fio on an emulated pmem directory (tmpfs, with
 # libpmem's real flush path forced), once through the kernel and once under
 # libnvmmio, side by side. Installs what it needs and builds first.

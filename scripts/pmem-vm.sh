@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # pmem-vm.sh - run one command on a real DAX file system, on a machine that
 # has no persistent memory.
 #

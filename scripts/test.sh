@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # The whole test suite: installs what it needs, builds the library three
 # times and runs ctest in each: release (every label, the emulated-pmem
 # guest run included), ASan+UBSan (every label but dax, the

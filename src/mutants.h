@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * mutants.h - the deliberate bugs of the crash model's mutation gate
  * (tests/crash/model/README.md), and the one switch that builds them in.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The library's layers (README, Architecture): interpose -> core -> log ->
 # pmem, with os below them all; calls flow down only, and src/mutants.h and
 # the public header are for every layer. Fails when a source file includes a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Every flush, fence and non-temporal copy goes through src/pmem/.
 # Fails when libpmem's persistence calls or the cache-line intrinsics appear
 # anywhere else in the library's sources.

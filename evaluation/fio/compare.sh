@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # evaluation/fio/compare.sh - two builds of the library side by side in one
 # run, for before/after figures of a change: each fio row runs under build A,
 # build B and the kernel in turn, ROUNDS times, and the medians are printed

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Turns the fio JSON files of evaluation/fio/run.sh into a table (stdout),
 a CSV file and a gnuplot bar chart.
 

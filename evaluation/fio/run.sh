@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # evaluation/fio/run.sh - unmodified fio, three ways, in one run on one tmpfs:
 #
 #   kernel   fio --ioengine=psync on a plain directory (kernel syscalls)

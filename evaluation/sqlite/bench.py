@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Mobibench-style SQLite benchmark, driven through the sqlite3 shell.
 
 For each journal mode (DELETE, WAL, OFF), once on a plain directory (kernel)

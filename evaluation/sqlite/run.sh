@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # evaluation/sqlite/run.sh - Mobibench-style SQLite benchmark with the sqlite3
 # shell, with and without libnvmmio, on one tmpfs.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Start-up cost of libnvmmio: max RSS and wall time of trivial programs with
 and without LD_PRELOAD of the library (NVMMIO_PATH set in both cases).
 

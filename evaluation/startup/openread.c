@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* openread FILE: opens FILE, reads it to the end, closes it. The trivial
  * program of evaluation/startup: what one plain open/read/close costs a
  * process with and without libnvmmio preloaded. */

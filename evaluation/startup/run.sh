@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # evaluation/startup/run.sh - start-up cost of libnvmmio: max RSS and wall
 # time of trivial programs with and without LD_PRELOAD of the library.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * datapath.c - reads and changes of a managed file's bytes and size inside
  * the running epoch: read, write (locked and in place), zeroing, truncate

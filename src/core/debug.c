@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * debug.c - diagnostics on stderr (see debug.h). Formats into a buffer and
  * writes with one raw system call so messages from threads do not interleave

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * debug.h - diagnostics: messages on stderr, prefixed "libnvmmio:".
  * nv_warn always prints (bad settings, logs that fail their checks);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * epoch.c - the durability points of a managed file: commit of the running
  * epoch, checkpoints that bring redo blocks home, publication of its times

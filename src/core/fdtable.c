@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fdtable.c - descriptor table (see fdtable.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fdtable.h - from a descriptor number to what the library knows of it.
  *

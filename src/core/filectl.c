@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * filectl.c - the calls on a managed descriptor besides reads and writes:
  * lseek (SEEK_DATA and SEEK_HOLE too), fallocate, ftruncate, fsync,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * filelock.c - the three-mode lock of an open file (see filelock.h).
  */

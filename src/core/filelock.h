@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * filelock.h - the lock of an open file, in three modes:
  *

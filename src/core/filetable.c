@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * filetable.c - managed files by (device, inode) (see filetable.h). A small
  * chained hash table under one mutex: it is touched by open, close and stat,

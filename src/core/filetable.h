@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * filetable.h - the process's managed files by identity (device, inode), so
  * that two opens of one file, through any name or hard link, share one

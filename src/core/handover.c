@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * handover.c - the process's managed files as a whole: committing or
  * settling all of them, handing them over across exec, spawn and fork,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * helper.h - the process's one helper thread, which takes work off the
  * program's threads: it copies committed redo blocks home for files left

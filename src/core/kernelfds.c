@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * kernelfds.c - descriptors handed to the kernel (see kernelfds.h). A small
  * array under a mutex; callers skip it entirely while it is empty.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * kernelfds.h - descriptors of files the library handed to the kernel in
  * this process (standard streams, files shared with a forked child). While

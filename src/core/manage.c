@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * manage.c - which files the library manages and which descriptors are its:
  * the flags an open shows the kernel, the adoption of a descriptor the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * metaops.c - what the library adds to the metadata calls on a file it may
  * manage: the logical size in stat, times that stay as the program set

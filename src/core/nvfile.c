@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * nvfile.c - the open-file object's life: finding or making it for a file,
  * its identity, recovering the file from its log at open, the log's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * nvfile.h - the open-file object: one per managed file (inode) in the
  * process, shared by every descriptor that refers to it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * nvfile_internal.h - what the files of the open-file object share among
  * themselves: nvfile.c (open, close, identity, the log's lifetime, locking),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ops.h - the POSIX semantics of the calls the interposer hands down for
  * managed descriptors and paths: which files are managed, offsets, access

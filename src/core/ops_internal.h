@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ops_internal.h - what the files behind ops.h share among themselves and
  * nothing else sees: where a managed file's logs live, which descriptors

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * owner.c - ownership locks of managed files (see owner.h). The lock files
  * stay open, one per log directory and user, close-on-exec.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * owner.h - which process serves a managed file. One process at a time maps
  * a file with its log; the owner holds an OFD lock on one byte of the lock

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * rw.c - the data calls on a managed descriptor: read, write, pread,
  * pwrite and the vectored forms, with the kernel's checks in its order,

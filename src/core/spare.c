@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * spare.c - pages the library allocated and the program never wrote (see
  * spare.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * spare.h - pages of a managed file that the library allocated for itself
  * (whole 2 MiB chunks over holes, so later writes there need no system call)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * storage.c - the blocks behind a managed file: what is known to be
  * stored, growing the real file, storage made ready ahead of appends by

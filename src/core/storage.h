@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * storage.h - the blocks behind a managed file: which parts of the real file
  * are known to have storage (the allocated prefix and a bitmap of 2 MiB

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * copy.c - wrappers of the calls that copy between descriptors inside the
  * kernel: copy_file_range, sendfile, splice, and copy_file_range reached

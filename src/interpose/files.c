@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * files.c - wrappers of the calls that make and unmake descriptors: the
  * open family, close, dup and fcntl. A managed file is opened by the kernel

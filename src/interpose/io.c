@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * io.c - wrappers of the data calls: read, write, their positional and
  * fortified forms, lseek, fsync, fdatasync and ftruncate. An unmanaged

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * limits.c - wrappers of the calls that set resource limits: setrlimit,
  * prlimit and their 64-bit forms. A file size limit (RLIMIT_FSIZE) is the

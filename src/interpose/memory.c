@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * memory.c - the program's own mmap of a managed file. The file is made one
  * with the kernel's view first (committed, redo blocks home), and from then

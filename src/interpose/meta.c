@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * meta.c - wrappers of metadata calls that must agree with the library:
  * the stat family reports the logical size of files this process has open

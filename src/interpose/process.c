@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * process.c - the process's life: fork keeps the library's locks
  * consistent, and a normal exit is a durability point for every managed

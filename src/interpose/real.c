@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * real.c - resolving the C library's versions of wrapped calls (see real.h).
  */

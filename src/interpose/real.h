@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * real.h - the C library's own versions of the calls the library wraps,
  * found with dlsym(RTLD_NEXT) on first use. Resolution is lazy and

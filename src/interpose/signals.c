@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * signals.c - the program's signal handlers, which may call the library
  * (write, read, fsync... are async-signal-safe) while the thread they

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * stdio.c - streams on managed files. The C library's streams read and
  * write through internal calls a preload cannot see, so a stream on a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vector.c - wrappers of vectored IO: readv, writev, preadv, pwritev,
  * preadv2, pwritev2 and their 64-bit forms. A vectored write is one write:

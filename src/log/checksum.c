@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * checksum.c - CRC-32C, three ways that give the same value:
  *  - with AVX-512 and VPCLMULQDQ, buffers of 256 bytes and more are folded

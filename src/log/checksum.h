@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * checksum.h - CRC-32C (Castagnoli) of log headers and of the data of every
  * log record.

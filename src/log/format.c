@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * format.c - sealing and checking slots and records (see format.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * format.h - the on-media format of a log file. Offsets only, no pointers.
  *

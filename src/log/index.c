@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * index.c - the radix index of log records (see index.h).
  */

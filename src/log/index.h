@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * index.h - the DRAM index of a file's log: which blocks have a record.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * journal.c - the undo/redo record protocol of one file: which blocks a
  * change logs, the order their records are made durable in, where the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * journal.h - the undo/redo record protocol of one file: its log, the
  * index of the log, and the running epoch.

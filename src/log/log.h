@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * log.h - the persistent log of one data file: creating, growing and
  * removing the log file, appending records, committing a state, and walking

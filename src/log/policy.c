@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * policy.c - the hybrid undo/redo decision (see policy.h).
  */

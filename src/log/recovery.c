@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * recovery.c - rolling back, replaying and checkpointing (see recovery.h).
  */

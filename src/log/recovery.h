@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * recovery.h - applying a log to its data file: after a crash, when the file
  * is next opened (roll back the uncommitted epoch's undo records, replay the

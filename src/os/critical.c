@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * critical.c - the way out of a thread's critical sections (see
  * critical.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * critical.h - the calling thread's critical sections: stretches of library
  * code during which a program's signal handler must not run on this thread.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * keptfds.c - the library's own descriptors (see keptfds.h). A bitmap of
  * descriptor numbers under a mutex; lookups read it without the lock while

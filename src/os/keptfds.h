@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * keptfds.h - the library's own long-lived descriptors (its descriptor of
  * each managed file, each log, each lock file). They are moved to high

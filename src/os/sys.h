@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * sys.h - the kernel calls the library makes for itself.
  *

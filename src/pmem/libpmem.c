@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libpmem.c - the library's persistence table (seam.h): libpmem's own
  * functions, looked up at run time.

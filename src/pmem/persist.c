@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * persist.c - mapping files as persistent memory, and every flush, fence and
  * non-temporal copy of the library (see persist.h), made through the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * seam.h - the one seam between persist.c and what makes its stores
  * persistent: a table of functions that persist.c calls and nothing else

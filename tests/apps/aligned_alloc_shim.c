@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * aligned_alloc_shim.c - preloaded ahead of the ASan runtime by run_app.sh
  * when the library under test is an ASan build. GCC 12's ASan aborts on

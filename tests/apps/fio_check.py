@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """fio_check.py FILE BS - what must not vary in a file fio wrote with
 --verify (crc32c and the like, one verify header per block of BS bytes):
 the number of blocks, how many lack the header magic, how many carry a

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """gen.py - deterministic inputs for the application scenarios.
 
   gen.py bin    FILE SIZE SEED           random bytes (a seeded PRNG)

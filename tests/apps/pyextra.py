@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """pyextra.py DIR SECTION... - the python_calls, python_fork and
 python_dupfd scenarios of run_app.sh: the calls
 beyond read/write/lseek that programs use on files, each mixed with plain

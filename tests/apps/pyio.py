@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """pyio.py DIR - the python scenario of run_app.sh: reads, writes, appends,
 seeks and truncations on files under DIR through Python's io stack (buffered
 and raw), os-level calls and several descriptors of one file. Prints what it

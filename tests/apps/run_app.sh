@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck disable=SC2016 # bash -c scripts expand in the child
 # run_app.sh LIB NAME - runs application scenario NAME (see scenarios.sh)
 # twice from identical inputs, each in a fresh directory under /dev/shm:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash disable=SC2016
 # scenarios.sh - the application scenarios of run_app.sh (sourced by bash).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * killtest.c - SIGKILL loop test for libnvmmio.
  *

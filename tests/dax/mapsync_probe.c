@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * mapsync_probe - tells whether a file system gives real DAX mappings.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # run_in_pmem_vm.sh BUILD_DIR SOURCE_DIR
 #
 # The core tests on a real DAX file system: boots an emulated-NVDIMM guest

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_recovery.c - a libFuzzer target over the log parser and recovery
  * (src/log): any bytes in a log file must give a clear refusal or a correct

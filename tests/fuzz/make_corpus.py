@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Writes the seed inputs of fuzz_recovery: small logs of each kind that
 recovery meets (see fuzz_recovery.c for the input's layout: one byte of
 switches, then the log file). Usage: make_corpus.py OUTDIR"""

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # run_fuzz.sh FUZZER|none SEEDS REGRESSIONS SECONDS
 #
 # Runs every input of REGRESSIONS once (each failed once), then fuzzes for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * badinput.c - differential bad-input matrix for libnvmmio.
  *

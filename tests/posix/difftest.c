@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * difftest.c - differential POSIX tester for libnvmmio.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * enospc.c - running out of space is ENOSPC at the call, with the epoch
  * intact: every write that succeeded stays (the one that fills the file

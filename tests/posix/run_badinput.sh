@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # run_badinput.sh LIB|none BIN: runs the bad-input matrix (badinput.c) in a
 # fresh directory under /dev/shm, the managed side a pmem root and the plain
 # side a plain directory. As root it also runs, in a private mount

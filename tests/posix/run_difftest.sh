@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # run_difftest.sh LIB DIFFTEST_BIN SEED OPS [VAR=value ...]
 #
 # Runs nvmmio_difftest once in a fresh directory under /dev/shm: the managed

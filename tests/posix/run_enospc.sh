@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # run_enospc.sh LIB BIN: runs BIN under LIB on a fresh 16 MiB tmpfs, in a
 # private mount namespace so the mount goes away with the test. Skips (77)
 # where mounting is not allowed (not root).

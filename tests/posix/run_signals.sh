@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # run_signals.sh MODE LINKED_BIN PLAIN_BIN [VAR=value ...]
 #
 # Runs nvmmio_signals in MODE (stress or semantics) twice in a fresh

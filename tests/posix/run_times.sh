@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # run_times.sh LIB TIMES_BIN MODE [ARGS...] - runs nvmmio_times MODE in a
 # fresh directory under /dev/shm: MANAGED (the pmem root) and PLAIN are
 # filled in; LIB is preloaded, or "none" runs without it (self-check:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * signals.c - signal handlers that call the library on managed files while
  * the thread they interrupt is inside it.

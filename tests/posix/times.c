@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * times.c - file times, space and change notification of managed files,
  * against the kernel's own (libnvmmio preloaded, NVMMIO_PATH=MANAGED).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # checks.sh - sourced by the security tests: check WHAT CMD... runs CMD and
 # counts it as passed or failed; checks_done NAME prints the count and
 # fails when anything failed.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Small file-system actions for the security tests, run under the library
 (LD_PRELOAD) or without it; each prints one line per result so two runs can
 be compared.

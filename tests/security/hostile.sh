@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # hostile.sh LIB
 #
 # Logs and log directories tampered with between a crash and the next open:

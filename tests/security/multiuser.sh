@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # multiuser.sh LIB DIFFTEST KILLTEST
 #
 # A pmem root shared by root and an unprivileged user (65534, through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_filelock.c - the three-mode lock of an open file (src/core/filelock.h):
  * when a file turns concurrent, in-place writers against exclusive holders,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_format.c - the on-media format: CRC-32C, commit slots, record headers,
  * record spans and file identities (src/log/format.h, checksum.h).

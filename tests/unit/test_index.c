@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_index.c - the DRAM radix index of log records (src/log/index.h).
  */

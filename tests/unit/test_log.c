@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_log.c - the log file of one data file (src/log/log.h) and the
  * persistence module under it (src/pmem/persist.h). Each test works in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_policy.c - choosing undo or redo for the next epoch (src/log/policy.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_recovery.c - applying a log to its data file (src/log/recovery.h):
  * recovery after a crash and the checkpoint of a running process.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * unit_util.h - helpers shared by the unit tests: a scratch directory in
  * /dev/shm, whole-file reads and writes, and the choice of persistence path.

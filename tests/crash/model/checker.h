@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * checker.h - the crash-model checker (see README.md in this directory).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * driver.c - runs one workload in one mode through the library's POSIX
  * calls, keeps the oracle (the driver's own byte model of every file: what

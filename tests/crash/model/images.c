@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * images.c - crash images. At an explored crash point: the persisted image
  * of every file of the root (data files and the logs in .nvmmio/), plus a

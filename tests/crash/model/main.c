@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * main.c - the crash-model checker's command line: which workloads, modes
  * and seed; runs each (workload, mode) in a child process of its own (a

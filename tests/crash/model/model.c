@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * model.c - the crash model (see model.h), and the persistence table that
  * reports to it: built into the crash checker's copies of the library in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * model.h - the crash model of the persistence module (README.md here): the
  * persistence table (src/pmem/seam.h) of the crash checker's copies of the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The mutation gate (README.md here): every deliberate bug must be caught by
 # the crash-model checker with every seed; a miss fails the gate.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * util.c - the checker's own file IO, through raw system calls (os/sys.h)
  * so that it never passes through the library under test; byte buffers,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * workloads.c - the workloads of the crash model. Each is a seeded,
  * deterministic sequence of POSIX calls on files of the managed root, run
