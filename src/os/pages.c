@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * pages.c - memory in whole pages from the kernel (see pages.h).
  *

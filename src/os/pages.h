@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * pages.h - memory for what the write path keeps of a file (the index of
  * its log, the chunk bitmap, the spare-page table, large plans), taken from

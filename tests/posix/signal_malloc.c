@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * signal_malloc.c - a signal handler that writes to a managed file while
  * its thread is inside malloc.
