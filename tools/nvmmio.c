@@ -125,19 +125,21 @@ static int add_root(struct run_opts *o, const char *dir)
     return 0;
 }
 
-/* Parses run's options; returns the index of PROGRAM in argv, or -1. */
+/* Parses run's options; returns the index of PROGRAM in argv, 0 after
+ * --help, or -1. */
 static int parse_run(int argc, char **argv, struct run_opts *o)
 {
     static const struct option longopts[] = {
-        {"root", required_argument, NULL, 'r'},
-        {"sync", no_argument, NULL, 's'},
-        {"policy", required_argument, NULL, 'p'},
-        {"stats", optional_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0},
+        {"root", required_argument, NULL, 'r'},   {"sync", no_argument, NULL, 's'},
+        {"policy", required_argument, NULL, 'p'}, {"stats", optional_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'h':
+            fputs(usage_run, stdout);
+            return 0;
         case 'r':
             if (add_root(o, optarg) < 0)
                 return -1;
@@ -180,9 +182,12 @@ static int find_library(char *out, size_t n)
     *strrchr(exe, '/') = '\0';
     const char *dirs[] = {NVMMIO_BIN_TO_LIB, "."};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-        char path[2 * PATH_MAX];
-        snprintf(path, sizeof(path), "%s/%s/" NVMMIO_LIB_SONAME, exe, dirs[i]);
-        if (access(path, R_OK) == 0 && realpath(path, out) && strlen(out) < n)
+        char dir[2 * PATH_MAX], real[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s/%s", exe, dirs[i]);
+        if (!realpath(dir, real))
+            continue;
+        int w = snprintf(out, n, "%s/" NVMMIO_LIB_SONAME, real);
+        if (w > 0 && (size_t)w < n && access(out, R_OK) == 0)
             return 0;
     }
     return -1;
@@ -212,14 +217,10 @@ static int set_preload(const char *lib)
 
 static int cmd_run(int argc, char **argv)
 {
-    if (wants_help(argc, argv)) {
-        fputs(usage_run, stdout);
-        return 0;
-    }
     struct run_opts o = {.roots = ""};
     int prog = parse_run(argc, argv, &o);
-    if (prog < 0)
-        return RUN_FAILED;
+    if (prog <= 0)
+        return prog < 0 ? RUN_FAILED : 0;
     char lib[PATH_MAX];
     if (find_library(lib, sizeof(lib)) < 0) {
         fprintf(stderr, "nvmmio run: " NVMMIO_LIB_SONAME " not found next to this command\n");

@@ -70,6 +70,9 @@ expect 125 "not supported" "$nvmmio" run --stats -- true
 expect 125 "hybrid, undo or redo" "$nvmmio" run --policy fast -- true
 expect 127 "No such file" "$nvmmio" run -- "$dir/no-such-program"
 expect 7 "" "$nvmmio" run --root "$root" -- sh -c 'exit 7'
+expect 0 "/libnvmmio\.so\.[0-9]+:libm\.so\.6 $root 1 redo" env LD_PRELOAD=libm.so.6 \
+    "$nvmmio" run --root "$root" --sync --policy redo -- \
+    sh -c 'echo "$LD_PRELOAD $NVMMIO_PATH $NVMMIO_SYNC $NVMMIO_POLICY"'
 
 # ---- run: the program's files under the root are managed
 expect 1 "^not managed" "$writer" probe "$root/p"
