@@ -41,10 +41,10 @@ expect() {
     [[ $out =~ $pattern ]] || fail "$* printed no line matching '$pattern'"
 }
 
-# Starts the writer under the command on FILE with the given policy and
-# waits for it to say it is ready.
+# start_writer FILE POLICY [hold|hold-atomic]: starts the writer under the
+# command and waits for it to say it is ready.
 start_writer() {
-    "$nvmmio" run --root "$root" --policy "$2" -- "$writer" hold "$1" >"$dir/out" &
+    "$nvmmio" run --root "$root" --policy "$2" -- "$writer" "${3:-hold}" "$1" >"$dir/out" &
     pid=$!
     for _ in $(seq 600); do
         grep -q ready "$dir/out" && return 0
@@ -101,6 +101,16 @@ cmp "$root/f" "$expected" || fail "the recovered file is not its last durable st
 expect 0 "no logs" "$nvmmio" recover "$root"
 expect 0 "no logs" "$nvmmio" check "$root"
 expect 0 "no logs" env NVMMIO_PATH="$root" "$nvmmio" check
+
+# ---- an O_ATOMIC file outside the roots: its log is beside it
+mkdir "$dir/atomic"
+start_writer "$dir/atomic/f" undo hold-atomic
+kill_writer
+expect 1 "recovery pending: [1-9][0-9]* blocks to roll back" "$nvmmio" check "$dir/atomic"
+expect 1 "recovery pending" "$nvmmio" check "$dir/atomic/f"
+expect 0 "atomic/f: recovered: rolled back [1-9][0-9]* blocks" "$nvmmio" recover "$dir/atomic/f"
+cmp "$dir/atomic/f" "$expected" || fail "the recovered O_ATOMIC file is not its last durable state"
+expect 0 "no logs" "$nvmmio" check "$dir/atomic"
 
 # ---- a corrupt log: reported, refused, the file untouched
 start_writer "$root/g" undo

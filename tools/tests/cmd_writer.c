@@ -7,15 +7,19 @@
  *                           overwrites 64 KiB at 64 KiB with 'B' and appends
  *                           4 KiB of 'C' without a durability point, says
  *                           "ready" and waits to be killed
+ *   cmd_writer hold-atomic FILE   the same, FILE opened with O_ATOMIC
  *
  * The library is found with dlsym, not linked, so the program also runs
  * without it (and then manages nothing).
  */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "libnvmmio.h"
 
 #define SIZE (256 << 10)
 
@@ -49,17 +53,18 @@ static int hold(int fd)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: cmd_writer probe|hold FILE\n");
+        fprintf(stderr, "usage: cmd_writer probe|hold|hold-atomic FILE\n");
         return 2;
     }
-    int fd = open(argv[2], O_RDWR | O_CREAT, 0644);
+    bool atomic = !strcmp(argv[1], "hold-atomic");
+    int fd = open(argv[2], O_RDWR | O_CREAT | (atomic ? O_ATOMIC : 0), 0644);
     if (fd < 0) {
         perror(argv[2]);
         return 2;
     }
     if (!strcmp(argv[1], "probe"))
         return probe(fd);
-    if (!strcmp(argv[1], "hold"))
+    if (atomic || !strcmp(argv[1], "hold"))
         return hold(fd);
     return 2;
 }
