@@ -222,6 +222,42 @@ static void print_holder(const char *what, const struct log_entry *e, pid_t pid)
         printf("%s: %s: a running process serves it\n", label(e), what);
 }
 
+/* Inspects a log nobody serves, reporting what recovery would do. */
+static int inspect_one(const struct log_entry *e, int fd, const struct stat *st)
+{
+    int dirfd = open_log_dir(e, st->st_uid);
+    if (dirfd < 0)
+        return dirfd == -EACCES ? LOGS_BAD : LOGS_ERROR;
+    struct nvlog_identity id;
+    struct nvlog_recovery r = {0};
+    struct nvlog_slot slot;
+    uint64_t size;
+    int rc = nvlog_identity_read(fd, &id, &size);
+    if (rc == 0)
+        rc = nvlog_inspect(dirfd, e->name, st, &id, st->st_uid, &r, &slot);
+    close(dirfd);
+    if (rc == -EBADMSG || (rc == -EACCES && r.why)) {
+        print_refusal("log refused", e, rc, &r);
+        return LOGS_BAD;
+    }
+    if (rc < 0) {
+        printf("%s: %s\n", e->path, strerror(-rc));
+        return LOGS_ERROR;
+    }
+    if (r.stale) {
+        printf("%s: recovery pending: a stale log of an earlier file with this inode "
+               "(recover removes it)\n",
+               e->path);
+        return LOGS_PENDING;
+    }
+    if (!r.had_log)
+        return LOGS_CLEAN;
+    printf("%s: recovery pending: %" PRIu64 " blocks to roll back, %" PRIu64
+           " to replay, size %" PRIu64 " (log %s/%s)\n",
+           e->path, r.undone, r.redone, r.size, e->dir, e->name);
+    return LOGS_PENDING;
+}
+
 static int check_one(const struct log_entry *e)
 {
     if (!e->path) {
@@ -237,43 +273,15 @@ static int check_one(const struct log_entry *e)
     }
     pid_t pid;
     int held = served(e, st.st_uid, &pid);
-    int dirfd = held == 0 ? open_log_dir(e, st.st_uid) : -1;
     int status = LOGS_CLEAN;
     if (held > 0) {
         print_holder("live log", e, pid);
     } else if (held < 0) {
         printf("%s: the ownership lock cannot be read: %s\n", e->path, strerror(-held));
         status = LOGS_BAD;
-    } else if (dirfd < 0) {
-        status = dirfd == -EACCES ? LOGS_BAD : LOGS_ERROR;
     } else {
-        struct nvlog_identity id;
-        struct nvlog_recovery r;
-        struct nvlog_slot slot;
-        uint64_t size;
-        int rc = nvlog_identity_read(fd, &id, &size);
-        if (rc == 0)
-            rc = nvlog_inspect(dirfd, e->name, &st, &id, st.st_uid, &r, &slot);
-        if (rc == -EBADMSG || (rc == -EACCES && r.why)) {
-            print_refusal(rc == -EACCES ? "untrusted log" : "corrupt log", e, rc, &r);
-            status = LOGS_BAD;
-        } else if (rc < 0) {
-            printf("%s: %s\n", e->path, strerror(-rc));
-            status = LOGS_ERROR;
-        } else if (r.stale) {
-            printf("%s: recovery pending: a stale log of an earlier file with this inode "
-                   "(recover removes it)\n",
-                   e->path);
-            status = LOGS_PENDING;
-        } else if (r.had_log) {
-            printf("%s: recovery pending: %" PRIu64 " blocks to roll back, %" PRIu64
-                   " to replay, size %" PRIu64 " (log %s/%s)\n",
-                   e->path, r.undone, r.redone, r.size, e->dir, e->name);
-            status = LOGS_PENDING;
-        }
+        status = inspect_one(e, fd, &st);
     }
-    if (dirfd >= 0)
-        close(dirfd);
     close(fd);
     return status;
 }
@@ -358,50 +366,67 @@ static const char *policy_of(const struct nvlog_recovery *r)
     return r->logged[0] ? "undo" : r->logged[1] ? "redo" : "-";
 }
 
+/* Who serves the file, for the status table. */
+static void describe_holder(const struct log_entry *e, const struct stat *st, char *out, size_t n,
+                            int *held)
+{
+    pid_t pid;
+    *held = served(e, st->st_uid, &pid);
+    if (*held > 0 && pid > 0)
+        snprintf(out, n, "pid %d", (int)pid);
+    else
+        snprintf(out, n, "%s", *held > 0 ? "held" : *held == 0 ? "-" : "?");
+}
+
+/* nvlog_inspect without messages: a live log may be caught mid-record. */
+static int inspect_quietly(const struct log_entry *e, int fd, const struct stat *st,
+                           struct nvlog_recovery *r, struct nvlog_slot *slot)
+{
+    const char *why = NULL;
+    int dirfd = nvlog_dir_open(e->dir, st->st_uid, false, &why);
+    if (dirfd < 0)
+        return dirfd;
+    struct nvlog_identity id;
+    uint64_t size;
+    int rc = nvlog_identity_read(fd, &id, &size);
+    if (rc == 0)
+        rc = nvlog_inspect(dirfd, e->name, st, &id, st->st_uid, r, slot);
+    close(dirfd);
+    return rc;
+}
+
+#define STATUS_ROW "%-40s %12s %12s %8s %6s %10s %s%s\n"
+
 static int status_one(const struct log_entry *e)
 {
-    char log[PATH_MAX + 80];
+    char log[PATH_MAX + 80], log_bytes[24] = "?";
     snprintf(log, sizeof(log), "%s/%s", e->dir, e->name);
-    struct stat lst;
-    long long log_bytes = lstat(log, &lst) == 0 ? (long long)lst.st_size : -1;
-    struct stat st;
+    struct stat lst, st;
+    if (lstat(log, &lst) == 0)
+        snprintf(log_bytes, sizeof(log_bytes), "%lld", (long long)lst.st_size);
     int fd = e->path ? open_data(e, O_RDONLY, &st) : -ENOENT;
     if (fd < 0) {
-        printf("%-40s %12s %12s %8s %6s %10lld %s\n", label(e), "?", "?", "?", "?", log_bytes,
-               e->path ? strerror(-fd) : "(no file)");
+        printf(STATUS_ROW, label(e), "?", "?", "?", "?", log_bytes,
+               e->path ? strerror(-fd) : "(no file)", "");
         return LOGS_CLEAN;
     }
-    pid_t pid;
-    int held = served(e, st.st_uid, &pid);
-    char holder[32];
-    if (held > 0 && pid > 0)
-        snprintf(holder, sizeof(holder), "pid %d", (int)pid);
-    else
-        snprintf(holder, sizeof(holder), "%s", held > 0 ? "held" : held == 0 ? "-" : "?");
-    struct nvlog_identity id;
+    char holder[32], size[24], committed[24] = "?", epoch[24] = "?";
+    int held;
+    describe_holder(e, &st, holder, sizeof(holder), &held);
     struct nvlog_recovery r = {0};
     struct nvlog_slot slot = {0};
-    uint64_t size;
-    int rc = -EACCES;
-    const char *why = NULL;
-    int dirfd = nvlog_dir_open(e->dir, st.st_uid, false, &why);
-    if (dirfd >= 0) {
-        rc = nvlog_identity_read(fd, &id, &size);
-        if (rc == 0)
-            rc = nvlog_inspect(dirfd, e->name, &st, &id, st.st_uid, &r, &slot);
-        close(dirfd);
-    }
+    int rc = inspect_quietly(e, fd, &st, &r, &slot);
     close(fd);
-    char committed[24] = "?", epoch[24] = "?";
+    snprintf(size, sizeof(size), "%lld", (long long)st.st_size);
     if (r.had_log && !r.stale) {
         snprintf(committed, sizeof(committed), "%" PRIu64, slot.committed_size);
         snprintf(epoch, sizeof(epoch), "%" PRIu64, slot.committed_epoch);
     }
-    printf("%-40s %12lld %12s %8s %6s %10lld %s%s\n", e->path, (long long)st.st_size, committed,
-           epoch, rc == 0 ? policy_of(&r) : "?", log_bytes, holder,
-           rc < 0 && held <= 0 ? " (log fails its checks: see check)"
-           : r.stale           ? " (stale)"
-                               : "");
+    const char *note = rc < 0 && held <= 0 ? " (log fails its checks: see check)"
+                       : r.stale           ? " (stale)"
+                                           : "";
+    printf(STATUS_ROW, e->path, size, committed, epoch, rc == 0 ? policy_of(&r) : "?", log_bytes,
+           holder, note);
     return LOGS_CLEAN;
 }
 

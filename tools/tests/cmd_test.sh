@@ -3,9 +3,10 @@
 # program's files and passes its exit status on; a writer killed with
 # SIGKILL leaves a pending log that check reports, recover repairs (the file
 # back at its durability point) and a second recover finds nothing to do;
-# a log with a flipped byte of record data is reported by check and refused
-# by recover, the file untouched; status lists a file while a writer holds
-# it, and neither recover nor check touch it then.
+# a log moved under another file's name and a log with a flipped byte of
+# record data are reported by check and refused by recover, the file
+# untouched; an O_ATOMIC file's log beside it is found; status lists a file
+# while a writer holds it, and neither recover nor check touch it then.
 set -u
 nvmmio=$1 writer=$2
 dir=$(mktemp -d /dev/shm/nvmmio-cmd.XXXXXX) || exit 1
@@ -102,6 +103,17 @@ expect 0 "no logs" "$nvmmio" recover "$root"
 expect 0 "no logs" "$nvmmio" check "$root"
 expect 0 "no logs" env NVMMIO_PATH="$root" "$nvmmio" check
 
+# ---- a log moved under another file's name: foreign, refused
+start_writer "$root/h" undo
+kill_writer
+f_log=$(printf '%x-%x.log' "$(stat -c %d "$root/f")" "$(stat -c %i "$root/f")")
+mv "$root"/.nvmmio/*.log "$root/.nvmmio/$f_log"
+cp "$root/f" "$dir/before"
+expect 2 "root/f: log refused: it belongs to another file" "$nvmmio" check "$root"
+expect 2 "root/f: refused: it belongs to another file" "$nvmmio" recover "$root"
+cmp "$root/f" "$dir/before" || fail "a refused recovery changed the file"
+rm "$root/.nvmmio/$f_log" "$root/h"
+
 # ---- an O_ATOMIC file outside the roots: its log is beside it
 mkdir "$dir/atomic"
 start_writer "$dir/atomic/f" undo hold-atomic
@@ -121,7 +133,7 @@ byte=$(od -An -tu1 -j $((4096 + 64 + 100)) -N1 "$log")
 printf "$(printf '\\%03o' $((byte ^ 0x55)))" |
     dd of="$log" bs=1 seek=$((4096 + 64 + 100)) conv=notrunc status=none
 cp "$root/g" "$dir/before"
-expect 2 "corrupt log: a record's data fails its checksum" "$nvmmio" check "$root"
+expect 2 "log refused: a record's data fails its checksum" "$nvmmio" check "$root"
 expect 2 "refused: a record's data fails its checksum" "$nvmmio" recover "$root/g"
 cmp "$root/g" "$dir/before" || fail "a refused recovery changed the file"
 [ -f "$log" ] || fail "a refused recovery removed the log"
