@@ -9,6 +9,7 @@
 #include "logs.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -473,6 +474,13 @@ static int act(enum logs_action action, const struct log_entry *e)
 
 int logs_run(enum logs_action action, int n, char **args)
 {
+    /* Preloaded, the library would serve (and recover) the files this
+     * command opens, and hold the locks it takes. */
+    if (dlsym(RTLD_DEFAULT, "nvmmio_is_managed")) {
+        fprintf(stderr, "nvmmio: libnvmmio is loaded in this process; run nvmmio without it "
+                        "in LD_PRELOAD\n");
+        return LOGS_ERROR;
+    }
     char *roots = NULL;
     int status = LOGS_CLEAN;
     struct log_list l = {0};

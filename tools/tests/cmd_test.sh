@@ -81,6 +81,7 @@ expect 0 "^managed" "$nvmmio" run --root "$root" -- "$writer" probe "$root/p"
 expect 0 "^managed" env NVMMIO_PATH="$root" "$nvmmio" run -- "$writer" probe "$root/p"
 expect 1 "^not managed" "$nvmmio" run --root "$root" -- "$writer" probe "$dir/outside"
 expect 0 "no logs" "$nvmmio" check "$root"
+expect 3 "without it in LD_PRELOAD" "$nvmmio" run -- "$nvmmio" check "$root"
 
 # ---- a writer holds the file: status names it, recover and check leave it
 expected=$dir/expected
