@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysmacros.h>
 
 #include "../include/libnvmmio.h"
 #include "core/config.h"
@@ -34,20 +33,11 @@ bool nvfile_sync_mode(int open_flags)
 
 static int read_identity(int fd, struct nvfile *f)
 {
-    struct statx stx;
-    int rc = sys_statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME | STATX_SIZE, &stx);
+    int rc = nvlog_identity_read(fd, &f->id, &f->real_size);
     if (rc < 0)
         return rc;
-    f->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-    f->ino = stx.stx_ino;
-    memset(&f->id, 0, sizeof(f->id));
-    f->id.dev = f->dev;
-    f->id.ino = f->ino;
-    if (stx.stx_mask & STATX_BTIME) {
-        f->id.btime_sec = stx.stx_btime.tv_sec;
-        f->id.btime_nsec = stx.stx_btime.tv_nsec;
-    }
-    f->real_size = stx.stx_size;
+    f->dev = (dev_t)f->id.dev;
+    f->ino = (ino_t)f->id.ino;
     return 0;
 }
 

@@ -140,6 +140,27 @@ int nvowner_acquire(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool e
     return 0;
 }
 
+int nvowner_probe(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, pid_t *pid)
+{
+    int fd = open_lock_file(log_dir, uid, false);
+    if (fd == -ENOENT)
+        return 0;
+    if (fd < 0)
+        return fd;
+    struct flock fl = {
+        .l_type = F_WRLCK,
+        .l_whence = SEEK_SET,
+        .l_start = byte_of(dev, ino),
+        .l_len = 1,
+    };
+    int rc = sys_fcntl(fd, F_OFD_GETLK, (long)&fl);
+    sys_close(fd);
+    if (rc < 0)
+        return rc;
+    *pid = fl.l_pid;
+    return fl.l_type != F_UNLCK;
+}
+
 void nvowner_after_fork_child(void)
 {
     pthread_mutex_init(&dirs_lock, NULL);

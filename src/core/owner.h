@@ -34,6 +34,11 @@ int nvowner_acquire(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool e
 
 void nvowner_release(struct nvowner *o);
 
+/* Whether a process owns (dev, ino), changing nothing (the lock file is not
+ * made when missing): 1 held, 0 free, or a negative errno. *pid is the
+ * holder when the kernel tells it, else -1 (always -1 for OFD locks). */
+int nvowner_probe(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, pid_t *pid);
+
 /* In a forked child: the lock files are shared with the parent (OFD locks
  * belong to the open file), so the child closes its copies and opens its
  * own when it needs them. */

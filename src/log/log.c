@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "os/keptfds.h"
 #include "os/sys.h"
@@ -147,9 +148,12 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
     return 0;
 }
 
-int nvlog_attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, const char **why)
+/* Opens and maps the log, read-write or read-only, and finds its state. */
+static int attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, bool writable,
+                  const char **why)
 {
-    int fd = sys_openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    int mode = writable ? O_RDWR : O_RDONLY;
+    int fd = sys_openat(dirfd, name, mode | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
     if (fd == -ELOOP)
         return refuse(why, "it is a symbolic link");
     if (fd < 0)
@@ -161,7 +165,8 @@ int nvlog_attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, co
         rc = -EBADMSG;
     }
     if (rc == 0)
-        rc = pm_map_file(fd, 1, pm_reserve_for((uint64_t)st.st_size, LOG_MIN_RESERVE), &log->map);
+        rc = pm_map_file(fd, writable, pm_reserve_for((uint64_t)st.st_size, LOG_MIN_RESERVE),
+                         &log->map);
     if (rc < 0) {
         sys_close(fd);
         return rc;
@@ -176,19 +181,50 @@ int nvlog_attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, co
     }
     log->state = *cur;
     start_generation(log);
+    return 0;
+}
+
+int nvlog_attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, const char **why)
+{
+    int rc = attach(log, dirfd, name, owner, true, why);
+    if (rc < 0)
+        return rc;
     /* The other slot may hold a torn commit, and the next commit goes
      * there: torn again, the old and new words could add up to that
      * earlier commit, checksum and all. Clear it first. */
-    size_t other = nvlog_slot_offset(cur->seq + 1);
+    size_t other = nvlog_slot_offset(log->state.seq + 1);
     const struct nvlog_slot *o = (const void *)(log->map.base + other);
     if (!nvlog_slot_valid(o)) {
         pm_fill(&log->map, other, 0, sizeof(*o));
-        int rc = pm_drain(&log->map);
+        rc = pm_drain(&log->map);
         if (rc < 0) {
             nvlog_close(log);
             return rc;
         }
     }
+    return 0;
+}
+
+int nvlog_attach_readonly(struct nvlog *log, int dirfd, const char *name, uid_t owner,
+                          const char **why)
+{
+    return attach(log, dirfd, name, owner, false, why);
+}
+
+int nvlog_identity_read(int fd, struct nvlog_identity *id, uint64_t *size)
+{
+    struct statx stx;
+    int rc = sys_statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME | STATX_SIZE, &stx);
+    if (rc < 0)
+        return rc;
+    memset(id, 0, sizeof(*id));
+    id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    id->ino = stx.stx_ino;
+    if (stx.stx_mask & STATX_BTIME) {
+        id->btime_sec = stx.stx_btime.tv_sec;
+        id->btime_nsec = stx.stx_btime.tv_nsec;
+    }
+    *size = stx.stx_size;
     return 0;
 }
 

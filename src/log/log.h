@@ -81,6 +81,15 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
  * not yet known (see nvlog_walk). */
 int nvlog_attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, const char **why);
 
+/* The same, read-only: nothing in the log is changed (tools that inspect
+ * logs). The log must not be committed to. */
+int nvlog_attach_readonly(struct nvlog *log, int dirfd, const char *name, uid_t owner,
+                          const char **why);
+
+/* The identity a log names its data file by (device, inode, birth time),
+ * read from the open file fd, with the file's size. */
+int nvlog_identity_read(int fd, struct nvlog_identity *id, uint64_t *size);
+
 /* Unmaps and closes; the file stays. */
 void nvlog_close(struct nvlog *log);
 

@@ -18,9 +18,10 @@ struct apply_ctx {
     uint64_t applied;   /* applied epoch */
     bool undo;          /* roll back undo records of the open epoch */
     uint64_t undone, redone;
-    uint64_t extent;   /* end of the furthest record that matters, in the file */
-    bool measure_only; /* check the records that matter and measure them */
-    const char *why;   /* the first record that failed its check */
+    uint64_t extent;     /* end of the furthest record that matters, in the file */
+    bool measure_only;   /* check the records that matter and measure them */
+    uint64_t records[2]; /* undo and redo records walked while measuring */
+    const char *why;     /* the first record that failed its check */
     uint64_t bad_offset;
     struct nvlog *log;   /* checkpoint: the log walked, and */
     struct nvidx *index; /* the index whose entries go with the records */
@@ -36,6 +37,8 @@ static bool record_matters(const struct apply_ctx *c, const struct nvlog_record 
 static int apply_record(void *arg, const struct nvlog_record *r, const char *data)
 {
     struct apply_ctx *c = arg;
+    if (c->measure_only)
+        c->records[r->kind == NVLOG_UNDO ? 0 : 1]++;
     if (!record_matters(c, r))
         return 0;
     if (c->index)
@@ -46,6 +49,10 @@ static int apply_record(void *arg, const struct nvlog_record *r, const char *dat
             c->bad_offset = (uint64_t)((const char *)r - c->log->map.base);
             return 1;
         }
+        if (r->kind == NVLOG_UNDO)
+            c->undone++;
+        else
+            c->redone++;
         uint64_t end = r->file_offset + r->data_len;
         if (end > c->data_size)
             end = c->data_size;
@@ -92,6 +99,7 @@ static int apply_records(struct nvlog *log, int data_fd, struct apply_ctx *c)
         return rc;
     c->data = &data;
     c->measure_only = false;
+    c->undone = c->redone = 0;
     nvlog_walk(log, NVLOG_HEADER_SIZE, 0, log->size, apply_record, c, NULL);
     if (MUTANT(9)) /* the records are retired before the replay is durable */
         nvlog_commit(log, log->state.committed_epoch, log->state.committed_epoch,
@@ -110,6 +118,47 @@ static bool belongs_elsewhere(const struct nvlog *log, const struct nvlog_identi
     return log->state.id.dev != id->dev || log->state.id.ino != id->ino;
 }
 
+/* Checks an attached log against the data file (identity, st: its status)
+ * and checks every record recovery would apply, counting them in out and
+ * c. 0, 1 when the log is stale, or -EBADMSG with out->why. */
+static int examine(struct nvlog *log, const struct nvlog_identity *id, const struct stat *st,
+                   struct apply_ctx *c, struct nvlog_recovery *out)
+{
+    out->had_log = true;
+    if (belongs_elsewhere(log, id)) {
+        out->why = "it belongs to another file";
+        return -EBADMSG;
+    }
+    if (!nvlog_identity_equal(&log->state.id, id)) {
+        out->stale = true;
+        return 1;
+    }
+    uint64_t size = log->state.committed_size;
+    if (size > (uint64_t)INT64_MAX) {
+        out->why = "its committed size is out of range";
+        return -EBADMSG;
+    }
+    *c = (struct apply_ctx){
+        .data_size = (uint64_t)st->st_size > size ? (uint64_t)st->st_size : size,
+        .committed = log->state.committed_epoch,
+        .applied = log->state.applied_epoch,
+        .undo = true,
+        .measure_only = true,
+        .log = log,
+    };
+    int rc = check_records(log, c);
+    out->size = size;
+    out->undone = c->undone;
+    out->redone = c->redone;
+    out->logged[0] = c->records[0];
+    out->logged[1] = c->records[1];
+    if (rc < 0) {
+        out->why = c->why;
+        out->bad_offset = c->bad_offset;
+    }
+    return rc;
+}
+
 int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_identity *id,
                   uid_t owner, struct nvlog_recovery *out)
 {
@@ -121,41 +170,18 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
         return 0;
     if (rc < 0)
         return rc;
-    out->had_log = true;
-    if (belongs_elsewhere(&log, id)) {
-        out->why = "it belongs to another file";
-        nvlog_close(&log);
-        return -EBADMSG;
-    }
-    if (!nvlog_identity_equal(&log.state.id, id)) {
-        out->stale = true;
+    struct stat st;
+    rc = sys_fstat(data_fd, &st);
+    struct apply_ctx c;
+    if (rc == 0)
+        rc = examine(&log, id, &st, &c, out);
+    if (rc == 1) {
         nvlog_close(&log);
         return sys_unlinkat(dirfd, name, 0);
     }
-    struct stat st;
-    rc = sys_fstat(data_fd, &st);
     if (rc < 0)
         goto out;
-    uint64_t size = log.state.committed_size;
-    if (size > (uint64_t)INT64_MAX) {
-        out->why = "its committed size is out of range";
-        rc = -EBADMSG;
-        goto out;
-    }
-    struct apply_ctx c = {
-        .data_size = (uint64_t)st.st_size > size ? (uint64_t)st.st_size : size,
-        .committed = log.state.committed_epoch,
-        .applied = log.state.applied_epoch,
-        .undo = true,
-        .measure_only = true,
-        .log = &log,
-    };
-    rc = check_records(&log, &c);
-    if (rc < 0) {
-        out->why = c.why;
-        out->bad_offset = c.bad_offset;
-        goto out;
-    }
+    uint64_t size = out->size;
     /* Committed bytes may lie past the file's end (the file was shortened
      * behind the library's back): grow it first so none is clipped. */
     if ((uint64_t)st.st_size < size) {
@@ -181,7 +207,6 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
     rc = nvlog_commit(&log, log.state.committed_epoch, log.state.committed_epoch, size, true);
     if (rc < 0)
         goto out;
-    out->size = size;
     out->undone = c.undone;
     out->redone = c.redone;
     nvlog_close(&log);
@@ -189,6 +214,25 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
 out:
     nvlog_close(&log);
     return rc;
+}
+
+int nvlog_inspect(int dirfd, const char *name, const struct stat *data_st,
+                  const struct nvlog_identity *id, uid_t owner, struct nvlog_recovery *out,
+                  struct nvlog_slot *state)
+{
+    memset(out, 0, sizeof(*out));
+    struct nvlog log;
+    nvlog_init(&log);
+    int rc = nvlog_attach_readonly(&log, dirfd, name, owner, &out->why);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    *state = log.state;
+    struct apply_ctx c;
+    rc = examine(&log, id, data_st, &c, out);
+    nvlog_close(&log);
+    return rc < 0 ? rc : 0;
 }
 
 static int find_open_epoch(void *arg, const struct nvlog_record *r, const char *data)

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "log/format.h"
 #include "log/index.h"
@@ -24,6 +25,7 @@ struct nvlog_recovery {
     uint64_t redone;     /* redo records replayed */
     const char *why;     /* a refused log: what failed */
     uint64_t bad_offset; /* and where in the log, when a record failed (else 0) */
+    uint64_t logged[2];  /* nvlog_inspect: undo and redo records the check walked */
 };
 
 /* Recovers the data file open read-write as data_fd, whose identity is id
@@ -38,6 +40,18 @@ struct nvlog_recovery {
  * negative errno. */
 int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_identity *id,
                   uid_t owner, struct nvlog_recovery *out);
+
+/* What nvlog_recover would do, changing nothing: the log `name` in dirfd is
+ * opened read-only and checked as recovery checks it, against the data file
+ * of identity id whose status is data_st. Fills out (undone and redone count
+ * the records recovery would apply, size the committed size; stale, why and
+ * bad_offset as nvlog_recover sets them) and state (the log's current commit
+ * slot). Returns 0 (also when there is no log: out->had_log is false),
+ * -EACCES or -EBADMSG as nvlog_recover would refuse, or another negative
+ * errno. */
+int nvlog_inspect(int dirfd, const char *name, const struct stat *data_st,
+                  const struct nvlog_identity *id, uid_t owner, struct nvlog_recovery *out,
+                  struct nvlog_slot *state);
 
 /* Copies every committed redo record not yet home to the data mapping,
  * drains, and commits the new applied epoch; resets the log when nothing in

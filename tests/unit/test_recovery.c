@@ -949,6 +949,80 @@ static void swapped_log_refused(void **state)
     assert_refused(f, -EBADMSG);
 }
 
+/* ---- inspection: recovery's checks, nothing changed ---------------------- */
+
+/* Inspects the closed log, expecting rc, and that neither file changed. */
+static void inspect_unchanged(struct fixture *f, int rc, struct nvlog_recovery *out,
+                              struct nvlog_slot *slot)
+{
+    size_t dn, ln;
+    char *data = unit_read_file(f->dir.fd, DATA_NAME, &dn);
+    char *log = unit_read_file(f->dir.fd, LOG_NAME, &ln);
+    assert_non_null(data);
+    assert_non_null(log);
+    struct stat st;
+    assert_int_equal(fstat(f->data_fd, &st), 0);
+    int got = nvlog_inspect(f->dir.fd, LOG_NAME, &st, &f->id, getuid(), out, slot);
+    assert_file_is(f, DATA_NAME, data, dn);
+    assert_file_is(f, LOG_NAME, log, ln);
+    free(data);
+    free(log);
+    assert_int_equal(got, rc);
+}
+
+static void inspect_counts_what_recovery_applies(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    struct nvlog_recovery out;
+    struct nvlog_slot slot;
+    inspect_unchanged(f, 0, &out, &slot);
+    assert_true(out.had_log);
+    assert_false(out.stale);
+    assert_int_equal(out.undone, 1);
+    assert_int_equal(out.redone, 1);
+    assert_int_equal(out.logged[0], 1);
+    assert_int_equal(out.logged[1], 1);
+    assert_int_equal(out.size, 4 * BLK);
+    assert_int_equal(slot.committed_epoch, 1);
+    assert_int_equal(slot.committed_size, 4 * BLK);
+    /* The inspected log still recovers, to the same counts. */
+    assert_int_equal(recover(f, &out), 0);
+    assert_int_equal(out.undone, 1);
+    assert_int_equal(out.redone, 1);
+    struct stat st;
+    assert_int_equal(fstat(f->data_fd, &st), 0);
+    assert_int_equal(nvlog_inspect(f->dir.fd, LOG_NAME, &st, &f->id, getuid(), &out, &slot), 0);
+    assert_false(out.had_log);
+}
+
+static void inspect_refuses_what_recovery_refuses(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    flip_log_byte(f, undo + sizeof(struct nvlog_record) + 100, 0x80);
+    struct nvlog_recovery out;
+    struct nvlog_slot slot;
+    inspect_unchanged(f, -EBADMSG, &out, &slot);
+    assert_non_null(out.why);
+    assert_int_equal(out.bad_offset, undo);
+}
+
+static void inspect_tells_a_stale_log_and_keeps_it(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t redo, undo;
+    build_two_kinds(f, &redo, &undo);
+    f->id.btime_nsec++; /* a later file with the same inode number */
+    struct nvlog_recovery out;
+    struct nvlog_slot slot;
+    inspect_unchanged(f, 0, &out, &slot);
+    assert_true(out.stale);
+    assert_int_equal(out.undone + out.redone, 0);
+}
+
 int main(int argc, char **argv)
 {
     expected_kind = unit_select_pmem(argc, argv);
@@ -984,6 +1058,9 @@ int main(int argc, char **argv)
         T(writable_by_others_refused),
         T(foreign_owner_refused),
         T(swapped_log_refused),
+        T(inspect_counts_what_recovery_applies),
+        T(inspect_refuses_what_recovery_refuses),
+        T(inspect_tells_a_stale_log_and_keeps_it),
     };
     /* clang-format on */
 #undef T
