@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysmacros.h>
 
 #include "checker.h"
+#include "log/log.h"
 #include "os/sys.h"
 
 int raw_open(const char *path, int flags, int mode)
@@ -137,20 +137,15 @@ void raw_rmtree(const char *path)
 /* The identity the library gives a file (nvfile.c read_identity). */
 int raw_statx_identity(const char *path, struct nvlog_identity *id, uint64_t *dev, uint64_t *ino)
 {
-    struct statx stx;
-    int rc = sys_statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME | STATX_SIZE, &stx);
-    if (rc < 0)
-        return rc;
-    memset(id, 0, sizeof(*id));
-    id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-    id->ino = stx.stx_ino;
-    if (stx.stx_mask & STATX_BTIME) {
-        id->btime_sec = stx.stx_btime.tv_sec;
-        id->btime_nsec = stx.stx_btime.tv_nsec;
-    }
+    int fd = sys_openat(AT_FDCWD, path, O_PATH | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    uint64_t size;
+    int rc = nvlog_identity_read(fd, id, &size);
+    sys_close(fd);
     *dev = id->dev;
     *ino = id->ino;
-    return 0;
+    return rc;
 }
 
 void bytes_resize(struct bytes *b, size_t n)
