@@ -72,19 +72,15 @@ static bool wrapped_signal(int sig)
            (sig < __SIGRTMIN || sig >= SIGRTMIN);
 }
 
-/* Writers change an entry and the kernel's table together. Inside a
- * section, so no handler of this thread can run into the spin. */
+/* Writers change an entry and the kernel's table together. */
 static void lock_writers(void)
 {
-    nv_critical_enter();
-    while (__atomic_exchange_n(&writers, 1, __ATOMIC_ACQUIRE))
-        sched_yield();
+    nv_spin_lock(&writers);
 }
 
 static void unlock_writers(void)
 {
-    __atomic_store_n(&writers, 0, __ATOMIC_RELEASE);
-    nv_critical_leave();
+    nv_spin_unlock(&writers);
 }
 
 /* A fork must not leave the child a writer that does not exist there. */

@@ -18,6 +18,7 @@
 #define NVMMIO_OS_CRITICAL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -92,6 +93,22 @@ static inline unsigned nv_critical_depth(void)
 }
 
 void nv_critical_restore(unsigned depth);
+
+/* A spin lock for short stretches that a signal handler may also need
+ * (the handler table, the page cache): the holder is inside a section, so
+ * no handler of its own thread can spin on it. */
+static inline void nv_spin_lock(int *lock)
+{
+    nv_critical_enter();
+    while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE))
+        sched_yield();
+}
+
+static inline void nv_spin_unlock(int *lock)
+{
+    __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
+    nv_critical_leave();
+}
 
 /* The library's mutexes: each holder is inside a section. */
 static inline void nv_mutex_lock(pthread_mutex_t *m)

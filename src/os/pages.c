@@ -6,13 +6,12 @@
  * CACHED_PAGES pages in all: a file opened and closed again and again
  * (a database's journal) would otherwise map and fault in fresh pages for
  * its index every time, and the first touch of a page is what costs. The
- * cache's lock is a spin lock held inside a critical section, so a signal
- * handler on the same thread never waits for it.
+ * cache's lock is a spin lock (critical.h): a signal handler on the same
+ * thread never waits for it.
  */
 #include "os/pages.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -38,15 +37,12 @@ static size_t pages_of(size_t size)
 
 static void lock_cache(void)
 {
-    nv_critical_enter();
-    while (__atomic_exchange_n(&cache_lock, 1, __ATOMIC_ACQUIRE))
-        sched_yield();
+    nv_spin_lock(&cache_lock);
 }
 
 static void unlock_cache(void)
 {
-    __atomic_store_n(&cache_lock, 0, __ATOMIC_RELEASE);
-    nv_critical_leave();
+    nv_spin_unlock(&cache_lock);
 }
 
 /* A fork must not leave the child a cache locked by a thread it does not
