@@ -150,7 +150,8 @@ int nvfile_publish(struct nvfile *f)
 int nvfile_publish_lazily(struct nvfile *f)
 {
     struct timespec now;
-    if (nvfile_stale(f)) {
+    /* Only the times wait: the kernel's size is the file's at once. */
+    if (nvfile_stale(f) && f->real_size <= f->size) {
         clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
         if (now.tv_sec == f->published.tv_sec && now.tv_nsec == f->published.tv_nsec)
             return 0;
@@ -158,10 +159,8 @@ int nvfile_publish_lazily(struct nvfile *f)
     return nvfile_publish(f);
 }
 
-int nvfile_settle(struct nvfile *f)
+int nvfile_expose(struct nvfile *f, bool lazily)
 {
-    if (!f->writable)
-        return 0;
     int rc = nvfile_commit(f);
     if (MUTANT(7) && rc == 0 &&
         nvlog_exists(&f->journal.log)) { /* log freed before the checkpoint */
@@ -169,6 +168,20 @@ int nvfile_settle(struct nvfile *f)
         snprintf(early, sizeof(early), "%s/%s", f->log_dir, f->log_name);
         sys_unlinkat(AT_FDCWD, early, 0);
     }
+    if (rc == 0)
+        rc = nvfile_checkpoint(f);
+    if (rc == 0)
+        rc = lazily ? nvfile_publish_lazily(f) : nvfile_publish(f);
+    return rc;
+}
+
+int nvfile_settle(struct nvfile *f)
+{
+    if (!f->writable)
+        return 0;
+    int rc = nvfile_revalidate(f);
+    if (rc == 0)
+        rc = nvfile_commit(f);
     if (rc == 0)
         rc = nvfile_checkpoint(f);
     if (rc < 0)

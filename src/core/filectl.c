@@ -127,9 +127,25 @@ int nvops_fsync(struct nvofd *o)
 {
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
-    int rc = nvfile_commit(f);
-    if (rc == 0)
-        rc = nvfile_publish_lazily(f);
+    int rc = nvfile_expose(f, true);
+    nvfile_unlock(f);
+    return rc;
+}
+
+int nvops_lock_releasing(struct nvofd *o)
+{
+    struct nvfile *f = o->file;
+    nvfile_lock(f, NULL);
+    int rc = nvfile_expose(f, true);
+    nvfile_unlock(f);
+    return rc;
+}
+
+int nvops_lock_taken(struct nvofd *o)
+{
+    struct nvfile *f = o->file;
+    nvfile_lock(f, NULL);
+    int rc = nvfile_revalidate(f);
     nvfile_unlock(f);
     return rc;
 }

@@ -242,9 +242,11 @@ int nvops_close_finish(struct nvofd *o)
 {
     struct nvfile *f = nvofd_free(o);
     nvfile_lock(f, NULL);
-    int rc = nvfile_commit(f);
+    /* A file cut short by another process since is not written past its
+     * new end. */
+    int rc = nvfile_revalidate(f);
     if (rc == 0)
-        rc = nvfile_publish(f);
+        rc = nvfile_expose(f, false);
     nvfile_unlock(f);
     int rc2 = nvfile_release(f);
     return rc < 0 ? rc : rc2;

@@ -341,6 +341,34 @@ bool nvfile_trylock(struct nvfile *f)
     return true;
 }
 
+int nvfile_revalidate(struct nvfile *f)
+{
+    struct statx stx;
+    int rc = sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx);
+    if (rc < 0 || stx.stx_size == f->real_size)
+        return rc;
+    /* This process's changes were made before the lock was taken, so
+     * before the ones found now: they are home first. */
+    if (f->writable) {
+        rc = nvfile_commit(f);
+        if (rc == 0)
+            rc = nvfile_checkpoint(f);
+        if (rc < 0)
+            return rc;
+    }
+    rc = nvstorage_resized_outside(f, stx.stx_size);
+    if (rc < 0)
+        return rc;
+    f->size = f->zero_from = stx.stx_size;
+    /* A crash must bring back the size found, not the one the log has. */
+    if (nvlog_exists(&f->journal.log)) {
+        f->dirty = true;
+        return nvfile_commit(f);
+    }
+    f->committed_size = f->size;
+    return 0;
+}
+
 /* ---- what the file reports ---------------------------------------------- */
 
 void nvfile_stats(struct nvfile *f, struct nvmmio_stats *st)

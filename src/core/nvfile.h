@@ -189,6 +189,19 @@ int nvfile_publish(struct nvfile *f);
  * that syncs after every write pays no system call for it. */
 int nvfile_publish_lazily(struct nvfile *f);
 
+/* Write lock held. A point where a process without the library must find
+ * the file as this one sees it (fsync, close, a lock on it released): the
+ * running epoch commits, redo blocks go home and the kernel's size becomes
+ * the file's (nvfile_publish; its times lazily when asked). */
+int nvfile_expose(struct nvfile *f, bool lazily);
+
+/* Write lock held. A point where this process takes in what others changed
+ * through the kernel (a lock on the file taken): when the kernel's size is
+ * not the one this process left, the file's sizes start again from the
+ * kernel's, committed as such, and no block past it is known to be there.
+ * 0 or a negative errno. */
+int nvfile_revalidate(struct nvfile *f);
+
 /* Called by the helper thread, no lock held: allocates and maps storage
  * ahead of the end of a file being appended (on forced pmem, where faults
  * allocate), a step at a time, so appends find it ready. Gives up when the

@@ -73,6 +73,13 @@ ssize_t nvops_write(struct nvofd *o, const void *buf, size_t n);
 ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off);
 off_t nvops_lseek(struct nvofd *o, off_t off, int whence);
 int nvops_fsync(struct nvofd *o);
+/* A record, OFD, flock or lockf lock on the file is about to be released:
+ * the file is exposed to other processes (see nvfile_expose). 0 or a
+ * negative errno. */
+int nvops_lock_releasing(struct nvofd *o);
+/* Such a lock was just taken: the file takes in what others changed (see
+ * nvfile_revalidate). 0 or a negative errno. */
+int nvops_lock_taken(struct nvofd *o);
 int nvops_ftruncate(struct nvofd *o, off_t len);
 /* sync_file_range: checks its arguments, then commits like fsync. */
 int nvops_sync_range(struct nvofd *o, off_t off, off_t n, unsigned flags);

@@ -193,6 +193,18 @@ void nvstorage_forget_reserved(struct nvfile *f)
     f->store.tail_lo = f->store.alloc_prefix;
 }
 
+int nvstorage_resized_outside(struct nvfile *f, uint64_t size)
+{
+    nvstorage_layout_begin(f);
+    nvstorage_forget_reserved(f);
+    if (size < f->real_size)
+        nvstorage_punched(f, round_down(size, PAGE), UINT64_MAX - STORAGE_CHUNK);
+    f->real_size = size;
+    f->store.regrow_from = size;
+    nvstorage_layout_end(f);
+    return nvstorage_reserve_map(f, size);
+}
+
 static int append_grew(struct nvfile *f, uint64_t hi)
 {
     set_alloc_prefix(f, hi);

@@ -83,6 +83,11 @@ void nvstorage_punched(struct nvfile *f, uint64_t lo, uint64_t hi);
  * library's to give back any more. */
 void nvstorage_forget_reserved(struct nvfile *f);
 
+/* The kernel's size became `size` through another process: no page is the
+ * library's to give back, none past size is known to be there, and the
+ * mapping reaches it. 0 or a negative errno. */
+int nvstorage_resized_outside(struct nvfile *f, uint64_t size);
+
 /* Is there a page to give back, or a real file longer than keep? */
 bool nvstorage_to_give_back(const struct nvfile *f, uint64_t keep);
 

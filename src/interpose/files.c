@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * files.c - wrappers of the calls that make and unmake descriptors: the
- * open family, close, dup and fcntl. A managed file is opened by the kernel
+ * open family, close, dup and fcntl, and the file locks (whose release and
+ * taking are points of coherence with other processes). A managed file is
+ * opened by the kernel
  * as usual (the program gets a real descriptor), then taken over.
  */
 #include "interpose/real.h"
@@ -204,8 +206,93 @@ NV_EXPORT int dup3(int oldfd, int newfd, int flags)
     return dup_done(oldfd, REAL(dup3)(oldfd, newfd, flags));
 }
 
+/* ---- locks: coherence with other processes ------------------------------
+ *
+ * Releasing a lock on a managed file exposes it first (the next holder,
+ * with or without the library, must find it as this process leaves it);
+ * taking one revalidates it after (what the last holder changed through
+ * the kernel is taken in). A failure of either is the call's. */
+
+enum lock_change { LOCK_KEPT, LOCK_RELEASE, LOCK_TAKE };
+
+static int lock_call_begin(int fd, enum lock_change change)
+{
+    if (change != LOCK_RELEASE)
+        return 0;
+    struct nvofd *o = nvops_begin(fd);
+    if (!o)
+        return 0;
+    int rc = nvops_lock_releasing(o);
+    nvops_end(o);
+    return rc;
+}
+
+static int lock_call_end(int fd, enum lock_change change, int r, int exposed)
+{
+    if (r < 0)
+        return r;
+    if (exposed < 0)
+        return (int)nv_ret(exposed);
+    if (change != LOCK_TAKE)
+        return r;
+    struct nvofd *o = nvops_begin(fd);
+    if (!o)
+        return r;
+    int rc = nvops_lock_taken(o);
+    nvops_end(o);
+    return rc < 0 ? (int)nv_ret(rc) : r;
+}
+
+static enum lock_change fcntl_lock_change(int cmd, const struct flock *fl)
+{
+    switch (cmd) {
+    case F_SETLK:
+    case F_SETLKW:
+    case F_OFD_SETLK:
+    case F_OFD_SETLKW:
+        if (nv_null(fl))
+            return LOCK_KEPT;
+        return fl->l_type == F_UNLCK ? LOCK_RELEASE : LOCK_TAKE;
+    default:
+        return LOCK_KEPT;
+    }
+}
+
+NV_EXPORT int flock(int fd, int op)
+{
+    enum lock_change change = op & LOCK_UN               ? LOCK_RELEASE
+                              : op & (LOCK_SH | LOCK_EX) ? LOCK_TAKE
+                                                         : LOCK_KEPT;
+    int exposed = lock_call_begin(fd, change);
+    return lock_call_end(fd, change, REAL(flock)(fd, op), exposed);
+}
+
+static int lockf_common(int (*real)(int, int, off_t), int fd, int cmd, off_t len)
+{
+    enum lock_change change = cmd == F_ULOCK                    ? LOCK_RELEASE
+                              : cmd == F_LOCK || cmd == F_TLOCK ? LOCK_TAKE
+                                                                : LOCK_KEPT;
+    int exposed = lock_call_begin(fd, change);
+    return lock_call_end(fd, change, real(fd, cmd, len), exposed);
+}
+
+NV_EXPORT int lockf(int fd, int cmd, off_t len)
+{
+    return lockf_common(REAL(lockf), fd, cmd, len);
+}
+
+NV_EXPORT int lockf64(int fd, int cmd, off64_t len)
+{
+    return lockf_common(REAL(lockf64), fd, cmd, len);
+}
+
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
+    enum lock_change change = fcntl_lock_change(cmd, arg);
+    if (change != LOCK_KEPT) {
+        int exposed = lock_call_begin(fd, change);
+        return lock_call_end(fd, change, real(fd, cmd, arg), exposed);
+    }
     int r = real(fd, cmd, arg);
     switch (cmd) {
     case F_DUPFD:

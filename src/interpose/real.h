@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/uio.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/sendfile.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
     X(unlink) X(unlinkat) X(rename) X(renameat) X(renameat2)                                       \
     X(utimensat) X(futimens) X(utimes) X(utime) X(futimes) X(futimesat) X(lutimes)                 \
     X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) X(close_range)                                     \
+    X(flock) X(lockf) X(lockf64)                                                                   \
     X(readv) X(writev) X(preadv) X(preadv64) X(pwritev) X(pwritev64)                               \
     X(preadv2) X(preadv64v2) X(pwritev2) X(pwritev64v2)                                            \
     X(fallocate) X(fallocate64) X(posix_fallocate) X(posix_fallocate64)                            \
