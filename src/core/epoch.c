@@ -126,6 +126,13 @@ static bool read_times(struct nvfile *f, struct timespec t[2])
 
 int nvfile_publish(struct nvfile *f)
 {
+    /* A trim must not cut what another process wrote past this one's
+     * view of the file. */
+    if (f->writable && f->real_size > f->size) {
+        int rc = nvfile_revalidate(f);
+        if (rc < 0)
+            return rc;
+    }
     bool stale = nvfile_stale(f);
     uint64_t keep = f->size > f->committed_size ? f->size : f->committed_size;
     /* Unchanged since the last publication, a file may still hold bytes

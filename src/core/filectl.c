@@ -132,24 +132,6 @@ int nvops_fsync(struct nvofd *o)
     return rc;
 }
 
-int nvops_lock_releasing(struct nvofd *o)
-{
-    struct nvfile *f = o->file;
-    nvfile_lock(f, NULL);
-    int rc = nvfile_expose(f, true);
-    nvfile_unlock(f);
-    return rc;
-}
-
-int nvops_lock_taken(struct nvofd *o)
-{
-    struct nvfile *f = o->file;
-    nvfile_lock(f, NULL);
-    int rc = nvfile_revalidate(f);
-    nvfile_unlock(f);
-    return rc;
-}
-
 /* Writing back a range is making it durable: the whole epoch commits,
  * after the kernel's checks of the arguments. */
 int nvops_sync_range(struct nvofd *o, off_t off, off_t n, unsigned flags)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * handover.c - the process's managed files as a whole: committing or
- * settling all of them, handing them over across exec, spawn and fork,
- * and adopting the descriptors a process inherited open.
+ * settling all of them, exposing and revalidating them around file locks, handing them over across
+ * exec, spawn and fork, and adopting the descriptors a process inherited open.
  */
 #include "core/ops.h"
 
@@ -51,6 +51,21 @@ int nvops_settle_all(void)
 int nvops_commit_all(void)
 {
     return for_every_file(nvfile_commit);
+}
+
+static int expose_lazily(struct nvfile *f)
+{
+    return nvfile_expose(f, true);
+}
+
+int nvops_lock_releasing(void)
+{
+    return for_every_file(expose_lazily);
+}
+
+int nvops_lock_taken(void)
+{
+    return for_every_file(nvfile_revalidate);
 }
 
 static void sync_offset(int fd, struct nvofd *o);

@@ -73,13 +73,6 @@ ssize_t nvops_write(struct nvofd *o, const void *buf, size_t n);
 ssize_t nvops_pwrite(struct nvofd *o, const void *buf, size_t n, off_t off);
 off_t nvops_lseek(struct nvofd *o, off_t off, int whence);
 int nvops_fsync(struct nvofd *o);
-/* A record, OFD, flock or lockf lock on the file is about to be released:
- * the file is exposed to other processes (see nvfile_expose). 0 or a
- * negative errno. */
-int nvops_lock_releasing(struct nvofd *o);
-/* Such a lock was just taken: the file takes in what others changed (see
- * nvfile_revalidate). 0 or a negative errno. */
-int nvops_lock_taken(struct nvofd *o);
 int nvops_ftruncate(struct nvofd *o, off_t len);
 /* sync_file_range: checks its arguments, then commits like fsync. */
 int nvops_sync_range(struct nvofd *o, off_t off, off_t n, unsigned flags);
@@ -93,6 +86,14 @@ int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len);
 int nvops_share_mapping(struct nvofd *o);
 /* Commits every managed file of the process (sync, syncfs). */
 int nvops_commit_all(void);
+/* A record, OFD, flock or lockf lock is about to be released: every
+ * managed file of the process is exposed (see nvfile_expose), since a
+ * lock on one file may guard others (a lock file, SQLite's WAL index).
+ * 0 or the first negative errno. */
+int nvops_lock_releasing(void);
+/* Such a lock was just taken: every managed file takes in what others
+ * changed (see nvfile_revalidate). 0 or the first negative errno. */
+int nvops_lock_taken(void);
 /* Before exec or spawn: every managed file settled and the kernel's offsets
  * brought up to the library's, so the new image reads the right bytes. */
 void nvops_hand_over(void);

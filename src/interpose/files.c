@@ -208,38 +208,25 @@ NV_EXPORT int dup3(int oldfd, int newfd, int flags)
 
 /* ---- locks: coherence with other processes ------------------------------
  *
- * Releasing a lock on a managed file exposes it first (the next holder,
- * with or without the library, must find it as this process leaves it);
- * taking one revalidates it after (what the last holder changed through
+ * Releasing a lock exposes every managed file first (the next holder, with
+ * or without the library, must find them as this process leaves them);
+ * taking one revalidates them after (what the last holder changed through
  * the kernel is taken in). A failure of either is the call's. */
 
 enum lock_change { LOCK_KEPT, LOCK_RELEASE, LOCK_TAKE };
 
-static int lock_call_begin(int fd, enum lock_change change)
+static int lock_call_begin(enum lock_change change)
 {
-    if (change != LOCK_RELEASE)
-        return 0;
-    struct nvofd *o = nvops_begin(fd);
-    if (!o)
-        return 0;
-    int rc = nvops_lock_releasing(o);
-    nvops_end(o);
-    return rc;
+    return change == LOCK_RELEASE ? nvops_lock_releasing() : 0;
 }
 
-static int lock_call_end(int fd, enum lock_change change, int r, int exposed)
+static int lock_call_end(enum lock_change change, int r, int exposed)
 {
     if (r < 0)
         return r;
     if (exposed < 0)
         return (int)nv_ret(exposed);
-    if (change != LOCK_TAKE)
-        return r;
-    struct nvofd *o = nvops_begin(fd);
-    if (!o)
-        return r;
-    int rc = nvops_lock_taken(o);
-    nvops_end(o);
+    int rc = change == LOCK_TAKE ? nvops_lock_taken() : 0;
     return rc < 0 ? (int)nv_ret(rc) : r;
 }
 
@@ -263,8 +250,8 @@ NV_EXPORT int flock(int fd, int op)
     enum lock_change change = op & LOCK_UN               ? LOCK_RELEASE
                               : op & (LOCK_SH | LOCK_EX) ? LOCK_TAKE
                                                          : LOCK_KEPT;
-    int exposed = lock_call_begin(fd, change);
-    return lock_call_end(fd, change, REAL(flock)(fd, op), exposed);
+    int exposed = lock_call_begin(change);
+    return lock_call_end(change, REAL(flock)(fd, op), exposed);
 }
 
 static int lockf_common(int (*real)(int, int, off_t), int fd, int cmd, off_t len)
@@ -272,8 +259,8 @@ static int lockf_common(int (*real)(int, int, off_t), int fd, int cmd, off_t len
     enum lock_change change = cmd == F_ULOCK                    ? LOCK_RELEASE
                               : cmd == F_LOCK || cmd == F_TLOCK ? LOCK_TAKE
                                                                 : LOCK_KEPT;
-    int exposed = lock_call_begin(fd, change);
-    return lock_call_end(fd, change, real(fd, cmd, len), exposed);
+    int exposed = lock_call_begin(change);
+    return lock_call_end(change, real(fd, cmd, len), exposed);
 }
 
 NV_EXPORT int lockf(int fd, int cmd, off_t len)
@@ -290,8 +277,8 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
     enum lock_change change = fcntl_lock_change(cmd, arg);
     if (change != LOCK_KEPT) {
-        int exposed = lock_call_begin(fd, change);
-        return lock_call_end(fd, change, real(fd, cmd, arg), exposed);
+        int exposed = lock_call_begin(change);
+        return lock_call_end(change, real(fd, cmd, arg), exposed);
     }
     int r = real(fd, cmd, arg);
     switch (cmd) {
