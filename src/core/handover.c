@@ -65,6 +65,7 @@ int nvops_lock_releasing(void)
 
 int nvops_lock_taken(void)
 {
+    nvops_recover_orphans();
     return for_every_file(nvfile_revalidate);
 }
 

@@ -13,6 +13,24 @@
 #include <sys/types.h>
 
 void nvkfd_add(int fd, dev_t dev, ino_t ino);
+
+/* The same for a file that another process serves: its canonical path and
+ * log directory are kept, so that if that process ends and leaves the
+ * file's log behind, this one recovers the file before going on (see
+ * nvops_lock_taken). */
+void nvkfd_add_served_elsewhere(int fd, dev_t dev, ino_t ino, const char *path,
+                                const char *log_dir);
+
+/* The files served elsewhere, one entry each: *n of them, copied (freed
+ * with nvkfd_served_free). */
+struct nvkfd_served {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    char *path, *log_dir;
+};
+struct nvkfd_served *nvkfd_served_elsewhere(size_t *n);
+void nvkfd_served_free(struct nvkfd_served *s, size_t n);
 /* fd is closed or reused: forget it. */
 void nvkfd_forget(int fd);
 /* newfd is now a copy of oldfd. */

@@ -128,6 +128,33 @@ void nvops_to_kernel(int fd, const char *why)
     nvfile_release(f);
 }
 
+/* A file served by another process that ended (killed) and left its log:
+ * recovered here, as its next open would, before this process goes on, so
+ * the log is never applied later over what this process writes now. */
+static void recover_orphan(const struct nvkfd_served *s)
+{
+    if (!nvfile_has_log(s->log_dir, s->dev, s->ino))
+        return;
+    struct stat st;
+    if (sys_fstat(s->fd, &st) < 0 || st.st_dev != s->dev || st.st_ino != s->ino)
+        return;
+    int rc;
+    struct nvfile *f = nvfile_acquire(s->fd, &st, s->path, s->log_dir, &rc);
+    if (!f)
+        return; /* still served, or refused (and said so) */
+    nv_debug("%s: the process that served it is gone; recovered here", s->path);
+    nvfile_release(f);
+}
+
+void nvops_recover_orphans(void)
+{
+    size_t n;
+    struct nvkfd_served *s = nvkfd_served_elsewhere(&n);
+    for (size_t i = 0; i < n; i++)
+        recover_orphan(&s[i]);
+    nvkfd_served_free(s, n);
+}
+
 void nvops_standard_stream(int fd)
 {
     nvops_to_kernel(fd, "is a standard stream now");
@@ -200,7 +227,10 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
     if (!f && (rc == -EBUSY || rc == -EMFILE || rc == -ENFILE)) {
         nv_debug("%s is served by another process or no descriptor is left; plain kernel IO here",
                  path);
-        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        if (rc == -EBUSY)
+            nvkfd_add_served_elsewhere(kfd, st.st_dev, st.st_ino, canon, log_dir);
+        else
+            nvkfd_add(kfd, st.st_dev, st.st_ino);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
     }
     if (!f)

@@ -41,12 +41,23 @@ static int read_identity(int fd, struct nvfile *f)
     return 0;
 }
 
+void nvfile_log_name(char *buf, size_t n, dev_t dev, ino_t ino)
+{
+    snprintf(buf, n, "%llx-%llx.log", (unsigned long long)dev, (unsigned long long)ino);
+}
+
+bool nvfile_has_log(const char *log_dir, dev_t dev, ino_t ino)
+{
+    char name[64], log_path[PATH_MAX];
+    struct statx stx;
+    nvfile_log_name(name, sizeof(name), dev, ino);
+    snprintf(log_path, sizeof(log_path), "%s/%s", log_dir, name);
+    return sys_statx(AT_FDCWD, log_path, 0, 0, &stx) == 0;
+}
+
 static bool log_exists(const struct nvfile *f)
 {
-    char log_path[PATH_MAX];
-    struct statx stx;
-    snprintf(log_path, sizeof(log_path), "%s/%s", f->log_dir, f->log_name);
-    return sys_statx(AT_FDCWD, log_path, 0, 0, &stx) == 0;
+    return nvfile_has_log(f->log_dir, f->dev, f->ino);
 }
 
 /* The log directory of f, checked (see nvlog_dir_open); a refusal is
@@ -174,8 +185,7 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
         rc = nvowner_acquire(f->log_dir, f->uid, f->dev, f->ino, f->writable, &f->owner);
     if (rc < 0)
         return rc;
-    snprintf(f->log_name, sizeof(f->log_name), "%llx-%llx.log", (unsigned long long)f->dev,
-             (unsigned long long)f->ino);
+    nvfile_log_name(f->log_name, sizeof(f->log_name), f->dev, f->ino);
     if (f->writable) {
         rc = recover(f, path);
         if (rc > 0) /* the file changed */

@@ -95,6 +95,12 @@ struct nvfile {
 struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, const char *log_dir,
                               int *err);
 
+/* The name of the log of file (dev, ino) in its log directory. */
+void nvfile_log_name(char *buf, size_t n, dev_t dev, ino_t ino);
+
+/* Whether file (dev, ino) has a log in log_dir: one look. */
+bool nvfile_has_log(const char *log_dir, dev_t dev, ino_t ino);
+
 /* One more user of an object the caller reached through a descriptor. */
 void nvfile_pin(struct nvfile *f);
 

@@ -94,6 +94,10 @@ int nvops_lock_releasing(void);
 /* Such a lock was just taken: every managed file takes in what others
  * changed (see nvfile_revalidate). 0 or the first negative errno. */
 int nvops_lock_taken(void);
+/* Files this process reaches through the kernel because another process
+ * served them: those whose server ended and left a log are recovered now
+ * (see nvops_lock_taken, which calls it). */
+void nvops_recover_orphans(void);
 /* Before exec or spawn: every managed file settled and the kernel's offsets
  * brought up to the library's, so the new image reads the right bytes. */
 void nvops_hand_over(void);
