@@ -58,7 +58,7 @@ static struct handed *put(int fd, dev_t dev, ino_t ino)
  * not recovered here. */
 static void note_served(struct handed *h, const char *path, const char *log_dir)
 {
-    if (!h)
+    if (!h || !path)
         return;
     h->path = strdup(path);
     h->log_dir = strdup(log_dir);
