@@ -202,6 +202,17 @@ static int zero_page_tail(struct nvfile *f, uint64_t size)
     return zero_range(f, size, round_up(size, PAGE));
 }
 
+/* A shared file's change first saves the bytes [lo, hi) it may rewrite
+ * (share.h): the first save of a call covers all it does. Bytes past the
+ * zeros need none. */
+static int save_for_change(struct nvfile *f, uint64_t lo, uint64_t hi)
+{
+    uint64_t zeros = zeros_from(f);
+    if (!f->share.shared)
+        return 0;
+    return nvshare_save(f, lo, hi < zeros ? hi : zeros > lo ? zeros : lo);
+}
+
 long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
 {
     if (len == 0)
@@ -210,7 +221,8 @@ long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
         return -EFBIG;
     if (!f->writable)
         return -EBADF;
-    int rc = zero_gap(f, off);
+    int rc = save_for_change(f, off < f->size ? off : f->size, round_up(off + len, PAGE));
+    rc = rc ? rc : zero_gap(f, off);
     if (rc == 0 && off + len > f->size)
         rc = zero_page_tail(f, off + len);
     if (rc < 0)
@@ -239,17 +251,25 @@ long nvfile_write_in_place(struct nvfile *f, const void *buf, size_t len, uint64
     if (len == 0 || !f->writable || off >= NVFILE_MAX_SIZE || len > NVFILE_MAX_SIZE - off)
         return -EAGAIN;
     int lane;
-    if (!nvlock_inplace_begin(&f->lock, &lane))
+    if (__atomic_load_n(&f->share.shared, __ATOMIC_RELAXED) ||
+        !nvlock_inplace_begin(&f->lock, &lane))
         return -EAGAIN;
+    int held = nvshare_enter(f);
+    if (held == NVSHARE_LOCKED) { /* shared since: the exclusive path serves it */
+        nvshare_leave(f, held, false);
+        nvlock_inplace_end(&f->lock, lane, false);
+        return -EAGAIN;
+    }
     uint64_t end = off + len;
-    uint64_t held = nvlock_range(&f->lock, off, end, true);
+    uint64_t ranges = nvlock_range(&f->lock, off, end, true);
     struct nvjournal_home h = nvfile_home(f);
     long rc = -EAGAIN;
     if (bytes_only(f, &h, off, end)) {
         nvjournal_put(&f->journal, &h, buf, off, end);
         rc = (long)len;
     }
-    nvlock_unrange(&f->lock, held);
+    nvlock_unrange(&f->lock, ranges);
+    nvshare_leave(f, held, false);
     nvlock_inplace_end(&f->lock, lane, rc > 0);
     return rc;
 }
@@ -263,6 +283,9 @@ int nvfile_truncate(struct nvfile *f, uint64_t len)
     if (len == f->size)
         return 0;
     int rc = nvfile_ensure_log(f);
+    if (rc == 0)
+        rc = len < f->size ? save_for_change(f, len, round_up(len, PAGE))
+                           : save_for_change(f, f->size, round_up(len, PAGE));
     if (rc < 0)
         return rc;
     /* What a truncation cuts is zeroed when the file grows over it again
@@ -305,6 +328,10 @@ int nvfile_allocate(struct nvfile *f, int mode, uint64_t off, uint64_t len)
         return -EBADF;
     bool keep_size = mode & FALLOC_FL_KEEP_SIZE;
     int rc = nvfile_ensure_log(f);
+    if (rc == 0 && (mode & ~FALLOC_FL_KEEP_SIZE))
+        rc = save_for_change(f, off, round_up(end, PAGE));
+    else if (rc == 0 && !keep_size && end > f->size)
+        rc = save_for_change(f, f->size, round_up(end, PAGE));
     switch (mode & ~FALLOC_FL_KEEP_SIZE) {
     case 0:
         rc = rc ? rc : nvstorage_ensure(f, off, end);

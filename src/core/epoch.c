@@ -30,7 +30,7 @@ int nvfile_commit(struct nvfile *f)
     if (!f->dirty)
         return 0;
     int ended = f->journal.policy;
-    int next = f->mapped_by_program
+    int next = f->mapped_by_program || nvshare_wants_undo(f)
                    ? NVLOG_UNDO
                    : nvpolicy_next(nv_config()->policy, ended, f->reads, f->writes);
     int rc = nvjournal_commit(&f->journal, &f->map, f->size, next);
@@ -186,6 +186,9 @@ int nvfile_settle(struct nvfile *f)
 {
     if (!f->writable)
         return 0;
+    /* Other processes serve the file still: their log stays. */
+    if (f->share.block && !nvowner_alone(&f->owner))
+        return nvfile_expose(f, false);
     int rc = nvfile_revalidate(f);
     if (rc == 0)
         rc = nvfile_commit(f);

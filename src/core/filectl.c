@@ -47,9 +47,9 @@ off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
         base = (off_t)o->pos;
         break;
     case SEEK_END:
-        nvlock_shared(&f->lock);
+        int held = nvfile_lock_shared(f);
         base = (off_t)f->size;
-        nvlock_unlock_shared(&f->lock);
+        nvfile_unlock_shared(f, held);
         break;
     case SEEK_DATA:
     case SEEK_HOLE:

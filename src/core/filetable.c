@@ -99,9 +99,9 @@ bool nvtable_logical_size(dev_t dev, ino_t ino, off_t *size)
     nvtable_lock();
     struct nvfile *f = nvtable_find(dev, ino);
     if (f) {
-        nvlock_shared(&f->lock);
+        int held = nvfile_lock_shared(f);
         *size = (off_t)f->size;
-        nvlock_unlock_shared(&f->lock);
+        nvfile_unlock_shared(f, held);
     }
     nvtable_unlock();
     return f != NULL;

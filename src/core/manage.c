@@ -19,6 +19,7 @@
 #include "core/kernelfds.h"
 #include "core/nvfile.h"
 #include "core/ops_internal.h"
+#include "core/owner.h"
 #include "os/sys.h"
 #include "pmem/persist.h"
 
@@ -136,12 +137,14 @@ static void recover_orphan(const struct nvkfd_served *s)
     if (!nvfile_has_log(s->log_dir, s->dev, s->ino))
         return;
     struct stat st;
-    if (sys_fstat(s->fd, &st) < 0 || st.st_dev != s->dev || st.st_ino != s->ino)
-        return;
+    pid_t holder;
+    if (sys_fstat(s->fd, &st) < 0 || st.st_dev != s->dev || st.st_ino != s->ino ||
+        nvowner_probe(s->log_dir, st.st_uid, s->dev, s->ino, &holder) != 0)
+        return; /* served still, or cannot tell */
     int rc;
     struct nvfile *f = nvfile_acquire(s->fd, &st, s->path, s->log_dir, &rc);
     if (!f)
-        return; /* still served, or refused (and said so) */
+        return; /* refused (and said so) */
     nv_debug("%s: the process that served it is gone; recovered here", s->path);
     nvfile_release(f);
 }

@@ -32,9 +32,9 @@ bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks, bool ma
     if (again) {
         publish_locked(f);
     } else {
-        nvlock_shared(&f->lock);
+        int held = nvfile_lock_shared(f);
         off_t logical = (off_t)f->size;
-        nvlock_unlock_shared(&f->lock);
+        nvfile_unlock_shared(f, held);
         *size = logical;
         /* Blocks the last publication could not give back yet: bytes cut
          * below the committed size wait for the next commit. */

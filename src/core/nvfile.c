@@ -168,6 +168,29 @@ int nvfile_note_mapped(dev_t dev, ino_t ino)
     return 0;
 }
 
+/* The first process makes the share block and lets others in; another
+ * joins the processes that serve the file, or (-EBUSY) leaves the file to
+ * the kernel in this process. Without a share block the first serves the
+ * file alone. */
+static int share(struct nvfile *f, bool first)
+{
+    if (first) {
+        int rc = nvshare_open(f, true);
+        if (rc < 0)
+            nv_debug("no share block (error %d): other processes use the kernel", -rc);
+        nvowner_share(&f->owner);
+        return 0;
+    }
+    int rc = nvshare_open(f, false);
+    if (rc == 0)
+        rc = nvshare_join(f);
+    if (rc < 0) {
+        nvshare_close(f, false);
+        return -EBUSY;
+    }
+    return 0;
+}
+
 static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *path)
 {
     f->fd = reopen(kfd, path, O_RDWR);
@@ -181,12 +204,17 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     if (rc == 0 && (f->dev != st->st_dev || f->ino != st->st_ino))
         rc = -ESTALE;
     f->uid = st->st_uid;
+    bool first = false;
     if (rc == 0)
-        rc = nvowner_acquire(f->log_dir, f->uid, f->dev, f->ino, f->writable, &f->owner);
+        rc = nvowner_serve(f->log_dir, f->uid, f->dev, f->ino, f->writable, &f->owner, &first);
     if (rc < 0)
         return rc;
+    if (f->owner.fd < 0)
+        first = true; /* no lock file, and this process may not make one */
     nvfile_log_name(f->log_name, sizeof(f->log_name), f->dev, f->ino);
-    if (f->writable) {
+    if (!first) {
+        /* Another process serves the file: its log is live. */
+    } else if (f->writable) {
         rc = recover(f, path);
         if (rc > 0) /* the file changed */
             rc = read_identity(f->fd, f);
@@ -210,6 +238,9 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
         rc = nvstorage_found(f, (uint64_t)hole);
     if (rc < 0)
         return rc;
+    rc = share(f, first);
+    if (rc < 0)
+        return rc;
     nv_debug("%s: managed, %llu bytes, %s", path, (unsigned long long)f->size,
              persist_name(f->map.kind));
     return 0;
@@ -218,6 +249,7 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
 /* Frees the object and everything it holds but the ownership lock. */
 static void destroy(struct nvfile *f)
 {
+    nvshare_close(f, false);
     nvlock_destroy(&f->lock);
     nvjournal_destroy(&f->journal);
     pm_unmap(&f->map);
@@ -261,9 +293,21 @@ struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, 
         if (f)
             nvtable_insert(f);
     }
+    bool opened_before = f && f->users > 0;
     if (f)
         f->users++;
     nvtable_unlock();
+    if (opened_before) {
+        /* An open takes in what others changed through the kernel. */
+        nvfile_lock(f, NULL);
+        int rc = nvfile_revalidate(f);
+        nvfile_unlock(f);
+        if (rc < 0) {
+            nvfile_release(f);
+            *err = rc;
+            return NULL;
+        }
+    }
     return f;
 }
 
@@ -276,6 +320,21 @@ int nvfile_ensure_log(struct nvfile *f)
         return dirfd;
     int rc = nvjournal_create(&f->journal, dirfd, f->log_name, &f->id, f->uid, f->committed_size);
     sys_close(dirfd);
+    if (rc == 0)
+        nvshare_new_log(f);
+    return rc;
+}
+
+int nvfile_attach_log(struct nvfile *f)
+{
+    int dirfd = open_log_dir(f, false);
+    if (dirfd < 0)
+        return dirfd;
+    const char *why = NULL;
+    int rc = nvlog_attach(&f->journal.log, dirfd, f->log_name, f->uid, &why);
+    sys_close(dirfd);
+    if (rc < 0 && why)
+        nv_warn("refusing the log %s/%s: %s", f->log_dir, f->log_name, why);
     return rc;
 }
 
@@ -310,11 +369,13 @@ int nvfile_release(struct nvfile *f)
     nvtable_remove(f);
     nvtable_unlock();
     nvhelper_forget(f);
+    bool alone = f->owner.fd < 0 || nvowner_alone(&f->owner);
     if (f->writable) {
         nvfile_lock(f, NULL);
-        rc = nvfile_settle(f);
+        rc = alone ? nvfile_settle(f) : nvfile_expose(f, false);
         nvfile_unlock(f);
     }
+    nvshare_close(f, alone);
     nvowner_release(&f->owner);
     destroy(f);
     return rc;
@@ -340,6 +401,7 @@ static void take_inplace_writes(struct nvfile *f, uint64_t writes)
 void nvfile_lock(struct nvfile *f, bool *contended)
 {
     take_inplace_writes(f, nvlock_exclusive(&f->lock, contended));
+    f->share_lane = nvshare_enter(f);
 }
 
 bool nvfile_trylock(struct nvfile *f)
@@ -348,7 +410,26 @@ bool nvfile_trylock(struct nvfile *f)
     if (!nvlock_try_exclusive(&f->lock, &writes))
         return false;
     take_inplace_writes(f, writes);
+    f->share_lane = nvshare_enter(f);
     return true;
+}
+
+void nvfile_unlock(struct nvfile *f)
+{
+    nvshare_leave(f, f->share_lane, true);
+    nvlock_unlock_exclusive(&f->lock);
+}
+
+int nvfile_lock_shared(struct nvfile *f)
+{
+    nvlock_shared(&f->lock);
+    return nvshare_enter(f);
+}
+
+void nvfile_unlock_shared(struct nvfile *f, int held)
+{
+    nvshare_leave(f, held, false);
+    nvlock_unlock_shared(&f->lock);
 }
 
 int nvfile_revalidate(struct nvfile *f)
@@ -384,7 +465,7 @@ int nvfile_revalidate(struct nvfile *f)
 void nvfile_stats(struct nvfile *f, struct nvmmio_stats *st)
 {
     memset(st, 0, sizeof(*st));
-    nvlock_shared(&f->lock);
+    int held = nvfile_lock_shared(f);
     st->logical_size = f->size;
     st->committed_size = f->committed_size;
     st->epoch = f->journal.log.state.committed_epoch;
@@ -392,5 +473,5 @@ void nvfile_stats(struct nvfile *f, struct nvmmio_stats *st)
     st->redo_pending = f->journal.index.redo_live;
     st->policy = f->journal.policy == NVLOG_REDO ? NVMMIO_POLICY_REDO : NVMMIO_POLICY_UNDO;
     st->persist = (uint32_t)f->map.kind;
-    nvlock_unlock_shared(&f->lock);
+    nvfile_unlock_shared(f, held);
 }

@@ -31,6 +31,7 @@
 
 #include "core/filelock.h"
 #include "core/owner.h"
+#include "core/share.h"
 #include "core/storage.h"
 #include "log/journal.h"
 #include "pmem/persist.h"
@@ -49,6 +50,8 @@ struct nvfile {
     char log_name[64];
     uid_t uid; /* the file's owner, whose log and lock file these are */
     struct nvowner owner;
+    struct nvshare share; /* see share.h */
+    int share_lane;       /* of the exclusive holder */
 
     struct nvlock lock; /* see filelock.h */
     struct pm_map map;
@@ -118,10 +121,15 @@ void nvfile_abandon(struct nvfile *f);
 void nvfile_lock(struct nvfile *f, bool *contended);
 bool nvfile_trylock(struct nvfile *f);
 
-static inline void nvfile_unlock(struct nvfile *f)
-{
-    nvlock_unlock_exclusive(&f->lock);
-}
+void nvfile_unlock(struct nvfile *f);
+
+/* The file's lock shared (readers); returns what nvfile_unlock_shared
+ * takes back. */
+int nvfile_lock_shared(struct nvfile *f);
+void nvfile_unlock_shared(struct nvfile *f, int held);
+
+/* Write lock held. Opens the log another process made for the file. */
+int nvfile_attach_log(struct nvfile *f);
 
 /* Read lock held. Copies up to len bytes at off into buf; returns the count
  * (0 at or past EOF). */

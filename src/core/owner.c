@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/debug.h"
 #include "log/log.h"
@@ -138,6 +139,70 @@ int nvowner_acquire(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool e
     o->fd = fd;
     o->byte = fl.l_start;
     return 0;
+}
+
+#define SERVE_PATIENCE_MS 2000
+
+static int set_lock(struct nvowner *o, short type, bool wait)
+{
+    struct flock fl = {
+        .l_type = type,
+        .l_whence = SEEK_SET,
+        .l_start = o->byte,
+        .l_len = 1,
+    };
+    int rc;
+    do
+        rc = sys_fcntl(o->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, (long)&fl);
+    while (rc == -EINTR);
+    return rc;
+}
+
+int nvowner_serve(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool writable,
+                  struct nvowner *o, bool *first)
+{
+    o->fd = -1;
+    *first = false;
+    int fd = lock_file(log_dir, uid, writable);
+    if (fd < 0)
+        return writable ? fd : 0;
+    o->fd = fd;
+    o->byte = byte_of(dev, ino);
+    int rc = set_lock(o, F_WRLCK, false);
+    if (rc == 0) {
+        *first = true;
+        return 0;
+    }
+    if (rc != -EAGAIN && rc != -EACCES && rc != -EBADF) {
+        o->fd = -1;
+        return rc;
+    }
+    /* Served already, or being made ready by the first process: wait a
+     * while for it to share (recovery may take long: then the file goes
+     * to the kernel in this process), then see whether it is still there. */
+    struct timespec nap = {0, 1000 * 1000};
+    for (int waited = 0; (rc = set_lock(o, F_RDLCK, false)) == -EAGAIN; waited++) {
+        if (waited == SERVE_PATIENCE_MS)
+            break;
+        nanosleep(&nap, NULL);
+    }
+    if (rc < 0) {
+        o->fd = -1;
+        return rc == -EAGAIN || rc == -EACCES ? -EBUSY : rc;
+    }
+    *first = set_lock(o, F_WRLCK, false) == 0;
+    return 0;
+}
+
+void nvowner_share(struct nvowner *o)
+{
+    if (o->fd >= 0)
+        set_lock(o, F_RDLCK, false);
+}
+
+bool nvowner_alone(struct nvowner *o)
+{
+    return o->fd >= 0 && set_lock(o, F_WRLCK, false) == 0;
 }
 
 int nvowner_probe(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, pid_t *pid)

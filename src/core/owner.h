@@ -34,6 +34,22 @@ int nvowner_acquire(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool e
 
 void nvowner_release(struct nvowner *o);
 
+/* Serving the file (dev, ino): its ownership lock, exclusively when no
+ * other process serves it (*first: this process recovers and makes it
+ * ready, then calls nvowner_share), else shared with the processes that
+ * do; waits while a first process makes the file ready. A process that
+ * may not write the file goes without the lock when it cannot have it.
+ * 0 or a negative errno. */
+int nvowner_serve(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool writable,
+                  struct nvowner *o, bool *first);
+
+/* The file is ready: other processes may serve it too. */
+void nvowner_share(struct nvowner *o);
+
+/* Whether no other process serves the file; if so, this one holds the lock
+ * exclusively from now on. */
+bool nvowner_alone(struct nvowner *o);
+
 /* Whether a process owns (dev, ino), changing nothing (the lock file is not
  * made when missing): 1 held, 0 free, or a negative errno. *pid is the
  * holder when the kernel tells it, else -1 (always -1 for OFD locks). */

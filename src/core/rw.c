@@ -77,10 +77,10 @@ static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
     if (n > MAX_RW_COUNT)
         n = MAX_RW_COUNT;
     struct nvfile *f = o->file;
-    nvlock_shared(&f->lock);
+    int held = nvfile_lock_shared(f);
     /* As the kernel: a NULL buffer fails only when there are bytes to copy. */
     ssize_t got = !buf && n && off < f->size ? -EFAULT : (ssize_t)nvfile_read(f, buf, n, off);
-    nvlock_unlock_shared(&f->lock);
+    nvfile_unlock_shared(f, held);
     return got;
 }
 
@@ -336,7 +336,7 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
     uint64_t at = use_pos ? o->pos : (uint64_t)off;
     struct nvfile *f = o->file;
     ssize_t done = 0;
-    nvlock_shared(&f->lock);
+    int held = nvfile_lock_shared(f);
     for (int i = 0; i < iovcnt; i++) {
         if (iov[i].iov_len && !iov[i].iov_base) {
             /* as read(): a NULL buffer fails when there are bytes for it */
@@ -350,7 +350,7 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
         if (got < iov[i].iov_len)
             break;
     }
-    nvlock_unlock_shared(&f->lock);
+    nvfile_unlock_shared(f, held);
     if (use_pos) {
         if (done > 0)
             o->pos = at;

@@ -441,6 +441,9 @@ int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end)
 
 void nvfile_prepare_ahead(struct nvfile *f)
 {
+    /* Another process may write where the window lies. */
+    if (__atomic_load_n(&f->share.shared, __ATOMIC_RELAXED))
+        return;
     struct nvstorage_ahead w = read_window(f);
     /* Holding the layout lock keeps the mapping where it is; a change of
      * layout or a new window bumps the generation, and the work stops. */

@@ -138,3 +138,16 @@ unsigned nvidx_shift_for(uint64_t len)
         s++;
     return s;
 }
+
+void nvidx_region_refine(struct nvidx_region *r, unsigned shift)
+{
+    if (r->shift <= shift)
+        return;
+    unsigned k = r->shift - shift;
+    for (uint32_t i = (uint32_t)(NVIDX_REGION_SIZE >> r->shift); i-- > 0;) {
+        struct nvidx_entry e = r->entries[i];
+        for (uint32_t m = 0; m < (1u << k); m++)
+            r->entries[(i << k) + m] = e;
+    }
+    r->shift = (uint8_t)shift;
+}

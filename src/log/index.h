@@ -60,6 +60,10 @@ struct nvidx_region *nvidx_region(struct nvidx *ix, uint64_t off, bool create);
  * would like `wanted`: the region adopts it when it has no live entry. */
 unsigned nvidx_region_shift(struct nvidx_region *r, uint64_t epoch, unsigned wanted);
 
+/* Cuts the region's blocks down to 2^shift bytes, each new entry the one of
+ * the block it was part of. For regions without redo entries (undo only). */
+void nvidx_region_refine(struct nvidx_region *r, unsigned shift);
+
 /* The entry of the block holding off; r must be off's region. */
 static inline struct nvidx_entry *nvidx_entry_at(struct nvidx_region *r, uint64_t off)
 {

@@ -60,6 +60,11 @@ static bool block_is_logged(const struct nvjournal_home *h, uint64_t start,
     return e->record && e->kind == NVLOG_REDO;
 }
 
+static unsigned wanted_shift(const struct nvjournal *j, uint64_t len)
+{
+    return j->small_blocks ? NVLOG_MIN_SHIFT : nvidx_shift_for(len);
+}
+
 /* Walks the blocks of [off, end) that are logged, calling fn for each. */
 typedef int (*block_fn)(struct nvjournal *j, const struct nvjournal_home *h, struct nvidx_region *r,
                         struct nvidx_entry *e, uint64_t start, uint64_t span, void *arg);
@@ -67,7 +72,7 @@ typedef int (*block_fn)(struct nvjournal *j, const struct nvjournal_home *h, str
 static int for_logged_blocks(struct nvjournal *j, const struct nvjournal_home *h, uint64_t off,
                              uint64_t end, block_fn fn, void *arg)
 {
-    unsigned want_shift = nvidx_shift_for(end - off);
+    unsigned want_shift = wanted_shift(j, end - off);
     while (off < end) {
         bool may_log = off < h->committed_size || j->index.redo_live;
         struct nvidx_region *r = may_log ? nvidx_region(&j->index, off, true) : NULL;
@@ -77,6 +82,8 @@ static int for_logged_blocks(struct nvjournal *j, const struct nvjournal_home *h
             off = round_down(off, NVIDX_REGION_SIZE) + NVIDX_REGION_SIZE;
             continue;
         }
+        if (j->small_blocks)
+            nvidx_region_refine(r, NVLOG_MIN_SHIFT);
         unsigned shift = nvidx_region_shift(r, j->epoch, want_shift);
         uint64_t span = (uint64_t)1 << shift;
         uint64_t start = round_down(off, span);
@@ -94,7 +101,7 @@ static int for_logged_blocks(struct nvjournal *j, const struct nvjournal_home *h
 bool nvjournal_placed_only(struct nvjournal *j, const struct nvjournal_home *h, uint64_t off,
                            uint64_t end)
 {
-    unsigned want = nvidx_shift_for(end - off);
+    unsigned want = wanted_shift(j, end - off);
     while (off < end) {
         bool may_log = off < h->committed_size || j->index.redo_live;
         struct nvidx_region *r = may_log ? nvidx_region(&j->index, off, false) : NULL;
@@ -375,6 +382,42 @@ int nvjournal_redo_blocks(struct nvjournal *j, uint64_t lo, uint64_t hi, nvjourn
 }
 
 /* ---- the commit --------------------------------------------------------- */
+
+struct taken_records {
+    struct nvjournal *j;
+    int rc;
+};
+
+static int take_record(void *arg, const struct nvlog_record *r, const char *data)
+{
+    (void)data;
+    struct taken_records *t = arg;
+    struct nvjournal *j = t->j;
+    if (r->kind != NVLOG_UNDO || r->epoch != j->epoch)
+        return 0;
+    uint64_t rec = (uint64_t)((const char *)r - j->log.map.base);
+    uint64_t span = (uint64_t)1 << NVLOG_MIN_SHIFT;
+    for (uint64_t off = r->file_offset; off < r->file_offset + r->data_len; off += span) {
+        struct nvidx_region *reg = nvidx_region(&j->index, off, true);
+        if (!reg) {
+            t->rc = -ENOMEM;
+            return 1;
+        }
+        nvidx_region_refine(reg, NVLOG_MIN_SHIFT);
+        nvidx_region_shift(reg, j->epoch, NVLOG_MIN_SHIFT);
+        nvidx_set_undo(&j->index, reg, nvidx_entry_at(reg, off), rec, j->epoch);
+    }
+    return 0;
+}
+
+int nvjournal_take_records(struct nvjournal *j, uint64_t from, uint64_t from_index)
+{
+    struct taken_records t = {j, 0};
+    struct nvlog_rec end;
+    if (from < j->log.tail)
+        nvlog_walk(&j->log, from, from_index, j->log.tail, take_record, &t, &end);
+    return t.rc;
+}
 
 int nvjournal_commit(struct nvjournal *j, struct pm_map *home, uint64_t size, int next_policy)
 {

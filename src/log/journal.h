@@ -29,6 +29,9 @@ struct nvjournal {
      * checksum is not its data's: the commit seals them all (atomic; set
      * by writers in place). */
     bool headers_stale;
+    /* Every block is 4 KiB: the file is shared by processes, each with its
+     * own index of the one log, and the indexes must agree on blocks. */
+    bool small_blocks;
 };
 
 /* The file as the journal needs to see it at a call: its home bytes, the
@@ -115,6 +118,12 @@ const char *nvjournal_redo_bytes(struct nvjournal *j, uint64_t off, uint64_t *n)
 typedef int (*nvjournal_range_fn)(void *arg, uint64_t lo, uint64_t hi);
 int nvjournal_redo_blocks(struct nvjournal *j, uint64_t lo, uint64_t hi, nvjournal_range_fn fn,
                           void *arg);
+
+/* Another process appended records to the log from offset `from` (whose
+ * index is from_index) to the log's tail: the index learns which blocks
+ * the running epoch's undo records among them cover (small_blocks set), so
+ * no block gets a second pre-image. 0 or -ENOMEM. */
+int nvjournal_take_records(struct nvjournal *j, uint64_t from, uint64_t from_index);
 
 /* Durability point: seals and fences the running epoch's records and the
  * home bytes they guard, then commits the epoch with the file's size. The

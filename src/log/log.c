@@ -265,6 +265,31 @@ int nvlog_reserve(struct nvlog *log, uint64_t bytes)
     return 0;
 }
 
+void nvlog_cursor_get(const struct nvlog *log, struct nvlog_cursor *c)
+{
+    *c = (struct nvlog_cursor){
+        log->size,      log->tail,       log->next_index, log->live_from, log->live_from_index,
+        log->open_from, log->open_index, log->state};
+}
+
+int nvlog_cursor_set(struct nvlog *log, const struct nvlog_cursor *c)
+{
+    if (c->size > log->map.reserved) {
+        int rc = pm_map_grow(log->fd, pm_reserve_for(c->size, LOG_MIN_RESERVE), &log->map);
+        if (rc < 0)
+            return rc;
+    }
+    log->size = c->size;
+    log->tail = c->tail;
+    log->next_index = c->next_index;
+    log->live_from = c->live_from;
+    log->live_from_index = c->live_from_index;
+    log->open_from = c->open_from;
+    log->open_index = c->open_index;
+    log->state = c->state;
+    return 0;
+}
+
 struct nvlog_rec nvlog_alloc(struct nvlog *log, uint64_t data_len)
 {
     struct nvlog_rec rec = {log->tail, log->next_index};

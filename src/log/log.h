@@ -135,6 +135,18 @@ typedef int (*nvlog_visit_fn)(void *arg, const struct nvlog_record *r, const cha
 int nvlog_walk(struct nvlog *log, uint64_t from, uint64_t from_index, uint64_t limit,
                nvlog_visit_fn visit, void *arg, struct nvlog_rec *end);
 
+/* Where a log stands in the memory of the process appending to it: what
+ * another process appending to the same log file must take over (the file
+ * and its mapping are each process's own). */
+struct nvlog_cursor {
+    uint64_t size, tail, next_index, live_from, live_from_index, open_from, open_index;
+    struct nvlog_slot state;
+};
+void nvlog_cursor_get(const struct nvlog *log, struct nvlog_cursor *c);
+/* Takes the cursor over, mapping what the log file grew by. 0 or a
+ * negative errno. */
+int nvlog_cursor_set(struct nvlog *log, const struct nvlog_cursor *c);
+
 /* Bytes of records between live_from and the tail. */
 static inline uint64_t nvlog_used(const struct nvlog *log)
 {

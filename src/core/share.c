@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * share.c - the share block of a managed file and the protocol of serving
+ * it from several processes at once (see share.h).
+ */
+#include "core/share.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "core/debug.h"
+#include "core/nvfile_internal.h"
+#include "log/log.h"
+#include "os/sys.h"
+
+#define SHARE_MAGIC   0x6e766d6d73686172ull /* "nvmmshar" */
+#define SHARE_LANES   16
+#define SAVE_OFFSET   ((uint64_t)64 << 10)
+#define SAVE_CAPACITY ((uint64_t)64 << 20) /* the block grows to it as changes need */
+#define SAVE_STEP     ((uint64_t)1 << 20)
+/* The block's address range, reserved whole at open: growing it maps more
+ * of the file in place, so the lock never moves while anyone holds it. */
+#define BLOCK_RESERVE (SAVE_OFFSET + SAVE_CAPACITY)
+#define JOIN_PATIENCE 2000 /* ms a joiner waits for the server's calls in flight */
+
+/* The file's state as the last call that changed it left it. */
+struct share_state {
+    uint64_t size, committed_size, real_size, zero_from;
+    uint64_t epoch; /* the journal's running epoch */
+    uint32_t dirty, times_stale;
+    uint32_t policy, has_log;
+    uint32_t mapped, pad; /* a process mapped the file itself: no byte is known to be zero */
+    uint64_t log_serial;  /* counts the log files made for the file */
+    uint64_t redo_live;   /* index entries holding redo records */
+    struct nvlog_cursor log;
+};
+
+/* The change the lock holder is making: the bytes it replaces wait at
+ * SAVE_OFFSET. */
+struct share_inflight {
+    uint64_t off, len;
+};
+
+/* The block's word: which of the two states is current, and whether a
+ * change is in flight. One store publishes a new state and ends the
+ * change, so a holder's death leaves either the change undone with the old
+ * state, or the change made with the new one. */
+#define WORD_STATE    1ull
+#define WORD_INFLIGHT 2ull
+
+struct share_lane {
+    long inside; /* calls in flight on this CPU while the file is not shared */
+} __attribute__((aligned(64)));
+
+struct nvshare_block {
+    uint64_t magic;
+    pthread_mutex_t lock; /* robust, process-shared */
+    uint32_t shared;      /* atomic: the file is served by several processes */
+    uint32_t want_undo;   /* a joiner waits for the server's redo epoch to end */
+    uint64_t gen;         /* of the state */
+    uint64_t word;        /* WORD_* (atomic) */
+    struct share_state states[2];
+    struct share_inflight inflight;
+    struct share_lane lanes[SHARE_LANES];
+};
+
+_Static_assert(sizeof(struct nvshare_block) <= SAVE_OFFSET, "the share block outgrew its page");
+
+/* ---- the block's file --------------------------------------------------- */
+
+static void block_path(const struct nvfile *f, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%llx-%llx.share", f->log_dir, (unsigned long long)f->dev,
+             (unsigned long long)f->ino);
+}
+
+static int open_block_file(struct nvfile *f, bool first)
+{
+    char path[PATH_MAX];
+    block_path(f, path, sizeof(path));
+    int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | (first ? O_CREAT : 0);
+    int fd = sys_openat(AT_FDCWD, path, flags, 0600);
+    if (fd < 0)
+        return fd;
+    const char *why = NULL;
+    struct stat st;
+    int rc = first ? nvlog_file_give(fd, f->uid) : 0;
+    if (rc == 0)
+        rc = nvlog_file_check(fd, f->uid, &st, &why);
+    if (rc == -EACCES && why)
+        nv_warn("refusing the share block %s: %s", path, why);
+    if (rc == 0 && first) /* a new block: nothing of an earlier one stays */
+        rc = sys_ftruncate(fd, 0);
+    if (rc == 0 && first)
+        rc = sys_ftruncate(fd, (off_t)SAVE_OFFSET);
+    if (rc == 0 && !first && (uint64_t)st.st_size < SAVE_OFFSET)
+        rc = -ENOENT; /* the first process has not made it yet */
+    if (rc < 0) {
+        sys_close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static int init_block(struct nvshare_block *b)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    int rc = pthread_mutex_init(&b->lock, &a);
+    pthread_mutexattr_destroy(&a);
+    if (rc)
+        return -rc;
+    __atomic_store_n(&b->magic, SHARE_MAGIC, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void put_state(struct nvfile *f);
+static void end_change(struct nvshare_block *b, bool state);
+
+/* Maps `size` bytes of the block file fd at base. */
+static int map_block(void *base, int fd, uint64_t size)
+{
+    void *p = sys_mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    return sys_mmap_failed(p) ? (int)(long)p : 0;
+}
+
+int nvshare_open(struct nvfile *f, bool first)
+{
+    int fd = open_block_file(f, first);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    int rc = sys_fstat(fd, &st);
+    void *base = sys_mmap(NULL, BLOCK_RESERVE, PROT_NONE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (sys_mmap_failed(base))
+        rc = (int)(long)base;
+    else if (rc == 0)
+        rc = (uint64_t)st.st_size <= BLOCK_RESERVE ? map_block(base, fd, (uint64_t)st.st_size)
+                                                   : -EFBIG;
+    sys_close(fd);
+    struct nvshare_block *b = base;
+    if (rc == 0)
+        rc = first ? init_block(b) : 0;
+    if (rc == 0 && !first && __atomic_load_n(&b->magic, __ATOMIC_ACQUIRE) != SHARE_MAGIC)
+        rc = -ENOENT;
+    if (rc < 0) {
+        if (!sys_mmap_failed(base))
+            sys_munmap(base, BLOCK_RESERVE);
+        return rc;
+    }
+    f->share.block = b;
+    f->share.mapped = (uint64_t)st.st_size;
+    if (first) {
+        put_state(f);
+        end_change(b, true);
+    }
+    return 0;
+}
+
+/* Lock held: the block mapped through `need` bytes, grown to them when
+ * `grow` (the save area grows as changes need it). 0 or a negative errno. */
+static int map_through(struct nvfile *f, uint64_t need, bool grow)
+{
+    if (need <= f->share.mapped)
+        return 0;
+    char path[PATH_MAX];
+    block_path(f, path, sizeof(path));
+    int fd = sys_openat(AT_FDCWD, path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    int rc = sys_fstat(fd, &st);
+    uint64_t size = rc == 0 ? (uint64_t)st.st_size : 0;
+    if (rc == 0 && size < need && grow) {
+        size = (need + SAVE_STEP - 1) & ~(SAVE_STEP - 1);
+        rc = sys_ftruncate(fd, (off_t)size);
+    }
+    if (rc == 0 && size > BLOCK_RESERVE)
+        size = BLOCK_RESERVE;
+    if (rc == 0)
+        rc = map_block(f->share.block, fd, size);
+    sys_close(fd);
+    if (rc < 0)
+        return rc;
+    f->share.mapped = size;
+    return size >= need ? 0 : -ENOENT;
+}
+
+void nvshare_close(struct nvfile *f, bool last)
+{
+    if (!f->share.block)
+        return;
+    sys_munmap(f->share.block, BLOCK_RESERVE);
+    f->share.block = NULL;
+    if (last) {
+        char path[PATH_MAX];
+        block_path(f, path, sizeof(path));
+        sys_unlinkat(AT_FDCWD, path, 0);
+    }
+}
+
+/* ---- the state ------------------------------------------------------------ */
+
+static struct share_state *current_state(struct nvshare_block *b)
+{
+    return &b->states[__atomic_load_n(&b->word, __ATOMIC_ACQUIRE) & WORD_STATE];
+}
+
+/* Ends the change in flight, with the state it left when `state` (put by
+ * put_state) or with the current one. */
+static void end_change(struct nvshare_block *b, bool state)
+{
+    uint64_t cur = __atomic_load_n(&b->word, __ATOMIC_RELAXED) & WORD_STATE;
+    __atomic_store_n(&b->word, state ? cur ^ WORD_STATE : cur, __ATOMIC_RELEASE);
+}
+
+/* Writes the file's state into the block's spare state (end_change makes
+ * it current). */
+static void put_state(struct nvfile *f)
+{
+    struct nvshare_block *b = f->share.block;
+    struct share_state *s =
+        &b->states[(__atomic_load_n(&b->word, __ATOMIC_RELAXED) & WORD_STATE) ^ WORD_STATE];
+    s->size = f->size;
+    s->committed_size = f->committed_size;
+    s->real_size = f->real_size;
+    s->zero_from = f->zero_from;
+    s->epoch = f->journal.epoch;
+    s->dirty = f->dirty;
+    s->times_stale = nvfile_stale(f);
+    s->mapped = f->mapped_by_program;
+    s->policy = (uint32_t)f->journal.policy;
+    s->redo_live = f->journal.index.redo_live;
+    s->has_log = nvlog_exists(&f->journal.log);
+    s->log_serial = f->share.log_serial;
+    if (s->has_log)
+        nvlog_cursor_get(&f->journal.log, &s->log);
+}
+
+static void forget_index(struct nvjournal *j)
+{
+    nvidx_destroy(&j->index);
+    nvidx_init(&j->index);
+}
+
+/* The log as the state says it stands: attached when another process made
+ * it, the records others appended taken into the index. */
+static int take_log(struct nvfile *f, const struct share_state *s)
+{
+    struct nvjournal *j = &f->journal;
+    if (!s->has_log) {
+        if (nvlog_exists(&j->log))
+            nvlog_close(&j->log);
+        forget_index(j);
+        j->epoch = s->epoch;
+        return 0;
+    }
+    bool attached = !nvlog_exists(&j->log) || f->share.log_serial != s->log_serial;
+    if (attached) {
+        /* Another process made the log, maybe anew. */
+        if (nvlog_exists(&j->log))
+            nvlog_close(&j->log);
+        int rc = nvfile_attach_log(f);
+        if (rc < 0)
+            return rc;
+        f->share.log_serial = s->log_serial;
+    }
+    bool same_run = !attached && j->log.state.gen == s->log.state.gen && j->epoch == s->epoch &&
+                    j->log.tail <= s->log.tail;
+    uint64_t from = same_run ? j->log.tail : s->log.open_from;
+    uint64_t from_index = same_run ? j->log.next_index : s->log.open_index;
+    int rc = nvlog_cursor_set(&j->log, &s->log);
+    if (rc < 0)
+        return rc;
+    if (!same_run)
+        forget_index(j);
+    j->epoch = s->epoch;
+    return nvjournal_take_records(j, from, from_index);
+}
+
+static int take_state(struct nvfile *f)
+{
+    const struct share_state *s = current_state(f->share.block);
+    int rc = s->real_size != f->real_size ? nvstorage_resized_outside(f, s->real_size) : 0;
+    if (rc < 0)
+        return rc;
+    /* Pages this process reserved may hold another's bytes by now. */
+    nvstorage_forget_reserved(f);
+    f->size = s->size;
+    f->committed_size = s->committed_size;
+    f->zero_from = s->zero_from;
+    f->dirty = s->dirty;
+    /* Stores through another process's mapping may reach any byte. */
+    if (s->mapped)
+        f->mapped_by_program = true;
+    if (s->times_stale)
+        nvfile_changed(f);
+    rc = take_log(f, s);
+    if (rc < 0)
+        return rc;
+    f->journal.policy = NVLOG_UNDO;
+    f->journal.small_blocks = true;
+    f->share.seen = f->share.block->gen;
+    return 0;
+}
+
+/* ---- the lock ------------------------------------------------------------- */
+
+/* The holder died with a change half made: its saved bytes go back, the
+ * real file is cut to the state's size (what it grew by was the dead
+ * change's), and a commit it completed stands. */
+static void repair(struct nvfile *f)
+{
+    struct nvshare_block *b = f->share.block;
+    struct share_state *s = current_state(b);
+    if (s->has_log && nvlog_exists(&f->journal.log)) {
+        const struct nvlog_slot *cur = nvlog_slot_current(f->journal.log.map.base);
+        if (cur && cur->seq > s->log.state.seq) {
+            /* Its commit is durable: the epoch it ended is over. */
+            s->log.state = *cur;
+            s->committed_size = cur->committed_size;
+            s->epoch = cur->committed_epoch + 1;
+            s->dirty = 0;
+            s->log.tail = s->log.live_from = s->log.open_from = NVLOG_HEADER_SIZE;
+            s->log.next_index = s->log.live_from_index = s->log.open_index = 0;
+        }
+    }
+    b->gen++;
+    bool inflight = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE) & WORD_INFLIGHT;
+    struct share_inflight in = b->inflight;
+    uint64_t real_size = s->real_size;
+    if (take_state(f) == 0 && inflight && in.len && in.off + in.len <= f->real_size &&
+        map_through(f, SAVE_OFFSET + in.len, false) == 0)
+        memcpy(f->map.base + in.off, (char *)b + SAVE_OFFSET, in.len);
+    struct statx stx;
+    if (sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx) == 0 && stx.stx_size > real_size)
+        sys_ftruncate(f->fd, (off_t)real_size);
+    end_change(b, false);
+    nv_debug("a process serving this file died in a call; its change was undone");
+}
+
+static void lock_block(struct nvfile *f)
+{
+    struct nvshare_block *b = f->share.block;
+    int rc = pthread_mutex_lock(&b->lock);
+    if (rc == EOWNERDEAD) {
+        repair(f);
+        pthread_mutex_consistent(&b->lock);
+    }
+}
+
+static int lane_of_cpu(void)
+{
+    int cpu = sched_getcpu();
+    return (cpu < 0 ? 0 : cpu) % SHARE_LANES;
+}
+
+#define LANE_NONE   (-1) /* no block */
+#define LANE_LOCKED NVSHARE_LOCKED
+
+int nvshare_enter(struct nvfile *f)
+{
+    struct nvshare_block *b = f->share.block;
+    if (!b)
+        return LANE_NONE;
+    for (;;) {
+        if (!__atomic_load_n(&f->share.shared, __ATOMIC_RELAXED)) {
+            int lane = lane_of_cpu();
+            __atomic_add_fetch(&b->lanes[lane].inside, 1, __ATOMIC_SEQ_CST);
+            if (!__atomic_load_n(&b->shared, __ATOMIC_SEQ_CST))
+                return lane;
+            __atomic_sub_fetch(&b->lanes[lane].inside, 1, __ATOMIC_SEQ_CST);
+        }
+        lock_block(f);
+        if (__atomic_load_n(&b->shared, __ATOMIC_SEQ_CST))
+            break;
+        /* A joiner gave up: the file is this process's alone again. */
+        pthread_mutex_unlock(&b->lock);
+        __atomic_store_n(&f->share.shared, false, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&f->share.shared, true, __ATOMIC_RELAXED);
+    if (f->share.seen != b->gen && take_state(f) < 0)
+        nv_warn("could not take in another process's changes of a shared file");
+    return LANE_LOCKED;
+}
+
+void nvshare_leave(struct nvfile *f, int lane, bool changes)
+{
+    struct nvshare_block *b = f->share.block;
+    if (lane == LANE_NONE)
+        return;
+    if (changes) {
+        put_state(f);
+        if (lane == LANE_LOCKED) {
+            /* Another process's commit must find these bytes durable. */
+            pm_drain(&f->map);
+            if (nvlog_exists(&f->journal.log))
+                pm_drain(&f->journal.log.map);
+        }
+    }
+    if (lane >= 0) {
+        if (changes)
+            end_change(b, true);
+        __atomic_sub_fetch(&b->lanes[lane].inside, 1, __ATOMIC_SEQ_CST);
+        return;
+    }
+    end_change(b, changes);
+    if (changes)
+        f->share.seen = ++b->gen;
+    pthread_mutex_unlock(&b->lock);
+}
+
+int nvshare_save(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    struct nvshare_block *b = f->share.block;
+    if (__atomic_load_n(&b->word, __ATOMIC_RELAXED) & WORD_INFLIGHT)
+        return 0; /* the call saved what it changes already */
+    if (end > f->real_size)
+        end = f->real_size;
+    uint64_t len = off < end ? end - off : 0;
+    if (len > SAVE_CAPACITY)
+        len = SAVE_CAPACITY; /* past it, a change torn by a death stays torn */
+    if (len && map_through(f, SAVE_OFFSET + len, true) < 0)
+        len = 0; /* without room, such a change stays torn too */
+    if (len)
+        memcpy((char *)b + SAVE_OFFSET, f->map.base + off, len);
+    b->inflight.off = off;
+    b->inflight.len = len;
+    __atomic_or_fetch(&b->word, WORD_INFLIGHT, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* ---- joining -------------------------------------------------------------- */
+
+static bool lanes_empty(struct nvshare_block *b)
+{
+    long inside = 0;
+    for (int i = 0; i < SHARE_LANES; i++)
+        inside += __atomic_load_n(&b->lanes[i].inside, __ATOMIC_SEQ_CST);
+    return inside == 0;
+}
+
+static bool wait_lanes(struct nvshare_block *b)
+{
+    struct timespec nap = {0, 100 * 1000};
+    for (int waited = 0; waited < JOIN_PATIENCE * 10; waited++) {
+        if (lanes_empty(b))
+            return true;
+        nanosleep(&nap, NULL);
+    }
+    return false;
+}
+
+/* The server's epoch has redo records, or committed ones wait to go home:
+ * home bytes are not the file's, and a shared file logs with undo. */
+static bool redo_pending(const struct share_state *s)
+{
+    return s->redo_live ||
+           (s->has_log && s->log.state.applied_epoch < s->log.state.committed_epoch);
+}
+
+/* Lock held, file not shared yet: raise the flag and wait for the server's
+ * calls in flight; false (flag down again) when they do not end, or when
+ * they left redo records behind. */
+static bool make_shared(struct nvshare_block *b)
+{
+    __atomic_store_n(&b->shared, 1, __ATOMIC_SEQ_CST);
+    if (wait_lanes(b) && !redo_pending(current_state(b)))
+        return true;
+    __atomic_store_n(&b->shared, 0, __ATOMIC_SEQ_CST);
+    return false;
+}
+
+/* Lock held: the server's redo epoch is over, or patience ran out. Its
+ * next commit goes undo and brings redo blocks home (want_undo). */
+static bool wait_for_undo(struct nvfile *f)
+{
+    struct nvshare_block *b = f->share.block;
+    struct timespec nap = {0, 1000 * 1000};
+    for (int waited = 0; redo_pending(current_state(b)); waited++) {
+        if (waited == JOIN_PATIENCE)
+            return false;
+        b->want_undo = 1;
+        pthread_mutex_unlock(&b->lock);
+        nanosleep(&nap, NULL);
+        lock_block(f);
+    }
+    return true;
+}
+
+int nvshare_join(struct nvfile *f)
+{
+    struct nvshare_block *b = f->share.block;
+    lock_block(f);
+    if (!__atomic_load_n(&b->shared, __ATOMIC_SEQ_CST)) {
+        if (!wait_for_undo(f) || !make_shared(b)) {
+            b->want_undo = 1;
+            pthread_mutex_unlock(&b->lock);
+            return -EAGAIN;
+        }
+        /* The server's writes in place since its last exclusive call are
+         * not in its state yet: the next durability point commits anyway
+         * (a file without a log has none). */
+        struct share_state *st = current_state(b);
+        st->dirty = st->has_log;
+        st->times_stale = 1;
+        b->gen++;
+    }
+    f->share.shared = true;
+    int rc = take_state(f);
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+void nvshare_new_log(struct nvfile *f)
+{
+    if (f->share.block)
+        f->share.log_serial = current_state(f->share.block)->log_serial + 1;
+}
+
+bool nvshare_wants_undo(const struct nvfile *f)
+{
+    return f->share.block && (f->share.shared || f->share.block->want_undo);
+}

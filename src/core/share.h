@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * share.h - a managed file served by several processes at once.
+ *
+ * Every process that serves a file maps its share block, a small file next
+ * to the log (ROOT/.nvmmio/DEV-INO.share, the file owner's, mode 0600).
+ * While one process serves the file alone, the block costs it little: its
+ * calls announce themselves in per-CPU lanes, and each call that changed
+ * the file leaves a copy of the file's state there (sizes, epoch, where the
+ * log stands). A second process that opens the file makes it shared: it
+ * raises the block's flag, waits for the lanes to empty and takes the
+ * state over. From then on every call of every sharer holds the block's
+ * lock (a robust, process-shared mutex: it survives its holder's death),
+ * first takes in the state when another process changed it (the records
+ * others appended to the log included, so no block gets a second
+ * pre-image), and leaves the state it made. Shared files log with undo in
+ * 4 KiB blocks, so home bytes are always the file's and every index agrees
+ * on blocks. A change saves the bytes it replaces in the block before it
+ * makes them: should its process die in the middle, the next holder puts
+ * them back, and the call never happened.
+ *
+ * The first process that opens the file (it holds the ownership lock
+ * exclusively, owner.h) makes the block anew: whatever an earlier boot or
+ * a dead process left there is stale.
+ */
+#ifndef NVMMIO_CORE_SHARE_H
+#define NVMMIO_CORE_SHARE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nvfile;
+struct nvshare_block;
+
+struct nvshare {
+    struct nvshare_block *block; /* NULL: the file has no share block */
+    uint64_t mapped;             /* bytes of it mapped */
+    bool shared;                 /* this process saw the file shared */
+    uint64_t seen;               /* the state generation this process holds */
+    uint64_t log_serial;         /* of the log file this process has open */
+};
+
+/* Maps the file's share block, made anew when `first`. 0 or a negative
+ * errno. */
+int nvshare_open(struct nvfile *f, bool first);
+
+/* Unmaps it; removes it too when `last` (no other process serves the
+ * file). */
+void nvshare_close(struct nvfile *f, bool last);
+
+/* The file is served by another process already: makes it shared and takes
+ * its state over. 0, -EAGAIN when that process's running epoch holds redo
+ * records (it goes undo at its next commit; the caller uses the kernel
+ * this time), or another negative errno. */
+int nvshare_join(struct nvfile *f);
+
+/* Around every call on the file, inside the file's own lock: returns a
+ * lane to give back to nvshare_leave (NVSHARE_LOCKED: the file is shared
+ * and the block's lock held). A call that may change the file's state
+ * passes `changes`. */
+#define NVSHARE_LOCKED (-2)
+int nvshare_enter(struct nvfile *f);
+void nvshare_leave(struct nvfile *f, int lane, bool changes);
+
+/* Shared file, lock held: a change is about to replace [off, end) of the
+ * file's bytes (and maybe its size). 0 or a negative errno. */
+int nvshare_save(struct nvfile *f, uint64_t off, uint64_t end);
+
+/* Write lock held: this process made a new log file for the file. */
+void nvshare_new_log(struct nvfile *f);
+
+/* Whether the file's next epoch must log with undo: it is shared, or a
+ * process waits to share it. */
+bool nvshare_wants_undo(const struct nvfile *f);
+
+#endif
