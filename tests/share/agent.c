@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SLOTS      4
@@ -222,12 +224,28 @@ void agent_start(struct child *a, const char *name, bool lib, int err_fd)
     child_start(a, name, lib, args, err_fd);
 }
 
-/* A hung or dead agent ends the test. */
+/* A hung or dead agent ends the test (said even past the failures shown). */
 static _Noreturn void agent_lost(struct child *a, const char *cmd)
 {
-    fail("%s gave no reply to \"%s\" within %.0f s (hung or died): killed", a->name, cmd,
-         REPLY_WAIT);
-    child_kill(a);
+    int status;
+    char how[96];
+    pid_t gone = 0;
+    /* Its pipe closes a little before it can be waited for. */
+    for (int i = 0; i < 100 && gone != a->pid; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        if ((gone = waitpid(a->pid, &status, WNOHANG)) != a->pid)
+            nanosleep(&ts, NULL);
+    }
+    if (gone == a->pid) {
+        describe_status(how, sizeof(how), status);
+        a->pid = 0;
+        printf("FAIL: %s %s at \"%s\"\n", a->name, how, cmd);
+    } else {
+        printf("FAIL: %s gave no reply to \"%s\" within %.0f s (hung): killed\n", a->name, cmd,
+               REPLY_WAIT);
+        child_kill(a);
+    }
+    printf("FAILED (%d failed checks before)\n", run.failures);
     exit(1);
 }
 

@@ -131,5 +131,6 @@ int test_counter(int argc, char **argv)
     child_finish(&a);
     free(m.buf);
     printf("counter %s %s: %llu of %ld\n", kind, argv[1], (unsigned long long)v, 2 * n);
+    free(path);
     return 0;
 }

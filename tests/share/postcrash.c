@@ -187,5 +187,6 @@ int test_postcrash(int argc, char **argv)
         check_library_open(path, &snap, "after nvmmio recover", false);
     }
     free(snap.buf);
+    free(path);
     return 0;
 }

@@ -59,7 +59,7 @@ static const char *point_name(int p)
 struct pub {
     struct child agent;
     struct model m;
-    const char *path;
+    char *path;
     int point;
     uint64_t key, rng;
 };
@@ -170,6 +170,7 @@ static void publish_one(int point)
     snprintf(when, sizeof(when), "%s, after the process exited", mode_name());
     model_check_kernel(&p.m, p.path, when);
     free(p.m.buf);
+    free(p.path);
 }
 
 int test_publish(int argc, char **argv)
@@ -188,7 +189,7 @@ int test_publish(int argc, char **argv)
 struct reval {
     struct child agent;
     struct model m;
-    const char *path;
+    char *path;
     int how;
     uint64_t key;
 };
@@ -327,6 +328,7 @@ static void revalidate_one(int how)
         fail("the library's process %s", status);
     }
     free(v.m.buf);
+    free(v.path);
 }
 
 int test_revalidate(int argc, char **argv)
