@@ -11,6 +11,8 @@
  *   counter KIND lib|mixed N   a counter under each kind of lock
  *   killloop KILLS             one sharer killed while the others run
  *   postcrash open|recover     a log never applied over a later plain write
+ *   sharedsync                 one process's fsync makes every process's
+ *                              writes durable
  *
  * The test itself runs without the library, in a fresh directory under
  * /dev/shm (root/ in it is the pmem root), removed at the end (--keep
@@ -62,7 +64,7 @@ static int child_main(int argc, char **argv)
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--keep] "
-                    "publish|revalidate|counter|killloop|postcrash [ARG]...\n");
+                    "publish|revalidate|counter|killloop|postcrash|sharedsync [ARG]...\n");
     exit(2);
 }
 
@@ -100,11 +102,9 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } tests[] = {{"publish", test_publish},
-                 {"revalidate", test_revalidate},
-                 {"counter", test_counter},
-                 {"killloop", test_killloop},
-                 {"postcrash", test_postcrash}};
+    } tests[] = {{"publish", test_publish},     {"revalidate", test_revalidate},
+                 {"counter", test_counter},     {"killloop", test_killloop},
+                 {"postcrash", test_postcrash}, {"sharedsync", test_sharedsync}};
     for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++) {
         if (strcmp(argv[i], tests[t].name))
             continue;

@@ -22,7 +22,14 @@
  *
  * "Reports the log kept aside": a line of its output says "aside".
  *
+ * sharedsync: an fsync by one process makes every process's completed
+ * writes durable. Two processes under the library write the file (an
+ * overwrite and an append, an overwrite), the second fsyncs, then both are
+ * killed with SIGKILL: the library's next open, and the kernel after it,
+ * must show both processes' writes.
+ *
  *   postcrash open|recover
+ *   sharedsync
  */
 #include "share.h"
 
@@ -155,6 +162,44 @@ static void check_library_open(const char *path, const struct model *snap, const
     snprintf(what, sizeof(what), "after the library's open %s", when);
     model_check_kernel(snap, path, what);
     check_plain_bytes(path, what);
+}
+
+int test_sharedsync(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    char *path = root_path("synced");
+    struct model m = {0};
+    model_write(&m, 0, 256 << 10, 1);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+    if (fd < 0 || pwrite(fd, m.buf, m.size, 0) != (ssize_t)m.size || fsync(fd) || close(fd))
+        fatal("writing %s: %s", path, strerror(errno));
+
+    struct child a, b, c;
+    long long at[3];
+    agent_start(&a, "the first writer under the library", true, -1);
+    agent_start(&b, "the second writer under the library", true, -1);
+    agent_do(&a, NULL, "open 0 %s", path);
+    agent_do(&b, NULL, "open 0 %s", path);
+    if (agent_do(&a, NULL, "pwrite 0 10000 50000 2"))
+        model_write(&m, 10000, 50000, 2);
+    if (agent_do(&a, at, "append 0 20000 3"))
+        model_write(&m, (uint64_t)at[0], 20000, 3);
+    if (agent_do(&b, NULL, "pwrite 0 200000 3000 4"))
+        model_write(&m, 200000, 3000, 4);
+    agent_do(&b, NULL, "fsync 0");
+    child_kill(&a);
+    child_kill(&b);
+
+    agent_start(&c, "the library's next open", true, -1);
+    agent_do(&c, NULL, "open 0 %s", path);
+    agent_check_view(&c, 0, &m, "after one process's fsync and a crash of both writers");
+    agent_do(&c, NULL, "exit");
+    child_finish(&c);
+    model_check_kernel(&m, path, "after one process's fsync, a crash of both writers and an open");
+    free(m.buf);
+    free(path);
+    return 0;
 }
 
 int test_postcrash(int argc, char **argv)

@@ -117,5 +117,6 @@ int counter_child(int argc, char **argv);
 int test_killloop(int argc, char **argv);
 int killloop_child(int argc, char **argv);
 int test_postcrash(int argc, char **argv);
+int test_sharedsync(int argc, char **argv);
 
 #endif

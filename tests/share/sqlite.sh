@@ -48,7 +48,7 @@ ref=$T/ref/db.sqlite
 
 # worker_sql W: the script of process W.
 worker_sql() {
-    local w=$1 t i
+    local w=$1 t i k
     echo ".timeout 10000"
     echo ".bail on"
     echo "PRAGMA journal_mode=$mode;"
