@@ -547,8 +547,14 @@ int test_killloop(int argc, char **argv)
     if (fd < 0 || close(fd))
         fatal("creating %s: %s", L.path, strerror(errno));
     signal(SIGPIPE, SIG_IGN);
+    /* The survivor opens the file first, then the reader: a library that
+     * lets one process serve a file must give it to a writer. */
     start_proc(SURVIVOR);
+    while (L.done[SURVIVOR].n == 0)
+        pump(0.05);
     start_proc(READER);
+    while (L.reads == 0)
+        pump(0.05);
     while (L.kills < kills)
         victim_life();
     L.victim_started = false;
