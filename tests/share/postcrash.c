@@ -158,7 +158,7 @@ static void check_library_open(const char *path, const struct model *snap, const
     printf("stderr of the library's open (%s):\n%s", when, msg);
     const char *name = strrchr(path, '/') + 1;
     if (must_say && !strstr(msg, name))
-        fail("the library's open %s says nothing on stderr about %s", when, name);
+        fail("the library's open %s says nothing on stderr about the file \"%s\"", when, name);
     snprintf(what, sizeof(what), "after the library's open %s", when);
     model_check_kernel(snap, path, what);
     check_plain_bytes(path, what);
