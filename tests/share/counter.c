@@ -124,10 +124,10 @@ int test_counter(int argc, char **argv)
     uint64_t want = (uint64_t)(2 * n);
     model_truncate(&m, 8);
     memcpy(m.buf, &want, 8);
-    agent_start(&a, "a reader under the library", true, -1);
-    agent_do(&a, NULL, "open 0 %s r", path);
-    agent_check_view(&a, 0, &m, "the counter read afterwards through the library");
-    agent_do(&a, NULL, "exit");
+    actor_start(&a, "a reader under the library", true, -1);
+    actor_do(&a, NULL, "open 0 %s r", path);
+    actor_check_view(&a, 0, &m, "the counter read afterwards through the library");
+    actor_do(&a, NULL, "exit");
     child_finish(&a);
     free(m.buf);
     printf("counter %s %s: %llu of %ld\n", kind, argv[1], (unsigned long long)v, 2 * n);

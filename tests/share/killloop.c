@@ -571,10 +571,10 @@ int test_killloop(int argc, char **argv)
     struct model m = {0};
     model_truncate(&m, size);
     memcpy(m.buf, buf, size);
-    agent_start(&a, "a reader under the library", true, -1);
-    agent_do(&a, NULL, "open 0 %s r", L.path);
-    agent_check_view(&a, 0, &m, "the file at the end read through the library");
-    agent_do(&a, NULL, "exit");
+    actor_start(&a, "a reader under the library", true, -1);
+    actor_do(&a, NULL, "open 0 %s r", L.path);
+    actor_check_view(&a, 0, &m, "the file at the end read through the library");
+    actor_do(&a, NULL, "exit");
     child_finish(&a);
     free(m.buf);
     free(buf);

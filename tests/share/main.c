@@ -52,8 +52,8 @@ static void cleanup(void)
 static int child_main(int argc, char **argv)
 {
     const char *role = argv[0];
-    if (!strcmp(role, "agent"))
-        return agent_main();
+    if (!strcmp(role, "actor"))
+        return actor_main();
     if (!strcmp(role, "counter"))
         return counter_child(argc - 1, argv + 1);
     if (!strcmp(role, "killloop"))

@@ -66,14 +66,14 @@ static bool has_log(void)
 static void crashed_writer(const char *path)
 {
     struct child a;
-    agent_start(&a, "the writer under the library", true, -1);
-    agent_do(&a, NULL, "open 0 %s", path);
-    agent_do(&a, NULL, "pwrite 0 100000 50000 11");
-    agent_do(&a, NULL, "append 0 65536 12");
-    agent_do(&a, NULL, "fsync 0");
-    agent_do(&a, NULL, "pwrite 0 65536 131072 13");
-    agent_do(&a, NULL, "append 0 8192 14");
-    agent_do(&a, NULL, "pwrite 0 3 10 15");
+    actor_start(&a, "the writer under the library", true, -1);
+    actor_do(&a, NULL, "open 0 %s", path);
+    actor_do(&a, NULL, "pwrite 0 100000 50000 11");
+    actor_do(&a, NULL, "append 0 65536 12");
+    actor_do(&a, NULL, "fsync 0");
+    actor_do(&a, NULL, "pwrite 0 65536 131072 13");
+    actor_do(&a, NULL, "append 0 8192 14");
+    actor_do(&a, NULL, "pwrite 0 3 10 15");
     child_kill(&a);
 }
 
@@ -146,11 +146,11 @@ static void check_library_open(const char *path, const struct model *snap, const
     snprintf(errpath, sizeof(errpath), "%s/open.err", run.dir);
     int err = open(errpath, O_RDWR | O_CREAT | O_TRUNC, 0644);
     struct child a;
-    agent_start(&a, "the library's next open", true, err);
+    actor_start(&a, "the library's next open", true, err);
     snprintf(what, sizeof(what), "the library's open %s", when);
-    if (agent_do(&a, NULL, "open 0 %s", path))
-        agent_check_view(&a, 0, snap, what);
-    agent_do(&a, NULL, "exit");
+    if (actor_do(&a, NULL, "open 0 %s", path))
+        actor_check_view(&a, 0, snap, what);
+    actor_do(&a, NULL, "exit");
     child_finish(&a);
     ssize_t got = pread(err, msg, sizeof(msg) - 1, 0);
     msg[got > 0 ? got : 0] = 0;
@@ -177,24 +177,24 @@ int test_sharedsync(int argc, char **argv)
 
     struct child a, b, c;
     long long at[3];
-    agent_start(&a, "the first writer under the library", true, -1);
-    agent_start(&b, "the second writer under the library", true, -1);
-    agent_do(&a, NULL, "open 0 %s", path);
-    agent_do(&b, NULL, "open 0 %s", path);
-    if (agent_do(&a, NULL, "pwrite 0 10000 50000 2"))
+    actor_start(&a, "the first writer under the library", true, -1);
+    actor_start(&b, "the second writer under the library", true, -1);
+    actor_do(&a, NULL, "open 0 %s", path);
+    actor_do(&b, NULL, "open 0 %s", path);
+    if (actor_do(&a, NULL, "pwrite 0 10000 50000 2"))
         model_write(&m, 10000, 50000, 2);
-    if (agent_do(&a, at, "append 0 20000 3"))
+    if (actor_do(&a, at, "append 0 20000 3"))
         model_write(&m, (uint64_t)at[0], 20000, 3);
-    if (agent_do(&b, NULL, "pwrite 0 200000 3000 4"))
+    if (actor_do(&b, NULL, "pwrite 0 200000 3000 4"))
         model_write(&m, 200000, 3000, 4);
-    agent_do(&b, NULL, "fsync 0");
+    actor_do(&b, NULL, "fsync 0");
     child_kill(&a);
     child_kill(&b);
 
-    agent_start(&c, "the library's next open", true, -1);
-    agent_do(&c, NULL, "open 0 %s", path);
-    agent_check_view(&c, 0, &m, "after one process's fsync and a crash of both writers");
-    agent_do(&c, NULL, "exit");
+    actor_start(&c, "the library's next open", true, -1);
+    actor_do(&c, NULL, "open 0 %s", path);
+    actor_check_view(&c, 0, &m, "after one process's fsync and a crash of both writers");
+    actor_do(&c, NULL, "exit");
     child_finish(&c);
     model_check_kernel(&m, path, "after one process's fsync, a crash of both writers and an open");
     free(m.buf);

@@ -57,7 +57,7 @@ static const char *point_name(int p)
 }
 
 struct pub {
-    struct child agent;
+    struct child actor;
     struct model m;
     char *path;
     int point;
@@ -67,20 +67,20 @@ struct pub {
 static void step_begin(struct pub *p)
 {
     if (p->point >= P_LOCK0 && p->point < P_CLOSE)
-        agent_do(&p->agent, NULL, "lock 0 %s 0 0", lock_names[p->point - P_LOCK0]);
+        actor_do(&p->actor, NULL, "lock 0 %s 0 0", lock_names[p->point - P_LOCK0]);
 }
 
 /* Ends a step at its publication point and looks from outside. */
 static void step_end(struct pub *p, const char *step)
 {
     if (p->point == P_FSYNC)
-        agent_do(&p->agent, NULL, "fsync 0");
+        actor_do(&p->actor, NULL, "fsync 0");
     else if (p->point == P_FDATASYNC)
-        agent_do(&p->agent, NULL, "fdatasync 0");
-    else if (p->point == P_CLOSE && agent_do(&p->agent, NULL, "close 1"))
-        agent_do(&p->agent, NULL, "open 1 %s", p->path);
+        actor_do(&p->actor, NULL, "fdatasync 0");
+    else if (p->point == P_CLOSE && actor_do(&p->actor, NULL, "close 1"))
+        actor_do(&p->actor, NULL, "open 1 %s", p->path);
     else if (p->point != P_CLOSE)
-        agent_do(&p->agent, NULL, "unlock 0 %s 0 0", lock_names[p->point - P_LOCK0]);
+        actor_do(&p->actor, NULL, "unlock 0 %s 0 0", lock_names[p->point - P_LOCK0]);
     char when[256];
     snprintf(when, sizeof(when), "%s, %s, right after the %s", mode_name(), step,
              point_name(p->point));
@@ -91,21 +91,21 @@ static void pub_append(struct pub *p, size_t len)
 {
     uint64_t key = ++p->key;
     long long off[3];
-    if (agent_do(&p->agent, off, "append 0 %zu %llu", len, (unsigned long long)key))
+    if (actor_do(&p->actor, off, "append 0 %zu %llu", len, (unsigned long long)key))
         model_write(&p->m, (uint64_t)off[0], len, key);
 }
 
 static void pub_pwrite(struct pub *p, uint64_t off, size_t len)
 {
     uint64_t key = ++p->key;
-    if (agent_do(&p->agent, NULL, "pwrite 0 %llu %zu %llu", (unsigned long long)off, len,
+    if (actor_do(&p->actor, NULL, "pwrite 0 %llu %zu %llu", (unsigned long long)off, len,
                  (unsigned long long)key))
         model_write(&p->m, off, len, key);
 }
 
 static void pub_truncate(struct pub *p, size_t size)
 {
-    if (agent_do(&p->agent, NULL, "trunc 0 %zu", size))
+    if (actor_do(&p->actor, NULL, "trunc 0 %zu", size))
         model_truncate(&p->m, size);
 }
 
@@ -128,10 +128,10 @@ static void publish_one(int point)
     char name[32];
     snprintf(name, sizeof(name), "pub-%d", point);
     p.path = root_path(name);
-    agent_start(&p.agent, "the library's process", true, -1);
-    agent_do(&p.agent, NULL, "open 0 %s c", p.path);
+    actor_start(&p.actor, "the library's process", true, -1);
+    actor_do(&p.actor, NULL, "open 0 %s c", p.path);
     if (point == P_CLOSE)
-        agent_do(&p.agent, NULL, "open 1 %s", p.path);
+        actor_do(&p.actor, NULL, "open 1 %s", p.path);
 
     static const size_t appends[] = {4096, 1, 8191, 65536, 100000, 300000, (512 << 10) + 77};
     step_begin(&p);
@@ -160,9 +160,9 @@ static void publish_one(int point)
     pub_append(&p, 5000);
     step_end(&p, "overwriting, truncating into the write and appending");
 
-    agent_do(&p.agent, NULL, "exit");
+    actor_do(&p.actor, NULL, "exit");
     char status[64], when[160];
-    int st = child_finish(&p.agent);
+    int st = child_finish(&p.actor);
     if (st) {
         describe_status(status, sizeof(status), st);
         fail("the library's process %s", status);
@@ -187,7 +187,7 @@ int test_publish(int argc, char **argv)
 /* How the library's process learns of the change: a lock kind, or LK_COUNT
  * for opening the file again. */
 struct reval {
-    struct child agent;
+    struct child actor;
     struct model m;
     char *path;
     int how;
@@ -265,15 +265,15 @@ static void plain_change(struct reval *v, int round, const char **what)
 }
 
 /* The library's process writes (an overwrite and an append) through slot. */
-static void agent_writes(struct reval *v, int slot)
+static void actor_writes(struct reval *v, int slot)
 {
     uint64_t key = ++v->key;
     size_t off = v->m.size / 3;
-    if (agent_do(&v->agent, NULL, "pwrite %d %zu 3000 %llu", slot, off, (unsigned long long)key))
+    if (actor_do(&v->actor, NULL, "pwrite %d %zu 3000 %llu", slot, off, (unsigned long long)key))
         model_write(&v->m, off, 3000, key);
     key = ++v->key;
     long long at[3];
-    if (agent_do(&v->agent, at, "append %d 7000 %llu", slot, (unsigned long long)key))
+    if (actor_do(&v->actor, at, "append %d 7000 %llu", slot, (unsigned long long)key))
         model_write(&v->m, (uint64_t)at[0], 7000, key);
 }
 
@@ -288,12 +288,12 @@ static void revalidate_one(int how)
     if (fd < 0 || pwrite(fd, v.m.buf, v.m.size, 0) != (ssize_t)v.m.size || fsync(fd) || close(fd))
         fatal("writing %s: %s", v.path, strerror(errno));
 
-    agent_start(&v.agent, "the library's process", true, -1);
-    agent_do(&v.agent, NULL, "open 0 %s", v.path);
+    actor_start(&v.actor, "the library's process", true, -1);
+    actor_do(&v.actor, NULL, "open 0 %s", v.path);
     snprintf(when, sizeof(when), "%s, at its first open", mode_name());
-    agent_check_view(&v.agent, 0, &v.m, when);
-    agent_writes(&v, 0);
-    agent_do(&v.agent, NULL, "fsync 0");
+    actor_check_view(&v.actor, 0, &v.m, when);
+    actor_writes(&v, 0);
+    actor_do(&v.actor, NULL, "fsync 0");
     snprintf(when, sizeof(when), "%s, after the library's fsync", mode_name());
     model_check_kernel(&v.m, v.path, when);
 
@@ -304,24 +304,24 @@ static void revalidate_one(int how)
                  mode_name(), how_name(how), what);
         int slot = 0;
         if (how == LK_COUNT) {
-            agent_do(&v.agent, NULL, "open 1 %s", v.path);
-            agent_check_view(&v.agent, 1, &v.m, when);
+            actor_do(&v.actor, NULL, "open 1 %s", v.path);
+            actor_check_view(&v.actor, 1, &v.m, when);
             slot = 1;
         } else {
-            agent_do(&v.agent, NULL, "lock 0 %s 0 0", lock_names[how]);
+            actor_do(&v.actor, NULL, "lock 0 %s 0 0", lock_names[how]);
         }
-        agent_check_view(&v.agent, 0, &v.m, when);
-        agent_writes(&v, slot);
+        actor_check_view(&v.actor, 0, &v.m, when);
+        actor_writes(&v, slot);
         if (how == LK_COUNT)
-            agent_do(&v.agent, NULL, "close 1");
+            actor_do(&v.actor, NULL, "close 1");
         else
-            agent_do(&v.agent, NULL, "unlock 0 %s 0 0", lock_names[how]);
+            actor_do(&v.actor, NULL, "unlock 0 %s 0 0", lock_names[how]);
         snprintf(when, sizeof(when), "%s, after the library's process wrote and released (%s)",
                  mode_name(), how == LK_COUNT ? "close" : lock_names[how]);
         model_check_kernel(&v.m, v.path, when);
     }
-    agent_do(&v.agent, NULL, "exit");
-    int st = child_finish(&v.agent);
+    actor_do(&v.actor, NULL, "exit");
+    int st = child_finish(&v.actor);
     if (st) {
         char status[64];
         describe_status(status, sizeof(status), st);

@@ -2,7 +2,7 @@
 /*
  * share.h - what the parts of nvmmio_share (the tests of files shared by
  * several processes) offer each other: the test directory, children run
- * under the library or without it, the agent protocol a test drives a
+ * under the library or without it, the actor protocol a test drives a
  * child with, the byte pattern and the model of a file's expected bytes,
  * and the five kinds of lock.
  */
@@ -94,19 +94,19 @@ int lock_kind_of(const char *name);
 int lock_take(int fd, int k, bool exclusive, off_t start, off_t len);
 int lock_drop(int fd, int k, off_t start, off_t len);
 
-/* ---- the agent (agent.c): a child that runs one call per command line */
+/* ---- the actor (actor.c): a child that runs one call per command line */
 
-int agent_main(void);
-/* Starts an agent under the library (lib) or not, its stderr to err_fd. */
-void agent_start(struct child *a, const char *name, bool lib, int err_fd);
+int actor_main(void);
+/* Starts an actor under the library (lib) or not, its stderr to err_fd. */
+void actor_start(struct child *a, const char *name, bool lib, int err_fd);
 /* Sends a command (printf format) and reads its reply: "ok ..." gives true
  * and the reply's numbers in out[0..], "err ..." fails the test with the
  * command and the error and gives false. */
-bool agent_do(struct child *a, long long *out, const char *fmt, ...)
+bool actor_do(struct child *a, long long *out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The agent's view of SLOT: fstat size, SEEK_END and the bytes read() gives
+/* The actor's view of SLOT: fstat size, SEEK_END and the bytes read() gives
  * from offset 0 to EOF, each checked against the model. */
-bool agent_check_view(struct child *a, int slot, const struct model *m, const char *when);
+bool actor_check_view(struct child *a, int slot, const struct model *m, const char *when);
 
 /* ---- the tests */
 

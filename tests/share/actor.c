@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * agent.c - a child that makes one file call per command it reads, so a
+ * actor.c - a child that makes one file call per command it reads, so a
  * test can put a process under the library through an exact sequence and
  * look at the file from outside between any two calls. Commands, one a
  * line on stdin (SLOT 0-3 names a descriptor; KEY chooses the pattern):
@@ -17,7 +17,7 @@
  *   exit                     replies, then exits normally
  *
  * Replies "ok [NUMBERS]" (view: then the bytes) or "err ERRNO CALL".
- * And the test's side of it: agent_do, agent_check_view.
+ * And the test's side of it: actor_do, actor_check_view.
  */
 #include "share.h"
 
@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define SLOTS      4
-#define REPLY_WAIT 60.0 /* seconds: an agent silent for longer hangs */
+#define REPLY_WAIT 60.0 /* seconds: an actor silent for longer hangs */
 
 static int slots[SLOTS] = {-1, -1, -1, -1};
 
@@ -153,7 +153,7 @@ static void command(char *line)
         exit(0);
     }
     if (slot < 0 || slot >= SLOTS)
-        fatal("agent: bad slot in %s", line);
+        fatal("actor: bad slot in %s", line);
     int fd = slots[slot];
     if (!strcmp(cmd, "open")) {
         sscanf(line, "%*s %*d %511s %31s", a2, a3);
@@ -191,11 +191,11 @@ static void command(char *line)
     } else if (!strcmp(cmd, "view")) {
         do_view(fd);
     } else {
-        fatal("agent: unknown command %s", line);
+        fatal("actor: unknown command %s", line);
     }
 }
 
-int agent_main(void)
+int actor_main(void)
 {
     char buf[4096];
     size_t len = 0;
@@ -218,14 +218,14 @@ int agent_main(void)
 
 /* ---- the test's side */
 
-void agent_start(struct child *a, const char *name, bool lib, int err_fd)
+void actor_start(struct child *a, const char *name, bool lib, int err_fd)
 {
-    char *args[] = {"nvmmio_share", "--child", "agent", NULL};
+    char *args[] = {"nvmmio_share", "--child", "actor", NULL};
     child_start(a, name, lib, args, err_fd);
 }
 
-/* A hung or dead agent ends the test (said even past the failures shown). */
-static _Noreturn void agent_lost(struct child *a, const char *cmd)
+/* A hung or dead actor ends the test (said even past the failures shown). */
+static _Noreturn void actor_lost(struct child *a, const char *cmd)
 {
     int status;
     char how[96];
@@ -249,7 +249,7 @@ static _Noreturn void agent_lost(struct child *a, const char *cmd)
     exit(1);
 }
 
-bool agent_do(struct child *a, long long *out, const char *fmt, ...)
+bool actor_do(struct child *a, long long *out, const char *fmt, ...)
 {
     char cmd[600], line[600];
     va_list ap;
@@ -258,10 +258,10 @@ bool agent_do(struct child *a, long long *out, const char *fmt, ...)
     va_end(ap);
     cmd[n] = '\n';
     if (write(a->to, cmd, (size_t)n + 1) != n + 1)
-        agent_lost(a, cmd);
+        actor_lost(a, cmd);
     cmd[n] = 0;
     if (!child_line(a, line, sizeof(line), REPLY_WAIT))
-        agent_lost(a, cmd);
+        actor_lost(a, cmd);
     if (!strncmp(line, "err ", 4)) {
         int e = atoi(line + 4);
         fail("%s: \"%s\" failed: %s (%s)", a->name, cmd, strerror(e), line);
@@ -274,14 +274,14 @@ bool agent_do(struct child *a, long long *out, const char *fmt, ...)
     return true;
 }
 
-bool agent_check_view(struct child *a, int slot, const struct model *m, const char *when)
+bool actor_check_view(struct child *a, int slot, const struct model *m, const char *when)
 {
     long long v[3] = {0, 0, 0};
-    if (!agent_do(a, v, "view %d", slot))
+    if (!actor_do(a, v, "view %d", slot))
         return false;
     uint8_t *buf = xcalloc(1, (size_t)v[2]);
     if (!child_bytes(a, buf, (size_t)v[2], REPLY_WAIT))
-        agent_lost(a, "view");
+        actor_lost(a, "view");
     bool ok = true;
     if (v[0] != (long long)m->size || v[1] != (long long)m->size) {
         fail("%s: %s sees fstat size %lld and SEEK_END %lld, expected %zu", when, a->name, v[0],
