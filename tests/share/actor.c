@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * actor.c - a child that makes one file call per command it reads, so a
+ * test can put a process under the library through an exact sequence and
+ * look at the file from outside between any two calls. Commands, one a
+ * line on stdin (SLOT 0-3 names a descriptor; KEY chooses the pattern):
+ *
+ *   open SLOT PATH MODE      MODE letters: c O_CREAT, t O_TRUNC, r read-only
+ *   close SLOT
+ *   pwrite SLOT OFF LEN KEY
+ *   append SLOT LEN KEY      lseek to the end, write; replies the offset
+ *   trunc SLOT SIZE
+ *   fsync SLOT | fdatasync SLOT
+ *   lock SLOT KIND START LEN [shared] | unlock SLOT KIND START LEN
+ *   view SLOT                fstat size, SEEK_END, then the bytes read()
+ *                            gives from offset 0 to EOF
+ *   exit                     replies, then exits normally
+ *
+ * Replies "ok [NUMBERS]" (view: then the bytes) or "err ERRNO CALL".
+ * And the test's side of it: actor_do, actor_check_view.
+ */
+#include "share.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLOTS      4
+#define REPLY_WAIT 60.0 /* seconds: an actor silent for longer hangs */
+
+static int slots[SLOTS] = {-1, -1, -1, -1};
+
+static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void reply(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+    va_end(ap);
+    line[n++] = '\n';
+    if (write(1, line, (size_t)n) != n)
+        _exit(3);
+}
+
+static bool write_all(int fd, const uint8_t *p, size_t n, off_t off, bool positional)
+{
+    while (n > 0) {
+        ssize_t w = positional ? pwrite(fd, p, n, off) : write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return true;
+}
+
+static void do_write(int fd, bool append, long long off, size_t len, uint64_t key)
+{
+    if (append && (off = lseek(fd, 0, SEEK_END)) < 0) {
+        reply("err %d lseek", errno);
+        return;
+    }
+    uint8_t *buf = xcalloc(1, len);
+    fill(buf, key, (uint64_t)off, len);
+    bool ok = write_all(fd, buf, len, (off_t)off, !append);
+    free(buf);
+    if (ok)
+        reply("ok %lld", off);
+    else
+        reply("err %d write", errno);
+}
+
+/* view: the reply line, then the bytes. */
+static void do_view(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st)) {
+        reply("err %d fstat", errno);
+        return;
+    }
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        reply("err %d lseek", errno);
+        return;
+    }
+    size_t cap = (size_t)st.st_size + 65536, got = 0;
+    uint8_t *buf = xcalloc(1, cap);
+    for (;;) {
+        if (got == cap) {
+            cap *= 2;
+            if (!(buf = realloc(buf, cap)))
+                _exit(3);
+        }
+        ssize_t r = read(fd, buf + got, cap - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            reply("err %d read", errno);
+            free(buf);
+            return;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    reply("ok %lld %lld %zu", (long long)st.st_size, (long long)end, got);
+    if (got && !write_all(1, buf, got, 0, false))
+        _exit(3);
+    free(buf);
+}
+
+static int open_mode(const char *mode)
+{
+    int flags = strchr(mode, 'r') ? O_RDONLY : O_RDWR;
+    if (strchr(mode, 'c'))
+        flags |= O_CREAT;
+    if (strchr(mode, 't'))
+        flags |= O_TRUNC;
+    return flags;
+}
+
+static void do_lock(int fd, bool take, const char *kind, long long start, long long len,
+                    const char *shared)
+{
+    int k = lock_kind_of(kind);
+    int r = take ? lock_take(fd, k, strcmp(shared, "shared") != 0, start, len)
+                 : lock_drop(fd, k, start, len);
+    if (r)
+        reply("err %d %s", -r, take ? "lock" : "unlock");
+    else
+        reply("ok");
+}
+
+static void command(char *line)
+{
+    char cmd[16] = "", a2[512] = "", a3[32] = "", a5[16] = "";
+    int slot = 0;
+    long long n1 = 0, n2 = 0;
+    unsigned long long key = 0;
+    sscanf(line, "%15s %d", cmd, &slot);
+    if (!strcmp(cmd, "exit")) {
+        reply("ok");
+        exit(0);
+    }
+    if (slot < 0 || slot >= SLOTS)
+        fatal("actor: bad slot in %s", line);
+    int fd = slots[slot];
+    if (!strcmp(cmd, "open")) {
+        sscanf(line, "%*s %*d %511s %31s", a2, a3);
+        slots[slot] = open(a2, open_mode(a3), 0644);
+        if (slots[slot] < 0)
+            reply("err %d open", errno);
+        else
+            reply("ok");
+    } else if (!strcmp(cmd, "close")) {
+        slots[slot] = -1;
+        if (close(fd))
+            reply("err %d close", errno);
+        else
+            reply("ok");
+    } else if (!strcmp(cmd, "pwrite")) {
+        sscanf(line, "%*s %*d %lld %lld %llu", &n1, &n2, &key);
+        do_write(fd, false, n1, (size_t)n2, key);
+    } else if (!strcmp(cmd, "append")) {
+        sscanf(line, "%*s %*d %lld %llu", &n2, &key);
+        do_write(fd, true, 0, (size_t)n2, key);
+    } else if (!strcmp(cmd, "trunc")) {
+        sscanf(line, "%*s %*d %lld", &n1);
+        if (ftruncate(fd, n1))
+            reply("err %d ftruncate", errno);
+        else
+            reply("ok");
+    } else if (!strcmp(cmd, "fsync") || !strcmp(cmd, "fdatasync")) {
+        if (cmd[1] == 's' ? fsync(fd) : fdatasync(fd))
+            reply("err %d %s", errno, cmd);
+        else
+            reply("ok");
+    } else if (!strcmp(cmd, "lock") || !strcmp(cmd, "unlock")) {
+        sscanf(line, "%*s %*d %511s %lld %lld %15s", a2, &n1, &n2, a5);
+        do_lock(fd, cmd[0] == 'l', a2, n1, n2, a5);
+    } else if (!strcmp(cmd, "view")) {
+        do_view(fd);
+    } else {
+        fatal("actor: unknown command %s", line);
+    }
+}
+
+int actor_main(void)
+{
+    char buf[4096];
+    size_t len = 0;
+    for (;;) {
+        char *nl;
+        while ((nl = memchr(buf, '\n', len))) {
+            *nl = 0;
+            command(buf);
+            len -= (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, len);
+        }
+        ssize_t r = read(0, buf + len, sizeof(buf) - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return 0;
+        len += (size_t)r;
+    }
+}
+
+/* ---- the test's side */
+
+void actor_start(struct child *a, const char *name, bool lib, int err_fd)
+{
+    char *args[] = {"nvmmio_share", "--child", "actor", NULL};
+    child_start(a, name, lib, args, err_fd);
+}
+
+/* A hung or dead actor ends the test (said even past the failures shown). */
+static _Noreturn void actor_lost(struct child *a, const char *cmd)
+{
+    int status;
+    char how[96];
+    pid_t gone = 0;
+    /* Its pipe closes a little before it can be waited for. */
+    for (int i = 0; i < 100 && gone != a->pid; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        if ((gone = waitpid(a->pid, &status, WNOHANG)) != a->pid)
+            nanosleep(&ts, NULL);
+    }
+    if (gone == a->pid) {
+        describe_status(how, sizeof(how), status);
+        a->pid = 0;
+        printf("FAIL: %s %s at \"%s\"\n", a->name, how, cmd);
+    } else {
+        printf("FAIL: %s gave no reply to \"%s\" within %.0f s (hung): killed\n", a->name, cmd,
+               REPLY_WAIT);
+        child_kill(a);
+    }
+    printf("FAILED (%d failed checks before)\n", run.failures);
+    exit(1);
+}
+
+bool actor_do(struct child *a, long long *out, const char *fmt, ...)
+{
+    char cmd[600], line[600];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof(cmd) - 1, fmt, ap);
+    va_end(ap);
+    cmd[n] = '\n';
+    if (write(a->to, cmd, (size_t)n + 1) != n + 1)
+        actor_lost(a, cmd);
+    cmd[n] = 0;
+    if (!child_line(a, line, sizeof(line), REPLY_WAIT))
+        actor_lost(a, cmd);
+    if (!strncmp(line, "err ", 4)) {
+        int e = atoi(line + 4);
+        fail("%s: \"%s\" failed: %s (%s)", a->name, cmd, strerror(e), line);
+        return false;
+    }
+    if (strncmp(line, "ok", 2))
+        fatal("%s: unexpected reply to \"%s\": %s", a->name, cmd, line);
+    if (out)
+        sscanf(line + 2, "%lld %lld %lld", &out[0], &out[1], &out[2]);
+    return true;
+}
+
+bool actor_check_view(struct child *a, int slot, const struct model *m, const char *when)
+{
+    long long v[3] = {0, 0, 0};
+    if (!actor_do(a, v, "view %d", slot))
+        return false;
+    uint8_t *buf = xcalloc(1, (size_t)v[2]);
+    if (!child_bytes(a, buf, (size_t)v[2], REPLY_WAIT))
+        actor_lost(a, "view");
+    bool ok = true;
+    if (v[0] != (long long)m->size || v[1] != (long long)m->size) {
+        fail("%s: %s sees fstat size %lld and SEEK_END %lld, expected %zu", when, a->name, v[0],
+             v[1], m->size);
+        ok = false;
+    }
+    char what[512];
+    snprintf(what, sizeof(what), "%s: the bytes %s reads", when, a->name);
+    ok = model_check(m, buf, (size_t)v[2], what) && ok;
+    free(buf);
+    return ok;
+}
