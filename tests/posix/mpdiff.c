@@ -41,6 +41,7 @@
  * boundaries, so what they show is the C library's buffering), fork (the
  * workers already are separate processes; difftest covers children),
  * sendfile (its result within one file depends on the kernel's chunking),
+ * lseek SEEK_DATA/SEEK_HOLE (where data lies is the file system's choice),
  * dup2/dup3 and stale descriptor numbers (the numbers a preloaded library
  * leaves free differ from a plain process's; closed slots use -1).
  *
@@ -481,7 +482,9 @@ static void op_lseek(struct worker *w, struct args *a, bool pick)
             a->how = SEEK_SET;
             a->off = -rnd_range(p, 1, MIB);
         } else if (k < 75) {
-            a->how = k < 72 ? SEEK_DATA : SEEK_HOLE;
+            /* bad whence: EINVAL (SEEK_DATA and SEEK_HOLE are left out:
+             * where they find data is the file system's choice) */
+            a->how = k < 72 ? 5 : 100;
             a->off = rnd_range(p, 0, size);
         } else if (k < 87) {
             a->how = SEEK_CUR;
