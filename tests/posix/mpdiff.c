@@ -847,10 +847,12 @@ static void op_fallocate(struct worker *w, struct args *a, bool pick)
              slot_str(w, a->slot, sb, sizeof(sb)), a->use_in ? 0 : a->flags, a->off, a->len);
     int fd = fd_of(w, a->slot);
     lock_slot(w, a->slot);
-    if (a->use_in) /* returns the error number; errno is not part of the result */
-        record(w, "posix_falloc", -posix_fallocate(fd, a->off, a->len), 0);
-    else
+    if (a->use_in) { /* returns the error number and leaves errno alone */
+        int err = posix_fallocate(fd, a->off, a->len);
+        record(w, "posix_falloc", err ? -1 : 0, err);
+    } else {
         DO(w, "fallocate", fallocate(fd, a->flags, a->off, a->len));
+    }
     unlock_slot(w, a->slot);
 }
 
