@@ -1407,7 +1407,7 @@ static void report_head(struct coord *c, int w)
 {
     char wb[64];
     fflush(stdout);
-    printf("mpdiff: MISMATCH: seed %" PRIu64 " op %lld, worker %d (%s): %s\n", c->seed, c->op, w,
+    printf("mpdiff: MISMATCH: seed %" PRIu64 " op %lld, %s: %s\n", c->seed, c->op,
            worker_str(c, MANAGED, w, wb, sizeof(wb)), c->p[PLAIN][w].sh->desc);
 }
 
