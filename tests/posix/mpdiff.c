@@ -47,8 +47,10 @@
  *
  *   nvmmio_mpdiff --seed S --ops N --workers W --lib-workers L
  *                 --managed DIR_A --plain DIR_B [--preload LIBS]
- *                 [--max-file-mb M] [--trace]
+ *                 [--max-file-mb M] [--trace] [--no-OP ...]
  *
+ * --no-OP leaves out one kind of operation (OP as named in ops[], e.g.
+ * --no-mmap), for narrowing a mismatch down; the CTest runs use none.
  * LIBS is the LD_PRELOAD value of the first L workers of the managed group
  * (none when empty); the coordinator itself must run without the library.
  * NVMMIO_* variables in the environment reach every worker. Exit status: 0
@@ -1238,6 +1240,7 @@ struct coord {
     const char *dir[NGROUPS];
     const char *prog;
     bool trace;
+    bool skip[NOPS]; /* --no-OP */
     uint64_t rng;
     size_t shm_size;
     struct proc p[NGROUPS][MAX_WORKERS];
@@ -1482,16 +1485,20 @@ static void step(struct coord *c, int w, int kind)
     c->compared++;
 }
 
+/* An operation by weight; those left out with --no-OP are redrawn. */
 static int pick_kind(struct coord *c)
 {
     unsigned total = 0;
     for (size_t i = 0; i < NOPS; i++)
         total += ops[i].weight;
-    unsigned k = (unsigned)(splitmix64(&c->rng) % total);
-    size_t i = 0;
-    while (k >= ops[i].weight)
-        k -= ops[i++].weight;
-    return (int)i;
+    for (;;) {
+        unsigned k = (unsigned)(splitmix64(&c->rng) % total);
+        size_t i = 0;
+        while (k >= ops[i].weight)
+            k -= ops[i++].weight;
+        if (!c->skip[i])
+            return (int)i;
+    }
 }
 
 /* Reads a whole file through the kernel; its length, or -1. */
@@ -1590,8 +1597,13 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s --seed S --ops N --workers W --lib-workers L --managed DIR_A "
-            "--plain DIR_B [--preload LIBS] [--max-file-mb M] [--trace]\n",
+            "--plain DIR_B [--preload LIBS] [--max-file-mb M] [--trace] [--no-OP ...]\n"
+            "  OP is one of:",
             prog);
+    for (size_t i = 0; i < NOPS; i++)
+        if (ops[i].weight)
+            fprintf(stderr, " %s", ops[i].name);
+    fprintf(stderr, "\n");
     exit(2);
 }
 
@@ -1672,6 +1684,15 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--trace") == 0) {
             c->trace = true;
+            continue;
+        }
+        if (strncmp(a, "--no-", 5) == 0) {
+            size_t k = 0;
+            while (k < NOPS && (!ops[k].weight || strcmp(a + 5, ops[k].name) != 0))
+                k++;
+            if (k == NOPS)
+                usage(c->prog);
+            c->skip[k] = true;
             continue;
         }
         if (i + 1 >= argc)

@@ -56,9 +56,11 @@ if [ "$lib" != none ]; then
 fi
 
 # The coordinator runs without the library; it preloads it into the
-# workers that take it.
+# workers that take it. A mismatch report prints the replay command.
+replay="bash $0 $lib $bin $seed $ops $workers $libworkers $*"
+[ -z "${MPDIFF_ARGS:-}" ] || replay="MPDIFF_ARGS='$MPDIFF_ARGS' $replay"
 # shellcheck disable=SC2086 # MPDIFF_ARGS is a list of words
-env -u LD_PRELOAD NVMMIO_PATH="$dir/managed" MPDIFF_REPLAY="bash $0 $lib $bin $seed $ops $workers $libworkers $*" \
+env -u LD_PRELOAD NVMMIO_PATH="$dir/managed" MPDIFF_REPLAY="$replay" \
     "$@" "$bin" --seed "$seed" --ops "$ops" --workers "$workers" --lib-workers "$libworkers" \
     --preload "$preload" --managed "$dir/managed" --plain "$dir/plain" ${MPDIFF_ARGS:-}
 exit $?
