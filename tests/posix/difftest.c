@@ -51,7 +51,9 @@
  * or setup error.
  *
  * All random choices come from one splitmix64 stream seeded by S and from
- * the state of the plain side, so a seed always replays the same sequence.
+ * the state of the plain side, so a seed always replays the same sequence;
+ * the stream and the length and offset choices are in oppick.h, shared
+ * with the multi-process tester (mpdiff.c).
  * --trace prints every operation to stderr.
  *
  * Disk use is bounded: dense writes keep files within --max-file-mb (default
@@ -93,20 +95,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define KIB (1024LL)
-#define MIB (1024LL * KIB)
-#define GIB (1024LL * MIB)
+#include "oppick.h"
 
 #define NFILES        4         /* pool of file names per side */
 #define NSLOTS        8         /* descriptor slots per side */
 #define NSTREAMS      2         /* stdio streams per side */
-#define PAGE          (4 * KIB) /* small alignment unit */
-#define HUGE_PAGE     (2 * MIB) /* large alignment unit */
 #define MAX_IO        (4 * MIB) /* largest single read or write */
 #define SPARSE_BASE   (4 * GIB) /* sparse writes land in [4 GiB, 5 GiB) */
 #define SPARSE_SPAN   (1 * GIB)
-#define SPARSE_MAX_IO (64 * KIB)  /* sparse writes are small */
-#define FAR_MAX_IO    (4 * KIB)   /* writes at a position past --max-file-mb */
 #define SHRINK_EVERY  5000        /* ops between shrinking large files */
 #define VERIFY_EVERY  10000       /* ops between whole-file comparisons */
 #define VERIFY_CHUNK  (1 * MIB)   /* read size of whole-file comparisons */
@@ -114,10 +110,7 @@
 #define VERIFY_MIDDLE (256 * MIB) /* big files: cap on the compared data extents */
 #define HIST          16          /* recent operations shown on a mismatch */
 #define DESC_LEN      240
-#define MAX_IOV       8          /* iovecs of one vectored call */
-#define VEC_MAX       (1 * MIB)  /* bytes of one vectored call */
 #define COPY_MAX      (2 * MIB)  /* bytes of one copy_file_range or sendfile */
-#define FALLOC_MAX    (4 * MIB)  /* length of one fallocate */
 #define STREAM_IO     (64 * KIB) /* bytes of one fread or fwrite */
 #define CHILD_OPS     4          /* most operations of a fork's child */
 #define CHILD_IO      (64 * KIB) /* bytes of one read or write in a child */
@@ -196,11 +189,10 @@ static const char *const case_names[NCASES] = {
 struct ctx {
     uint64_t seed;
     long long nops;
-    long long max_file;    /* dense writes keep files at most this long */
     long long alloc_slack; /* allocation guard: bytes managed may exceed 2 x plain */
     bool trace;
-    uint64_t rng;
-    long long op; /* index of the running operation */
+    struct pick pk; /* the random stream and the bounds of its choices */
+    long long op;   /* index of the running operation */
     long long compared;
     char desc[DESC_LEN];
     char hist[HIST][DESC_LEN + 32];
@@ -218,74 +210,10 @@ struct ctx {
 
 /* ---------------------------------------------------------------- random */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n); 0 when n is 0. */
-static uint64_t rnd(struct ctx *c, uint64_t n)
-{
-    return n ? splitmix64(&c->rng) % n : 0;
-}
-
-/* Uniform in [lo, hi]; lo when hi < lo. */
-static long long rnd_range(struct ctx *c, long long lo, long long hi)
-{
-    if (hi <= lo)
-        return lo;
-    return lo + (long long)rnd(c, (uint64_t)(hi - lo) + 1);
-}
-
-static bool chance(struct ctx *c, unsigned permille)
-{
-    return rnd(c, 1000) < permille;
-}
-
-static int log2ll(long long v)
-{
-    return 63 - __builtin_clzll((unsigned long long)v);
-}
-
-/* Log-distributed in [lo, hi], 1 <= lo <= hi. */
-static long long log_uniform(struct ctx *c, long long lo, long long hi)
-{
-    int e = (int)rnd_range(c, log2ll(lo), log2ll(hi));
-    long long a = 1LL << e, b = (a << 1) - 1;
-    if (a < lo)
-        a = lo;
-    if (b > hi)
-        b = hi;
-    return rnd_range(c, a, b);
-}
-
-static long long min_ll(long long a, long long b)
-{
-    return a < b ? a : b;
-}
-
-static long long max_ll(long long a, long long b)
-{
-    return a > b ? a : b;
-}
-
 /* Fills the write buffer with bytes determined by (seed, op index, salt). */
 static void fill_wbuf_salt(struct ctx *c, long long len, uint64_t salt)
 {
-    uint64_t s = c->seed * 0xd1342543de82ef95ULL ^ (uint64_t)c->op * 0x9e3779b97f4a7c15ULL ^
-                 salt * 0xbf58476d1ce4e5b9ULL;
-    long long i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t v = splitmix64(&s);
-        memcpy(c->wbuf + i, &v, 8);
-    }
-    if (i < len) {
-        uint64_t v = splitmix64(&s);
-        memcpy(c->wbuf + i, &v, (size_t)(len - i));
-    }
+    fill_bytes(c->wbuf, len, c->seed, c->op, salt);
 }
 
 static void fill_wbuf(struct ctx *c, long long len)
@@ -469,9 +397,9 @@ static int pick_slot(struct ctx *c)
     for (int i = 0; i < NSLOTS; i++)
         if (c->slots[i].open)
             open[n++] = i;
-    if (n > 0 && !chance(c, 80))
-        return open[rnd(c, (uint64_t)n)];
-    return (int)rnd(c, NSLOTS);
+    if (n > 0 && !chance(&c->pk, 80))
+        return open[rnd(&c->pk, (uint64_t)n)];
+    return (int)rnd(&c->pk, NSLOTS);
 }
 
 /* Size of the slot's file as the plain side sees it; 0 for closed slots. */
@@ -508,129 +436,6 @@ static void slot_closed(struct slot *sl)
     sl->open = false;
 }
 
-/* -------------------------------------------------------------- sizes */
-
-/* Length of one read or write: mostly small, some page multiples, a few up
- * to MAX_IO. */
-static long long pick_len(struct ctx *c)
-{
-    unsigned k = (unsigned)rnd(c, 100);
-    if (k < 1)
-        return 0;
-    if (k < 48)
-        return log_uniform(c, 1, PAGE);
-    if (k < 63)
-        return PAGE * rnd_range(c, 1, 16);
-    if (k < 88)
-        return log_uniform(c, PAGE, 256 * KIB);
-    if (k < 97)
-        return log_uniform(c, 256 * KIB, 2 * MIB);
-    return log_uniform(c, 2 * MIB, MAX_IO);
-}
-
-/* Bounds a dense write at position `at` so the file stays within max_file;
- * past max_file (a sparse region) only small writes are allowed. */
-static long long bound_len(struct ctx *c, long long at, long long len)
-{
-    if (at + len <= c->max_file)
-        return len;
-    if (at >= c->max_file)
-        return min_ll(len, FAR_MAX_IO);
-    return c->max_file - at;
-}
-
-/* Offset and length of a pwrite given the current (plain) size. */
-static void pick_write(struct ctx *c, long long size, long long *offp, long long *lenp)
-{
-    long long len = min_ll(*lenp, c->max_file), off;
-    long long dsize = min_ll(size, c->max_file);
-    unsigned k = (unsigned)rnd(c, 1000);
-    if (k < 5) { /* sparse, far past 4 GiB */
-        off = SPARSE_BASE + (long long)rnd(c, SPARSE_SPAN);
-        if (chance(c, 500))
-            off &= ~(PAGE - 1);
-        *offp = off;
-        *lenp = min_ll(len, SPARSE_MAX_IO);
-        return;
-    }
-    if (k < 10) { /* negative offset: EINVAL */
-        *offp = -rnd_range(c, 1, 4096);
-        *lenp = min_ll(len, 4096);
-        return;
-    }
-    if (k < 110) { /* across a page or 2 MiB boundary */
-        long long unit = chance(c, 500) ? PAGE : HUGE_PAGE;
-        long long nb = c->max_file / unit;
-        long long bound = unit * rnd_range(c, 1, max_ll(1, nb - 1));
-        len = max_ll(len, 2);
-        off = bound - rnd_range(c, 1, len - 1);
-    } else if (k < 500) {
-        off = rnd_range(c, 0, dsize);
-    } else if (k < 620) {
-        off = dsize - rnd_range(c, 0, min_ll(dsize, 64 * KIB));
-    } else if (k < 720) {
-        off = dsize + rnd_range(c, 1, 64 * KIB); /* leaves a hole */
-    } else if (k < 850) {
-        off = PAGE * rnd_range(c, 0, dsize / PAGE);
-    } else {
-        off = rnd_range(c, 0, c->max_file);
-    }
-    len = min_ll(len, c->max_file);
-    if (off < 0)
-        off = 0;
-    if (off + len > c->max_file) {
-        if (off < c->max_file && chance(c, 500))
-            len = c->max_file - off;
-        else
-            off = rnd_range(c, 0, c->max_file - len);
-    }
-    *offp = off;
-    *lenp = len;
-}
-
-/* Offset of a pread given the current (plain) size. */
-static long long pick_read_off(struct ctx *c, long long size, long long len)
-{
-    unsigned k = (unsigned)rnd(c, 100);
-    if (k < 50)
-        return rnd_range(c, 0, size + 64 * KIB);
-    if (k < 70)
-        return max_ll(0, size - rnd_range(c, 0, len));
-    if (k < 80)
-        return size + rnd_range(c, 0, 64 * KIB);
-    if (k < 90)
-        return PAGE * rnd_range(c, 0, size / PAGE);
-    if (k < 97)
-        return max_ll(0, HUGE_PAGE * rnd_range(c, 0, size / HUGE_PAGE) - rnd_range(c, 0, len));
-    if (k < 98)
-        return -rnd_range(c, 1, 4096);
-    return SPARSE_BASE + (long long)rnd(c, SPARSE_SPAN);
-}
-
-/* Length for ftruncate/truncate given the current (plain) size. */
-static long long pick_trunc_len(struct ctx *c, long long size)
-{
-    long long dsize = min_ll(size, c->max_file);
-    unsigned k = (unsigned)rnd(c, 1000);
-    if (k < 300)
-        return rnd_range(c, 0, dsize);
-    if (k < 450)
-        return min_ll(c->max_file, dsize + rnd_range(c, 1, 64 * KIB));
-    if (k < 550)
-        return PAGE * rnd_range(c, 0, dsize / PAGE);
-    if (k < 650)
-        return rnd_range(c, 0, c->max_file);
-    if (k < 720)
-        return dsize;
-    if (k < 790)
-        return 0;
-    if (k < 900)
-        return dsize - rnd_range(c, 0, min_ll(dsize, PAGE));
-    if (k < 985)
-        return -rnd_range(c, 1, MIB);
-    return SPARSE_BASE + (long long)rnd(c, SPARSE_SPAN);
-}
-
 /* ------------------------------------------------------------ operations */
 
 static void close_slot(struct ctx *c, int s, const char *why)
@@ -656,10 +461,10 @@ static int take_slot(struct ctx *c, int keep)
         if (!c->slots[i].open)
             free_slots[n++] = i;
     if (n > 0)
-        return free_slots[rnd(c, (uint64_t)n)];
+        return free_slots[rnd(&c->pk, (uint64_t)n)];
     int s;
     do
-        s = (int)rnd(c, NSLOTS);
+        s = (int)rnd(&c->pk, NSLOTS);
     while (s == keep);
     close_slot(c, s, " (to reopen)");
     return s;
@@ -668,23 +473,23 @@ static int take_slot(struct ctx *c, int keep)
 static void op_open(struct ctx *c)
 {
     int s = take_slot(c, -1);
-    int name = (int)rnd(c, NFILES);
-    unsigned k = (unsigned)rnd(c, 8);
+    int name = (int)rnd(&c->pk, NFILES);
+    unsigned k = (unsigned)rnd(&c->pk, 8);
     int flags = k < 2 ? O_RDONLY : k < 4 ? O_WRONLY : O_RDWR;
-    if (chance(c, 700))
+    if (chance(&c->pk, 700))
         flags |= O_CREAT;
-    if ((flags & O_CREAT) && chance(c, 40))
+    if ((flags & O_CREAT) && chance(&c->pk, 40))
         flags |= O_EXCL;
-    if (chance(c, 100))
+    if (chance(&c->pk, 100))
         flags |= O_TRUNC;
-    if (chance(c, 350))
+    if (chance(&c->pk, 350))
         flags |= O_APPEND;
-    k = (unsigned)rnd(c, 100);
+    k = (unsigned)rnd(&c->pk, 100);
     if (k < 4)
         flags |= O_SYNC;
     else if (k < 8)
         flags |= O_DSYNC;
-    if (chance(c, 100))
+    if (chance(&c->pk, 100))
         flags |= O_CLOEXEC;
     char fb[96];
     set_desc(c, "open f%d %s mode=0644 -> slot=%d", name, flags_str(flags, fb, sizeof(fb)), s);
@@ -714,10 +519,10 @@ static void op_write(struct ctx *c)
     char sb[128];
     int s = pick_slot(c);
     struct slot *sl = &c->slots[s];
-    long long len = pick_len(c);
+    long long len = pick_len(&c->pk);
     if (slot_writable(sl)) {
         long long at = (sl->flags & O_APPEND) ? plain_size(c, s) : plain_pos(c, s);
-        len = bound_len(c, at, min_ll(len, c->max_file));
+        len = bound_len(&c->pk, at, min_ll(len, c->pk.max_file));
     }
     fill_wbuf(c, len);
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
@@ -732,10 +537,10 @@ static void op_pwrite(struct ctx *c)
     char sb[128];
     int s = pick_slot(c);
     struct slot *sl = &c->slots[s];
-    long long size = plain_size(c, s), len = pick_len(c), off;
-    pick_write(c, size, &off, &len);
+    long long size = plain_size(c, s), len = pick_len(&c->pk), off;
+    pick_write(&c->pk, size, &off, &len);
     if (slot_writable(sl) && (sl->flags & O_APPEND))
-        len = bound_len(c, size, len); /* Linux appends, ignoring off */
+        len = bound_len(&c->pk, size, len); /* Linux appends, ignoring off */
     fill_wbuf(c, len);
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
     set_desc(c, "pwrite %s off=%lld len=%lld (size %lld)", slot_str(c, s, sb, sizeof(sb)), off, len,
@@ -755,7 +560,7 @@ static void op_read(struct ctx *c)
 {
     char sb[128];
     int s = pick_slot(c);
-    long long len = pick_len(c), pos = plain_pos(c, s);
+    long long len = pick_len(&c->pk), pos = plain_pos(c, s);
     poison(c, len);
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
     set_desc(c, "read %s pos=%lld len=%lld (size %lld)", slot_str(c, s, sb, sizeof(sb)), pos, len,
@@ -770,8 +575,8 @@ static void op_pread(struct ctx *c)
 {
     char sb[128];
     int s = pick_slot(c);
-    long long size = plain_size(c, s), len = pick_len(c);
-    long long off = pick_read_off(c, size, len);
+    long long size = plain_size(c, s), len = pick_len(&c->pk);
+    long long off = pick_read_off(&c->pk, size, len);
     poison(c, len);
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
     set_desc(c, "pread %s off=%lld len=%lld (size %lld)", slot_str(c, s, sb, sizeof(sb)), off, len,
@@ -789,28 +594,28 @@ static void op_lseek(struct ctx *c)
     int s = pick_slot(c);
     long long size = plain_size(c, s), off;
     int whence;
-    unsigned k = (unsigned)rnd(c, 100);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     if (k < 30) {
         whence = SEEK_SET;
-        off = rnd_range(c, 0, size + 64 * KIB);
+        off = rnd_range(&c->pk, 0, size + 64 * KIB);
     } else if (k < 40) {
         whence = SEEK_SET;
-        off = PAGE * rnd_range(c, 0, (size + 64 * KIB) / PAGE);
+        off = PAGE * rnd_range(&c->pk, 0, (size + 64 * KIB) / PAGE);
     } else if (k < 55) {
         whence = SEEK_CUR;
-        off = rnd_range(c, -64 * KIB, 64 * KIB); /* may go negative: EINVAL */
+        off = rnd_range(&c->pk, -64 * KIB, 64 * KIB); /* may go negative: EINVAL */
     } else if (k < 70) {
         whence = SEEK_END;
-        off = rnd_range(c, -(min_ll(size, MIB) + PAGE), 64 * KIB);
+        off = rnd_range(&c->pk, -(min_ll(size, MIB) + PAGE), 64 * KIB);
     } else if (k < 75) {
         whence = SEEK_SET;
-        off = -rnd_range(c, 1, MIB);
+        off = -rnd_range(&c->pk, 1, MIB);
     } else if (k < 80) {
-        whence = bad_whence[rnd(c, sizeof(bad_whence) / sizeof(bad_whence[0]))];
-        off = rnd_range(c, 0, size);
+        whence = bad_whence[rnd(&c->pk, sizeof(bad_whence) / sizeof(bad_whence[0]))];
+        off = rnd_range(&c->pk, 0, size);
     } else if (k < 81) {
         whence = SEEK_SET;
-        off = SPARSE_BASE + (long long)rnd(c, SPARSE_SPAN);
+        off = SPARSE_BASE + (long long)rnd(&c->pk, SPARSE_SPAN);
     } else if (k < 90) {
         whence = SEEK_CUR;
         off = 0;
@@ -831,7 +636,7 @@ static void op_ftruncate(struct ctx *c)
 {
     char sb[128];
     int s = pick_slot(c);
-    long long size = plain_size(c, s), len = pick_trunc_len(c, size);
+    long long size = plain_size(c, s), len = pick_trunc_len(&c->pk, size);
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
     set_desc(c, "ftruncate %s len=%lld (size %lld)", slot_str(c, s, sb, sizeof(sb)), len, size);
     struct res a = CALL(ftruncate(fa, len));
@@ -842,9 +647,9 @@ static void op_ftruncate(struct ctx *c)
 static void op_truncate(struct ctx *c)
 {
     struct stat st;
-    int name = (int)rnd(c, NFILES);
+    int name = (int)rnd(&c->pk, NFILES);
     long long size = stat(c->path[B][name], &st) == 0 ? (long long)st.st_size : 0;
-    long long len = pick_trunc_len(c, size);
+    long long len = pick_trunc_len(&c->pk, size);
     set_desc(c, "truncate f%d len=%lld (size %lld)", name, len, size);
     struct res a = CALL(truncate(c->path[A][name], len));
     struct res b = CALL(truncate(c->path[B][name], len));
@@ -888,7 +693,7 @@ static void op_fstat(struct ctx *c)
 static void op_stat(struct ctx *c)
 {
     struct stat sa, sb;
-    int name = (int)rnd(c, NFILES);
+    int name = (int)rnd(&c->pk, NFILES);
     set_desc(c, "stat f%d", name);
     struct res a = CALL(stat(c->path[A][name], &sa));
     struct res b = CALL(stat(c->path[B][name], &sb));
@@ -897,7 +702,7 @@ static void op_stat(struct ctx *c)
 
 static void op_unlink(struct ctx *c)
 {
-    int name = (int)rnd(c, NFILES);
+    int name = (int)rnd(&c->pk, NFILES);
     set_desc(c, "unlink f%d", name);
     struct res a = CALL(unlink(c->path[A][name]));
     struct res b = CALL(unlink(c->path[B][name]));
@@ -906,7 +711,7 @@ static void op_unlink(struct ctx *c)
 
 static void op_rename(struct ctx *c)
 {
-    int from = (int)rnd(c, NFILES), to = (int)rnd(c, NFILES);
+    int from = (int)rnd(&c->pk, NFILES), to = (int)rnd(&c->pk, NFILES);
     set_desc(c, "rename f%d -> f%d", from, to);
     struct res a = CALL(rename(c->path[A][from], c->path[A][to]));
     struct res b = CALL(rename(c->path[B][from], c->path[B][to]));
@@ -914,68 +719,6 @@ static void op_rename(struct ctx *c)
 }
 
 /* ---------------------------------------------------------- vectored IO */
-
-/* The iovecs of one vectored call: lengths (some 0) and where each lies in
- * the buffer. Entries are laid out in a shuffled order with small gaps, so
- * that gathering and scattering in iovec order matters. */
-struct vec {
-    int n;
-    long long len[MAX_IOV];
-    long long start[MAX_IOV];
-    long long total; /* sum of len */
-    long long span;  /* buffer bytes the layout covers */
-};
-
-static long long pick_iov_len(struct ctx *c)
-{
-    unsigned k = (unsigned)rnd(c, 100);
-    if (k < 15)
-        return 0;
-    if (k < 55)
-        return log_uniform(c, 1, PAGE);
-    if (k < 70)
-        return PAGE * rnd_range(c, 1, 4);
-    if (k < 93)
-        return log_uniform(c, PAGE, 128 * KIB);
-    return log_uniform(c, 128 * KIB, 512 * KIB);
-}
-
-static void pick_vec(struct ctx *c, struct vec *v)
-{
-    v->n = chance(c, 10) ? 0 : (int)rnd_range(c, 1, MAX_IOV);
-    v->total = 0;
-    for (int i = 0; i < v->n; i++) {
-        v->len[i] = min_ll(pick_iov_len(c), VEC_MAX - v->total);
-        v->total += v->len[i];
-    }
-    int perm[MAX_IOV];
-    for (int i = 0; i < v->n; i++)
-        perm[i] = i;
-    for (int i = v->n - 1; i > 0; i--) {
-        int j = (int)rnd(c, (uint64_t)i + 1), t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-    long long at = 0;
-    for (int j = 0; j < v->n; j++) {
-        at += (long long)rnd(c, 65);
-        v->start[perm[j]] = at;
-        at += v->len[perm[j]];
-    }
-    v->span = at;
-}
-
-/* Cuts the iovecs down to total bytes, the last entries first. */
-static void trim_vec(struct vec *v, long long total)
-{
-    long long left = max_ll(total, 0);
-    v->total = 0;
-    for (int i = 0; i < v->n; i++) {
-        v->len[i] = min_ll(v->len[i], left);
-        left -= v->len[i];
-        v->total += v->len[i];
-    }
-}
 
 static void make_iov(const struct vec *v, unsigned char *base, struct iovec *iov)
 {
@@ -1015,7 +758,7 @@ static const char *rwf_str(int rwf, char *buf, size_t n)
 
 static int pick_rwf_read(struct ctx *c)
 {
-    unsigned k = (unsigned)rnd(c, 100);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     if (k < 70)
         return 0;
     if (k < 85)
@@ -1027,7 +770,7 @@ static int pick_rwf_read(struct ctx *c)
 
 static int pick_rwf_write(struct ctx *c)
 {
-    unsigned k = (unsigned)rnd(c, 100);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     if (k < 40)
         return 0;
     if (k < 58)
@@ -1076,13 +819,13 @@ static void vec_read(struct ctx *c, int kind)
     char sb[128], vb[160], fb[64];
     int s = pick_slot(c);
     struct vec v;
-    pick_vec(c, &v);
+    pick_vec(&c->pk, &v);
     long long size = plain_size(c, s), pos = plain_pos(c, s), off = -1;
     int rwf = 0;
     if (kind == VEC_P)
-        off = pick_read_off(c, size, v.total);
+        off = pick_read_off(&c->pk, size, v.total);
     else if (kind == VEC_P2) {
-        off = chance(c, 400) ? -1 : pick_read_off(c, size, v.total);
+        off = chance(&c->pk, 400) ? -1 : pick_read_off(&c->pk, size, v.total);
         rwf = pick_rwf_read(c);
     }
     long long base = kind == VEC_PLAIN || off == -1 ? pos : off;
@@ -1115,17 +858,17 @@ static void vec_write(struct ctx *c, int kind)
     int s = pick_slot(c);
     struct slot *sl = &c->slots[s];
     struct vec v;
-    pick_vec(c, &v);
+    pick_vec(&c->pk, &v);
     long long size = plain_size(c, s), pos = plain_pos(c, s), off = -1, len = v.total;
     int rwf = 0;
     if (kind == VEC_P) {
-        pick_write(c, size, &off, &len);
+        pick_write(&c->pk, size, &off, &len);
     } else if (kind == VEC_P2) {
         rwf = pick_rwf_write(c);
-        if (chance(c, 400))
+        if (chance(&c->pk, 400))
             off = -1;
         else
-            pick_write(c, size, &off, &len);
+            pick_write(&c->pk, size, &off, &len);
     }
     if (slot_writable(sl)) {
         bool append = (sl->flags & O_APPEND) || (rwf & RWF_APPEND);
@@ -1134,7 +877,7 @@ static void vec_write(struct ctx *c, int kind)
             append = false;
 #endif
         long long at = append ? size : off >= 0 ? off : pos;
-        len = bound_len(c, at, min_ll(len, c->max_file));
+        len = bound_len(&c->pk, at, min_ll(len, c->pk.max_file));
     }
     trim_vec(&v, len);
     fill_wbuf(c, v.span);
@@ -1239,8 +982,8 @@ static void dup_new(struct ctx *c, int s, int cmd)
     int t = take_slot(c, s);
     long least = 0;
     if (cmd) {
-        unsigned k = (unsigned)rnd(c, 10);
-        least = k < 3 ? 0 : k < 6 ? 3 : k < 8 ? 20 : k < 9 ? 100 : -(long)rnd_range(c, 1, 10);
+        unsigned k = (unsigned)rnd(&c->pk, 10);
+        least = k < 3 ? 0 : k < 6 ? 3 : k < 8 ? 20 : k < 9 ? 100 : -(long)rnd_range(&c->pk, 1, 10);
     }
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
     const char *name = cmd == F_DUPFD ? "fcntl(F_DUPFD)" : cmd ? "fcntl(F_DUPFD_CLOEXEC)" : "dup";
@@ -1262,10 +1005,10 @@ static void dup_onto(struct ctx *c, int s, bool three)
     for (int i = 0; i < NSLOTS; i++)
         if (i != s && c->slots[i].open)
             others[n++] = i;
-    unsigned k = (unsigned)rnd(c, 100);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     int t, want[2];
     if (k < 55 && n > 0) {
-        t = others[rnd(c, (uint64_t)n)];
+        t = others[rnd(&c->pk, (uint64_t)n)];
         want[A] = c->slots[t].fd[A];
         want[B] = c->slots[t].fd[B];
     } else if (k < 70) {
@@ -1279,7 +1022,7 @@ static void dup_onto(struct ctx *c, int s, bool three)
     }
     int flags = 0;
     if (three) {
-        k = (unsigned)rnd(c, 100);
+        k = (unsigned)rnd(&c->pk, 100);
         flags = k < 85 ? O_CLOEXEC : k < 95 ? 0 : O_NONBLOCK; /* O_NONBLOCK: EINVAL */
     }
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
@@ -1307,7 +1050,7 @@ static void dup_onto(struct ctx *c, int s, bool three)
 static void op_dup(struct ctx *c)
 {
     int s = pick_slot(c);
-    unsigned k = (unsigned)rnd(c, 100);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     if (k < 20)
         dup_new(c, s, 0);
     else if (k < 32)
@@ -1327,7 +1070,7 @@ static void op_fcntl(struct ctx *c)
     char sb[128], fb[96];
     int s = pick_slot(c);
     int fa = fd_for(c, s, A), fb_ = fd_for(c, s, B);
-    unsigned k = (unsigned)rnd(c, 100);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     struct res a, b;
     if (k < 35) {
         set_desc(c, "fcntl(F_GETFL) %s", slot_str(c, s, sb, sizeof(sb)));
@@ -1342,7 +1085,7 @@ static void op_fcntl(struct ctx *c)
         int cur = c->slots[s].open ? fcntl(fb_, F_GETFL) : O_RDWR;
         if (cur < 0)
             cur = O_RDWR;
-        k = (unsigned)rnd(c, 100);
+        k = (unsigned)rnd(&c->pk, 100);
         int nf = k < 75 ? cur ^ O_APPEND : k < 90 ? cur ^ O_NONBLOCK : cur | O_DSYNC;
         /* O_APPEND stays as it is under a stream (see stdio_open) */
         for (int t = 0; t < NSTREAMS; t++)
@@ -1361,7 +1104,7 @@ static void op_fcntl(struct ctx *c)
         b = CALL(fcntl(fb_, F_GETFD));
         check_res(c, a, b);
     } else {
-        int v = chance(c, 500) ? FD_CLOEXEC : 0;
+        int v = chance(&c->pk, 500) ? FD_CLOEXEC : 0;
         set_desc(c, "fcntl(F_SETFD, %d) %s", v, slot_str(c, s, sb, sizeof(sb)));
         a = CALL(fcntl(fa, F_SETFD, v));
         b = CALL(fcntl(fb_, F_SETFD, v));
@@ -1388,40 +1131,6 @@ static const char *falloc_str(int mode, char *buf, size_t n)
     return buf;
 }
 
-/* Offset and length of an fallocate near the file: within max_file, or
- * small and far (sparse); *offp < 0 or *lenp <= 0 only when asked. */
-static void pick_falloc(struct ctx *c, long long size, long long *offp, long long *lenp)
-{
-    long long dsize = min_ll(size, c->max_file), off, len;
-    unsigned k = (unsigned)rnd(c, 100);
-    if (k < 40)
-        len = log_uniform(c, 1, PAGE);
-    else if (k < 75)
-        len = PAGE * rnd_range(c, 1, 64);
-    else
-        len = log_uniform(c, PAGE, FALLOC_MAX);
-    k = (unsigned)rnd(c, 100);
-    if (k < 40)
-        off = rnd_range(c, 0, dsize);
-    else if (k < 60)
-        off = PAGE * rnd_range(c, 0, dsize / PAGE);
-    else if (k < 75)
-        off = dsize + rnd_range(c, 0, 64 * KIB);
-    else if (k < 90)
-        off = max_ll(0, dsize - rnd_range(c, 0, len));
-    else if (k < 97)
-        off = rnd_range(c, 0, c->max_file);
-    else {
-        *offp = SPARSE_BASE + (long long)rnd(c, SPARSE_SPAN);
-        *lenp = min_ll(len, SPARSE_MAX_IO);
-        return;
-    }
-    if (off >= c->max_file)
-        off = rnd_range(c, 0, c->max_file - 1);
-    *offp = off;
-    *lenp = min_ll(len, c->max_file - off);
-}
-
 static void op_fallocate(struct ctx *c)
 {
     static const int other_modes[] = {
@@ -1430,9 +1139,9 @@ static void op_fallocate(struct ctx *c)
     char sb[128], mb[96];
     int s = pick_slot(c);
     long long size = plain_size(c, s), off, len;
-    pick_falloc(c, size, &off, &len);
+    pick_falloc(&c->pk, size, &off, &len);
     int mode;
-    unsigned k = (unsigned)rnd(c, 100);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     if (k < 22)
         mode = 0;
     else if (k < 36)
@@ -1444,18 +1153,18 @@ static void op_fallocate(struct ctx *c)
     else if (k < 76)
         mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
     else if (k < 80) {
-        mode = chance(c, 500) ? 0 : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+        mode = chance(&c->pk, 500) ? 0 : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
         len = 0; /* EINVAL */
     } else if (k < 84) {
-        mode = chance(c, 500) ? 0 : FALLOC_FL_KEEP_SIZE;
-        off = -rnd_range(c, 1, 4096); /* EINVAL */
+        mode = chance(&c->pk, 500) ? 0 : FALLOC_FL_KEEP_SIZE;
+        off = -rnd_range(&c->pk, 1, 4096); /* EINVAL */
     } else if (k < 87) {
         mode = 0;
-        len = -rnd_range(c, 1, 4096); /* EINVAL */
+        len = -rnd_range(&c->pk, 1, 4096); /* EINVAL */
     } else if (k < 92) {
         mode = FALLOC_FL_PUNCH_HOLE; /* without KEEP_SIZE: EOPNOTSUPP */
     } else {
-        mode = other_modes[rnd(c, sizeof(other_modes) / sizeof(other_modes[0]))];
+        mode = other_modes[rnd(&c->pk, sizeof(other_modes) / sizeof(other_modes[0]))];
     }
     if ((c->no[NO_ZERO_RANGE] && (mode & FALLOC_FL_ZERO_RANGE)) ||
         (c->no[NO_FALLOC_BADMODE] && k >= 87))
@@ -1473,14 +1182,14 @@ static void op_posix_fallocate(struct ctx *c)
     char sb[128];
     int s = pick_slot(c);
     long long size = plain_size(c, s), off, len;
-    pick_falloc(c, size, &off, &len);
-    unsigned k = (unsigned)rnd(c, 100);
+    pick_falloc(&c->pk, size, &off, &len);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     if (k < 4)
         len = 0;
     else if (k < 8)
-        off = -rnd_range(c, 1, 4096);
+        off = -rnd_range(&c->pk, 1, 4096);
     else if (k < 10)
-        len = -rnd_range(c, 1, 4096);
+        len = -rnd_range(&c->pk, 1, 4096);
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
     set_desc(c, "posix_fallocate %s off=%lld len=%lld (size %lld)", slot_str(c, s, sb, sizeof(sb)),
              off, len, size);
@@ -1522,15 +1231,15 @@ static void op_copy_file_range(struct ctx *c)
     struct slot *out = &c->slots[so];
     long long isize = plain_size(c, si), osize = plain_size(c, so);
     long long ipos = plain_pos(c, si), opos = plain_pos(c, so);
-    long long len = min_ll(pick_len(c), COPY_MAX);
-    bool use_in = chance(c, 500), use_out = chance(c, 500);
-    long long in_off = use_in ? pick_read_off(c, isize, len) : ipos;
+    long long len = min_ll(pick_len(&c->pk), COPY_MAX);
+    bool use_in = chance(&c->pk, 500), use_out = chance(&c->pk, 500);
+    long long in_off = use_in ? pick_read_off(&c->pk, isize, len) : ipos;
     long long out_off = opos;
     if (use_out)
-        pick_write(c, osize, &out_off, &len);
+        pick_write(&c->pk, osize, &out_off, &len);
     if (slot_writable(out) && out_off >= 0)
-        len = bound_len(c, out_off, min_ll(len, c->max_file));
-    unsigned flags = chance(c, 20) ? 1 : 0; /* EINVAL */
+        len = bound_len(&c->pk, out_off, min_ll(len, c->pk.max_file));
+    unsigned flags = chance(&c->pk, 20) ? 1 : 0; /* EINVAL */
     if (c->no[NO_COPY_ERRORS]) {
         in_off = max_ll(in_off, 0);
         out_off = max_ll(out_off, 0);
@@ -1567,16 +1276,16 @@ static void op_sendfile(struct ctx *c)
         return;
     struct slot *out = &c->slots[so];
     long long isize = plain_size(c, si), ipos = plain_pos(c, si), opos = plain_pos(c, so);
-    long long count = min_ll(pick_len(c), COPY_MAX);
-    bool use_off = chance(c, 500);
-    long long off = use_off ? pick_read_off(c, isize, count) : ipos;
+    long long count = min_ll(pick_len(&c->pk), COPY_MAX);
+    bool use_off = chance(&c->pk, 500);
+    long long off = use_off ? pick_read_off(&c->pk, isize, count) : ipos;
     /* One description for both ends: reading from its offset and writing
      * at it are the same range */
     if (c->no[NO_COPY_OVERLAP] && c->slots[si].open && c->slots[so].open &&
         c->slots[si].desc == c->slots[so].desc)
         use_off = true;
     if (slot_writable(out) && !(out->flags & O_APPEND))
-        count = bound_len(c, opos, min_ll(count, c->max_file));
+        count = bound_len(&c->pk, opos, min_ll(count, c->pk.max_file));
     if (c->no[NO_COPY_ERRORS])
         off = max_ll(off, 0);
     /* Within one file, what the kernel's copy reads after it wrote (onto
@@ -1650,11 +1359,11 @@ static void stdio_open(struct ctx *c)
         if (!c->streams[i].open)
             t = i;
     if (t < 0) {
-        t = (int)rnd(c, NSTREAMS);
+        t = (int)rnd(&c->pk, NSTREAMS);
         stdio_close(c, t, " (to reopen)");
     }
     struct stream *st = &c->streams[t];
-    const char *mode = modes[rnd(c, sizeof(modes) / sizeof(modes[0]))];
+    const char *mode = modes[rnd(&c->pk, sizeof(modes) / sizeof(modes[0]))];
     int open_slots[NSLOTS], n = 0;
     for (int i = 0; i < NSLOTS; i++)
         if (c->slots[i].open)
@@ -1662,7 +1371,7 @@ static void stdio_open(struct ctx *c)
     FILE *fp[2] = {NULL, NULL};
     int err[2] = {0, 0};
     st->dir = 0;
-    int s = n > 0 && chance(c, 250) ? open_slots[rnd(c, (uint64_t)n)] : -1;
+    int s = n > 0 && chance(&c->pk, 250) ? open_slots[rnd(&c->pk, (uint64_t)n)] : -1;
     /* A stream over an O_APPEND descriptor is opened for appending: glibc's
      * file streams track their offset as if writes landed where the stream
      * stood, which the kernel does not do. */
@@ -1695,7 +1404,7 @@ static void stdio_open(struct ctx *c)
         if (fp[B] && mode[0] == 'a')
             desc_setfl(c, c->slots[s].desc, c->slots[s].flags | O_APPEND);
     } else {
-        int name = (int)rnd(c, NFILES);
+        int name = (int)rnd(&c->pk, NFILES);
         st->name = name;
         st->slot = -1;
         st->desc = -1;
@@ -1790,16 +1499,16 @@ static void stdio_step(struct ctx *c, int t)
     char tb[96];
     struct stream *st = &c->streams[t];
     FILE *fa = st->fp[A], *fb = st->fp[B];
-    unsigned k = (unsigned)rnd(c, 100);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     struct res a, b;
     if (k < 22) {
-        long long n = chance(c, 20) ? 0 : log_uniform(c, 1, STREAM_IO);
+        long long n = chance(&c->pk, 20) ? 0 : log_uniform(&c->pk, 1, STREAM_IO);
         /* On a write-only stream glibc fails small reads (through the
          * buffer) but lets large ones reach a readable descriptor; only
          * the failure is common to every kind of stream. */
         if (strcmp(st->mode, "w") == 0 || strcmp(st->mode, "a") == 0)
             n = min_ll(n, PAGE - 1);
-        long long size = chance(c, 200) ? rnd_range(c, 2, 16) : 1, nmemb = n / size;
+        long long size = chance(&c->pk, 200) ? rnd_range(&c->pk, 2, 16) : 1, nmemb = n / size;
         stdio_direction(c, t, 1);
         poison(c, n);
         set_desc(c, "fread %s size=%lld nmemb=%lld", stream_str(c, t, tb, sizeof(tb)), size, nmemb);
@@ -1809,7 +1518,7 @@ static void stdio_step(struct ctx *c, int t)
         check_bytes(c, c->rbuf[A], c->rbuf[B], a.ret * size, -1);
         check_stream_error(c, t, a, b);
     } else if (k < 40) {
-        long long n = log_uniform(c, 1, STREAM_IO);
+        long long n = log_uniform(&c->pk, 1, STREAM_IO);
         stdio_direction(c, t, 2);
         fill_wbuf(c, n);
         set_desc(c, "fwrite %s len=%lld", stream_str(c, t, tb, sizeof(tb)), n);
@@ -1818,7 +1527,7 @@ static void stdio_step(struct ctx *c, int t)
         check_res(c, a, b);
         check_stream_error(c, t, a, b);
     } else if (k < 50) {
-        int n = (int)rnd_range(c, 1, 600);
+        int n = (int)rnd_range(&c->pk, 1, 600);
         stdio_direction(c, t, 1);
         memset(c->rbuf[A], 0xcc, (size_t)n);
         memset(c->rbuf[B], 0xcc, (size_t)n);
@@ -1830,9 +1539,9 @@ static void stdio_step(struct ctx *c, int t)
         check_stream_error(c, t, a, b);
     } else if (k < 60) {
         char str[320];
-        int n = (int)rnd_range(c, 0, (long long)sizeof(str) - 1);
+        int n = (int)rnd_range(&c->pk, 0, (long long)sizeof(str) - 1);
         for (int i = 0; i < n; i++)
-            str[i] = chance(c, 30) ? '\n' : (char)(' ' + rnd(c, 95));
+            str[i] = chance(&c->pk, 30) ? '\n' : (char)(' ' + rnd(&c->pk, 95));
         str[n] = '\0';
         stdio_direction(c, t, 2);
         set_desc(c, "fputs %s len=%d", stream_str(c, t, tb, sizeof(tb)), n);
@@ -1843,22 +1552,22 @@ static void stdio_step(struct ctx *c, int t)
     } else if (k < 72) {
         long long size = stream_size(c, t), off;
         int whence;
-        unsigned j = (unsigned)rnd(c, 100);
+        unsigned j = (unsigned)rnd(&c->pk, 100);
         if (j < 40) {
             whence = SEEK_SET;
-            off = rnd_range(c, 0, size + 4 * KIB);
+            off = rnd_range(&c->pk, 0, size + 4 * KIB);
         } else if (j < 55) {
             whence = SEEK_CUR;
-            off = rnd_range(c, -4 * KIB, 4 * KIB);
+            off = rnd_range(&c->pk, -4 * KIB, 4 * KIB);
         } else if (j < 75) {
             whence = SEEK_END;
-            off = rnd_range(c, -min_ll(size, 64 * KIB), 4 * KIB);
+            off = rnd_range(&c->pk, -min_ll(size, 64 * KIB), 4 * KIB);
         } else if (j < 85) {
             whence = SEEK_SET;
             off = 0;
         } else if (j < 90) {
             whence = SEEK_SET;
-            off = -rnd_range(c, 1, 4096); /* EINVAL */
+            off = -rnd_range(&c->pk, 1, 4096); /* EINVAL */
         } else {
             whence = SEEK_END;
             off = 0;
@@ -1901,17 +1610,17 @@ static void op_stdio(struct ctx *c)
     for (int i = 0; i < NSTREAMS; i++)
         if (c->streams[i].open)
             open[n++] = i;
-    unsigned k = (unsigned)rnd(c, 100);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     if (n == 0 || k < 15) {
         stdio_open(c);
         return;
     }
-    int t = open[rnd(c, (uint64_t)n)];
+    int t = open[rnd(&c->pk, (uint64_t)n)];
     if (k < 25) {
         stdio_close(c, t, "");
         return;
     }
-    int steps = (int)rnd_range(c, 1, 4);
+    int steps = (int)rnd_range(&c->pk, 1, 4);
     for (int i = 0; i < steps; i++)
         stdio_step(c, t);
     struct stream *st = &c->streams[t];
@@ -1947,16 +1656,16 @@ static void child_step(struct ctx *c, int step, struct child_rec *rec)
     struct slot *sl = &c->slots[s];
     int fa = fd_for(c, s, A), fb = fd_for(c, s, B);
     long long size = plain_size(c, s), pos = plain_pos(c, s);
-    long long len = log_uniform(c, 1, CHILD_IO), off;
-    unsigned k = (unsigned)rnd(c, 100);
+    long long len = log_uniform(&c->pk, 1, CHILD_IO), off;
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     if (c->no[NO_FORK_CHANGES] && (k < 55 || (k >= 68 && k < 80) || k >= 95))
         k = 60; /* pread */
     slot_str(c, s, sb, sizeof(sb));
     if (k < 30) {
-        pick_write(c, size, &off, &len);
+        pick_write(&c->pk, size, &off, &len);
         len = min_ll(len, CHILD_IO);
         if (slot_writable(sl) && (sl->flags & O_APPEND))
-            len = bound_len(c, size, len);
+            len = bound_len(&c->pk, size, len);
         fill_wbuf_salt(c, len, (uint64_t)step + 1);
         snprintf(rec->desc, DESC_LEN, "pwrite %s off=%lld len=%lld (size %lld)", sb, off, len,
                  size);
@@ -1964,14 +1673,14 @@ static void child_step(struct ctx *c, int step, struct child_rec *rec)
         rec->r[B] = CALL(pwrite(fb, c->wbuf, (size_t)len, off));
     } else if (k < 55) {
         if (slot_writable(sl))
-            len = bound_len(c, (sl->flags & O_APPEND) ? size : pos, len);
+            len = bound_len(&c->pk, (sl->flags & O_APPEND) ? size : pos, len);
         fill_wbuf_salt(c, len, (uint64_t)step + 1);
         snprintf(rec->desc, DESC_LEN, "write %s pos=%lld len=%lld (size %lld)", sb, pos, len, size);
         rec->r[A] = CALL(write(fa, c->wbuf, (size_t)len));
         rec->r[B] = CALL(write(fb, c->wbuf, (size_t)len));
     } else if (k < 80) {
         bool positional = k < 68;
-        off = positional ? pick_read_off(c, size, len) : pos;
+        off = positional ? pick_read_off(&c->pk, size, len) : pos;
         poison(c, len);
         snprintf(rec->desc, DESC_LEN, "%s %s off=%lld len=%lld (size %lld)",
                  positional ? "pread" : "read", sb, off, len, size);
@@ -1995,7 +1704,7 @@ static void child_step(struct ctx *c, int step, struct child_rec *rec)
         rec->r[A] = CALL(fstat(fa, &st) == 0 ? st.st_size : -1);
         rec->r[B] = CALL(fstat(fb, &st) == 0 ? st.st_size : -1);
     } else {
-        len = pick_trunc_len(c, size);
+        len = pick_trunc_len(&c->pk, size);
         snprintf(rec->desc, DESC_LEN, "ftruncate %s len=%lld (size %lld)", sb, len, size);
         rec->r[A] = CALL(ftruncate(fa, len));
         rec->r[B] = CALL(ftruncate(fb, len));
@@ -2006,8 +1715,8 @@ static void child_step(struct ctx *c, int step, struct child_rec *rec)
  * closing: its exit must leave the bytes in the file. */
 static void child_open_write(struct ctx *c, struct child_rec *rec)
 {
-    int name = (int)rnd(c, NFILES);
-    long long off = rnd_range(c, 0, 256 * KIB), len = log_uniform(c, 1, CHILD_IO);
+    int name = (int)rnd(&c->pk, NFILES);
+    long long off = rnd_range(&c->pk, 0, 256 * KIB), len = log_uniform(&c->pk, 1, CHILD_IO);
     fill_wbuf_salt(c, len, 99);
     snprintf(rec->desc, DESC_LEN,
              "open f%d O_RDWR|O_CREAT, pwrite off=%lld len=%lld, no close (ret: pwrite)", name, off,
@@ -2078,9 +1787,9 @@ static void check_slots(struct ctx *c, const char *when)
 
 static void op_fork(struct ctx *c)
 {
-    bool use_exit = chance(c, 300);
-    int nsteps = (int)rnd_range(c, 1, CHILD_OPS);
-    uint64_t child_rng = splitmix64(&c->rng);
+    bool use_exit = chance(&c->pk, 300);
+    int nsteps = (int)rnd_range(&c->pk, 1, CHILD_OPS);
+    uint64_t child_rng = splitmix64(&c->pk.rng);
     set_desc(c, "fork: the child runs %d operation(s), then %s", nsteps,
              use_exit ? "exit(0)" : "_exit(0)");
     int p[2];
@@ -2093,7 +1802,7 @@ static void op_fork(struct ctx *c)
         mismatch(c, "  fork: %s\n", strerror(errno));
     if (pid == 0) {
         close(p[0]);
-        c->rng = child_rng;
+        c->pk.rng = child_rng;
         fork_child(c, p[1], nsteps, use_exit);
     }
     close(p[1]);
@@ -2241,8 +1950,8 @@ static int pick_slot_for(struct ctx *c, int acc)
         if (acc == O_RDONLY ? slot_readable(sl) : sl->open && (sl->flags & O_ACCMODE) == acc)
             fit[n++] = i;
     }
-    if (n > 0 && chance(c, 900))
-        return fit[rnd(c, (uint64_t)n)];
+    if (n > 0 && chance(&c->pk, 900))
+        return fit[rnd(&c->pk, (uint64_t)n)];
     return pick_slot(c);
 }
 
@@ -2250,15 +1959,15 @@ static int pick_slot_for(struct ctx *c, int acc)
  * file, some near its end, some (when past_end) beyond it. */
 static long long pick_map_off(struct ctx *c, long long size, bool past_end)
 {
-    long long dsize = min_ll(size, c->max_file);
-    unsigned k = (unsigned)rnd(c, 100);
+    long long dsize = min_ll(size, c->pk.max_file);
+    unsigned k = (unsigned)rnd(&c->pk, 100);
     if (k < 45)
-        return rnd_range(c, 0, dsize);
+        return rnd_range(&c->pk, 0, dsize);
     if (k < 65)
-        return dsize - rnd_range(c, 0, min_ll(dsize, 64 * KIB));
+        return dsize - rnd_range(&c->pk, 0, min_ll(dsize, 64 * KIB));
     if (k < 80 && past_end)
-        return dsize + rnd_range(c, 0, 64 * KIB);
-    return PAGE * rnd_range(c, 0, dsize / PAGE);
+        return dsize + rnd_range(&c->pk, 0, 64 * KIB);
+    return PAGE * rnd_range(&c->pk, 0, dsize / PAGE);
 }
 
 /* The mapping a mapped read or write of slot s uses for a range that ends
@@ -2270,7 +1979,7 @@ static unsigned char **kept_for(struct ctx *c, int s, long long end, int prot)
 {
     char sb[128];
     struct slot *sl = &c->slots[s];
-    if (sl->open && !sl->kept[A] && chance(c, 100)) {
+    if (sl->open && !sl->kept[A] && chance(&c->pk, 100)) {
         int fd[2] = {sl->fd[A], sl->fd[B]};
         sl->kept_prot = (sl->flags & O_ACCMODE) == O_RDWR ? PROT_READ | PROT_WRITE : PROT_READ;
         set_desc(c, "keep a mapping: mmap %s MAP_SHARED %s len %lld",
@@ -2278,13 +1987,13 @@ static unsigned char **kept_for(struct ctx *c, int s, long long end, int prot)
                  slot_str(c, s, sb, sizeof(sb)), KEEP_LEN);
         if (!map_both(c, fd, sl->kept_prot, 0, KEEP_LEN, sl->kept))
             sl->kept[A] = sl->kept[B] = NULL;
-    } else if (sl->kept[A] && chance(c, 50)) {
+    } else if (sl->kept[A] && chance(&c->pk, 50)) {
         set_desc(c, "drop the kept mapping: munmap %s len %lld", slot_str(c, s, sb, sizeof(sb)),
                  KEEP_LEN);
         unmap_both(c, sl->kept, KEEP_LEN);
         sl->kept[A] = sl->kept[B] = NULL;
     }
-    if (sl->kept[A] && end <= KEEP_LEN && (sl->kept_prot & prot) == prot && chance(c, 500))
+    if (sl->kept[A] && end <= KEEP_LEN && (sl->kept_prot & prot) == prot && chance(&c->pk, 500))
         return sl->kept;
     return NULL;
 }
@@ -2301,10 +2010,10 @@ static void op_mmap(struct ctx *c)
     long long size = plain_size(c, s);
     long long reach = page_up(size); /* readable without SIGBUS */
     long long off = min_ll(pick_map_off(c, size, false), max_ll(reach - 1, 0));
-    long long len = min_ll(log_uniform(c, 1, MMAP_MAX), max_ll(reach - off, 1));
+    long long len = min_ll(log_uniform(&c->pk, 1, MMAP_MAX), max_ll(reach - off, 1));
     unsigned char *m[2], **kept = kept_for(c, s, off + len, PROT_READ);
     long long moff = kept ? 0 : off & ~(PAGE - 1), mlen = off + len - moff;
-    int prot = chance(c, 300) ? PROT_READ | PROT_WRITE : PROT_READ;
+    int prot = chance(&c->pk, 300) ? PROT_READ | PROT_WRITE : PROT_READ;
     set_desc(c, "mapped read: %s %s %s at %lld len %lld, read off=%lld len=%lld (size %lld)",
              kept ? "the kept mapping" : "mmap MAP_SHARED",
              kept                ? ""
@@ -2335,8 +2044,8 @@ static void op_mmap_write(struct ctx *c)
     int s = pick_slot_for(c, O_RDWR);
     int fd[2] = {fd_for(c, s, A), fd_for(c, s, B)};
     long long size = plain_size(c, s);
-    long long off = min_ll(pick_map_off(c, size, true), c->max_file - 1);
-    long long len = min_ll(log_uniform(c, 1, MMAP_MAX), c->max_file - off), end = off + len;
+    long long off = min_ll(pick_map_off(c, size, true), c->pk.max_file - 1);
+    long long len = min_ll(log_uniform(&c->pk, 1, MMAP_MAX), c->pk.max_file - off), end = off + len;
     if (end > size && slot_writable(&c->slots[s])) {
         set_desc(c, "mapped write: ftruncate %s len=%lld (size %lld)",
                  slot_str(c, s, sb, sizeof(sb)), end, size);
@@ -2348,9 +2057,9 @@ static void op_mmap_write(struct ctx *c)
     unsigned char *m[2], **kept = kept_for(c, s, end, PROT_WRITE);
     long long moff = kept ? 0 : off & ~(PAGE - 1), mlen = end - moff;
     long long n = min_ll(end, size) - off; /* stores stay inside the file */
-    int how = (int)rnd(c, 10);
+    int how = (int)rnd(&c->pk, 10);
     how = how < 6 ? MS_SYNC : how < 8 ? MS_ASYNC : 0;
-    bool read_back = chance(c, 300);
+    bool read_back = chance(&c->pk, 300);
     set_desc(c,
              "mapped write: %s %s at %lld len %lld, store off=%lld len=%lld, msync %s%s (size "
              "%lld)",
@@ -2670,10 +2379,10 @@ static void shrink_large(struct ctx *c)
         struct stat st;
         if (stat(c->path[B][i], &st) != 0)
             continue;
-        if ((long long)st.st_size <= c->max_file &&
-            (long long)st.st_blocks * 512 <= c->max_file / 2)
+        if ((long long)st.st_size <= c->pk.max_file &&
+            (long long)st.st_blocks * 512 <= c->pk.max_file / 2)
             continue;
-        long long len = rnd_range(c, 0, c->max_file / 4);
+        long long len = rnd_range(&c->pk, 0, c->pk.max_file / 4);
         set_desc(c, "shrink: truncate f%d len=%lld (size %lld)", i, len, (long long)st.st_size);
         struct res a = CALL(truncate(c->path[A][i], len));
         struct res b = CALL(truncate(c->path[B][i], len));
@@ -2684,10 +2393,10 @@ static void shrink_large(struct ctx *c)
         struct stat st;
         if (!slot_writable(sl) || fstat(sl->fd[B], &st) != 0 || st.st_nlink != 0)
             continue;
-        if ((long long)st.st_size <= c->max_file &&
-            (long long)st.st_blocks * 512 <= c->max_file / 2)
+        if ((long long)st.st_size <= c->pk.max_file &&
+            (long long)st.st_blocks * 512 <= c->pk.max_file / 2)
             continue;
-        long long len = rnd_range(c, 0, c->max_file / 4);
+        long long len = rnd_range(&c->pk, 0, c->pk.max_file / 4);
         set_desc(c, "shrink: ftruncate unlinked %s len=%lld (size %lld)",
                  slot_str(c, s, sbuf, sizeof(sbuf)), len, (long long)st.st_size);
         struct res a = CALL(ftruncate(sl->fd[A], len));
@@ -2791,7 +2500,7 @@ static const struct op *pick_op(struct ctx *c)
     for (size_t i = 0; i < NOPS; i++)
         total += ops[i].weight;
     for (;;) {
-        unsigned k = (unsigned)rnd(c, total);
+        unsigned k = (unsigned)rnd(&c->pk, total);
         size_t i = 0;
         while (i + 1 < NOPS && k >= ops[i].weight)
             k -= ops[i++].weight;
@@ -2901,7 +2610,10 @@ int main(int argc, char **argv)
         usage(prog);
     if (slack_mb > (1ULL << 30))
         usage(prog);
-    c->max_file = (long long)max_mb * MIB;
+    c->pk.max_file = (long long)max_mb * MIB;
+    c->pk.max_io = MAX_IO;
+    c->pk.sparse_base = SPARSE_BASE;
+    c->pk.sparse_span = SPARSE_SPAN;
     c->alloc_slack = (long long)slack_mb * MIB;
     make_paths(c, A, dir[A], prog);
     make_paths(c, B, dir[B], prog);
@@ -2916,7 +2628,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: out of memory\n", prog);
         return 2;
     }
-    c->rng = c->seed ^ 0x6a09e667f3bcc908ULL;
+    c->pk.rng = c->seed ^ 0x6a09e667f3bcc908ULL;
     bool any = false;
     for (size_t i = 0; i < NOPS; i++)
         any = any || (!c->skip[i] && ops[i].weight > 0);
