@@ -86,6 +86,12 @@ static int recover(struct nvfile *f, const char *path)
                     f->log_dir, f->log_name, path, r.why);
         return rc == -EBADMSG ? -EIO : rc;
     }
+    if (r.changed && rc == 0) {
+        nv_warn("%s changed behind its log's back (%s): the log is kept aside as %s/%s; "
+                "nothing applied, the file is left as it is",
+                path, r.why ? r.why : "", f->log_dir, r.aside);
+        return 0;
+    }
     if (rc < 0)
         return rc;
     if (r.stale)
@@ -257,6 +263,19 @@ struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, 
     return f;
 }
 
+/* A new log watches the file (see nvlog_watch_record). Its pages are then
+ * mapped in for reading, so no store to come faults one in for writing,
+ * which would move the file's mtime; a larger file, or one the program
+ * maps itself, is watched for its size only. */
+#define WATCH_MAPPED_LIMIT ((uint64_t)64 << 20)
+
+static void watch(struct nvfile *f)
+{
+    bool mapped = !f->mapped_by_program && f->real_size <= WATCH_MAPPED_LIMIT;
+    if (nvlog_watch_record(&f->journal.log, f->fd, mapped) > 0)
+        pm_prefault(&f->map, 0, f->real_size);
+}
+
 int nvfile_ensure_log(struct nvfile *f)
 {
     if (nvlog_exists(&f->journal.log))
@@ -266,6 +285,8 @@ int nvfile_ensure_log(struct nvfile *f)
         return dirfd;
     int rc = nvjournal_create(&f->journal, dirfd, f->log_name, &f->id, f->uid, f->committed_size);
     sys_close(dirfd);
+    if (rc == 0)
+        watch(f);
     return rc;
 }
 
