@@ -350,6 +350,9 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
     }
     if (rc < 0)
         goto out;
+    /* Recovery changes the file next: a crash during it leaves a log to be
+     * applied again, not one that finds its file changed. */
+    nvlog_watch_suspend(&log, true);
     uint64_t size = out->size;
     /* Committed bytes may lie past the file's end (the file was shortened
      * behind the library's back): grow it first so none is clipped. */
