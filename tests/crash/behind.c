@@ -352,6 +352,10 @@ static void changed_case(const char *policy, const char *variant, bool tool_firs
     int rc = run(check, NULL, out, sizeof(out), err);
     if (rc != 2 || !strstr(out, replaced ? "no file" : "kept aside after the file changed"))
         fail("%s: nvmmio check does not report the log:\n%s", label, out);
+    char *status[] = {(char *)cmd, "status", root, NULL};
+    if (!replaced &&
+        (run(status, NULL, out, sizeof(out), err) != 0 || !strstr(out, "(kept aside)")))
+        fail("%s: nvmmio status does not list the log kept aside:\n%s", label, out);
     if (!tool_first && !replaced) {
         rc = run(recover, NULL, out, sizeof(out), err);
         if (rc != 0 || !strstr(out, "kept aside earlier"))
