@@ -24,6 +24,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
+#include <link.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,6 +42,7 @@
 #define BLOCK 4096
 
 static const char *lib, *cmd, *self;
+static char preload[2 * PATH_MAX + 2]; /* the sanitizer's runtime first, when this test has one */
 static char work[256], root[300];
 static int failures;
 
@@ -148,6 +151,25 @@ static int child_read(const char *path)
 
 /* ---- the parent's tools ------------------------------------------------- */
 
+static int find_asan(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    const char *name = info->dlpi_name;
+    if (!name || (!strstr(name, "/libasan.so") && !strstr(name, "libclang_rt.asan")))
+        return 0;
+    snprintf(data, PATH_MAX, "%s", name);
+    return 1;
+}
+
+/* LD_PRELOAD for the children under the library: in a sanitizer build the
+ * library needs the sanitizer's runtime loaded first. */
+static void set_preload(void)
+{
+    char asan[PATH_MAX] = "";
+    dl_iterate_phdr(find_asan, asan);
+    snprintf(preload, sizeof(preload), "%s%s%s", asan, asan[0] ? ":" : "", lib);
+}
+
 /* Starts argv, under the library with policy when given, stdout to a pipe
  * (*out) and stderr to the file err. */
 static pid_t start(char *const argv[], const char *policy, int *out, const char *err)
@@ -164,7 +186,8 @@ static pid_t start(char *const argv[], const char *policy, int *out, const char 
             _exit(127);
         close(p[0]);
         if (policy) {
-            setenv("LD_PRELOAD", lib, 1);
+            setenv("LD_PRELOAD", preload, 1);
+            setenv("ASAN_OPTIONS", "detect_leaks=0", 1); /* killed, or exiting with files open */
             setenv("NVMMIO_PATH", root, 1);
             setenv("NVMMIO_POLICY", policy, 1);
         } else {
@@ -430,6 +453,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s --lib LIB --cmd NVMMIO [--kills N] [--seed S]\n", argv[0]);
         return 3;
     }
+    set_preload();
     snprintf(work, sizeof(work), "/dev/shm/nvmmio-behind.XXXXXX");
     if (!mkdtemp(work))
         die("mkdtemp");
