@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/statfs.h>
 #include <sys/sysinfo.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "mutants.h"
@@ -154,16 +155,80 @@ static bool boot_id(uint8_t id[16])
     return boot_id_known;
 }
 
+/* Reads a small file whole into buf (NUL-ended); false when it cannot. */
+static bool read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    long n = fd < 0 ? -1 : sys_pread(fd, buf, cap - 1, 0);
+    if (fd >= 0)
+        sys_close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return n > 0;
+}
+
+/* Whether the line of /proc/self/mountinfo in line[0, n) is the mount of
+ * device `dev` with huge pages (its super options, after " - TYPE SOURCE "). */
+static int mount_line_huge(char *line, size_t n, const char *dev)
+{
+    line[n] = '\0';
+    const char *sep = strstr(line, " - ");
+    if (!strstr(line, dev) || !sep || strstr(line, dev) > sep)
+        return -1;
+    const char *opts = strrchr(sep, ' ');
+    const char *huge = opts ? strstr(opts, "huge=") : NULL;
+    return huge && strncmp(huge, "huge=never", 10) != 0;
+}
+
+/* Whether tmpfs pages of device dev may come in huge pages, which the
+ * kernel's khugepaged may collapse from small ones (mapped again by the
+ * next fault). True when it cannot tell. */
+static bool huge_tmpfs(dev_t dev)
+{
+    char buf[4096], id[32];
+    if (read_small("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf, sizeof(buf))) {
+        if (strstr(buf, "[force]"))
+            return true;
+        if (strstr(buf, "[deny]"))
+            return false;
+    }
+    snprintf(id, sizeof(id), " %u:%u ", major(dev), minor(dev));
+    int fd = sys_openat(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return true;
+    int found = -1;
+    size_t have = 0;
+    for (off_t off = 0; found < 0;) {
+        long n = sys_pread(fd, buf + have, sizeof(buf) - 1 - have, off);
+        if (n <= 0)
+            break;
+        off += n;
+        have += (size_t)n;
+        char *line = buf, *end;
+        while (found < 0 && (end = memchr(line, '\n', have - (size_t)(line - buf)))) {
+            found = mount_line_huge(line, (size_t)(end - line), id);
+            line = end + 1;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+        if (have == sizeof(buf) - 1) /* a line longer than the buffer */
+            break;
+    }
+    sys_close(fd);
+    return found != 0;
+}
+
 /* A page of tmpfs, once mapped into a shared mapping, stays writable there
  * and takes stores without a fault; a fault for writing moves the file's
  * mtime. Other file systems (DAX ones included) write-protect pages again
- * when they write back, and swap unmaps tmpfs pages. */
+ * when they write back; swap unmaps tmpfs pages, and so does khugepaged
+ * when it collapses them into a huge page. */
 static bool stores_keep_mtime(int fd)
 {
     struct statfs fs;
     struct sysinfo si;
+    struct stat st;
     return sys_fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC && sys_sysinfo(&si) == 0 &&
-           si.totalswap == 0;
+           si.totalswap == 0 && sys_fstat(fd, &st) == 0 && !huge_tmpfs(st.st_dev);
 }
 
 static const struct nvlog_watch *watch_now(const struct nvlog *log)
@@ -199,7 +264,9 @@ int nvlog_watch_record(struct nvlog *log, int data_fd, bool mtime_steady)
     w.mtime_sec = stx.stx_mtime.tv_sec;
     w.mtime_nsec = stx.stx_mtime.tv_nsec;
     w.flags |= NVLOG_WATCH_SIZE;
-    if (!mtime_steady || (w.flags & NVLOG_WATCH_MTIME_LOST) || !stores_keep_mtime(data_fd))
+    /* The file system is asked once per log; a later record keeps its answer. */
+    if (!mtime_steady || (w.flags & NVLOG_WATCH_MTIME_LOST) ||
+        (!cur && !stores_keep_mtime(data_fd)))
         w.flags |= NVLOG_WATCH_MTIME_LOST;
     else
         w.flags |= NVLOG_WATCH_MTIME;
