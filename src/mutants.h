@@ -23,6 +23,7 @@
  * 11: a sync-mode write returns before its commit
  * 12: a later undo pre-image replaces the epoch's first
  * 13: a record's data checksum is never checked before recovery applies it
+ * 14: recovery applies a log to a file changed behind its back (the watch is ignored)
  */
 #ifndef NVMMIO_MUTANTS_H
 #define NVMMIO_MUTANTS_H

@@ -2,7 +2,9 @@
 /*
  * logs.c - check, recover and status (see logs.h). A log is
  * DIR/.nvmmio/DEV-INO.log (hexadecimal device and inode of its file): the
- * roots' log directories, or one beside an O_ATOMIC file. Its file is
+ * roots' log directories, or one beside an O_ATOMIC file. A log that
+ * recovery kept aside, because its file was changed behind its back, is
+ * DEV-INO.log.aside-TIMESTAMP: reported, never applied. Its file is
  * found by walking the root for that device and inode; checking and
  * recovering are the library's own (nvlog_inspect, nvlog_recover), under
  * the ownership lock a running process holds on the files it serves.
@@ -31,7 +33,8 @@
 
 struct log_entry {
     char dir[PATH_MAX]; /* the log directory */
-    char name[64];      /* DEV-INO.log */
+    char name[128];     /* DEV-INO.log, or DEV-INO.log.aside-TIMESTAMP */
+    bool aside;         /* a log recovery kept aside */
     dev_t dev;
     ino_t ino;
     char *path; /* the file the log names; NULL when none was found */
@@ -45,12 +48,18 @@ struct log_list {
 /* nftw passes no argument to its callback. */
 static struct log_list *walk_list;
 
-/* Reads DEV and INO from a log's name; false for other names. */
-static bool parse_log_name(const char *name, dev_t *dev, ino_t *ino)
+#define ASIDE_MARK ".aside-"
+
+/* Reads DEV and INO from a log's name, and whether it was kept aside; false
+ * for other names. */
+static bool parse_log_name(const char *name, dev_t *dev, ino_t *ino, bool *aside)
 {
     unsigned long long d, i;
     int end = 0;
-    if (sscanf(name, "%llx-%llx.log%n", &d, &i, &end) != 2 || name[end] != '\0')
+    if (sscanf(name, "%llx-%llx.log%n", &d, &i, &end) != 2)
+        return false;
+    *aside = !strncmp(name + end, ASIDE_MARK, strlen(ASIDE_MARK));
+    if (name[end] != '\0' && !*aside)
         return false;
     *dev = (dev_t)d;
     *ino = (ino_t)i;
@@ -61,7 +70,8 @@ static struct log_entry *add_entry(struct log_list *l, const char *dir, const ch
 {
     dev_t dev;
     ino_t ino;
-    if (!parse_log_name(name, &dev, &ino) || strlen(name) >= sizeof(l->v->name))
+    bool aside;
+    if (!parse_log_name(name, &dev, &ino, &aside) || strlen(name) >= sizeof(l->v->name))
         return NULL;
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 16;
@@ -75,6 +85,7 @@ static struct log_entry *add_entry(struct log_list *l, const char *dir, const ch
     memset(e, 0, sizeof(*e));
     snprintf(e->dir, sizeof(e->dir), "%s", dir);
     snprintf(e->name, sizeof(e->name), "%s", name);
+    e->aside = aside;
     e->dev = dev;
     e->ino = ino;
     return e;
@@ -254,14 +265,32 @@ static int inspect_one(const struct log_entry *e, int fd, const struct stat *st)
     }
     if (!r.had_log)
         return LOGS_CLEAN;
+    if (r.changed) {
+        printf("%s: changed behind its log's back (%s): recovery keeps the log aside and "
+               "applies nothing (log %s/%s)\n",
+               e->path, r.why, e->dir, e->name);
+        return LOGS_BAD;
+    }
     printf("%s: recovery pending: %" PRIu64 " blocks to roll back, %" PRIu64
            " to replay, size %" PRIu64 " (log %s/%s)\n",
            e->path, r.undone, r.redone, r.size, e->dir, e->name);
     return LOGS_PENDING;
 }
 
+/* A log recovery kept aside: reported, never applied. */
+static void print_aside(const struct log_entry *e, const char *what)
+{
+    printf("%s: %s: a log kept aside after the file changed behind its back; never applied "
+           "(log %s/%s)\n",
+           label(e), what, e->dir, e->name);
+}
+
 static int check_one(const struct log_entry *e)
 {
+    if (e->aside) {
+        print_aside(e, "needs a look");
+        return LOGS_BAD;
+    }
     if (!e->path) {
         printf("%s/%s: no file with device %llx inode %llx was found for this log\n", e->dir,
                e->name, (unsigned long long)e->dev, (unsigned long long)e->ino);
@@ -310,6 +339,12 @@ static int recover_locked(const struct log_entry *e, int fd, uid_t uid)
         printf("%s: recovery failed: %s\n", e->path, strerror(-rc));
         return LOGS_ERROR;
     }
+    if (r.changed) {
+        printf("%s: kept aside: %s since the log's last look; the log is now %s/%s, never "
+               "applied; nothing applied, the file is left as it is\n",
+               e->path, r.why, e->dir, r.aside);
+        return LOGS_BAD;
+    }
     if (r.stale)
         printf("%s: stale log removed (an earlier file with this inode left it)\n", e->path);
     else if (r.had_log)
@@ -323,6 +358,10 @@ static int recover_locked(const struct log_entry *e, int fd, uid_t uid)
 
 static int recover_one(const struct log_entry *e)
 {
+    if (e->aside) {
+        print_aside(e, "kept aside earlier");
+        return LOGS_CLEAN;
+    }
     if (!e->path) {
         printf("%s/%s: refused: no file with device %llx inode %llx was found for this log\n",
                e->dir, e->name, (unsigned long long)e->dev, (unsigned long long)e->ino);
@@ -401,12 +440,18 @@ static int inspect_quietly(const struct log_entry *e, int fd, const struct stat 
 
 static int status_one(const struct log_entry *e)
 {
-    char log[PATH_MAX + 80], log_bytes[24] = "?";
+    char log[PATH_MAX + 160], log_bytes[24] = "?";
     snprintf(log, sizeof(log), "%s/%s", e->dir, e->name);
     struct stat lst, st;
     if (lstat(log, &lst) == 0)
         snprintf(log_bytes, sizeof(log_bytes), "%lld", (long long)lst.st_size);
     int fd = e->path ? open_data(e, O_RDONLY, &st) : -ENOENT;
+    if (e->aside) {
+        if (fd >= 0)
+            close(fd);
+        printf(STATUS_ROW, label(e), "-", "-", "-", "-", log_bytes, "-", " (kept aside)");
+        return LOGS_CLEAN;
+    }
     if (fd < 0) {
         printf(STATUS_ROW, label(e), "?", "?", "?", "?", log_bytes,
                e->path ? strerror(-fd) : "(no file)", "");
@@ -426,6 +471,7 @@ static int status_one(const struct log_entry *e)
     }
     const char *note = rc < 0 && held <= 0 ? " (log fails its checks: see check)"
                        : r.stale           ? " (stale)"
+                       : r.changed         ? " (file changed behind the log: see check)"
                                            : "";
     printf(STATUS_ROW, e->path, size, committed, epoch, rc == 0 ? policy_of(&r) : "?", log_bytes,
            holder, note);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/nvfile_internal.h"
+#include "log/recovery.h"
 #include "os/sys.h"
 
 /* ---- reading ------------------------------------------------------------ */
@@ -157,6 +158,7 @@ static int zero_unlogged(struct nvfile *f, uint64_t a, uint64_t b)
     if (rc == 0)
         rc = zero_logged(f, pb, b);
     if (rc == 0) {
+        nvlog_watch_suspend(&f->journal.log, false);
         nvstorage_layout_begin(f);
         rc = sys_fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)pa,
                            (off_t)(pb - pa));
@@ -293,6 +295,7 @@ int nvfile_truncate(struct nvfile *f, uint64_t len)
      * new last page, which a mapping shows, at once. */
     rc = len < f->size ? zero_page_tail(f, len) : zero_gap(f, round_up(len, PAGE));
     if (rc == 0 && len > f->real_size) {
+        nvlog_watch_suspend(&f->journal.log, false);
         rc = nvstorage_reserve_map(f, len);
         if (rc == 0)
             rc = sys_ftruncate(f->fd, (off_t)len);

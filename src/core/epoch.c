@@ -39,6 +39,8 @@ int nvfile_commit(struct nvfile *f)
     f->committed_size = f->size;
     f->dirty = false;
     f->reads = f->writes = 0;
+    if (nvlog_watch_suspended(&f->journal.log))
+        nvlog_watch_record(&f->journal.log, f->fd, true);
     if (ended == NVLOG_REDO) {
         /* Undo writes in place, so redo blocks must be home before it runs;
          * and a log that grew large is emptied now rather than later. */
@@ -142,6 +144,7 @@ int nvfile_publish(struct nvfile *f)
         return 0;
     struct timespec saved[2];
     bool restore = !stale && read_times(f, saved);
+    nvlog_watch_suspend(&f->journal.log, false);
     int calls = nvstorage_give_back(f, keep);
     if (calls < 0)
         return calls;
@@ -151,6 +154,7 @@ int nvfile_publish(struct nvfile *f)
         sys_utimensat(f->fd, NULL, saved, 0);
     __atomic_store_n(&f->times_stale, false, __ATOMIC_RELAXED);
     clock_gettime(CLOCK_MONOTONIC_COARSE, &f->published);
+    nvlog_watch_record(&f->journal.log, f->fd, true);
     return 0;
 }
 
@@ -216,6 +220,7 @@ int nvfile_settle(struct nvfile *f)
 int nvfile_share_mapping(struct nvfile *f)
 {
     f->mapped_by_program = true;
+    nvlog_watch_suspend(&f->journal.log, true); /* its stores fault unseen */
     int rc = nvfile_commit(f);
     if (rc == 0)
         rc = nvfile_checkpoint(f);

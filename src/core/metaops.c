@@ -14,6 +14,7 @@
 #include "core/filetable.h"
 #include "core/nvfile.h"
 #include "core/ops_internal.h"
+#include "log/recovery.h"
 #include "os/sys.h"
 
 static void publish_locked(struct nvfile *f)
@@ -46,12 +47,22 @@ bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks, bool ma
     return again;
 }
 
+/* The program sets the file's times next: the log's watch stops vouching
+ * for them until its next record. */
+static void before_times(struct nvfile *f)
+{
+    nvfile_lock(f, NULL);
+    nvfile_publish(f);
+    nvlog_watch_suspend(&f->journal.log, false);
+    nvfile_unlock(f);
+}
+
 void nvops_before_set_times(int fd, int dirfd, const char *path, int at_flags)
 {
     if (fd >= 0) {
         struct nvofd *o = nvops_begin(fd);
         if (o) {
-            publish_locked(o->file);
+            before_times(o->file);
             nvops_end(o);
         }
         return;
@@ -62,7 +73,7 @@ void nvops_before_set_times(int fd, int dirfd, const char *path, int at_flags)
         return;
     struct nvfile *f = nvtable_pin(makedev(stx.stx_dev_major, stx.stx_dev_minor), stx.stx_ino);
     if (f) {
-        publish_locked(f);
+        before_times(f);
         nvfile_release(f);
     }
 }

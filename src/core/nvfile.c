@@ -97,6 +97,12 @@ static int recover(struct nvfile *f, const char *path)
                     f->log_dir, f->log_name, path, r.why);
         return rc == -EBADMSG ? -EIO : rc;
     }
+    if (r.changed && rc == 0) {
+        nv_warn("%s changed behind its log's back (%s): the log is kept aside as %s/%s; "
+                "nothing applied, the file is left as it is",
+                path, r.why ? r.why : "", f->log_dir, r.aside);
+        return 0;
+    }
     if (rc < 0)
         return rc;
     if (r.stale)
@@ -238,6 +244,7 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
         rc = nvstorage_found(f, (uint64_t)hole);
     if (rc < 0)
         return rc;
+    nvstats_init(&f->stats, path);
     rc = share(f, first);
     if (rc < 0)
         return rc;
@@ -249,6 +256,7 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
 /* Frees the object and everything it holds but the ownership lock. */
 static void destroy(struct nvfile *f)
 {
+    nvstats_retire(&f->stats);
     nvshare_close(f, false);
     nvlock_destroy(&f->lock);
     nvjournal_destroy(&f->journal);
@@ -311,6 +319,19 @@ struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, 
     return f;
 }
 
+/* A new log watches the file (see nvlog_watch_record). Its pages are then
+ * mapped in for reading, so no store to come faults one in for writing,
+ * which would move the file's mtime; a larger file, or one the program
+ * maps itself, is watched for its size only. */
+#define WATCH_MAPPED_LIMIT ((uint64_t)64 << 20)
+
+static void watch(struct nvfile *f)
+{
+    bool mapped = !f->mapped_by_program && !f->share.shared && f->real_size <= WATCH_MAPPED_LIMIT;
+    if (nvlog_watch_record(&f->journal.log, f->fd, mapped) > 0)
+        pm_prefault(&f->map, 0, f->real_size);
+}
+
 int nvfile_ensure_log(struct nvfile *f)
 {
     if (nvlog_exists(&f->journal.log))
@@ -320,8 +341,10 @@ int nvfile_ensure_log(struct nvfile *f)
         return dirfd;
     int rc = nvjournal_create(&f->journal, dirfd, f->log_name, &f->id, f->uid, f->committed_size);
     sys_close(dirfd);
-    if (rc == 0)
+    if (rc == 0) {
+        watch(f);
         nvshare_new_log(f);
+    }
     return rc;
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/helper.h"
 #include "core/nvfile_internal.h"
+#include "log/recovery.h"
 #include "os/pages.h"
 #include "os/sys.h"
 
@@ -65,6 +66,7 @@ int nvstorage_reserve_map(struct nvfile *f, uint64_t end)
 {
     if (end <= f->map.reserved)
         return 0;
+    nvlog_watch_suspend(&f->journal.log, true);
     nvstorage_layout_begin(f);
     int rc = pm_map_grow(f->fd, pm_reserve_for(end, MIN_RESERVE), &f->map);
     nvstorage_layout_end(f);
@@ -417,6 +419,9 @@ int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end)
     program_takes(f, off, end);
     if (nvstorage_known(f, off, end))
         return 0;
+    /* Storage to come may be mapped in by faults (the helper thread's, the
+     * writer's): the mtime is not watched again in this log. */
+    nvlog_watch_suspend(&f->journal.log, true);
     uint64_t c0 = off / STORAGE_CHUNK, c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
     uint64_t prefix = f->store.alloc_prefix, real_size = f->real_size;
     int rc = nvstorage_reserve_map(f, end);

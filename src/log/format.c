@@ -76,6 +76,35 @@ bool nvlog_record_data_valid(const struct nvlog_record *r, const void *data)
     return nv_crc32c(0, data, (size_t)r->data_len) == r->data_checksum;
 }
 
+static uint32_t watch_checksum(const struct nvlog_watch *w)
+{
+    struct nvlog_watch copy = *w;
+    copy.checksum = 0;
+    return nv_crc32c(0, &copy, sizeof(copy));
+}
+
+void nvlog_watch_seal(struct nvlog_watch *w)
+{
+    w->magic = NVLOG_WATCH_MAGIC;
+    w->checksum = watch_checksum(w);
+}
+
+bool nvlog_watch_valid(const struct nvlog_watch *w)
+{
+    return w->magic == NVLOG_WATCH_MAGIC && w->checksum == watch_checksum(w);
+}
+
+const struct nvlog_watch *nvlog_watch_current(const void *superblock)
+{
+    const char *base = superblock;
+    const struct nvlog_watch *a = (const void *)(base + nvlog_watch_offset(0));
+    const struct nvlog_watch *b = (const void *)(base + nvlog_watch_offset(1));
+    bool va = nvlog_watch_valid(a), vb = nvlog_watch_valid(b);
+    if (va && vb)
+        return a->seq > b->seq ? a : b;
+    return va ? a : vb ? b : NULL;
+}
+
 bool nvlog_identity_equal(const struct nvlog_identity *a, const struct nvlog_identity *b)
 {
     return a->dev == b->dev && a->ino == b->ino && a->btime_sec == b->btime_sec &&

@@ -27,6 +27,15 @@
  * birth time), so a log left behind by a deleted file is never applied to a
  * new file that reuses the inode number.
  *
+ * The superblock also holds the watch, at NVLOG_WATCH_OFFSET: two entries
+ * written alternately as the slots are (the valid one with the higher seq
+ * counts), each the data file's size and mtime as the library last left
+ * them, which of the two it vouches for, and the boot they were taken in.
+ * Recovery in that same boot keeps the log aside, unapplied, when the file
+ * no longer matches: another program changed it since. A log with no valid
+ * entry (zeros: a log of a library without the watch) is applied unwatched,
+ * so the version stays 2.
+ *
  * Version 2 added the data checksum (a version 1 record's data had none) and
  * the slot's record count; a version 1 log fails the slot check.
  */
@@ -91,7 +100,29 @@ struct nvlog_record {
     uint32_t checksum;      /* of the header, this field taken as zero */
 };
 
+#define NVLOG_WATCH_OFFSET 1024u
+#define NVLOG_WATCH_MAGIC  0x484354415756564eULL /* "NVVWATCH" */
+
+enum nvlog_watch_flags {
+    NVLOG_WATCH_SIZE = 1,       /* the size is the file's, as the library left it */
+    NVLOG_WATCH_MTIME = 2,      /* and so is the mtime: the library cannot move it unseen */
+    NVLOG_WATCH_MTIME_LOST = 4, /* the library may move it unseen for the rest of the log */
+};
+
+struct nvlog_watch {
+    uint64_t magic;
+    uint64_t seq;
+    uint64_t size;
+    int64_t mtime_sec;
+    uint32_t mtime_nsec;
+    uint32_t flags;
+    uint8_t boot_id[16]; /* the kernel's boot id when the entry was written */
+    uint32_t reserved;
+    uint32_t checksum;
+};
+
 _Static_assert(sizeof(struct nvlog_slot) == 128, "slot layout");
+_Static_assert(sizeof(struct nvlog_watch) == 64, "watch layout");
 _Static_assert(sizeof(struct nvlog_record) == NVLOG_ALIGN, "record layout");
 
 /* Seals a slot: fills magic, version, size and checksum. */
@@ -125,6 +156,18 @@ static inline size_t nvlog_record_span(size_t data_len)
 {
     return sizeof(struct nvlog_record) +
            ((data_len + NVLOG_ALIGN - 1) & ~(size_t)(NVLOG_ALIGN - 1));
+}
+
+void nvlog_watch_seal(struct nvlog_watch *w);
+bool nvlog_watch_valid(const struct nvlog_watch *w);
+
+/* The watch entry in force in a superblock; NULL when neither is valid. */
+const struct nvlog_watch *nvlog_watch_current(const void *superblock);
+
+/* Offset of the watch entry with sequence seq. */
+static inline size_t nvlog_watch_offset(uint64_t seq)
+{
+    return NVLOG_WATCH_OFFSET + (size_t)(seq & 1) * sizeof(struct nvlog_watch);
 }
 
 bool nvlog_identity_equal(const struct nvlog_identity *a, const struct nvlog_identity *b);

@@ -5,8 +5,15 @@
 #include "log/recovery.h"
 
 #include <errno.h>
+#include <linux/magic.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/statfs.h>
+#include <sys/sysinfo.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 
 #include "mutants.h"
 #include "os/sys.h"
@@ -109,6 +116,225 @@ static int apply_records(struct nvlog *log, int data_fd, struct apply_ctx *c)
     return rc;
 }
 
+/* ---- the watch --------------------------------------------------------- */
+
+static uint8_t boot_id_bytes[16];
+static bool boot_id_known;
+static pthread_once_t boot_id_once = PTHREAD_ONCE_INIT;
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static void read_boot_id(void)
+{
+    char text[40];
+    int fd = sys_openat(AT_FDCWD, "/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    long n = sys_pread(fd, text, sizeof(text), 0);
+    sys_close(fd);
+    int nibbles = 0;
+    for (long i = 0; i < n && nibbles < 32; i++) {
+        int d = hex_digit(text[i]);
+        if (d >= 0)
+            boot_id_bytes[nibbles / 2] |= (uint8_t)(d << (nibbles % 2 ? 0 : 4));
+        nibbles += d >= 0;
+    }
+    boot_id_known = nibbles == 32;
+}
+
+/* The kernel's boot id. Only entries written in this boot are compared: a
+ * machine crash may have lost the file's last size and times with its file
+ * system's journal. False when it cannot be read. */
+static bool boot_id(uint8_t id[16])
+{
+    pthread_once(&boot_id_once, read_boot_id);
+    memcpy(id, boot_id_bytes, sizeof(boot_id_bytes));
+    return boot_id_known;
+}
+
+/* Reads a small file whole into buf (NUL-ended); false when it cannot. */
+static bool read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    long n = fd < 0 ? -1 : sys_pread(fd, buf, cap - 1, 0);
+    if (fd >= 0)
+        sys_close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return n > 0;
+}
+
+/* Whether the line of /proc/self/mountinfo in line[0, n) is the mount of
+ * device `dev` with huge pages (its super options, after " - TYPE SOURCE "). */
+static int mount_line_huge(char *line, size_t n, const char *dev)
+{
+    line[n] = '\0';
+    const char *sep = strstr(line, " - ");
+    if (!strstr(line, dev) || !sep || strstr(line, dev) > sep)
+        return -1;
+    const char *opts = strrchr(sep, ' ');
+    const char *huge = opts ? strstr(opts, "huge=") : NULL;
+    return huge && strncmp(huge, "huge=never", 10) != 0;
+}
+
+/* Whether tmpfs pages of device dev may come in huge pages, which the
+ * kernel's khugepaged may collapse from small ones (mapped again by the
+ * next fault). True when it cannot tell. */
+static bool huge_tmpfs(dev_t dev)
+{
+    char buf[4096], id[32];
+    if (read_small("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf, sizeof(buf))) {
+        if (strstr(buf, "[force]"))
+            return true;
+        if (strstr(buf, "[deny]"))
+            return false;
+    }
+    snprintf(id, sizeof(id), " %u:%u ", major(dev), minor(dev));
+    int fd = sys_openat(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return true;
+    int found = -1;
+    size_t have = 0;
+    for (off_t off = 0; found < 0;) {
+        long n = sys_pread(fd, buf + have, sizeof(buf) - 1 - have, off);
+        if (n <= 0)
+            break;
+        off += n;
+        have += (size_t)n;
+        char *line = buf, *end;
+        while (found < 0 && (end = memchr(line, '\n', have - (size_t)(line - buf)))) {
+            found = mount_line_huge(line, (size_t)(end - line), id);
+            line = end + 1;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+        if (have == sizeof(buf) - 1) /* a line longer than the buffer */
+            break;
+    }
+    sys_close(fd);
+    return found != 0;
+}
+
+/* A page of tmpfs, once mapped into a shared mapping, stays writable there
+ * and takes stores without a fault; a fault for writing moves the file's
+ * mtime. Other file systems (DAX ones included) write-protect pages again
+ * when they write back; swap unmaps tmpfs pages, and so does khugepaged
+ * when it collapses them into a huge page. */
+static bool stores_keep_mtime(int fd)
+{
+    struct statfs fs;
+    struct sysinfo si;
+    struct stat st;
+    return sys_fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC && sys_sysinfo(&si) == 0 &&
+           si.totalswap == 0 && sys_fstat(fd, &st) == 0 && !huge_tmpfs(st.st_dev);
+}
+
+static const struct nvlog_watch *watch_now(const struct nvlog *log)
+{
+    return nvlog_watch_current(log->map.base);
+}
+
+/* Writes w as the next entry. A kill needs only the store; it is persisted
+ * too, so no durability point leaves a line of the log unflushed. */
+static int watch_write(struct nvlog *log, struct nvlog_watch *w)
+{
+    const struct nvlog_watch *cur = watch_now(log);
+    w->seq = cur ? cur->seq + 1 : 1;
+    nvlog_watch_seal(w);
+    size_t off = nvlog_watch_offset(w->seq);
+    memcpy(log->map.base + off, w, sizeof(*w));
+    return pm_persist(&log->map, off, sizeof(*w));
+}
+
+int nvlog_watch_record(struct nvlog *log, int data_fd, bool mtime_steady)
+{
+    if (!nvlog_exists(log))
+        return 0;
+    const struct nvlog_watch *cur = watch_now(log);
+    struct nvlog_watch w = {.flags = cur ? cur->flags & NVLOG_WATCH_MTIME_LOST : 0};
+    struct statx stx;
+    int rc = sys_statx(data_fd, "", AT_EMPTY_PATH, STATX_SIZE | STATX_MTIME, &stx);
+    if (rc < 0)
+        return rc;
+    if (!boot_id(w.boot_id))
+        return 0;
+    w.size = stx.stx_size;
+    w.mtime_sec = stx.stx_mtime.tv_sec;
+    w.mtime_nsec = stx.stx_mtime.tv_nsec;
+    w.flags |= NVLOG_WATCH_SIZE;
+    /* The file system is asked once per log; a later record keeps its answer. */
+    if (!mtime_steady || (w.flags & NVLOG_WATCH_MTIME_LOST) ||
+        (!cur && !stores_keep_mtime(data_fd)))
+        w.flags |= NVLOG_WATCH_MTIME_LOST;
+    else
+        w.flags |= NVLOG_WATCH_MTIME;
+    rc = watch_write(log, &w);
+    return rc < 0 ? rc : (w.flags & NVLOG_WATCH_MTIME) != 0;
+}
+
+void nvlog_watch_suspend(struct nvlog *log, bool for_good)
+{
+    if (!nvlog_exists(log))
+        return;
+    const struct nvlog_watch *cur = watch_now(log);
+    if (!cur)
+        return;
+    uint32_t flags =
+        (cur->flags & NVLOG_WATCH_MTIME_LOST) | (for_good ? NVLOG_WATCH_MTIME_LOST : 0);
+    if (cur->flags == flags)
+        return;
+    struct nvlog_watch w = {.flags = flags};
+    /* A persist that fails leaves the entry in the mapping, which is all a
+     * kill needs; entries of an earlier boot are never compared. */
+    (void)watch_write(log, &w);
+}
+
+bool nvlog_watch_suspended(const struct nvlog *log)
+{
+    if (!nvlog_exists(log))
+        return false;
+    const struct nvlog_watch *cur = watch_now(log);
+    return cur && !(cur->flags & (NVLOG_WATCH_SIZE | NVLOG_WATCH_MTIME));
+}
+
+/* How the data file (status st) differs from what the log's watch saw, or
+ * NULL when it does not, or the watch cannot tell. */
+static const char *changed_behind(const struct nvlog *log, const struct stat *st)
+{
+    const struct nvlog_watch *w = watch_now(log);
+    uint8_t boot[16];
+    if (!w || !(w->flags & (NVLOG_WATCH_SIZE | NVLOG_WATCH_MTIME)) || !boot_id(boot) ||
+        memcmp(boot, w->boot_id, sizeof(boot)) != 0)
+        return NULL;
+    if ((w->flags & NVLOG_WATCH_SIZE) && (uint64_t)st->st_size != w->size)
+        return "another program changed its size";
+    struct sysinfo si;
+    if ((w->flags & NVLOG_WATCH_MTIME) &&
+        (st->st_mtim.tv_sec != w->mtime_sec || (uint32_t)st->st_mtim.tv_nsec != w->mtime_nsec) &&
+        sys_sysinfo(&si) == 0 && si.totalswap == 0)
+        return "another program wrote it";
+    return NULL;
+}
+
+/* Renames the log NAME.aside-TIMESTAMP (UTC), durably, so it is never
+ * applied and stays for whoever wants to see what it held. */
+static int keep_aside(int dirfd, const char *name, struct nvlog_recovery *out)
+{
+    struct timespec now;
+    struct tm tm;
+    char stamp[32];
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+    if (snprintf(out->aside, sizeof(out->aside), "%s.aside-%s.%09ldZ", name, stamp, now.tv_nsec) >=
+        (int)sizeof(out->aside))
+        return -ENAMETOOLONG;
+    int rc = sys_renameat(dirfd, name, dirfd, out->aside);
+    return rc < 0 ? rc : sys_fsync(dirfd);
+}
+
 /* The log names the file it belongs to: the same device and inode number
  * with another birth time is an earlier file that died with a log left
  * behind (stale, removed); another inode is a log that was moved or planted
@@ -120,7 +346,8 @@ static bool belongs_elsewhere(const struct nvlog *log, const struct nvlog_identi
 
 /* Checks an attached log against the data file (identity, st: its status)
  * and checks every record recovery would apply, counting them in out and
- * c. 0, 1 when the log is stale, or -EBADMSG with out->why. */
+ * c. 0, 1 when the log is stale, 2 when the file changed behind its back
+ * (out->changed), or -EBADMSG with out->why. */
 static int examine(struct nvlog *log, const struct nvlog_identity *id, const struct stat *st,
                    struct apply_ctx *c, struct nvlog_recovery *out)
 {
@@ -132,6 +359,11 @@ static int examine(struct nvlog *log, const struct nvlog_identity *id, const str
     if (!nvlog_identity_equal(&log->state.id, id)) {
         out->stale = true;
         return 1;
+    }
+    out->why = MUTANT(14) ? NULL : changed_behind(log, st); /* mutant 14: the watch is ignored */
+    if (out->why) {
+        out->changed = true;
+        return 2;
     }
     uint64_t size = log->state.committed_size;
     if (size > (uint64_t)INT64_MAX) {
@@ -179,8 +411,15 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
         nvlog_close(&log);
         return sys_unlinkat(dirfd, name, 0);
     }
+    if (rc == 2) {
+        nvlog_close(&log);
+        return keep_aside(dirfd, name, out);
+    }
     if (rc < 0)
         goto out;
+    /* Recovery changes the file next: a crash during it leaves a log to be
+     * applied again, not one that finds its file changed. */
+    nvlog_watch_suspend(&log, true);
     uint64_t size = out->size;
     /* Committed bytes may lie past the file's end (the file was shortened
      * behind the library's back): grow it first so none is clipped. */

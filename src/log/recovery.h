@@ -3,7 +3,9 @@
  * recovery.h - applying a log to its data file: after a crash, when the file
  * is next opened (roll back the uncommitted epoch's undo records, replay the
  * committed redo records, restore the committed size), and in a running
- * process, when committed redo records are copied home (the checkpoint).
+ * process, when committed redo records are copied home (the checkpoint);
+ * and the watch, which lets recovery tell a file that another program
+ * changed since the log's last look at it.
  */
 #ifndef NVMMIO_LOG_RECOVERY_H
 #define NVMMIO_LOG_RECOVERY_H
@@ -26,6 +28,8 @@ struct nvlog_recovery {
     const char *why;     /* a refused log: what failed */
     uint64_t bad_offset; /* and where in the log, when a record failed (else 0) */
     uint64_t logged[2];  /* nvlog_inspect: undo and redo records the check walked */
+    bool changed;        /* the file changed behind the log's back: not applied (why says how) */
+    char aside[96];      /* nvlog_recover: the name the log was kept aside under */
 };
 
 /* Recovers the data file open read-write as data_fd, whose identity is id
@@ -37,7 +41,10 @@ struct nvlog_recovery {
  * owner other than the file's or root, writable by others), -EBADMSG when
  * its contents fail their checks or it names another file: then nothing is
  * applied, the log is left in place and out->why says why; or another
- * negative errno. */
+ * negative errno. A file that changed behind the log's back (the watch, see
+ * nvlog_watch_record) is left as it is and the log is renamed NAME.aside-
+ * TIMESTAMP in dirfd, never to be applied: 0 with out->changed, out->why
+ * and out->aside. */
 int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_identity *id,
                   uid_t owner, struct nvlog_recovery *out);
 
@@ -60,5 +67,30 @@ int nvlog_inspect(int dirfd, const char *name, const struct stat *data_st,
  * Returns the number of records copied, or a negative errno. */
 long nvlog_checkpoint(struct nvlog *log, struct pm_map *data, uint64_t data_size,
                       struct nvidx *index);
+
+/* ---- the watch ------------------------------------------------------------
+ * The log notes how the data file looked when the library last changed it
+ * itself, so that recovery can tell when another program changed it since:
+ * its size, always, and its mtime where the library's own stores through
+ * its mapping cannot move it (tmpfs without swap, every page mapped in
+ * before the first store: a store that faults a page in for writing moves
+ * mtime, and on a DAX file system every store after a writeback does).
+ * Around each of its own calls that change the file's size or times, the
+ * library suspends the watch first and records it again afterwards. */
+
+/* Records the data file (open as data_fd) as it is now. mtime_steady says
+ * that the library's stores into the file cannot move its mtime from now on
+ * (its pages are mapped); when false, the mtime is not watched again in
+ * this log. Returns 1 when the mtime is watched, 0 when only the size is,
+ * or a negative errno (the watch then stays suspended). */
+int nvlog_watch_record(struct nvlog *log, int data_fd, bool mtime_steady);
+
+/* The library is about to change the file's size or times itself; for_good:
+ * or to store where its mapping may fault, so its mtime is not watched
+ * again in this log. */
+void nvlog_watch_suspend(struct nvlog *log, bool for_good);
+
+/* True when the log has a watch that is suspended. */
+bool nvlog_watch_suspended(const struct nvlog *log);
 
 #endif

@@ -122,6 +122,16 @@ static inline long sys_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     return sys_call6(SYS_pwrite64, fd, (long)buf, (long)n, off, 0, 0);
 }
+struct statfs;
+struct sysinfo;
+static inline int sys_fstatfs(int fd, struct statfs *st)
+{
+    return (int)sys_call6(SYS_fstatfs, fd, (long)st, 0, 0, 0, 0);
+}
+static inline int sys_sysinfo(struct sysinfo *info)
+{
+    return (int)sys_call6(SYS_sysinfo, (long)info, 0, 0, 0, 0, 0);
+}
 static inline int sys_utimensat(int dirfd, const char *path, const struct timespec times[2],
                                 int flags)
 {

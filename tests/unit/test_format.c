@@ -437,6 +437,37 @@ static void identity_equal(void **state)
     assert_false(nvlog_identity_equal(&a, &b));
 }
 
+/* ---- the watch ---------------------------------------------------------- */
+
+static struct nvlog_watch watch_entry(uint64_t seq, uint64_t size)
+{
+    struct nvlog_watch w = {.seq = seq, .size = size, .flags = NVLOG_WATCH_SIZE};
+    nvlog_watch_seal(&w);
+    return w;
+}
+
+static void watch_current_picks_higher_seq_and_survives_a_tear(void **state)
+{
+    (void)state;
+    static unsigned char sb[NVLOG_HEADER_SIZE];
+    memset(sb, 0, sizeof(sb));
+    assert_null(nvlog_watch_current(sb)); /* a log without a watch */
+    struct nvlog_watch a = watch_entry(1, 100), b = watch_entry(2, 200);
+    assert_int_equal(nvlog_watch_offset(1), NVLOG_WATCH_OFFSET + sizeof(a));
+    assert_int_equal(nvlog_watch_offset(2), NVLOG_WATCH_OFFSET);
+    memcpy(sb + nvlog_watch_offset(a.seq), &a, sizeof(a));
+    memcpy(sb + nvlog_watch_offset(b.seq), &b, sizeof(b));
+    assert_int_equal(nvlog_watch_current(sb)->size, 200);
+    /* The commit slots do not overlap it. */
+    assert_true(NVLOG_SLOT_STRIDE + sizeof(struct nvlog_slot) <= NVLOG_WATCH_OFFSET);
+    for (size_t bit = 0; bit < 8 * sizeof(b); bit++) {
+        unsigned char *p = sb + nvlog_watch_offset(b.seq);
+        p[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        assert_int_equal(nvlog_watch_current(sb)->size, 100);
+        p[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +486,7 @@ int main(void)
         cmocka_unit_test(record_data_checksum),
         cmocka_unit_test(record_bounds),
         cmocka_unit_test(identity_equal),
+        cmocka_unit_test(watch_current_picks_higher_seq_and_survives_a_tear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

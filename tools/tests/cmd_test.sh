@@ -46,6 +46,7 @@ expect() {
 # start_writer FILE POLICY [hold|hold-atomic]: starts the writer under the
 # command and waits for it to say it is ready.
 start_writer() {
+    : >"$dir/out" # an earlier writer's "ready" must not count
     "$nvmmio" run --root "$root" --policy "$2" -- "$writer" "${3:-hold}" "$1" >"$dir/out" &
     pid=$!
     for _ in $(seq 600); do

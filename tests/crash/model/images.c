@@ -30,11 +30,12 @@ struct ifile {
     char rel[320];       /* path below the imaged directory */
     const uint8_t *base; /* persisted bytes (or the kernel's, when the model never saw it) */
     size_t size;
-    struct bytes owned; /* the kernel's bytes of a file the model does not track */
-    struct bytes work;  /* base with the image's units applied */
-    bool touched;       /* the current image changes it */
-    int wfile;          /* workload file it is, or -1 */
-    uint64_t key;       /* identity and version (or contents) */
+    struct bytes owned;    /* the kernel's bytes of a file the model does not track */
+    struct bytes work;     /* base with the image's units applied */
+    bool touched;          /* the current image changes it */
+    int wfile;             /* workload file it is, or -1 */
+    uint64_t key;          /* identity and version (or contents) */
+    struct timespec mtime; /* a data file's mtime at the crash point: its copies get it */
 };
 
 struct point {
@@ -244,6 +245,9 @@ static void point_add_file(struct point *pt, const char *dir, const char *rel, i
     memset(f, 0, sizeof(*f));
     snprintf(f->rel, sizeof(f->rel), "%s", rel);
     f->wfile = wfile;
+    struct statx stx;
+    if (wfile >= 0 && sys_statx(AT_FDCWD, path, 0, STATX_MTIME, &stx) == 0)
+        f->mtime = (struct timespec){stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec};
     for (size_t i = 0; i < pt->snap.nfiles; i++) {
         const struct nvmodel_file *s = &pt->snap.files[i];
         if (s->dev == dev && s->ino == ino) {
@@ -367,6 +371,17 @@ static const uint8_t *content(const struct ifile *f, size_t *n)
     return f->touched ? f->work.p : f->base;
 }
 
+/* A copy of a data file stands for the file as the kernel kept it at the
+ * crash point: its size, and its mtime too, which the log's watch holds. */
+static int write_data_copy(int dfd, const char *rel, const struct ifile *data)
+{
+    size_t n;
+    const uint8_t *c = content(data, &n);
+    int rc = raw_write_file(dfd, rel, c, n, true);
+    const struct timespec t[2] = {{0, UTIME_OMIT}, data->mtime};
+    return rc < 0 || data->wfile < 0 ? rc : sys_utimensat(dfd, rel, t, 0);
+}
+
 /* Writes the composed image into dir (made afresh): the data files and
  * the log directory, as the imaged directory holds them. */
 static int write_image(const struct point *pt, const char *dir)
@@ -380,11 +395,8 @@ static int write_image(const struct point *pt, const char *dir)
     int dfd = rc < 0 ? rc : raw_open(dir, O_RDONLY | O_DIRECTORY, 0);
     if (dfd < 0)
         return dfd;
-    for (int k = 0; k < pt->nf && rc == 0; k++) {
-        size_t n;
-        const uint8_t *c = content(&pt->f[k], &n);
-        rc = raw_write_file(dfd, pt->f[k].rel, c, n, true);
-    }
+    for (int k = 0; k < pt->nf && rc == 0; k++)
+        rc = write_data_copy(dfd, pt->f[k].rel, &pt->f[k]);
     raw_close(dfd);
     return rc;
 }
@@ -722,8 +734,7 @@ static void full_check(struct point *pt, uint64_t img, const char *desc, int k,
     raw_mkdir(p);
     int dfd = raw_open(dir, O_RDONLY | O_DIRECTORY, 0);
     size_t n;
-    const uint8_t *c = content(data, &n);
-    if (dfd < 0 || raw_write_file(dfd, "f", c, n, true) < 0)
+    if (dfd < 0 || write_data_copy(dfd, "f", data) < 0)
         driver_stop(d, EXIT_ERROR);
     raw_close(dfd);
     snprintf(p, sizeof(p), "%s/f", dir);
@@ -835,7 +846,7 @@ static void damaged_check(struct point *pt, uint64_t img, const char *desc, int 
     char p[PATH_MAX];
     snprintf(p, sizeof(p), "%s/.nvmmio", dir);
     int lfd = raw_open(p, O_RDONLY | O_DIRECTORY, 0);
-    if (dfd < 0 || lfd < 0 || raw_write_file(dfd, f->name, dc, dn, true) < 0 ||
+    if (dfd < 0 || lfd < 0 || write_data_copy(dfd, f->name, data) < 0 ||
         raw_write_file(lfd, f->logname, b.p, b.len, true) < 0)
         driver_stop(d, EXIT_ERROR);
     raw_close(dfd);
@@ -856,6 +867,71 @@ static void damaged_check(struct point *pt, uint64_t img, const char *desc, int 
         bytes_free(&want);
     }
     bytes_free(&b);
+    bytes_free(&got);
+}
+
+/* ---- a file changed behind the log's back -------------------------------- */
+
+/* Drops a log's watch, as recovery suspends it before it changes the file:
+ * applied again, the log must give the same file. */
+static void unwatch(struct bytes *log)
+{
+    if (log->len >= NVLOG_HEADER_SIZE)
+        memset(log->p + NVLOG_WATCH_OFFSET, 0, 2 * sizeof(struct nvlog_watch));
+}
+
+/* True when the log's watch vouches for its file's size. */
+static bool watched(const struct ifile *log)
+{
+    size_t n;
+    const uint8_t *c = content(log, &n);
+    const struct nvlog_watch *w = n >= NVLOG_HEADER_SIZE ? nvlog_watch_current(c) : NULL;
+    return w && (w->flags & NVLOG_WATCH_SIZE);
+}
+
+/* The image once more, after a program without the library appended 4 KiB
+ * to the data file: recovery must keep the log aside (renamed, never
+ * applied) and leave the file exactly as that program left it. */
+static void behind_check(struct point *pt, uint64_t img, const char *desc, int k,
+                         const struct ifile *data, const struct ifile *log)
+{
+    struct driver *d = pt->d;
+    const struct fstate *f = &d->files[k];
+    size_t dn, ln;
+    const uint8_t *dc = content(data, &dn);
+    const uint8_t *lc = content(log, &ln);
+    struct bytes want = {0}, got = {0};
+    bytes_set(&want, dc, dn);
+    bytes_resize(&want, dn + 4096);
+    memset(want.p + dn, 'Z', 4096);
+    char dir[PATH_MAX], p[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/behind", d->scratch);
+    snprintf(p, sizeof(p), "%s/.nvmmio", dir);
+    raw_rmtree(dir);
+    if (raw_mkdir(dir) < 0 || raw_mkdir(p) < 0)
+        driver_stop(d, EXIT_ERROR);
+    int dfd = raw_open(dir, O_RDONLY | O_DIRECTORY, 0);
+    int lfd = raw_open(p, O_RDONLY | O_DIRECTORY, 0);
+    if (dfd < 0 || lfd < 0 || raw_write_file(dfd, f->name, want.p, want.len, true) < 0 ||
+        raw_write_file(lfd, f->logname, lc, ln, true) < 0)
+        driver_stop(d, EXIT_ERROR);
+    raw_close(dfd);
+    raw_close(lfd);
+    set_context(pt, "recovering a file changed behind its log's back", img, "");
+    bool had;
+    int rc = recover_at(dir, f->name, f->logname, &f->id, &got, &had);
+    d->c.recoveries++;
+    snprintf(p, sizeof(p), "%s/.nvmmio/%s", dir, f->logname);
+    const char *what = rc < 0 ? "recovery fails on a file changed behind its log's back"
+                       : !same(&got, want.p, want.len)
+                           ? "a log is applied to a file another program changed since"
+                       : raw_exists(p) ? "a log whose file changed behind its back stays in place"
+                                       : NULL;
+    if (what) {
+        struct verdict v = {what, &got, &want, NULL, ""};
+        violation(pt, img, desc, k, &v);
+    }
+    bytes_free(&want);
     bytes_free(&got);
 }
 
@@ -922,7 +998,11 @@ static void check_image(struct point *pt, uint64_t img, const char *desc)
             int lfd = raw_open(rel, O_RDONLY | O_DIRECTORY, 0);
             size_t n;
             const uint8_t *c = content(log, &n);
-            raw_write_file(lfd, f->logname, c, n, true);
+            struct bytes again = {0};
+            bytes_set(&again, c, n);
+            unwatch(&again);
+            raw_write_file(lfd, f->logname, again.p, again.len, true);
+            bytes_free(&again);
             raw_close(lfd);
             set_context(pt, "recovering twice", img, "");
             rc = recover_at(dir, f->name, f->logname, &f->id, &r2, &had);
@@ -942,6 +1022,8 @@ static void check_image(struct point *pt, uint64_t img, const char *desc)
             full_check(pt, img, desc, k, data, log, &r1);
         if (had && log && (all || (h >> 16) % 100 < cfg->twice_pct))
             damaged_check(pt, img, desc, k, dir, data, log);
+        if (had && log && watched(log) && (all || (h >> 48) % 100 < cfg->twice_pct))
+            behind_check(pt, img, desc, k, data, log);
     }
     d->c.images_nested += nested;
     bytes_free(&r1);
