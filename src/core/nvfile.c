@@ -210,6 +210,7 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
         rc = nvstorage_found(f, (uint64_t)hole);
     if (rc < 0)
         return rc;
+    nvstats_init(&f->stats, path);
     nv_debug("%s: managed, %llu bytes, %s", path, (unsigned long long)f->size,
              persist_name(f->map.kind));
     return 0;
@@ -218,6 +219,7 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
 /* Frees the object and everything it holds but the ownership lock. */
 static void destroy(struct nvfile *f)
 {
+    nvstats_retire(&f->stats);
     nvlock_destroy(&f->lock);
     nvjournal_destroy(&f->journal);
     pm_unmap(&f->map);
