@@ -48,7 +48,7 @@ struct nvmmio_stats {
     uint32_t reserved;
     /* What this process did with the file since it opened it (while any
      * descriptor keeps it open); NVMMIO_STATS reports the same at exit.
-     * Fields are only ever added at the end. */
+     * Fields are only ever added at the end (see CHANGELOG.md). */
     uint64_t reads, read_bytes;   /* read family, bytes read */
     uint64_t writes, write_bytes; /* write family, bytes written */
     uint64_t fsyncs;              /* fsync, fdatasync, sync_file_range */
