@@ -203,8 +203,8 @@ void nvops_after_fork(bool child)
             nvofd_end(o);
         }
     }
-    nvtable_clear(nvfile_abandon);
     nvstats_forget_all();
+    nvtable_clear(nvfile_abandon);
     nvfd_forget_all();
     nvowner_after_fork_child();
     nvtable_unlock();

@@ -34,6 +34,7 @@ static size_t seen_count, seen_cap;
 static int seen_lock;
 
 static uint64_t fallbacks[NVSTAT_FALLBACKS]; /* atomic */
+static int counting_pid;                     /* whose counters are kept */
 
 static const char *const kind_names[NVSTAT_KINDS] = {
     [NVSTAT_READ] = "read",         [NVSTAT_WRITE] = "write",         [NVSTAT_FSYNC] = "fsync",
@@ -64,6 +65,7 @@ static const char *const fallback_names[NVSTAT_FALLBACKS] = {
 
 void nvstats_configure(void)
 {
+    counting_pid = sys_getpid();
     const char *v = getenv("NVMMIO_STATS");
     if (!v || !*v || !strcmp(v, "0"))
         return;
@@ -105,6 +107,7 @@ void nvstats_init(struct nvstats *s, const char *path)
 {
     memset(s, 0, sizeof(*s));
     s->path = path_copy(path);
+    s->pid = counting_pid;
 }
 
 uint64_t nvstats_now(void)
@@ -221,6 +224,11 @@ void nvstats_retire(struct nvstats *s)
 {
     if (!s->path)
         return;
+    if (s->pid != counting_pid) { /* a forked child frees its parent's */
+        path_free(s->path);
+        s->path = NULL;
+        return;
+    }
     nv_spin_lock(&seen_lock);
     char *owned = s->path;
     struct nvstats *e = entry_of(&seen, &seen_count, &seen_cap, s->path, &owned);
@@ -242,6 +250,7 @@ static void free_list(struct nvstats *list, size_t count, size_t cap)
 void nvstats_forget_all(void)
 {
     seen_lock = 0; /* a thread of the parent may have held it at the fork */
+    counting_pid = sys_getpid();
     free_list(seen, seen_count, seen_cap);
     seen = NULL;
     seen_count = seen_cap = 0;

@@ -46,6 +46,7 @@ enum nvstat_fallback {
 
 struct nvstats {
     char *path; /* canonical, in pages of its own */
+    int pid;    /* the process whose counts these are */
     uint64_t calls[NVSTAT_KINDS];
     uint64_t bytes[NVSTAT_KINDS];
     uint64_t epochs;       /* commits of a changed epoch */
@@ -65,7 +66,8 @@ void nvstats_init(struct nvstats *s, const char *path);
 /* The object is freed: its counters join the process's files. */
 void nvstats_retire(struct nvstats *s);
 
-/* In a forked child: the counters so far are the parent's. */
+/* In a forked child, before anything else is freed: the counters so far,
+ * those of the objects inherited too, are the parent's. */
 void nvstats_forget_all(void);
 
 /* At normal exit: the report NVMMIO_STATS asks for, if any. */

@@ -3,7 +3,7 @@
 # run_stats.sh counters|report|debug PROGRAM - runs nvmmio_stats (stats.c)
 # in a fresh /dev/shm directory and checks, for `report`, the lines
 # NVMMIO_STATS writes at exit (stderr, a file, a file that cannot be
-# opened), and for `debug`, what each NVMMIO_DEBUG level prints and where
+# opened; a forked child's own), and for `debug`, what each NVMMIO_DEBUG level prints and where
 # NVMMIO_DEBUG_FILE sends it.
 set -u
 what=$1 prog=$2
@@ -49,15 +49,18 @@ report)
     cat "$dir/stderr.err"
     has "$dir/stderr.err" "^${file}truncates=0 .* epochs=[1-9][0-9]* .* path=$dir/a\$" 1
     has "$dir/stderr.err" "^nvmmio-stats file reads=0 .* path=$dir/b\$" 1
-    has "$dir/stderr.err" "^nvmmio-stats total files=2 ${file#nvmmio-stats file }.* fallbacks=1 .*fallback_std_stream=1 " 1
-    has "$dir/stderr.err" "^nvmmio-stats" 3
+    has "$dir/stderr.err" "^nvmmio-stats total files=2 ${file#nvmmio-stats file }.* fallbacks=2 .*fallback_std_stream=1 fallback_fork=1 " 1
+    # the forked child's own report
+    has "$dir/stderr.err" "^nvmmio-stats file reads=0 read_bytes=0 writes=1 write_bytes=1 .* path=$dir/c\$" 1
+    has "$dir/stderr.err" "^nvmmio-stats total files=1 reads=0 read_bytes=0 writes=1 write_bytes=1 .* fallbacks=0 " 1
+    has "$dir/stderr.err" "^nvmmio-stats" 5
     run file NVMMIO_STATS="$dir/report"
     run file2 NVMMIO_STATS="$dir/report"
     has "$dir/report" "^${file}.* path=$dir/a\$" 2
     has "$dir/report" "^nvmmio-stats total files=2 " 2
     has "$dir/file.err" "^nvmmio-stats" 0
     run unopenable NVMMIO_STATS="$dir/no/such/dir/report"
-    has "$dir/unopenable.err" "libnvmmio: NVMMIO_STATS=$dir/no/such/dir/report cannot be opened" 1
+    has "$dir/unopenable.err" "libnvmmio: NVMMIO_STATS=$dir/no/such/dir/report cannot be opened" 2
     has "$dir/unopenable.err" "^nvmmio-stats" 0
     run off NVMMIO_STATS=0
     run unset

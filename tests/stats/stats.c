@@ -10,7 +10,10 @@
  *                               of: DIR/a gets 3 writes of 4096 bytes and
  *                               an fsync, is closed, opened again and read
  *                               once (one line for both opens); DIR/b is
- *                               opened and made descriptor 1 (a fallback)
+ *                               opened and made descriptor 1 (a fallback);
+ *                               a forked child (a fallback: a is shared
+ *                               with it) writes 1 byte to DIR/c and exits,
+ *                               reporting its own counters only
  *
  * Exit 0 when every check holds; each failed check prints a line.
  */
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libnvmmio.h"
@@ -146,6 +150,15 @@ static int script(const char *dir)
     fflush(stdout);
     CHECK(dup2(b, 1) == 1); /* a standard stream goes to the kernel */
     close(b);
+    pid_t child = fork();
+    if (child == 0) {
+        int c = open_in(dir, "c", O_CREAT | O_RDWR | O_TRUNC | O_ATOMIC);
+        CHECK(write(c, "c", 1) == 1);
+        close(c);
+        exit(failures ? 1 : 0); /* a normal exit: the child's report */
+    }
+    int status;
+    CHECK(child > 0 && waitpid(child, &status, 0) == child && status == 0);
     return failures ? 1 : 0; /* a left open, reported at exit */
 }
 
