@@ -46,6 +46,22 @@ struct nvmmio_stats {
     uint32_t persist;        /* enum nvmmio_persist_kind of the data mapping */
     uint32_t sync_mode;      /* 1 when every write is a durability point */
     uint32_t reserved;
+    /* What this process did with the file since it opened it (while any
+     * descriptor keeps it open); NVMMIO_STATS reports the same at exit.
+     * Fields are only ever added at the end (see CHANGELOG.md). */
+    uint64_t reads, read_bytes;   /* read family, bytes read */
+    uint64_t writes, write_bytes; /* write family, bytes written */
+    uint64_t fsyncs;              /* fsync, fdatasync, sync_file_range */
+    uint64_t truncates;           /* ftruncate, truncate */
+    uint64_t fallocates, fallocate_bytes;
+    uint64_t mmaps;              /* the program's mappings of the file */
+    uint64_t copies, copy_bytes; /* copy_file_range, sendfile, splice */
+    uint64_t epochs_committed;   /* durability points that committed changes */
+    uint64_t undo_records;       /* log records written */
+    uint64_t redo_records;
+    uint64_t checkpoints;  /* checkpoints that copied redo records home */
+    uint64_t home_records; /* redo records they copied */
+    uint64_t commit_ns;    /* time spent in commits */
 };
 
 /* 1 when fd is served by the library, 0 otherwise (including bad fds). */

@@ -44,7 +44,9 @@ static const char usage_run[] =
     "                 it, NVMMIO_PATH (or PMEM_PATH) of the environment stays\n"
     "  --sync         sync mode for every managed file (NVMMIO_SYNC=1)\n"
     "  --policy P     logging policy: hybrid, undo or redo (NVMMIO_POLICY)\n"
-    "  --stats[=FILE] not supported yet: the library has no statistics output\n"
+    "  --stats[=FILE] at the program's normal exit, its statistics (NVMMIO_STATS):\n"
+    "                 one line per managed file and a total, on stderr or\n"
+    "                 appended to FILE\n"
     "  --help         this text\n"
     "\n"
     "The library is looked for next to this command: " NVMMIO_BIN_TO_LIB "/ from its\n"
@@ -104,6 +106,7 @@ struct run_opts {
     char roots[8192];
     const char *policy;
     bool sync;
+    char stats[PATH_MAX]; /* NVMMIO_STATS: "1" or an absolute path */
 };
 
 static int add_root(struct run_opts *o, const char *dir)
@@ -121,6 +124,25 @@ static int add_root(struct run_opts *o, const char *dir)
     int n = snprintf(o->roots + used, sizeof(o->roots) - used, "%s%s", used ? ":" : "", real);
     if (n < 0 || (size_t)n >= sizeof(o->roots) - used) {
         fprintf(stderr, "nvmmio run: too many roots\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* --stats: stderr, or FILE made absolute (the program may change its
+ * directory before it exits; and a file named 1 stays a file). */
+static int set_stats(struct run_opts *o, const char *file)
+{
+    if (!file) {
+        strcpy(o->stats, "1");
+        return 0;
+    }
+    char cwd[PATH_MAX];
+    int n = file[0] == '/'             ? snprintf(o->stats, sizeof(o->stats), "%s", file)
+            : getcwd(cwd, sizeof(cwd)) ? snprintf(o->stats, sizeof(o->stats), "%s/%s", cwd, file)
+                                       : -1;
+    if (!*file || n < 0 || (size_t)n >= sizeof(o->stats)) {
+        fprintf(stderr, "nvmmio run: --stats=%s: not a usable file name\n", file);
         return -1;
     }
     return 0;
@@ -156,10 +178,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
             o->policy = optarg;
             break;
         case 'S':
-            fprintf(stderr, "nvmmio run: --stats is not supported: the library has no "
-                            "statistics output yet (a linked program can call "
-                            "nvmmio_get_stats)\n");
-            return -1;
+            if (set_stats(o, optarg) < 0)
+                return -1;
+            break;
         default:
             fputs(usage_run, stderr);
             return -1;
@@ -218,7 +239,7 @@ static int set_preload(const char *lib)
 
 static int cmd_run(int argc, char **argv)
 {
-    struct run_opts o = {.roots = ""};
+    struct run_opts o = {.roots = "", .stats = ""};
     int prog = parse_run(argc, argv, &o);
     if (prog <= 0)
         return prog < 0 ? RUN_FAILED : 0;
@@ -229,7 +250,8 @@ static int cmd_run(int argc, char **argv)
     }
     if (set_preload(lib) < 0 || (o.roots[0] && setenv_or_fail("NVMMIO_PATH", o.roots) < 0) ||
         (o.sync && setenv_or_fail("NVMMIO_SYNC", "1") < 0) ||
-        (o.policy && setenv_or_fail("NVMMIO_POLICY", o.policy) < 0))
+        (o.policy && setenv_or_fail("NVMMIO_POLICY", o.policy) < 0) ||
+        (o.stats[0] && setenv_or_fail("NVMMIO_STATS", o.stats) < 0))
         return RUN_FAILED;
     if (!getenv("NVMMIO_PATH") && !getenv("PMEM_PATH"))
         fprintf(stderr, "nvmmio run: no root (--root, NVMMIO_PATH): only O_ATOMIC files are "

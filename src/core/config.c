@@ -107,7 +107,7 @@ static void add_root(const char *entry)
 
 static void load(void)
 {
-    config.debug = parse_bool("NVMMIO_DEBUG", false);
+    nv_debug_configure();
     config.sync = parse_bool("NVMMIO_SYNC", false);
     config.policy = parse_policy();
     const char *paths = getenv("NVMMIO_PATH");

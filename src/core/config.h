@@ -5,7 +5,7 @@
  *   NVMMIO_PATH     colon list of pmem roots (PMEM_PATH is an alias)
  *   NVMMIO_SYNC     1: every write is a durability point
  *   NVMMIO_POLICY   hybrid | undo | redo
- *   NVMMIO_DEBUG    1: diagnostics on stderr
+ *   NVMMIO_DEBUG    how much to say, NVMMIO_DEBUG_FILE where (debug.h)
  *
  * A bad value gives one message on stderr and the default.
  */
@@ -21,7 +21,6 @@ struct nv_config {
     size_t nroots;
     bool sync;
     int policy; /* enum nvpolicy_setting */
-    bool debug;
 };
 
 /* The settings; read from the environment on first use, thread-safely. */

@@ -113,6 +113,8 @@ static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_
     h = nvfile_home(f);
     if (rc == 0)
         rc = nvjournal_write(&f->journal, &h, &p);
+    if (rc == 0)
+        nvstats_logged(&f->stats, f->journal.policy == NVLOG_REDO, p.n);
     nvjournal_plan_free(&p);
     if (rc < 0)
         return rc;

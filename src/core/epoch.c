@@ -33,9 +33,11 @@ int nvfile_commit(struct nvfile *f)
     int next = f->mapped_by_program || nvshare_wants_undo(f)
                    ? NVLOG_UNDO
                    : nvpolicy_next(nv_config()->policy, ended, f->reads, f->writes);
+    uint64_t t0 = nvstats_now();
     int rc = nvjournal_commit(&f->journal, &f->map, f->size, next);
     if (rc < 0)
         return rc;
+    nvstats_committed(&f->stats, t0);
     f->committed_size = f->size;
     f->dirty = false;
     f->reads = f->writes = 0;
@@ -97,6 +99,7 @@ int nvfile_checkpoint(struct nvfile *f)
         f->journal.log.state.applied_epoch < f->journal.log.state.committed_epoch)
         prefault_redo_home(f);
     long n = nvlog_checkpoint(&f->journal.log, &f->map, f->real_size, &f->journal.index);
+    nvstats_checkpointed(&f->stats, n);
     return n < 0 ? (int)n : 0;
 }
 

@@ -108,6 +108,7 @@ int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
         return -EFBIG;
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
+    nvstats_count(&f->stats, NVSTAT_FALLOCATE, (uint64_t)len);
     return size_changed(o, nvfile_allocate(f, mode, (uint64_t)off, (uint64_t)len));
 }
 
@@ -118,6 +119,7 @@ int nvops_share_mapping(struct nvofd *o)
     int rc = nvfile_note_mapped(f->dev, f->ino);
     nvtable_unlock();
     nvfile_lock(f, NULL);
+    nvstats_count(&f->stats, NVSTAT_MMAP, 0);
     int shared = nvfile_share_mapping(f);
     nvfile_unlock(f);
     return rc ? rc : shared;
@@ -127,6 +129,7 @@ int nvops_fsync(struct nvofd *o)
 {
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
+    nvstats_count(&f->stats, NVSTAT_FSYNC, 0);
     int rc = nvfile_expose(f, true);
     nvfile_unlock(f);
     return rc;
@@ -150,6 +153,7 @@ int nvops_ftruncate(struct nvofd *o, off_t len)
         return -EINVAL;
     struct nvfile *f = o->file;
     nvfile_lock(f, NULL);
+    nvstats_count(&f->stats, NVSTAT_TRUNCATE, 0);
     return size_changed(o, nvfile_truncate(f, (uint64_t)len));
 }
 

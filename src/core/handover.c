@@ -167,6 +167,7 @@ static struct nvofd *detach_shared(void)
         bool shared = o->file->shared_with_child;
         if (shared)
             nvkfd_add(fd, o->file->dev, o->file->ino);
+        nvstats_fallback_if(shared, NVSTAT_FB_FORK);
         nvofd_end(o);
         struct nvofd *last = shared ? nvfd_remove(fd) : NULL;
         if (last) {
@@ -202,6 +203,7 @@ void nvops_after_fork(bool child)
             nvofd_end(o);
         }
     }
+    nvstats_forget_all();
     nvtable_clear(nvfile_abandon);
     nvfd_forget_all();
     nvowner_after_fork_child();

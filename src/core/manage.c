@@ -160,6 +160,7 @@ void nvops_recover_orphans(void)
 
 void nvops_standard_stream(int fd)
 {
+    nvstats_fallback_fd(fd, NVSTAT_FB_STD_STREAM);
     nvops_to_kernel(fd, "is a standard stream now");
 }
 
@@ -181,8 +182,10 @@ static const char *kernel_only(const struct stat *st)
 void nvops_file_size_limited(void)
 {
     int limit = nvfd_limit();
-    for (int fd = 0; fd < limit; fd++)
+    for (int fd = 0; fd < limit; fd++) {
+        nvstats_fallback_fd(fd, NVSTAT_FB_FSIZE_LIMIT);
         nvops_to_kernel(fd, "is open when a file size limit is set");
+    }
 }
 
 int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
@@ -205,6 +208,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
     uid_t me = sys_geteuid();
     if (me != 0 && st.st_uid != me) {
         nv_debug("%s belongs to user %u; plain kernel IO", path, (unsigned)st.st_uid);
+        nvstats_fallback(NVSTAT_FB_OTHER_USER);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
     }
 
@@ -215,6 +219,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
     if (why || nvkfd_holds(st.st_dev, st.st_ino)) {
         nv_debug("%s %s; plain kernel IO", path,
                  why ? why : "is open through the kernel in this process");
+        nvstats_fallback(nvstats_why_kernel_only(why != NULL, st.st_size > (off_t)NVFILE_MAX_SIZE));
         nvkfd_add(kfd, st.st_dev, st.st_ino);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
     }
@@ -230,6 +235,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
     if (!f && (rc == -EBUSY || rc == -EMFILE || rc == -ENFILE)) {
         nv_debug("%s is served by another process or no descriptor is left; plain kernel IO here",
                  path);
+        nvstats_fallback(rc == -EBUSY ? NVSTAT_FB_OTHER_PROCESS : NVSTAT_FB_NO_DESCRIPTOR);
         if (rc == -EBUSY)
             nvkfd_add_served_elsewhere(kfd, st.st_dev, st.st_ino, canon, log_dir);
         else

@@ -32,6 +32,7 @@
 #include "core/filelock.h"
 #include "core/owner.h"
 #include "core/share.h"
+#include "core/stats.h"
 #include "core/storage.h"
 #include "log/journal.h"
 #include "pmem/persist.h"
@@ -76,6 +77,7 @@ struct nvfile {
     bool shared_with_child; /* a fork in progress hands it to the kernel */
     int zero_range_answer;  /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
     uint64_t reads, writes;
+    struct nvstats stats;
 
     /* Owned by the file table. */
     int users;

@@ -80,6 +80,7 @@ static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
     int held = nvfile_lock_shared(f);
     /* As the kernel: a NULL buffer fails only when there are bytes to copy. */
     ssize_t got = !buf && n && off < f->size ? -EFAULT : (ssize_t)nvfile_read(f, buf, n, off);
+    nvstats_count_shared(&f->stats, NVSTAT_READ, got > 0 ? (uint64_t)got : 0);
     nvfile_unlock_shared(f, held);
     return got;
 }
@@ -161,6 +162,7 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     if (buf && !(flags & O_APPEND) && !nvfile_sync_mode(flags) && nvlock_is_concurrent(&f->lock)) {
         long r = nvfile_write_in_place(f, buf, n, off);
         if (r != -EAGAIN) {
+            nvstats_count_shared(&f->stats, NVSTAT_WRITE, r > 0 ? (uint64_t)r : 0);
             if (r > 0)
                 nvfile_changed(f);
             *at = off;
@@ -173,6 +175,7 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     long r = buf || !n ? beyond_mapping(nvfile_write(f, buf, n, off)) : write_from_null(f, off);
     if (r == -ENOSPC && n > 1)
         r = write_what_fits(f, buf, n, off);
+    nvstats_count(&f->stats, NVSTAT_WRITE, r > 0 ? (uint64_t)r : 0);
     if (r > 0)
         nvfile_changed(f);
     if (MUTANT(11)) { /* a sync-mode write returns before its commit */
@@ -350,6 +353,7 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
         if (got < iov[i].iov_len)
             break;
     }
+    nvstats_count_shared(&f->stats, NVSTAT_READ, done > 0 ? (uint64_t)done : 0);
     nvfile_unlock_shared(f, held);
     if (use_pos) {
         if (done > 0)

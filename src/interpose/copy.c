@@ -71,6 +71,7 @@ static ssize_t copy_through(int in, off64_t *in_off, int out, off64_t *out_off, 
             break;
     }
     free(buf);
+    nvstats_copied(in, out, done);
     if (in_off)
         *in_off += (off64_t)done;
     else if (in_pos >= 0)

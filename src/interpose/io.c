@@ -107,6 +107,7 @@ static int posix_allocate(int fd, off64_t off, off64_t len)
     int rc = nvops_fallocate(o, 0, off, len);
     nvops_end(o);
     if (rc == NVOPS_TO_KERNEL) {
+        nvstats_fallback(NVSTAT_FB_TOO_LARGE);
         nvops_to_kernel(fd, "grows past the largest mapped file");
         return -1;
     }

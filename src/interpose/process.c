@@ -41,6 +41,7 @@ static void after_fork_child(void)
 
 __attribute__((constructor)) static void nvmmio_load(void)
 {
+    nvstats_configure();
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     nvops_adopt_inherited();
 }
@@ -48,6 +49,7 @@ __attribute__((constructor)) static void nvmmio_load(void)
 __attribute__((destructor)) static void nvmmio_unload(void)
 {
     nvops_settle_all();
+    nvstats_report();
 }
 
 /* ---- exec and spawn: the new image reads files through the kernel ------- */

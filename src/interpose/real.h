@@ -25,6 +25,8 @@
 #include <sys/time.h>
 #include <utime.h>
 
+#include "core/stats.h"
+
 /* clang-format off */
 #define NV_REAL_FUNCS(X)                                                                           \
     X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64)                                    \
@@ -116,6 +118,7 @@ static inline bool nv_null(const void *p)
         long r_ = (long)(call);                                                                    \
         nvops_end(o);                                                                              \
         if (r_ == NVOPS_TO_KERNEL) {                                                               \
+            nvstats_fallback(NVSTAT_FB_TOO_LARGE);                                                 \
             nvops_to_kernel(fd, "grows past the largest mapped file");                             \
             return real;                                                                           \
         }                                                                                          \

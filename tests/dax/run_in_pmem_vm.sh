@@ -7,7 +7,7 @@
 # /mnt/pmem:
 #   1. mapsync_probe          the mount must grant MAP_SYNC mappings;
 #   2. a debug run            the library must map a file there with MAP_SYNC
-#                             (NVMMIO_DEBUG=1 names the mapping kind);
+#                             (NVMMIO_DEBUG=2 names the mapping kind);
 #   3. nvmmio_difftest        differential POSIX test, seed 1, 3000 ops
 #                             (TCG is about 20x slower than native);
 #   4. nvmmio_killtest        SIGKILL loop, 20 kills, seed 5.
@@ -71,7 +71,7 @@ step_library_uses_map_sync() {
     local lib=$1 err status=0
     mkdir -p "$PMEM/m"
     library_env "$lib" "$PMEM/m"
-    err=$(env "${LIB_ENV[@]}" NVMMIO_DEBUG=1 \
+    err=$(env "${LIB_ENV[@]}" NVMMIO_DEBUG=2 \
         dd if=/dev/zero of="$PMEM/m/debug-probe" bs=4096 count=16 2>&1 >/dev/null) || status=$?
     rm -rf "$PMEM/m"
     echo "$err" | grep -i 'nvmmio' || true

@@ -69,7 +69,9 @@ for c in run check recover status; do
     expect 0 "exit status" "$nvmmio" "$c" --help
 done
 expect 3 "unknown command" "$nvmmio" frobnicate
-expect 125 "not supported" "$nvmmio" run --stats -- true
+expect 125 "not a usable file name" "$nvmmio" run --stats= -- true
+expect 0 "^1$" "$nvmmio" run --root "$root" --stats -- sh -c 'echo "$NVMMIO_STATS"'
+expect 0 "^$dir/st$" sh -c "cd '$dir' && '$nvmmio' run --root root --stats=st -- sh -c 'echo \$NVMMIO_STATS'"
 expect 125 "hybrid, undo or redo" "$nvmmio" run --policy fast -- true
 expect 127 "No such file" "$nvmmio" run -- "$dir/no-such-program"
 expect 7 "" "$nvmmio" run --root "$root" -- sh -c 'exit 7'
@@ -105,6 +107,28 @@ cmp "$root/f" "$expected" || fail "the recovered file is not its last durable st
 expect 0 "no logs" "$nvmmio" recover "$root"
 expect 0 "no logs" "$nvmmio" check "$root"
 expect 0 "no logs" env NVMMIO_PATH="$root" "$nvmmio" check
+
+# ---- a committed redo epoch not yet home: replayed
+rm "$root/f"
+cp "$expected" "$dir/redone"
+head -c $((64 << 10)) /dev/zero | tr '\0' B |
+    dd of="$dir/redone" bs=1k seek=64 conv=notrunc status=none
+expect 137 "" "$nvmmio" run --root "$root" --policy redo -- "$writer" commit-kill "$root/f"
+cmp -s "$root/f" "$expected" || fail "the redo blocks were home before the recovery"
+expect 1 "recovery pending: 0 blocks to roll back, [1-9][0-9]* to replay" "$nvmmio" check "$root"
+expect 0 "root/f: recovered: rolled back 0 blocks, replayed [1-9][0-9]*, size 262144; log removed" \
+    "$nvmmio" recover "$root"
+cmp "$root/f" "$dir/redone" || fail "the replayed file is not its committed state"
+expect 0 "no logs" "$nvmmio" recover "$root"
+
+# ---- --stats: one line for the file and a total, at the program's exit
+rm "$root/p"
+expect 0 "nvmmio-stats file reads=0 read_bytes=0 writes=0 write_bytes=0 .* path=$root/p
+nvmmio-stats total files=1 " "$nvmmio" run --root "$root" --stats -- "$writer" probe "$root/p"
+expect 0 "" "$nvmmio" run --root "$root" --stats="$dir/stats" -- "$writer" probe "$root/p"
+expect 0 "" "$nvmmio" run --root "$root" --stats="$dir/stats" -- "$writer" probe "$root/p"
+[ "$(grep -c '^nvmmio-stats total files=1 ' "$dir/stats")" -eq 2 ] ||
+    fail "--stats=FILE did not append a total line for each run"
 
 # ---- a log moved under another file's name: foreign, refused
 start_writer "$root/h" undo
