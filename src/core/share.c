@@ -17,6 +17,7 @@
 #include "core/debug.h"
 #include "core/nvfile_internal.h"
 #include "log/log.h"
+#include "log/recovery.h"
 #include "os/sys.h"
 
 #define SHARE_MAGIC   0x6e766d6d73686172ull /* "nvmmshar" */
@@ -517,6 +518,10 @@ int nvshare_join(struct nvfile *f)
     }
     f->share.shared = true;
     int rc = take_state(f);
+    /* Another process's stores may move the file's mtime unseen: only its
+     * size tells a change behind the log's back from now on. */
+    if (rc == 0 && nvlog_exists(&f->journal.log))
+        nvlog_watch_suspend(&f->journal.log, true);
     pthread_mutex_unlock(&b->lock);
     return rc;
 }
