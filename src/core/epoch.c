@@ -184,6 +184,11 @@ int nvfile_expose(struct nvfile *f, bool lazily)
     }
     if (rc == 0)
         rc = nvfile_checkpoint(f);
+    /* Redo pays for its records again when they must go home at the end of
+     * the epoch: an epoch that ends exposed logs with undo. It has no
+     * record yet, so its policy may change. */
+    if (rc == 0 && !f->dirty)
+        f->journal.policy = NVLOG_UNDO;
     if (rc == 0)
         rc = lazily ? nvfile_publish_lazily(f) : nvfile_publish(f);
     return rc;
