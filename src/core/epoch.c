@@ -23,6 +23,9 @@
 #define CHECKPOINT_BATCH      ((uint64_t)4 << 20)
 #define CHECKPOINT_BACKGROUND ((uint64_t)256 << 10)
 
+/* Writes below which an exposed epoch leaves the next one with undo. */
+#define SHORT_EPOCH_WRITES 4
+
 /* ---- durability --------------------------------------------------------- */
 
 int nvfile_commit(struct nvfile *f)
@@ -175,6 +178,7 @@ int nvfile_publish_lazily(struct nvfile *f)
 
 int nvfile_expose(struct nvfile *f, bool lazily)
 {
+    uint64_t writes = f->writes;
     int rc = nvfile_commit(f);
     if (MUTANT(7) && rc == 0 &&
         nvlog_exists(&f->journal.log)) { /* log freed before the checkpoint */
@@ -184,10 +188,10 @@ int nvfile_expose(struct nvfile *f, bool lazily)
     }
     if (rc == 0)
         rc = nvfile_checkpoint(f);
-    /* Redo pays for its records again when they must go home at the end of
-     * the epoch: an epoch that ends exposed logs with undo. It has no
-     * record yet, so its policy may change. */
-    if (rc == 0 && !f->dirty)
+    /* Its records go home now: redo pays for a block twice, which a short
+     * epoch (a program that syncs every write or two) does not win back.
+     * The next epoch has no record yet, so its policy may change. */
+    if (rc == 0 && !f->dirty && writes < SHORT_EPOCH_WRITES)
         f->journal.policy = NVLOG_UNDO;
     if (rc == 0)
         rc = lazily ? nvfile_publish_lazily(f) : nvfile_publish(f);
