@@ -189,9 +189,10 @@ int nvfile_expose(struct nvfile *f, bool lazily)
     if (rc == 0)
         rc = nvfile_checkpoint(f);
     /* Its records go home now: redo pays for a block twice, which a short
-     * epoch (a program that syncs every write or two) does not win back.
-     * The next epoch has no record yet, so its policy may change. */
-    if (rc == 0 && !f->dirty && writes < SHORT_EPOCH_WRITES)
+     * epoch (a program that syncs every write or two) does not win back, so
+     * the hybrid policy starts the next one (no record yet) with undo. */
+    if (rc == 0 && !f->dirty && writes < SHORT_EPOCH_WRITES &&
+        nv_config()->policy == NVPOLICY_HYBRID)
         f->journal.policy = NVLOG_UNDO;
     if (rc == 0)
         rc = lazily ? nvfile_publish_lazily(f) : nvfile_publish(f);
