@@ -459,6 +459,10 @@ int nvfile_revalidate(struct nvfile *f)
 {
     struct statx stx;
     int rc = sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx);
+    /* Another program may have written any byte of the real file: none of
+     * them is known to be zero any more. */
+    if (rc == 0 && f->zero_from < f->real_size)
+        f->zero_from = f->real_size;
     if (rc < 0 || stx.stx_size == f->real_size)
         return rc;
     /* This process's changes were made before the lock was taken, so
