@@ -118,32 +118,8 @@ static off_t byte_of(dev_t dev, ino_t ino)
     return (off_t)(h & (((uint64_t)1 << 62) - 1));
 }
 
-int nvowner_acquire(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool exclusive,
-                    struct nvowner *o)
-{
-    o->fd = -1;
-    int fd = lock_file(log_dir, uid, exclusive);
-    if (fd < 0)
-        return exclusive ? fd : 0;
-    struct flock fl = {
-        .l_type = exclusive ? F_WRLCK : F_RDLCK,
-        .l_whence = SEEK_SET,
-        .l_start = byte_of(dev, ino),
-        .l_len = 1,
-    };
-    int rc = sys_fcntl(fd, F_OFD_SETLK, (long)&fl);
-    if (rc == -EBADF && !exclusive) /* a read-only lock file cannot hold F_WRLCK */
-        return 0;
-    if (rc < 0)
-        return rc == -EAGAIN || rc == -EACCES ? -EBUSY : rc;
-    o->fd = fd;
-    o->byte = fl.l_start;
-    return 0;
-}
-
-#define SERVE_PATIENCE_MS 2000
-
-static int set_lock(struct nvowner *o, short type, bool wait)
+/* Sets the lock on o's byte to `type`, without waiting. */
+static int set_lock(struct nvowner *o, short type)
 {
     struct flock fl = {
         .l_type = type,
@@ -151,12 +127,29 @@ static int set_lock(struct nvowner *o, short type, bool wait)
         .l_start = o->byte,
         .l_len = 1,
     };
-    int rc;
-    do
-        rc = sys_fcntl(o->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, (long)&fl);
-    while (rc == -EINTR);
-    return rc;
+    return sys_fcntl(o->fd, F_OFD_SETLK, (long)&fl);
 }
+
+int nvowner_acquire(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool exclusive,
+                    struct nvowner *o)
+{
+    o->fd = -1;
+    int fd = lock_file(log_dir, uid, exclusive);
+    if (fd < 0)
+        return exclusive ? fd : 0;
+    o->fd = fd;
+    o->byte = byte_of(dev, ino);
+    int rc = set_lock(o, exclusive ? F_WRLCK : F_RDLCK);
+    if (rc < 0)
+        o->fd = -1;
+    if (rc == -EBADF && !exclusive) /* a read-only lock file cannot hold F_WRLCK */
+        return 0;
+    if (rc < 0)
+        return rc == -EAGAIN || rc == -EACCES ? -EBUSY : rc;
+    return 0;
+}
+
+#define SERVE_PATIENCE_MS 2000
 
 int nvowner_serve(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool writable,
                   struct nvowner *o, bool *first)
@@ -168,7 +161,7 @@ int nvowner_serve(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool wri
         return writable ? fd : 0;
     o->fd = fd;
     o->byte = byte_of(dev, ino);
-    int rc = set_lock(o, F_WRLCK, false);
+    int rc = set_lock(o, F_WRLCK);
     if (rc == 0) {
         *first = true;
         return 0;
@@ -181,7 +174,7 @@ int nvowner_serve(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool wri
      * while for it to share (recovery may take long: then the file goes
      * to the kernel in this process), then see whether it is still there. */
     struct timespec nap = {0, 1000 * 1000};
-    for (int waited = 0; (rc = set_lock(o, F_RDLCK, false)) == -EAGAIN; waited++) {
+    for (int waited = 0; (rc = set_lock(o, F_RDLCK)) == -EAGAIN; waited++) {
         if (waited == SERVE_PATIENCE_MS)
             break;
         nanosleep(&nap, NULL);
@@ -190,19 +183,19 @@ int nvowner_serve(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool wri
         o->fd = -1;
         return rc == -EAGAIN || rc == -EACCES ? -EBUSY : rc;
     }
-    *first = set_lock(o, F_WRLCK, false) == 0;
+    *first = set_lock(o, F_WRLCK) == 0;
     return 0;
 }
 
 void nvowner_share(struct nvowner *o)
 {
     if (o->fd >= 0)
-        set_lock(o, F_RDLCK, false);
+        set_lock(o, F_RDLCK);
 }
 
 bool nvowner_alone(struct nvowner *o)
 {
-    return o->fd >= 0 && set_lock(o, F_WRLCK, false) == 0;
+    return o->fd >= 0 && set_lock(o, F_WRLCK) == 0;
 }
 
 int nvowner_probe(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, pid_t *pid)
@@ -240,12 +233,6 @@ void nvowner_release(struct nvowner *o)
 {
     if (o->fd < 0)
         return;
-    struct flock fl = {
-        .l_type = F_UNLCK,
-        .l_whence = SEEK_SET,
-        .l_start = o->byte,
-        .l_len = 1,
-    };
-    sys_fcntl(o->fd, F_OFD_SETLK, (long)&fl);
+    set_lock(o, F_UNLCK);
     o->fd = -1;
 }
