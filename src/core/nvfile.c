@@ -301,12 +301,14 @@ struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, 
         if (f)
             nvtable_insert(f);
     }
-    bool opened_before = f && f->users > 0;
+    /* An open takes in what others changed through the kernel: a file
+     * opened before, or one whose state comes from the process that serves
+     * it, which may have seen the kernel's file last before that. */
+    bool take_in = f && (f->users > 0 || f->share.shared);
     if (f)
         f->users++;
     nvtable_unlock();
-    if (opened_before) {
-        /* An open takes in what others changed through the kernel. */
+    if (take_in) {
         nvfile_lock(f, NULL);
         int rc = nvfile_revalidate(f);
         nvfile_unlock(f);
