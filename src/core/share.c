@@ -318,7 +318,7 @@ static int take_state(struct nvfile *f)
 
 /* The holder died with a change half made: its saved bytes go back, the
  * real file is cut to the state's size (what it grew by was the dead
- * change's), and a commit it completed stands. */
+ * change's) or keeps the trim it made, and a commit it completed stands. */
 static void repair(struct nvfile *f)
 {
     struct nvshare_block *b = f->share.block;
@@ -342,10 +342,19 @@ static void repair(struct nvfile *f)
     if (take_state(f) == 0 && inflight && in.len && in.off + in.len <= f->real_size &&
         map_through(f, SAVE_OFFSET + in.len, false) == 0)
         memcpy(f->map.base + in.off, (char *)b + SAVE_OFFSET, in.len);
+    /* What it grew the real file by was the dead change's; a trim it made
+     * (nvstorage_give_back, never below the size) is kept instead. */
     struct statx stx;
-    if (sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx) == 0 && stx.stx_size > real_size)
-        sys_ftruncate(f->fd, (off_t)real_size);
-    end_change(b, false);
+    bool trimmed = false;
+    if (sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx) == 0) {
+        if (stx.stx_size > real_size)
+            sys_ftruncate(f->fd, (off_t)real_size);
+        else if (stx.stx_size < real_size && stx.stx_size >= f->size)
+            trimmed = nvstorage_resized_outside(f, stx.stx_size) == 0;
+    }
+    if (trimmed)
+        put_state(f);
+    end_change(b, trimmed);
     nv_debug("a process serving this file died in a call; its change was undone");
 }
 
