@@ -24,6 +24,16 @@
  * 12: a later undo pre-image replaces the epoch's first
  * 13: a record's data checksum is never checked before recovery applies it
  * 14: recovery applies a log to a file changed behind its back (the watch is ignored)
+ *
+ * The mutants marked (share) break the protocol of processes sharing a
+ * file, which the crash model does not run: the share gate
+ * (tests/share/CMakeLists.txt) builds the library with each and requires
+ * a share test to fail.
+ *
+ * 15: (share) the lock of a holder that died is taken over without repair
+ * 16: (share) a call's changes are not published to the other processes
+ * 17: (share) taking a file lock does not revalidate against the kernel
+ * 18: (share) releasing a file lock does not expose the files
  */
 #ifndef NVMMIO_MUTANTS_H
 #define NVMMIO_MUTANTS_H

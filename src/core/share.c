@@ -18,6 +18,7 @@
 #include "core/nvfile_internal.h"
 #include "log/log.h"
 #include "log/recovery.h"
+#include "mutants.h"
 #include "os/sys.h"
 
 #define SHARE_MAGIC   0x6e766d6d73686172ull /* "nvmmshar" */
@@ -363,7 +364,8 @@ static void lock_block(struct nvfile *f)
     struct nvshare_block *b = f->share.block;
     int rc = pthread_mutex_lock(&b->lock);
     if (rc == EOWNERDEAD) {
-        repair(f);
+        if (!MUTANT(15))
+            repair(f);
         pthread_mutex_consistent(&b->lock);
     }
 }
@@ -408,6 +410,8 @@ void nvshare_leave(struct nvfile *f, int lane, bool changes)
     struct nvshare_block *b = f->share.block;
     if (lane == LANE_NONE)
         return;
+    if (MUTANT(16))
+        changes = false;
     if (changes) {
         put_state(f);
         if (lane == LANE_LOCKED) {
