@@ -450,7 +450,7 @@ void nvfile_unlock(struct nvfile *f)
 int nvfile_lock_shared(struct nvfile *f)
 {
     nvlock_shared(&f->lock);
-    return nvshare_enter(f);
+    return nvshare_enter_read(f);
 }
 
 void nvfile_unlock_shared(struct nvfile *f, int held)

@@ -21,8 +21,9 @@
 #include "mutants.h"
 #include "os/sys.h"
 
-#define SHARE_MAGIC   0x6e766d6d73686172ull /* "nvmmshar" */
+#define SHARE_MAGIC   0x6e766d6d73686132ull /* "nvmmsha2" */
 #define SHARE_LANES   16
+#define SHARE_READERS 32 /* processes that read without the lock */
 #define SAVE_OFFSET   ((uint64_t)64 << 10)
 #define SAVE_CAPACITY ((uint64_t)64 << 20) /* the block grows to it as changes need */
 #define SAVE_STEP     ((uint64_t)1 << 20)
@@ -60,16 +61,26 @@ struct share_lane {
     long inside; /* calls in flight on this CPU while the file is not shared */
 } __attribute__((aligned(64)));
 
+/* A process's reads in flight while the file is shared, which no holder of
+ * the lock may change the file under. */
+struct nvshare_reader {
+    int32_t pid; /* 0: free */
+    int32_t pad;
+    long inside;
+} __attribute__((aligned(64)));
+
 struct nvshare_block {
     uint64_t magic;
     pthread_mutex_t lock; /* robust, process-shared */
     uint32_t shared;      /* atomic: the file is served by several processes */
     uint32_t want_undo;   /* a joiner waits for the server's redo epoch to end */
-    uint64_t gen;         /* of the state */
+    uint64_t gen;         /* of the state (atomic) */
     uint64_t word;        /* WORD_* (atomic) */
+    uint32_t writing;     /* atomic: the lock's holder may change the file */
     struct share_state states[2];
     struct share_inflight inflight;
     struct share_lane lanes[SHARE_LANES];
+    struct nvshare_reader readers[SHARE_READERS];
 };
 
 _Static_assert(sizeof(struct nvshare_block) <= SAVE_OFFSET, "the share block outgrew its page");
@@ -126,6 +137,7 @@ static int init_block(struct nvshare_block *b)
 
 static void put_state(struct nvfile *f);
 static void end_change(struct nvshare_block *b, bool state);
+static void claim_reader(struct nvfile *f);
 
 /* Maps `size` bytes of the block file fd at base. */
 static int map_block(void *base, int fd, uint64_t size)
@@ -164,6 +176,7 @@ int nvshare_open(struct nvfile *f, bool first)
     if (first) {
         put_state(f);
         end_change(b, true);
+        claim_reader(f);
     }
     return 0;
 }
@@ -201,6 +214,9 @@ void nvshare_close(struct nvfile *f, bool last)
 {
     if (!f->share.block)
         return;
+    if (f->share.reader)
+        __atomic_store_n(&f->share.reader->pid, 0, __ATOMIC_RELEASE);
+    f->share.reader = NULL;
     sys_munmap(f->share.block, BLOCK_RESERVE);
     f->share.block = NULL;
     if (last) {
@@ -311,7 +327,8 @@ static int take_state(struct nvfile *f)
         return rc;
     f->journal.policy = NVLOG_UNDO;
     f->journal.small_blocks = true;
-    f->share.seen = f->share.block->gen;
+    __atomic_store_n(&f->share.seen, __atomic_load_n(&f->share.block->gen, __ATOMIC_ACQUIRE),
+                     __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -336,7 +353,7 @@ static void repair(struct nvfile *f)
             s->log.next_index = s->log.live_from_index = s->log.open_index = 0;
         }
     }
-    b->gen++;
+    __atomic_add_fetch(&b->gen, 1, __ATOMIC_SEQ_CST);
     bool inflight = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE) & WORD_INFLIGHT;
     struct share_inflight in = b->inflight;
     uint64_t real_size = s->real_size;
@@ -379,30 +396,126 @@ static int lane_of_cpu(void)
 #define LANE_NONE   (-1) /* no block */
 #define LANE_LOCKED NVSHARE_LOCKED
 
-int nvshare_enter(struct nvfile *f)
+/* Whether process pid may still run: it exists and is not a zombie, whose
+ * threads are gone although its parent has not reaped it yet. */
+static bool process_runs(int pid)
+{
+    if (!sys_process_exists(pid))
+        return false;
+    char path[32], stat[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return true; /* no /proc: it exists, as far as can be told */
+    long n = sys_pread(fd, stat, sizeof(stat) - 1, 0);
+    sys_close(fd);
+    stat[n > 0 ? n : 0] = 0;
+    const char *state = strrchr(stat, ')'); /* "pid (comm) S ..." */
+    return !state || (state[1] != ' ' || (state[2] != 'Z' && state[2] != 'X'));
+}
+
+/* Lock held: a slot among the block's readers for this process, taken
+ * over from a process that is gone if need be; none when all are taken
+ * (its reads then take the lock). */
+static void claim_reader(struct nvfile *f)
 {
     struct nvshare_block *b = f->share.block;
-    if (!b)
-        return LANE_NONE;
-    for (;;) {
-        if (!__atomic_load_n(&f->share.shared, __ATOMIC_RELAXED)) {
-            int lane = lane_of_cpu();
-            __atomic_add_fetch(&b->lanes[lane].inside, 1, __ATOMIC_SEQ_CST);
-            if (!__atomic_load_n(&b->shared, __ATOMIC_SEQ_CST))
-                return lane;
-            __atomic_sub_fetch(&b->lanes[lane].inside, 1, __ATOMIC_SEQ_CST);
+    int me = sys_getpid();
+    for (int i = 0; i < SHARE_READERS && !f->share.reader; i++) {
+        struct nvshare_reader *r = &b->readers[i];
+        int pid = __atomic_load_n(&r->pid, __ATOMIC_ACQUIRE);
+        if (pid != 0 && process_runs(pid))
+            continue;
+        __atomic_store_n(&r->inside, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->pid, me, __ATOMIC_RELEASE);
+        f->share.reader = r;
+    }
+}
+
+/* Lock held, by a call that may change the file: no reader of another
+ * process starts from now on, and those in flight end first. A reader
+ * whose process died is forgotten. */
+static void exclude_readers(struct nvshare_block *b)
+{
+    __atomic_store_n(&b->writing, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < SHARE_READERS; i++) {
+        struct nvshare_reader *r = &b->readers[i];
+        for (unsigned spins = 1; __atomic_load_n(&r->inside, __ATOMIC_SEQ_CST) > 0; spins++) {
+            if (spins % 1024 == 0 && !process_runs(__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE))) {
+                __atomic_store_n(&r->inside, 0, __ATOMIC_RELEASE);
+                break;
+            }
+            if (spins > 64)
+                sched_yield();
         }
+    }
+}
+
+#define LANE_READING (-3) /* a read of a shared file, without the lock */
+
+/* The calls in flight while the file is served alone announce themselves
+ * in a lane; -1 when the file is shared. */
+static int enter_lane(struct nvfile *f)
+{
+    struct nvshare_block *b = f->share.block;
+    if (__atomic_load_n(&f->share.shared, __ATOMIC_RELAXED))
+        return -1;
+    int lane = lane_of_cpu();
+    __atomic_add_fetch(&b->lanes[lane].inside, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&b->shared, __ATOMIC_SEQ_CST))
+        return lane;
+    __atomic_sub_fetch(&b->lanes[lane].inside, 1, __ATOMIC_SEQ_CST);
+    return -1;
+}
+
+/* The block's lock, once the file is shared (a joiner that gave up leaves
+ * it this process's alone again: a lane then). */
+static int enter_locked(struct nvfile *f, bool writer)
+{
+    struct nvshare_block *b = f->share.block;
+    for (;;) {
+        int lane = enter_lane(f);
+        if (lane >= 0)
+            return lane;
         lock_block(f);
         if (__atomic_load_n(&b->shared, __ATOMIC_SEQ_CST))
             break;
-        /* A joiner gave up: the file is this process's alone again. */
         pthread_mutex_unlock(&b->lock);
         __atomic_store_n(&f->share.shared, false, __ATOMIC_RELAXED);
     }
     __atomic_store_n(&f->share.shared, true, __ATOMIC_RELAXED);
-    if (f->share.seen != b->gen && take_state(f) < 0)
+    if (writer)
+        exclude_readers(b);
+    if (__atomic_load_n(&f->share.seen, __ATOMIC_RELAXED) !=
+            __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) &&
+        take_state(f) < 0)
         nv_warn("could not take in another process's changes of a shared file");
     return LANE_LOCKED;
+}
+
+int nvshare_enter(struct nvfile *f)
+{
+    return f->share.block ? enter_locked(f, true) : LANE_NONE;
+}
+
+int nvshare_enter_read(struct nvfile *f)
+{
+    struct nvshare_block *b = f->share.block;
+    if (!b)
+        return LANE_NONE;
+    struct nvshare_reader *r = f->share.reader;
+    /* Shared, and no other process changed the file since this one took
+     * its state in: the state it holds is the file's while no holder of
+     * the lock may change it. */
+    if (r && __atomic_load_n(&f->share.shared, __ATOMIC_RELAXED)) {
+        __atomic_add_fetch(&r->inside, 1, __ATOMIC_SEQ_CST);
+        if (!__atomic_load_n(&b->writing, __ATOMIC_SEQ_CST) &&
+            __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) ==
+                __atomic_load_n(&f->share.seen, __ATOMIC_ACQUIRE))
+            return LANE_READING;
+        __atomic_sub_fetch(&r->inside, 1, __ATOMIC_RELEASE);
+    }
+    return enter_locked(f, false);
 }
 
 void nvshare_leave(struct nvfile *f, int lane, bool changes)
@@ -410,6 +523,10 @@ void nvshare_leave(struct nvfile *f, int lane, bool changes)
     struct nvshare_block *b = f->share.block;
     if (lane == LANE_NONE)
         return;
+    if (lane == LANE_READING) {
+        __atomic_sub_fetch(&f->share.reader->inside, 1, __ATOMIC_RELEASE);
+        return;
+    }
     if (MUTANT(16))
         changes = false;
     if (changes) {
@@ -429,7 +546,9 @@ void nvshare_leave(struct nvfile *f, int lane, bool changes)
     }
     end_change(b, changes);
     if (changes)
-        f->share.seen = ++b->gen;
+        __atomic_store_n(&f->share.seen, __atomic_add_fetch(&b->gen, 1, __ATOMIC_SEQ_CST),
+                         __ATOMIC_RELEASE);
+    __atomic_store_n(&b->writing, 0, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&b->lock);
 }
 
@@ -527,9 +646,10 @@ int nvshare_join(struct nvfile *f)
         struct share_state *st = current_state(b);
         st->dirty = st->has_log;
         st->times_stale = 1;
-        b->gen++;
+        __atomic_add_fetch(&b->gen, 1, __ATOMIC_SEQ_CST);
     }
     f->share.shared = true;
+    claim_reader(f);
     int rc = take_state(f);
     /* Another process's stores may move the file's mtime unseen: only its
      * size tells a change behind the log's back from now on. */

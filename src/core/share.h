@@ -13,7 +13,8 @@
  * lock (a robust, process-shared mutex: it survives its holder's death),
  * first takes in the state when another process changed it (the records
  * others appended to the log included, so no block gets a second
- * pre-image), and leaves the state it made. Shared files log with undo in
+ * pre-image), and leaves the state it made; reads go on at once without
+ * the lock (nvshare_enter_read). Shared files log with undo in
  * 4 KiB blocks, so home bytes are always the file's and every index agrees
  * on blocks. A change saves the bytes it replaces in the block before it
  * makes them: should its process die in the middle, the next holder puts
@@ -31,13 +32,15 @@
 
 struct nvfile;
 struct nvshare_block;
+struct nvshare_reader;
 
 struct nvshare {
-    struct nvshare_block *block; /* NULL: the file has no share block */
-    uint64_t mapped;             /* bytes of it mapped */
-    bool shared;                 /* this process saw the file shared */
-    uint64_t seen;               /* the state generation this process holds */
-    uint64_t log_serial;         /* of the log file this process has open */
+    struct nvshare_block *block;   /* NULL: the file has no share block */
+    uint64_t mapped;               /* bytes of it mapped */
+    bool shared;                   /* this process saw the file shared */
+    uint64_t seen;                 /* the state generation this process holds */
+    uint64_t log_serial;           /* of the log file this process has open */
+    struct nvshare_reader *reader; /* this process's slot among the block's readers */
 };
 
 /* Maps the file's share block, made anew when `first`. 0 or a negative
@@ -61,6 +64,13 @@ int nvshare_join(struct nvfile *f);
 #define NVSHARE_LOCKED (-2)
 int nvshare_enter(struct nvfile *f);
 void nvshare_leave(struct nvfile *f, int lane, bool changes);
+
+/* The same around a call that only reads the file. Once the file is
+ * shared, processes read at once without the lock: a call that may change
+ * the file waits for the reads in flight, and none starts meanwhile. A
+ * process reads without the lock as long as no other process changed the
+ * file since it last took the state in. */
+int nvshare_enter_read(struct nvfile *f);
 
 /* Shared file, lock held: a change is about to replace [off, end) of the
  * file's bytes (and maybe its size). 0 or a negative errno. */

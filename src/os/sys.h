@@ -12,6 +12,7 @@
 #define NVMMIO_OS_SYS_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -169,6 +170,11 @@ static inline int sys_sigprocmask(int how, const uint64_t *set, uint64_t *old)
 static inline int sys_getpid(void)
 {
     return (int)sys_call6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+}
+/* Whether process pid exists: kill(pid, 0). */
+static inline bool sys_process_exists(int pid)
+{
+    return sys_call6(SYS_kill, pid, 0, 0, 0, 0, 0) != -ESRCH;
 }
 static inline int sys_gettid(void)
 {

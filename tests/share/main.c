@@ -13,6 +13,7 @@
  *   postcrash open|recover     a log never applied over a later plain write
  *   sharedsync                 one process's fsync makes every process's
  *                              writes durable
+ *   deadreader KILLS           a reader killed in a read holds up no writer
  *
  * The test itself runs without the library, in a fresh directory under
  * /dev/shm (root/ in it is the pmem root), removed at the end (--keep
@@ -58,13 +59,16 @@ static int child_main(int argc, char **argv)
         return counter_child(argc - 1, argv + 1);
     if (!strcmp(role, "killloop"))
         return killloop_child(argc - 1, argv + 1);
+    if (!strcmp(role, "deadreader"))
+        return deadreader_child(argc - 1, argv + 1);
     fatal("unknown child role %s", role);
 }
 
 static _Noreturn void usage(void)
 {
-    fprintf(stderr, "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--keep] "
-                    "publish|revalidate|counter|killloop|postcrash|sharedsync [ARG]...\n");
+    fprintf(stderr,
+            "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--keep] "
+            "publish|revalidate|counter|killloop|postcrash|sharedsync|deadreader [ARG]...\n");
     exit(2);
 }
 
@@ -102,9 +106,10 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } tests[] = {{"publish", test_publish},     {"revalidate", test_revalidate},
-                 {"counter", test_counter},     {"killloop", test_killloop},
-                 {"postcrash", test_postcrash}, {"sharedsync", test_sharedsync}};
+    } tests[] = {{"publish", test_publish},      {"revalidate", test_revalidate},
+                 {"counter", test_counter},      {"killloop", test_killloop},
+                 {"postcrash", test_postcrash},  {"sharedsync", test_sharedsync},
+                 {"deadreader", test_deadreader}};
     for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++) {
         if (strcmp(argv[i], tests[t].name))
             continue;

@@ -118,5 +118,7 @@ int test_killloop(int argc, char **argv);
 int killloop_child(int argc, char **argv);
 int test_postcrash(int argc, char **argv);
 int test_sharedsync(int argc, char **argv);
+int test_deadreader(int argc, char **argv);
+int deadreader_child(int argc, char **argv);
 
 #endif
