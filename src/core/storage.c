@@ -195,22 +195,35 @@ void nvstorage_forget_reserved(struct nvfile *f)
     f->store.tail_lo = f->store.alloc_prefix;
 }
 
-int nvstorage_resized_outside(struct nvfile *f, uint64_t size)
-{
-    nvstorage_layout_begin(f);
-    nvstorage_forget_reserved(f);
-    if (size < f->real_size)
-        nvstorage_punched(f, round_down(size, PAGE), UINT64_MAX - STORAGE_CHUNK);
-    f->real_size = size;
-    f->store.regrow_from = size;
-    nvstorage_layout_end(f);
-    return nvstorage_reserve_map(f, size);
-}
-
 static int append_grew(struct nvfile *f, uint64_t hi)
 {
     set_alloc_prefix(f, hi);
     return mark_chunks(f, 0, hi / STORAGE_CHUNK, false);
+}
+
+/* The real file grew to size through another process: its blocks up to
+ * the first hole are there, so the next append here goes on from their
+ * end rather than allocating whole chunks. */
+static int took_appended(struct nvfile *f, uint64_t size)
+{
+    long hole = sys_lseek(f->fd, (off_t)f->store.alloc_prefix, SEEK_HOLE);
+    uint64_t end = hole < 0 ? 0 : round_down((uint64_t)hole < size ? (uint64_t)hole : size, PAGE);
+    return end > f->store.alloc_prefix ? append_grew(f, end) : 0;
+}
+
+int nvstorage_resized_outside(struct nvfile *f, uint64_t size)
+{
+    nvstorage_layout_begin(f);
+    nvstorage_forget_reserved(f);
+    int rc = 0;
+    if (size < f->real_size)
+        nvstorage_punched(f, round_down(size, PAGE), UINT64_MAX - STORAGE_CHUNK);
+    else
+        rc = took_appended(f, size);
+    f->real_size = size;
+    f->store.regrow_from = size;
+    nvstorage_layout_end(f);
+    return rc < 0 ? rc : nvstorage_reserve_map(f, size);
 }
 
 static struct nvstorage_ahead read_window(struct nvfile *f)
@@ -355,8 +368,10 @@ static void reserve_spare(struct nvfile *f, uint64_t lo, uint64_t hi, uint64_t o
 static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
 {
     /* An append extends the allocated prefix by pages; a write far past
-     * the end allocates whole chunks there and leaves a hole before. */
-    bool append = off <= f->store.alloc_prefix;
+     * the end allocates whole chunks there and leaves a hole before. A
+     * write into the page after the prefix appends too: a trim leaves the
+     * prefix at the start of the file's last page (nvstorage_give_back). */
+    bool append = off <= f->store.alloc_prefix + PAGE;
     /* Only where faults allocate cheaply: under MAP_SYNC every allocating
      * fault commits the file system's journal, so DAX files keep growing
      * by large fallocate steps. */

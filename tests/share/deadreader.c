@@ -85,5 +85,7 @@ int test_deadreader(int argc, char **argv)
     actor_do(&w, NULL, "close 0");
     child_finish(&w);
     printf("deadreader: %d readers killed\n", kills);
+    free(m.buf);
+    free(path);
     return 0;
 }
