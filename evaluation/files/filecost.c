@@ -26,28 +26,29 @@ static double now_us(void)
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static long count_dir(const char *path)
+/* Open descriptors, counted through fd_dir (opened at the start: at the
+ * limit no descriptor is left to open it with). */
+static DIR *fd_dir;
+
+static long count_fds(void)
 {
-    DIR *d = opendir(path);
     long n = 0;
-    if (!d)
-        return -1;
-    while (readdir(d))
+    rewinddir(fd_dir);
+    while (readdir(fd_dir))
         n++;
-    closedir(d);
     return n - 3; /* ., .. and the directory's own descriptor */
 }
 
-static long count_lines(const char *path)
+/* Mappings, counted through maps_file (opened at the start too). */
+static FILE *maps_file;
+
+static long count_maps(void)
 {
-    FILE *f = fopen(path, "r");
     long n = 0;
     int c;
-    if (!f)
-        return -1;
-    while ((c = getc(f)) != EOF)
+    rewind(maps_file);
+    while ((c = getc(maps_file)) != EOF)
         n += c == '\n';
-    fclose(f);
     return n;
 }
 
@@ -76,8 +77,18 @@ int main(int argc, char **argv)
     int *fds = calloc((size_t)n + 1, sizeof(int));
     char buf[100];
     memset(buf, 'x', sizeof(buf));
-    long fds_before = count_dir("/proc/self/fd");
-    long maps_before = count_lines("/proc/self/maps");
+    fd_dir = opendir("/proc/self/fd");
+    if (!fd_dir) {
+        perror("/proc/self/fd");
+        return 1;
+    }
+    maps_file = fopen("/proc/self/maps", "r");
+    if (!maps_file) {
+        perror("/proc/self/maps");
+        return 1;
+    }
+    long fds_before = count_fds();
+    long maps_before = count_maps();
 
     long opened = 0;
     int stop = 0;
@@ -90,8 +101,8 @@ int main(int argc, char **argv)
         }
     }
     double t1 = now_us();
-    long fds_held = count_dir("/proc/self/fd") - fds_before;
-    long maps_held = count_lines("/proc/self/maps") - maps_before;
+    long fds_held = count_fds() - fds_before;
+    long maps_held = count_maps() - maps_before;
     for (long i = 0; i < opened; i++)
         if (fsync(fds[i]) != 0)
             perror("fsync");

@@ -230,9 +230,10 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         return -EIO;
     }
     struct nvfile *f = nvfile_acquire(kfd, &st, canon, log_dir, &rc);
-    /* Served by another process, or no descriptor left for the library's
-     * own (the program's open succeeded: so must the call). */
-    if (!f && (rc == -EBUSY || rc == -EMFILE || rc == -ENFILE)) {
+    /* Served by another process, or no descriptor or mapping left for the
+     * library's own (vm.max_map_count; the program's open succeeded: so
+     * must the call). */
+    if (!f && (rc == -EBUSY || rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM)) {
         nv_debug("%s is served by another process or no descriptor is left; plain kernel IO here",
                  path);
         nvstats_fallback(rc == -EBUSY ? NVSTAT_FB_OTHER_PROCESS : NVSTAT_FB_NO_DESCRIPTOR);
@@ -264,6 +265,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         return -ENOMEM;
     }
     struct nvofd *stale = nvfd_install(kfd, o);
+    nvpark_adopted(f, kfd);
     if (stale) /* a descriptor closed behind the library's back */
         nvops_close_finish(stale);
     return 0;

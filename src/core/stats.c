@@ -106,7 +106,9 @@ static void path_free(char *p)
 void nvstats_init(struct nvstats *s, const char *path)
 {
     memset(s, 0, sizeof(*s));
-    s->path = path_copy(path);
+    /* The path names the file in the exit report only: without one, a
+     * file costs no page for it, and a closed one leaves nothing behind. */
+    s->path = report_to == REPORT_OFF ? NULL : path_copy(path);
     s->pid = counting_pid;
 }
 

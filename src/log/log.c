@@ -8,10 +8,12 @@
 #include "mutants.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "os/critical.h"
 #include "os/keptfds.h"
 #include "os/sys.h"
 
@@ -21,7 +23,82 @@
 void nvlog_init(struct nvlog *log)
 {
     memset(log, 0, sizeof(*log));
-    log->fd = -1;
+    log->fd = log->dirfd = -1;
+}
+
+/* ---- descriptors ----------------------------------------------------------
+ * A log needs its file only to grow: it is mapped whole. So a log keeps no
+ * descriptor of its own; the directories logs live in are kept open
+ * instead, one descriptor each, and a log is opened again by name when it
+ * grows. A program with thousands of managed files open thus pays no
+ * descriptor for their logs. */
+
+#define MAX_LOG_DIRS 64
+
+static pthread_mutex_t dirs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    dev_t dev;
+    ino_t ino;
+    int fd;
+} dirs[MAX_LOG_DIRS];
+static int ndirs;
+
+/* The library's own descriptor of the directory open as dirfd, kept from
+ * now on; -1 when none can be kept. */
+static int kept_dir(int dirfd)
+{
+    struct stat st;
+    if (sys_fstat(dirfd, &st) < 0)
+        return -1;
+    int fd = -1;
+    nv_mutex_lock(&dirs_lock);
+    for (int i = 0; i < ndirs && fd < 0; i++)
+        if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino)
+            fd = dirs[i].fd;
+    if (fd < 0 && ndirs < MAX_LOG_DIRS) {
+        fd = kept_fd(sys_fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
+        if (fd >= 0)
+            dirs[ndirs++] = (typeof(dirs[0])){st.st_dev, st.st_ino, fd};
+    }
+    nv_mutex_unlock(&dirs_lock);
+    return fd;
+}
+
+/* The log is attached: open as fd, which it keeps only when its directory
+ * cannot be kept instead. */
+static void attached(struct nvlog *log, int fd, int dirfd, const char *name, const struct stat *st)
+{
+    log->attached = true;
+    log->dev = st->st_dev;
+    log->ino = st->st_ino;
+    snprintf(log->name, sizeof(log->name), "%s", name);
+    log->dirfd = strlen(name) < sizeof(log->name) ? kept_dir(dirfd) : -1;
+    if (log->dirfd >= 0) {
+        sys_close(fd);
+        log->fd = -1;
+    } else {
+        log->fd = kept_fd(fd);
+    }
+}
+
+/* A descriptor of the log file, to give back with put_fd. */
+static int get_fd(const struct nvlog *log)
+{
+    if (log->fd >= 0)
+        return log->fd;
+    int fd = sys_openat(log->dirfd, log->name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    struct stat st;
+    if (fd >= 0 && (sys_fstat(fd, &st) < 0 || st.st_dev != log->dev || st.st_ino != log->ino)) {
+        sys_close(fd);
+        fd = -ESTALE; /* replaced behind the library's back */
+    }
+    return fd;
+}
+
+static void put_fd(const struct nvlog *log, int fd)
+{
+    if (fd >= 0 && fd != log->fd)
+        sys_close(fd);
 }
 
 static void start_generation(struct nvlog *log)
@@ -115,7 +192,7 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
         sys_unlinkat(dirfd, tmp, 0);
         return rc;
     }
-    log->fd = fd = kept_fd(fd);
+    log->attached = true; /* for nvlog_close on failure */
     log->size = NVLOG_INITIAL_SIZE;
     pm_populate(&log->map, 0, NVLOG_INITIAL_SIZE);
     memset(&log->state, 0, sizeof(log->state));
@@ -140,11 +217,16 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
         rc = sys_renameat(dirfd, tmp, dirfd, name);
     if (rc == 0)
         rc = sys_fsync(dirfd);
+    struct stat st;
+    if (rc == 0)
+        rc = sys_fstat(fd, &st);
     if (rc < 0) {
         nvlog_close(log);
+        sys_close(fd);
         sys_unlinkat(dirfd, tmp, 0);
         return rc;
     }
+    attached(log, fd, dirfd, name, &st);
     return 0;
 }
 
@@ -171,7 +253,7 @@ static int attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, b
         sys_close(fd);
         return rc;
     }
-    log->fd = fd = kept_fd(fd);
+    attached(log, fd, dirfd, name, &st);
     log->size = (uint64_t)st.st_size;
     const struct nvlog_slot *cur = nvlog_slot_current(log->map.base);
     if (!cur) {
@@ -230,11 +312,12 @@ int nvlog_identity_read(int fd, struct nvlog_identity *id, uint64_t *size)
 
 void nvlog_close(struct nvlog *log)
 {
-    if (log->fd < 0)
+    if (!log->attached)
         return;
     pm_unmap(&log->map);
     kept_close(log->fd);
     log->fd = -1;
+    log->attached = false;
 }
 
 int nvlog_reserve(struct nvlog *log, uint64_t bytes)
@@ -247,19 +330,22 @@ int nvlog_reserve(struct nvlog *log, uint64_t bytes)
     if (want < need)
         want = need;
     want = (want + 4095) & ~(uint64_t)4095;
-    int rc = sys_fallocate(log->fd, 0, (off_t)log->size, (off_t)(want - log->size));
+    int fd = get_fd(log);
+    if (fd < 0)
+        return fd;
+    int rc = sys_fallocate(fd, 0, (off_t)log->size, (off_t)(want - log->size));
     if (rc < 0 && want > need) {
         /* The generous step did not fit; the exact need may. */
         want = (need + 4095) & ~(uint64_t)4095;
-        rc = sys_fallocate(log->fd, 0, (off_t)log->size, (off_t)(want - log->size));
+        rc = sys_fallocate(fd, 0, (off_t)log->size, (off_t)(want - log->size));
     }
+    if (rc == -EFBIG)
+        rc = -ENOSPC;
+    if (rc == 0 && want > log->map.reserved)
+        rc = pm_map_grow(fd, pm_reserve_for(want, LOG_MIN_RESERVE), &log->map);
+    put_fd(log, fd);
     if (rc < 0)
-        return rc == -EFBIG ? -ENOSPC : rc;
-    if (want > log->map.reserved) {
-        rc = pm_map_grow(log->fd, pm_reserve_for(want, LOG_MIN_RESERVE), &log->map);
-        if (rc < 0)
-            return rc;
-    }
+        return rc;
     pm_populate(&log->map, log->size, want - log->size);
     log->size = want;
     return 0;
@@ -275,7 +361,9 @@ void nvlog_cursor_get(const struct nvlog *log, struct nvlog_cursor *c)
 int nvlog_cursor_set(struct nvlog *log, const struct nvlog_cursor *c)
 {
     if (c->size > log->map.reserved) {
-        int rc = pm_map_grow(log->fd, pm_reserve_for(c->size, LOG_MIN_RESERVE), &log->map);
+        int fd = get_fd(log);
+        int rc = fd < 0 ? fd : pm_map_grow(fd, pm_reserve_for(c->size, LOG_MIN_RESERVE), &log->map);
+        put_fd(log, fd);
         if (rc < 0)
             return rc;
     }

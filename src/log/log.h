@@ -22,7 +22,15 @@
 #define NVLOG_INITIAL_SIZE ((uint64_t)16 << 10)
 
 struct nvlog {
-    int fd;              /* -1 while the data file has no log */
+    bool attached; /* false while the data file has no log */
+    /* The log file is opened only while it grows: dirfd (a descriptor of
+     * its directory the library keeps, one per directory) and name find it
+     * again, dev and ino check it is the same file. Where no directory
+     * descriptor could be kept, fd stays open instead (else -1). */
+    int fd, dirfd;
+    char name[64];
+    dev_t dev;
+    ino_t ino;
     struct pm_map map;   /* the whole log file */
     uint64_t size;       /* bytes allocated to the log file */
     uint64_t tail;       /* offset of the next record */
@@ -41,7 +49,7 @@ struct nvlog_rec {
 
 static inline bool nvlog_exists(const struct nvlog *log)
 {
-    return log->fd >= 0;
+    return log->attached;
 }
 
 void nvlog_init(struct nvlog *log);
@@ -90,7 +98,7 @@ int nvlog_attach_readonly(struct nvlog *log, int dirfd, const char *name, uid_t 
  * read from the open file fd, with the file's size. */
 int nvlog_identity_read(int fd, struct nvlog_identity *id, uint64_t *size);
 
-/* Unmaps and closes; the file stays. */
+/* Unmaps and forgets the log; the file stays. */
 void nvlog_close(struct nvlog *log);
 
 /* Makes room for records totalling `bytes` (use nvlog_record_span) beyond
@@ -150,7 +158,7 @@ int nvlog_cursor_set(struct nvlog *log, const struct nvlog_cursor *c);
 /* Bytes of records between live_from and the tail. */
 static inline uint64_t nvlog_used(const struct nvlog *log)
 {
-    return log->fd >= 0 ? log->tail - NVLOG_HEADER_SIZE : 0;
+    return log->attached ? log->tail - NVLOG_HEADER_SIZE : 0;
 }
 
 #endif
