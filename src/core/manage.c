@@ -19,7 +19,9 @@
 #include "core/kernelfds.h"
 #include "core/nvfile.h"
 #include "core/ops_internal.h"
+#include "core/filetable.h"
 #include "core/owner.h"
+#include "os/keptfds.h"
 #include "os/sys.h"
 #include "pmem/persist.h"
 
@@ -220,6 +222,14 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         nv_debug("%s %s; plain kernel IO", path,
                  why ? why : "is open through the kernel in this process");
         nvstats_fallback(nvstats_why_kernel_only(why != NULL, st.st_size > (off_t)NVFILE_MAX_SIZE));
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
+    /* A new file while the program holds nearly every descriptor: the
+     * library would have no room for its log. */
+    if (!kept_spares_held() && !nvtable_logical_size(st.st_dev, st.st_ino, &(off_t){0})) {
+        nv_debug("%s: nearly every descriptor is taken; plain kernel IO", path);
+        nvstats_fallback(NVSTAT_FB_NO_DESCRIPTOR);
         nvkfd_add(kfd, st.st_dev, st.st_ino);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
     }

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <sys/resource.h>
 
 #include "core/fdtable.h"
 #include "core/nvfile.h"
@@ -23,16 +22,11 @@ static struct nvfile *counted[NVPARK_BUDGET];
 static unsigned hand; /* where the search for a file to park goes on */
 static int budget;    /* slots in use: NVPARK_BUDGET or fewer under a low limit */
 
-/* A 64th of the descriptor limit, 4 to NVPARK_BUDGET: the program keeps
- * all but a few of its descriptors whatever the limit. */
+/* A 64th of the descriptor limit, 4 to NVPARK_BUDGET. */
 static int budget_now(void)
 {
-    if (budget)
-        return budget;
-    struct rlimit rl;
-    rlim_t b = sys_call6(SYS_getrlimit, RLIMIT_NOFILE, (long)&rl, 0, 0, 0, 0) == 0 ? rl.rlim_cur / 64
-                                                                                   : NVPARK_BUDGET;
-    budget = b < 4 ? 4 : b > NVPARK_BUDGET ? NVPARK_BUDGET : (int)b;
+    if (!budget)
+        budget = kept_budget(64, 4, NVPARK_BUDGET);
     return budget;
 }
 
@@ -93,7 +87,10 @@ static int open_through(const struct nvfile *f, int kfd)
 {
     char self[64];
     snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
-    int fd = sys_openat(AT_FDCWD, self, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+    int fd;
+    do
+        fd = sys_openat(AT_FDCWD, self, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+    while (kept_retry(fd));
     struct stat st;
     if (fd >= 0 && (sys_fstat(fd, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino)) {
         sys_close(fd);

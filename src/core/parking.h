@@ -15,7 +15,7 @@
 
 struct nvfile;
 
-#define NVPARK_BUDGET 64
+#define NVPARK_BUDGET 48
 
 /* f is open as the program's descriptor kfd (a new object or one more
  * descriptor of it): kfd is where its descriptor is found again, and a

@@ -64,15 +64,35 @@ static int kept_dir(int dirfd)
     return fd;
 }
 
-/* The log is attached: open as fd, which it keeps only when its directory
- * cannot be kept instead. */
-static void attached(struct nvlog *log, int fd, int dirfd, const char *name, const struct stat *st)
+/* Logs that keep their descriptor, a few (atomic): a log
+ * opened again by name is not found once the data file was unlinked by
+ * another process sharing it (which removes its log), so the first ones
+ * keep theirs and only a process with many logs goes by name. */
+static int kept_logs;
+
+static bool take_kept_log(void)
+{
+    static int most; /* a 128th of the descriptor limit, 2 to 16 */
+    if (!__atomic_load_n(&most, __ATOMIC_RELAXED))
+        __atomic_store_n(&most, kept_budget(128, 2, 16), __ATOMIC_RELAXED);
+    if (__atomic_add_fetch(&kept_logs, 1, __ATOMIC_RELAXED) <= __atomic_load_n(&most, __ATOMIC_RELAXED))
+        return true;
+    __atomic_sub_fetch(&kept_logs, 1, __ATOMIC_RELAXED);
+    return false;
+}
+
+/* The log is attached: open as fd, which it keeps when asked, while few
+ * logs keep theirs, or when its directory cannot be kept instead. */
+static void attached(struct nvlog *log, int fd, int dirfd, const char *name, const struct stat *st,
+                     bool keep)
 {
     log->attached = true;
     log->dev = st->st_dev;
     log->ino = st->st_ino;
     snprintf(log->name, sizeof(log->name), "%s", name);
-    log->dirfd = strlen(name) < sizeof(log->name) ? kept_dir(dirfd) : -1;
+    log->counted = !keep && take_kept_log();
+    keep = keep || log->counted;
+    log->dirfd = !keep && strlen(name) < sizeof(log->name) ? kept_dir(dirfd) : -1;
     if (log->dirfd >= 0) {
         sys_close(fd);
         log->fd = -1;
@@ -86,7 +106,10 @@ static int get_fd(const struct nvlog *log)
 {
     if (log->fd >= 0)
         return log->fd;
-    int fd = sys_openat(log->dirfd, log->name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    int fd;
+    do
+        fd = sys_openat(log->dirfd, log->name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    while (kept_retry(fd));
     struct stat st;
     if (fd >= 0 && (sys_fstat(fd, &st) < 0 || st.st_dev != log->dev || st.st_ino != log->ino)) {
         sys_close(fd);
@@ -120,7 +143,10 @@ static int refuse(const char **why, const char *what)
 int nvlog_dir_open(const char *path, uid_t owner, bool create, const char **why)
 {
     uid_t me = sys_geteuid();
-    int fd = sys_open_dir(path, !create ? 0 : me == 0 ? 01777 : 0700);
+    int fd;
+    do
+        fd = sys_open_dir(path, !create ? 0 : me == 0 ? 01777 : 0700);
+    while (kept_retry(fd));
     if (fd == -ELOOP || fd == -ENOTDIR)
         return refuse(why, "it is a symbolic link or not a directory");
     if (fd < 0)
@@ -165,7 +191,10 @@ int nvlog_file_give(int fd, uid_t owner)
 static int create_temp(int dirfd, const char *tmp)
 {
     const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    int fd = sys_openat(dirfd, tmp, flags, 0600);
+    int fd;
+    do
+        fd = sys_openat(dirfd, tmp, flags, 0600);
+    while (kept_retry(fd));
     if (fd == -EEXIST) { /* left by a crash during an earlier create */
         sys_unlinkat(dirfd, tmp, 0);
         fd = sys_openat(dirfd, tmp, flags, 0600);
@@ -226,7 +255,7 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
         sys_unlinkat(dirfd, tmp, 0);
         return rc;
     }
-    attached(log, fd, dirfd, name, &st);
+    attached(log, fd, dirfd, name, &st, false);
     return 0;
 }
 
@@ -235,7 +264,10 @@ static int attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, b
                   const char **why)
 {
     int mode = writable ? O_RDWR : O_RDONLY;
-    int fd = sys_openat(dirfd, name, mode | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    int fd;
+    do
+        fd = sys_openat(dirfd, name, mode | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    while (kept_retry(fd));
     if (fd == -ELOOP)
         return refuse(why, "it is a symbolic link");
     if (fd < 0)
@@ -253,7 +285,7 @@ static int attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, b
         sys_close(fd);
         return rc;
     }
-    attached(log, fd, dirfd, name, &st);
+    attached(log, fd, dirfd, name, &st, true);
     log->size = (uint64_t)st.st_size;
     const struct nvlog_slot *cur = nvlog_slot_current(log->map.base);
     if (!cur) {
@@ -318,6 +350,9 @@ void nvlog_close(struct nvlog *log)
     kept_close(log->fd);
     log->fd = -1;
     log->attached = false;
+    if (log->counted)
+        __atomic_sub_fetch(&kept_logs, 1, __ATOMIC_RELAXED);
+    log->counted = false;
 }
 
 int nvlog_reserve(struct nvlog *log, uint64_t bytes)

@@ -23,11 +23,13 @@
 
 struct nvlog {
     bool attached; /* false while the data file has no log */
-    /* The log file is opened only while it grows: dirfd (a descriptor of
-     * its directory the library keeps, one per directory) and name find it
-     * again, dev and ino check it is the same file. Where no directory
-     * descriptor could be kept, fd stays open instead (else -1). */
+    /* Past the first few logs of a process, the log file is opened only
+     * while it grows: dirfd (a descriptor of its directory the library
+     * keeps, one per directory) and name find it again, dev and ino check
+     * it is the same file. Otherwise fd stays open (else -1); counted:
+     * one of the first few. */
     int fd, dirfd;
+    bool counted;
     char name[64];
     dev_t dev;
     ino_t ino;
