@@ -81,7 +81,8 @@ rows = {}
 for line in open(sys.argv[1]):
     side, *pairs = line.split()
     rows.setdefault(side, []).append({k: float(v) for k, v in (p.split("=") for p in pairs)})
-keys = [("opened", "files open at once", "%.0f"), ("stop", "errno that stopped opening", "%.0f"),
+keys = [("opened", "files open at once", "%.0f"), ("managed", "of them served by the library", "%.0f"),
+        ("stop", "errno that stopped opening", "%.0f"),
         ("open_write_us", "open + write 100 B, us per file", "%.1f"),
         ("fsync_us", "fsync, us per file", "%.1f"), ("close_us", "close, us per file", "%.1f"),
         ("churn_us", "open + write + close one at a time, us", "%.1f"),

@@ -27,7 +27,7 @@
 #include "libnvmmio.h"
 
 #define LIMIT    512
-#define RESERVE  24 /* descriptors the library may hold beyond the program's */
+#define RESERVE  32 /* the library's own: data, logs, lock shards, spares */
 #define BIG      (64 << 10)
 #define MAXFILES LIMIT
 
