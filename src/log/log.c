@@ -223,7 +223,10 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
     }
     log->attached = true; /* for nvlog_close on failure */
     log->size = NVLOG_INITIAL_SIZE;
-    pm_populate(&log->map, 0, NVLOG_INITIAL_SIZE);
+    /* The header now, records' pages as they come (nvlog_reserve): a
+     * log that never holds a record costs one page. */
+    pm_populate(&log->map, 0, NVLOG_HEADER_SIZE);
+    log->populated = NVLOG_HEADER_SIZE;
     memset(&log->state, 0, sizeof(log->state));
     log->state.id = *id;
     log->state.committed_size = committed_size;
@@ -286,7 +289,7 @@ static int attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, b
         return rc;
     }
     attached(log, fd, dirfd, name, &st, true);
-    log->size = (uint64_t)st.st_size;
+    log->size = log->populated = (uint64_t)st.st_size;
     const struct nvlog_slot *cur = nvlog_slot_current(log->map.base);
     if (!cur) {
         *why = "neither commit slot is valid";
@@ -358,8 +361,14 @@ void nvlog_close(struct nvlog *log)
 int nvlog_reserve(struct nvlog *log, uint64_t bytes)
 {
     uint64_t need = log->tail + bytes;
-    if (need <= log->size)
+    if (need <= log->populated)
         return 0;
+    if (need <= log->size) {
+        uint64_t to = (need + 4095) & ~(uint64_t)4095;
+        pm_populate(&log->map, log->populated, to - log->populated);
+        log->populated = to;
+        return 0;
+    }
     uint64_t step = log->size < LOG_MAX_GROW_STEP ? log->size : LOG_MAX_GROW_STEP;
     uint64_t want = log->size + step;
     if (want < need)
@@ -381,8 +390,8 @@ int nvlog_reserve(struct nvlog *log, uint64_t bytes)
     put_fd(log, fd);
     if (rc < 0)
         return rc;
-    pm_populate(&log->map, log->size, want - log->size);
-    log->size = want;
+    pm_populate(&log->map, log->populated, want - log->populated);
+    log->size = log->populated = want;
     return 0;
 }
 
@@ -402,7 +411,7 @@ int nvlog_cursor_set(struct nvlog *log, const struct nvlog_cursor *c)
         if (rc < 0)
             return rc;
     }
-    log->size = c->size;
+    log->size = log->populated = c->size;
     log->tail = c->tail;
     log->next_index = c->next_index;
     log->live_from = c->live_from;

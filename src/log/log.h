@@ -35,6 +35,7 @@ struct nvlog {
     ino_t ino;
     struct pm_map map;   /* the whole log file */
     uint64_t size;       /* bytes allocated to the log file */
+    uint64_t populated;  /* bytes of it mapped in ahead of use */
     uint64_t tail;       /* offset of the next record */
     uint64_t next_index; /* index of the next record in this generation */
     uint64_t live_from;  /* records before this offset are dead or home */
