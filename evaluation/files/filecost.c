@@ -129,8 +129,8 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double per = opened ? 1.0 / (double)opened : 0;
-    printf("opened=%ld managed=%ld stop=%d open_write_us=%.2f fsync_us=%.2f close_us=%.2f churn_us=%.2f "
-           "extra_fds=%ld extra_maps=%ld maxrss_kb=%ld\n",
+    printf("opened=%ld managed=%ld stop=%d open_write_us=%.2f fsync_us=%.2f close_us=%.2f "
+           "churn_us=%.2f extra_fds=%ld extra_maps=%ld maxrss_kb=%ld\n",
            opened, managed, stop, (t1 - t0) * per, (t2 - t1) * per, (t3 - t2) * per,
            churn ? (t4 - t3) / (double)churn : 0.0, fds_held, maps_held, ru.ru_maxrss);
     free(fds);

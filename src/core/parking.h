@@ -4,9 +4,10 @@
  * budget. Each managed file has a descriptor of the library's (f->fd, see
  * nvfile.h) besides the program's; a program with thousands of files open
  * would lose half its descriptors to them. So at most NVPARK_BUDGET of them
- * (a 64th of the descriptor limit when that is lower, at least 4) stay open: the least recently used idle file's is closed ("parked") to
- * make room, and opened again, through one of the program's descriptors of
- * the file, when its file's lock is next taken (nvfile_lock). f->fd is only
+ * (a 64th of the descriptor limit when that is lower, at least 4) stay
+ * open: the least recently used idle file's is closed ("parked") to make
+ * room, and opened again, through one of the program's descriptors of the
+ * file, when its file's lock is next taken (nvfile_lock). f->fd is only
  * ever closed under the file's exclusive lock, so whoever holds the lock in
  * either mode may use it once nvpark_fd has returned.
  */

@@ -343,7 +343,8 @@ static void repair(struct nvfile *f)
         map_through(f, SAVE_OFFSET + in.len, false) == 0)
         memcpy(f->map.base + in.off, (char *)b + SAVE_OFFSET, in.len);
     struct statx stx;
-    if (sys_statx(nvpark_fd(f), "", AT_EMPTY_PATH, STATX_SIZE, &stx) == 0 && stx.stx_size > real_size)
+    if (sys_statx(nvpark_fd(f), "", AT_EMPTY_PATH, STATX_SIZE, &stx) == 0 &&
+        stx.stx_size > real_size)
         sys_ftruncate(f->fd, (off_t)real_size);
     end_change(b, false);
     nv_debug("a process serving this file died in a call; its change was undone");

@@ -75,7 +75,8 @@ static bool take_kept_log(void)
     static int most; /* a 128th of the descriptor limit, 2 to 16 */
     if (!__atomic_load_n(&most, __ATOMIC_RELAXED))
         __atomic_store_n(&most, kept_budget(128, 2, 16), __ATOMIC_RELAXED);
-    if (__atomic_add_fetch(&kept_logs, 1, __ATOMIC_RELAXED) <= __atomic_load_n(&most, __ATOMIC_RELAXED))
+    if (__atomic_add_fetch(&kept_logs, 1, __ATOMIC_RELAXED) <=
+        __atomic_load_n(&most, __ATOMIC_RELAXED))
         return true;
     __atomic_sub_fetch(&kept_logs, 1, __ATOMIC_RELAXED);
     return false;
