@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * manyfiles many|crash DIR - many managed files in one process, under a
+ * manyfiles many|crash|threads DIR - many managed files in one process, under a
  * descriptor limit of LIMIT (run under NVMMIO_PATH=DIR, linked with the
  * library).
  *
@@ -12,10 +12,16 @@
  *
  * crash: a child does the same with fewer files, fsyncs them, overwrites
  * them all and kills itself; every file must then read as it was fsynced.
+ *
+ * threads: threads write, fsync and read back files of their own, more
+ * files than the library keeps descriptors for, so descriptors are parked
+ * and opened again by one thread while others use their files.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,10 +211,73 @@ static int crash(void)
     return failures ? 1 : 0;
 }
 
+#define THREADS          4
+#define FILES_PER_THREAD 40
+#define ROUNDS           30
+
+static int thread_failures; /* atomic */
+
+static void *thread_main(void *arg)
+{
+    int t = (int)(long)arg;
+    int fds[FILES_PER_THREAD];
+    char name[4096], buf[100], got[100];
+    for (int i = 0; i < FILES_PER_THREAD; i++) {
+        path_of(t * FILES_PER_THREAD + i, name, sizeof(name));
+        fds[i] = open(name, O_RDWR | O_CREAT | O_EXCL, 0644);
+        if (fds[i] < 0) {
+            __atomic_add_fetch(&thread_failures, 1, __ATOMIC_RELAXED);
+            return NULL;
+        }
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < FILES_PER_THREAD; i++) {
+            int id = t * FILES_PER_THREAD + i;
+            fill(buf, id, r, 0, sizeof(buf));
+            bool ok = pwrite(fds[i], buf, sizeof(buf), (off_t)r * 100) == (ssize_t)sizeof(buf);
+            if (r % 5 == 4)
+                ok = ok && fsync(fds[i]) == 0;
+            ok = ok && pread(fds[i], got, sizeof(got), (off_t)r * 100) == (ssize_t)sizeof(got) &&
+                 memcmp(got, buf, sizeof(buf)) == 0;
+            if (!ok)
+                __atomic_add_fetch(&thread_failures, 1, __ATOMIC_RELAXED);
+        }
+    }
+    for (int i = 0; i < FILES_PER_THREAD; i++)
+        if (close(fds[i]) != 0)
+            __atomic_add_fetch(&thread_failures, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static int threads(void)
+{
+    set_limit();
+    pthread_t th[THREADS];
+    for (long t = 0; t < THREADS; t++)
+        CHECK(pthread_create(&th[t], NULL, thread_main, (void *)t) == 0, "pthread_create");
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+    CHECK(thread_failures == 0, "%d calls failed or read back wrong bytes", thread_failures);
+    char want[ROUNDS * 100], got[ROUNDS * 100 + 1];
+    for (int id = 0; id < THREADS * FILES_PER_THREAD; id++) {
+        char name[4096];
+        path_of(id, name, sizeof(name));
+        int fd = open(name, O_RDONLY);
+        ssize_t n = fd < 0 ? -1 : read(fd, got, sizeof(got));
+        for (int r = 0; r < ROUNDS; r++)
+            fill(want + r * 100, id, r, 0, 100);
+        CHECK(n == (ssize_t)sizeof(want) && memcmp(got, want, sizeof(want)) == 0,
+              "%s: %zd bytes, not what its thread wrote", name, n);
+        if (fd >= 0)
+            close(fd);
+    }
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: manyfiles many|crash DIR\n");
+        fprintf(stderr, "usage: manyfiles many|crash|threads DIR\n");
         return 2;
     }
     dir = argv[2];
@@ -216,5 +285,7 @@ int main(int argc, char **argv)
         return many();
     if (!strcmp(argv[1], "crash"))
         return crash();
+    if (!strcmp(argv[1], "threads"))
+        return threads();
     return 2;
 }

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# run_manyfiles.sh many|crash PROGRAM - runs manyfiles.c in a fresh
+# run_manyfiles.sh many|crash|threads PROGRAM - runs manyfiles.c in a fresh
 # /dev/shm directory that is its pmem root, then checks without the library
 # that no log is left behind.
 set -u
