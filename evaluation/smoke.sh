@@ -54,4 +54,5 @@ run() { # name, csv, command...
 run fio fio.csv "$HERE/fio/run.sh" --quick --size 4 --runtime 0.1 --only '-4k$'
 run sqlite sqlite.csv "$HERE/sqlite/run.sh" --n 20
 run startup startup.csv "$HERE/startup/run.sh" --runs 3
+run files files.csv "$HERE/files/run.sh" --rounds 1 --n 200 --churn 100 --limit 1024
 exit $bad

@@ -36,7 +36,7 @@ static void copy_home(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
         if (nvstorage_backed(f, off, off + piece)) {
             memcpy(dst, f->map.base + off, piece);
         } else {
-            long got = sys_pread(f->fd, dst, piece, (off_t)off);
+            long got = sys_pread(nvpark_fd(f), dst, piece, (off_t)off);
             if (got < 0)
                 got = 0;
             memset(dst + got, 0, piece - (uint64_t)got);

@@ -205,6 +205,7 @@ void nvops_after_fork(bool child)
         }
     }
     nvstats_forget_all();
+    nvpark_after_fork_child();
     nvtable_clear(nvfile_abandon);
     nvfd_forget_all();
     nvowner_after_fork_child();

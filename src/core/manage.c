@@ -19,7 +19,9 @@
 #include "core/kernelfds.h"
 #include "core/nvfile.h"
 #include "core/ops_internal.h"
+#include "core/filetable.h"
 #include "core/owner.h"
+#include "os/keptfds.h"
 #include "os/sys.h"
 #include "pmem/persist.h"
 
@@ -223,6 +225,14 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         nvkfd_add(kfd, st.st_dev, st.st_ino);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
     }
+    /* A new file while the program holds nearly every descriptor: the
+     * library would have no room for its log. */
+    if (!kept_spares_held() && !nvtable_logical_size(st.st_dev, st.st_ino, &(off_t){0})) {
+        nv_debug("%s: nearly every descriptor is taken; plain kernel IO", path);
+        nvstats_fallback(NVSTAT_FB_NO_DESCRIPTOR);
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
     /* Before any lock: libpmem loads with the first managed file. */
     rc = pm_init();
     if (rc < 0) {
@@ -230,9 +240,10 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         return -EIO;
     }
     struct nvfile *f = nvfile_acquire(kfd, &st, canon, log_dir, &rc);
-    /* Served by another process, or no descriptor left for the library's
-     * own (the program's open succeeded: so must the call). */
-    if (!f && (rc == -EBUSY || rc == -EMFILE || rc == -ENFILE)) {
+    /* Served by another process, or no descriptor or mapping left for the
+     * library's own (vm.max_map_count; the program's open succeeded: so
+     * must the call). */
+    if (!f && (rc == -EBUSY || rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM)) {
         nv_debug("%s is served by another process or no descriptor is left; plain kernel IO here",
                  path);
         nvstats_fallback(rc == -EBUSY ? NVSTAT_FB_OTHER_PROCESS : NVSTAT_FB_NO_DESCRIPTOR);
@@ -264,6 +275,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         return -ENOMEM;
     }
     struct nvofd *stale = nvfd_install(kfd, o);
+    nvpark_adopted(f, kfd);
     if (stale) /* a descriptor closed behind the library's back */
         nvops_close_finish(stale);
     return 0;

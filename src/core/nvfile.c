@@ -260,6 +260,7 @@ static void destroy(struct nvfile *f)
 {
     nvstats_retire(&f->stats);
     nvshare_close(f, false);
+    nvpark_forget(f);
     nvlock_destroy(&f->lock);
     nvjournal_destroy(&f->journal);
     pm_unmap(&f->map);
@@ -277,7 +278,7 @@ static struct nvfile *create_object(int kfd, const struct stat *st, const char *
         *err = -ENOMEM;
         return NULL;
     }
-    f->fd = -1;
+    f->fd = f->park_hint = -1;
     f->owner.fd = -1;
     f->log_dir = strdup(log_dir);
     nvjournal_init(&f->journal, nv_config()->policy == NVPOLICY_REDO ? NVLOG_REDO : NVLOG_UNDO);
@@ -395,6 +396,7 @@ int nvfile_release(struct nvfile *f)
     }
     nvtable_remove(f);
     nvtable_unlock();
+    nvpark_forget(f);
     nvhelper_forget(f);
     bool alone = f->owner.fd < 0 || nvowner_alone(&f->owner);
     if (f->writable) {
@@ -428,6 +430,7 @@ static void take_inplace_writes(struct nvfile *f, uint64_t writes)
 void nvfile_lock(struct nvfile *f, bool *contended)
 {
     take_inplace_writes(f, nvlock_exclusive(&f->lock, contended));
+    nvpark_fd(f);
     f->share_lane = nvshare_enter(f);
 }
 
@@ -437,6 +440,7 @@ bool nvfile_trylock(struct nvfile *f)
     if (!nvlock_try_exclusive(&f->lock, &writes))
         return false;
     take_inplace_writes(f, writes);
+    nvpark_fd(f);
     f->share_lane = nvshare_enter(f);
     return true;
 }

@@ -31,6 +31,7 @@
 
 #include "core/filelock.h"
 #include "core/owner.h"
+#include "core/parking.h"
 #include "core/share.h"
 #include "core/stats.h"
 #include "core/storage.h"
@@ -45,7 +46,7 @@ struct nvfile {
     dev_t dev;
     ino_t ino;
     struct nvlog_identity id;
-    int fd;        /* the library's own descriptor of the file */
+    int fd;        /* the library's own descriptor of the file; -1 parked (parking.h) */
     bool writable; /* fd is read-write */
     char *log_dir; /* directory that holds the log */
     char log_name[64];
@@ -90,6 +91,10 @@ struct nvfile {
     uint64_t ckpt_epoch; /* the running epoch when queued (file lock) */
     bool ahead_queued;
     struct nvfile *ahead_next;
+    /* Owned by parking.c: a program descriptor of the file, and whether
+     * fd is never to be parked again. */
+    int park_hint;
+    bool park_done;
 };
 
 /* Finds or creates the object for the regular file open as kfd (whose

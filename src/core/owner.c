@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * owner.c - ownership locks of managed files (see owner.h). The lock files
- * stay open, one per log directory and user, close-on-exec.
+ * stay open, close-on-exec: per log directory and user, `owners.UID` and
+ * its shards `owners.UID.K`. The kernel walks every lock of a file to set
+ * one, so thousands of files open at once would make each open and close
+ * of a file cost thousands of steps with a single lock file; a file's lock
+ * lives in one of NSHARDS files, chosen by its identity.
  */
 #include "core/owner.h"
 
@@ -20,12 +24,13 @@
 #include "os/sys.h"
 
 #define MAX_DIRS 64
+#define NSHARDS  8
 
 static pthread_mutex_t dirs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     char *dir;
     uid_t uid;
-    int fd;
+    int fd[NSHARDS]; /* -1 until opened */
 } dirs[MAX_DIRS];
 static int ndirs;
 
@@ -67,7 +72,16 @@ static int open_existing(int dfd, const char *name, uid_t uid, const char **why)
     return rc;
 }
 
-static int open_lock_file(const char *log_dir, uid_t uid, bool create)
+/* Shard 0 is `owners.UID` itself. */
+static void shard_name(char *buf, size_t n, uid_t uid, int shard)
+{
+    if (shard == 0)
+        snprintf(buf, n, NVOWNER_LOCK_FILE_PREFIX "%u", (unsigned)uid);
+    else
+        snprintf(buf, n, NVOWNER_LOCK_FILE_PREFIX "%u.%d", (unsigned)uid, shard);
+}
+
+static int open_lock_file(const char *log_dir, uid_t uid, int shard, bool create)
 {
     const char *why = NULL;
     int dfd = nvlog_dir_open(log_dir, uid, create, &why);
@@ -76,7 +90,7 @@ static int open_lock_file(const char *log_dir, uid_t uid, bool create)
     if (dfd < 0)
         return dfd;
     char name[32];
-    snprintf(name, sizeof(name), NVOWNER_LOCK_FILE_PREFIX "%u", (unsigned)uid);
+    shard_name(name, sizeof(name), uid, shard);
     int fd = create ? create_in(dfd, name, uid) : -EEXIST;
     if (fd == -EEXIST)
         fd = open_existing(dfd, name, uid, &why);
@@ -86,36 +100,64 @@ static int open_lock_file(const char *log_dir, uid_t uid, bool create)
     return fd;
 }
 
-/* The lock file of the files of `uid` in log_dir, opened once. */
-static int lock_file(const char *log_dir, uid_t uid, bool create)
+static uint64_t hash_of(dev_t dev, ino_t ino)
 {
-    nv_mutex_lock(&dirs_lock);
-    int fd = -ENOENT;
-    for (int i = 0; i < ndirs; i++) {
-        if (dirs[i].uid == uid && !strcmp(dirs[i].dir, log_dir)) {
-            fd = dirs[i].fd;
-            goto out;
-        }
-    }
-    fd = kept_fd(open_lock_file(log_dir, uid, create));
-    if (fd >= 0 && ndirs < MAX_DIRS) {
-        char *copy = strdup(log_dir);
-        if (copy) {
-            dirs[ndirs].dir = copy;
-            dirs[ndirs].uid = uid;
-            dirs[ndirs].fd = fd;
-            ndirs++;
-        }
-    }
-out:
-    nv_mutex_unlock(&dirs_lock);
-    return fd;
+    return (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev * 0xC2B2AE3D27D4EB4Full;
 }
 
 static off_t byte_of(dev_t dev, ino_t ino)
 {
-    uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev * 0xC2B2AE3D27D4EB4Full;
-    return (off_t)(h & (((uint64_t)1 << 62) - 1));
+    return (off_t)(hash_of(dev, ino) & (((uint64_t)1 << 62) - 1));
+}
+
+static int shard_of(dev_t dev, ino_t ino)
+{
+    return (int)(hash_of(dev, ino) >> 60) % NSHARDS;
+}
+
+/* dirs_lock held. The entry of (log_dir, uid), made when new; -1 when the
+ * table is full or without memory. */
+static int dir_entry(const char *log_dir, uid_t uid)
+{
+    for (int i = 0; i < ndirs; i++)
+        if (dirs[i].uid == uid && !strcmp(dirs[i].dir, log_dir))
+            return i;
+    char *copy = ndirs < MAX_DIRS ? strdup(log_dir) : NULL;
+    if (!copy)
+        return -1;
+    dirs[ndirs].dir = copy;
+    dirs[ndirs].uid = uid;
+    for (int k = 0; k < NSHARDS; k++)
+        dirs[ndirs].fd[k] = -1;
+    return ndirs++;
+}
+
+/* dirs_lock held. Shard `shard` of entry i (-1: no entry), opened once;
+ * shard 0 first, so `owners.UID` is always made and checked. */
+static int shard_fd(int i, const char *log_dir, uid_t uid, int shard, bool create)
+{
+    if (i >= 0 && dirs[i].fd[shard] >= 0)
+        return dirs[i].fd[shard];
+    if (shard != 0) {
+        int fd0 = shard_fd(i, log_dir, uid, 0, create);
+        if (fd0 < 0)
+            return fd0;
+        if (i < 0) /* not kept: the caller holds shard 0 alone */
+            kept_close(fd0);
+    }
+    int fd = kept_fd(open_lock_file(log_dir, uid, shard, create));
+    if (fd >= 0 && i >= 0)
+        dirs[i].fd[shard] = fd;
+    return fd;
+}
+
+/* The lock file of the file (dev, ino) of `uid` in log_dir, opened once. */
+static int lock_file(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool create)
+{
+    nv_mutex_lock(&dirs_lock);
+    int fd = shard_fd(dir_entry(log_dir, uid), log_dir, uid, shard_of(dev, ino), create);
+    nv_mutex_unlock(&dirs_lock);
+    return fd;
 }
 
 /* Sets the lock on o's byte to `type`, without waiting. */
@@ -134,7 +176,7 @@ int nvowner_acquire(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool e
                     struct nvowner *o)
 {
     o->fd = -1;
-    int fd = lock_file(log_dir, uid, exclusive);
+    int fd = lock_file(log_dir, uid, dev, ino, exclusive);
     if (fd < 0)
         return exclusive ? fd : 0;
     o->fd = fd;
@@ -156,7 +198,7 @@ int nvowner_serve(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool wri
 {
     o->fd = -1;
     *first = false;
-    int fd = lock_file(log_dir, uid, writable);
+    int fd = lock_file(log_dir, uid, dev, ino, writable);
     if (fd < 0)
         return writable ? fd : 0;
     o->fd = fd;
@@ -200,7 +242,7 @@ bool nvowner_alone(struct nvowner *o)
 
 int nvowner_probe(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, pid_t *pid)
 {
-    int fd = open_lock_file(log_dir, uid, false);
+    int fd = open_lock_file(log_dir, uid, shard_of(dev, ino), false);
     if (fd == -ENOENT)
         return 0;
     if (fd < 0)
@@ -223,7 +265,8 @@ void nvowner_after_fork_child(void)
 {
     pthread_mutex_init(&dirs_lock, NULL);
     for (int i = 0; i < ndirs; i++) {
-        kept_close(dirs[i].fd);
+        for (int k = 0; k < NSHARDS; k++)
+            kept_close(dirs[i].fd[k]);
         free(dirs[i].dir);
     }
     ndirs = 0;

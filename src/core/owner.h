@@ -3,7 +3,8 @@
  * owner.h - which process serves a managed file. One process at a time maps
  * a file with its log; the owner holds an OFD lock on one byte of the lock
  * file `owners.UID` in the log directory, UID being the data file's owner,
- * at an offset drawn from the file's identity. The kernel drops the lock
+ * or of one of its shards `owners.UID.K` (see owner.c), at an offset and
+ * in a shard drawn from the file's identity. The kernel drops the lock
  * when the holder dies, however it dies, so a crashed owner never blocks
  * recovery. The lock lives outside the data file so the program's own
  * record locks and flock never meet it. Each user has a lock file of its

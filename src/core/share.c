@@ -16,6 +16,7 @@
 
 #include "core/debug.h"
 #include "core/nvfile_internal.h"
+#include "core/parking.h"
 #include "log/log.h"
 #include "log/recovery.h"
 #include "mutants.h"
@@ -364,7 +365,7 @@ static void repair(struct nvfile *f)
      * (nvstorage_give_back, never below the size) is kept instead. */
     struct statx stx;
     bool trimmed = false;
-    if (sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx) == 0) {
+    if (sys_statx(nvpark_fd(f), "", AT_EMPTY_PATH, STATX_SIZE, &stx) == 0) {
         if (stx.stx_size > real_size)
             sys_ftruncate(f->fd, (off_t)real_size);
         else if (stx.stx_size < real_size && stx.stx_size >= f->size)
@@ -486,9 +487,10 @@ static int enter_locked(struct nvfile *f, bool writer)
     __atomic_store_n(&f->share.shared, true, __ATOMIC_RELAXED);
     if (writer)
         exclude_readers(b);
+    /* A reader's descriptor of the file may be parked (parking.h). */
     if (__atomic_load_n(&f->share.seen, __ATOMIC_RELAXED) !=
             __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) &&
-        take_state(f) < 0)
+        (nvpark_fd(f) < 0 || take_state(f) < 0))
         nv_warn("could not take in another process's changes of a shared file");
     return LANE_LOCKED;
 }

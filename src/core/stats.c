@@ -106,7 +106,10 @@ static void path_free(char *p)
 void nvstats_init(struct nvstats *s, const char *path)
 {
     memset(s, 0, sizeof(*s));
-    s->path = path_copy(path);
+    /* The path names the file in the exit report and the traces of calls
+     * only: without them, a file costs no page for it. */
+    bool named = report_to != REPORT_OFF || nv_debug_level() >= NV_DEBUG_CALLS;
+    s->path = named ? path_copy(path) : NULL;
     s->pid = counting_pid;
 }
 
@@ -224,7 +227,9 @@ void nvstats_retire(struct nvstats *s)
 {
     if (!s->path)
         return;
-    if (s->pid != counting_pid) { /* a forked child frees its parent's */
+    /* A forked child frees its parent's; without a report, a closed file
+     * leaves nothing behind. */
+    if (s->pid != counting_pid || report_to == REPORT_OFF) {
         path_free(s->path);
         s->path = NULL;
         return;

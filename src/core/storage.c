@@ -150,6 +150,10 @@ static uint64_t grow_step(const struct nvfile *f)
                          : 0;
     if (f->store.regrow_from && since < base)
         base = since;
+    /* A file with nothing stored reserves nothing ahead: most small files
+     * never grow again, and a step would be most of their memory. */
+    if (stored == 0 && f->store.alloc_prefix == 0)
+        return 0;
     return clamp(base / 4, MIN_GROW_STEP, MAX_GROW_STEP);
 }
 

@@ -8,10 +8,12 @@
 #include "mutants.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "os/critical.h"
 #include "os/keptfds.h"
 #include "os/sys.h"
 
@@ -21,7 +23,106 @@
 void nvlog_init(struct nvlog *log)
 {
     memset(log, 0, sizeof(*log));
-    log->fd = -1;
+    log->fd = log->dirfd = -1;
+}
+
+/* ---- descriptors ----------------------------------------------------------
+ * A log needs its file only to grow: it is mapped whole. So a log keeps no
+ * descriptor of its own; the directories logs live in are kept open
+ * instead, one descriptor each, and a log is opened again by name when it
+ * grows. A program with thousands of managed files open thus pays no
+ * descriptor for their logs. */
+
+#define MAX_LOG_DIRS 64
+
+static pthread_mutex_t dirs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    dev_t dev;
+    ino_t ino;
+    int fd;
+} dirs[MAX_LOG_DIRS];
+static int ndirs;
+
+/* The library's own descriptor of the directory open as dirfd, kept from
+ * now on; -1 when none can be kept. */
+static int kept_dir(int dirfd)
+{
+    struct stat st;
+    if (sys_fstat(dirfd, &st) < 0)
+        return -1;
+    int fd = -1;
+    nv_mutex_lock(&dirs_lock);
+    for (int i = 0; i < ndirs && fd < 0; i++)
+        if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino)
+            fd = dirs[i].fd;
+    if (fd < 0 && ndirs < MAX_LOG_DIRS) {
+        fd = kept_fd(sys_fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
+        if (fd >= 0)
+            dirs[ndirs++] = (typeof(dirs[0])){st.st_dev, st.st_ino, fd};
+    }
+    nv_mutex_unlock(&dirs_lock);
+    return fd;
+}
+
+/* Logs that keep their descriptor, a few (atomic): a log
+ * opened again by name is not found once the data file was unlinked by
+ * another process sharing it (which removes its log), so the first ones
+ * keep theirs and only a process with many logs goes by name. */
+static int kept_logs;
+
+static bool take_kept_log(void)
+{
+    static int most; /* a 128th of the descriptor limit, 2 to 16 */
+    if (!__atomic_load_n(&most, __ATOMIC_RELAXED))
+        __atomic_store_n(&most, kept_budget(128, 2, 16), __ATOMIC_RELAXED);
+    if (__atomic_add_fetch(&kept_logs, 1, __ATOMIC_RELAXED) <=
+        __atomic_load_n(&most, __ATOMIC_RELAXED))
+        return true;
+    __atomic_sub_fetch(&kept_logs, 1, __ATOMIC_RELAXED);
+    return false;
+}
+
+/* The log is attached: open as fd, which it keeps when asked, while few
+ * logs keep theirs, or when its directory cannot be kept instead. */
+static void attached(struct nvlog *log, int fd, int dirfd, const char *name, const struct stat *st,
+                     bool keep)
+{
+    log->attached = true;
+    log->dev = st->st_dev;
+    log->ino = st->st_ino;
+    snprintf(log->name, sizeof(log->name), "%s", name);
+    log->counted = !keep && take_kept_log();
+    keep = keep || log->counted;
+    log->dirfd = !keep && strlen(name) < sizeof(log->name) ? kept_dir(dirfd) : -1;
+    if (log->dirfd >= 0) {
+        sys_close(fd);
+        log->fd = -1;
+    } else {
+        log->fd = kept_fd(fd);
+    }
+}
+
+/* A descriptor of the log file, to give back with put_fd. */
+static int get_fd(const struct nvlog *log)
+{
+    if (log->fd >= 0)
+        return log->fd;
+    int fd;
+    do
+        fd = sys_openat(log->dirfd, log->name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    while (kept_retry(fd));
+    struct stat st;
+    if (fd >= 0 && (sys_fstat(fd, &st) < 0 || st.st_dev != log->dev || st.st_ino != log->ino)) {
+        sys_close(fd);
+        fd = -ESTALE; /* replaced behind the library's back */
+    }
+    return fd;
+}
+
+static void put_fd(const struct nvlog *log, int fd)
+{
+    if (fd >= 0 && fd != log->fd)
+        sys_close(fd);
 }
 
 static void start_generation(struct nvlog *log)
@@ -43,7 +144,10 @@ static int refuse(const char **why, const char *what)
 int nvlog_dir_open(const char *path, uid_t owner, bool create, const char **why)
 {
     uid_t me = sys_geteuid();
-    int fd = sys_open_dir(path, !create ? 0 : me == 0 ? 01777 : 0700);
+    int fd;
+    do
+        fd = sys_open_dir(path, !create ? 0 : me == 0 ? 01777 : 0700);
+    while (kept_retry(fd));
     if (fd == -ELOOP || fd == -ENOTDIR)
         return refuse(why, "it is a symbolic link or not a directory");
     if (fd < 0)
@@ -88,7 +192,10 @@ int nvlog_file_give(int fd, uid_t owner)
 static int create_temp(int dirfd, const char *tmp)
 {
     const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    int fd = sys_openat(dirfd, tmp, flags, 0600);
+    int fd;
+    do
+        fd = sys_openat(dirfd, tmp, flags, 0600);
+    while (kept_retry(fd));
     if (fd == -EEXIST) { /* left by a crash during an earlier create */
         sys_unlinkat(dirfd, tmp, 0);
         fd = sys_openat(dirfd, tmp, flags, 0600);
@@ -115,9 +222,12 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
         sys_unlinkat(dirfd, tmp, 0);
         return rc;
     }
-    log->fd = fd = kept_fd(fd);
+    log->attached = true; /* for nvlog_close on failure */
     log->size = NVLOG_INITIAL_SIZE;
-    pm_populate(&log->map, 0, NVLOG_INITIAL_SIZE);
+    /* The header now, records' pages as they come (nvlog_reserve): a
+     * log that never holds a record costs one page. */
+    pm_populate(&log->map, 0, NVLOG_HEADER_SIZE);
+    log->populated = NVLOG_HEADER_SIZE;
     memset(&log->state, 0, sizeof(log->state));
     log->state.id = *id;
     log->state.committed_size = committed_size;
@@ -140,11 +250,16 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
         rc = sys_renameat(dirfd, tmp, dirfd, name);
     if (rc == 0)
         rc = sys_fsync(dirfd);
+    struct stat st;
+    if (rc == 0)
+        rc = sys_fstat(fd, &st);
     if (rc < 0) {
         nvlog_close(log);
+        sys_close(fd);
         sys_unlinkat(dirfd, tmp, 0);
         return rc;
     }
+    attached(log, fd, dirfd, name, &st, false);
     return 0;
 }
 
@@ -153,7 +268,10 @@ static int attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, b
                   const char **why)
 {
     int mode = writable ? O_RDWR : O_RDONLY;
-    int fd = sys_openat(dirfd, name, mode | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    int fd;
+    do
+        fd = sys_openat(dirfd, name, mode | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    while (kept_retry(fd));
     if (fd == -ELOOP)
         return refuse(why, "it is a symbolic link");
     if (fd < 0)
@@ -171,8 +289,8 @@ static int attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, b
         sys_close(fd);
         return rc;
     }
-    log->fd = fd = kept_fd(fd);
-    log->size = (uint64_t)st.st_size;
+    attached(log, fd, dirfd, name, &st, true);
+    log->size = log->populated = (uint64_t)st.st_size;
     const struct nvlog_slot *cur = nvlog_slot_current(log->map.base);
     if (!cur) {
         *why = "neither commit slot is valid";
@@ -230,38 +348,51 @@ int nvlog_identity_read(int fd, struct nvlog_identity *id, uint64_t *size)
 
 void nvlog_close(struct nvlog *log)
 {
-    if (log->fd < 0)
+    if (!log->attached)
         return;
     pm_unmap(&log->map);
     kept_close(log->fd);
     log->fd = -1;
+    log->attached = false;
+    if (log->counted)
+        __atomic_sub_fetch(&kept_logs, 1, __ATOMIC_RELAXED);
+    log->counted = false;
 }
 
 int nvlog_reserve(struct nvlog *log, uint64_t bytes)
 {
     uint64_t need = log->tail + bytes;
-    if (need <= log->size)
+    if (need <= log->populated)
         return 0;
+    if (need <= log->size) {
+        uint64_t to = (need + 4095) & ~(uint64_t)4095;
+        pm_populate(&log->map, log->populated, to - log->populated);
+        log->populated = to;
+        return 0;
+    }
     uint64_t step = log->size < LOG_MAX_GROW_STEP ? log->size : LOG_MAX_GROW_STEP;
     uint64_t want = log->size + step;
     if (want < need)
         want = need;
     want = (want + 4095) & ~(uint64_t)4095;
-    int rc = sys_fallocate(log->fd, 0, (off_t)log->size, (off_t)(want - log->size));
+    int fd = get_fd(log);
+    if (fd < 0)
+        return fd;
+    int rc = sys_fallocate(fd, 0, (off_t)log->size, (off_t)(want - log->size));
     if (rc < 0 && want > need) {
         /* The generous step did not fit; the exact need may. */
         want = (need + 4095) & ~(uint64_t)4095;
-        rc = sys_fallocate(log->fd, 0, (off_t)log->size, (off_t)(want - log->size));
+        rc = sys_fallocate(fd, 0, (off_t)log->size, (off_t)(want - log->size));
     }
+    if (rc == -EFBIG)
+        rc = -ENOSPC;
+    if (rc == 0 && want > log->map.reserved)
+        rc = pm_map_grow(fd, pm_reserve_for(want, LOG_MIN_RESERVE), &log->map);
+    put_fd(log, fd);
     if (rc < 0)
-        return rc == -EFBIG ? -ENOSPC : rc;
-    if (want > log->map.reserved) {
-        rc = pm_map_grow(log->fd, pm_reserve_for(want, LOG_MIN_RESERVE), &log->map);
-        if (rc < 0)
-            return rc;
-    }
-    pm_populate(&log->map, log->size, want - log->size);
-    log->size = want;
+        return rc;
+    pm_populate(&log->map, log->populated, want - log->populated);
+    log->size = log->populated = want;
     return 0;
 }
 
@@ -275,11 +406,13 @@ void nvlog_cursor_get(const struct nvlog *log, struct nvlog_cursor *c)
 int nvlog_cursor_set(struct nvlog *log, const struct nvlog_cursor *c)
 {
     if (c->size > log->map.reserved) {
-        int rc = pm_map_grow(log->fd, pm_reserve_for(c->size, LOG_MIN_RESERVE), &log->map);
+        int fd = get_fd(log);
+        int rc = fd < 0 ? fd : pm_map_grow(fd, pm_reserve_for(c->size, LOG_MIN_RESERVE), &log->map);
+        put_fd(log, fd);
         if (rc < 0)
             return rc;
     }
-    log->size = c->size;
+    log->size = log->populated = c->size;
     log->tail = c->tail;
     log->next_index = c->next_index;
     log->live_from = c->live_from;

@@ -22,9 +22,20 @@
 #define NVLOG_INITIAL_SIZE ((uint64_t)16 << 10)
 
 struct nvlog {
-    int fd;              /* -1 while the data file has no log */
+    bool attached; /* false while the data file has no log */
+    /* Past the first few logs of a process, the log file is opened only
+     * while it grows: dirfd (a descriptor of its directory the library
+     * keeps, one per directory) and name find it again, dev and ino check
+     * it is the same file. Otherwise fd stays open (else -1); counted:
+     * one of the first few. */
+    int fd, dirfd;
+    bool counted;
+    char name[64];
+    dev_t dev;
+    ino_t ino;
     struct pm_map map;   /* the whole log file */
     uint64_t size;       /* bytes allocated to the log file */
+    uint64_t populated;  /* bytes of it mapped in ahead of use */
     uint64_t tail;       /* offset of the next record */
     uint64_t next_index; /* index of the next record in this generation */
     uint64_t live_from;  /* records before this offset are dead or home */
@@ -41,7 +52,7 @@ struct nvlog_rec {
 
 static inline bool nvlog_exists(const struct nvlog *log)
 {
-    return log->fd >= 0;
+    return log->attached;
 }
 
 void nvlog_init(struct nvlog *log);
@@ -90,7 +101,7 @@ int nvlog_attach_readonly(struct nvlog *log, int dirfd, const char *name, uid_t 
  * read from the open file fd, with the file's size. */
 int nvlog_identity_read(int fd, struct nvlog_identity *id, uint64_t *size);
 
-/* Unmaps and closes; the file stays. */
+/* Unmaps and forgets the log; the file stays. */
 void nvlog_close(struct nvlog *log);
 
 /* Makes room for records totalling `bytes` (use nvlog_record_span) beyond
@@ -150,7 +161,7 @@ int nvlog_cursor_set(struct nvlog *log, const struct nvlog_cursor *c);
 /* Bytes of records between live_from and the tail. */
 static inline uint64_t nvlog_used(const struct nvlog *log)
 {
-    return log->fd >= 0 ? log->tail - NVLOG_HEADER_SIZE : 0;
+    return log->attached ? log->tail - NVLOG_HEADER_SIZE : 0;
 }
 
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "mutants.h"
+#include "os/critical.h"
 #include "os/sys.h"
 
 struct apply_ctx {
@@ -217,6 +218,33 @@ static bool huge_tmpfs(dev_t dev)
     return found != 0;
 }
 
+/* huge_tmpfs, asked once per device: reading the mount table costs more
+ * than the rest of making a log. A remount that changes `huge=` is seen by
+ * the next process. */
+static bool huge_tmpfs_cached(dev_t dev)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static struct {
+        dev_t dev;
+        bool huge;
+    } known[16];
+    static unsigned nknown;
+    nv_mutex_lock(&lock);
+    for (unsigned i = 0; i < nknown && i < 16; i++) {
+        if (known[i].dev == dev) {
+            bool huge = known[i].huge;
+            nv_mutex_unlock(&lock);
+            return huge;
+        }
+    }
+    nv_mutex_unlock(&lock);
+    bool huge = huge_tmpfs(dev);
+    nv_mutex_lock(&lock);
+    known[nknown++ % 16] = (typeof(known[0])){dev, huge};
+    nv_mutex_unlock(&lock);
+    return huge;
+}
+
 /* A page of tmpfs, once mapped into a shared mapping, stays writable there
  * and takes stores without a fault; a fault for writing moves the file's
  * mtime. Other file systems (DAX ones included) write-protect pages again
@@ -228,7 +256,7 @@ static bool stores_keep_mtime(int fd)
     struct sysinfo si;
     struct stat st;
     return sys_fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC && sys_sysinfo(&si) == 0 &&
-           si.totalswap == 0 && sys_fstat(fd, &st) == 0 && !huge_tmpfs(st.st_dev);
+           si.totalswap == 0 && sys_fstat(fd, &st) == 0 && !huge_tmpfs_cached(st.st_dev);
 }
 
 static const struct nvlog_watch *watch_now(const struct nvlog *log)

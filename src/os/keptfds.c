@@ -6,6 +6,7 @@
  */
 #include "os/keptfds.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,19 +20,35 @@
 #define HIGH_BASE_MAX 4096
 #define HIGH_HEADROOM 256
 
+#define SPARES 3
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int spares[SPARES] = {-1, -1, -1};
 static uint64_t *bits;
 static int nbits;
 static int lowest = -1; /* atomic: lowest kept descriptor, -1 when none */
 
-static int high_base(void)
+static rlim_t fd_limit(void)
 {
     struct rlimit rl;
-    if (sys_call6(SYS_getrlimit, RLIMIT_NOFILE, (long)&rl, 0, 0, 0, 0) < 0 ||
-        rl.rlim_cur < 2 * HIGH_HEADROOM)
+    if (sys_call6(SYS_getrlimit, RLIMIT_NOFILE, (long)&rl, 0, 0, 0, 0) < 0)
+        return 0;
+    return rl.rlim_cur;
+}
+
+static int high_base(void)
+{
+    rlim_t limit = fd_limit();
+    if (limit < 2 * HIGH_HEADROOM)
         return 3;
-    rlim_t base = rl.rlim_cur - HIGH_HEADROOM;
+    rlim_t base = limit - HIGH_HEADROOM;
     return base > HIGH_BASE_MAX ? HIGH_BASE_MAX : (int)base;
+}
+
+int kept_budget(int share, int least, int most)
+{
+    rlim_t n = fd_limit() / (rlim_t)share;
+    return n < (rlim_t)least ? least : n > (rlim_t)most ? most : (int)n;
 }
 
 static void update_lowest(void)
@@ -69,10 +86,9 @@ static void remember(int fd)
  * and it is worked out again. */
 static int base = -1; /* atomic */
 
-int kept_fd(int fd)
+/* A descriptor moved high. */
+static int moved(int fd)
 {
-    if (fd < 0)
-        return fd;
     int b = __atomic_load_n(&base, __ATOMIC_RELAXED);
     if (b < 0)
         __atomic_store_n(&base, b = high_base(), __ATOMIC_RELAXED);
@@ -85,10 +101,64 @@ int kept_fd(int fd)
         sys_close(fd);
         fd = high;
     }
+    return fd;
+}
+
+/* lock held. Takes back the spares handed out, where numbers are free. */
+static void refill(void)
+{
+    for (int i = 0; i < SPARES; i++) {
+        if (spares[i] >= 0)
+            continue;
+        int fd = sys_openat(AT_FDCWD, "/", O_PATH | O_CLOEXEC, 0);
+        if (fd < 0)
+            return;
+        spares[i] = moved(fd);
+        remember(spares[i]);
+    }
+}
+
+int kept_fd(int fd)
+{
+    if (fd < 0)
+        return fd;
+    fd = moved(fd);
     nv_mutex_lock(&lock);
     remember(fd);
+    refill();
     nv_mutex_unlock(&lock);
     return fd;
+}
+
+bool kept_spares_held(void)
+{
+    nv_mutex_lock(&lock);
+    refill();
+    bool held = true;
+    for (int i = 0; i < SPARES; i++)
+        held = held && spares[i] >= 0;
+    nv_mutex_unlock(&lock);
+    return held;
+}
+
+bool kept_retry(long rc)
+{
+    if (rc != -EMFILE)
+        return false;
+    bool handed = false;
+    nv_mutex_lock(&lock);
+    for (int i = 0; i < SPARES && !handed; i++) {
+        if (spares[i] >= 0) {
+            if (spares[i] < nbits)
+                bits[spares[i] / 64] &= ~((uint64_t)1 << (spares[i] % 64));
+            update_lowest();
+            sys_close(spares[i]);
+            spares[i] = -1;
+            handed = true;
+        }
+    }
+    nv_mutex_unlock(&lock);
+    return handed;
 }
 
 void kept_close(int fd)
@@ -99,8 +169,9 @@ void kept_close(int fd)
     if (fd < nbits)
         bits[fd / 64] &= ~((uint64_t)1 << (fd % 64));
     update_lowest();
-    nv_mutex_unlock(&lock);
     sys_close(fd);
+    refill();
+    nv_mutex_unlock(&lock);
 }
 
 bool kept_is(int fd)

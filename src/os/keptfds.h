@@ -24,4 +24,21 @@ bool kept_is(int fd);
 /* The lowest kept descriptor in [first, last], or -1. */
 int kept_first_in(unsigned first, unsigned last);
 
+/* How many descriptors of one kind the library may keep: a `share`th of
+ * the descriptor limit, from `least` to `most`, so that a program keeps
+ * all but a few of its descriptors whatever the limit. */
+int kept_budget(int share, int least, int most);
+
+/* The library holds a few spare descriptors (kept, refilled whenever it
+ * keeps or closes one) so that it can still open what it needs for a
+ * moment when the program holds every other number. With an open's result
+ * rc: true when rc is EMFILE and a spare was handed back, so the open is
+ * to be tried again. */
+bool kept_retry(long rc);
+
+/* Whether every spare is held (taking back those handed out where it
+ * can): when not, the program holds nearly every descriptor, and a new
+ * file is better left to the kernel than served without room. */
+bool kept_spares_held(void);
+
 #endif
