@@ -24,6 +24,9 @@
  * 12: a later undo pre-image replaces the epoch's first
  * 13: a record's data checksum is never checked before recovery applies it
  * 14: recovery applies a log to a file changed behind its back (the watch is ignored)
+ * 15: a transaction's file commits before the transaction's record is durable
+ * 16: recovery does not consult the transaction records
+ * 17: the transaction record names only the first file it commits
  */
 #ifndef NVMMIO_MUTANTS_H
 #define NVMMIO_MUTANTS_H

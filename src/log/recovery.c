@@ -456,10 +456,7 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
     out->undone = c.undone;
     out->redone = c.redone;
     nvlog_close(&log);
-    rc = sys_unlinkat(dirfd, name, 0);
-    if (rc == 0)
-        nvtxrec_prune(dirfd, owner);
-    return rc;
+    return sys_unlinkat(dirfd, name, 0);
 out:
     nvlog_close(&log);
     return rc;

@@ -38,13 +38,16 @@ static uint32_t record_checksum(const struct nvtxrec_header *h, const struct nvt
     return nv_crc32c(crc, e, (size_t)h->count * sizeof(*e));
 }
 
-static bool record_valid(const struct record_image *img, size_t n)
+bool nvtxrec_valid(const struct nvtxrec_header *h, const struct nvtxrec_entry *e, size_t n)
 {
-    const struct nvtxrec_header *h = &img->h;
     return n >= sizeof(*h) && h->magic == NVTXREC_MAGIC && h->version == NVTXREC_VERSION &&
            h->count >= 1 && h->count <= NVTXREC_MAX &&
-           n >= sizeof(*h) + (size_t)h->count * sizeof(img->e[0]) &&
-           h->checksum == record_checksum(h, img->e);
+           n >= sizeof(*h) + (size_t)h->count * sizeof(*e) && h->checksum == record_checksum(h, e);
+}
+
+static bool record_valid(const struct record_image *img, size_t n)
+{
+    return nvtxrec_valid(&img->h, img->e, n);
 }
 
 /* ---- the writer's side -------------------------------------------------- */
@@ -90,6 +93,7 @@ int nvtxrec_create(struct nvtxrec *r, int dirfd)
     }
     pm_populate(&r->map, 0, RECORD_FILE);
     r->fd = kept_fd(fd);
+    nvtxrec_prune(dirfd, sys_geteuid());
     return 0;
 }
 
@@ -122,15 +126,20 @@ int nvtxrec_entry_fill(struct nvtxrec_entry *e, const struct nvlog *log, const c
     return 0;
 }
 
+void nvtxrec_seal(struct nvtxrec_header *h, const struct nvtxrec_entry *e)
+{
+    h->magic = NVTXREC_MAGIC;
+    h->version = NVTXREC_VERSION;
+    h->checksum = record_checksum(h, e);
+}
+
 int nvtxrec_write(struct nvtxrec *r, const struct nvtxrec_entry *e, uint32_t n)
 {
     struct nvtxrec_header h = {
-        .magic = NVTXREC_MAGIC,
-        .version = NVTXREC_VERSION,
         .count = MUTANT(17) ? 1 : n, /* mutant 17: the record names one file only */
         .seq = ++r->seq,
     };
-    h.checksum = record_checksum(&h, e);
+    nvtxrec_seal(&h, e);
     size_t body = (size_t)n * sizeof(*e);
     pm_copy(&r->map, sizeof(h), e, body);
     pm_copy(&r->map, 0, &h, sizeof(h));

@@ -20,7 +20,9 @@
  * transaction; a torn overwrite fails the checksum, which is harmless then,
  * since no slot of the new transaction is written before its record is
  * durable. The writing process holds an OFD lock on the file; a record whose
- * owner is gone and that no log needs any more is removed by recovery.
+ * owner is gone and that no log needs any more is removed when a process
+ * makes its own record file in the directory. Recovery never removes one:
+ * the other files it names may be recovered later.
  */
 #ifndef NVMMIO_LOG_TXRECORD_H
 #define NVMMIO_LOG_TXRECORD_H
@@ -74,8 +76,9 @@ struct nvtxrec {
 
 void nvtxrec_init(struct nvtxrec *r);
 
-/* Makes a new record file in dirfd, durably, locked as this process's. 0
- * or a negative errno. */
+/* Makes a new record file in dirfd, durably, locked as this process's, and
+ * removes the records there that no process holds and no log needs. 0 or a
+ * negative errno. */
 int nvtxrec_create(struct nvtxrec *r, int dirfd);
 
 /* Closes the record file; with dirfd >= 0 it is removed too. */
@@ -85,6 +88,13 @@ void nvtxrec_close(struct nvtxrec *r, int dirfd);
  * `size` (the log named `name`, drained: see nvjournal_prepare). */
 int nvtxrec_entry_fill(struct nvtxrec_entry *e, const struct nvlog *log, const char *name,
                        uint64_t epoch, uint64_t size, bool reset);
+
+/* Fills h's magic, version and checksum over h and its h->count entries. */
+void nvtxrec_seal(struct nvtxrec_header *h, const struct nvtxrec_entry *e);
+
+/* Whether the n bytes read of a record file (header h, entries e after it)
+ * are a whole, sealed record. */
+bool nvtxrec_valid(const struct nvtxrec_header *h, const struct nvtxrec_entry *e, size_t n);
 
 /* The commit point: writes and persists the record of n entries. */
 int nvtxrec_write(struct nvtxrec *r, const struct nvtxrec_entry *e, uint32_t n);

@@ -6,12 +6,11 @@
  * transaction per generation g: each file gets a size that depends on g
  * (appends, truncations) and every byte rewritten from g, so the state of
  * a file names the one generation it holds. After each commit it reports g
- * on descriptor FD, and the generation it found at its start first. The loop (tx_kill loop KILLS SEED DIR) starts a writer,
- * kills it with SIGKILL at a random moment (one time in eight right at its
- * start, while it opens and recovers the files), and then has one process
- * open A and another B, in turns in either order, each recovering its file
- * alone: both must hold the same generation, the last one reported or the
- * next, and never one older than the generation seen before.
+ * on descriptor FD, and the generation it found at its start first. The loop (tx_kill loop KILLS
+ * SEED DIR) starts a writer, kills it with SIGKILL at a random moment (one time in eight right at
+ * its start, while it opens and recovers the files), and then has one process open A and another B,
+ * in turns in either order, each recovering its file alone: both must hold the same generation, the
+ * last one reported or the next, and never one older than the generation seen before.
  */
 #define _GNU_SOURCE
 #include <errno.h>
