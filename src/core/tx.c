@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "core/debug.h"
+#include "core/fdtable.h"
+#include "core/kernelfds.h"
 #include "core/nvfile.h"
 #include "log/recovery.h"
 #include "log/txrecord.h"
@@ -92,6 +94,14 @@ int nvtx_join(struct nvfile *f)
     int rc = state_of(t) == TX_OPEN ? add_file(t, f) : 0;
     pthread_mutex_unlock(&t->mutex);
     return rc;
+}
+
+int nvtx_refuse_kernel_fd(int fd)
+{
+    struct stat st;
+    if (!nvtx_open() || nvfd_is_managed(fd) || sys_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return 0;
+    return nvkfd_holds(st.st_dev, st.st_ino) ? -EXDEV : 0;
 }
 
 bool nvtx_holds(const struct nvfile *f)

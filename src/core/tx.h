@@ -33,6 +33,11 @@ int nvtx_abort(void);
 /* True while the calling thread has a transaction open. */
 bool nvtx_open(void);
 
+/* fd is not managed: -EXDEV when the calling thread has a transaction open
+ * and fd is a regular file under a root that the kernel serves for this
+ * process (core/kernelfds.h), else 0. */
+int nvtx_refuse_kernel_fd(int fd);
+
 /* No lock held. The calling thread is about to change f: inside its
  * transaction the file joins it first. 0, -EBUSY (f is in another
  * thread's transaction), -EXDEV (f cannot take part: shared with another

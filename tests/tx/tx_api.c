@@ -5,7 +5,8 @@
  * errors (no transaction, nesting, a descriptor that cannot take part),
  * abort putting back bytes and sizes of several files, commit, durability
  * points inside a transaction, a crash (a child that ends with _exit)
- * before and after the commit, a normal exit without a commit, threads.
+ * before and after the commit, a normal exit without a commit, a file the
+ * kernel serves (EXDEV), threads.
  * Usage: tx_api DIR (made and removed by the caller).
  */
 #define _GNU_SOURCE
@@ -225,6 +226,33 @@ static void one_shot(void)
     close(p[1]);
 }
 
+/* A file the kernel serves for this process (open across a fork) cannot
+ * take part: EXDEV, and nothing written. */
+static void kernel_served(void)
+{
+    make_file("e", 'e', 100);
+    int e = open_file("e");
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    CHECK(!nvmmio_is_managed(e));
+    char x[10] = "xxxxxxxxx";
+    struct iovec v = {x, sizeof(x)};
+    CHECK(nvmmio_tx_begin() == 0);
+    FAILS(pwrite(e, x, sizeof(x), 0), EXDEV);
+    FAILS(write(e, x, sizeof(x)), EXDEV);
+    FAILS(pwritev(e, &v, 1, 0), EXDEV);
+    FAILS(ftruncate(e, 0), EXDEV);
+    FAILS(fallocate(e, 0, 0, 4096), EXDEV);
+    CHECK(posix_fallocate(e, 0, 4096) == EXDEV);
+    CHECK(nvmmio_tx_abort() == 0);
+    struct nvmmio_write w = {e, 1, 0, &v};
+    FAILS(nvmmio_pwritev_atomic(&w, 1), EXDEV);
+    close(e);
+    CHECK(holds("e", 'e', 100));
+}
+
 /* ---- threads ------------------------------------------------------------ */
 
 struct baton {
@@ -305,6 +333,7 @@ int main(int argc, char **argv)
     child_case(CRASH_COMMITTED);
     child_case(EXIT_OPEN);
     one_shot();
+    kernel_served();
     threads();
     if (failures)
         fprintf(stderr, "tx_api: %d checks failed\n", failures);
