@@ -54,6 +54,7 @@ total0=$(date +%s)
 step fio "$HERE/fio/run.sh" "${QUICK[@]}"
 step sqlite "$HERE/sqlite/run.sh" "${QUICK[@]}"
 step startup "$HERE/startup/run.sh" "${QUICK[@]}"
+step tx "$HERE/tx/run.sh" "${QUICK[@]}"
 [ "$DAX" = 0 ] || step fio-dax "$HERE/fio/run.sh" --dax "${QUICK[@]}"
 
 {
