@@ -474,6 +474,11 @@ int nvlog_inspect(int dirfd, const char *name, const struct stat *data_st,
         return 0;
     if (rc < 0)
         return rc;
+    /* As recovery would, the epoch a transaction's record commits counts
+     * as committed. */
+    struct nvtxrec_entry e;
+    if (!MUTANT(16) && nvtxrec_find(dirfd, &log.state, owner, &e) > 0)
+        nvtxrec_apply(&log.state, &e);
     *state = log.state;
     struct apply_ctx c;
     rc = examine(&log, id, data_st, &c, out);

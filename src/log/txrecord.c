@@ -202,35 +202,50 @@ static bool entry_pending(const struct nvtxrec_entry *e, const struct nvlog_slot
            e->gen == s->gen && e->epoch == s->committed_epoch + 1;
 }
 
-struct completion {
-    struct nvlog *log;
-    int rc;
+struct search {
+    const struct nvlog_slot *state;
+    struct nvtxrec_entry *found;
 };
 
-static int complete_from(void *arg, int dirfd, const char *name, const struct record_image *img,
-                         size_t n)
+static int find_in(void *arg, int dirfd, const char *name, const struct record_image *img, size_t n)
 {
     (void)dirfd;
     (void)name;
-    struct completion *c = arg;
+    struct search *s = arg;
     if (!record_valid(img, n))
         return 0;
-    for (uint32_t i = 0; i < img->h.count; i++) {
-        const struct nvtxrec_entry *e = &img->e[i];
-        if (!entry_pending(e, &c->log->state))
-            continue;
-        c->log->next_index = e->records;
-        c->rc = nvlog_commit(c->log, e->epoch, e->applied, e->size, e->reset != 0);
-        return c->rc < 0 ? c->rc : 1;
-    }
+    for (uint32_t i = 0; i < img->h.count; i++)
+        if (entry_pending(&img->e[i], s->state)) {
+            *s->found = img->e[i];
+            return 1;
+        }
     return 0;
+}
+
+int nvtxrec_find(int dirfd, const struct nvlog_slot *state, uid_t owner, struct nvtxrec_entry *e)
+{
+    struct search s = {state, e};
+    return for_each_record(dirfd, owner, find_in, &s);
+}
+
+void nvtxrec_apply(struct nvlog_slot *state, const struct nvtxrec_entry *e)
+{
+    state->committed_epoch = e->epoch;
+    state->applied_epoch = e->applied;
+    state->committed_size = e->size;
+    state->records = e->reset ? 0 : e->records;
+    state->gen += e->reset != 0;
 }
 
 int nvtxrec_complete(int dirfd, struct nvlog *log, uid_t owner)
 {
-    struct completion c = {log, 0};
-    int rc = for_each_record(dirfd, owner, complete_from, &c);
-    return rc < 0 ? rc : c.rc < 0 ? c.rc : rc;
+    struct nvtxrec_entry e;
+    int rc = nvtxrec_find(dirfd, &log->state, owner, &e);
+    if (rc <= 0)
+        return rc;
+    log->next_index = e.records;
+    rc = nvlog_commit(log, e.epoch, e.applied, e.size, e.reset != 0);
+    return rc < 0 ? rc : 1;
 }
 
 /* Whether the log an entry names still waits for its commit. */

@@ -105,6 +105,15 @@ int nvtxrec_write(struct nvtxrec *r, const struct nvtxrec_entry *e, uint32_t n);
  * negative errno. */
 int nvtxrec_complete(int dirfd, struct nvlog *log, uid_t owner);
 
+/* The entry of a valid record in dirfd (owned by `owner` or root) that
+ * names the log whose current slot is `state` with the epoch after its
+ * committed one: 1 with *e, 0 when there is none, or a negative errno. */
+int nvtxrec_find(int dirfd, const struct nvlog_slot *state, uid_t owner, struct nvtxrec_entry *e);
+
+/* What the commit an entry names makes of the slot (for a read-only look:
+ * nvlog_inspect). */
+void nvtxrec_apply(struct nvlog_slot *state, const struct nvtxrec_entry *e);
+
 /* Removes the records of dirfd owned by `owner` or root that no process
  * holds and no log needs any more. */
 void nvtxrec_prune(int dirfd, uid_t owner);
