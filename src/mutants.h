@@ -8,7 +8,9 @@
  * the compiler removes. A site reads `if (MUTANT(n))` or `if (!MUTANT(n))`
  * next to the step the bug breaks, so the gate proves that the crash model
  * notices when that step is missing. The gate reads the list below (the
- * lines "N: what"), so a new mutant is one line here and one site.
+ * lines "N: what"), so a new mutant is one line here and one site; a bug
+ * that only one workload exercises names it ("[workload NAME]"), and the
+ * gate runs that one alone.
  *
  *  1: redo log data not flushed before its commit
  *  2: no fence before the commit record
@@ -24,9 +26,9 @@
  * 12: a later undo pre-image replaces the epoch's first
  * 13: a record's data checksum is never checked before recovery applies it
  * 14: recovery applies a log to a file changed behind its back (the watch is ignored)
- * 15: a transaction's file commits before the transaction's record is durable
- * 16: recovery does not consult the transaction records
- * 17: the transaction record names only the first file it commits
+ * 15: a transaction's file commits before its record is durable [workload tx]
+ * 16: recovery does not consult the transaction records [workload tx]
+ * 17: the transaction record names only the first file it commits [workload tx]
  */
 #ifndef NVMMIO_MUTANTS_H
 #define NVMMIO_MUTANTS_H
