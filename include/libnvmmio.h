@@ -93,12 +93,12 @@ int nvmmio_tx_begin(void);
 int nvmmio_tx_commit(void);
 int nvmmio_tx_abort(void);
 
-/* One write of nvmmio_pwritev_atomic: iovcnt buffers at offset of fd. */
+/* One write of nvmmio_pwritev_atomic: iovcnt buffers of iov at offset of fd. */
 struct nvmmio_write {
     int fd;
-    int iovcnt;
     off_t offset;
     const struct iovec *iov;
+    int iovcnt;
 };
 
 /* Writes n writes as one transaction: 0 when every byte of them is

@@ -209,7 +209,7 @@ static void one_shot(void)
     memset(x, 'x', sizeof(x));
     memset(y, 'y', sizeof(y));
     struct iovec xv[2] = {{x, 150}, {x + 150, 150}}, yv = {y, sizeof(y)};
-    struct nvmmio_write w[3] = {{a, 2, 0, xv}, {b, 1, 100, &yv}, {p[1], 1, 0, &yv}};
+    struct nvmmio_write w[3] = {{a, 0, xv, 2}, {b, 100, &yv, 1}, {p[1], 0, &yv, 1}};
     FAILS(nvmmio_pwritev_atomic(w, 3), EXDEV); /* a pipe is no managed file */
     w[2].fd = -1;
     FAILS(nvmmio_pwritev_atomic(w, 3), EBADF);
@@ -244,7 +244,7 @@ static void kernel_served(void)
     FAILS(fallocate(e, 0, 0, 4096), EXDEV);
     CHECK(posix_fallocate(e, 0, 4096) == EXDEV);
     CHECK(nvmmio_tx_abort() == 0);
-    struct nvmmio_write w = {e, 1, 0, &v};
+    struct nvmmio_write w = {e, 0, &v, 1};
     FAILS(nvmmio_pwritev_atomic(&w, 1), EXDEV);
     CHECK(dup2(saved, 0) == 0);
     close(saved);
