@@ -55,6 +55,7 @@ step fio "$HERE/fio/run.sh" "${QUICK[@]}"
 step sqlite "$HERE/sqlite/run.sh" "${QUICK[@]}"
 step startup "$HERE/startup/run.sh" "${QUICK[@]}"
 step files "$HERE/files/run.sh" "${QUICK[@]}"
+step tx "$HERE/tx/run.sh" "${QUICK[@]}"
 [ "$DAX" = 0 ] || step fio-dax "$HERE/fio/run.sh" --dax "${QUICK[@]}"
 
 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# evaluation/smoke.sh [LIBNVMMIO.so] - a seconds-long run of the three
+# evaluation/smoke.sh [LIBNVMMIO.so] - a seconds-long run of the four
 # evaluation scripts with tiny sizes, into a scratch directory that is
 # removed afterwards. Exit 0 when every script ran and wrote its CSV with a
 # header and data rows; 1 otherwise. Timing is never checked.
@@ -55,4 +55,5 @@ run fio fio.csv "$HERE/fio/run.sh" --quick --size 4 --runtime 0.1 --only '-4k$'
 run sqlite sqlite.csv "$HERE/sqlite/run.sh" --n 20
 run startup startup.csv "$HERE/startup/run.sh" --runs 3
 run files files.csv "$HERE/files/run.sh" --rounds 1 --n 200 --churn 100 --limit 1024
+run tx tx.csv "$HERE/tx/run.sh" --rounds 1 --iterations 200
 exit $bad

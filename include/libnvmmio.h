@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 #include <fcntl.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,6 +76,36 @@ int nvmmio_get_stats(int fd, struct nvmmio_stats *st);
 /* Makes every managed file of the process durable and copies every committed
  * redo block home, as a normal exit would. Returns 0, or -1 with errno. */
 int nvmmio_sync_all(void);
+
+/*
+ * Transactions (see libnvmmio(3)): between nvmmio_tx_begin and
+ * nvmmio_tx_commit, every write, pwrite, vectored write, ftruncate and
+ * fallocate the calling thread makes on managed files belongs to the
+ * transaction; the commit makes all of them durable as one unit (after a
+ * crash at any moment, all of them are in place or none), the abort undoes
+ * them. Each returns 0, or -1 with errno: EBUSY (begin inside a
+ * transaction), EINVAL (commit or abort without one), ECANCELED (commit of
+ * a transaction the process aborted at fork, exec or spawn). The calls of
+ * a transaction fail with EXDEV on a file that cannot take part (served by
+ * the kernel, shared with another process, logged in another root).
+ */
+int nvmmio_tx_begin(void);
+int nvmmio_tx_commit(void);
+int nvmmio_tx_abort(void);
+
+/* One write of nvmmio_pwritev_atomic: iovcnt buffers of iov at offset of fd. */
+struct nvmmio_write {
+    int fd;
+    off_t offset;
+    const struct iovec *iov;
+    int iovcnt;
+};
+
+/* Writes n writes as one transaction: 0 when every byte of them is
+ * durable, or -1 with errno and none of them in place (EBUSY inside a
+ * transaction, EINVAL for n < 1 or a NULL ops, and the errors of pwritev,
+ * EXDEV for a descriptor that cannot take part). */
+int nvmmio_pwritev_atomic(const struct nvmmio_write *ops, int n);
 
 #ifdef __cplusplus
 }

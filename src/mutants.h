@@ -8,7 +8,9 @@
  * the compiler removes. A site reads `if (MUTANT(n))` or `if (!MUTANT(n))`
  * next to the step the bug breaks, so the gate proves that the crash model
  * notices when that step is missing. The gate reads the list below (the
- * lines "N: what"), so a new mutant is one line here and one site.
+ * lines "N: what"), so a new mutant is one line here and one site; a bug
+ * that only one workload exercises names it ("[workload NAME]"), and the
+ * gate runs that one alone.
  *
  *  1: redo log data not flushed before its commit
  *  2: no fence before the commit record
@@ -24,16 +26,19 @@
  * 12: a later undo pre-image replaces the epoch's first
  * 13: a record's data checksum is never checked before recovery applies it
  * 14: recovery applies a log to a file changed behind its back (the watch is ignored)
+ * 15: a transaction's file commits before its record is durable [workload tx]
+ * 16: recovery does not consult the transaction records [workload tx]
+ * 17: the transaction record names only the first file it commits [workload tx]
  *
  * The mutants marked (share) break the protocol of processes sharing a
  * file, which the crash model does not run: the share gate
  * (tests/share/CMakeLists.txt) builds the library with each and requires
  * a share test to fail.
  *
- * 15: (share) the lock of a holder that died is taken over without repair
- * 16: (share) a call's changes are not published to the other processes
- * 17: (share) taking a file lock does not revalidate against the kernel
- * 18: (share) releasing a file lock does not expose the files
+ * 18: (share) the lock of a holder that died is taken over without repair
+ * 19: (share) a call's changes are not published to the other processes
+ * 20: (share) taking a file lock does not revalidate against the kernel
+ * 21: (share) releasing a file lock does not expose the files
  */
 #ifndef NVMMIO_MUTANTS_H
 #define NVMMIO_MUTANTS_H

@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/helper.h"
+#include "core/tx.h"
 #include "core/nvfile_internal.h"
 #include "log/policy.h"
 #include "log/recovery.h"
@@ -30,7 +31,8 @@
 
 int nvfile_commit(struct nvfile *f)
 {
-    if (!f->dirty)
+    /* A transaction's file commits with the transaction. */
+    if (!f->dirty || nvtx_holds(f))
         return 0;
     int ended = f->journal.policy;
     int next = f->mapped_by_program || nvshare_wants_undo(f)
@@ -201,7 +203,8 @@ int nvfile_expose(struct nvfile *f, bool lazily)
 
 int nvfile_settle(struct nvfile *f)
 {
-    if (!f->writable)
+    /* The log of a transaction's file stays until its commit or abort. */
+    if (!f->writable || nvtx_holds(f))
         return 0;
     /* Other processes serve the file still: their log stays. */
     if (f->share.block && !nvowner_alone(&f->owner))

@@ -13,6 +13,7 @@
 #include "core/filetable.h"
 #include "core/nvfile.h"
 #include "core/ops_internal.h"
+#include "core/tx.h"
 #include "os/sys.h"
 
 static off_t seek_data_or_hole(struct nvfile *f, off_t off, int whence)
@@ -107,6 +108,9 @@ int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len)
     if (__builtin_add_overflow(off, len, &end))
         return -EFBIG;
     struct nvfile *f = o->file;
+    int joined = nvtx_join(f);
+    if (joined < 0)
+        return joined;
     nvfile_lock(f, NULL);
     nvstats_count(&f->stats, NVSTAT_FALLOCATE, (uint64_t)len);
     return size_changed(o, nvfile_allocate(f, mode, (uint64_t)off, (uint64_t)len));
@@ -152,6 +156,9 @@ int nvops_ftruncate(struct nvofd *o, off_t len)
     if (len < 0 || !can_write(o))
         return -EINVAL;
     struct nvfile *f = o->file;
+    int joined = nvtx_join(f);
+    if (joined < 0)
+        return joined;
     nvfile_lock(f, NULL);
     nvstats_count(&f->stats, NVSTAT_TRUNCATE, 0);
     return size_changed(o, nvfile_truncate(f, (uint64_t)len));

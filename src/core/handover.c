@@ -17,6 +17,7 @@
 #include "core/nvfile.h"
 #include "core/owner.h"
 #include "core/ops_internal.h"
+#include "core/tx.h"
 #include "mutants.h"
 #include "os/sys.h"
 
@@ -61,19 +62,20 @@ static int expose_lazily(struct nvfile *f)
 
 int nvops_lock_releasing(void)
 {
-    return MUTANT(18) ? 0 : for_every_file(expose_lazily);
+    return MUTANT(21) ? 0 : for_every_file(expose_lazily);
 }
 
 int nvops_lock_taken(void)
 {
     nvops_recover_orphans();
-    return MUTANT(17) ? 0 : for_every_file(nvfile_revalidate);
+    return MUTANT(20) ? 0 : for_every_file(nvfile_revalidate);
 }
 
 static void sync_offset(int fd, struct nvofd *o);
 
 void nvops_hand_over(void)
 {
+    nvtx_abort_all(); /* the new image cannot commit them */
     nvops_settle_all();
     nvfd_for_each(sync_offset);
 }
@@ -146,6 +148,7 @@ static void sync_offset_and_mark(int fd, struct nvofd *o)
 
 void nvops_before_fork(void)
 {
+    nvtx_abort_all(); /* the files go to the kernel */
     nvtable_lock();
     nvtable_for_each(lock_and_settle, NULL);
     nvfd_for_each(sync_offset_and_mark);
@@ -194,6 +197,7 @@ void nvops_after_fork(bool child)
         return;
     }
     nvhelper_after_fork_child();
+    nvtx_forget_all();
     /* Every descriptor the child inherited reaches its file through the
      * kernel here; the file must not be managed beside them. */
     int limit = nvfd_limit();

@@ -76,6 +76,7 @@ struct nvfile {
      * no byte past the library's writes is taken to be zero. */
     bool mapped_by_program;
     bool shared_with_child; /* a fork in progress hands it to the kernel */
+    struct nvtx *tx;        /* the transaction it takes part in (core/tx.h) */
     int zero_range_answer;  /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
     uint64_t reads, writes;
     struct nvstats stats;

@@ -15,6 +15,7 @@
 #include "core/fdtable.h"
 #include "core/nvfile.h"
 #include "core/ops_internal.h"
+#include "core/tx.h"
 #include "mutants.h"
 #include "os/sys.h"
 
@@ -159,6 +160,9 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     if (n > MAX_RW_COUNT)
         n = MAX_RW_COUNT;
     struct nvfile *f = o->file;
+    int joined = nvtx_join(f);
+    if (joined < 0)
+        return joined;
     if (buf && !(flags & O_APPEND) && !nvfile_sync_mode(flags) && nvlock_is_concurrent(&f->lock)) {
         long r = nvfile_write_in_place(f, buf, n, off);
         if (r != -EAGAIN) {

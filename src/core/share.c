@@ -382,7 +382,7 @@ static void lock_block(struct nvfile *f)
     struct nvshare_block *b = f->share.block;
     int rc = pthread_mutex_lock(&b->lock);
     if (rc == EOWNERDEAD) {
-        if (!MUTANT(15))
+        if (!MUTANT(18))
             repair(f);
         pthread_mutex_consistent(&b->lock);
     }
@@ -529,7 +529,7 @@ void nvshare_leave(struct nvfile *f, int lane, bool changes)
         __atomic_sub_fetch(&f->share.reader->inside, 1, __ATOMIC_RELEASE);
         return;
     }
-    if (MUTANT(16))
+    if (MUTANT(19))
         changes = false;
     if (changes) {
         put_state(f);

@@ -15,7 +15,7 @@ NV_EXPORT ssize_t read(int fd, void *buf, size_t n)
 
 NV_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-    DISPATCH(fd, REAL(write)(fd, buf, n), nvops_write(o, buf, n));
+    DISPATCH_CHANGE(fd, REAL(write)(fd, buf, n), nvops_write(o, buf, n));
 }
 
 NV_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
@@ -30,12 +30,12 @@ NV_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 
 NV_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    DISPATCH(fd, REAL(pwrite)(fd, buf, n, off), nvops_pwrite(o, buf, n, off));
+    DISPATCH_CHANGE(fd, REAL(pwrite)(fd, buf, n, off), nvops_pwrite(o, buf, n, off));
 }
 
 NV_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
-    DISPATCH(fd, REAL(pwrite64)(fd, buf, n, off), nvops_pwrite(o, buf, n, off));
+    DISPATCH_CHANGE(fd, REAL(pwrite64)(fd, buf, n, off), nvops_pwrite(o, buf, n, off));
 }
 
 /* _FORTIFY_SOURCE forms: the C library checks the buffer size first. */
@@ -80,22 +80,22 @@ NV_EXPORT int fdatasync(int fd)
 
 NV_EXPORT int ftruncate(int fd, off_t len)
 {
-    DISPATCH(fd, REAL(ftruncate)(fd, len), nvops_ftruncate(o, len));
+    DISPATCH_CHANGE(fd, REAL(ftruncate)(fd, len), nvops_ftruncate(o, len));
 }
 
 NV_EXPORT int ftruncate64(int fd, off64_t len)
 {
-    DISPATCH(fd, REAL(ftruncate64)(fd, len), nvops_ftruncate(o, len));
+    DISPATCH_CHANGE(fd, REAL(ftruncate64)(fd, len), nvops_ftruncate(o, len));
 }
 
 NV_EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
 {
-    DISPATCH(fd, REAL(fallocate)(fd, mode, off, len), nvops_fallocate(o, mode, off, len));
+    DISPATCH_CHANGE(fd, REAL(fallocate)(fd, mode, off, len), nvops_fallocate(o, mode, off, len));
 }
 
 NV_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
 {
-    DISPATCH(fd, REAL(fallocate64)(fd, mode, off, len), nvops_fallocate(o, mode, off, len));
+    DISPATCH_CHANGE(fd, REAL(fallocate64)(fd, mode, off, len), nvops_fallocate(o, mode, off, len));
 }
 
 /* posix_fallocate returns the error number instead of setting errno. */
@@ -103,7 +103,7 @@ static int posix_allocate(int fd, off64_t off, off64_t len)
 {
     struct nvofd *o = nvops_begin(fd);
     if (!o)
-        return -1;
+        return nvtx_refuse_kernel_fd(fd) < 0 ? EXDEV : -1;
     int rc = nvops_fallocate(o, 0, off, len);
     nvops_end(o);
     if (rc == NVOPS_TO_KERNEL) {

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "core/ops.h"
+#include "core/tx.h"
 #include "os/critical.h"
 #include "os/sys.h"
 
@@ -48,6 +49,7 @@ __attribute__((constructor)) static void nvmmio_load(void)
 
 __attribute__((destructor)) static void nvmmio_unload(void)
 {
+    nvtx_abort_all(); /* ended without a commit */
     nvops_settle_all();
     nvstats_report();
 }

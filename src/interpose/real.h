@@ -26,6 +26,7 @@
 #include <utime.h>
 
 #include "core/stats.h"
+#include "core/tx.h"
 
 /* clang-format off */
 #define NV_REAL_FUNCS(X)                                                                           \
@@ -123,6 +124,17 @@ static inline bool nv_null(const void *p)
             return real;                                                                           \
         }                                                                                          \
         return nv_ret(r_);                                                                         \
+    } while (0)
+
+/* DISPATCH for a call that changes a file: inside a transaction, a file
+ * under a root that the kernel serves for this process cannot take part
+ * (EXDEV). */
+#define DISPATCH_CHANGE(fd, real, call)                                                            \
+    do {                                                                                           \
+        int tx_ = nvtx_refuse_kernel_fd(fd);                                                       \
+        if (tx_ < 0)                                                                               \
+            return nv_ret(tx_);                                                                    \
+        DISPATCH(fd, real, call);                                                                  \
     } while (0)
 
 #endif

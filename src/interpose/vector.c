@@ -22,7 +22,7 @@ NV_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 
 NV_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    DISPATCH(fd, REAL(writev)(fd, iov, iovcnt), nvops_writev(o, iov, iovcnt, -1, 0));
+    DISPATCH_CHANGE(fd, REAL(writev)(fd, iov, iovcnt), nvops_writev(o, iov, iovcnt, -1, 0));
 }
 
 NV_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
@@ -39,14 +39,14 @@ NV_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off64_t 
 
 NV_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
 {
-    DISPATCH(fd, REAL(pwritev)(fd, iov, iovcnt, off),
-             nvops_writev(o, iov, iovcnt, positional(off), 0));
+    DISPATCH_CHANGE(fd, REAL(pwritev)(fd, iov, iovcnt, off),
+                    nvops_writev(o, iov, iovcnt, positional(off), 0));
 }
 
 NV_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off64_t off)
 {
-    DISPATCH(fd, REAL(pwritev64)(fd, iov, iovcnt, off),
-             nvops_writev(o, iov, iovcnt, positional(off), 0));
+    DISPATCH_CHANGE(fd, REAL(pwritev64)(fd, iov, iovcnt, off),
+                    nvops_writev(o, iov, iovcnt, positional(off), 0));
 }
 
 NV_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
@@ -63,12 +63,12 @@ NV_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int iovcnt, off64_
 
 NV_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
 {
-    DISPATCH(fd, REAL(pwritev2)(fd, iov, iovcnt, off, flags),
-             nvops_writev(o, iov, iovcnt, off, flags));
+    DISPATCH_CHANGE(fd, REAL(pwritev2)(fd, iov, iovcnt, off, flags),
+                    nvops_writev(o, iov, iovcnt, off, flags));
 }
 
 NV_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off64_t off, int flags)
 {
-    DISPATCH(fd, REAL(pwritev64v2)(fd, iov, iovcnt, off, flags),
-             nvops_writev(o, iov, iovcnt, off, flags));
+    DISPATCH_CHANGE(fd, REAL(pwritev64v2)(fd, iov, iovcnt, off, flags),
+                    nvops_writev(o, iov, iovcnt, off, flags));
 }

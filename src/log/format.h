@@ -79,8 +79,9 @@ struct nvlog_slot {
     uint64_t applied_epoch;
     uint64_t committed_size;
     uint64_t gen;
-    uint64_t records; /* records of generation gen that the commit covers */
-    uint64_t reserved[3];
+    uint64_t records;  /* records of generation gen that the commit covers */
+    uint64_t instance; /* set when the log is made: tells it from a later log of the file */
+    uint64_t reserved[2];
     uint32_t reserved32;
     uint32_t checksum;
 };

@@ -419,7 +419,7 @@ int nvjournal_take_records(struct nvjournal *j, uint64_t from, uint64_t from_ind
     return t.rc;
 }
 
-int nvjournal_commit(struct nvjournal *j, struct pm_map *home, uint64_t size, int next_policy)
+int nvjournal_prepare(struct nvjournal *j, struct pm_map *home)
 {
     /* The running epoch's records are all of its policy: an undo epoch
      * sealed each one as it wrote it, and so did a redo epoch whose every
@@ -428,18 +428,26 @@ int nvjournal_commit(struct nvjournal *j, struct pm_map *home, uint64_t size, in
         nvlog_seal_redo_data(&j->log, &j->index);
         __atomic_store_n(&j->headers_stale, false, __ATOMIC_RELAXED);
     }
-    int rc = 0;
-    if (!MUTANT(2)) { /* no fence before the commit */
-        rc = pm_drain(home);
-        if (rc == 0)
-            rc = pm_drain(&j->log.map);
-    }
+    if (MUTANT(2)) /* no fence before the commit */
+        return 0;
+    int rc = pm_drain(home);
+    return rc < 0 ? rc : pm_drain(&j->log.map);
+}
+
+bool nvjournal_commit_resets(const struct nvjournal *j)
+{
+    return j->policy == NVLOG_UNDO && j->log.state.applied_epoch == j->log.state.committed_epoch;
+}
+
+int nvjournal_commit(struct nvjournal *j, struct pm_map *home, uint64_t size, int next_policy)
+{
+    int rc = nvjournal_prepare(j, home);
     if (rc < 0)
         return rc;
     uint64_t applied = j->log.state.applied_epoch;
     /* An undo epoch leaves nothing live once committed, unless redo blocks
      * of an earlier epoch still wait to go home. */
-    bool reset = j->policy == NVLOG_UNDO && applied == j->log.state.committed_epoch;
+    bool reset = nvjournal_commit_resets(j);
     rc = nvlog_commit(&j->log, j->epoch, reset ? j->epoch : applied, size, reset);
     if (rc < 0)
         return rc;

@@ -125,6 +125,14 @@ int nvjournal_redo_blocks(struct nvjournal *j, uint64_t lo, uint64_t hi, nvjourn
  * no block gets a second pre-image. 0 or -ENOMEM. */
 int nvjournal_take_records(struct nvjournal *j, uint64_t from, uint64_t from_index);
 
+/* The first half of a commit: seals and fences the running epoch's records
+ * and the home bytes they guard, so that only the commit slot is left to
+ * write (a transaction's record goes in between, see txrecord.h). */
+int nvjournal_prepare(struct nvjournal *j, struct pm_map *home);
+
+/* Whether the commit of the running epoch retires every record. */
+bool nvjournal_commit_resets(const struct nvjournal *j);
+
 /* Durability point: seals and fences the running epoch's records and the
  * home bytes they guard, then commits the epoch with the file's size. The
  * running epoch moves on, with `next_policy`. 0 or a negative errno. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include "os/critical.h"
 #include "os/keptfds.h"
@@ -203,6 +204,16 @@ static int create_temp(int dirfd, const char *tmp)
     return fd;
 }
 
+/* A number no earlier log of the file had: a transaction record names a
+ * log by it (txrecord.h), and a log made anew restarts its epochs. */
+static uint64_t log_instance(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return ((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec) ^
+           ((uint64_t)sys_gettid() << 48);
+}
+
 int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nvlog_identity *id,
                  uid_t owner, uint64_t committed_size)
 {
@@ -232,6 +243,7 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
     log->state.id = *id;
     log->state.committed_size = committed_size;
     log->state.gen = 1;
+    log->state.instance = log_instance();
     start_generation(log);
     /* Both slots are written so a valid older slot can never outrank. */
     struct nvlog_slot s = log->state;

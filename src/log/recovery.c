@@ -15,6 +15,7 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
+#include "log/txrecord.h"
 #include "mutants.h"
 #include "os/critical.h"
 #include "os/sys.h"
@@ -435,6 +436,12 @@ int nvlog_recover(int dirfd, const char *name, int data_fd, const struct nvlog_i
     struct apply_ctx c;
     if (rc == 0)
         rc = examine(&log, id, &st, &c, out);
+    /* A transaction's record may commit the open epoch (txrecord.h). */
+    if (rc == 0 && !MUTANT(16)) { /* mutant 16: the record is not consulted */
+        rc = nvtxrec_complete(dirfd, &log, owner);
+        if (rc > 0)
+            rc = examine(&log, id, &st, &c, out);
+    }
     if (rc == 1) {
         nvlog_close(&log);
         return sys_unlinkat(dirfd, name, 0);
@@ -495,11 +502,32 @@ int nvlog_inspect(int dirfd, const char *name, const struct stat *data_st,
         return 0;
     if (rc < 0)
         return rc;
+    /* As recovery would, the epoch a transaction's record commits counts
+     * as committed. */
+    struct nvtxrec_entry e;
+    if (!MUTANT(16) && nvtxrec_find(dirfd, &log.state, owner, &e) > 0)
+        nvtxrec_apply(&log.state, &e);
     *state = log.state;
     struct apply_ctx c;
     rc = examine(&log, id, data_st, &c, out);
     nvlog_close(&log);
     return rc < 0 ? rc : 0;
+}
+
+long nvlog_roll_back(struct nvlog *log, struct pm_map *data, uint64_t data_size)
+{
+    uint64_t committed = log->state.committed_epoch;
+    struct apply_ctx c = {
+        .data = data,
+        .data_size = data_size,
+        .committed = committed,
+        .applied = committed,
+        .undo = true,
+        .log = log,
+    };
+    nvlog_walk(log, log->open_from, log->open_index, log->tail, apply_record, &c, NULL);
+    int rc = pm_drain(data);
+    return rc < 0 ? rc : (long)c.undone;
 }
 
 static int find_open_epoch(void *arg, const struct nvlog_record *r, const char *data)

@@ -68,6 +68,11 @@ int nvlog_inspect(int dirfd, const char *name, const struct stat *data_st,
 long nvlog_checkpoint(struct nvlog *log, struct pm_map *data, uint64_t data_size,
                       struct nvidx *index);
 
+/* Puts back the home bytes of every undo record of the log's open epoch
+ * (a running process abandoning it), bounded by data_size, and drains.
+ * Returns the number of records applied, or a negative errno. */
+long nvlog_roll_back(struct nvlog *log, struct pm_map *data, uint64_t data_size);
+
 /* ---- the watch ------------------------------------------------------------
  * The log notes how the data file looked when the library last changed it
  * itself, so that recovery can tell when another program changed it since:

@@ -124,7 +124,10 @@ static void slot_seal_and_valid(void **state)
     t.id.btime_nsec ^= 1;
     assert_false(nvlog_slot_valid(&t));
     t = s;
-    t.reserved[2] = 1;
+    t.reserved[1] = 1;
+    assert_false(nvlog_slot_valid(&t));
+    t = s;
+    t.instance++;
     assert_false(nvlog_slot_valid(&t));
     t = s;
     t.records++;

@@ -145,6 +145,8 @@ enum op_kind {
     OP_FDATASYNC,
     OP_FTRUNCATE,
     OP_CHECKPOINT,
+    OP_TXCOMMIT, /* nvmmio_tx_commit: a durability point of every file in tx_files */
+    OP_TXABORT,
 };
 
 struct opinfo {
@@ -196,6 +198,9 @@ struct driver {
 
     /* two-thread workloads: one thread runs a call at a time */
     bool threaded;
+    /* a transaction is open (nvmmio_tx_begin), and the files it changed */
+    bool in_tx;
+    unsigned tx_files;
     pthread_mutex_t baton;
     pthread_cond_t baton_cv;
     int turn, nthreads_live;
@@ -223,6 +228,10 @@ void d_fsync(struct driver *d, int slot, bool data_only, int thread);
 void d_ftruncate(struct driver *d, int slot, uint64_t len, int thread);
 void d_read_check(struct driver *d, int slot, uint64_t off, uint64_t len, int thread);
 void d_checkpoint(struct driver *d, int slot, int thread);
+void d_tx_begin(struct driver *d);
+void d_tx_commit(struct driver *d);
+void d_tx_abort(struct driver *d);
+bool d_tx_commit_covers(const struct driver *d, int file);
 uint64_t d_size(const struct driver *d, int file);
 void d_baton_take(struct driver *d, int thread);
 void d_baton_pass(struct driver *d, int thread, bool done);

@@ -91,10 +91,19 @@ const char *mode_name(int mode)
 
 const char *op_name(int kind)
 {
-    static const char *const names[] = {
-        "?",     "open",  "close",     "write",     "pwrite",
-        "pread", "fsync", "fdatasync", "ftruncate", "lseek(SEEK_DATA)"};
-    return kind > 0 && kind <= OP_CHECKPOINT ? names[kind] : "?";
+    static const char *const names[] = {"?",
+                                        "open",
+                                        "close",
+                                        "write",
+                                        "pwrite",
+                                        "pread",
+                                        "fsync",
+                                        "fdatasync",
+                                        "ftruncate",
+                                        "lseek(SEEK_DATA)",
+                                        "nvmmio_tx_commit",
+                                        "nvmmio_tx_abort"};
+    return kind > 0 && kind <= OP_TXABORT ? names[kind] : "?";
 }
 
 /* "function (file:line)" of a code address, from addr2line. Started with
@@ -337,6 +346,11 @@ static void op_begin(struct driver *d, int kind, int file, uint64_t off, uint64_
 {
     d->opno++;
     d->c.ops++;
+    /* Inside a transaction a file's durability point is the commit. */
+    if (d->in_tx && kind != OP_TXCOMMIT)
+        durable = false;
+    if (d->in_tx && (kind == OP_WRITE || kind == OP_PWRITE || kind == OP_FTRUNCATE))
+        d->tx_files |= 1u << file;
     nvmodel_sync(d->model);
     /* A crash between two calls: every earlier call has returned. */
     struct nvmodel_point p = {.event = EVENT_BOUNDARY};
@@ -353,18 +367,30 @@ static void op_begin(struct driver *d, int kind, int file, uint64_t off, uint64_
 
 static void durability_check(struct driver *d, int file);
 
+static void made_durable(struct driver *d, int file)
+{
+    struct fstate *f = &d->files[file];
+    bytes_set(&f->dur, f->cur.p, f->cur.len);
+    f->dur_op = d->inflight.index;
+    f->dur_version++;
+    if (!d->cfg->no_durability && d->phase == PHASE_CHECK)
+        durability_check(d, file);
+}
+
+bool d_tx_commit_covers(const struct driver *d, int file)
+{
+    return d->in_op && d->inflight.kind == OP_TXCOMMIT && (d->tx_files >> file & 1);
+}
+
 static void op_end(struct driver *d)
 {
     struct opinfo *o = &d->inflight;
     d->in_op = false;
-    if (o->durable && o->file >= 0) {
-        struct fstate *f = &d->files[o->file];
-        bytes_set(&f->dur, f->cur.p, f->cur.len);
-        f->dur_op = o->index;
-        f->dur_version++;
-        if (!d->cfg->no_durability && d->phase == PHASE_CHECK)
-            durability_check(d, o->file);
-    }
+    if (o->durable && o->file >= 0)
+        made_durable(d, o->file);
+    for (int k = 0; o->kind == OP_TXCOMMIT && k < MAX_FILES; k++)
+        if (d->tx_files >> k & 1)
+            made_durable(d, k);
     /* The call released the file's lock: on x86 a locked instruction, which
      * completes the thread's flushes. Modelled in the threaded workloads
      * (where it matters) unless --strict-threads. */
@@ -605,6 +631,39 @@ void d_checkpoint(struct driver *d, int slot, int thread)
     if (r >= 0)
         s->pos = (uint64_t)r;
     op_end(d);
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+void d_tx_begin(struct driver *d)
+{
+    if (nvmmio_tx_begin() < 0)
+        lib_error(d, "nvmmio_tx_begin failed: %s", strerror(errno));
+    d->in_tx = true;
+    d->tx_files = 0;
+}
+
+void d_tx_commit(struct driver *d)
+{
+    op_begin(d, OP_TXCOMMIT, -1, 0, 0, true, 0);
+    if (nvmmio_tx_commit() < 0)
+        lib_error(d, "nvmmio_tx_commit failed: %s", strerror(errno));
+    op_end(d);
+    d->in_tx = false;
+}
+
+/* Every file goes back to its state at the begin (the workload makes each
+ * one durable before it begins). */
+void d_tx_abort(struct driver *d)
+{
+    op_begin(d, OP_TXABORT, -1, 0, 0, false, 0);
+    if (nvmmio_tx_abort() < 0)
+        lib_error(d, "nvmmio_tx_abort failed: %s", strerror(errno));
+    for (int k = 0; k < MAX_FILES; k++)
+        if (d->tx_files >> k & 1)
+            bytes_set(&d->files[k].cur, d->files[k].dur.p, d->files[k].dur.len);
+    op_end(d);
+    d->in_tx = false;
 }
 
 /* ---- two threads --------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include "../include/libnvmmio.h"
 #include "checker.h"
 #include "log/recovery.h"
+#include "log/txrecord.h"
 #include "os/sys.h"
 
 #define RECOVERY_TIMEOUT 30 /* seconds */
@@ -464,7 +465,8 @@ static int allowed(const struct driver *d, int k, const struct bytes *got)
     const struct fstate *f = &d->files[k];
     if (same(got, f->dur.p, f->dur.len))
         return 0;
-    if (d->in_op && d->inflight.durable && d->inflight.file == k && same(got, f->cur.p, f->cur.len))
+    if (d->in_op && ((d->inflight.durable && d->inflight.file == k) || d_tx_commit_covers(d, k)) &&
+        same(got, f->cur.p, f->cur.len))
         return 1;
     return -1;
 }
@@ -723,6 +725,39 @@ static void transplant(uint8_t *log, size_t n, const struct nvlog_identity *id)
     }
 }
 
+/* The transaction records of the image, in the directory ldir, with the
+ * entries that name the original log renamed and restamped as transplant
+ * does with the log itself. */
+static void transplant_records(const struct point *pt, const char *ldir, const char *logname,
+                               const struct nvlog_identity *from, const char *newname,
+                               const struct nvlog_identity *to)
+{
+    int lfd = raw_open(ldir, O_RDONLY | O_DIRECTORY, 0);
+    for (int i = 0; lfd >= 0 && i < pt->nf; i++) {
+        const char *rel = pt->f[i].rel;
+        if (strncmp(rel, ".nvmmio/tx-", 11) != 0)
+            continue;
+        size_t n;
+        const uint8_t *c = content(&pt->f[i], &n);
+        struct bytes b = {0};
+        bytes_set(&b, c, n);
+        struct nvtxrec_header *h = (void *)b.p;
+        struct nvtxrec_entry *e = (void *)(b.p + sizeof(*h));
+        if (nvtxrec_valid(h, e, b.len)) {
+            for (uint32_t j = 0; j < h->count; j++)
+                if (!strcmp(e[j].name, logname) && nvlog_identity_equal(&e[j].file, from)) {
+                    e[j].file = *to;
+                    snprintf(e[j].name, sizeof(e[j].name), "%s", newname);
+                }
+            nvtxrec_seal(h, e);
+        }
+        raw_write_file(lfd, rel + strlen(".nvmmio/"), b.p, b.len, true);
+        bytes_free(&b);
+    }
+    if (lfd >= 0)
+        raw_close(lfd);
+}
+
 static void full_check(struct point *pt, uint64_t img, const char *desc, int k,
                        const struct ifile *data, const struct ifile *log, const struct bytes *r1)
 {
@@ -755,6 +790,7 @@ static void full_check(struct point *pt, uint64_t img, const char *desc, int k,
         raw_write_file(lfd, slash + 1, b.p, b.len, true);
         raw_close(lfd);
         bytes_free(&b);
+        transplant_records(pt, ldir, d->files[k].logname, &d->files[k].id, slash + 1, &id);
     }
     set_context(pt, "recovering through open()", img, "");
     d->c.full++;
@@ -792,6 +828,11 @@ static void full_check(struct point *pt, uint64_t img, const char *desc, int k,
             what = "after open() and close() of a crash image its log is still there";
     }
     sys_unlinkat(AT_FDCWD, lp, 0);
+    for (int i = 0; i < pt->nf; i++)
+        if (!strncmp(pt->f[i].rel, ".nvmmio/tx-", 11)) {
+            snprintf(lp, sizeof(lp), "%s/%s", dir, pt->f[i].rel);
+            sys_unlinkat(AT_FDCWD, lp, 0);
+        }
     if (what) {
         struct verdict v = {what, &got, r1, NULL, ""};
         violation(pt, img, desc, k, &v);
@@ -964,7 +1005,11 @@ static void check_image(struct point *pt, uint64_t img, const char *desc)
     }
     struct bytes r1 = {0}, r2 = {0};
     bool nested = false;
-    for (int i = 0; i < pt->nf; i++) {
+    int tx_outcome = -1; /* the state the files of a commit in flight came back in */
+    /* Files of a transaction are recovered one after the other, each on
+     * its own: in one order for even images, in the other for odd ones. */
+    for (int j = 0; j < pt->nf; j++) {
+        int i = img & 1 ? pt->nf - 1 - j : j;
         const struct ifile *data = &pt->f[i];
         int k = data->wfile;
         if (k < 0)
@@ -984,11 +1029,22 @@ static void check_image(struct point *pt, uint64_t img, const char *desc)
             violation(pt, img, desc, k, &v);
             continue;
         }
-        if (allowed(d, k, &r1) < 0) {
+        int a = allowed(d, k, &r1);
+        if (a < 0) {
             struct verdict v = {"the recovered file is not a state the contract allows", &r1, NULL,
                                 NULL, ""};
             violation(pt, img, desc, k, &v);
             continue;
+        }
+        if (d_tx_commit_covers(d, k) && !same(&f->dur, f->cur.p, f->cur.len)) {
+            if (tx_outcome >= 0 && a != tx_outcome) {
+                struct verdict v = {"the files of one transaction came back from different "
+                                    "sides of its commit",
+                                    &r1, NULL, NULL, ""};
+                violation(pt, img, desc, k, &v);
+                continue;
+            }
+            tx_outcome = a;
         }
         uint64_t h = hash2(hash2(cfg->seed, pt->cp), img * 4 + (uint64_t)k);
         bool all = cfg->replay;

@@ -8,7 +8,9 @@
 #
 # Each EXE is nvmmio_crashmodel_mN (the checker built with mutant N); each is
 # run with every seed and --expect-violation: it runs the workloads in turn
-# and stops at the first violation it finds. Prints one line per run and a
+# and stops at the first violation it finds. A mutant whose line in FILE
+# ends with [workload NAME] breaks what only that workload does, and is run
+# on it alone. Prints one line per run and a
 # table mutant x seed, with what each mutant breaks as src/mutants.h (or
 # FILE) says.
 set -u
@@ -33,18 +35,24 @@ done
 what() {
     local line
     line=$(sed -n "s/^ \* *$1: //p" "$mutants")
+    line=${line% \[workload *\]}
     echo "${line:-?}"
+}
+
+workload_of() {
+    sed -n "s/^ \* *$1: .* \[workload \([a-z_]*\)\]\$/\1/p" "$mutants"
 }
 
 out=$(mktemp -d /dev/shm/nvmmio-gate.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
 run() { # exe seed
-    local exe=$1 seed=$2 name log start end rc
+    local exe=$1 seed=$2 name log start end rc only
     name=$(basename "$exe")
     log="$out/$name.$seed"
+    only=$(workload_of "${name##*_m}")
     start=$(date +%s%N)
-    "$exe" --seed "$seed" --expect-violation "${args[@]}" >"$log.txt" 2>&1
+    "$exe" --seed "$seed" --expect-violation ${only:+--workload "$only"} "${args[@]}" >"$log.txt" 2>&1
     rc=$?
     end=$(date +%s%N)
     echo "$rc $(awk "BEGIN { printf \"%.1f\", ($end - $start) / 1e9 }")" >"$log.rc"

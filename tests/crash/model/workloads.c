@@ -230,6 +230,53 @@ static void w_twofiles(struct wctx *w, int scale)
     d_close(w->d, s[1], 0);
 }
 
+/* Transactions over two files: writes and truncations of both, reads, and
+ * fsyncs that a transaction defers, then a commit (or, one time in five,
+ * an abort). Each file is made durable before a transaction begins, so the
+ * state an abort returns to is its last durability point. */
+static void w_tx(struct wctx *w, int scale)
+{
+    int s[2] = {d_open(w->d, 0, 0, 0), d_open(w->d, 1, 0, 0)};
+    for (int f = 0; f < 2; f++) {
+        d_pwrite(w->d, s[f], 0, data(w, 32 * KiB), 32 * KiB, 0);
+        d_fsync(w->d, s[f], false, 0);
+    }
+    for (int t = 0; t < 14 * scale; t++) {
+        d_tx_begin(w->d);
+        uint64_t ops = rng_range(&w->r, 2, 7);
+        for (uint64_t i = 0; i < ops; i++) {
+            int f = i < 2 ? (int)i : (int)rng_below(&w->r, 2);
+            uint64_t size = d_size(w->d, f);
+            uint64_t r = rng_below(&w->r, 100);
+            if (r < 65) {
+                uint64_t len = rng_range(&w->r, 1, 12 * KiB);
+                d_pwrite(w->d, s[f], rng_below(&w->r, size + 4 * KiB), data(w, len), len, 0);
+            } else if (r < 80) {
+                d_ftruncate(w->d, s[f], rng_below(&w->r, size + 12 * KiB), 0);
+            } else if (r < 90) {
+                read_burst(w, s[f], f, 2, 8 * KiB);
+            } else {
+                d_fsync(w->d, s[f], r & 1, 0);
+            }
+        }
+        if (chance(w, 20))
+            d_tx_abort(w->d);
+        else
+            d_tx_commit(w->d);
+        int f = (int)rng_below(&w->r, 2);
+        if (chance(w, 30)) { /* a write outside, committed on its own */
+            uint64_t len = rng_range(&w->r, 1, 8 * KiB);
+            d_pwrite(w->d, s[f], rng_below(&w->r, d_size(w->d, f) + 1), data(w, len), len, 0);
+        }
+        if (chance(w, 20))
+            d_checkpoint(w->d, s[f], 0);
+        for (int k = 0; k < 2; k++)
+            d_fsync(w->d, s[k], false, 0);
+    }
+    d_close(w->d, s[0], 0);
+    d_close(w->d, s[1], 0);
+}
+
 /* ---- two threads writing self-describing records ------------------------ */
 
 #define RECORD_MAGIC 0x5254564eu /* "NVTR" */
@@ -362,8 +409,8 @@ static void w_threads(struct wctx *w, int scale, bool overlap)
 /* ---- table ---------------------------------------------------------------- */
 
 static const char *const names[] = {
-    "append",   "overwrite", "unaligned",        "multiblock",
-    "truncate", "twofiles",  "threads_disjoint", "threads_overlap",
+    "append",   "overwrite",        "unaligned",       "multiblock", "truncate",
+    "twofiles", "threads_disjoint", "threads_overlap", "tx",
 };
 
 int workload_count(void)
@@ -412,6 +459,9 @@ void workload_run(struct driver *d, int w, uint64_t seed)
         break;
     case 7:
         w_threads(&c, scale, true);
+        break;
+    case 8:
+        w_tx(&c, scale);
         break;
     }
     free(c.buf);
