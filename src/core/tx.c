@@ -6,7 +6,9 @@
  *
  * Locks: a transaction's mutex, then the file table's, then files' locks.
  * The owning thread holds the mutex while it joins, commits or aborts; the
- * process takes it to abort every transaction.
+ * process takes it to abort every transaction. Each is held inside a
+ * critical section (os/critical.h), so a signal handler that writes never
+ * waits for its own thread.
  */
 #include "core/tx.h"
 
@@ -22,6 +24,7 @@
 #include "log/recovery.h"
 #include "log/txrecord.h"
 #include "mutants.h"
+#include "os/critical.h"
 #include "os/sys.h"
 
 enum tx_state {
@@ -90,9 +93,9 @@ int nvtx_join(struct nvfile *f)
     struct nvtx *t = current;
     if (!t || state_of(t) != TX_OPEN || __atomic_load_n(&f->tx, __ATOMIC_ACQUIRE) == t)
         return 0;
-    pthread_mutex_lock(&t->mutex);
+    nv_mutex_lock(&t->mutex);
     int rc = state_of(t) == TX_OPEN ? add_file(t, f) : 0;
-    pthread_mutex_unlock(&t->mutex);
+    nv_mutex_unlock(&t->mutex);
     return rc;
 }
 
@@ -216,7 +219,7 @@ int nvtx_commit(void)
     struct nvtx *t = current;
     if (!t)
         return -EINVAL;
-    pthread_mutex_lock(&t->mutex);
+    nv_mutex_lock(&t->mutex);
     int state = state_of(t);
     int rc = state == TX_NONE ? -EINVAL : state == TX_CANCELED ? -ECANCELED : 0;
     bool ended = state == TX_CANCELED;
@@ -229,7 +232,7 @@ int nvtx_commit(void)
     }
     if (ended)
         set_state(t, TX_NONE);
-    pthread_mutex_unlock(&t->mutex);
+    nv_mutex_unlock(&t->mutex);
     return rc;
 }
 
@@ -271,13 +274,13 @@ int nvtx_abort(void)
     struct nvtx *t = current;
     if (!t)
         return -EINVAL;
-    pthread_mutex_lock(&t->mutex);
+    nv_mutex_lock(&t->mutex);
     int rc = state_of(t) == TX_NONE ? -EINVAL : 0;
     if (state_of(t) == TX_OPEN)
         rc = abort_files(t);
     if (rc != -EINVAL)
         set_state(t, TX_NONE);
-    pthread_mutex_unlock(&t->mutex);
+    nv_mutex_unlock(&t->mutex);
     return rc;
 }
 
@@ -297,13 +300,13 @@ static void close_record(struct nvtx *t)
 static void thread_gone(void *arg)
 {
     struct nvtx *t = arg;
-    pthread_mutex_lock(&all_lock);
+    nv_mutex_lock(&all_lock);
     for (struct nvtx **p = &all; *p; p = &(*p)->next)
         if (*p == t) {
             *p = t->next;
             break;
         }
-    pthread_mutex_unlock(&all_lock);
+    nv_mutex_unlock(&all_lock);
     if (state_of(t) == TX_OPEN)
         abort_files(t);
     close_record(t);
@@ -328,18 +331,18 @@ int nvtx_begin(void)
             return -ENOMEM;
         pthread_mutex_init(&t->mutex, NULL);
         nvtxrec_init(&t->rec);
-        pthread_mutex_lock(&all_lock);
+        nv_mutex_lock(&all_lock);
         t->next = all;
         all = t;
-        pthread_mutex_unlock(&all_lock);
+        nv_mutex_unlock(&all_lock);
         pthread_setspecific(thread_key, t);
         current = t;
     }
-    pthread_mutex_lock(&t->mutex);
+    nv_mutex_lock(&t->mutex);
     int rc = state_of(t) == TX_OPEN ? -EBUSY : 0;
     if (rc == 0)
         set_state(t, TX_OPEN);
-    pthread_mutex_unlock(&t->mutex);
+    nv_mutex_unlock(&t->mutex);
     return rc;
 }
 
@@ -347,17 +350,17 @@ int nvtx_begin(void)
 
 void nvtx_abort_all(void)
 {
-    pthread_mutex_lock(&all_lock);
+    nv_mutex_lock(&all_lock);
     for (struct nvtx *t = all; t; t = t->next) {
-        pthread_mutex_lock(&t->mutex);
+        nv_mutex_lock(&t->mutex);
         if (state_of(t) == TX_OPEN) {
             abort_files(t);
             set_state(t, TX_CANCELED);
         }
         close_record(t);
-        pthread_mutex_unlock(&t->mutex);
+        nv_mutex_unlock(&t->mutex);
     }
-    pthread_mutex_unlock(&all_lock);
+    nv_mutex_unlock(&all_lock);
 }
 
 void nvtx_forget_all(void)
