@@ -28,7 +28,7 @@ apps_main() {
         --media) media=$2; shift ;;
         --out) out=$2; shift ;;
         -h | --help)
-            sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+            sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
             sed -n '/^# Options/,/^$/p' "$here/common.sh" | sed 's/^# \{0,1\}//'
             exit 0 ;;
         *) extra+=("$1") ;;
@@ -64,7 +64,6 @@ apps_main() {
     echo "library side: LD_PRELOAD, NVMMIO_PATH=<its directory>, PMEM_IS_PMEM_FORCE=1" | tee -a "$out/$app.txt"
     python3 "$here/$app.py" --lib "$EVAL_LIB" "${args[@]}" --rounds "$rounds" "${quick[@]}" \
         --csv "$out/$app.csv" --plot "$out/$app.png" "${extra[@]}" | tee -a "$out/$app.txt" || status=$?
-    status=${PIPESTATUS[0]}
     eval_cleanup_media
     echo "$app.sh took $((SECONDS - start)) s" | tee -a "$out/$app.txt"
     # 1: a run failed or a data check found wrong data (see the notes)
