@@ -12,6 +12,13 @@
 #   eval_machine                prints CPU model, cores, kernel, load
 #   eval_shm_dir NAME           makes a fresh directory under /dev/shm, sets
 #                               EVAL_SHM and removes it at exit
+#   eval_medium_dir KIND NAME   makes a fresh directory on medium KIND and
+#                               sets EVAL_MEDIUM_DIR; removed (unmounted) at
+#                               exit or by eval_cleanup_media. KIND tmpfs: a
+#                               directory under /dev/shm (4 KiB pages); huge:
+#                               a tmpfs of its own mounted huge=always (needs
+#                               root; returns 1 with a message otherwise)
+#   eval_medium_text KIND       one line that says what KIND is
 #
 # Environment:
 #   NVMMIO_LIB          use this libnvmmio.so instead of building one
@@ -20,11 +27,14 @@
 #   NVMMIO_EVAL_BUILD   build directory (/tmp/nvmmio-eval-build)
 #   NVMMIO_EVAL_RETRIES extra build attempts, 30 s apart, when the build
 #                       fails because src/ is being edited (2)
+#   NVMMIO_EVAL_HUGE_SIZE  size of the huge=always tmpfs (2G)
 
 EVAL_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EVAL_LIB=
 EVAL_BUILT_FROM=
 EVAL_SHM=
+EVAL_MEDIUM_DIR=
+EVAL_MEDIA=() # directories eval_medium_dir made, each "KIND:DIR"
 
 eval_note() { echo "[$(basename "$0" .sh)] $*" >&2; }
 
@@ -97,8 +107,57 @@ eval_cleanup_shm() {
     EVAL_SHM=
 }
 
+eval_cleanup_media() {
+    local m
+    for m in "${EVAL_MEDIA[@]}"; do
+        case $m in
+        huge:*) umount -- "${m#huge:}" 2>/dev/null && rmdir -- "${m#huge:}" ;;
+        *) rm -rf -- "${m#*:}" ;;
+        esac
+    done
+    EVAL_MEDIA=()
+}
+
+eval_cleanup_all() {
+    eval_cleanup_shm
+    eval_cleanup_media
+}
+
+eval_traps() {
+    trap eval_cleanup_all EXIT
+    trap 'eval_cleanup_all; exit 130' INT TERM
+}
+
 eval_shm_dir() {
     EVAL_SHM=$(mktemp -d "/dev/shm/nvmmio-eval-$1.XXXXXX")
-    trap eval_cleanup_shm EXIT
-    trap 'eval_cleanup_shm; exit 130' INT TERM
+    eval_traps
+}
+
+eval_medium_dir() { # KIND NAME
+    local kind=$1 dir
+    eval_traps
+    case $kind in
+    tmpfs)
+        EVAL_MEDIUM_DIR=$(mktemp -d "/dev/shm/nvmmio-eval-$2.XXXXXX")
+        EVAL_MEDIA+=("tmpfs:$EVAL_MEDIUM_DIR")
+        ;;
+    huge)
+        dir=$(mktemp -d "/tmp/nvmmio-eval-$2-huge.XXXXXX")
+        if ! mount -t tmpfs -o "size=${NVMMIO_EVAL_HUGE_SIZE:-2G},huge=always,mode=0700" none "$dir" 2>/dev/null; then
+            rmdir -- "$dir"
+            eval_note "cannot mount a huge=always tmpfs (root needed): no huge-page medium"
+            return 1
+        fi
+        EVAL_MEDIUM_DIR=$dir
+        EVAL_MEDIA+=("huge:$dir")
+        ;;
+    *) eval_note "unknown medium '$kind' (tmpfs or huge)"; return 1 ;;
+    esac
+}
+
+eval_medium_text() {
+    case $1 in
+    tmpfs) echo "tmpfs /dev/shm, 4 KiB pages (shmem_enabled: $(cat /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null || echo ?))" ;;
+    huge) echo "a tmpfs of its own mounted huge=always (2 MiB pages where aligned)" ;;
+    esac
 }

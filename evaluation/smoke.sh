@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# evaluation/smoke.sh [LIBNVMMIO.so] - a seconds-long run of the four
+# evaluation/smoke.sh [LIBNVMMIO.so] - a seconds-long run of the
 # evaluation scripts with tiny sizes, into a scratch directory that is
 # removed afterwards. Exit 0 when every script ran and wrote its CSV with a
 # header and data rows; 1 otherwise. Timing is never checked.
@@ -18,11 +18,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ $# -eq 0 ] || export NVMMIO_LIB=$1
 # shellcheck source=common.sh
 . "$HERE/common.sh"
-eval_need_packages fio sqlite3 python3 gnuplot-nox time gcc libc6-dev hyperfine
-for c in fio sqlite3 python3 gcc /usr/bin/time timeout; do
+eval_need_packages fio sqlite3 python3 gnuplot-nox time gcc libc6-dev hyperfine rocksdb-tools \
+    redis-server redis-tools
+for c in fio sqlite3 python3 gcc /usr/bin/time timeout db_bench ldb redis-server redis-cli redis-benchmark; do
     command -v "$c" >/dev/null 2>&1 || { echo "smoke: skipped: '$c' is missing"; exit 77; }
 done
-eval_library # once, for all three scripts
+eval_library # once, for all the scripts
 export NVMMIO_LIB=$EVAL_LIB NVMMIO_EVAL_BUILT_FROM=$EVAL_BUILT_FROM
 out=$(mktemp -d /tmp/nvmmio-eval-smoke.XXXXXX)
 trap 'rm -rf -- "$out"' EXIT INT TERM
@@ -52,7 +53,12 @@ run() { # name, csv, command...
 # 4 KiB workloads only: each fio run costs about half a second whatever its
 # runtime, and the 64 KiB ones differ only in --bs.
 run fio fio.csv "$HERE/fio/run.sh" --quick --size 4 --runtime 0.1 --only '-4k$'
-run sqlite sqlite.csv "$HERE/sqlite/run.sh" --n 20
+# The applications on the 4 KiB-page tmpfs, one round, each checking the data
+# the library wrote with the program run without it (an application script
+# exits 1 on wrong data, a crash or a hang, so those fail this test).
+run sqlite sqlite.csv "$HERE/apps/sqlite.sh" --quick --media tmpfs --n 20
+run rocksdb rocksdb.csv "$HERE/apps/rocksdb.sh" --quick --media tmpfs --num 200
+run redis redis.csv "$HERE/apps/redis.sh" --quick --media tmpfs --n 500
 run startup startup.csv "$HERE/startup/run.sh" --runs 3
 run files files.csv "$HERE/files/run.sh" --rounds 1 --n 200 --churn 100 --limit 1024
 run tx tx.csv "$HERE/tx/run.sh" --rounds 1 --iterations 200

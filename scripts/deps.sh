@@ -4,7 +4,8 @@
 # its demo, when any is missing. Sourced by test.sh and demo.sh.
 nvmmio_install_deps() {
     pkgs="build-essential cmake pkg-config libpmem-dev libcmocka-dev fio clang-format \
-          sqlite3 git python3 gnuplot-nox hyperfine time clang libclang-rt-14-dev util-linux rsync mandoc"
+          sqlite3 git python3 gnuplot-nox hyperfine time clang libclang-rt-14-dev util-linux rsync mandoc \
+          rocksdb-tools redis-server redis-tools"
     missing=""
     for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

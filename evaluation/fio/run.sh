@@ -8,7 +8,7 @@
 #   mmap     fio --ioengine=mmap on a plain directory: loads and stores on a
 #            shared mapping, the physical limit of the medium
 #
-# Usage: evaluation/fio/run.sh [--quick] [--dax] [--size MB] [--runtime S] [--out DIR]
+# Usage: evaluation/fio/run.sh [--quick] [--dax] [--medium M] [--size MB] [--runtime S] [--out DIR]
 #
 #   --size MB     file size per job (default 128; --quick 16)
 #   --runtime S   seconds per fio run, fractions allowed (default 5; --quick 1)
@@ -18,6 +18,10 @@
 #   --only REGEX  run only the workloads whose id (first column of the
 #                 list in workloads() below, e.g. overwrite-fsync1-4k)
 #                 matches the extended regular expression REGEX
+#   --medium M    tmpfs (default: a directory under /dev/shm, 4 KiB pages)
+#                 or huge (a tmpfs of its own mounted huge=always, 2 MiB
+#                 pages, the closer stand-in for DAX; root only): writes
+#                 fio-huge.csv, fio-huge.png, fio-huge.txt, fio-huge-raw/
 #   --dax         instead of the tmpfs runs, run kernel vs library inside
 #                 scripts/pmem-vm.sh (QEMU guest, ext4 -o dax=always at
 #                 /mnt/pmem, MAP_SYNC). The guest CPU is emulated (TCG,
@@ -60,11 +64,12 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-QUICK=0 DAX=0 SIZE='' RUNTIME='' OUT='' INNER=0 ONLY=''
+QUICK=0 DAX=0 MEDIUM=tmpfs SIZE='' RUNTIME='' OUT='' INNER=0 ONLY=''
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
     --dax) DAX=1 ;;
+    --medium) MEDIUM=$2; shift ;;
     --size) SIZE=$2; shift ;;
     --runtime) RUNTIME=$2; shift ;;
     --out) OUT=$2; shift ;;
@@ -81,6 +86,7 @@ if [ -z "$SIZE" ]; then
     else SIZE=$([ "$QUICK" = 1 ] && echo 16 || echo 128); fi
 fi
 [ -n "$RUNTIME" ] || RUNTIME=$([ "$QUICK" = 1 ] && echo 1 || echo 5)
+case $MEDIUM in tmpfs | huge) ;; *) echo "--medium must be tmpfs or huge" >&2; exit 2 ;; esac
 if ! [[ $SIZE =~ ^[0-9]+$ ]] || [ "$SIZE" -eq 0 ]; then echo "--size must be a positive integer (MB)" >&2; exit 2; fi
 RUNTIME_MS=$(python3 -c 'import sys; v=float(sys.argv[1]); assert v>0; print(max(100,int(v*1000)))' "$RUNTIME" 2>/dev/null) ||
     { echo "--runtime must be a positive number of seconds" >&2; exit 2; }
@@ -181,23 +187,25 @@ OUT=$(cd "$OUT" && pwd)
 start=$(date +%s)
 
 if [ "$DAX" = 0 ]; then
+    name=fio$([ "$MEDIUM" = tmpfs ] || echo "-$MEDIUM")
     {
         echo "== fio: kernel (psync) vs libnvmmio (psync under LD_PRELOAD) vs mmap engine"
         eval_machine
-        echo "medium:  tmpfs $(dirname "$(mktemp -u /dev/shm/x.XXXX)") as emulated pmem, PMEM_IS_PMEM_FORCE=1 for the library"
+        echo "medium:  $(eval_medium_text "$MEDIUM") as emulated pmem, PMEM_IS_PMEM_FORCE=1 for the library"
         echo "fio:     $(fio --version), size ${SIZE} MB per job, runtime ${RUNTIME} s per run, --thread"
-    } | tee "$OUT/fio.txt"
-    eval_shm_dir fio
+    } | tee "$OUT/$name.txt"
+    eval_medium_dir "$MEDIUM" fio || exit 2
+    root=$EVAL_MEDIUM_DIR
     # Touch as much memory once as the largest run uses, so that the first
     # measured run does not pay the first-touch cost of fresh pages.
-    dd if=/dev/zero of="$EVAL_SHM/warm" bs=1M count=$((SIZE * 3)) status=none && rm -f "$EVAL_SHM/warm"
-    raw=$OUT/fio-raw
+    dd if=/dev/zero of="$root/warm" bs=1M count=$((SIZE * 3)) status=none && rm -f "$root/warm"
+    raw=$OUT/$name-raw
     rm -rf -- "$raw"
-    run_all "$EVAL_SHM" "$raw" kernel library mmap
-    eval_cleanup_shm
+    run_all "$root" "$raw" kernel library mmap
+    eval_cleanup_media
     python3 "$HERE/report.py" --raw "$raw" --modes kernel,library,mmap \
-        --csv "$OUT/fio.csv" --plot "$OUT/fio.png" \
-        --title "fio on tmpfs (${SIZE} MB, ${RUNTIME} s per run)" | tee -a "$OUT/fio.txt"
+        --csv "$OUT/$name.csv" --plot "$OUT/$name.png" \
+        --title "fio on $([ "$MEDIUM" = tmpfs ] && echo tmpfs || echo "tmpfs huge=always") (${SIZE} MB, ${RUNTIME} s per run)" | tee -a "$OUT/$name.txt"
 else
     {
         echo "== fio on ext4-DAX in a QEMU guest: kernel (psync) vs libnvmmio"
@@ -236,4 +244,4 @@ else
         --title "fio on ext4-DAX in a QEMU TCG guest (${SIZE} MB, ${RUNTIME} s per run) - relative figures only" |
         tee -a "$OUT/fio-dax.txt"
 fi
-echo "fio/run.sh took $(($(date +%s) - start)) s" | tee -a "$OUT/$([ "$DAX" = 1 ] && echo fio-dax || echo fio).txt"
+echo "fio/run.sh took $(($(date +%s) - start)) s" | tee -a "$OUT/$([ "$DAX" = 1 ] && echo fio-dax || echo "$name").txt"

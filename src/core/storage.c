@@ -148,8 +148,9 @@ static uint64_t grow_step(const struct nvfile *f)
     uint64_t since = f->store.alloc_prefix > f->store.regrow_from
                          ? f->store.alloc_prefix - f->store.regrow_from
                          : 0;
+    /* Right after one, no step: the next publication would trim it again. */
     if (f->store.regrow_from && since < base)
-        base = since;
+        return clamp(since / 4, 0, MAX_GROW_STEP);
     /* A file with nothing stored reserves nothing ahead: most small files
      * never grow again, and a step would be most of their memory. */
     if (stored == 0 && f->store.alloc_prefix == 0)
@@ -373,21 +374,22 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
 {
     /* An append extends the allocated prefix by pages; a write far past
      * the end allocates whole chunks there and leaves a hole before. A
-     * write into the page after the prefix appends too: a trim leaves the
-     * prefix at the start of the file's last page (nvstorage_give_back). */
-    bool append = off <= f->store.alloc_prefix + PAGE;
+     * write into the page past the prefix (where a trim to an unaligned
+     * size leaves the end of the file) still appends. */
+    bool append = off < round_down(f->store.alloc_prefix, PAGE) + PAGE;
     /* Only where faults allocate cheaply: under MAP_SYNC every allocating
      * fault commits the file system's journal, so DAX files keep growing
-     * by large fallocate steps. */
-    bool helped =
-        append && end >= AHEAD_FROM && f->map.kind == PM_KIND_FORCED && nvhelper_available();
+     * by large fallocate steps. Nor right after a trim (a step below the
+     * minimum): the next publication would give the window back. */
+    uint64_t step = grow_step(f);
+    bool helped = append && end >= AHEAD_FROM && f->map.kind == PM_KIND_FORCED &&
+                  step >= MIN_GROW_STEP && nvhelper_available();
     if (helped && append_into_tail(f, end) == 0)
         return 0;
     uint64_t align = append ? PAGE : STORAGE_CHUNK;
     uint64_t lo = round_down(append ? f->store.alloc_prefix : off, align);
     uint64_t exact = round_up(end, align);
-    uint64_t hi =
-        append ? round_up(end + (helped ? AHEAD_WRITER_STEP : grow_step(f)), PAGE) : exact;
+    uint64_t hi = append ? round_up(end + (helped ? AHEAD_WRITER_STEP : step), PAGE) : exact;
     /* An append's step past the end of the file is its tail; below the
      * end (a sparse file filled from the front) it may cover holes. */
     uint64_t eof = round_up(f->real_size, PAGE);
