@@ -20,6 +20,10 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import barchart  # noqa: E402
+
 SIDES = ("kernel", "library")
 
 
@@ -166,9 +170,6 @@ def report(a, title, unit, res, order, targets):
 
 def plot(path, title, rows, media):
     """Grouped bars of library/kernel per workload, one colour per medium."""
-    if not shutil.which("gnuplot"):
-        print("  (gnuplot not found: no plot)")
-        return
     dat = os.path.splitext(path)[0] + ".dat"
     names = []
     for r in rows:
@@ -181,28 +182,8 @@ def plot(path, title, rows, media):
             f.write(f'"{n}" ' + " ".join(ratio.get((m, n), "NaN") for m in media) + "\n")
     colours = {"tmpfs": "#4477aa", "huge": "#ee6677"}
     texts = {"tmpfs": "4 KiB-page tmpfs", "huge": "tmpfs huge=always"}
-    parts = []
-    for i, m in enumerate(media):
-        src = f"'{dat}'" if i == 0 else "''"
-        xt = ":xtic(1)" if i == 0 else ""
-        parts.append(f"{src} using {i + 2}{xt} title '{texts.get(m, m)}' lc rgb '{colours.get(m, '#228833')}'")
+    parts = barchart.series(dat, [(i + 2, texts.get(m, m), colours.get(m, "#228833"))
+                                  for i, m in enumerate(media)])
     parts.append("1 with lines lc rgb '#000000' dt 2 title 'kernel = 1'")
-    script = f"""
-set terminal pngcairo noenhanced size 1200,600 font ',10'
-set output '{path}'
-set title '{title.replace("'", "")}'
-set datafile missing 'NaN'
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.9 border -1
-set boxwidth 0.9
-set logscale y
-set ylabel 'library / kernel (log scale; above 1: library faster)'
-set grid ytics
-set key top right
-set xtics rotate by 35 right scale 0 font ',9'
-set bmargin 9
-plot {', '.join(parts)}
-"""
-    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-    print("  gnuplot failed: " + r.stderr.strip()[:400] if r.returncode else f"  plot: {path}")
+    barchart.draw(path, title, "library / kernel (log scale; above 1: library faster)", parts,
+                  size="1200,600")

@@ -14,9 +14,11 @@ import csv
 import json
 import math
 import os
-import shutil
-import subprocess
 import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import barchart  # noqa: E402
 
 
 def load(path):
@@ -234,9 +236,6 @@ def summary(rows):
 
 
 def plot(a, rows, modes):
-    if not shutil.which("gnuplot"):
-        print("  (gnuplot not found: no plot)")
-        return
     dat = os.path.splitext(a.plot)[0] + ".dat"
     with open(dat, "w", encoding="utf-8") as f:
         f.write("# workload kernel library mmap (MB/s; NaN: n/a or failed)\n")
@@ -250,37 +249,10 @@ def plot(a, rows, modes):
     series = [("kernel", 2, "#4477aa", "kernel (psync)"),
               ("library", 3, "#ee6677", "libnvmmio (psync, LD_PRELOAD)"),
               ("mmap", 4, "#228833", "mmap engine")]
-    parts = []
-    for m, col, colour, title in series:
-        if m in modes:
-            src = f"'{dat}'" if not parts else "''"
-            xt = ":xtic(1)" if not parts else ""
-            parts.append(f"{src} using {col}{xt} title '{title}' lc rgb '{colour}'")
+    parts = barchart.series(dat, [(col, title, colour)
+                                  for m, col, colour, title in series if m in modes])
     ylabel = "MB/s (log scale" + (", relative figures only)" if a.relative else ")")
-    title = a.title.replace("'", "")
-    script = f"""
-set terminal pngcairo noenhanced size 1400,700 font ',10'
-set output '{a.plot}'
-set title '{title}'
-set datafile missing 'NaN'
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.9 border -1
-set boxwidth 0.9
-set logscale y
-set ylabel '{ylabel}'
-set grid ytics
-set key top right
-set xtics rotate by 35 right scale 0 font ',9'
-set bmargin 9
-set rmargin 6
-plot {', '.join(parts)}
-"""
-    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-    if r.returncode != 0:
-        print("  gnuplot failed: " + r.stderr.strip()[:400])
-    else:
-        print(f"  plot: {a.plot}")
+    barchart.draw(a.plot, a.title, ylabel, parts)
 
 
 if __name__ == "__main__":
