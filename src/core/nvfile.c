@@ -412,6 +412,9 @@ int nvfile_release(struct nvfile *f)
 
 void nvfile_abandon(struct nvfile *f)
 {
+    /* The fork's prepare handler took the lock (nvops_before_fork), in
+     * this very thread: a lock is never destroyed held. */
+    nvlock_unlock_exclusive(&f->lock);
     destroy(f);
 }
 

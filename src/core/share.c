@@ -215,7 +215,8 @@ void nvshare_close(struct nvfile *f, bool last)
 {
     if (!f->share.block)
         return;
-    if (f->share.reader)
+    /* A forked child leaves the slot to its parent, whose it is. */
+    if (f->share.reader && __atomic_load_n(&f->share.reader->pid, __ATOMIC_ACQUIRE) == sys_getpid())
         __atomic_store_n(&f->share.reader->pid, 0, __ATOMIC_RELEASE);
     f->share.reader = NULL;
     sys_munmap(f->share.block, BLOCK_RESERVE);
