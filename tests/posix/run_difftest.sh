@@ -20,47 +20,10 @@ bin=$2
 seed=$3
 ops=$4
 shift 4
-for a in "$@"; do
-    case $a in
-    *=*) ;;
-    *)
-        echo "$0: not an environment assignment: $a" >&2
-        exit 2
-        ;;
-    esac
-done
-
-dir=$(mktemp -d /dev/shm/nvmmio-diff.XXXXXX) || exit 2
-trap 'rm -rf -- "$dir"' EXIT
-mkdir "$dir/managed" "$dir/plain" || exit 2
-
-# The path of a sanitizer runtime ($2: asan or tsan) that a binary or
-# library ($1) is linked against, if any.
-runtime_of() {
-    ldd "$1" 2>/dev/null | awk -v re="lib$2\\.so" '$0 ~ re { print $3; exit }'
-}
-
-preload=
-asan=
-if [ "$lib" != none ]; then
-    if [ ! -f "$lib" ]; then
-        echo "$0: library not found: $lib" >&2
-        exit 2
-    fi
-    # An ASan library or tester needs the ASan runtime first in the initial
-    # library list, ahead of the preloaded library.
-    asan=$(runtime_of "$lib" asan)
-    [ -n "$asan" ] || asan=$(runtime_of "$bin" asan)
-    # A TSan library needs a TSan tester (the CMake build makes one). Putting
-    # libtsan first instead would route fstat through its interceptor, which
-    # calls __fxstat and so bypasses the library's fstat.
-    if [ -n "$(runtime_of "$lib" tsan)" ] && [ -z "$(runtime_of "$bin" tsan)" ]; then
-        echo "$0: $lib uses ThreadSanitizer; build $bin with -fsanitize=thread too" >&2
-        exit 2
-    fi
-    preload=$lib
-    [ -z "$asan" ] || preload="$asan:$lib"
-fi
+. "$(dirname "$0")/preload.sh"
+check_env_args "$@"
+scratch_dir nvmmio-diff
+preload_of "$lib" "$bin"
 
 # LeakSanitizer stays on: no leaks are reported for the library today.
 # Should it come to keep state until exit, run with

@@ -23,37 +23,10 @@ ops=$4
 workers=$5
 libworkers=$6
 shift 6
-for a in "$@"; do
-    case $a in
-    *=*) ;;
-    *)
-        echo "$0: not an environment assignment: $a" >&2
-        exit 2
-        ;;
-    esac
-done
-
-dir=$(mktemp -d /dev/shm/nvmmio-mpdiff.XXXXXX) || exit 2
-trap 'rm -rf -- "$dir"' EXIT
-mkdir "$dir/managed" "$dir/plain" || exit 2
-
-runtime_of() {
-    ldd "$1" 2>/dev/null | awk -v re="lib$2\\.so" '$0 ~ re { print $3; exit }'
-}
-
-preload=
-if [ "$lib" != none ]; then
-    if [ ! -f "$lib" ]; then
-        echo "$0: library not found: $lib" >&2
-        exit 2
-    fi
-    # An ASan library or tester needs the ASan runtime first in the initial
-    # library list, ahead of the preloaded library.
-    asan=$(runtime_of "$lib" asan)
-    [ -n "$asan" ] || asan=$(runtime_of "$bin" asan)
-    preload=$lib
-    [ -z "$asan" ] || preload="$asan:$lib"
-fi
+. "$(dirname "$0")/preload.sh"
+check_env_args "$@"
+scratch_dir nvmmio-mpdiff
+preload_of "$lib" "$bin"
 
 # The coordinator runs without the library; it preloads it into the
 # workers that take it. A mismatch report prints the replay command.

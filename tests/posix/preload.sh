@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# preload.sh - sourced by run_difftest.sh and run_mpdiff.sh: what both need
+# to run a tester once with and once without the library.
+#
+#   check_env_args VAR=value...  exits 2 on an argument that is no
+#                                environment assignment
+#   preload_of LIB BIN           sets `preload` to what LD_PRELOAD must name
+#                                for LIB under tester BIN ("" for LIB none);
+#                                exits 2 when LIB cannot be used
+#   scratch_dir NAME             sets `dir` to a fresh directory under
+#                                /dev/shm with managed/ and plain/ in it,
+#                                removed at exit
+
+check_env_args() {
+    for a in "$@"; do
+        case $a in
+        *=*) ;;
+        *)
+            echo "$0: not an environment assignment: $a" >&2
+            exit 2
+            ;;
+        esac
+    done
+}
+
+# The path of a sanitizer runtime ($2: asan or tsan) that a binary or
+# library ($1) is linked against, if any.
+runtime_of() {
+    ldd "$1" 2>/dev/null | awk -v re="lib$2\\.so" '$0 ~ re { print $3; exit }'
+}
+
+preload_of() {
+    local lib=$1 bin=$2 asan
+    preload=
+    [ "$lib" != none ] || return 0
+    if [ ! -f "$lib" ]; then
+        echo "$0: library not found: $lib" >&2
+        exit 2
+    fi
+    # An ASan library or tester needs the ASan runtime first in the initial
+    # library list, ahead of the preloaded library.
+    asan=$(runtime_of "$lib" asan)
+    [ -n "$asan" ] || asan=$(runtime_of "$bin" asan)
+    # A TSan library needs a TSan tester (the CMake build makes one). Putting
+    # libtsan first instead would route fstat through its interceptor, which
+    # calls __fxstat and so bypasses the library's fstat.
+    if [ -n "$(runtime_of "$lib" tsan)" ] && [ -z "$(runtime_of "$bin" tsan)" ]; then
+        echo "$0: $lib uses ThreadSanitizer; build $bin with -fsanitize=thread too" >&2
+        exit 2
+    fi
+    preload=$lib
+    [ -z "$asan" ] || preload="$asan:$lib"
+}
+
+scratch_dir() {
+    dir=$(mktemp -d "/dev/shm/$1.XXXXXX") || exit 2
+    trap 'rm -rf -- "$dir"' EXIT
+    mkdir "$dir/managed" "$dir/plain" || exit 2
+}
