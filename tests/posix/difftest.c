@@ -720,14 +720,6 @@ static void op_rename(struct ctx *c)
 
 /* ---------------------------------------------------------- vectored IO */
 
-static void make_iov(const struct vec *v, unsigned char *base, struct iovec *iov)
-{
-    for (int i = 0; i < v->n; i++) {
-        iov[i].iov_base = base + v->start[i];
-        iov[i].iov_len = (size_t)v->len[i];
-    }
-}
-
 static const char *vec_str(const struct vec *v, char *buf, size_t n)
 {
     size_t at = (size_t)snprintf(buf, n, "iov=%d[", v->n);
@@ -1640,14 +1632,6 @@ struct child_rec {
     uint64_t hash[2]; /* of the bytes read, when a.ret > 0 */
 };
 
-static uint64_t hash_bytes(const unsigned char *p, long long n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (long long i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 /* One operation of the child on the descriptors both sides inherited. */
 static void child_step(struct ctx *c, int step, struct child_rec *rec)
 {
@@ -1834,8 +1818,6 @@ static void op_fork(struct ctx *c)
 
 /* ----------------------------------------------------------------- mmap */
 
-static sigjmp_buf bus_env;
-static volatile sig_atomic_t bus_armed;
 static struct ctx *fatal_ctx;
 
 static void on_sigbus(int sig)
@@ -1854,26 +1836,6 @@ static void on_sigbus(int sig)
     }
     signal(sig, SIG_DFL);
     raise(sig);
-}
-
-/* Copies len bytes to or from a mapping; false when touching it raised
- * SIGBUS. */
-static bool guarded_copy(void *dst, const void *src, long long len)
-{
-    bool ok = true;
-    if (sigsetjmp(bus_env, 1) == 0) {
-        bus_armed = 1;
-        memcpy(dst, src, (size_t)len);
-    } else {
-        ok = false;
-    }
-    bus_armed = 0;
-    return ok;
-}
-
-static long long page_up(long long v)
-{
-    return (v + PAGE - 1) & ~(PAGE - 1);
 }
 
 /* Maps [moff, moff+mlen) of fd[A] and fd[B] shared with prot and compares
@@ -2523,18 +2485,6 @@ static void usage(const char *prog)
         fprintf(stderr, " %s", case_names[i]);
     fprintf(stderr, "\n");
     exit(2);
-}
-
-static unsigned long long parse_num(const char *prog, const char *opt, const char *s)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-') {
-        fprintf(stderr, "%s: bad number for %s: %s\n", prog, opt, s);
-        exit(2);
-    }
-    return v;
 }
 
 static void make_paths(struct ctx *c, int side, const char *dir, const char *prog)

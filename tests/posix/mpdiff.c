@@ -590,14 +590,6 @@ static void op_rename(struct worker *w, struct args *a, bool pick)
 
 /* ---------------------------------------------------------- vectored IO */
 
-static void make_iov(const struct vec *v, unsigned char *base, struct iovec *iov)
-{
-    for (int i = 0; i < v->n; i++) {
-        iov[i].iov_base = base + v->start[i];
-        iov[i].iov_len = (size_t)v->len[i];
-    }
-}
-
 /* Packs what a vectored read scattered into the data area, iovec by iovec,
  * up to the count it returned. */
 static void keep_vec_read(struct worker *w, const struct vec *v, const unsigned char *buf,
@@ -913,9 +905,6 @@ static void op_copy_file_range(struct worker *w, struct args *a, bool pick)
 
 /* ----------------------------------------------------------------- mmap */
 
-static sigjmp_buf bus_env;
-static volatile sig_atomic_t bus_armed;
-
 static void on_sigbus(int sig)
 {
     if (bus_armed) {
@@ -924,25 +913,6 @@ static void on_sigbus(int sig)
     }
     signal(sig, SIG_DFL);
     raise(sig);
-}
-
-/* Copies len bytes to or from a mapping; false when that raised SIGBUS. */
-static bool guarded_copy(void *dst, const void *src, long long len)
-{
-    bool ok = true;
-    if (sigsetjmp(bus_env, 1) == 0) {
-        bus_armed = 1;
-        memcpy(dst, src, (size_t)len);
-    } else {
-        ok = false;
-    }
-    bus_armed = 0;
-    return ok;
-}
-
-static long long page_up(long long v)
-{
-    return (v + PAGE - 1) & ~(PAGE - 1);
 }
 
 /* Where a mapped access starts: mostly inside the file, some near its
@@ -1047,14 +1017,6 @@ static void op_mmap_write(struct worker *w, struct args *a, bool pick)
 }
 
 /* ------------------------------------------------- checkpoints and end */
-
-static uint64_t hash_bytes(const unsigned char *p, long long n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (long long i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
-}
 
 static long long verify_chunks(const struct worker *w)
 {
@@ -1605,18 +1567,6 @@ static void usage(const char *prog)
             fprintf(stderr, " %s", ops[i].name);
     fprintf(stderr, "\n");
     exit(2);
-}
-
-static unsigned long long parse_num(const char *prog, const char *opt, const char *s)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-') {
-        fprintf(stderr, "%s: bad number for %s: %s\n", prog, opt, s);
-        exit(2);
-    }
-    return v;
 }
 
 static void init_pick(struct pick *p, long long max_file)

@@ -5,13 +5,22 @@
  * differential testers share: difftest.c (one process, both sides in
  * lockstep) and mpdiff.c (several processes). Both draw every choice from
  * one splitmix64 stream and from the size and position of the file on the
- * plain side, so a seed always replays the same sequence.
+ * plain side, so a seed always replays the same sequence. Also the small
+ * helpers both use: iovecs over a buffer, a byte hash, numbers from the
+ * command line, and copies to or from a mapping that may raise SIGBUS.
  */
 #ifndef NVMMIO_TESTS_OPPICK_H
 #define NVMMIO_TESTS_OPPICK_H
 
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
 
 #define KIB (1024LL)
 #define MIB (1024LL * KIB)
@@ -320,6 +329,58 @@ static inline void fill_bytes(unsigned char *buf, long long len, uint64_t seed, 
         uint64_t v = splitmix64(&s);
         __builtin_memcpy(buf + i, &v, (size_t)(len - i));
     }
+}
+
+static inline long long page_up(long long v)
+{
+    return (v + PAGE - 1) & ~(PAGE - 1);
+}
+
+static inline void make_iov(const struct vec *v, unsigned char *base, struct iovec *iov)
+{
+    for (int i = 0; i < v->n; i++) {
+        iov[i].iov_base = base + v->start[i];
+        iov[i].iov_len = (size_t)v->len[i];
+    }
+}
+
+static inline uint64_t hash_bytes(const unsigned char *p, long long n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (long long i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static inline unsigned long long parse_num(const char *prog, const char *opt, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-') {
+        fprintf(stderr, "%s: bad number for %s: %s\n", prog, opt, s);
+        exit(2);
+    }
+    return v;
+}
+
+/* The tester's SIGBUS handler jumps back to guarded_copy while it is armed. */
+static sigjmp_buf bus_env;
+static volatile sig_atomic_t bus_armed;
+
+/* Copies len bytes to or from a mapping; false when touching it raised
+ * SIGBUS. */
+static inline bool guarded_copy(void *dst, const void *src, long long len)
+{
+    bool ok = true;
+    if (sigsetjmp(bus_env, 1) == 0) {
+        bus_armed = 1;
+        memcpy(dst, src, (size_t)len);
+    } else {
+        ok = false;
+    }
+    bus_armed = 0;
+    return ok;
 }
 
 #endif
