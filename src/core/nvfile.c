@@ -239,11 +239,9 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     rc = pm_map_file(f->fd, f->writable, pm_reserve_for(f->real_size, MIN_RESERVE), &f->map);
     if (rc < 0)
         return rc;
-    /* A process serving the file may grow it between the two calls: the
-     * size read first bounds what is known to be there. */
     long hole = f->real_size ? sys_lseek(f->fd, 0, SEEK_HOLE) : 0;
     if (hole > 0)
-        rc = nvstorage_found(f, (uint64_t)hole < f->real_size ? (uint64_t)hole : f->real_size);
+        rc = nvstorage_found(f, (uint64_t)hole);
     if (rc < 0)
         return rc;
     nvstats_init(&f->stats, path);

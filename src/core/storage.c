@@ -175,6 +175,10 @@ static void set_alloc_prefix(struct nvfile *f, uint64_t v)
 
 int nvstorage_found(struct nvfile *f, uint64_t hole)
 {
+    /* A process serving the file may grow it after its size was read: that
+     * size bounds what is known to be there. */
+    if (hole > f->real_size)
+        hole = f->real_size;
     set_alloc_prefix(f, round_down(hole, PAGE));
     if (hole < STORAGE_CHUNK)
         return 0;

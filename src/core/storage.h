@@ -51,8 +51,8 @@ struct nvstorage {
 void nvstorage_init(struct nvstorage *s);
 void nvstorage_destroy(struct nvstorage *s);
 
-/* At open: the real file has blocks below its first hole, `hole`.
- * 0 or -ENOMEM. */
+/* At open: the real file has blocks below its first hole, `hole`, as far
+ * as its size (real_size, read before) goes. 0 or -ENOMEM. */
 int nvstorage_found(struct nvfile *f, uint64_t hole);
 
 /* Anything that moves the mapping or takes blocks away runs between these:
