@@ -263,6 +263,12 @@ static int inspect_one(const struct log_entry *e, int fd, const struct stat *st)
                e->path);
         return LOGS_PENDING;
     }
+    if (r.emptied) {
+        printf("%s: recovery pending: the file changed since the log's last look, but the log "
+               "holds nothing to apply (recover removes it)\n",
+               e->path);
+        return LOGS_PENDING;
+    }
     if (!r.had_log)
         return LOGS_CLEAN;
     if (r.changed) {
@@ -347,6 +353,10 @@ static int recover_locked(const struct log_entry *e, int fd, uid_t uid)
     }
     if (r.stale)
         printf("%s: stale log removed (an earlier file with this inode left it)\n", e->path);
+    else if (r.emptied)
+        printf("%s: log removed: the file changed since its last look, and it held nothing to "
+               "apply\n",
+               e->path);
     else if (r.had_log)
         printf("%s: recovered: rolled back %" PRIu64 " blocks, replayed %" PRIu64 ", size %" PRIu64
                "; log removed\n",

@@ -108,11 +108,13 @@ static int recover(struct nvfile *f, const char *path)
     if (r.stale)
         nv_debug("%s: removed a stale log left by an earlier file with inode %lu", path,
                  (unsigned long)f->ino);
+    else if (r.emptied)
+        nv_debug("%s: removed a log with nothing to apply (the file changed since)", path);
     else if (r.had_log)
         nv_debug("%s: recovered to %llu bytes (%llu blocks rolled back, %llu replayed)", path,
                  (unsigned long long)r.size, (unsigned long long)r.undone,
                  (unsigned long long)r.redone);
-    return r.had_log && !r.stale;
+    return r.had_log && !r.stale && !r.emptied;
 }
 
 static const char *persist_name(int kind)

@@ -389,11 +389,8 @@ static int examine(struct nvlog *log, const struct nvlog_identity *id, const str
         out->stale = true;
         return 1;
     }
-    out->why = MUTANT(14) ? NULL : changed_behind(log, st); /* mutant 14: the watch is ignored */
-    if (out->why) {
-        out->changed = true;
-        return 2;
-    }
+    /* mutant 14: the watch is ignored */
+    const char *changed = MUTANT(14) ? NULL : changed_behind(log, st);
     uint64_t size = log->state.committed_size;
     if (size > (uint64_t)INT64_MAX) {
         out->why = "its committed size is out of range";
@@ -408,6 +405,19 @@ static int examine(struct nvlog *log, const struct nvlog_identity *id, const str
         .log = log,
     };
     int rc = check_records(log, c);
+    if (changed && rc == 0 && c->records[0] + c->records[1] == 0 && size == watch_now(log)->size) {
+        /* Not a record since the library last left the file as committed:
+         * the log knew nothing but that file (one another process left
+         * after publishing it, for one), so it has nothing to keep and goes
+         * as a stale one does. */
+        out->emptied = true;
+        return 1;
+    }
+    if (changed) {
+        out->why = changed;
+        out->changed = true;
+        return 2;
+    }
     out->size = size;
     out->undone = c->undone;
     out->redone = c->redone;

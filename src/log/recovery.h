@@ -29,6 +29,7 @@ struct nvlog_recovery {
     uint64_t bad_offset; /* and where in the log, when a record failed (else 0) */
     uint64_t logged[2];  /* nvlog_inspect: undo and redo records the check walked */
     bool changed;        /* the file changed behind the log's back: not applied (why says how) */
+    bool emptied;        /* it changed, but the log held nothing to apply: removed */
     char aside[96];      /* nvlog_recover: the name the log was kept aside under */
 };
 

@@ -8,10 +8,12 @@
  * bytes of the data file. Run with the argument "forced" the maps are forced
  * pmem; without, they are ordinary shared mappings synced with msync.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "unit_util.h"
@@ -1023,6 +1025,92 @@ static void inspect_tells_a_stale_log_and_keeps_it(void **state)
     assert_int_equal(out.undone + out.redone, 0);
 }
 
+/* ---- a file changed behind the log's back -------------------------------- */
+
+/* The entries of the test directory whose names start with prefix. */
+static int count_named(struct fixture *f, const char *prefix)
+{
+    DIR *d = opendir(f->dir.path);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* A log whose watch saw the data file at its committed size, then another
+ * program grows the file by a block of 'z'. */
+static void watch_then_grow(struct fixture *f)
+{
+    make_data(f, 4 * BLK);
+    new_log(f, 4 * BLK);
+    assert_true(nvlog_watch_record(&f->log, f->data_fd, false) >= 0);
+    if (nvlog_watch_suspended(&f->log))
+        skip(); /* no boot identifier: the watch is off */
+}
+
+static void grow_behind(struct fixture *f)
+{
+    write_home(f, 4 * BLK, BLK, 'z'); /* the mapping reaches past the end: grow first */
+}
+
+static void changed_file_with_records_keeps_log_aside(void **state)
+{
+    struct fixture *f = *state;
+    watch_then_grow(f);
+    log_undo(f, 1, 0, BLK);
+    assert_int_equal(ftruncate(f->data_fd, 5 * BLK), 0);
+    grow_behind(f);
+    struct nvlog_recovery out;
+    assert_int_equal(recover(f, &out), 0);
+    assert_true(out.changed);
+    assert_false(out.emptied);
+    assert_non_null(out.why);
+    assert_int_equal(count_named(f, LOG_NAME ".aside-"), 1);
+    assert_false(unit_exists(f->dir.fd, LOG_NAME));
+    size_t n;
+    char *d = read_data(f, &n);
+    assert_int_equal(n, 5 * BLK);
+    assert_block(d, 4, 'z');
+}
+
+static void changed_file_with_recordless_log_removes_it(void **state)
+{
+    struct fixture *f = *state;
+    watch_then_grow(f);
+    assert_int_equal(ftruncate(f->data_fd, 5 * BLK), 0);
+    grow_behind(f);
+    struct nvlog_recovery out;
+    assert_int_equal(recover(f, &out), 0);
+    assert_false(out.changed);
+    assert_true(out.emptied);
+    assert_int_equal(count_named(f, LOG_NAME), 0);
+    size_t n;
+    char *d = read_data(f, &n);
+    assert_int_equal(n, 5 * BLK);
+    for (uint64_t b = 0; b < 4; b++)
+        assert_block_orig(d, b);
+    assert_block(d, 4, 'z');
+}
+
+/* The committed size differs from what the watch saw (a truncation the
+ * library committed but had not made yet): the log is kept aside. */
+static void changed_file_with_other_committed_size_keeps_log_aside(void **state)
+{
+    struct fixture *f = *state;
+    watch_then_grow(f);
+    assert_int_equal(nvlog_commit(&f->log, 1, 1, 2 * BLK, true), 0);
+    assert_int_equal(ftruncate(f->data_fd, 5 * BLK), 0);
+    grow_behind(f);
+    struct nvlog_recovery out;
+    assert_int_equal(recover(f, &out), 0);
+    assert_true(out.changed);
+    assert_false(out.emptied);
+    assert_int_equal(count_named(f, LOG_NAME ".aside-"), 1);
+    assert_int_equal(unit_file_size(f->dir.fd, DATA_NAME), 5 * BLK);
+}
+
 int main(int argc, char **argv)
 {
     expected_kind = unit_select_pmem(argc, argv);
@@ -1061,6 +1149,9 @@ int main(int argc, char **argv)
         T(inspect_counts_what_recovery_applies),
         T(inspect_refuses_what_recovery_refuses),
         T(inspect_tells_a_stale_log_and_keeps_it),
+        T(changed_file_with_records_keeps_log_aside),
+        T(changed_file_with_recordless_log_removes_it),
+        T(changed_file_with_other_committed_size_keeps_log_aside),
     };
     /* clang-format on */
 #undef T
