@@ -119,13 +119,12 @@ static int reopen(struct nvfile *f)
     return fd < 0 ? fd : kept_fd(fd);
 }
 
-int nvpark_fd(struct nvfile *f)
+/* nvpark_fd of a parked descriptor, out of line: a file's every locked
+ * call asks, and nearly always finds it open. */
+static __attribute__((noinline)) int unpark(struct nvfile *f)
 {
-    int fd = __atomic_load_n(&f->fd, __ATOMIC_ACQUIRE);
-    if (fd >= 0)
-        return fd;
     nv_mutex_lock(&lock);
-    fd = f->fd; /* another reader may have opened it meanwhile */
+    int fd = f->fd; /* another reader may have opened it meanwhile */
     if (fd < 0) {
         /* Room first, so the reopen finds a number even when the program
          * holds every other one. */
@@ -145,6 +144,12 @@ int nvpark_fd(struct nvfile *f)
     }
     nv_mutex_unlock(&lock);
     return fd;
+}
+
+int nvpark_fd(struct nvfile *f)
+{
+    int fd = __atomic_load_n(&f->fd, __ATOMIC_ACQUIRE);
+    return fd >= 0 ? fd : unpark(f);
 }
 
 void nvpark_forget(struct nvfile *f)

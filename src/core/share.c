@@ -389,10 +389,15 @@ static void lock_block(struct nvfile *f)
     }
 }
 
-static int lane_of_cpu(void)
+/* Each thread keeps to one lane, dealt out in turn: threads at once mostly
+ * count in lines of their own, without asking for the CPU at every call. */
+static int lane_of_thread(void)
 {
-    int cpu = sched_getcpu();
-    return (cpu < 0 ? 0 : cpu) % SHARE_LANES;
+    static __thread int lane __attribute__((tls_model("initial-exec")));
+    static unsigned dealt;
+    if (!lane)
+        lane = 1 + (int)(__atomic_fetch_add(&dealt, 1, __ATOMIC_RELAXED) % SHARE_LANES);
+    return lane - 1;
 }
 
 #define LANE_NONE   (-1) /* no block */
@@ -462,7 +467,7 @@ static int enter_lane(struct nvfile *f)
     struct nvshare_block *b = f->share.block;
     if (__atomic_load_n(&f->share.shared, __ATOMIC_RELAXED))
         return -1;
-    int lane = lane_of_cpu();
+    int lane = lane_of_thread();
     __atomic_add_fetch(&b->lanes[lane].inside, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&b->shared, __ATOMIC_SEQ_CST))
         return lane;
@@ -471,8 +476,9 @@ static int enter_lane(struct nvfile *f)
 }
 
 /* The block's lock, once the file is shared (a joiner that gave up leaves
- * it this process's alone again: a lane then). */
-static int enter_locked(struct nvfile *f, bool writer)
+ * it this process's alone again: a lane then). Kept out of line: the calls
+ * of a file served alone take a lane and nothing of this. */
+static __attribute__((noinline)) int enter_locked(struct nvfile *f, bool writer)
 {
     struct nvshare_block *b = f->share.block;
     for (;;) {
@@ -498,7 +504,10 @@ static int enter_locked(struct nvfile *f, bool writer)
 
 int nvshare_enter(struct nvfile *f)
 {
-    return f->share.block ? enter_locked(f, true) : LANE_NONE;
+    if (!f->share.block)
+        return LANE_NONE;
+    int lane = enter_lane(f);
+    return lane >= 0 ? lane : enter_locked(f, true);
 }
 
 int nvshare_enter_read(struct nvfile *f)
@@ -521,31 +530,16 @@ int nvshare_enter_read(struct nvfile *f)
     return enter_locked(f, false);
 }
 
-void nvshare_leave(struct nvfile *f, int lane, bool changes)
+/* nvshare_leave of a call that held the block's lock, out of line. */
+static __attribute__((noinline)) void leave_locked(struct nvfile *f, bool changes)
 {
     struct nvshare_block *b = f->share.block;
-    if (lane == LANE_NONE)
-        return;
-    if (lane == LANE_READING) {
-        __atomic_sub_fetch(&f->share.reader->inside, 1, __ATOMIC_RELEASE);
-        return;
-    }
-    if (MUTANT(19))
-        changes = false;
     if (changes) {
         put_state(f);
-        if (lane == LANE_LOCKED) {
-            /* Another process's commit must find these bytes durable. */
-            pm_drain(&f->map);
-            if (nvlog_exists(&f->journal.log))
-                pm_drain(&f->journal.log.map);
-        }
-    }
-    if (lane >= 0) {
-        if (changes)
-            end_change(b, true);
-        __atomic_sub_fetch(&b->lanes[lane].inside, 1, __ATOMIC_SEQ_CST);
-        return;
+        /* Another process's commit must find these bytes durable. */
+        pm_drain(&f->map);
+        if (nvlog_exists(&f->journal.log))
+            pm_drain(&f->journal.log.map);
     }
     end_change(b, changes);
     if (changes)
@@ -553,6 +547,24 @@ void nvshare_leave(struct nvfile *f, int lane, bool changes)
                          __ATOMIC_RELEASE);
     __atomic_store_n(&b->writing, 0, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&b->lock);
+}
+
+void nvshare_leave(struct nvfile *f, int lane, bool changes)
+{
+    if (MUTANT(19))
+        changes = false;
+    if (lane >= 0) {
+        struct nvshare_block *b = f->share.block;
+        if (changes) {
+            put_state(f);
+            end_change(b, true);
+        }
+        __atomic_sub_fetch(&b->lanes[lane].inside, 1, __ATOMIC_SEQ_CST);
+    } else if (lane == LANE_READING) {
+        __atomic_sub_fetch(&f->share.reader->inside, 1, __ATOMIC_RELEASE);
+    } else if (lane == LANE_LOCKED) {
+        leave_locked(f, changes);
+    }
 }
 
 int nvshare_save(struct nvfile *f, uint64_t off, uint64_t end)

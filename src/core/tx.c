@@ -43,7 +43,8 @@ struct nvtx {
     struct nvtx *next;                 /* every transaction of the process */
 };
 
-static __thread struct nvtx *current;
+/* Initial-exec: every write asks, and the general model costs a call. */
+static __thread struct nvtx *current __attribute__((tls_model("initial-exec")));
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nvtx *all;
 static pthread_key_t thread_key;
@@ -88,15 +89,22 @@ static int add_file(struct nvtx *t, struct nvfile *f)
     return rc;
 }
 
-int nvtx_join(struct nvfile *f)
+/* nvtx_join inside a transaction, out of line: every write asks, and
+ * nearly always outside one. */
+static __attribute__((noinline)) int join(struct nvtx *t, struct nvfile *f)
 {
-    struct nvtx *t = current;
-    if (!t || state_of(t) != TX_OPEN || __atomic_load_n(&f->tx, __ATOMIC_ACQUIRE) == t)
+    if (state_of(t) != TX_OPEN || __atomic_load_n(&f->tx, __ATOMIC_ACQUIRE) == t)
         return 0;
     nv_mutex_lock(&t->mutex);
     int rc = state_of(t) == TX_OPEN ? add_file(t, f) : 0;
     nv_mutex_unlock(&t->mutex);
     return rc;
+}
+
+int nvtx_join(struct nvfile *f)
+{
+    struct nvtx *t = current;
+    return t ? join(t, f) : 0;
 }
 
 int nvtx_refuse_kernel_fd(int fd)
