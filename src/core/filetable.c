@@ -7,6 +7,8 @@
 #include "core/filetable.h"
 
 #include <pthread.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "core/nvfile.h"
 #include "os/critical.h"
@@ -15,6 +17,9 @@
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nvfile *buckets[BUCKETS];
+/* The buckets that hold a file: every file lock taken or released visits
+ * each managed file, and a process has few. */
+static uint64_t used[BUCKETS / 64];
 static int open_files; /* atomic: lets stat skip the lock while none is open */
 
 static unsigned bucket_of(dev_t dev, ino_t ino)
@@ -45,14 +50,18 @@ void nvtable_insert(struct nvfile *f)
     unsigned b = bucket_of(f->dev, f->ino);
     f->hash_next = buckets[b];
     buckets[b] = f;
+    used[b / 64] |= (uint64_t)1 << (b % 64);
     __atomic_add_fetch(&open_files, 1, __ATOMIC_RELEASE);
 }
 
 void nvtable_remove(struct nvfile *f)
 {
-    for (struct nvfile **p = &buckets[bucket_of(f->dev, f->ino)]; *p; p = &(*p)->hash_next) {
+    unsigned b = bucket_of(f->dev, f->ino);
+    for (struct nvfile **p = &buckets[b]; *p; p = &(*p)->hash_next) {
         if (*p == f) {
             *p = f->hash_next;
+            if (!buckets[b])
+                used[b / 64] &= ~((uint64_t)1 << (b % 64));
             __atomic_sub_fetch(&open_files, 1, __ATOMIC_RELEASE);
             return;
         }
@@ -61,9 +70,11 @@ void nvtable_remove(struct nvfile *f)
 
 void nvtable_for_each(void (*fn)(struct nvfile *f, void *arg), void *arg)
 {
-    for (unsigned b = 0; b < BUCKETS; b++)
-        for (struct nvfile *f = buckets[b]; f; f = f->hash_next)
-            fn(f, arg);
+    for (unsigned w = 0; w < BUCKETS / 64; w++)
+        for (uint64_t bits = used[w]; bits; bits &= bits - 1)
+            for (struct nvfile *f = buckets[w * 64 + (unsigned)__builtin_ctzll(bits)]; f;
+                 f = f->hash_next)
+                fn(f, arg);
 }
 
 void nvtable_clear(void (*fn)(struct nvfile *f))
@@ -77,6 +88,7 @@ void nvtable_clear(void (*fn)(struct nvfile *f))
             f = next;
         }
     }
+    memset(used, 0, sizeof(used));
     __atomic_store_n(&open_files, 0, __ATOMIC_RELEASE);
 }
 

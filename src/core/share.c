@@ -536,6 +536,10 @@ static __attribute__((noinline)) void leave_locked(struct nvfile *f, bool change
     struct nvshare_block *b = f->share.block;
     if (changes) {
         put_state(f);
+        /* A call that left the state as it was (a revalidation that found
+         * nothing, bytes changed in place) sends no process to the lock to
+         * take it in: the bytes are in the mapping they share. */
+        changes = memcmp(&b->states[0], &b->states[1], sizeof(b->states[0])) != 0;
         /* Another process's commit must find these bytes durable. */
         pm_drain(&f->map);
         if (nvlog_exists(&f->journal.log))
