@@ -240,6 +240,45 @@ bool nvowner_alone(struct nvowner *o)
     return o->fd >= 0 && set_lock(o, F_WRLCK) == 0;
 }
 
+/* The byte of a mark: past every ownership byte (below 2^62), 32 to a
+ * file. Two files whose identities agree in the bits kept share marks: a
+ * mark then only looks held, never free. */
+static off_t mark_byte(const struct nvowner *o, int slot)
+{
+    return ((off_t)1 << 62) + ((o->byte & (((off_t)1 << 55) - 1)) << 5) + slot;
+}
+
+static int set_mark(struct nvowner *o, int slot, short type, int cmd)
+{
+    struct flock fl = {
+        .l_type = type,
+        .l_whence = SEEK_SET,
+        .l_start = mark_byte(o, slot),
+        .l_len = 1,
+    };
+    if (o->fd < 0)
+        return -EBADF;
+    int rc = sys_fcntl(o->fd, cmd, (long)&fl);
+    if (rc < 0)
+        return rc == -EAGAIN || rc == -EACCES ? -EBUSY : rc;
+    return cmd == F_OFD_GETLK ? fl.l_type != F_UNLCK : 0;
+}
+
+int nvowner_mark(struct nvowner *o, int slot)
+{
+    return set_mark(o, slot, F_WRLCK, F_OFD_SETLK);
+}
+
+void nvowner_unmark(struct nvowner *o, int slot)
+{
+    set_mark(o, slot, F_UNLCK, F_OFD_SETLK);
+}
+
+int nvowner_marked(struct nvowner *o, int slot)
+{
+    return set_mark(o, slot, F_WRLCK, F_OFD_GETLK);
+}
+
 int nvowner_probe(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, pid_t *pid)
 {
     int fd = open_lock_file(log_dir, uid, shard_of(dev, ino), false);

@@ -56,6 +56,21 @@ bool nvowner_alone(struct nvowner *o);
  * holder when the kernel tells it, else -1 (always -1 for OFD locks). */
 int nvowner_probe(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, pid_t *pid);
 
+/* Marks: a process that holds slot `slot` (below NVOWNER_MARKS) of a
+ * table in the share block of the file o serves marks it with an OFD lock
+ * on a byte of the lock file drawn from the file's identity and the slot.
+ * The kernel drops the mark when the process dies or execs, so others can
+ * tell a live holder from a dead one (a zombie included) without its PID,
+ * which means nothing in another PID namespace. nvowner_mark: 0, -EBUSY
+ * when another process holds the mark, -EBADF without a lock file, or
+ * another negative errno. nvowner_marked: 1 when another process holds
+ * the mark, 0 when none does (this process's own marks do not count), or
+ * a negative errno. */
+#define NVOWNER_MARKS 32
+int nvowner_mark(struct nvowner *o, int slot);
+void nvowner_unmark(struct nvowner *o, int slot);
+int nvowner_marked(struct nvowner *o, int slot);
+
 /* In a forked child: the lock files are shared with the parent (OFD locks
  * belong to the open file), so the child closes its copies and opens its
  * own when it needs them. */

@@ -16,6 +16,7 @@
 
 #include "core/debug.h"
 #include "core/nvfile_internal.h"
+#include "core/owner.h"
 #include "core/parking.h"
 #include "log/log.h"
 #include "log/recovery.h"
@@ -24,7 +25,7 @@
 
 #define SHARE_MAGIC   0x6e766d6d73686132ull /* "nvmmsha2" */
 #define SHARE_LANES   16
-#define SHARE_READERS 32 /* processes that read without the lock */
+#define SHARE_READERS NVOWNER_MARKS /* processes that read without the lock */
 #define SAVE_OFFSET   ((uint64_t)64 << 10)
 #define SAVE_CAPACITY ((uint64_t)64 << 20) /* the block grows to it as changes need */
 #define SAVE_STEP     ((uint64_t)1 << 20)
@@ -65,7 +66,7 @@ struct share_lane {
 /* A process's reads in flight while the file is shared, which no holder of
  * the lock may change the file under. */
 struct nvshare_reader {
-    int32_t pid; /* 0: free */
+    int32_t pid; /* 0: free; else the holder as it sees itself (its mark tells whether it lives) */
     int32_t pad;
     long inside;
 } __attribute__((aligned(64)));
@@ -216,8 +217,11 @@ void nvshare_close(struct nvfile *f, bool last)
     if (!f->share.block)
         return;
     /* A forked child leaves the slot to its parent, whose it is. */
-    if (f->share.reader && __atomic_load_n(&f->share.reader->pid, __ATOMIC_ACQUIRE) == sys_getpid())
+    if (f->share.reader &&
+        __atomic_load_n(&f->share.reader->pid, __ATOMIC_ACQUIRE) == sys_getpid()) {
         __atomic_store_n(&f->share.reader->pid, 0, __ATOMIC_RELEASE);
+        nvowner_unmark(&f->owner, (int)(f->share.reader - f->share.block->readers));
+    }
     f->share.reader = NULL;
     sys_munmap(f->share.block, BLOCK_RESERVE);
     f->share.block = NULL;
@@ -403,52 +407,38 @@ static int lane_of_thread(void)
 #define LANE_NONE   (-1) /* no block */
 #define LANE_LOCKED NVSHARE_LOCKED
 
-/* Whether process pid may still run: it exists and is not a zombie, whose
- * threads are gone although its parent has not reaped it yet. */
-static bool process_runs(int pid)
-{
-    if (!sys_process_exists(pid))
-        return false;
-    char path[32], stat[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return true; /* no /proc: it exists, as far as can be told */
-    long n = sys_pread(fd, stat, sizeof(stat) - 1, 0);
-    sys_close(fd);
-    stat[n > 0 ? n : 0] = 0;
-    const char *state = strrchr(stat, ')'); /* "pid (comm) S ..." */
-    return !state || (state[1] != ' ' || (state[2] != 'Z' && state[2] != 'X'));
-}
-
 /* Lock held: a slot among the block's readers for this process, taken
- * over from a process that is gone if need be; none when all are taken
- * (its reads then take the lock). */
+ * over from a process that is gone if need be, and marked (owner.h); none
+ * when all are taken or the process has no lock file (its reads then take
+ * the lock). */
 static void claim_reader(struct nvfile *f)
 {
     struct nvshare_block *b = f->share.block;
-    int me = sys_getpid();
     for (int i = 0; i < SHARE_READERS && !f->share.reader; i++) {
         struct nvshare_reader *r = &b->readers[i];
-        int pid = __atomic_load_n(&r->pid, __ATOMIC_ACQUIRE);
-        if (pid != 0 && process_runs(pid))
+        if (__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE) != 0 && nvowner_marked(&f->owner, i) != 0)
+            continue;
+        if (nvowner_mark(&f->owner, i) < 0)
             continue;
         __atomic_store_n(&r->inside, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&r->pid, me, __ATOMIC_RELEASE);
+        __atomic_store_n(&r->pid, sys_getpid(), __ATOMIC_RELEASE);
         f->share.reader = r;
     }
 }
 
 /* Lock held, by a call that may change the file: no reader of another
  * process starts from now on, and those in flight end first. A reader
- * whose process died is forgotten. */
-static void exclude_readers(struct nvshare_block *b)
+ * whose process died (its mark is gone) is forgotten. */
+static void exclude_readers(struct nvfile *f)
 {
+    struct nvshare_block *b = f->share.block;
     __atomic_store_n(&b->writing, 1, __ATOMIC_SEQ_CST);
     for (int i = 0; i < SHARE_READERS; i++) {
         struct nvshare_reader *r = &b->readers[i];
+        if (r == f->share.reader) /* this process's readers wait for its lock */
+            continue;
         for (unsigned spins = 1; __atomic_load_n(&r->inside, __ATOMIC_SEQ_CST) > 0; spins++) {
-            if (spins % 1024 == 0 && !process_runs(__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE))) {
+            if (spins % 1024 == 0 && nvowner_marked(&f->owner, i) == 0) {
                 __atomic_store_n(&r->inside, 0, __ATOMIC_RELEASE);
                 break;
             }
@@ -493,7 +483,7 @@ static __attribute__((noinline)) int enter_locked(struct nvfile *f, bool writer)
     }
     __atomic_store_n(&f->share.shared, true, __ATOMIC_RELAXED);
     if (writer)
-        exclude_readers(b);
+        exclude_readers(f);
     /* A reader's descriptor of the file may be parked (parking.h). */
     if (__atomic_load_n(&f->share.seen, __ATOMIC_RELAXED) !=
             __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) &&

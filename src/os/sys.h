@@ -171,11 +171,6 @@ static inline int sys_getpid(void)
 {
     return (int)sys_call6(SYS_getpid, 0, 0, 0, 0, 0, 0);
 }
-/* Whether process pid exists: kill(pid, 0). */
-static inline bool sys_process_exists(int pid)
-{
-    return sys_call6(SYS_kill, pid, 0, 0, 0, 0, 0) != -ESRCH;
-}
 static inline int sys_gettid(void)
 {
     return (int)sys_call6(SYS_gettid, 0, 0, 0, 0, 0, 0);
