@@ -180,8 +180,9 @@ def plot(path, title, rows, media):
         f.write("# workload " + " ".join(media) + " (library / kernel; NaN: failed)\n")
         for n in names:
             f.write(f'"{n}" ' + " ".join(ratio.get((m, n), "NaN") for m in media) + "\n")
-    colours = {"tmpfs": "#4477aa", "huge": "#ee6677"}
-    texts = {"tmpfs": "4 KiB-page tmpfs", "huge": "tmpfs huge=always"}
+    colours = {"tmpfs": "#4477aa", "huge": "#ee6677", "dax": "#228833"}
+    texts = {"tmpfs": "4 KiB-page tmpfs", "huge": "tmpfs huge=always",
+             "dax": "ext4-DAX guest (emulated CPU)"}
     parts = barchart.series(dat, [(i + 2, texts.get(m, m), colours.get(m, "#228833"))
                                   for i, m in enumerate(media)])
     parts.append("1 with lines lc rgb '#000000' dt 2 title 'kernel = 1'")
