@@ -1045,7 +1045,7 @@ static void watch_then_grow(struct fixture *f)
 {
     make_data(f, 4 * BLK);
     new_log(f, 4 * BLK);
-    assert_true(nvlog_watch_record(&f->log, f->data_fd, false) >= 0);
+    assert_true(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NEVER) >= 0);
     if (nvlog_watch_suspended(&f->log))
         skip(); /* no boot identifier: the watch is off */
 }
