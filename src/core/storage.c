@@ -77,27 +77,6 @@ int nvstorage_reserve_map(struct nvfile *f, uint64_t end)
     return rc;
 }
 
-void nvstorage_map_in(struct nvfile *f)
-{
-    uint64_t at = f->store.mapped_to, eof = round_up(f->real_size, PAGE);
-    while (at < eof) {
-        long data = sys_lseek(f->fd, (off_t)at, SEEK_DATA);
-        uint64_t d = data < 0 || (uint64_t)data > eof ? eof : round_down((uint64_t)data, PAGE);
-        if (data < 0 && data != -ENXIO)
-            return; /* not known to be mapped: walked again next time */
-        if (d > at)
-            nvstorage_punched(f, at, d);
-        if (d >= eof)
-            break;
-        long hole = sys_lseek(f->fd, (off_t)d, SEEK_HOLE);
-        if (hole < 0)
-            return;
-        at = round_up((uint64_t)hole, PAGE) < eof ? round_up((uint64_t)hole, PAGE) : eof;
-        pm_prefault(&f->map, d, at - d);
-    }
-    f->store.mapped_to = f->real_size;
-}
-
 /* ---- storage: which 2 MiB chunks have blocks behind them ---------------- */
 
 static bool chunk_known(const struct nvfile *f, uint64_t c)
@@ -149,6 +128,28 @@ static void forget_chunk_range(struct nvfile *f, uint64_t lo, uint64_t hi)
         f->store.chunks_known -= f->store.chunks[c / 64] >> (c % 64) & 1;
         f->store.chunks[c / 64] &= ~((uint64_t)1 << (c % 64));
     }
+}
+
+void nvstorage_map_in(struct nvfile *f)
+{
+    uint64_t to = round_up(f->real_size, PAGE);
+    uint64_t lo = f->store.mapped_to, hi = lo;
+    /* Runs of what is known to have blocks: the prefix, then whole chunks. */
+    for (uint64_t at = lo; at < to;) {
+        uint64_t c = at / STORAGE_CHUNK, next = (c + 1) * STORAGE_CHUNK;
+        uint64_t end = at < f->store.alloc_prefix ? f->store.alloc_prefix : next;
+        end = end < to ? end : to;
+        if (at < f->store.alloc_prefix || chunk_known(f, c)) {
+            if (at != hi) {
+                pm_prefault(&f->map, lo, hi - lo);
+                lo = at;
+            }
+            hi = end;
+        }
+        at = end;
+    }
+    pm_prefault(&f->map, lo, hi - lo);
+    f->store.mapped_to = f->real_size;
 }
 
 bool nvstorage_backed(const struct nvfile *f, uint64_t off, uint64_t end)

@@ -46,7 +46,7 @@ struct nvstorage {
         uint64_t gen, lo, hi, floor;
     } ahead;
     uint64_t append_front; /* alloc_prefix as appends left it (atomic) */
-    uint64_t mapped_to;    /* the pages of [0, mapped_to) that have blocks are mapped in */
+    uint64_t mapped_to;    /* the known pages of [0, mapped_to) are mapped in */
 };
 
 void nvstorage_init(struct nvstorage *s);
@@ -65,12 +65,11 @@ void nvstorage_layout_end(struct nvfile *f);
  * appends (its faults would move the file's mtime). */
 bool nvstorage_ahead_settled(struct nvfile *f);
 
-/* Maps in the pages of the real file that have blocks, and forgets the
- * chunks of those that have none, so that no store of the library faults
- * a page in for writing (which would move the file's mtime, see
- * nvlog_watch_record): a store into a hole goes through nvstorage_ensure,
- * which maps in what it allocates. Only what the mapping may miss since
- * the last call is walked. */
+/* Maps in (for reading) the pages of the real file known to have blocks,
+ * so that no store of the library's faults one in for writing, which would
+ * move the file's mtime (see nvlog_watch_record): a store anywhere else
+ * goes through nvstorage_ensure first, which maps in what it allocates.
+ * Only what the mapping may miss since the last call is walked. */
 void nvstorage_map_in(struct nvfile *f);
 
 /* The mapping reserves address space for at least end bytes. */
