@@ -331,7 +331,7 @@ struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, 
  * size only. */
 #define WATCH_MAPPED_LIMIT ((uint64_t)64 << 20)
 
-bool nvfile_watch_mapped(const struct nvfile *f)
+static bool watch_mapped(const struct nvfile *f)
 {
     return !f->mapped_by_program && !f->share.shared && f->real_size <= WATCH_MAPPED_LIMIT;
 }
@@ -340,7 +340,7 @@ int nvfile_watch(struct nvfile *f)
 {
     /* Pages the helper thread has yet to map in for the next appends
      * would move the mtime when it does: the size only, until it is done. */
-    enum nvlog_mtime mtime = !nvfile_watch_mapped(f)      ? NVLOG_MTIME_NEVER
+    enum nvlog_mtime mtime = !watch_mapped(f)             ? NVLOG_MTIME_NEVER
                              : nvstorage_ahead_settled(f) ? NVLOG_MTIME_STEADY
                                                           : NVLOG_MTIME_NOT_YET;
     int rc = nvlog_watch_record(&f->journal.log, f->fd, mtime);

@@ -39,13 +39,11 @@ int nvfile_ensure_log(struct nvfile *f);
 int nvfile_remove_log(struct nvfile *f);
 
 /* Write lock held. The log's watch records the file as it is now (see
- * nvlog_watch_record): its mtime too when nvfile_watch_mapped and no page
- * waits to be mapped in by the helper thread. Called once the library's
- * own change of the file is done. Returns nvlog_watch_record's answer. */
+ * nvlog_watch_record): its mtime too when the file is small and private
+ * enough to keep its pages mapped and no page waits to be mapped in by the
+ * helper thread; then the pages known to have blocks are mapped in
+ * (nvstorage_map_in). Called once the library's own change of the file is
+ * done. Returns nvlog_watch_record's answer. */
 int nvfile_watch(struct nvfile *f);
-
-/* Whether the file is small and private enough to keep its pages mapped
- * (so the watch may vouch for its mtime). */
-bool nvfile_watch_mapped(const struct nvfile *f);
 
 #endif
