@@ -169,6 +169,8 @@ static int zero_unlogged(struct nvfile *f, uint64_t a, uint64_t b)
     if (rc == -EOPNOTSUPP)
         return zero_logged(f, pa, pb);
     nvstorage_punched(f, pa, pb);
+    if (rc == 0)
+        nvfile_watch(f);
     return rc;
 }
 
@@ -301,8 +303,10 @@ int nvfile_truncate(struct nvfile *f, uint64_t len)
         rc = nvstorage_reserve_map(f, len);
         if (rc == 0)
             rc = sys_ftruncate(f->fd, (off_t)len);
-        if (rc == 0)
+        if (rc == 0) {
             f->real_size = len;
+            nvfile_watch(f);
+        }
     }
     if (rc < 0)
         return rc;

@@ -46,8 +46,8 @@ int nvfile_commit(struct nvfile *f)
     f->committed_size = f->size;
     f->dirty = false;
     f->reads = f->writes = 0;
-    if (nvlog_watch_suspended(&f->journal.log))
-        nvlog_watch_record(&f->journal.log, f->fd, true);
+    if (nvlog_watch_improvable(&f->journal.log))
+        nvfile_watch(f);
     if (ended == NVLOG_REDO) {
         /* Undo writes in place, so redo blocks must be home before it runs;
          * and a log that grew large is emptied now rather than later. */
@@ -99,8 +99,9 @@ int nvfile_checkpoint(struct nvfile *f)
     if (!nvlog_exists(&f->journal.log))
         return 0;
     /* While the program's own changes wait for publication, moving the
-     * times is no harm: the publication moves them anyway. */
-    if (!nvfile_stale(f) &&
+     * times is no harm to the program: the publication moves them anyway;
+     * but a watch that vouches for the mtime would no longer match. */
+    if ((!nvfile_stale(f) || nvlog_watch_mtime_kept(&f->journal.log)) &&
         f->journal.log.state.applied_epoch < f->journal.log.state.committed_epoch)
         prefault_redo_home(f);
     long n = nvlog_checkpoint(&f->journal.log, &f->map, f->real_size, &f->journal.index);
@@ -162,7 +163,7 @@ int nvfile_publish(struct nvfile *f)
         sys_utimensat(f->fd, NULL, saved, 0);
     __atomic_store_n(&f->times_stale, false, __ATOMIC_RELAXED);
     clock_gettime(CLOCK_MONOTONIC_COARSE, &f->published);
-    nvlog_watch_record(&f->journal.log, f->fd, true);
+    nvfile_watch(f);
     return 0;
 }
 

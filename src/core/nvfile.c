@@ -324,17 +324,31 @@ struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, 
     return f;
 }
 
-/* A new log watches the file (see nvlog_watch_record). Its pages are then
- * mapped in for reading, so no store to come faults one in for writing,
- * which would move the file's mtime; a larger file, or one the program
- * maps itself, is watched for its size only. */
+/* A file this small has its pages mapped in for reading while its mtime
+ * is watched (nvstorage_map_in), so no store of the library's faults one
+ * in for writing, which would move the mtime; a larger file, or one the
+ * program maps itself or another process serves too, is watched for its
+ * size only. */
 #define WATCH_MAPPED_LIMIT ((uint64_t)64 << 20)
 
-static void watch(struct nvfile *f)
+static bool watch_mapped(const struct nvfile *f)
 {
-    bool mapped = !f->mapped_by_program && !f->share.shared && f->real_size <= WATCH_MAPPED_LIMIT;
-    if (nvlog_watch_record(&f->journal.log, f->fd, mapped) > 0)
-        pm_prefault(&f->map, 0, f->real_size);
+    return !f->mapped_by_program && !f->share.shared && f->real_size <= WATCH_MAPPED_LIMIT;
+}
+
+int nvfile_watch(struct nvfile *f)
+{
+    /* Pages the helper thread has yet to map in for the next appends
+     * would move the mtime when it does: the size only, until it is done. */
+    enum nvlog_mtime mtime = !watch_mapped(f)             ? NVLOG_MTIME_NEVER
+                             : nvstorage_ahead_settled(f) ? NVLOG_MTIME_STEADY
+                                                          : NVLOG_MTIME_NOT_YET;
+    int rc = nvlog_watch_record(&f->journal.log, f->fd, mtime);
+    /* Nothing stores meanwhile (the write lock): mapping pages in for
+     * reading does not move the mtime. */
+    if (rc > 0)
+        nvstorage_map_in(f);
+    return rc;
 }
 
 int nvfile_ensure_log(struct nvfile *f)
@@ -347,7 +361,7 @@ int nvfile_ensure_log(struct nvfile *f)
     int rc = nvjournal_create(&f->journal, dirfd, f->log_name, &f->id, f->uid, f->committed_size);
     sys_close(dirfd);
     if (rc == 0) {
-        watch(f);
+        nvfile_watch(f);
         nvshare_new_log(f);
     }
     return rc;

@@ -38,4 +38,12 @@ int nvfile_ensure_log(struct nvfile *f);
 /* Write lock held. Closes and removes the file's log. */
 int nvfile_remove_log(struct nvfile *f);
 
+/* Write lock held. The log's watch records the file as it is now (see
+ * nvlog_watch_record): its mtime too when the file is small and private
+ * enough to keep its pages mapped and no page waits to be mapped in by the
+ * helper thread; then the pages known to have blocks are mapped in
+ * (nvstorage_map_in). Called once the library's own change of the file is
+ * done. Returns nvlog_watch_record's answer. */
+int nvfile_watch(struct nvfile *f);
+
 #endif

@@ -66,9 +66,13 @@ int nvstorage_reserve_map(struct nvfile *f, uint64_t end)
 {
     if (end <= f->map.reserved)
         return 0;
-    nvlog_watch_suspend(&f->journal.log, true);
+    /* A new mapping has no page mapped in: the watch waits for them to be
+     * mapped again (nvstorage_map_in). */
+    nvlog_watch_suspend(&f->journal.log, false);
     nvstorage_layout_begin(f);
     int rc = pm_map_grow(f->fd, pm_reserve_for(end, MIN_RESERVE), &f->map);
+    if (rc == 0)
+        f->store.mapped_to = 0;
     nvstorage_layout_end(f);
     return rc;
 }
@@ -124,6 +128,28 @@ static void forget_chunk_range(struct nvfile *f, uint64_t lo, uint64_t hi)
         f->store.chunks_known -= f->store.chunks[c / 64] >> (c % 64) & 1;
         f->store.chunks[c / 64] &= ~((uint64_t)1 << (c % 64));
     }
+}
+
+void nvstorage_map_in(struct nvfile *f)
+{
+    uint64_t to = round_up(f->real_size, PAGE);
+    uint64_t lo = f->store.mapped_to, hi = lo;
+    /* Runs of what is known to have blocks: the prefix, then whole chunks. */
+    for (uint64_t at = lo; at < to;) {
+        uint64_t c = at / STORAGE_CHUNK, next = (c + 1) * STORAGE_CHUNK;
+        uint64_t end = at < f->store.alloc_prefix ? f->store.alloc_prefix : next;
+        end = end < to ? end : to;
+        if (at < f->store.alloc_prefix || chunk_known(f, c)) {
+            if (at != hi) {
+                pm_prefault(&f->map, lo, hi - lo);
+                lo = at;
+            }
+            hi = end;
+        }
+        at = end;
+    }
+    pm_prefault(&f->map, lo, hi - lo);
+    f->store.mapped_to = f->real_size;
 }
 
 bool nvstorage_backed(const struct nvfile *f, uint64_t off, uint64_t end)
@@ -230,6 +256,7 @@ int nvstorage_resized_outside(struct nvfile *f, uint64_t size)
     else
         rc = took_appended(f, size);
     f->real_size = size;
+    f->store.mapped_to = f->store.mapped_to < size ? f->store.mapped_to : size;
     f->store.regrow_from = size;
     nvstorage_layout_end(f);
     return rc < 0 ? rc : nvstorage_reserve_map(f, size);
@@ -241,6 +268,12 @@ static struct nvstorage_ahead read_window(struct nvfile *f)
     struct nvstorage_ahead w = f->store.ahead;
     pthread_mutex_unlock(&f->store.ahead_lock);
     return w;
+}
+
+bool nvstorage_ahead_settled(struct nvfile *f)
+{
+    struct nvstorage_ahead w = read_window(f);
+    return w.floor <= __atomic_load_n(&f->store.append_front, __ATOMIC_RELAXED);
 }
 
 /* Write lock held. A new window [alloc_prefix, hi) for the helper thread,
@@ -444,9 +477,10 @@ int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end)
     program_takes(f, off, end);
     if (nvstorage_known(f, off, end))
         return 0;
-    /* Storage to come may be mapped in by faults (the helper thread's, the
-     * writer's): the mtime is not watched again in this log. */
-    nvlog_watch_suspend(&f->journal.log, true);
+    /* The file grows or gets blocks: the watch is recorded again once they
+     * are mapped in (or, when the helper thread maps them in later, for
+     * the size only). */
+    nvlog_watch_suspend(&f->journal.log, false);
     uint64_t c0 = off / STORAGE_CHUNK, c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
     uint64_t prefix = f->store.alloc_prefix, real_size = f->real_size;
     int rc = nvstorage_reserve_map(f, end);
@@ -466,6 +500,8 @@ int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end)
         if (rc == 0)
             rc = mark_chunks(f, c, c + 1, true);
     }
+    if (rc == 0)
+        nvfile_watch(f);
     return rc == -EFBIG ? -ENOSPC : rc;
 }
 
@@ -534,6 +570,7 @@ int nvstorage_give_back(struct nvfile *f, uint64_t keep)
     if (rc == 0 && f->real_size > keep) {
         g.calls++;
         f->real_size = keep;
+        f->store.mapped_to = f->store.mapped_to < keep ? f->store.mapped_to : keep;
         /* zero_from stays: redo records not home yet may hold bytes past
          * keep, which must still be zeroed if the file grows back. */
         f->store.regrow_from = keep;

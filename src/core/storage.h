@@ -46,6 +46,7 @@ struct nvstorage {
         uint64_t gen, lo, hi, floor;
     } ahead;
     uint64_t append_front; /* alloc_prefix as appends left it (atomic) */
+    uint64_t mapped_to;    /* the known pages of [0, mapped_to) are mapped in */
 };
 
 void nvstorage_init(struct nvstorage *s);
@@ -59,6 +60,17 @@ int nvstorage_found(struct nvfile *f, uint64_t hole);
  * it waits out the helper thread's work ahead of the end. */
 void nvstorage_layout_begin(struct nvfile *f);
 void nvstorage_layout_end(struct nvfile *f);
+
+/* True when the helper thread has no page left to map in ahead of the
+ * appends (its faults would move the file's mtime). */
+bool nvstorage_ahead_settled(struct nvfile *f);
+
+/* Maps in (for reading) the pages of the real file known to have blocks,
+ * so that no store of the library's faults one in for writing, which would
+ * move the file's mtime (see nvlog_watch_record): a store anywhere else
+ * goes through nvstorage_ensure first, which maps in what it allocates.
+ * Only what the mapping may miss since the last call is walked. */
+void nvstorage_map_in(struct nvfile *f);
 
 /* The mapping reserves address space for at least end bytes. */
 int nvstorage_reserve_map(struct nvfile *f, uint64_t end);

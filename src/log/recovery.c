@@ -277,7 +277,7 @@ static int watch_write(struct nvlog *log, struct nvlog_watch *w)
     return pm_persist(&log->map, off, sizeof(*w));
 }
 
-int nvlog_watch_record(struct nvlog *log, int data_fd, bool mtime_steady)
+int nvlog_watch_record(struct nvlog *log, int data_fd, enum nvlog_mtime mtime)
 {
     if (!nvlog_exists(log))
         return 0;
@@ -294,10 +294,9 @@ int nvlog_watch_record(struct nvlog *log, int data_fd, bool mtime_steady)
     w.mtime_nsec = stx.stx_mtime.tv_nsec;
     w.flags |= NVLOG_WATCH_SIZE;
     /* The file system is asked once per log; a later record keeps its answer. */
-    if (!mtime_steady || (w.flags & NVLOG_WATCH_MTIME_LOST) ||
-        (!cur && !stores_keep_mtime(data_fd)))
+    if (mtime == NVLOG_MTIME_NEVER || (!cur && !stores_keep_mtime(data_fd)))
         w.flags |= NVLOG_WATCH_MTIME_LOST;
-    else
+    else if (mtime == NVLOG_MTIME_STEADY && !(w.flags & NVLOG_WATCH_MTIME_LOST))
         w.flags |= NVLOG_WATCH_MTIME;
     rc = watch_write(log, &w);
     return rc < 0 ? rc : (w.flags & NVLOG_WATCH_MTIME) != 0;
@@ -326,6 +325,23 @@ bool nvlog_watch_suspended(const struct nvlog *log)
         return false;
     const struct nvlog_watch *cur = watch_now(log);
     return cur && !(cur->flags & (NVLOG_WATCH_SIZE | NVLOG_WATCH_MTIME));
+}
+
+bool nvlog_watch_mtime_kept(const struct nvlog *log)
+{
+    if (!nvlog_exists(log))
+        return false;
+    const struct nvlog_watch *cur = watch_now(log);
+    return cur && !(cur->flags & NVLOG_WATCH_MTIME_LOST);
+}
+
+bool nvlog_watch_improvable(const struct nvlog *log)
+{
+    if (!nvlog_exists(log))
+        return false;
+    const struct nvlog_watch *cur = watch_now(log);
+    return cur && (!(cur->flags & (NVLOG_WATCH_SIZE | NVLOG_WATCH_MTIME)) ||
+                   !(cur->flags & (NVLOG_WATCH_MTIME | NVLOG_WATCH_MTIME_LOST)));
 }
 
 /* How the data file (status st) differs from what the log's watch saw, or

@@ -84,12 +84,18 @@ long nvlog_roll_back(struct nvlog *log, struct pm_map *data, uint64_t data_size)
  * Around each of its own calls that change the file's size or times, the
  * library suspends the watch first and records it again afterwards. */
 
-/* Records the data file (open as data_fd) as it is now. mtime_steady says
- * that the library's stores into the file cannot move its mtime from now on
- * (its pages are mapped); when false, the mtime is not watched again in
- * this log. Returns 1 when the mtime is watched, 0 when only the size is,
- * or a negative errno (the watch then stays suspended). */
-int nvlog_watch_record(struct nvlog *log, int data_fd, bool mtime_steady);
+/* How far a record vouches for the data file's mtime. */
+enum nvlog_mtime {
+    NVLOG_MTIME_STEADY, /* the library's stores cannot move it from now on (its pages are mapped) */
+    NVLOG_MTIME_NOT_YET, /* they may, for a while (storage being mapped in): the size only, this
+                            time */
+    NVLOG_MTIME_NEVER,   /* they may at any time: the size only, for the rest of the log */
+};
+
+/* Records the data file (open as data_fd) as it is now, vouching for its
+ * mtime as `mtime` says. Returns 1 when the mtime is watched, 0 when only
+ * the size is, or a negative errno (the watch then stays suspended). */
+int nvlog_watch_record(struct nvlog *log, int data_fd, enum nvlog_mtime mtime);
 
 /* The library is about to change the file's size or times itself; for_good:
  * or to store where its mapping may fault, so its mtime is not watched
@@ -98,5 +104,14 @@ void nvlog_watch_suspend(struct nvlog *log, bool for_good);
 
 /* True when the log has a watch that is suspended. */
 bool nvlog_watch_suspended(const struct nvlog *log);
+
+/* True when the log's watch may vouch for the mtime, now or after its
+ * next record: the library's stores must not fault pages in meanwhile. */
+bool nvlog_watch_mtime_kept(const struct nvlog *log);
+
+/* True when a record now could vouch for more than the watch in force
+ * does: it is suspended, or vouches for the size only while the mtime is
+ * not lost for good. */
+bool nvlog_watch_improvable(const struct nvlog *log);
 
 #endif

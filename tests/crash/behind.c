@@ -8,7 +8,8 @@
  * whose root/ is the pmem root. First, for each policy and each way a
  * program without the library can change a file (overwrite 4 KiB, truncate,
  * append, replace it by rename), a writer under the library is killed in
- * the middle of an epoch (after a fsync and more writes), the plain program
+ * the middle of an epoch (after a fsync and more writes; overwrites only,
+ * or appends and a cut in both epochs too), the plain program
  * changes the file and syncs, and then either an open under the library or
  * `nvmmio recover ROOT` comes first: the file must keep the plain program's
  * bytes, the log must be kept aside (said on stderr by the library, in the
@@ -76,16 +77,26 @@ static void say_ready(void)
         die("write");
 }
 
-/* Mid-epoch: one durability point, then more writes, then wait for death. */
-static _Noreturn void child_writer(const char *path)
+/* Mid-epoch: one durability point, then more writes, then wait for death.
+ * grow: both epochs also change the file's size (appends, a cut), which
+ * the library does to the file itself. */
+static _Noreturn void child_writer(const char *path, bool grow)
 {
     int fd = open(path, O_RDWR);
     if (fd < 0)
         die("open");
     write_at(fd, 'B', 4 * BLOCK, 0);
+    if (grow)
+        write_at(fd, 'G', BLOCK, SIZE);
     if (fsync(fd) < 0)
         die("fsync");
     write_at(fd, 'C', 2 * BLOCK, BLOCK);
+    if (grow) {
+        write_at(fd, 'H', 3 * BLOCK, SIZE + BLOCK);
+        if (ftruncate(fd, SIZE + 3 * BLOCK) < 0)
+            die("ftruncate");
+        write_at(fd, 'D', 10, 3 * BLOCK);
+    }
     say_ready();
     for (;;)
         pause();
@@ -324,12 +335,12 @@ static void plain_change(const char *variant, const char *path)
     close(fd);
 }
 
-static void changed_case(const char *policy, const char *variant, bool tool_first)
+static void changed_case(const char *policy, const char *variant, bool tool_first, bool grow)
 {
     char path[400], err[400], label[96], out[16384];
     static char before[2 * SIZE], got[2 * SIZE];
-    snprintf(label, sizeof(label), "%s/%s/%s first", policy, variant,
-             tool_first ? "nvmmio recover" : "open");
+    snprintf(label, sizeof(label), "%s/%s/%s first%s", policy, variant,
+             tool_first ? "nvmmio recover" : "open", grow ? "/the writer grew the file" : "");
     snprintf(path, sizeof(path), "%s/f", root);
     snprintf(err, sizeof(err), "%s/stderr", work);
     fresh_root();
@@ -339,7 +350,7 @@ static void changed_case(const char *policy, const char *variant, bool tool_firs
     write_at(fd, 'A', SIZE, 0);
     fsync(fd);
     close(fd);
-    char *writer[] = {(char *)self, "--writer", path, NULL};
+    char *writer[] = {(char *)self, grow ? "--writer-grow" : "--writer", path, NULL};
     int wout;
     pid_t pid = start(writer, policy, &wout, err);
     kill_writer(pid, wout);
@@ -431,8 +442,8 @@ static bool own_crash(int i, uint64_t seed)
 int main(int argc, char **argv)
 {
     self = argv[0];
-    if (argc >= 3 && !strcmp(argv[1], "--writer"))
-        child_writer(argv[2]);
+    if (argc >= 3 && !strncmp(argv[1], "--writer", 8))
+        child_writer(argv[2], !strcmp(argv[1], "--writer-grow"));
     if (argc >= 4 && !strncmp(argv[1], "--loop", 6))
         child_loop(argv[2], strtoull(argv[3], NULL, 10), !strcmp(argv[1], "--loop-mapped"));
     if (argc >= 3 && !strcmp(argv[1], "--read"))
@@ -462,8 +473,8 @@ int main(int argc, char **argv)
     static const char *variants[] = {"overwrite", "truncate", "append", "replace"};
     for (int p = 0; p < 3; p++)
         for (int v = 0; v < 4; v++)
-            for (int first = 0; first < 2; first++)
-                changed_case(policies[p], variants[v], first);
+            for (int first = 0; first < 4; first++)
+                changed_case(policies[p], variants[v], first & 1, first & 2);
     fresh_root();
     int recovered = 0;
     for (int i = 0; i < kills && failures < 10; i++)
@@ -477,7 +488,7 @@ int main(int argc, char **argv)
         nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     else
         fprintf(stderr, "behindtest: the directory %s is kept\n", work);
-    printf("behindtest: 24 files changed behind their logs, %d kills of a lone writer (%d left a "
+    printf("behindtest: 48 files changed behind their logs, %d kills of a lone writer (%d left a "
            "log): %d failures\n",
            kills, recovered, failures);
     return failures ? 1 : 0;

@@ -1045,7 +1045,7 @@ static void watch_then_grow(struct fixture *f)
 {
     make_data(f, 4 * BLK);
     new_log(f, 4 * BLK);
-    assert_true(nvlog_watch_record(&f->log, f->data_fd, false) >= 0);
+    assert_true(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NEVER) >= 0);
     if (nvlog_watch_suspended(&f->log))
         skip(); /* no boot identifier: the watch is off */
 }
@@ -1111,6 +1111,59 @@ static void changed_file_with_other_committed_size_keeps_log_aside(void **state)
     assert_int_equal(unit_file_size(f->dir.fd, DATA_NAME), 5 * BLK);
 }
 
+/* A log whose watch vouches for the file's mtime; skipped where it cannot
+ * (no boot identifier, or a file system whose mtime stores may move). */
+static void watch_mtime(struct fixture *f)
+{
+    make_data(f, 4 * BLK);
+    new_log(f, 4 * BLK);
+    if (nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_STEADY) <= 0)
+        skip();
+}
+
+/* A record for the size only while the library's stores may still move
+ * the mtime leaves the next record free to vouch for it again; one for
+ * the size only for good does not. */
+static void size_only_for_now_is_not_for_good(void **state)
+{
+    struct fixture *f = *state;
+    watch_mtime(f);
+    assert_false(nvlog_watch_improvable(&f->log));
+    nvlog_watch_suspend(&f->log, false);
+    assert_true(nvlog_watch_suspended(&f->log));
+    assert_true(nvlog_watch_improvable(&f->log));
+    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NOT_YET), 0);
+    assert_false(nvlog_watch_suspended(&f->log));
+    assert_true(nvlog_watch_improvable(&f->log));
+    assert_true(nvlog_watch_mtime_kept(&f->log));
+    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_STEADY), 1);
+    assert_false(nvlog_watch_improvable(&f->log));
+    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NEVER), 0);
+    assert_false(nvlog_watch_mtime_kept(&f->log));
+    assert_false(nvlog_watch_improvable(&f->log));
+    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_STEADY), 0);
+}
+
+/* Another program overwrites a block, keeping the size: where the watch
+ * vouches for the mtime, the log is kept aside and the block stays. */
+static void same_size_write_keeps_log_aside(void **state)
+{
+    struct fixture *f = *state;
+    watch_mtime(f);
+    log_undo(f, 1, 0, BLK);
+    char block[BLK];
+    memset(block, 'p', sizeof(block));
+    assert_int_equal(pwrite(f->data_fd, block, BLK, 0), BLK);
+    struct nvlog_recovery out;
+    assert_int_equal(recover(f, &out), 0);
+    assert_true(out.changed);
+    assert_int_equal(count_named(f, LOG_NAME ".aside-"), 1);
+    size_t n;
+    char *d = read_data(f, &n);
+    assert_int_equal(n, 4 * BLK);
+    assert_block(d, 0, 'p');
+}
+
 int main(int argc, char **argv)
 {
     expected_kind = unit_select_pmem(argc, argv);
@@ -1152,6 +1205,8 @@ int main(int argc, char **argv)
         T(changed_file_with_records_keeps_log_aside),
         T(changed_file_with_recordless_log_removes_it),
         T(changed_file_with_other_committed_size_keeps_log_aside),
+        T(size_only_for_now_is_not_for_good),
+        T(same_size_write_keeps_log_aside),
     };
     /* clang-format on */
 #undef T
