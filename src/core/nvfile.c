@@ -241,7 +241,6 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     rc = pm_map_file(f->fd, f->writable, pm_reserve_for(f->real_size, MIN_RESERVE), &f->map);
     if (rc < 0)
         return rc;
-    pm_prefer_huge(&f->map);
     long hole = f->real_size ? sys_lseek(f->fd, 0, SEEK_HOLE) : 0;
     if (hole > 0)
         rc = nvstorage_found(f, (uint64_t)hole);

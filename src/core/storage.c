@@ -69,8 +69,6 @@ int nvstorage_reserve_map(struct nvfile *f, uint64_t end)
     nvlog_watch_suspend(&f->journal.log, true);
     nvstorage_layout_begin(f);
     int rc = pm_map_grow(f->fd, pm_reserve_for(end, MIN_RESERVE), &f->map);
-    if (rc == 0)
-        pm_prefer_huge(&f->map);
     nvstorage_layout_end(f);
     return rc;
 }

@@ -144,18 +144,6 @@ void pm_populate(struct pm_map *m, size_t off, size_t n)
              m->writable && m->kind != PM_KIND_MSYNC ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
 }
 
-#ifndef MADV_HUGEPAGE
-#define MADV_HUGEPAGE 14
-#endif
-
-void pm_prefer_huge(struct pm_map *m)
-{
-    /* An msync mapping writes back what it dirties: whole 2 MiB pages
-     * would multiply that. */
-    if (m->base && m->kind != PM_KIND_MSYNC)
-        sys_madvise(m->base, m->reserved, MADV_HUGEPAGE);
-}
-
 void pm_prefault(struct pm_map *m, size_t off, size_t n)
 {
     populate(m, off, n, MADV_POPULATE_READ);

@@ -67,12 +67,6 @@ void pm_unmap(struct pm_map *m);
  * not fault page by page. A hint: failures are ignored. */
 void pm_populate(struct pm_map *m, size_t off, size_t n);
 
-/* Asks for 2 MiB pages behind the mapping where the medium leaves that to
- * the program (a tmpfs mounted huge=advise): one fault then maps a whole
- * 2 MiB extent. Media that decide alone (huge=always, DAX) and 4 KiB-page
- * ones are unchanged. A hint: failures are ignored. */
-void pm_prefer_huge(struct pm_map *m);
-
 /* Maps [off, off+n) in for reading: unlike populating for write, which
  * the kernel takes for a change of the file (its mtime moves), this leaves
  * the file's times alone. On tmpfs the entries take stores without
