@@ -135,12 +135,14 @@ static int zero_redo_block(void *arg, uint64_t lo, uint64_t hi)
  * already, so a gap over a sparse region costs nothing. */
 static int zero_logged(struct nvfile *f, uint64_t a, uint64_t b)
 {
-    for (uint64_t off = a; off < b;) {
+    /* The real file has no data past its end: no call needed to see so. */
+    uint64_t data_end = b < f->real_size ? b : f->real_size;
+    for (uint64_t off = a; off < data_end;) {
         long data = sys_lseek(f->fd, (off_t)off, SEEK_DATA);
-        if (data < 0 || (uint64_t)data >= b)
+        if (data < 0 || (uint64_t)data >= data_end)
             break;
         long hole = sys_lseek(f->fd, data, SEEK_HOLE);
-        uint64_t hi = hole < 0 || (uint64_t)hole > b ? b : (uint64_t)hole;
+        uint64_t hi = hole < 0 || (uint64_t)hole > data_end ? data_end : (uint64_t)hole;
         long rc = write_range(f, NULL, (uint64_t)data, hi - (uint64_t)data);
         if (rc < 0)
             return (int)rc;

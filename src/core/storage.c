@@ -120,9 +120,19 @@ static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1, bool map)
     return 0;
 }
 
+/* The real file ends inside the page past the allocated prefix, and that
+ * page has a block: [0, real_size) has blocks throughout. */
+static bool eof_page_stored(const struct nvfile *f)
+{
+    uint64_t e = f->store.eof_stored;
+    return e == f->real_size && e > f->store.alloc_prefix && e - f->store.alloc_prefix < PAGE;
+}
+
 /* Forgets the chunks that [lo, hi) touches (some of their blocks went). */
 static void forget_chunk_range(struct nvfile *f, uint64_t lo, uint64_t hi)
 {
+    if (lo < f->store.eof_stored && hi > round_down(f->store.eof_stored, PAGE))
+        f->store.eof_stored = 0;
     uint64_t end = (hi + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
     for (uint64_t c = lo / STORAGE_CHUNK; c < f->store.chunk_bits && c < end; c++) {
         f->store.chunks_known -= f->store.chunks[c / 64] >> (c % 64) & 1;
@@ -154,7 +164,8 @@ void nvstorage_map_in(struct nvfile *f)
 
 bool nvstorage_backed(const struct nvfile *f, uint64_t off, uint64_t end)
 {
-    return end <= f->store.alloc_prefix || chunk_known(f, off / STORAGE_CHUNK);
+    return end <= f->store.alloc_prefix || chunk_known(f, off / STORAGE_CHUNK) ||
+           (end <= f->real_size && eof_page_stored(f));
 }
 
 /* How far an append preallocates: a quarter of what the file has stored,
@@ -195,6 +206,8 @@ static void set_alloc_prefix(struct nvfile *f, uint64_t v)
         nvspare_add(&f->store.spare, from, p);
     }
     f->store.tail_lo = v > p || t > v ? v : t;
+    if (v < p)
+        f->store.eof_stored = 0;
     f->store.alloc_prefix = v;
     __atomic_store_n(&f->store.append_front, v, __ATOMIC_RELAXED);
 }
@@ -250,6 +263,7 @@ int nvstorage_resized_outside(struct nvfile *f, uint64_t size)
 {
     nvstorage_layout_begin(f);
     nvstorage_forget_reserved(f);
+    f->store.eof_stored = 0;
     int rc = 0;
     if (size < f->real_size)
         nvstorage_punched(f, round_down(size, PAGE), UINT64_MAX - STORAGE_CHUNK);
@@ -404,6 +418,26 @@ static void reserve_spare(struct nvfile *f, uint64_t lo, uint64_t hi, uint64_t o
     nvjournal_redo_blocks(&f->journal, lo, hi, take_redo_block, f);
 }
 
+/* An append past the end of the real file, right after a publication
+ * trimmed it, grows it to the byte the append ends at and no further: the
+ * next durability point has nothing to trim then, and a program that syncs
+ * after every append or two pays one call per append rather than a trim
+ * and a regrow. Within the page that holds the end, already stored, only
+ * the size moves. */
+static int grow_exactly(struct nvfile *f, uint64_t end)
+{
+    uint64_t lo = f->store.alloc_prefix;
+    int rc = eof_page_stored(f) && end <= round_up(f->real_size, PAGE)
+                 ? sys_ftruncate(f->fd, (off_t)end)
+                 : sys_fallocate(f->fd, 0, (off_t)lo, (off_t)(end - lo));
+    if (rc < 0)
+        return rc == -EFBIG ? -ENOSPC : rc;
+    f->real_size = end;
+    rc = append_grew(f, round_down(end, PAGE));
+    f->store.eof_stored = end;
+    return rc;
+}
+
 /* Extends the real file so it holds [off, end): appends take a step ahead
  * so the next ones stay free of system calls (or the helper thread works
  * ahead of them); a write far past the end leaves a hole before it. */
@@ -419,6 +453,8 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
      * by large fallocate steps. Nor right after a trim (a step below the
      * minimum): the next publication would give the window back. */
     uint64_t step = grow_step(f);
+    if (append && end > f->real_size && f->store.regrow_from && step < PAGE)
+        return grow_exactly(f, end);
     bool helped = append && end >= AHEAD_FROM && f->map.kind == PM_KIND_FORCED &&
                   step >= MIN_GROW_STEP && nvhelper_available();
     if (helped && append_into_tail(f, end) == 0)
@@ -462,6 +498,8 @@ bool nvstorage_known(const struct nvfile *f, uint64_t off, uint64_t end)
         return true;
     if (end > f->real_size)
         return false;
+    if (eof_page_stored(f))
+        return true;
     uint64_t c = (off < f->store.alloc_prefix ? f->store.alloc_prefix : off) / STORAGE_CHUNK;
     uint64_t c1 = (end + STORAGE_CHUNK - 1) / STORAGE_CHUNK;
     while (c < c1 && chunk_known(f, c))
@@ -567,6 +605,8 @@ int nvstorage_give_back(struct nvfile *f, uint64_t keep)
     struct given_back g = {f, UINT64_MAX, 0};
     nvstorage_layout_begin(f);
     int rc = f->real_size > keep ? sys_ftruncate(f->fd, (off_t)keep) : 0;
+    /* A trim keeps the block of the page the new end lies in. */
+    bool eof_stored = rc == 0 && f->real_size > keep && f->store.alloc_prefix > keep;
     if (rc == 0 && f->real_size > keep) {
         g.calls++;
         f->real_size = keep;
@@ -588,6 +628,8 @@ int nvstorage_give_back(struct nvfile *f, uint64_t keep)
     }
     if (g.lowest < f->store.alloc_prefix)
         set_alloc_prefix(f, g.lowest);
+    if (rc == 0 && eof_stored && g.lowest >= round_up(keep, PAGE))
+        f->store.eof_stored = keep;
     nvstorage_layout_end(f);
     return rc < 0 ? rc : g.calls;
 }

@@ -35,6 +35,11 @@ struct nvstorage {
     uint64_t tail_lo;
     struct nvspare spare;
     uint64_t regrow_from;
+    /* The size of the real file when it ends inside the page just past the
+     * allocated prefix and that page has a block (a trim to an unaligned
+     * size keeps it): appends within it only move the size. Stale, and
+     * ignored, once the size or the prefix is elsewhere. */
+    uint64_t eof_stored;
     /* Held by the helper thread while it allocates ahead of the end
      * without the file lock; taken (under the file lock) by whatever moves
      * the mapping or takes blocks away, which also empties the window. */
