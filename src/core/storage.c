@@ -144,12 +144,14 @@ void nvstorage_map_in(struct nvfile *f)
 {
     uint64_t to = round_up(f->real_size, PAGE);
     uint64_t lo = f->store.mapped_to, hi = lo;
+    /* The prefix, with the page that holds the end when it is stored. */
+    uint64_t prefix = eof_page_stored(f) ? to : f->store.alloc_prefix;
     /* Runs of what is known to have blocks: the prefix, then whole chunks. */
     for (uint64_t at = lo; at < to;) {
         uint64_t c = at / STORAGE_CHUNK, next = (c + 1) * STORAGE_CHUNK;
-        uint64_t end = at < f->store.alloc_prefix ? f->store.alloc_prefix : next;
+        uint64_t end = at < prefix ? prefix : next;
         end = end < to ? end : to;
-        if (at < f->store.alloc_prefix || chunk_known(f, c)) {
+        if (at < prefix || chunk_known(f, c)) {
             if (at != hi) {
                 pm_prefault(&f->map, lo, hi - lo);
                 lo = at;
