@@ -47,7 +47,9 @@ static int for_every_file(int (*op)(struct nvfile *f))
 
 int nvops_settle_all(void)
 {
-    return for_every_file(nvfile_settle);
+    int rc = for_every_file(nvfile_settle);
+    nvlog_spares_drop(); /* the process ends, or its image does */
+    return rc;
 }
 
 int nvops_commit_all(void)
