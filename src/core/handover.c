@@ -48,7 +48,9 @@ static int for_every_file(int (*op)(struct nvfile *f))
 int nvops_settle_all(void)
 {
     int rc = for_every_file(nvfile_settle);
-    nvlog_spares_drop(); /* the process ends, or its image does */
+    /* the process ends, or its image does */
+    nvlog_spares_drop();
+    nvshare_spares_drop();
     return rc;
 }
 

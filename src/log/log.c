@@ -7,6 +7,7 @@
 #include "log/checksum.h"
 #include "mutants.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -246,11 +247,12 @@ static int write_superblock(struct nvlog *log, const struct nvlog_identity *id,
  * removing it (unmapping, freeing the pages) cost many times what a small
  * file's whole life costs through the kernel. So a log that goes is kept by
  * its process instead, a few at a time: renamed to a name of that process
- * (.spare-PID-N.log, which neither recovery nor the tools take for a log),
+ * (.spare-PID-N, which neither recovery nor the tools take for a log),
  * still mapped, and made the next new log of a file in the same directory
  * by writing its superblock anew and renaming it back. A normal exit or an
  * exec removes them (nvlog_spares_drop); a killed process leaves its few
- * behind, and the next process with its pid replaces them. */
+ * behind, which the next process to keep a spare in that directory
+ * removes (share blocks' too). */
 
 #define MAX_SPARES     4
 #define SPARE_MAX_SIZE ((uint64_t)256 << 10)
@@ -295,6 +297,37 @@ static void spares_check_owner(void)
     spares_pid = me;
 }
 
+/* spares_lock held: the spares (of logs and share blocks) that processes
+ * since killed left in the directory kept as dirfd are removed, once per
+ * process and directory. */
+static int reaped_dirs[MAX_LOG_DIRS];
+static int nreaped;
+
+static void reap_dead_spares(int kept)
+{
+    for (int i = 0; i < nreaped; i++)
+        if (reaped_dirs[i] == kept)
+            return;
+    if (nreaped < MAX_LOG_DIRS)
+        reaped_dirs[nreaped++] = kept;
+    int dir = sys_openat(kept, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir < 0)
+        return;
+    char buf[4096];
+    long n;
+    while ((n = sys_getdents64(dir, buf, sizeof(buf))) > 0) {
+        for (long at = 0; at < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + at);
+            at += d->d_reclen;
+            int pid;
+            if (sscanf(d->d_name, ".spare-%d-", &pid) == 1 && pid > 0 && pid != spares_pid &&
+                !sys_process_exists(pid))
+                sys_unlinkat(kept, d->d_name, 0);
+        }
+    }
+    sys_close(dir);
+}
+
 /* Keeps the log, which is going, as a spare: 0 when it is kept (the name
  * gone and the log detached), or a negative errno when it is not. */
 static int keep_spare(struct nvlog *log, int dirfd, const char *name)
@@ -306,11 +339,12 @@ static int keep_spare(struct nvlog *log, int dirfd, const char *name)
         return -EMFILE;
     nv_mutex_lock(&spares_lock);
     spares_check_owner();
+    reap_dead_spares(kept);
     int rc = nspares < MAX_SPARES ? 0 : -ENOSPC;
     struct spare *s = &spares[nspares];
     if (rc == 0) {
         s->number = free_spare_number();
-        snprintf(s->name, sizeof(s->name), ".spare-%d-%d.log", spares_pid, s->number);
+        snprintf(s->name, sizeof(s->name), ".spare-%d-%d", spares_pid, s->number);
         rc = sys_renameat(dirfd, name, kept, s->name);
     }
     if (rc == 0) {
