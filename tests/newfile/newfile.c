@@ -181,7 +181,7 @@ static void forked_child(void)
  * second's. */
 static int share_side(int me, int tell, int hear)
 {
-    churn("warm", 4, false); /* spares to make the shared file's block from */
+    churn(me ? "warm1-" : "warm0-", 4, false); /* spares to make the block from */
     char path[512], c;
     snprintf(path, sizeof(path), "%s/shared", dir);
     if (me == 1 && read(hear, &c, 1) != 1)
