@@ -409,6 +409,30 @@ void nvlog_spares_drop(void)
     nv_mutex_unlock(&spares_lock);
 }
 
+/* The new log, open as fd and complete and durable when rc is 0, renamed
+ * from `from` in from_dir to `name` in dirfd, and attached: the name must
+ * not appear before the file is complete and durable. On failure (or when
+ * rc is an error) the log goes, file and all. */
+static int give_name(struct nvlog *log, int fd, int rc, int from_dir, const char *from, int dirfd,
+                     const char *name)
+{
+    if (rc == 0)
+        rc = sys_renameat(from_dir, from, dirfd, name);
+    if (rc == 0)
+        rc = sys_fsync(dirfd);
+    struct stat st;
+    if (rc == 0)
+        rc = sys_fstat(fd, &st);
+    if (rc < 0) {
+        nvlog_close(log);
+        sys_close(fd);
+        sys_unlinkat(from_dir, from, 0);
+        return rc;
+    }
+    attached(log, fd, dirfd, name, &st, false);
+    return 0;
+}
+
 /* The new log made from a spare; as nvlog_create. */
 static int create_from_spare(struct nvlog *log, int dirfd, const char *name,
                              const struct nvlog_identity *id, uid_t owner, uint64_t committed_size)
@@ -424,22 +448,7 @@ static int create_from_spare(struct nvlog *log, int dirfd, const char *name,
     int rc = nvlog_file_give(fd, owner);
     if (rc == 0)
         rc = write_superblock(log, id, committed_size, s.gen + 1, false);
-    /* The name must not appear before the superblock is durable. */
-    if (rc == 0)
-        rc = sys_renameat(s.dirfd, s.name, dirfd, name);
-    if (rc == 0)
-        rc = sys_fsync(dirfd);
-    struct stat st;
-    if (rc == 0)
-        rc = sys_fstat(fd, &st);
-    if (rc < 0) {
-        nvlog_close(log);
-        sys_close(fd);
-        sys_unlinkat(s.dirfd, s.name, 0);
-        return rc;
-    }
-    attached(log, fd, dirfd, name, &st, false);
-    return 0;
+    return give_name(log, fd, rc, s.dirfd, s.name, dirfd, name);
 }
 
 int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nvlog_identity *id,
@@ -470,24 +479,9 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
     pm_populate(&log->map, 0, NVLOG_HEADER_SIZE);
     log->populated = NVLOG_HEADER_SIZE;
     rc = write_superblock(log, id, committed_size, 1, true);
-    /* The name must not appear before the file is complete and durable. */
     if (rc == 0)
         rc = sys_fsync(fd);
-    if (rc == 0)
-        rc = sys_renameat(dirfd, tmp, dirfd, name);
-    if (rc == 0)
-        rc = sys_fsync(dirfd);
-    struct stat st;
-    if (rc == 0)
-        rc = sys_fstat(fd, &st);
-    if (rc < 0) {
-        nvlog_close(log);
-        sys_close(fd);
-        sys_unlinkat(dirfd, tmp, 0);
-        return rc;
-    }
-    attached(log, fd, dirfd, name, &st, false);
-    return 0;
+    return give_name(log, fd, rc, dirfd, tmp, dirfd, name);
 }
 
 int nvlog_remove(struct nvlog *log, int dirfd, const char *name)
