@@ -47,7 +47,11 @@ static int for_every_file(int (*op)(struct nvfile *f))
 
 int nvops_settle_all(void)
 {
-    return for_every_file(nvfile_settle);
+    int rc = for_every_file(nvfile_settle);
+    /* the process ends, or its image does */
+    nvlog_spares_drop();
+    nvshare_spares_drop();
+    return rc;
 }
 
 int nvops_commit_all(void)

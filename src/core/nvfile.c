@@ -384,13 +384,14 @@ int nvfile_remove_log(struct nvfile *f)
 {
     if (!nvlog_exists(&f->journal.log))
         return 0;
-    nvlog_close(&f->journal.log);
     int dirfd = open_log_dir(f, false);
-    if (dirfd < 0)
+    if (dirfd < 0) {
+        nvlog_close(&f->journal.log);
         return dirfd;
-    int rc = sys_unlinkat(dirfd, f->log_name, 0);
+    }
+    int rc = nvlog_remove(&f->journal.log, dirfd, f->log_name);
     sys_close(dirfd);
-    return rc == -ENOENT ? 0 : rc;
+    return rc;
 }
 
 void nvfile_pin(struct nvfile *f)

@@ -148,8 +148,148 @@ static int map_block(void *base, int fd, uint64_t size)
     return sys_mmap_failed(p) ? (int)(long)p : 0;
 }
 
+/* ---- spare blocks ----------------------------------------------------------
+ * Making a block (a file, its size, two mappings, its first page touched)
+ * and removing it cost more than a small file's whole life through the
+ * kernel. So the last process to close a file keeps its block, a few at a
+ * time, under a name of its own in the log directory (.spare-PID-N.share),
+ * still mapped, and makes the next new block in that directory from it:
+ * renamed in place, then cleared. Joiners come only once the first process
+ * lets them (nvowner_share), after the block is made. A normal exit or an
+ * exec removes the spares (nvshare_spares_drop); a killed process leaves
+ * its few behind, which the next process to keep a spare log in that
+ * directory removes (log.c). */
+
+#define MAX_SPARES 4
+
+struct spare_block {
+    char path[PATH_MAX]; /* LOG_DIR/.spare-PID-N.share */
+    size_t dir_len;      /* of LOG_DIR */
+    int number;
+    struct nvshare_block *block;
+};
+
+static pthread_mutex_t spares_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spare_block spares[MAX_SPARES];
+static int nspares;
+static int spares_pid;
+
+/* spares_lock held: the spares a forked child inherited are its parent's;
+ * the child only lets go of their mappings. */
+static void spares_check_owner(void)
+{
+    int me = sys_getpid();
+    if (spares_pid == me)
+        return;
+    for (int i = 0; i < nspares; i++)
+        sys_munmap(spares[i].block, BLOCK_RESERVE);
+    nspares = 0;
+    spares_pid = me;
+}
+
+static bool spare_number_used(int n)
+{
+    for (int i = 0; i < nspares; i++)
+        if (spares[i].number == n)
+            return true;
+    return false;
+}
+
+/* Keeps f's block, mapped at its first size, as a spare at `path`'s
+ * place; true when kept. */
+static bool keep_spare(struct nvfile *f, const char *path)
+{
+    if (f->share.mapped != SAVE_OFFSET)
+        return false;
+    bool kept = false;
+    pthread_mutex_lock(&spares_lock);
+    spares_check_owner();
+    if (nspares < MAX_SPARES) {
+        struct spare_block *s = &spares[nspares];
+        int n = 0;
+        while (spare_number_used(n))
+            n++;
+        s->dir_len = strlen(f->log_dir);
+        int len =
+            snprintf(s->path, sizeof(s->path), "%s/.spare-%d-%d.share", f->log_dir, spares_pid, n);
+        kept = len > 0 && (size_t)len < sizeof(s->path) &&
+               sys_renameat(AT_FDCWD, path, AT_FDCWD, s->path) == 0;
+        if (kept) {
+            s->number = n;
+            s->block = f->share.block;
+            nspares++;
+        }
+    }
+    pthread_mutex_unlock(&spares_lock);
+    return kept;
+}
+
+/* A block for f made from a spare of its log directory, renamed to `path`
+ * and cleared as a new one is; NULL when there is none. */
+static struct nvshare_block *take_spare(const struct nvfile *f, const char *path)
+{
+    struct spare_block s = {.block = NULL};
+    size_t dir_len = strlen(f->log_dir);
+    pthread_mutex_lock(&spares_lock);
+    spares_check_owner();
+    for (int i = nspares - 1; i >= 0 && !s.block; i--) {
+        if (spares[i].dir_len != dir_len || strncmp(spares[i].path, f->log_dir, dir_len) != 0)
+            continue;
+        s = spares[i];
+        spares[i] = spares[--nspares];
+    }
+    pthread_mutex_unlock(&spares_lock);
+    if (!s.block)
+        return NULL;
+    if (sys_renameat(AT_FDCWD, s.path, AT_FDCWD, path) < 0) {
+        sys_munmap(s.block, BLOCK_RESERVE);
+        return NULL;
+    }
+    memset(s.block, 0, sizeof(*s.block));
+    return s.block;
+}
+
+void nvshare_spares_drop(void)
+{
+    pthread_mutex_lock(&spares_lock);
+    bool own = spares_pid == sys_getpid();
+    for (int i = 0; i < nspares; i++) {
+        sys_munmap(spares[i].block, BLOCK_RESERVE);
+        if (own)
+            sys_unlinkat(AT_FDCWD, spares[i].path, 0);
+    }
+    nspares = 0;
+    pthread_mutex_unlock(&spares_lock);
+}
+
+/* The first process's block made from a spare: 0, or -ENOENT when there is
+ * none. */
+static int open_spare(struct nvfile *f)
+{
+    char path[PATH_MAX];
+    block_path(f, path, sizeof(path));
+    struct nvshare_block *b = take_spare(f, path);
+    if (!b)
+        return -ENOENT;
+    int rc = init_block(b);
+    if (rc < 0) {
+        sys_munmap(b, BLOCK_RESERVE);
+        sys_unlinkat(AT_FDCWD, path, 0);
+        return rc;
+    }
+    f->share.block = b;
+    f->share.mapped = SAVE_OFFSET;
+    return 0;
+}
+
 int nvshare_open(struct nvfile *f, bool first)
 {
+    if (first && open_spare(f) == 0) {
+        put_state(f);
+        end_change(f->share.block, true);
+        claim_reader(f);
+        return 0;
+    }
     int fd = open_block_file(f, first);
     if (fd < 0)
         return fd;
@@ -223,13 +363,14 @@ void nvshare_close(struct nvfile *f, bool last)
         nvowner_unmark(&f->owner, (int)(f->share.reader - f->share.block->readers));
     }
     f->share.reader = NULL;
-    sys_munmap(f->share.block, BLOCK_RESERVE);
-    f->share.block = NULL;
-    if (last) {
-        char path[PATH_MAX];
-        block_path(f, path, sizeof(path));
-        sys_unlinkat(AT_FDCWD, path, 0);
+    char path[PATH_MAX];
+    block_path(f, path, sizeof(path));
+    if (!last || !keep_spare(f, path)) {
+        sys_munmap(f->share.block, BLOCK_RESERVE);
+        if (last)
+            sys_unlinkat(AT_FDCWD, path, 0);
     }
+    f->share.block = NULL;
 }
 
 /* ---- the state ------------------------------------------------------------ */

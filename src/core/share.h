@@ -51,6 +51,10 @@ int nvshare_open(struct nvfile *f, bool first);
  * file). */
 void nvshare_close(struct nvfile *f, bool last);
 
+/* Removes the spare blocks this process keeps (share.c): at its normal
+ * exit and exec. */
+void nvshare_spares_drop(void);
+
 /* The file is served by another process already: makes it shared and takes
  * its state over. 0, -EAGAIN when that process's running epoch holds redo
  * records (it goes undo at its next commit; the caller uses the kernel

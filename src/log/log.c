@@ -7,6 +7,7 @@
 #include "log/checksum.h"
 #include "mutants.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -214,12 +215,250 @@ static uint64_t log_instance(void)
            ((uint64_t)sys_gettid() << 48);
 }
 
+/* Writes the superblock of a new log for a data file of the given identity
+ * and committed size, generation gen, and makes it durable. What an earlier
+ * use of the file left in the superblock goes; its records, of older
+ * generations, no longer count. */
+static int write_superblock(struct nvlog *log, const struct nvlog_identity *id,
+                            uint64_t committed_size, uint64_t gen, bool fresh)
+{
+    if (!fresh)
+        pm_fill(&log->map, 0, 0, NVLOG_HEADER_SIZE);
+    memset(&log->state, 0, sizeof(log->state));
+    log->state.id = *id;
+    log->state.committed_size = committed_size;
+    log->state.gen = gen;
+    log->state.instance = log_instance();
+    start_generation(log);
+    /* Both slots are written so a valid older slot can never outrank. */
+    struct nvlog_slot s = log->state;
+    s.seq = 0;
+    nvlog_slot_seal(&s);
+    memcpy(log->map.base + nvlog_slot_offset(0), &s, sizeof(s));
+    s.seq = 1;
+    nvlog_slot_seal(&s);
+    memcpy(log->map.base + nvlog_slot_offset(1), &s, sizeof(s));
+    log->state = s;
+    return pm_persist(&log->map, 0, fresh ? NVLOG_SLOT_STRIDE + sizeof(s) : NVLOG_HEADER_SIZE);
+}
+
+/* ---- spare logs -----------------------------------------------------------
+ * Making a log (a file, its space, a mapping, its first page touched) and
+ * removing it (unmapping, freeing the pages) cost many times what a small
+ * file's whole life costs through the kernel. So a log that goes is kept by
+ * its process instead, a few at a time: renamed to a name of that process
+ * (.spare-PID-N, which neither recovery nor the tools take for a log),
+ * still mapped, and made the next new log of a file in the same directory
+ * by writing its superblock anew and renaming it back. A normal exit or an
+ * exec removes them (nvlog_spares_drop); a killed process leaves its few
+ * behind, which the next process to keep a spare in that directory
+ * removes (share blocks' too). */
+
+#define MAX_SPARES     4
+#define SPARE_MAX_SIZE ((uint64_t)256 << 10)
+
+struct spare {
+    int dirfd;  /* kept descriptor of its directory */
+    int number; /* N of its name */
+    char name[48];
+    dev_t dev;
+    ino_t ino;
+    struct pm_map map;
+    uint64_t size, populated, gen;
+};
+
+static pthread_mutex_t spares_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spare spares[MAX_SPARES];
+static int nspares;
+static int spares_pid;
+
+/* spares_lock held, a place free: the lowest number no spare has. */
+static int free_spare_number(void)
+{
+    int n = 0;
+    for (int i = 0; i < nspares; i++)
+        if (spares[i].number == n) {
+            n++;
+            i = -1;
+        }
+    return n;
+}
+
+/* spares_lock held: spares a forked child inherited are its parent's, whose
+ * files they are; the child only lets go of their mappings. */
+static void spares_check_owner(void)
+{
+    int me = sys_getpid();
+    if (spares_pid == me)
+        return;
+    for (int i = 0; i < nspares; i++)
+        pm_unmap(&spares[i].map);
+    nspares = 0;
+    spares_pid = me;
+}
+
+/* spares_lock held: the spares (of logs and share blocks) that processes
+ * since killed left in the directory kept as dirfd are removed, once per
+ * process and directory. */
+static int reaped_dirs[MAX_LOG_DIRS];
+static int nreaped;
+
+static void reap_dead_spares(int kept)
+{
+    for (int i = 0; i < nreaped; i++)
+        if (reaped_dirs[i] == kept)
+            return;
+    if (nreaped < MAX_LOG_DIRS)
+        reaped_dirs[nreaped++] = kept;
+    int dir = sys_openat(kept, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir < 0)
+        return;
+    char buf[4096];
+    long n;
+    while ((n = sys_getdents64(dir, buf, sizeof(buf))) > 0) {
+        for (long at = 0; at < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + at);
+            at += d->d_reclen;
+            int pid;
+            if (sscanf(d->d_name, ".spare-%d-", &pid) == 1 && pid > 0 && pid != spares_pid &&
+                !sys_process_exists(pid))
+                sys_unlinkat(kept, d->d_name, 0);
+        }
+    }
+    sys_close(dir);
+}
+
+/* Keeps the log, which is going, as a spare: 0 when it is kept (the name
+ * gone and the log detached), or a negative errno when it is not. */
+static int keep_spare(struct nvlog *log, int dirfd, const char *name)
+{
+    if (log->size > SPARE_MAX_SIZE)
+        return -EFBIG;
+    int kept = kept_dir(dirfd);
+    if (kept < 0)
+        return -EMFILE;
+    nv_mutex_lock(&spares_lock);
+    spares_check_owner();
+    reap_dead_spares(kept);
+    int rc = nspares < MAX_SPARES ? 0 : -ENOSPC;
+    struct spare *s = &spares[nspares];
+    if (rc == 0) {
+        s->number = free_spare_number();
+        snprintf(s->name, sizeof(s->name), ".spare-%d-%d", spares_pid, s->number);
+        rc = sys_renameat(dirfd, name, kept, s->name);
+    }
+    if (rc == 0) {
+        s->dirfd = kept;
+        s->dev = log->dev;
+        s->ino = log->ino;
+        s->map = log->map;
+        s->size = log->size;
+        s->populated = log->populated;
+        s->gen = log->state.gen;
+        nspares++;
+    }
+    nv_mutex_unlock(&spares_lock);
+    if (rc < 0)
+        return rc;
+    kept_close(log->fd);
+    if (log->counted)
+        __atomic_sub_fetch(&kept_logs, 1, __ATOMIC_RELAXED);
+    nvlog_init(log);
+    return 0;
+}
+
+/* Takes a spare of the directory dirfd, opened as *fd; false when there is
+ * none. */
+static bool take_spare(int dirfd, struct spare *out, int *fd)
+{
+    int kept = kept_dir(dirfd);
+    bool found = false;
+    nv_mutex_lock(&spares_lock);
+    spares_check_owner();
+    for (int i = nspares - 1; i >= 0 && !found; i--) {
+        if (spares[i].dirfd != kept)
+            continue;
+        *out = spares[i];
+        spares[i] = spares[--nspares];
+        found = true;
+    }
+    nv_mutex_unlock(&spares_lock);
+    if (!found)
+        return false;
+    *fd = sys_openat(out->dirfd, out->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    struct stat st;
+    if (*fd >= 0 && sys_fstat(*fd, &st) == 0 && st.st_dev == out->dev && st.st_ino == out->ino)
+        return true;
+    /* Replaced behind the library's back: not a log of this process. */
+    if (*fd >= 0)
+        sys_close(*fd);
+    pm_unmap(&out->map);
+    return false;
+}
+
+void nvlog_spares_drop(void)
+{
+    nv_mutex_lock(&spares_lock);
+    bool own = spares_pid == sys_getpid();
+    for (int i = 0; i < nspares; i++) {
+        pm_unmap(&spares[i].map);
+        if (own)
+            sys_unlinkat(spares[i].dirfd, spares[i].name, 0);
+    }
+    nspares = 0;
+    nv_mutex_unlock(&spares_lock);
+}
+
+/* The new log, open as fd and complete and durable when rc is 0, renamed
+ * from `from` in from_dir to `name` in dirfd, and attached: the name must
+ * not appear before the file is complete and durable. On failure (or when
+ * rc is an error) the log goes, file and all. */
+static int give_name(struct nvlog *log, int fd, int rc, int from_dir, const char *from, int dirfd,
+                     const char *name)
+{
+    if (rc == 0)
+        rc = sys_renameat(from_dir, from, dirfd, name);
+    if (rc == 0)
+        rc = sys_fsync(dirfd);
+    struct stat st;
+    if (rc == 0)
+        rc = sys_fstat(fd, &st);
+    if (rc < 0) {
+        nvlog_close(log);
+        sys_close(fd);
+        sys_unlinkat(from_dir, from, 0);
+        return rc;
+    }
+    attached(log, fd, dirfd, name, &st, false);
+    return 0;
+}
+
+/* The new log made from a spare; as nvlog_create. */
+static int create_from_spare(struct nvlog *log, int dirfd, const char *name,
+                             const struct nvlog_identity *id, uid_t owner, uint64_t committed_size)
+{
+    struct spare s;
+    int fd;
+    if (!take_spare(dirfd, &s, &fd))
+        return -ENOENT;
+    log->attached = true; /* for nvlog_close on failure */
+    log->map = s.map;
+    log->size = s.size;
+    log->populated = s.populated;
+    int rc = nvlog_file_give(fd, owner);
+    if (rc == 0)
+        rc = write_superblock(log, id, committed_size, s.gen + 1, false);
+    return give_name(log, fd, rc, s.dirfd, s.name, dirfd, name);
+}
+
 int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nvlog_identity *id,
                  uid_t owner, uint64_t committed_size)
 {
     char tmp[256];
     if (snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= (int)sizeof(tmp))
         return -ENAMETOOLONG;
+    if (create_from_spare(log, dirfd, name, id, owner, committed_size) == 0)
+        return 0;
     int fd = create_temp(dirfd, tmp);
     if (fd < 0)
         return fd;
@@ -239,40 +478,19 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
      * log that never holds a record costs one page. */
     pm_populate(&log->map, 0, NVLOG_HEADER_SIZE);
     log->populated = NVLOG_HEADER_SIZE;
-    memset(&log->state, 0, sizeof(log->state));
-    log->state.id = *id;
-    log->state.committed_size = committed_size;
-    log->state.gen = 1;
-    log->state.instance = log_instance();
-    start_generation(log);
-    /* Both slots are written so a valid older slot can never outrank. */
-    struct nvlog_slot s = log->state;
-    s.seq = 0;
-    nvlog_slot_seal(&s);
-    memcpy(log->map.base + nvlog_slot_offset(0), &s, sizeof(s));
-    s.seq = 1;
-    nvlog_slot_seal(&s);
-    memcpy(log->map.base + nvlog_slot_offset(1), &s, sizeof(s));
-    log->state = s;
-    rc = pm_persist(&log->map, 0, NVLOG_SLOT_STRIDE + sizeof(s));
-    /* The name must not appear before the file is complete and durable. */
+    rc = write_superblock(log, id, committed_size, 1, true);
     if (rc == 0)
         rc = sys_fsync(fd);
-    if (rc == 0)
-        rc = sys_renameat(dirfd, tmp, dirfd, name);
-    if (rc == 0)
-        rc = sys_fsync(dirfd);
-    struct stat st;
-    if (rc == 0)
-        rc = sys_fstat(fd, &st);
-    if (rc < 0) {
-        nvlog_close(log);
-        sys_close(fd);
-        sys_unlinkat(dirfd, tmp, 0);
-        return rc;
-    }
-    attached(log, fd, dirfd, name, &st, false);
-    return 0;
+    return give_name(log, fd, rc, dirfd, tmp, dirfd, name);
+}
+
+int nvlog_remove(struct nvlog *log, int dirfd, const char *name)
+{
+    if (keep_spare(log, dirfd, name) == 0)
+        return 0;
+    nvlog_close(log);
+    int rc = sys_unlinkat(dirfd, name, 0);
+    return rc == -ENOENT ? 0 : rc;
 }
 
 /* Opens and maps the log, read-write or read-only, and finds its state. */

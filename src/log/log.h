@@ -104,6 +104,15 @@ int nvlog_identity_read(int fd, struct nvlog_identity *id, uint64_t *size);
 /* Unmaps and forgets the log; the file stays. */
 void nvlog_close(struct nvlog *log);
 
+/* Detaches the log and removes its name `name` from dirfd: from then on the
+ * data file has no log. The process may keep the file, mapped, under
+ * another name to make its next new log from (see log.c, spare logs).
+ * Returns 0 or a negative errno. */
+int nvlog_remove(struct nvlog *log, int dirfd, const char *name);
+
+/* Removes the spare logs this process keeps: at its normal exit and exec. */
+void nvlog_spares_drop(void);
+
 /* Makes room for records totalling `bytes` (use nvlog_record_span) beyond
  * the tail, growing the file. Returns 0, -ENOSPC or another negative errno;
  * nothing changes on failure. */

@@ -406,11 +406,35 @@ static void w_threads(struct wctx *w, int scale, bool overlap)
         d_close(d, shared, 0);
 }
 
+/* Small files made anew, as a journal is: two files in turn emptied
+ * (O_TRUNC) or kept, a few small writes, sometimes an fsync between them,
+ * then a close. Each close lets the file's log go and the next first
+ * write makes one, so crashes fall before and after the first durability
+ * point of a file with nothing committed, with logs made from the spare
+ * of a file closed before. */
+static void w_smallfiles(struct wctx *w, int scale)
+{
+    for (int i = 0; i < 24 * scale; i++) {
+        int f = i % 2;
+        int s = d_open(w->d, f, chance(w, 70) ? O_TRUNC : 0, 0);
+        int writes = (int)rng_range(&w->r, 1, 4);
+        for (int k = 0; k < writes; k++) {
+            uint64_t len = rng_range(&w->r, 1, 300);
+            d_write(w->d, s, data(w, len), len, 0);
+            if (chance(w, 40))
+                d_fsync(w->d, s, false, 0);
+        }
+        if (chance(w, 20))
+            read_burst(w, s, f, 2, 300);
+        d_close(w->d, s, 0);
+    }
+}
+
 /* ---- table ---------------------------------------------------------------- */
 
 static const char *const names[] = {
     "append",   "overwrite",        "unaligned",       "multiblock", "truncate",
-    "twofiles", "threads_disjoint", "threads_overlap", "tx",
+    "twofiles", "threads_disjoint", "threads_overlap", "tx",         "smallfiles",
 };
 
 int workload_count(void)
@@ -462,6 +486,9 @@ void workload_run(struct driver *d, int w, uint64_t seed)
         break;
     case 8:
         w_tx(&c, scale);
+        break;
+    case 9:
+        w_smallfiles(&c, scale);
         break;
     }
     free(c.buf);

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * newfile DIR - short-lived small files, made one after another as a
+ * journal is (run under NVMMIO_PATH=DIR, linked with the library). The
+ * logs and share blocks they leave are kept by the process as spares and
+ * made into the next files' (see log.c and share.c): every file must read
+ * back as written, through the library and without it; no file keeps a
+ * log or share block once closed; a forked child makes its own spares and
+ * leaves its parent's alone; a second process joins a file whose share
+ * block was a spare and sees the first one's writes, and the first its;
+ * a normal exit leaves no spare behind, and those of a killed process go
+ * with the next process that keeps one.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "libnvmmio.h"
+
+#define ROUNDS 40
+#define LEN    100
+
+static const char *dir;
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            if (++failures > 20)                                                                   \
+                exit(1);                                                                           \
+        }                                                                                          \
+    } while (0)
+
+static void fill(char *buf, size_t n, int tag)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)('a' + (tag * 7 + (int)i) % 26);
+}
+
+/* The file's bytes read without the library (raw system calls). */
+static ssize_t raw_read(const char *path, char *buf, size_t n)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t got = syscall(SYS_read, fd, buf, n);
+    syscall(SYS_close, fd);
+    return got;
+}
+
+/* Entries of DIR/.nvmmio whose name starts with prefix and ends with
+ * suffix. */
+static int count_entries(const char *prefix, const char *suffix)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/.nvmmio", dir);
+    DIR *d = opendir(p);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    size_t ls = strlen(suffix);
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (!strncmp(e->d_name, prefix, strlen(prefix)) && l >= ls &&
+            !strcmp(e->d_name + l - ls, suffix))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int count_spares_of(pid_t pid)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), ".spare-%d-", (int)pid);
+    return count_entries(prefix, "");
+}
+
+/* Makes file `name` anew (or empties it), writes LEN bytes tagged `tag`
+ * in one or two writes, fsyncs when asked, closes it and checks it. */
+static void make_file(const char *name, int tag, bool do_fsync)
+{
+    char path[512], buf[LEN], got[LEN + 1];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    fill(buf, LEN, tag);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
+    if (fd < 0)
+        return;
+    CHECK(nvmmio_is_managed(fd) == 1, "%s is not managed", path);
+    size_t half = (size_t)(tag % LEN);
+    CHECK(write(fd, buf, half) == (ssize_t)half, "write %s", path);
+    if (do_fsync)
+        CHECK(fsync(fd) == 0, "fsync %s", path);
+    CHECK(write(fd, buf + half, LEN - half) == (ssize_t)(LEN - half), "write %s", path);
+    CHECK(close(fd) == 0, "close %s", path);
+    CHECK(raw_read(path, got, sizeof(got)) == LEN && !memcmp(got, buf, LEN),
+          "%s (tag %d) does not read back as written without the library", path, tag);
+    fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && read(fd, got, sizeof(got)) == LEN && !memcmp(got, buf, LEN),
+          "%s (tag %d) does not read back as written through the library", path, tag);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Files made, closed and removed in turn; when no other process has a
+ * file open (`alone`), none keeps a log or a share block after. */
+static void churn(const char *prefix, int rounds, bool alone)
+{
+    for (int i = 0; i < rounds; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s%d", prefix, i % 3);
+        make_file(name, i, i % 4 == 1);
+        if (i % 3 == 2) {
+            char path[512];
+            snprintf(path, sizeof(path), "%s/%s", dir, name);
+            CHECK(unlink(path) == 0, "unlink %s", path);
+        }
+    }
+    if (!alone) /* another process has a file open */
+        return;
+    CHECK(count_entries("", ".log") == 0, "a closed file kept its log");
+    CHECK(count_entries("", ".share") == count_entries(".spare-", ".share"),
+          "a closed file kept its share block");
+}
+
+static bool wait_ok(pid_t pid)
+{
+    int st;
+    return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* A process killed with spares leaves them; the next one to keep a spare
+ * in the directory removes them. */
+static void killed_spares(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        churn("killed", 6, true);
+        kill(getpid(), SIGKILL);
+        _exit(1);
+    }
+    int st;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFSIGNALED(st), "the child was not killed");
+    CHECK(count_spares_of(pid) > 0, "the killed child had no spares");
+    churn("reaper", 3, true);
+    CHECK(count_spares_of(pid) == 0, "the spares of a killed process stay");
+}
+
+/* A child makes files of its own: its spares are its, its parent's stay. */
+static void forked_child(void)
+{
+    int before = count_spares_of(getpid());
+    pid_t pid = fork();
+    if (pid == 0) {
+        churn("child", ROUNDS / 2, true);
+        exit(failures ? 1 : 0);
+    }
+    CHECK(pid > 0 && wait_ok(pid), "the forked child failed");
+    CHECK(count_spares_of(pid) == 0, "the child's exit left its spares");
+    CHECK(count_spares_of(getpid()) == before, "the child took its parent's spares");
+    churn("after", ROUNDS / 2, true);
+}
+
+/* Process `me` of two sharing one file, whose share block was made from a
+ * spare: the first opens it and writes its byte, the second opens it,
+ * writes its own and must see the first's, then the first must see the
+ * second's. */
+static int share_side(int me, int tell, int hear)
+{
+    churn(me ? "warm1-" : "warm0-", 4, false); /* spares to make the block from */
+    char path[512], c;
+    snprintf(path, sizeof(path), "%s/shared", dir);
+    if (me == 1 && read(hear, &c, 1) != 1)
+        return 1;
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0 && nvmmio_is_managed(fd) == 1, "open %s", path);
+    if (fd < 0)
+        return 1;
+    char mine = (char)('A' + me), other = 0;
+    CHECK(pwrite(fd, &mine, 1, me) == 1, "pwrite by %d", me);
+    if (me == 0 && (write(tell, "x", 1) != 1 || read(hear, &c, 1) != 1))
+        return 1;
+    CHECK(pread(fd, &other, 1, 1 - me) == 1 && other == 'A' + (1 - me),
+          "process %d does not see the other's write", me);
+    if (write(tell, "x", 1) != 1 || read(hear, &c, 1) != 1)
+        return 1;
+    if (me == 1 && write(tell, "x", 1) != 1)
+        return 1;
+    CHECK(close(fd) == 0, "close by %d", me);
+    return failures ? 1 : 0;
+}
+
+static void shared_file(void)
+{
+    int a[2], b[2];
+    if (pipe(a) < 0 || pipe(b) < 0) {
+        CHECK(false, "pipe");
+        return;
+    }
+    pid_t p0 = fork();
+    if (p0 == 0)
+        exit(share_side(0, a[1], b[0]));
+    pid_t p1 = fork();
+    if (p1 == 0)
+        exit(share_side(1, b[1], a[0]));
+    bool ok0 = wait_ok(p0), ok1 = wait_ok(p1);
+    CHECK(p0 > 0 && p1 > 0 && ok0 && ok1, "a process sharing a file failed");
+    char path[512], got[2];
+    snprintf(path, sizeof(path), "%s/shared", dir);
+    CHECK(raw_read(path, got, 2) == 2 && got[0] == 'A' && got[1] == 'B',
+          "the shared file lost a write");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: newfile DIR\n");
+        return 2;
+    }
+    dir = argv[1];
+    /* The whole run in a child, so that its exit can be checked. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        killed_spares();
+        churn("f", ROUNDS, true);
+        CHECK(count_spares_of(getpid()) > 0, "the process keeps no spare");
+        forked_child();
+        shared_file();
+        exit(failures ? 1 : 0);
+    }
+    CHECK(pid > 0 && wait_ok(pid), "the run failed");
+    CHECK(count_entries(".spare-", "") == 0, "a normal exit left spares");
+    if (failures)
+        return 1;
+    printf("ok\n");
+    return 0;
+}
