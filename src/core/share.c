@@ -152,7 +152,8 @@ static int map_block(void *base, int fd, uint64_t size)
  * Making a block (a file, its size, two mappings, its first page touched)
  * and removing it cost more than a small file's whole life through the
  * kernel. So the last process to close a file keeps its block, a few at a
- * time, under a name of its own in the log directory (.spare-PID-N.share),
+ * time, under a name of its own in the log directory
+ * (.spare-PID-TOKEN-N.share: nvlog_spare_prefix),
  * still mapped, and makes the next new block in that directory from it:
  * renamed in place, then cleared. Joiners come only once the first process
  * lets them (nvowner_share), after the block is made. A normal exit or an
@@ -163,7 +164,7 @@ static int map_block(void *base, int fd, uint64_t size)
 #define MAX_SPARES 4
 
 struct spare_block {
-    char path[PATH_MAX]; /* LOG_DIR/.spare-PID-N.share */
+    char path[PATH_MAX]; /* LOG_DIR/.spare-PID-TOKEN-N.share */
     size_t dir_len;      /* of LOG_DIR */
     int number;
     struct nvshare_block *block;
@@ -210,8 +211,9 @@ static bool keep_spare(struct nvfile *f, const char *path)
         while (spare_number_used(n))
             n++;
         s->dir_len = strlen(f->log_dir);
-        int len =
-            snprintf(s->path, sizeof(s->path), "%s/.spare-%d-%d.share", f->log_dir, spares_pid, n);
+        char prefix[40];
+        nvlog_spare_prefix(prefix, sizeof(prefix));
+        int len = snprintf(s->path, sizeof(s->path), "%s/%s%d.share", f->log_dir, prefix, n);
         kept = len > 0 && (size_t)len < sizeof(s->path) &&
                sys_renameat(AT_FDCWD, path, AT_FDCWD, s->path) == 0;
         if (kept) {

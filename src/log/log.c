@@ -247,7 +247,8 @@ static int write_superblock(struct nvlog *log, const struct nvlog_identity *id,
  * removing it (unmapping, freeing the pages) cost many times what a small
  * file's whole life costs through the kernel. So a log that goes is kept by
  * its process instead, a few at a time: renamed to a name of that process
- * (.spare-PID-N, which neither recovery nor the tools take for a log),
+ * (.spare-PID-TOKEN-N, see nvlog_spare_prefix; neither recovery nor the
+ * tools take it for a log),
  * still mapped, and made the next new log of a file in the same directory
  * by writing its superblock anew and renaming it back. A normal exit or an
  * exec removes them (nvlog_spares_drop); a killed process leaves its few
@@ -297,6 +298,25 @@ static void spares_check_owner(void)
     spares_pid = me;
 }
 
+void nvlog_spare_prefix(char *buf, size_t n)
+{
+    static uint64_t token;
+    static int token_pid;
+    int me = sys_getpid();
+    if (__atomic_load_n(&token_pid, __ATOMIC_ACQUIRE) != me) {
+        uint64_t t;
+        struct timespec now;
+        if (sys_getrandom(&t, sizeof(t)) != (long)sizeof(t)) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            t = (uint64_t)now.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)now.tv_sec ^ (uint64_t)me;
+        }
+        __atomic_store_n(&token, t, __ATOMIC_RELAXED);
+        __atomic_store_n(&token_pid, me, __ATOMIC_RELEASE);
+    }
+    snprintf(buf, n, ".spare-%d-%016llx-", me,
+             (unsigned long long)__atomic_load_n(&token, __ATOMIC_RELAXED));
+}
+
 /* spares_lock held: the spares (of logs and share blocks) that processes
  * since killed left in the directory kept as dirfd are removed, once per
  * process and directory. */
@@ -344,7 +364,9 @@ static int keep_spare(struct nvlog *log, int dirfd, const char *name)
     struct spare *s = &spares[nspares];
     if (rc == 0) {
         s->number = free_spare_number();
-        snprintf(s->name, sizeof(s->name), ".spare-%d-%d", spares_pid, s->number);
+        char prefix[40];
+        nvlog_spare_prefix(prefix, sizeof(prefix));
+        snprintf(s->name, sizeof(s->name), "%s%d", prefix, s->number);
         rc = sys_renameat(dirfd, name, kept, s->name);
     }
     if (rc == 0) {

@@ -171,6 +171,15 @@ static inline int sys_getpid(void)
 {
     return (int)sys_call6(SYS_getpid, 0, 0, 0, 0, 0, 0);
 }
+/* Whether process pid exists: kill(pid, 0). */
+static inline bool sys_process_exists(int pid)
+{
+    return sys_call6(SYS_kill, pid, 0, 0, 0, 0, 0) != -ESRCH;
+}
+static inline long sys_getrandom(void *buf, size_t n)
+{
+    return sys_call6(SYS_getrandom, (long)buf, (long)n, 0, 0, 0, 0);
+}
 static inline int sys_gettid(void)
 {
     return (int)sys_call6(SYS_gettid, 0, 0, 0, 0, 0, 0);
