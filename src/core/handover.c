@@ -6,7 +6,6 @@
  */
 #include "core/ops.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 
 #include "core/config.h"
@@ -84,6 +83,26 @@ void nvops_hand_over(void)
     nvfd_for_each(sync_offset);
 }
 
+/* Adopts the descriptor `name` of /proc/self/fd (open as *arg) when it is
+ * of a managed file the library does not know yet. */
+static int adopt_entry(const char *name, void *arg)
+{
+    char *end;
+    long fd = strtol(name, &end, 10);
+    if (*end || fd == *(int *)arg || fd < FIRST_MANAGED_FD || nvfd_is_managed((int)fd))
+        return 0;
+    int flags = sys_fcntl((int)fd, F_GETFL, 0);
+    long pos = sys_lseek((int)fd, 0, SEEK_CUR);
+    if (flags < 0 || pos < 0 || nvops_adopt((int)fd, AT_FDCWD, "(inherited)", flags & ~O_TRUNC) < 0)
+        return 0;
+    struct nvofd *o = nvfd_begin((int)fd);
+    if (o) {
+        o->pos = (uint64_t)pos;
+        nvofd_end(o);
+    }
+    return 0;
+}
+
 void nvops_adopt_inherited(void)
 {
     /* Settings are read on first use; a process started without a root
@@ -95,28 +114,7 @@ void nvops_adopt_inherited(void)
     int dir = sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return;
-    char buf[4096];
-    long n;
-    while ((n = sys_getdents64(dir, buf, sizeof(buf))) > 0) {
-        for (long at = 0; at < n;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + at);
-            at += d->d_reclen;
-            char *end;
-            long fd = strtol(d->d_name, &end, 10);
-            if (*end || fd == dir || fd < FIRST_MANAGED_FD || nvfd_is_managed((int)fd))
-                continue;
-            int flags = sys_fcntl((int)fd, F_GETFL, 0);
-            long pos = sys_lseek((int)fd, 0, SEEK_CUR);
-            if (flags < 0 || pos < 0 ||
-                nvops_adopt((int)fd, AT_FDCWD, "(inherited)", flags & ~O_TRUNC) < 0)
-                continue;
-            struct nvofd *o = nvfd_begin((int)fd);
-            if (o) {
-                o->pos = (uint64_t)pos;
-                nvofd_end(o);
-            }
-        }
-    }
+    sys_dir_each(dir, adopt_entry, &dir);
     sys_close(dir);
 }
 

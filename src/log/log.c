@@ -7,7 +7,6 @@
 #include "log/checksum.h"
 #include "mutants.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -323,6 +322,17 @@ void nvlog_spare_prefix(char *buf, size_t n)
 static int reaped_dirs[MAX_LOG_DIRS];
 static int nreaped;
 
+/* Removes the spare `name` of the directory kept as *arg when the process
+ * that named it is gone. */
+static int reap_if_dead(const char *name, void *arg)
+{
+    int pid;
+    if (sscanf(name, ".spare-%d-", &pid) == 1 && pid > 0 && pid != spares_pid &&
+        !sys_process_exists(pid))
+        sys_unlinkat(*(int *)arg, name, 0);
+    return 0;
+}
+
 static void reap_dead_spares(int kept)
 {
     for (int i = 0; i < nreaped; i++)
@@ -333,18 +343,7 @@ static void reap_dead_spares(int kept)
     int dir = sys_openat(kept, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return;
-    char buf[4096];
-    long n;
-    while ((n = sys_getdents64(dir, buf, sizeof(buf))) > 0) {
-        for (long at = 0; at < n;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + at);
-            at += d->d_reclen;
-            int pid;
-            if (sscanf(d->d_name, ".spare-%d-", &pid) == 1 && pid > 0 && pid != spares_pid &&
-                !sys_process_exists(pid))
-                sys_unlinkat(kept, d->d_name, 0);
-        }
-    }
+    sys_dir_each(dir, reap_if_dead, &kept);
     sys_close(dir);
 }
 

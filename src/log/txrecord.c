@@ -5,7 +5,6 @@
  */
 #include "log/txrecord.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -170,27 +169,32 @@ static int read_record(int dirfd, const char *name, uid_t owner, struct record_i
     return 0;
 }
 
+struct each_record {
+    int dirfd;
+    uid_t owner;
+    record_fn fn;
+    void *arg;
+};
+
+static int visit_record(const char *name, void *arg)
+{
+    struct each_record *e = arg;
+    struct record_image img;
+    size_t len = strlen(name), got = 0;
+    if (strncmp(name, "tx-", 3) != 0 || len < 8 || strcmp(name + len - 4, ".rec") != 0)
+        return 0;
+    return read_record(e->dirfd, name, e->owner, &img, &got) == 0
+               ? e->fn(e->arg, e->dirfd, name, &img, got)
+               : 0;
+}
+
 static int for_each_record(int dirfd, uid_t owner, record_fn fn, void *arg)
 {
     int dir = sys_openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return dir;
-    char buf[4096];
-    struct record_image img;
-    long n;
-    int rc = 0;
-    while (rc == 0 && (n = sys_getdents64(dir, buf, sizeof(buf))) > 0) {
-        for (long at = 0; rc == 0 && at < n;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + at);
-            at += d->d_reclen;
-            size_t len = strlen(d->d_name), got = 0;
-            if (strncmp(d->d_name, "tx-", 3) != 0 || len < 8 ||
-                strcmp(d->d_name + len - 4, ".rec") != 0)
-                continue;
-            if (read_record(dirfd, d->d_name, owner, &img, &got) == 0)
-                rc = fn(arg, dirfd, d->d_name, &img, got);
-        }
-    }
+    struct each_record e = {dirfd, owner, fn, arg};
+    int rc = sys_dir_each(dir, visit_record, &e);
     sys_close(dir);
     return rc;
 }

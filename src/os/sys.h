@@ -11,6 +11,7 @@
 #ifndef NVMMIO_OS_SYS_H
 #define NVMMIO_OS_SYS_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -145,6 +146,22 @@ static inline long sys_write(int fd, const void *buf, size_t n)
 static inline long sys_getdents64(int fd, void *buf, size_t n)
 {
     return sys_call6(SYS_getdents64, fd, (long)buf, (long)n, 0, 0, 0);
+}
+/* Calls visit(name, arg) for each entry of the directory open as dir,
+ * until one returns other than 0: that, or 0. */
+static inline int sys_dir_each(int dir, int (*visit)(const char *name, void *arg), void *arg)
+{
+    char buf[4096];
+    long n;
+    int rc = 0;
+    while (rc == 0 && (n = sys_getdents64(dir, buf, sizeof(buf))) > 0) {
+        for (long at = 0; rc == 0 && at < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + at);
+            at += d->d_reclen;
+            rc = visit(d->d_name, arg);
+        }
+    }
+    return rc;
 }
 static inline void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {

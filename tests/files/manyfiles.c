@@ -32,6 +32,8 @@
 
 #include "libnvmmio.h"
 
+#include "../check.h"
+
 #define LIMIT    512
 #define RESERVE  32 /* the library's own: data, logs, lock shards, spares */
 #define BIG      (64 << 10)
@@ -39,17 +41,6 @@
 
 static const char *dir;
 static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            if (++failures > 20)                                                                   \
-                exit(1);                                                                           \
-        }                                                                                          \
-    } while (0)
 
 static void path_of(int i, char *buf, size_t n)
 {

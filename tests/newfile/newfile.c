@@ -26,22 +26,13 @@
 
 #include "libnvmmio.h"
 
+#include "../check.h"
+
 #define ROUNDS 40
 #define LEN    100
 
 static const char *dir;
 static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            if (++failures > 20)                                                                   \
-                exit(1);                                                                           \
-        }                                                                                          \
-    } while (0)
 
 static void fill(char *buf, size_t n, int tag)
 {

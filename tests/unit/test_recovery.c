@@ -1039,8 +1039,7 @@ static int count_named(struct fixture *f, const char *prefix)
     return n;
 }
 
-/* A log whose watch saw the data file at its committed size, then another
- * program grows the file by a block of 'z'. */
+/* A log whose watch saw the data file at its committed size. */
 static void watch_then_grow(struct fixture *f)
 {
     make_data(f, 4 * BLK);
@@ -1050,9 +1049,13 @@ static void watch_then_grow(struct fixture *f)
         skip(); /* no boot identifier: the watch is off */
 }
 
-static void grow_behind(struct fixture *f)
+/* The other program grows the file by a block of 'z', then the log is
+ * recovered: out says how. */
+static void grow_behind_and_recover(struct fixture *f, struct nvlog_recovery *out)
 {
-    write_home(f, 4 * BLK, BLK, 'z'); /* the mapping reaches past the end: grow first */
+    assert_int_equal(ftruncate(f->data_fd, 5 * BLK), 0);
+    write_home(f, 4 * BLK, BLK, 'z');
+    assert_int_equal(recover(f, out), 0);
 }
 
 static void changed_file_with_records_keeps_log_aside(void **state)
@@ -1060,10 +1063,8 @@ static void changed_file_with_records_keeps_log_aside(void **state)
     struct fixture *f = *state;
     watch_then_grow(f);
     log_undo(f, 1, 0, BLK);
-    assert_int_equal(ftruncate(f->data_fd, 5 * BLK), 0);
-    grow_behind(f);
     struct nvlog_recovery out;
-    assert_int_equal(recover(f, &out), 0);
+    grow_behind_and_recover(f, &out);
     assert_true(out.changed);
     assert_false(out.emptied);
     assert_non_null(out.why);
@@ -1079,10 +1080,8 @@ static void changed_file_with_recordless_log_removes_it(void **state)
 {
     struct fixture *f = *state;
     watch_then_grow(f);
-    assert_int_equal(ftruncate(f->data_fd, 5 * BLK), 0);
-    grow_behind(f);
     struct nvlog_recovery out;
-    assert_int_equal(recover(f, &out), 0);
+    grow_behind_and_recover(f, &out);
     assert_false(out.changed);
     assert_true(out.emptied);
     assert_int_equal(count_named(f, LOG_NAME), 0);
@@ -1101,10 +1100,8 @@ static void changed_file_with_other_committed_size_keeps_log_aside(void **state)
     struct fixture *f = *state;
     watch_then_grow(f);
     assert_int_equal(nvlog_commit(&f->log, 1, 1, 2 * BLK, true), 0);
-    assert_int_equal(ftruncate(f->data_fd, 5 * BLK), 0);
-    grow_behind(f);
     struct nvlog_recovery out;
-    assert_int_equal(recover(f, &out), 0);
+    grow_behind_and_recover(f, &out);
     assert_true(out.changed);
     assert_false(out.emptied);
     assert_int_equal(count_named(f, LOG_NAME ".aside-"), 1);
