@@ -153,7 +153,7 @@ static int map_block(void *base, int fd, uint64_t size)
  * and removing it cost more than a small file's whole life through the
  * kernel. So the last process to close a file keeps its block, a few at a
  * time, under a name of its own in the log directory
- * (.spare-PID-TOKEN-N.share: nvlog_spare_prefix),
+ * (.spare-PID-TOKEN-N.share: nvlog_spare_name),
  * still mapped, and makes the next new block in that directory from it:
  * renamed in place, then cleared. Joiners come only once the first process
  * lets them (nvowner_share), after the block is made. A normal exit or an
@@ -166,7 +166,6 @@ static int map_block(void *base, int fd, uint64_t size)
 struct spare_block {
     char path[PATH_MAX]; /* LOG_DIR/.spare-PID-TOKEN-N.share */
     size_t dir_len;      /* of LOG_DIR */
-    int number;
     struct nvshare_block *block;
 };
 
@@ -188,14 +187,6 @@ static void spares_check_owner(void)
     spares_pid = me;
 }
 
-static bool spare_number_used(int n)
-{
-    for (int i = 0; i < nspares; i++)
-        if (spares[i].number == n)
-            return true;
-    return false;
-}
-
 /* Keeps f's block, mapped at its first size, as a spare at `path`'s
  * place; true when kept. */
 static bool keep_spare(struct nvfile *f, const char *path)
@@ -207,17 +198,13 @@ static bool keep_spare(struct nvfile *f, const char *path)
     spares_check_owner();
     if (nspares < MAX_SPARES) {
         struct spare_block *s = &spares[nspares];
-        int n = 0;
-        while (spare_number_used(n))
-            n++;
         s->dir_len = strlen(f->log_dir);
-        char prefix[40];
-        nvlog_spare_prefix(prefix, sizeof(prefix));
-        int len = snprintf(s->path, sizeof(s->path), "%s/%s%d.share", f->log_dir, prefix, n);
-        kept = len > 0 && (size_t)len < sizeof(s->path) &&
+        kept = s->dir_len + 1 < sizeof(s->path) &&
+               snprintf(s->path, sizeof(s->path), "%s/", f->log_dir) > 0 &&
+               nvlog_spare_name(s->path + s->dir_len + 1, sizeof(s->path) - s->dir_len - 1,
+                                ".share") == 0 &&
                sys_renameat(AT_FDCWD, path, AT_FDCWD, s->path) == 0;
         if (kept) {
-            s->number = n;
             s->block = f->share.block;
             nspares++;
         }

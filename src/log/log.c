@@ -246,7 +246,7 @@ static int write_superblock(struct nvlog *log, const struct nvlog_identity *id,
  * removing it (unmapping, freeing the pages) cost many times what a small
  * file's whole life costs through the kernel. So a log that goes is kept by
  * its process instead, a few at a time: renamed to a name of that process
- * (.spare-PID-TOKEN-N, see nvlog_spare_prefix; neither recovery nor the
+ * (.spare-PID-TOKEN-N, see nvlog_spare_name; neither recovery nor the
  * tools take it for a log),
  * still mapped, and made the next new log of a file in the same directory
  * by writing its superblock anew and renaming it back. A normal exit or an
@@ -258,9 +258,8 @@ static int write_superblock(struct nvlog *log, const struct nvlog_identity *id,
 #define SPARE_MAX_SIZE ((uint64_t)256 << 10)
 
 struct spare {
-    int dirfd;  /* kept descriptor of its directory */
-    int number; /* N of its name */
-    char name[48];
+    int dirfd; /* kept descriptor of its directory */
+    char name[64];
     dev_t dev;
     ino_t ino;
     struct pm_map map;
@@ -271,18 +270,6 @@ static pthread_mutex_t spares_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct spare spares[MAX_SPARES];
 static int nspares;
 static int spares_pid;
-
-/* spares_lock held, a place free: the lowest number no spare has. */
-static int free_spare_number(void)
-{
-    int n = 0;
-    for (int i = 0; i < nspares; i++)
-        if (spares[i].number == n) {
-            n++;
-            i = -1;
-        }
-    return n;
-}
 
 /* spares_lock held: spares a forked child inherited are its parent's, whose
  * files they are; the child only lets go of their mappings. */
@@ -297,10 +284,11 @@ static void spares_check_owner(void)
     spares_pid = me;
 }
 
-void nvlog_spare_prefix(char *buf, size_t n)
+int nvlog_spare_name(char *buf, size_t n, const char *suffix)
 {
     static uint64_t token;
     static int token_pid;
+    static unsigned long serial;
     int me = sys_getpid();
     if (__atomic_load_n(&token_pid, __ATOMIC_ACQUIRE) != me) {
         uint64_t t;
@@ -312,8 +300,10 @@ void nvlog_spare_prefix(char *buf, size_t n)
         __atomic_store_n(&token, t, __ATOMIC_RELAXED);
         __atomic_store_n(&token_pid, me, __ATOMIC_RELEASE);
     }
-    snprintf(buf, n, ".spare-%d-%016llx-", me,
-             (unsigned long long)__atomic_load_n(&token, __ATOMIC_RELAXED));
+    int len = snprintf(buf, n, ".spare-%d-%016llx-%lu%s", me,
+                       (unsigned long long)__atomic_load_n(&token, __ATOMIC_RELAXED),
+                       __atomic_fetch_add(&serial, 1, __ATOMIC_RELAXED), suffix);
+    return len > 0 && (size_t)len < n ? 0 : -ENAMETOOLONG;
 }
 
 /* spares_lock held: the spares (of logs and share blocks) that processes
@@ -362,11 +352,9 @@ static int keep_spare(struct nvlog *log, int dirfd, const char *name)
     int rc = nspares < MAX_SPARES ? 0 : -ENOSPC;
     struct spare *s = &spares[nspares];
     if (rc == 0) {
-        s->number = free_spare_number();
-        char prefix[40];
-        nvlog_spare_prefix(prefix, sizeof(prefix));
-        snprintf(s->name, sizeof(s->name), "%s%d", prefix, s->number);
-        rc = sys_renameat(dirfd, name, kept, s->name);
+        rc = nvlog_spare_name(s->name, sizeof(s->name), "");
+        if (rc == 0)
+            rc = sys_renameat(dirfd, name, kept, s->name);
     }
     if (rc == 0) {
         s->dirfd = kept;

@@ -113,11 +113,12 @@ int nvlog_remove(struct nvlog *log, int dirfd, const char *name);
 /* Removes the spare logs this process keeps: at its normal exit and exec. */
 void nvlog_spares_drop(void);
 
-/* The start of this process's spare names, ".spare-PID-TOKEN-", into buf:
- * the PID tells a later process the spares of one that died, and TOKEN,
- * random and made again in a forked child, keeps apart two processes that
- * have one PID in different PID namespaces. */
-void nvlog_spare_prefix(char *buf, size_t n);
+/* A new name for a spare of this process, ".spare-PID-TOKEN-N" and suffix,
+ * into buf: the PID tells a later process the spares of one that died;
+ * TOKEN, random and made again in a forked child, keeps apart two
+ * processes that have one PID in different PID namespaces; N counts the
+ * process's spares. 0 or -ENAMETOOLONG. */
+int nvlog_spare_name(char *buf, size_t n, const char *suffix);
 
 /* Makes room for records totalling `bytes` (use nvlog_record_span) beyond
  * the tail, growing the file. Returns 0, -ENOSPC or another negative errno;
