@@ -647,7 +647,8 @@ int nvshare_enter_read(struct nvfile *f)
             return LANE_READING;
         __atomic_sub_fetch(&r->inside, 1, __ATOMIC_RELEASE);
     }
-    return enter_locked(f, false);
+    int lane = enter_lane(f);
+    return lane >= 0 ? lane : enter_locked(f, false);
 }
 
 /* nvshare_leave of a call that held the block's lock, out of line. */
