@@ -107,6 +107,18 @@ int nvtx_join(struct nvfile *f)
     return t ? join(t, f) : 0;
 }
 
+struct nvtx *nvtx_step_out(void)
+{
+    struct nvtx *t = current;
+    current = NULL;
+    return t;
+}
+
+void nvtx_step_back(struct nvtx *t)
+{
+    current = t;
+}
+
 int nvtx_refuse_kernel_fd(int fd)
 {
     struct stat st;
@@ -211,7 +223,9 @@ static int commit_files(struct nvtx *t, bool *ended)
     for (unsigned i = 0; i < t->n; i++) {
         struct nvfile *f = t->files[i];
         __atomic_store_n(&f->tx, NULL, __ATOMIC_RELEASE);
-        int r = nvfile_commit(f);
+        /* The files' durability point: the kernel's view becomes theirs,
+         * as at an fsync. */
+        int r = nvfile_expose(f, true);
         if (r < 0 && rc == 0)
             rc = r;
     }
@@ -247,19 +261,22 @@ int nvtx_commit(void)
 /* ---- abort ---------------------------------------------------------------- */
 
 /* The bytes the epoch's undo records saved go back, the size to the
- * committed one, and the epoch commits as it began. File locked. */
+ * committed one, and the epoch commits as it began. The end of the
+ * transaction is the file's durability point: the kernel's view becomes
+ * the file's, as at an fsync. File locked. */
 static int abort_file(struct nvfile *f)
 {
     __atomic_store_n(&f->tx, NULL, __ATOMIC_RELEASE);
-    if (!f->dirty)
-        return 0;
-    long undone =
-        nvlog_exists(&f->journal.log) ? nvlog_roll_back(&f->journal.log, &f->map, f->real_size) : 0;
-    if (undone < 0)
-        return (int)undone;
-    f->size = f->committed_size;
-    nvfile_changed(f);
-    return nvfile_commit(f);
+    if (f->dirty) {
+        long undone = nvlog_exists(&f->journal.log)
+                          ? nvlog_roll_back(&f->journal.log, &f->map, f->real_size)
+                          : 0;
+        if (undone < 0)
+            return (int)undone;
+        f->size = f->committed_size;
+        nvfile_changed(f);
+    }
+    return nvfile_expose(f, true);
 }
 
 static int abort_files(struct nvtx *t)

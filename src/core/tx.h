@@ -18,6 +18,7 @@
 #include <stdbool.h>
 
 struct nvfile;
+struct nvtx;
 
 /* 0, -EBUSY when the thread has one open, -ENOMEM. */
 int nvtx_begin(void);
@@ -44,6 +45,12 @@ int nvtx_refuse_kernel_fd(int fd);
  * process, or its log lives in another directory than the others'),
  * -ENOSPC (too many files), or the errno of committing f's epoch so far. */
 int nvtx_join(struct nvfile *f);
+
+/* Sets the calling thread's transaction aside until nvtx_step_back(the
+ * result): changes made meanwhile join nothing and fall into the files'
+ * running epochs, as the documentation has it for truncation by name. */
+struct nvtx *nvtx_step_out(void);
+void nvtx_step_back(struct nvtx *t);
 
 /* Write lock held. True while f takes part in a transaction that is not
  * being committed: its durability points wait for the transaction. */

@@ -284,7 +284,9 @@ NV_EXPORT int rename(const char *old, const char *new_path)
 }
 
 /* truncate(path) of a managed file is an ftruncate inside an epoch that
- * the close ends: atomic and durable like any other change. */
+ * the close ends: atomic and durable like any other change. It joins no
+ * transaction: it falls into the file's running epoch, which is the
+ * transaction's only when the file takes part already. */
 static int truncate_path(const char *path, off_t len, int (*real)(const char *, off_t))
 {
     if (nv_null(path))
@@ -295,12 +297,12 @@ static int truncate_path(const char *path, off_t len, int (*real)(const char *, 
     }
     if (!nvops_may_manage(0))
         return real(path, len);
+    struct nvtx *tx = nvtx_step_out();
     int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int r = ftruncate(fd, len);
+    int r = fd < 0 ? -1 : ftruncate(fd, len);
     int saved = errno;
-    int c = close(fd);
+    int c = fd < 0 ? 0 : close(fd);
+    nvtx_step_back(tx);
     if (r == 0 && c < 0)
         return -1;
     errno = saved;
