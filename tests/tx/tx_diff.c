@@ -143,6 +143,13 @@ __attribute__((format(printf, 2, 3))) static void set_desc(struct worker *w, con
         fprintf(stderr, "%s op %lld: %s\n", w->name, w->op, w->desc);
 }
 
+static void print_history(const struct worker *w)
+{
+    printf("  recent calls of %s (oldest first):\n", w->name);
+    for (long long i = w->nhist > HIST ? w->nhist - HIST : 0; i < w->nhist; i++)
+        printf("    %s\n", w->hist[i % HIST]);
+}
+
 /* Reports the first mismatch with the recent calls and ends the test. */
 __attribute__((format(printf, 2, 3), noreturn)) static void mismatch(struct worker *w,
                                                                      const char *fmt, ...)
@@ -155,9 +162,9 @@ __attribute__((format(printf, 2, 3), noreturn)) static void mismatch(struct work
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
-    printf("  recent calls of %s (oldest first):\n", w->name);
-    for (long long i = w->nhist > HIST ? w->nhist - HIST : 0; i < w->nhist; i++)
-        printf("    %s\n", w->hist[i % HIST]);
+    print_history(w);
+    if (w->pair) /* the other thread runs on: its recent calls as they stand */
+        print_history(w->pair->w[w->pair->w[0] == w]);
     printf("tx_diff: replay with --seed %" PRIu64 "%s\n", main_seed, root_mode ? " --root" : "");
     fflush(stdout);
     exit(1);
@@ -368,6 +375,13 @@ static void check_size(struct worker *w, int i)
 
 #define CHANGE(w, i, expr_m, expr_p) CHANGE_CHECKED(w, i, false, expr_m, expr_p)
 
+/* Whether a write of no bytes joins is no rule: none is made to a file
+ * that could join with it. */
+static long long joining_len(const struct worker *w, int i, long long len)
+{
+    return len == 0 && w->in_tx && !w->f[i].joined ? 1 : len;
+}
+
 static void fill_wbuf(struct worker *w, long long len, uint64_t salt)
 {
     fill_bytes(w->wbuf, len, w->seed, w->op, salt);
@@ -375,7 +389,7 @@ static void fill_wbuf(struct worker *w, long long len, uint64_t salt)
 
 static void op_write(struct worker *w, int i)
 {
-    long long len = min_ll(pick_len(&w->pk), IO_MAX);
+    long long len = joining_len(w, i, min_ll(pick_len(&w->pk), IO_MAX));
     fill_wbuf(w, len, 0);
     set_desc(w, "write file %d len=%lld (size %lld)", i, len, plain_size(w, i));
     CHANGE(w, i, write(w->f[i].fd[M], w->wbuf, (size_t)len),
@@ -386,6 +400,7 @@ static void op_pwrite(struct worker *w, int i)
 {
     long long len = min_ll(pick_len(&w->pk), IO_MAX), off;
     pick_write(&w->pk, plain_size(w, i), &off, &len);
+    len = joining_len(w, i, len);
     fill_wbuf(w, len, 0);
     set_desc(w, "pwrite file %d off=%lld len=%lld (size %lld)", i, off, len, plain_size(w, i));
     CHANGE(w, i, pwrite(w->f[i].fd[M], w->wbuf, (size_t)len, off),
@@ -404,6 +419,9 @@ static void vec_write(struct worker *w, int i, bool at_offset)
     else
         len = min_ll(len, IO_MAX);
     trim_vec(&v, len);
+    if (joining_len(w, i, v.total) != v.total) {
+        v = (struct vec){.n = 1, .len = {1}, .total = 1, .span = 1};
+    }
     fill_wbuf(w, v.span, 0);
     make_iov(&v, w->wbuf, iov);
     set_desc(w, "%s file %d iovcnt=%d total=%lld off=%lld (size %lld)",
@@ -834,7 +852,7 @@ static void atomic_group(struct worker *w)
                            : CALL(pwritev(w->f[file[k]].fd[P], iov[k], v[k].n, wr[k].offset));
         if (r.ret < 0)
             b = r;
-        else
+        else if (r.ret > 0) /* a write of no bytes may join or not */
             took_part[file[k]] = true;
     }
     if (b.ret < 0)
