@@ -165,7 +165,8 @@ __attribute__((format(printf, 2, 3), noreturn)) static void mismatch(struct work
     print_history(w);
     if (w->pair) /* the other thread runs on: its recent calls as they stand */
         print_history(w->pair->w[w->pair->w[0] == w]);
-    printf("tx_diff: replay with --seed %" PRIu64 "%s\n", main_seed, root_mode ? " --root" : "");
+    printf("tx_diff: replay with --seed %" PRIu64 "%s%s\n", main_seed, root_mode ? " --root" : "",
+           no_restore ? " --no-restore" : "");
     fflush(stdout);
     exit(1);
 }
