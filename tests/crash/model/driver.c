@@ -776,7 +776,7 @@ int run_one(const struct config *cfg, int workload, int mode, const char *root, 
     /* Pass 1: count the crash points of every site. */
     reset_files(d);
     d->phase = PHASE_COUNT;
-    d->model = nvmodel_new(live_hook, d);
+    d->model = nvmodel_new_shared(live_hook, d);
     nvmodel_activate(d->model);
     workload_run(d, workload, seed);
     end_pass(d);
@@ -801,7 +801,7 @@ int run_one(const struct config *cfg, int workload, int mode, const char *root, 
     d->cp = 0;
     d->opno = 0;
     d->c.ops = 0;
-    d->model = nvmodel_new(live_hook, d);
+    d->model = nvmodel_new_shared(live_hook, d);
     nvmodel_activate(d->model);
     workload_run(d, workload, seed);
     end_pass(d);
