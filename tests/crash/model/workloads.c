@@ -464,7 +464,8 @@ static void w_share(struct wctx *w, int scale)
         } else if (r < 88) {
             d_checkpoint(d, s[p], 0);
         } else {
-            s[p] = reopen(w, s[p], 0, chance(w, 30) ? O_APPEND : 0);
+            uint64_t how = rng_below(&w->r, 10);
+            s[p] = reopen(w, s[p], 0, how < 3 ? O_APPEND : how < 5 ? O_TRUNC : 0);
         }
     }
     d_close(d, s[0], 0);
