@@ -32,7 +32,9 @@
  * 22: a call on a shared file lets the lock go before its stores are fenced [workload share]
  *
  * The mutants marked (share) break the protocol of processes sharing a
- * file, which the crash model does not run: the share gate
+ * file in ways no crash image shows (a process killed, another's changes
+ * not taken in; mutant 22 is caught by the crash model's share
+ * workload): the share gate
  * (tests/share/CMakeLists.txt) builds the library with each and requires
  * a share test to fail.
  *
