@@ -132,6 +132,7 @@ struct fstate {
 struct slot {
     bool used;
     int fd, file, flags;
+    int proc; /* the process whose descriptor fd is: 0 the driver, 1 the second */
     uint64_t pos; /* the descriptor's offset, as the driver expects it */
 };
 
@@ -152,6 +153,7 @@ enum op_kind {
 struct opinfo {
     uint64_t index;
     int kind, file, thread;
+    int proc; /* the process that makes the call */
     uint64_t off, len;
     bool durable; /* a durability point for its file */
 };
@@ -205,6 +207,11 @@ struct driver {
     pthread_cond_t baton_cv;
     int turn, nthreads_live;
     struct rng sched;
+
+    /* the second process of a workload that shares a file (driver.c) */
+    struct mailbox *mail;
+    int to_second, from_second;
+    int second_pid;
 };
 
 /* driver.c */
@@ -221,6 +228,8 @@ const char *replay_command(const struct driver *d);
 
 /* driver primitives used by the workloads; each is one library call */
 int d_open(struct driver *d, int file, int extra_flags, int thread);
+int d_open_in(struct driver *d, int file, int extra_flags, int proc);
+void d_second_start(struct driver *d);
 void d_close(struct driver *d, int slot, int thread);
 void d_pwrite(struct driver *d, int slot, uint64_t off, const void *buf, uint64_t len, int thread);
 void d_write(struct driver *d, int slot, const void *buf, uint64_t len, int thread);

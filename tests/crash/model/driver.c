@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -21,6 +22,7 @@
 
 #include "../include/libnvmmio.h"
 #include "checker.h"
+#include "core/ops.h"
 #include "os/sys.h"
 
 extern char **environ;
@@ -294,9 +296,11 @@ static struct site *site_get(struct driver *d, uint64_t key, const struct nvmode
 
 /* A crash site: the event and four frames from the persistence module's
  * out, as offsets in the executable (the same in every run). */
-static uint64_t site_key(const struct nvmodel_point *p, int event, int op)
+static uint64_t site_key(const struct nvmodel_point *p, int event, int op, int proc)
 {
     uint64_t k = hash2((uint64_t)event, (uint64_t)op);
+    if (proc) /* the second process's sites are its own */
+        k = hash2(k, (uint64_t)proc);
     for (int i = 0; p && i < p->nframes && i < 4; i++)
         k = hash2(k, (uint64_t)((uintptr_t)p->frames[i] - exe_base()));
     return k;
@@ -306,7 +310,8 @@ static void crash_point(struct driver *d, const struct nvmodel_point *p, int eve
 {
     uint64_t cp = ++d->cp;
     int op = d->in_op ? d->inflight.kind : 0;
-    struct site *s = site_get(d, site_key(p, event, op), p, event);
+    int proc = d->in_op ? d->inflight.proc : 0;
+    struct site *s = site_get(d, site_key(p, event, op, proc), p, event);
     if (!s)
         return;
     if (d->phase == PHASE_COUNT) {
@@ -339,10 +344,215 @@ static void live_hook(void *arg, const struct nvmodel_point *p)
 
 #define EVENT_BOUNDARY 3
 
+/* ---- a second process ------------------------------------------------------ */
+
+/* A workload that shares a file forks a second process from the driver. It
+ * makes the library calls the driver hands it, one at a time while the
+ * driver waits, so the calls of both processes are one sequence and the
+ * oracle stays the driver's. Its crash points come to the driver through
+ * the mailbox while the driver waits, and are explored there: the model's
+ * core is shared (nvmodel_new_shared), so the images are the same and
+ * every line either process has in flight is in them. The pipes carry one
+ * byte each way: 'C' a call is in the mailbox, 'G' go on after a crash
+ * point; 'P' a crash point is in the mailbox, 'D' the call is done. */
+
+#define MAIL_DATA (256 * 1024)
+
+enum { CALL_FSTAT = 100, CALL_MANAGED };
+
+struct mailbox {
+    int kind, fd, flags;
+    uint64_t off, len;
+    long ret;
+    int err;
+    struct nvmodel_point point;
+    uint8_t data[MAIL_DATA];
+};
+
+/* One library call: in, the path or the bytes to write; out, where to read. */
+struct call {
+    int kind, fd, flags;
+    uint64_t off, len;
+    const void *in;
+    void *out;
+};
+
+/* Makes the call through the library in this process; errno as it leaves. */
+static long call_here(const struct call *c)
+{
+    struct stat st;
+    switch (c->kind) {
+    case OP_OPEN:
+        return open(c->in, c->flags, 0644);
+    case OP_CLOSE:
+        return close(c->fd);
+    case OP_WRITE:
+        return write(c->fd, c->in, c->len);
+    case OP_PWRITE:
+        return pwrite(c->fd, c->in, c->len, (off_t)c->off);
+    case OP_READ:
+        return pread(c->fd, c->out, c->len, (off_t)c->off);
+    case OP_FSYNC:
+        return fsync(c->fd);
+    case OP_FDATASYNC:
+        return fdatasync(c->fd);
+    case OP_FTRUNCATE:
+        return ftruncate(c->fd, (off_t)c->off);
+    case OP_CHECKPOINT:
+        return lseek(c->fd, 0, SEEK_DATA);
+    case CALL_FSTAT:
+        return fstat(c->fd, &st) < 0 ? -1 : st.st_size;
+    case CALL_MANAGED:
+        return nvmmio_is_managed(c->fd);
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+/* One byte through a pipe, past the library's wrappers (the second
+ * process sends from inside a library call); -1 at its end. */
+static void mail_put(int fd, char b)
+{
+    while (sys_write(fd, &b, 1) == -EINTR)
+        ;
+}
+
+static int mail_get(int fd)
+{
+    char b;
+    long r;
+    while ((r = sys_call6(SYS_read, fd, (long)&b, 1, 0, 0, 0)) == -EINTR)
+        ;
+    return r == 1 ? b : -1;
+}
+
+/* The second process's hook: its crash point, to the driver. */
+static void second_hook(void *arg, const struct nvmodel_point *p)
+{
+    struct driver *d = arg;
+    d->mail->point = *p;
+    mail_put(d->from_second, 'P');
+    if (mail_get(d->to_second) != 'G')
+        sys_call6(SYS_exit_group, EXIT_ERROR, 0, 0, 0, 0, 0);
+}
+
+/* The second process: calls until the driver closes its pipe; then its
+ * exit as the library's (with the model off: nothing it unmaps then is a
+ * file of the workload). */
+static void second_main(struct driver *d)
+{
+    nvmodel_set_hook(d->model, second_hook, d);
+    struct mailbox *mb = d->mail;
+    while (mail_get(d->to_second) == 'C') {
+        struct call c = {mb->kind, mb->fd, mb->flags, mb->off, mb->len, mb->data, mb->data};
+        errno = 0;
+        mb->ret = call_here(&c);
+        mb->err = errno;
+        mail_put(d->from_second, 'D');
+    }
+    nvmodel_activate(NULL);
+    nvops_settle_all();
+    _exit(0);
+}
+
+void d_second_start(struct driver *d)
+{
+    int a[2], b[2];
+    d->mail =
+        mmap(NULL, sizeof(*d->mail), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (d->mail == MAP_FAILED || pipe2(a, O_CLOEXEC) < 0 || pipe2(b, O_CLOEXEC) < 0) {
+        fprintf(stderr, "crash model: cannot start a second process\n");
+        driver_stop(d, EXIT_ERROR);
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sys_close(a[1]);
+        sys_close(b[0]);
+        d->to_second = a[0];
+        d->from_second = b[1];
+        second_main(d);
+    }
+    sys_close(a[0]);
+    sys_close(b[1]);
+    d->to_second = a[1];
+    d->from_second = b[0];
+    d->second_pid = pid;
+    if (pid < 0) {
+        fprintf(stderr, "crash model: cannot fork a second process\n");
+        driver_stop(d, EXIT_ERROR);
+    }
+}
+
+static void second_stop(struct driver *d)
+{
+    if (!d->mail)
+        return;
+    sys_close(d->to_second);
+    int status;
+    waitpid(d->second_pid, &status, 0);
+    sys_close(d->from_second);
+    munmap(d->mail, sizeof(*d->mail));
+    d->mail = NULL;
+}
+
+/* The second process died in a call: its own report is in the output. */
+static void second_died(struct driver *d)
+{
+    int status = 0;
+    waitpid(d->second_pid, &status, 0);
+    printf("\nCRASH MODEL: the second process died in op #%llu %s (%s %d)\n  replay: %s\n",
+           (unsigned long long)d->inflight.index, op_name(d->inflight.kind),
+           WIFSIGNALED(status) ? "signal" : "exit",
+           WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), replay_command(d));
+    d->c.violations++;
+    d->mail = NULL;
+    driver_stop(d, EXIT_CRASH);
+}
+
+/* Makes the call in process proc (0: here), exploring the second
+ * process's crash points as they come. */
+static long call_in(struct driver *d, int proc, const struct call *c)
+{
+    if (proc == 0)
+        return call_here(c);
+    struct mailbox *mb = d->mail;
+    size_t in = c->kind == OP_OPEN                            ? strlen(c->in) + 1
+                : c->kind == OP_WRITE || c->kind == OP_PWRITE ? (size_t)c->len
+                                                              : 0;
+    if (in > MAIL_DATA || (c->kind == OP_READ && c->len > MAIL_DATA)) {
+        fprintf(stderr, "crash model: a call too big for the second process\n");
+        driver_stop(d, EXIT_ERROR);
+    }
+    mb->kind = c->kind;
+    mb->fd = c->fd;
+    mb->flags = c->flags;
+    mb->off = c->off;
+    mb->len = c->len;
+    if (in)
+        memcpy(mb->data, c->in, in);
+    mail_put(d->to_second, 'C');
+    for (;;) {
+        int b = mail_get(d->from_second);
+        if (b == 'D')
+            break;
+        if (b != 'P')
+            second_died(d);
+        struct nvmodel_point p = mb->point;
+        crash_point(d, &p, p.event);
+        mail_put(d->to_second, 'G');
+    }
+    if (c->kind == OP_READ && mb->ret > 0)
+        memcpy(c->out, mb->data, (size_t)mb->ret);
+    errno = mb->err;
+    return mb->ret;
+}
+
 /* ---- operations ---------------------------------------------------------- */
 
-static void op_begin(struct driver *d, int kind, int file, uint64_t off, uint64_t len, bool durable,
-                     int thread)
+static void op_begin_in(struct driver *d, int kind, int file, uint64_t off, uint64_t len,
+                        bool durable, int thread, int proc)
 {
     d->opno++;
     d->c.ops++;
@@ -356,13 +566,20 @@ static void op_begin(struct driver *d, int kind, int file, uint64_t off, uint64_
     struct nvmodel_point p = {.event = EVENT_BOUNDARY};
     d->in_op = false;
     crash_point(d, &p, EVENT_BOUNDARY);
-    d->inflight = (struct opinfo){d->opno, kind, file, thread, off, len, durable};
+    d->inflight = (struct opinfo){d->opno, kind, file, thread, proc, off, len, durable};
     d->recent[d->opno % RECENT_OPS] = d->inflight;
     d->in_op = true;
     if (d->cfg->trace && d->phase == PHASE_CHECK)
-        printf("  op #%llu %s(%s, %llu, %llu)%s\n", (unsigned long long)d->opno, op_name(kind),
+        printf("  op #%llu %s(%s, %llu, %llu)%s%s\n", (unsigned long long)d->opno, op_name(kind),
                file >= 0 ? d->files[file].name : "-", (unsigned long long)off,
-               (unsigned long long)len, durable ? " durability point" : "");
+               (unsigned long long)len, durable ? " durability point" : "",
+               proc ? " in the second process" : "");
+}
+
+static void op_begin(struct driver *d, int kind, int file, uint64_t off, uint64_t len, bool durable,
+                     int thread)
+{
+    op_begin_in(d, kind, file, off, len, durable, thread, 0);
 }
 
 static void durability_check(struct driver *d, int file);
@@ -493,14 +710,14 @@ static int slot_new(struct driver *d)
     return -1;
 }
 
-int d_open(struct driver *d, int file, int extra_flags, int thread)
+static int open_in(struct driver *d, int file, int extra_flags, int thread, int proc)
 {
     struct fstate *f = &d->files[file];
     int flags = O_RDWR | O_CREAT | extra_flags;
     if (d->mode == MODE_SYNC)
         flags |= d->opno & 1 ? O_DSYNC : O_SYNC;
     bool trunc = flags & O_TRUNC;
-    op_begin(d, OP_OPEN, file, 0, 0, trunc && d->mode == MODE_SYNC, thread);
+    op_begin_in(d, OP_OPEN, file, 0, 0, trunc && d->mode == MODE_SYNC, thread, proc);
     if (trunc)
         f->cur.len = 0;
     if (!f->exists) { /* creating a file is durable at once */
@@ -509,28 +726,52 @@ int d_open(struct driver *d, int file, int extra_flags, int thread)
     }
     char p[PATH_MAX];
     file_path(d, file, p, sizeof(p));
-    int fd = open(p, flags, 0644);
+    int fd = (int)call_in(d, proc, &(struct call){.kind = OP_OPEN, .flags = flags, .in = p});
     if (fd < 0)
         lib_error(d, "open(%s) failed: %s", f->name, strerror(errno));
-    if (!nvmmio_is_managed(fd))
+    if (!call_in(d, proc, &(struct call){.kind = CALL_MANAGED, .fd = fd}))
         lib_error(d, "%s is not managed by the library", f->name);
     if (raw_statx_identity(p, &f->id, &f->dev, &f->ino) < 0)
         lib_error(d, "statx(%s) failed", f->name);
     snprintf(f->logname, sizeof(f->logname), "%llx-%llx.log", (unsigned long long)f->dev,
              (unsigned long long)f->ino);
     int s = slot_new(d);
-    d->slots[s] = (struct slot){true, fd, file, flags, 0};
+    d->slots[s] = (struct slot){true, fd, file, flags, proc, 0};
     f->open_fds++;
     op_end(d);
     return s;
+}
+
+int d_open(struct driver *d, int file, int extra_flags, int thread)
+{
+    return open_in(d, file, extra_flags, thread, 0);
+}
+
+int d_open_in(struct driver *d, int file, int extra_flags, int proc)
+{
+    return open_in(d, file, extra_flags, 0, proc);
+}
+
+/* A call of the descriptor of slot s, in its process. */
+static long slot_call(struct driver *d, const struct slot *s, struct call c)
+{
+    c.fd = s->fd;
+    return call_in(d, s->proc, &c);
+}
+
+/* Every call from here to op_end is the slot's process's. */
+static void op_begin_slot(struct driver *d, const struct slot *s, int kind, uint64_t off,
+                          uint64_t len, bool durable, int thread)
+{
+    op_begin_in(d, kind, s->file, off, len, durable, thread, s->proc);
 }
 
 void d_close(struct driver *d, int slot, int thread)
 {
     struct slot *s = &d->slots[slot];
     struct fstate *f = &d->files[s->file];
-    op_begin(d, OP_CLOSE, s->file, 0, 0, true, thread);
-    if (close(s->fd) < 0)
+    op_begin_slot(d, s, OP_CLOSE, 0, 0, true, thread);
+    if (slot_call(d, s, (struct call){.kind = OP_CLOSE}) < 0)
         lib_error(d, "close(%s) failed: %s", f->name, strerror(errno));
     s->used = false;
     f->open_fds--;
@@ -546,9 +787,9 @@ static void write_common(struct driver *d, int slot, int kind, uint64_t off, con
     struct fstate *f = &d->files[s->file];
     if (kind == OP_WRITE)
         off = s->flags & O_APPEND ? f->cur.len : s->pos;
-    op_begin(d, kind, s->file, off, len, d->mode == MODE_SYNC, thread);
+    op_begin_slot(d, s, kind, off, len, d->mode == MODE_SYNC, thread);
     apply_write(&f->cur, off, buf, len);
-    ssize_t r = kind == OP_WRITE ? write(s->fd, buf, len) : pwrite(s->fd, buf, len, (off_t)off);
+    ssize_t r = slot_call(d, s, (struct call){.kind = kind, .off = off, .len = len, .in = buf});
     if (r != (ssize_t)len)
         lib_error(d, "%s(%s, %llu bytes at %llu) returned %zd: %s", op_name(kind), f->name,
                   (unsigned long long)len, (unsigned long long)off, r,
@@ -572,14 +813,15 @@ void d_fsync(struct driver *d, int slot, bool data_only, int thread)
 {
     struct slot *s = &d->slots[slot];
     struct nvmmio_stats st;
-    if (d->phase == PHASE_CHECK && nvmmio_get_stats(s->fd, &st) == 0) {
+    if (d->phase == PHASE_CHECK && s->proc == 0 && nvmmio_get_stats(s->fd, &st) == 0) {
         if (st.policy == NVMMIO_POLICY_UNDO)
             d->c.undo_epochs++;
         else
             d->c.redo_epochs++;
     }
-    op_begin(d, data_only ? OP_FDATASYNC : OP_FSYNC, s->file, 0, 0, true, thread);
-    if ((data_only ? fdatasync(s->fd) : fsync(s->fd)) < 0)
+    int kind = data_only ? OP_FDATASYNC : OP_FSYNC;
+    op_begin_slot(d, s, kind, 0, 0, true, thread);
+    if (slot_call(d, s, (struct call){.kind = kind}) < 0)
         lib_error(d, "fsync failed: %s", strerror(errno));
     op_end(d);
 }
@@ -588,11 +830,11 @@ void d_ftruncate(struct driver *d, int slot, uint64_t len, int thread)
 {
     struct slot *s = &d->slots[slot];
     struct fstate *f = &d->files[s->file];
-    op_begin(d, OP_FTRUNCATE, s->file, len, 0, d->mode == MODE_SYNC, thread);
+    op_begin_slot(d, s, OP_FTRUNCATE, len, 0, d->mode == MODE_SYNC, thread);
     size_t old = f->cur.len;
     f->cur.len = len < old ? (size_t)len : old;
     bytes_resize(&f->cur, (size_t)len);
-    if (ftruncate(s->fd, (off_t)len) < 0)
+    if (slot_call(d, s, (struct call){.kind = OP_FTRUNCATE, .off = len}) < 0)
         lib_error(d, "ftruncate(%s, %llu) failed: %s", f->name, (unsigned long long)len,
                   strerror(errno));
     op_end(d);
@@ -602,9 +844,9 @@ void d_read_check(struct driver *d, int slot, uint64_t off, uint64_t len, int th
 {
     struct slot *s = &d->slots[slot];
     struct fstate *f = &d->files[s->file];
-    op_begin(d, OP_READ, s->file, off, len, false, thread);
+    op_begin_slot(d, s, OP_READ, off, len, false, thread);
     uint8_t *buf = malloc(len ? len : 1);
-    ssize_t r = pread(s->fd, buf, len, (off_t)off);
+    ssize_t r = slot_call(d, s, (struct call){.kind = OP_READ, .off = off, .len = len, .out = buf});
     size_t want = off >= f->cur.len ? 0 : f->cur.len - off < len ? f->cur.len - off : len;
     if (r != (ssize_t)want || (want && memcmp(buf, f->cur.p + off, want))) {
         free(buf);
@@ -612,10 +854,9 @@ void d_read_check(struct driver *d, int slot, uint64_t off, uint64_t len, int th
                   (unsigned long long)len, (unsigned long long)off);
     }
     free(buf);
-    struct stat st;
-    if (fstat(s->fd, &st) < 0 || (uint64_t)st.st_size != f->cur.len)
-        lib_error(d, "fstat(%s) reports %lld bytes, the file has %zu", f->name,
-                  (long long)st.st_size, f->cur.len);
+    long size = slot_call(d, s, (struct call){.kind = CALL_FSTAT});
+    if (size < 0 || (uint64_t)size != f->cur.len)
+        lib_error(d, "fstat(%s) reports %ld bytes, the file has %zu", f->name, size, f->cur.len);
     op_end(d);
 }
 
@@ -623,8 +864,8 @@ void d_checkpoint(struct driver *d, int slot, int thread)
 {
     struct slot *s = &d->slots[slot];
     struct fstate *f = &d->files[s->file];
-    op_begin(d, OP_CHECKPOINT, s->file, 0, 0, false, thread);
-    off_t r = lseek(s->fd, 0, SEEK_DATA);
+    op_begin_slot(d, s, OP_CHECKPOINT, 0, 0, false, thread);
+    off_t r = slot_call(d, s, (struct call){.kind = OP_CHECKPOINT});
     if (r < 0 && errno != ENXIO) /* ENXIO: no data at all (a sparse file) */
         lib_error(d, "lseek(%s, SEEK_DATA) failed: %s", f->name, strerror(errno));
     /* the descriptor's offset moved */
@@ -776,10 +1017,11 @@ int run_one(const struct config *cfg, int workload, int mode, const char *root, 
     /* Pass 1: count the crash points of every site. */
     reset_files(d);
     d->phase = PHASE_COUNT;
-    d->model = nvmodel_new(live_hook, d);
+    d->model = nvmodel_new_shared(live_hook, d);
     nvmodel_activate(d->model);
     workload_run(d, workload, seed);
     end_pass(d);
+    second_stop(d);
     nvmodel_activate(NULL);
     nvmodel_free(d->model);
     uint64_t total = 0, always = 0;
@@ -801,10 +1043,11 @@ int run_one(const struct config *cfg, int workload, int mode, const char *root, 
     d->cp = 0;
     d->opno = 0;
     d->c.ops = 0;
-    d->model = nvmodel_new(live_hook, d);
+    d->model = nvmodel_new_shared(live_hook, d);
     nvmodel_activate(d->model);
     workload_run(d, workload, seed);
     end_pass(d);
+    second_stop(d);
     nvmodel_activate(NULL);
     if (cfg->list_sites)
         print_sites(d);

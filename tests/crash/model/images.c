@@ -758,6 +758,41 @@ static void transplant_records(const struct point *pt, const char *ldir, const c
         raw_close(lfd);
 }
 
+static const struct ifile *find_rel(const struct point *pt, const char *rel)
+{
+    for (int k = 0; k < pt->nf; k++)
+        if (!strcmp(pt->f[k].rel, rel))
+            return &pt->f[k];
+    return NULL;
+}
+
+/* The share block the crashed processes left (the kernel's bytes at the
+ * crash point: maybe in the middle of a change, its lock held by a process
+ * that is gone), renamed for the copy: the first process to open a file
+ * after a crash makes its block anew, whatever the file holds. Returns the
+ * copy's path in out, "" when the image has none. */
+static void transplant_block(const struct point *pt, const char *ldir, const char *logname,
+                             uint64_t dev, uint64_t ino, char *out, size_t n)
+{
+    char rel[320];
+    out[0] = '\0';
+    snprintf(rel, sizeof(rel), ".nvmmio/%.*s.share", (int)(strlen(logname) - strlen(".log")),
+             logname);
+    const struct ifile *b = find_rel(pt, rel);
+    if (!b)
+        return;
+    size_t len;
+    const uint8_t *c = content(b, &len);
+    char name[64];
+    snprintf(name, sizeof(name), "%llx-%llx.share", (unsigned long long)dev,
+             (unsigned long long)ino);
+    int lfd = raw_open(ldir, O_RDONLY | O_DIRECTORY, 0);
+    if (lfd >= 0 && raw_write_file(lfd, name, c, len, true) == 0)
+        snprintf(out, n, "%s/%s", ldir, name);
+    if (lfd >= 0)
+        raw_close(lfd);
+}
+
 static void full_check(struct point *pt, uint64_t img, const char *desc, int k,
                        const struct ifile *data, const struct ifile *log, const struct bytes *r1)
 {
@@ -792,6 +827,9 @@ static void full_check(struct point *pt, uint64_t img, const char *desc, int k,
         bytes_free(&b);
         transplant_records(pt, ldir, d->files[k].logname, &d->files[k].id, slash + 1, &id);
     }
+    char block[PATH_MAX], ldir[PATH_MAX];
+    snprintf(ldir, sizeof(ldir), "%s/.nvmmio", dir);
+    transplant_block(pt, ldir, d->files[k].logname, dev, ino, block, sizeof(block));
     set_context(pt, "recovering through open()", img, "");
     d->c.full++;
     struct bytes got = {0};
@@ -828,6 +866,8 @@ static void full_check(struct point *pt, uint64_t img, const char *desc, int k,
             what = "after open() and close() of a crash image its log is still there";
     }
     sys_unlinkat(AT_FDCWD, lp, 0);
+    if (block[0])
+        sys_unlinkat(AT_FDCWD, block, 0);
     for (int i = 0; i < pt->nf; i++)
         if (!strncmp(pt->f[i].rel, ".nvmmio/tx-", 11)) {
             snprintf(lp, sizeof(lp), "%s/%s", dir, pt->f[i].rel);
@@ -977,14 +1017,6 @@ static void behind_check(struct point *pt, uint64_t img, const char *desc, int k
 }
 
 /* ---- one image ------------------------------------------------------------ */
-
-static const struct ifile *find_rel(const struct point *pt, const char *rel)
-{
-    for (int k = 0; k < pt->nf; k++)
-        if (!strcmp(pt->f[k].rel, rel))
-            return &pt->f[k];
-    return NULL;
-}
 
 static void check_image(struct point *pt, uint64_t img, const char *desc)
 {

@@ -49,6 +49,15 @@ typedef void (*nvmodel_hook)(void *arg, const struct nvmodel_point *p);
 struct nvmodel *nvmodel_new(nvmodel_hook hook, void *arg);
 void nvmodel_free(struct nvmodel *m);
 
+/* A model whose files, images and flushed lines live in memory shared with
+ * the processes forked after it is made: a fence in any of them persists
+ * its own thread's lines into the images all of them see, and a snapshot in
+ * any of them has every process's lines in flight. Each process keeps its
+ * own mappings and hook (a forked child sets its own). Freed by the
+ * process that made it, after the others are gone. */
+struct nvmodel *nvmodel_new_shared(nvmodel_hook hook, void *arg);
+void nvmodel_set_hook(struct nvmodel *m, nvmodel_hook hook, void *arg);
+
 /* Makes m the model that the table reports to (NULL: none); returns the one
  * that was active. While a hook runs, no model is active. */
 struct nvmodel *nvmodel_activate(struct nvmodel *m);

@@ -58,10 +58,12 @@ static void read_burst(struct wctx *w, int slot, int file, uint64_t n, uint64_t 
     }
 }
 
+/* Closes the slot and opens the file again, in the slot's process. */
 static int reopen(struct wctx *w, int slot, int file, int flags)
 {
+    int proc = w->d->slots[slot].proc;
     d_close(w->d, slot, 0);
-    return d_open(w->d, file, flags, 0);
+    return d_open_in(w->d, file, flags, proc);
 }
 
 /* 4 KiB appends, fsync after every 8. */
@@ -430,11 +432,51 @@ static void w_smallfiles(struct wctx *w, int scale)
     }
 }
 
+/* Two processes serve one file through the library (the README's
+ * "Processes sharing a file"): the driver and a second process forked
+ * before either opens it, taking turns in a seeded order, one call at a
+ * time. Writes, appends, truncations, fsyncs and reads of either process;
+ * now and then one closes and opens again while the other keeps the file
+ * open, so it stays shared; a durability point of either commits the
+ * writes of both. */
+static void w_share(struct wctx *w, int scale)
+{
+    struct driver *d = w->d;
+    d_second_start(d);
+    int s[2] = {d_open_in(d, 0, 0, 0), d_open_in(d, 0, 0, 1)};
+    for (int i = 0; i < 70 * scale; i++) {
+        int p = (int)rng_below(&w->r, 2);
+        uint64_t size = d_size(d, 0);
+        uint64_t r = rng_below(&w->r, 100);
+        if (r < 40 && !(d->slots[s[p]].flags & O_APPEND)) { /* pwrite appends there */
+            uint64_t len = rng_range(&w->r, 1, 12 * KiB);
+            d_pwrite(d, s[p], rng_below(&w->r, size + 4 * KiB), data(w, len), len, 0);
+        } else if (r < 47) {
+            uint64_t len = rng_range(&w->r, 1, 6 * KiB);
+            d_write(d, s[p], data(w, len), len, 0);
+        } else if (r < 60) {
+            d_fsync(d, s[p], r & 1, 0);
+        } else if (r < 68) {
+            uint64_t to = rng_below(&w->r, size + 16 * KiB);
+            d_ftruncate(d, s[p], to < 128 * KiB ? to : rng_below(&w->r, 64 * KiB), 0);
+        } else if (r < 80) {
+            read_burst(w, s[p], 0, 2, 12 * KiB);
+        } else if (r < 88) {
+            d_checkpoint(d, s[p], 0);
+        } else {
+            uint64_t how = rng_below(&w->r, 10);
+            s[p] = reopen(w, s[p], 0, how < 3 ? O_APPEND : how < 5 ? O_TRUNC : 0);
+        }
+    }
+    d_close(d, s[0], 0);
+    d_close(d, s[1], 0);
+}
+
 /* ---- table ---------------------------------------------------------------- */
 
 static const char *const names[] = {
-    "append",   "overwrite",        "unaligned",       "multiblock", "truncate",
-    "twofiles", "threads_disjoint", "threads_overlap", "tx",         "smallfiles",
+    "append",           "overwrite",       "unaligned", "multiblock", "truncate", "twofiles",
+    "threads_disjoint", "threads_overlap", "tx",        "smallfiles", "share",
 };
 
 int workload_count(void)
@@ -489,6 +531,9 @@ void workload_run(struct driver *d, int w, uint64_t seed)
         break;
     case 9:
         w_smallfiles(&c, scale);
+        break;
+    case 10:
+        w_share(&c, scale);
         break;
     }
     free(c.buf);
