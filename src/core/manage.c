@@ -331,7 +331,11 @@ struct nvofd *nvops_dup(int oldfd, int newfd)
 
 struct nvofd *nvops_begin(int fd)
 {
-    return nvfd_begin(fd);
+    struct nvofd *o = nvfd_begin(fd);
+    /* What a lock taken since lets in comes before the call. */
+    if (o)
+        nvfile_take_in(o->file);
+    return o;
 }
 
 void nvops_end(struct nvofd *o)

@@ -29,6 +29,7 @@ bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks, bool ma
     struct nvfile *f = nvtable_pin(dev, ino);
     if (!f)
         return false;
+    nvfile_take_in(f);
     bool again = may_publish && nvfile_stale(f);
     if (again) {
         publish_locked(f);

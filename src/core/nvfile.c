@@ -270,6 +270,9 @@ static void destroy(struct nvfile *f)
     free(f);
 }
 
+/* Lock takes of the process so far (see nvfile_all_unchecked). */
+static uint64_t lock_takes = 1;
+
 static struct nvfile *create_object(int kfd, const struct stat *st, const char *path,
                                     const char *log_dir, int *err)
 {
@@ -278,6 +281,8 @@ static struct nvfile *create_object(int kfd, const struct stat *st, const char *
         *err = -ENOMEM;
         return NULL;
     }
+    /* Its state is read from the kernel's file now. */
+    f->taken_in = __atomic_load_n(&lock_takes, __ATOMIC_ACQUIRE);
     f->fd = f->park_hint = -1;
     f->owner.fd = -1;
     f->log_dir = strdup(log_dir);
@@ -481,7 +486,23 @@ void nvfile_unlock_shared(struct nvfile *f, int held)
     nvlock_unlock_shared(&f->lock);
 }
 
-int nvfile_revalidate(struct nvfile *f)
+void nvfile_all_unchecked(void)
+{
+    __atomic_add_fetch(&lock_takes, 1, __ATOMIC_ACQ_REL);
+}
+
+int nvfile_take_in(struct nvfile *f)
+{
+    uint64_t now = __atomic_load_n(&lock_takes, __ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&f->taken_in, __ATOMIC_ACQUIRE) == now)
+        return 0;
+    nvfile_lock(f, NULL);
+    int rc = nvfile_revalidate(f);
+    nvfile_unlock(f);
+    return rc;
+}
+
+static int revalidate(struct nvfile *f)
 {
     struct statx stx;
     int rc = sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx);
@@ -511,6 +532,16 @@ int nvfile_revalidate(struct nvfile *f)
     }
     f->committed_size = f->size;
     return 0;
+}
+
+int nvfile_revalidate(struct nvfile *f)
+{
+    /* Read before the kernel's view: a lock taken meanwhile asks again. */
+    uint64_t now = __atomic_load_n(&lock_takes, __ATOMIC_ACQUIRE);
+    int rc = revalidate(f);
+    if (rc == 0)
+        __atomic_store_n(&f->taken_in, now, __ATOMIC_RELEASE);
+    return rc;
 }
 
 /* ---- what the file reports ---------------------------------------------- */

@@ -80,6 +80,9 @@ struct nvfile {
     int zero_range_answer;  /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
     uint64_t reads, writes;
     struct nvstats stats;
+    /* The process's lock takes when the file last took in the kernel's
+     * view (nvfile_revalidate; atomic, written with the write lock). */
+    uint64_t taken_in;
 
     /* Owned by the file table. */
     int users;
@@ -223,6 +226,16 @@ int nvfile_expose(struct nvfile *f, bool lazily);
  * kernel's, committed as such, and no block past it is known to be there.
  * 0 or a negative errno. */
 int nvfile_revalidate(struct nvfile *f);
+
+/* The process took a lock (fcntl, OFD, flock, lockf): every file is to
+ * take in what others changed through the kernel before its next call
+ * (nvfile_take_in), rather than each one at the lock at once. */
+void nvfile_all_unchecked(void);
+
+/* No lock held. Revalidates the file when a lock was taken since it last
+ * took in the kernel's view; a file nobody calls costs nothing. 0 or a
+ * negative errno (the file stays to be taken in at its next call). */
+int nvfile_take_in(struct nvfile *f);
 
 /* Called by the helper thread, no lock held: allocates and maps storage
  * ahead of the end of a file being appended (on forced pmem, where faults

@@ -63,7 +63,8 @@ void nvops_forget_range(unsigned first, unsigned last);
  * Returns what newfd referred to before when that needs closing, or NULL. */
 struct nvofd *nvops_dup(int oldfd, int newfd);
 
-/* The description of a managed fd (one call in progress), or NULL. */
+/* The description of a managed fd (one call in progress), or NULL; its
+ * file has taken in what a lock taken since its last call lets in. */
 struct nvofd *nvops_begin(int fd);
 void nvops_end(struct nvofd *o);
 
@@ -92,7 +93,8 @@ int nvops_commit_all(void);
  * 0 or the first negative errno. */
 int nvops_lock_releasing(void);
 /* Such a lock was just taken: every managed file takes in what others
- * changed (see nvfile_revalidate). 0 or the first negative errno. */
+ * changed (see nvfile_revalidate) before its next call (nvops_begin,
+ * nvfile_take_in). 0 or a negative errno. */
 int nvops_lock_taken(void);
 /* Files this process reaches through the kernel because another process
  * served them: those whose server ended and left a log are recovered now

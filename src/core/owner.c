@@ -169,13 +169,17 @@ static int set_lock(struct nvowner *o, short type)
         .l_start = o->byte,
         .l_len = 1,
     };
-    return sys_fcntl(o->fd, F_OFD_SETLK, (long)&fl);
+    int rc = sys_fcntl(o->fd, F_OFD_SETLK, (long)&fl);
+    if (rc == 0)
+        o->exclusive = type == F_WRLCK;
+    return rc;
 }
 
 int nvowner_acquire(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool exclusive,
                     struct nvowner *o)
 {
     o->fd = -1;
+    o->exclusive = false;
     int fd = lock_file(log_dir, uid, dev, ino, exclusive);
     if (fd < 0)
         return exclusive ? fd : 0;
@@ -197,6 +201,7 @@ int nvowner_serve(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool wri
                   struct nvowner *o, bool *first)
 {
     o->fd = -1;
+    o->exclusive = false;
     *first = false;
     int fd = lock_file(log_dir, uid, dev, ino, writable);
     if (fd < 0)
@@ -237,7 +242,7 @@ void nvowner_share(struct nvowner *o)
 
 bool nvowner_alone(struct nvowner *o)
 {
-    return o->fd >= 0 && set_lock(o, F_WRLCK) == 0;
+    return o->fd >= 0 && (o->exclusive || set_lock(o, F_WRLCK) == 0);
 }
 
 /* The byte of a mark: past every ownership byte (below 2^62), 32 to a

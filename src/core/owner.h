@@ -22,6 +22,7 @@
 struct nvowner {
     int fd; /* the lock file, shared by every file of the directory; -1: none */
     off_t byte;
+    bool exclusive; /* this process holds the byte's lock as F_WRLCK */
 };
 
 /* Takes ownership of (dev, ino), owned by uid, whose logs live in log_dir:
@@ -48,7 +49,8 @@ int nvowner_serve(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool wri
 void nvowner_share(struct nvowner *o);
 
 /* Whether no other process serves the file; if so, this one holds the lock
- * exclusively from now on. */
+ * exclusively from now on (and the next asks make no call: nobody can join
+ * while it does). */
 bool nvowner_alone(struct nvowner *o);
 
 /* Whether a process owns (dev, ino), changing nothing (the lock file is not

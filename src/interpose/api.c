@@ -110,11 +110,11 @@ static int write_one(const struct nvmmio_write *w)
 {
     if (w->offset < 0)
         return -EINVAL;
-    struct nvofd *o = nvfd_begin(w->fd);
+    struct nvofd *o = nvops_begin(w->fd);
     if (!o) /* a descriptor of the kernel's, or none */
         return sys_fcntl(w->fd, F_GETFD, 0) < 0 ? -EBADF : -EXDEV;
     ssize_t r = nvops_writev(o, w->iov, w->iovcnt, w->offset, 0);
-    nvofd_end(o);
+    nvops_end(o);
     if (r >= 0 && (size_t)r < iov_bytes(w->iov, w->iovcnt))
         return -ENOSPC;
     return r < 0 ? (int)r : 0;
