@@ -6,7 +6,7 @@
 # with A/B and A/kernel.
 #
 # Usage: evaluation/fio/compare.sh [--rounds N] [--runtime S] [--size MB]
-#                                  [--only REGEX] A B
+#                                  [--only REGEX] [--medium M] [--busy] A B
 #
 #   A, B          a libnvmmio.so, or a git revision of this repository
 #                 (built into /tmp/nvmmio-compare-REV from `git archive`)
@@ -14,8 +14,12 @@
 #   --runtime S   seconds per fio run (default 4)
 #   --size MB     file size (default 128)
 #   --only REGEX  only the rows whose id matches
+#   --medium M    tmpfs (default: a directory under /dev/shm, 4 KiB pages)
+#                 or huge (a tmpfs of its own mounted huge=always; root)
+#   --busy        a CPU-bound process runs beside every fio run (as
+#                 busy.sh does)
 #
-# Medium: a fresh directory under /dev/shm, PMEM_IS_PMEM_FORCE=1 for the
+# Medium: a fresh directory on it, PMEM_IS_PMEM_FORCE=1 for the
 # library; the kernel row is fio's psync engine on the same tmpfs. Figures
 # are MB/s (10^6 bytes/s), medians of the rounds; timing is never asserted.
 set -euo pipefail
@@ -23,13 +27,15 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../common.sh
 . "$HERE/../common.sh"
 
-rounds=3 runtime=4 size=128 only=.
+rounds=3 runtime=4 size=128 only=. medium=tmpfs busy=0
 while [ $# -gt 2 ]; do
     case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --runtime) runtime=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --medium) medium=$2; shift 2 ;;
+    --busy) busy=1; shift ;;
     *) echo "unknown option $1 (see the comment at the top)" >&2; exit 2 ;;
     esac
 done
@@ -56,7 +62,12 @@ library_of() {
 }
 lib_a=$(library_of "$1")
 lib_b=$(library_of "$2")
-eval_shm_dir compare
+eval_medium_dir "$medium" compare || exit 2
+if [ "$busy" = 1 ]; then
+    bash -c 'while :; do :; done' &
+    hog=$!
+    trap 'kill "$hog" 2>/dev/null; eval_cleanup_all' EXIT
+fi
 
 rows=(
     "seqread-4k|--rw=read --bs=4k --time_based"
@@ -72,7 +83,7 @@ rows=(
 # One fio run: library (or "" for the kernel) and the row's arguments;
 # prints MB/s.
 one() {
-    local dir=$EVAL_SHM/run preload=()
+    local dir=$EVAL_MEDIUM_DIR/run preload=()
     rm -rf "$dir" && mkdir -p "$dir"
     [ -n "$1" ] && preload=(LD_PRELOAD="$1" NVMMIO_PATH="$dir" PMEM_IS_PMEM_FORCE=1)
     # shellcheck disable=SC2086
@@ -87,7 +98,7 @@ print(round((j["write"]["bw_bytes"]+j["read"]["bw_bytes"])/1e6))'
 eval_machine | grep -v "^library:"
 echo "A: $1 ($lib_a)"
 echo "B: $2 ($lib_b)"
-echo "medium: $EVAL_SHM (tmpfs), $size MB, ${runtime} s a run, $rounds rounds in turn"
+echo "medium: $EVAL_MEDIUM_DIR ($(eval_medium_text "$medium"))$([ "$busy" = 1 ] && echo ", a CPU-bound process beside"), $size MB, ${runtime} s a run, $rounds rounds in turn"
 printf '%-22s %8s %8s %8s %7s %8s\n' row A B kernel A/B A/kernel
 for r in "${rows[@]}"; do
     id=${r%%|*} args=${r#*|}

@@ -110,6 +110,7 @@ static void load(void)
     nv_debug_configure();
     config.sync = parse_bool("NVMMIO_SYNC", false);
     config.policy = parse_policy();
+    config.kernel_appends = parse_bool("NVMMIO_KERNEL_APPENDS", true);
     const char *paths = getenv("NVMMIO_PATH");
     if (!paths || !*paths)
         paths = getenv("PMEM_PATH");

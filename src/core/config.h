@@ -6,6 +6,7 @@
  *   NVMMIO_SYNC     1: every write is a durability point
  *   NVMMIO_POLICY   hybrid | undo | redo
  *   NVMMIO_DEBUG    how much to say, NVMMIO_DEBUG_FILE where (debug.h)
+ *   NVMMIO_KERNEL_APPENDS  0: appends always store through the mapping
  *
  * A bad value gives one message on stderr and the default.
  */
@@ -20,7 +21,8 @@ struct nv_config {
     size_t *root_len;
     size_t nroots;
     bool sync;
-    int policy; /* enum nvpolicy_setting */
+    int policy;          /* enum nvpolicy_setting */
+    bool kernel_appends; /* appends may go by the kernel's write (storage.h) */
 };
 
 /* The settings; read from the environment on first use, thread-safely. */

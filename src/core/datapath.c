@@ -92,15 +92,11 @@ size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off)
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* Changes [off, off+len) to the bytes of src (NULL: zeros) inside the
- * running epoch: storage first, then the records the change needs, then
- * the bytes. Returns len or a negative errno with nothing changed. */
-static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_t len)
+/* Logs what [off, end) needs logged, then places the bytes of src (NULL:
+ * zeros) in records or home. 0 or a negative errno with nothing changed. */
+static int write_logged(struct nvfile *f, const char *src, uint64_t off, uint64_t end)
 {
-    uint64_t end = off + len;
-    int rc = nvfile_ensure_log(f);
-    if (rc == 0)
-        rc = nvstorage_ensure(f, off, end);
+    int rc = nvstorage_ensure(f, off, end);
     if (rc < 0)
         return rc;
     struct nvjournal_home h = nvfile_home(f);
@@ -116,6 +112,30 @@ static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_
     if (rc == 0)
         nvstats_logged(&f->stats, f->journal.policy == NVLOG_REDO, p.n);
     nvjournal_plan_free(&p);
+    return rc;
+}
+
+/* Bytes from off on need no record: past the committed size (a crash cuts
+ * them off) and, with no redo record live, none of their blocks has one
+ * that reads would take instead. They go home as they are. */
+static bool unlogged_from(const struct nvfile *f, uint64_t off)
+{
+    return off >= f->committed_size && !f->journal.index.redo_live;
+}
+
+/* Changes [off, off+len) to the bytes of src (NULL: zeros) inside the
+ * running epoch: storage first, then the records the change needs, then
+ * the bytes; unlogged appends may go by the kernel's write instead
+ * (nvstorage_write_appended). Returns len or a negative errno with nothing
+ * changed. */
+static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_t len)
+{
+    uint64_t end = off + len;
+    int rc = nvfile_ensure_log(f);
+    if (rc == 0 && unlogged_from(f, off))
+        rc = nvstorage_write_appended(f, src, off, end);
+    if (rc == 0)
+        rc = write_logged(f, src, off, end);
     if (rc < 0)
         return rc;
     if (end > f->zero_from)

@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <linux/falloc.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "core/config.h"
 #include "core/helper.h"
 #include "core/nvfile_internal.h"
 #include "log/recovery.h"
@@ -22,8 +24,9 @@
 /* A file appended past AHEAD_FROM, on forced pmem, gets storage prepared
  * ahead of its end by the helper thread: the writer posts a window of a
  * quarter of the size (AHEAD_STEP to AHEAD) past what it needs, and the
- * thread allocates it by faults, AHEAD_PIECE at a time from the top, while
- * the writer faults in what it reaches first, AHEAD_WRITER_STEP ahead. */
+ * thread allocates it by faults, AHEAD_PIECE at a time from the bottom;
+ * a writer that catches up faults in what it needs itself,
+ * AHEAD_WRITER_STEP ahead. */
 #define AHEAD_FROM        ((uint64_t)1 << 20)
 #define AHEAD             ((uint64_t)8 << 20)
 #define AHEAD_STEP        ((uint64_t)1 << 20)
@@ -53,7 +56,7 @@ void nvstorage_layout_begin(struct nvfile *f)
     pthread_mutex_lock(&f->store.layout_lock);
     pthread_mutex_lock(&f->store.ahead_lock);
     f->store.ahead.gen++;
-    f->store.ahead.lo = f->store.ahead.hi = f->store.ahead.floor = 0;
+    f->store.ahead.lo = f->store.ahead.hi = f->store.ahead.ready = 0;
     pthread_mutex_unlock(&f->store.ahead_lock);
 }
 
@@ -289,7 +292,8 @@ static struct nvstorage_ahead read_window(struct nvfile *f)
 bool nvstorage_ahead_settled(struct nvfile *f)
 {
     struct nvstorage_ahead w = read_window(f);
-    return w.floor <= __atomic_load_n(&f->store.append_front, __ATOMIC_RELAXED);
+    uint64_t front = __atomic_load_n(&f->store.append_front, __ATOMIC_RELAXED);
+    return !f->store.kernel_writes && w.hi <= (w.ready > front ? w.ready : front);
 }
 
 /* Write lock held. A new window [alloc_prefix, hi) for the helper thread,
@@ -307,7 +311,8 @@ static int post_window(struct nvfile *f, uint64_t need, struct nvstorage_ahead *
     pthread_mutex_lock(&f->store.ahead_lock);
     f->store.ahead.gen++;
     f->store.ahead.lo = f->store.alloc_prefix;
-    f->store.ahead.hi = f->store.ahead.floor = hi;
+    f->store.ahead.ready = f->store.ahead.lo;
+    f->store.ahead.hi = hi;
     *w = f->store.ahead;
     pthread_mutex_unlock(&f->store.ahead_lock);
     nvhelper_prepare(f);
@@ -316,17 +321,18 @@ static int post_window(struct nvfile *f, uint64_t need, struct nvstorage_ahead *
 
 /* Write lock held. An append past the allocated prefix, helped by the
  * thread: pages it has allocated are taken as they are, the writer faults
- * in the ones below (which allocates them), and posts a new window when it
- * runs past the current one. Returns 0 or a negative errno (the caller then
- * reserves the storage itself). */
+ * in the ones past them that it needs (the thread may be at them too: the
+ * kernel lets one allocate), and posts a new window when it runs past the
+ * current one. Returns 0 or a negative errno (the caller then reserves the
+ * storage itself). */
 static int append_into_tail(struct nvfile *f, uint64_t end)
 {
     uint64_t need = round_up(end, PAGE);
     struct nvstorage_ahead w = read_window(f);
-    /* The thread got down to the prefix: the whole window is there, and
-     * the next one goes to the thread now, so it starts ahead of the
-     * writer. */
-    if (w.hi > f->store.alloc_prefix && w.floor <= f->store.alloc_prefix) {
+    /* The thread allocated the whole window: the file takes it, and the
+     * next one goes to the thread at once, so that the thread works a
+     * window ahead of the writer. */
+    if (w.hi > f->store.alloc_prefix && w.ready >= w.hi) {
         int rc = append_grew(f, w.hi);
         if (rc == 0)
             rc = post_window(f, w.hi, &w);
@@ -338,15 +344,12 @@ static int append_into_tail(struct nvfile *f, uint64_t end)
         if (rc < 0)
             return rc;
     }
-    /* [floor, hi) is the thread's; below it, the writer's: reaching the
-     * floor makes the whole window ready. */
-    uint64_t top = need + AHEAD_WRITER_STEP < w.floor ? need + AHEAD_WRITER_STEP : w.floor;
-    if (top > f->store.alloc_prefix) {
-        int rc = pm_allocate(&f->map, f->store.alloc_prefix, top - f->store.alloc_prefix);
-        if (rc < 0)
-            return rc;
-    }
-    return append_grew(f, top == w.floor ? w.hi : top);
+    uint64_t have = w.ready > f->store.alloc_prefix ? w.ready : f->store.alloc_prefix;
+    if (need <= have)
+        return append_grew(f, have);
+    uint64_t top = need + AHEAD_WRITER_STEP < w.hi ? need + AHEAD_WRITER_STEP : w.hi;
+    int rc = pm_allocate(&f->map, have, top - have);
+    return rc < 0 ? rc : append_grew(f, top);
 }
 
 /* ---- space the library reserved and the program never wrote ------------ */
@@ -554,25 +557,108 @@ void nvfile_prepare_ahead(struct nvfile *f)
     /* Holding the layout lock keeps the mapping where it is; a change of
      * layout or a new window bumps the generation, and the work stops. */
     pthread_mutex_lock(&f->store.layout_lock);
-    for (uint64_t top = w.floor; top > w.lo;) {
+    for (uint64_t at = w.ready; at < w.hi;) {
         uint64_t front = __atomic_load_n(&f->store.append_front, __ATOMIC_RELAXED);
-        if (front >= top)
+        if (at < front)
+            at = front;
+        if (at >= w.hi)
             break;
-        uint64_t bottom = top - w.lo > AHEAD_PIECE ? top - AHEAD_PIECE : w.lo;
-        if (bottom < front)
-            bottom = front;
-        if (pm_allocate(&f->map, bottom, top - bottom) < 0)
+        uint64_t top = w.hi - at > AHEAD_PIECE ? at + AHEAD_PIECE : w.hi;
+        if (pm_allocate(&f->map, at, top - at) < 0)
             break; /* the writer meets the error itself */
         pthread_mutex_lock(&f->store.ahead_lock);
         bool same = f->store.ahead.gen == w.gen;
         if (same)
-            f->store.ahead.floor = bottom;
+            f->store.ahead.ready = top;
         pthread_mutex_unlock(&f->store.ahead_lock);
         if (!same)
             break;
-        top = bottom;
+        at = top;
     }
     pthread_mutex_unlock(&f->store.layout_lock);
+}
+
+/* ---- appends written by the kernel -------------------------------------- */
+
+/* On a medium of 4 KiB pages the first store to a fresh page of the
+ * mapping faults, and the fault allocates and zeroes the page; the
+ * kernel's write allocates page-cache pages with no fault, and zeroes
+ * nothing it overwrites whole. A tmpfs that takes huge pages says so in
+ * st_blksize: one fault there maps 2 MiB, which the mapping does better.
+ * Only on forced pmem: under MAP_SYNC (DAX) the blocks a write allocates
+ * and the size it moves wait in the file system's journal for an fsync,
+ * where an allocating fault commits them at once; and an msync mapping's
+ * drain writes back only what went through the mapping. */
+static bool kernel_serves_appends(struct nvfile *f)
+{
+    if (f->map.kind != PM_KIND_FORCED || !nv_config()->kernel_appends)
+        return false;
+    if (f->store.kernel_appends == 0) {
+        struct stat st;
+        bool small_pages = sys_fstat(f->fd, &st) == 0 && (uint64_t)st.st_blksize <= PAGE;
+        f->store.kernel_appends = small_pages ? 1 : -1;
+    }
+    return f->store.kernel_appends > 0;
+}
+
+/* Before an append by the kernel's write: the real file reaches end. After
+ * a trim the write itself extends it to end; otherwise it is extended
+ * ahead, as a hole, by the step an append would allocate, so the size the
+ * watch records stays true over the next appends. */
+static int extend_for_write(struct nvfile *f, uint64_t end)
+{
+    uint64_t step = grow_step(f);
+    if (step < PAGE)
+        return nvstorage_reserve_map(f, end);
+    uint64_t hi = round_up(end + step, PAGE);
+    int rc = nvstorage_reserve_map(f, hi);
+    if (rc == 0)
+        rc = sys_ftruncate(f->fd, (off_t)hi);
+    if (rc == 0)
+        f->real_size = hi;
+    return rc == -EFBIG ? -ENOSPC : rc;
+}
+
+/* The kernel wrote [off, end), which continues the allocated prefix:
+ * every page up to end has a block now. */
+static int kernel_wrote(struct nvfile *f, uint64_t end)
+{
+    if (end > f->real_size)
+        f->real_size = end;
+    if (end > f->zero_from) /* a short write leaves bytes past the size */
+        f->zero_from = end;
+    uint64_t prefix = round_down(end, PAGE);
+    int rc = prefix > f->store.alloc_prefix ? append_grew(f, prefix) : 0;
+    if (end == f->real_size && end > prefix)
+        f->store.eof_stored = end;
+    return rc;
+}
+
+int nvstorage_write_appended(struct nvfile *f, const char *src, uint64_t off, uint64_t end)
+{
+    if (!src || f->mapped_by_program || __atomic_load_n(&f->share.shared, __ATOMIC_RELAXED) ||
+        round_down(off, PAGE) > f->store.alloc_prefix || nvstorage_known(f, off, end) ||
+        !kernel_serves_appends(f) || read_window(f).hi > f->store.alloc_prefix)
+        return 0;
+    program_takes(f, off, end);
+    /* Each write moves the mtime, and a growth the size: the watch is
+     * suspended first, then records the size only while such writes may
+     * come (nvstorage_ahead_settled), until a publication trims the file. */
+    bool record = end > f->real_size || !f->store.kernel_writes;
+    if (record)
+        nvlog_watch_suspend(&f->journal.log, false);
+    f->store.kernel_writes = true;
+    int rc = end > f->real_size ? extend_for_write(f, end) : 0;
+    long n = rc < 0 ? rc : pm_write(&f->map, f->fd, off, src, end - off);
+    if (n > 0)
+        rc = kernel_wrote(f, off + (uint64_t)n);
+    if (record)
+        nvfile_watch(f);
+    if (n < 0)
+        return n == -EFBIG ? -ENOSPC : (int)n;
+    if (rc == 0 && (uint64_t)n < end - off)
+        rc = -ENOSPC;
+    return rc < 0 ? rc : 1;
 }
 
 /* ---- giving space back -------------------------------------------------- */
@@ -632,6 +718,9 @@ int nvstorage_give_back(struct nvfile *f, uint64_t keep)
         set_alloc_prefix(f, g.lowest);
     if (rc == 0 && eof_stored && g.lowest >= round_up(keep, PAGE))
         f->store.eof_stored = keep;
+    /* The watch is recorded once the file is given back (a publication):
+     * an append by the kernel's write after it suspends the watch first. */
+    f->store.kernel_writes = false;
     nvstorage_layout_end(f);
     return rc < 0 ? rc : g.calls;
 }

@@ -45,12 +45,18 @@ struct nvstorage {
      * the mapping or takes blocks away, which also empties the window. */
     pthread_mutex_t layout_lock;
     /* The window the writer posts for the helper thread: [lo, hi), of which
-     * the thread has allocated [floor, hi); gen changes with every window. */
+     * the thread has allocated [lo, ready); gen changes with every window. */
     pthread_mutex_t ahead_lock;
     struct nvstorage_ahead {
-        uint64_t gen, lo, hi, floor;
+        uint64_t gen, lo, hi, ready;
     } ahead;
     uint64_t append_front; /* alloc_prefix as appends left it (atomic) */
+    /* Whether appends go to the file by the kernel's write (1), or by
+     * stores through the mapping (-1); 0 until the first one asks. */
+    int kernel_appends;
+    /* Appends by the kernel's write may come without the watch being
+     * suspended first: each moves the file's mtime. */
+    bool kernel_writes;
     uint64_t mapped_to;    /* the known pages of [0, mapped_to) are mapped in */
 };
 
@@ -66,8 +72,10 @@ int nvstorage_found(struct nvfile *f, uint64_t hole);
 void nvstorage_layout_begin(struct nvfile *f);
 void nvstorage_layout_end(struct nvfile *f);
 
-/* True when the helper thread has no page left to map in ahead of the
- * appends (its faults would move the file's mtime). */
+/* True when nothing the library does for appends moves the file's mtime
+ * on its own: the helper thread has no page left to map in ahead of them
+ * (its faults would), and no append by the kernel's write may come before
+ * the watch is suspended (nvstorage_write_appended). */
 bool nvstorage_ahead_settled(struct nvfile *f);
 
 /* Maps in (for reading) the pages of the real file known to have blocks,
@@ -84,6 +92,16 @@ int nvstorage_reserve_map(struct nvfile *f, uint64_t end);
  * cannot fault for want of space (ENOSPC comes back here instead), and the
  * real file reaches end; [off, end) becomes the program's. */
 int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end);
+
+/* Writes [off, end) from src with the kernel's write, when that serves
+ * the file better than stores through its mapping (a medium of 4 KiB
+ * pages, where a first store faults and zeroes a page) and is correct:
+ * the caller logs nothing there (past the committed size, no redo
+ * record), the file is served by this process alone and not mapped by the
+ * program, and the bytes continue the allocated prefix. Returns 1 when
+ * written, 0 when the mapping must take them, or a negative errno (ENOSPC
+ * before any byte went: the caller writes what fits). */
+int nvstorage_write_appended(struct nvfile *f, const char *src, uint64_t off, uint64_t end);
 
 /* True when every byte of [off, end) is known to have a block that the
  * program may store into (not one the library still counts as its own). */

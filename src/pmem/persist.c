@@ -195,6 +195,23 @@ void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n)
     }
 }
 
+long pm_write(struct pm_map *m, int fd, size_t off, const void *src, size_t n)
+{
+    if (pmem.before_store)
+        pmem.before_store(m, off, n);
+    size_t done = 0;
+    long rc = 0;
+    while (done < n) {
+        rc = sys_pwrite(fd, (const char *)src + done, n - done, (off_t)(off + done));
+        if (rc <= 0)
+            break;
+        done += (size_t)rc;
+    }
+    if (done > 0 && pmem.wrote)
+        pmem.wrote(m, off, done);
+    return done > 0 || rc == 0 ? (long)done : rc;
+}
+
 void pm_fill(struct pm_map *m, size_t off, int c, size_t n)
 {
     if (m->kind == PM_KIND_MSYNC) {

@@ -82,6 +82,14 @@ int pm_allocate(struct pm_map *m, size_t off, size_t n);
 /* Copies n bytes to offset off of the mapping, flushed but not fenced. */
 void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n);
 
+/* Copies n bytes to offset off of the file behind m with the kernel's
+ * write on fd (a descriptor of that file), flushed but not fenced as
+ * pm_copy's: on pmem the kernel's write makes flushing copies, elsewhere
+ * the page cache is what the mapping shows. The kernel allocates what it
+ * writes and moves the file's size and times as any write does. Returns
+ * the bytes written (fewer on a full file system) or a negative errno. */
+long pm_write(struct pm_map *m, int fd, size_t off, const void *src, size_t n);
+
 /* Sets n bytes at offset off to c, flushed but not fenced. */
 void pm_fill(struct pm_map *m, size_t off, int c, size_t n);
 

@@ -32,6 +32,9 @@ struct pm_table {
     void (*on_map)(const struct pm_map *m, int fd);
     void (*on_unmap)(const struct pm_map *m);
     void (*before_store)(const struct pm_map *m, size_t off, size_t n);
+    /* The kernel's write just put [off, off+n) of m's file there: flushed
+     * but not fenced, as a copy through the mapping. */
+    void (*wrote)(const struct pm_map *m, size_t off, size_t n);
     /* A model that follows one thread at a time through the library: the
      * library then starts no thread of its own. */
     bool one_thread;

@@ -819,6 +819,15 @@ static void *model_memset_nodrain(void *dst, int c, size_t n)
     return dst;
 }
 
+/* The kernel's write makes flushing copies on pmem: as a copy through the
+ * mapping, whose pages show what it wrote. */
+static void model_wrote(const struct pm_map *pm, size_t off, size_t n)
+{
+    struct nvmodel *m = current();
+    if (m)
+        flush_lines(m, pm->base + off, n, persist_caller(__builtin_return_address(0)));
+}
+
 static void model_flush(const void *addr, size_t n)
 {
     struct nvmodel *m = current();
@@ -859,6 +868,7 @@ int pm_table_load(struct pm_table *t, char *error, size_t size)
                            .on_map = model_on_map,
                            .on_unmap = model_on_unmap,
                            .before_store = model_before_store,
+                           .wrote = model_wrote,
                            .one_thread = true};
     return 0;
 }
