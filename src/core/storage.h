@@ -57,7 +57,7 @@ struct nvstorage {
     /* Appends by the kernel's write may come without the watch being
      * suspended first: each moves the file's mtime. */
     bool kernel_writes;
-    uint64_t mapped_to;    /* the known pages of [0, mapped_to) are mapped in */
+    uint64_t mapped_to; /* the known pages of [0, mapped_to) are mapped in */
 };
 
 void nvstorage_init(struct nvstorage *s);

@@ -132,7 +132,7 @@ struct fstate {
 struct slot {
     bool used;
     int fd, file, flags;
-    int proc; /* the process whose descriptor fd is: 0 the driver, 1 the second */
+    int proc;     /* the process whose descriptor fd is: 0 the driver, 1 the second */
     uint64_t pos; /* the descriptor's offset, as the driver expects it */
 };
 
