@@ -6,40 +6,12 @@
 # began, and the log must grow over the runs.
 set -u
 applog=$1
-dir=$(mktemp -d /dev/shm/nvmmio-applog.XXXXXX) || exit 1
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+. "$(dirname "$0")/killtest.sh" applog
 log=$dir/log
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
 
 count=0
 for run in $(seq 40); do
-    "$applog" append "$log" $((RANDOM % 8 + 1)) >"$dir/out" 2>&1 &
-    pid=$!
-    # Killed at once, or after it started appending, up to 100 ms later.
-    if [ $((run % 4)) -ne 0 ]; then
-        for _ in $(seq 200); do
-            grep -q records "$dir/out" && break
-            sleep 0.01
-        done
-        sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
-    fi
-    kill -9 "$pid"
-    wait "$pid" 2>/dev/null
-    pid=
-    if grep -q "not managed" "$dir/out"; then
-        fail "the log is not managed by the library"
-        break
-    fi
+    killed_run "$run" records "$applog" append "$log" $((RANDOM % 8 + 1)) || break
     out=$("$applog" verify "$log") || {
         fail "run $run: $out"
         break

@@ -7,19 +7,7 @@
 # leave exactly its committed transfers.
 set -u
 txpair=$1
-dir=$(mktemp -d /dev/shm/nvmmio-txpair.XXXXXX) || exit 1
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
+. "$(dirname "$0")/killtest.sh" txpair
 
 # The transfer the accounts are at, or nothing when they disagree.
 at_transfer() {
@@ -35,23 +23,7 @@ at_transfer() {
 "$txpair" init "$dir" 1000 || exit 1
 seen=0
 for run in $(seq 20); do
-    "$txpair" transfer "$dir" >"$dir/out" 2>&1 &
-    pid=$!
-    # Killed at once, or after its first transfer, up to 100 ms later.
-    if [ $((run % 4)) -ne 0 ]; then
-        for _ in $(seq 200); do
-            grep -q running "$dir/out" && break
-            sleep 0.01
-        done
-        sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
-    fi
-    kill -9 "$pid"
-    wait "$pid" 2>/dev/null
-    pid=
-    if grep -q "not managed" "$dir/out"; then
-        fail "the accounts are not managed by the library"
-        break
-    fi
+    killed_run "$run" running "$txpair" transfer "$dir" || break
     now=$(at_transfer "run $run") || break
     [ "$now" -ge "$seen" ] || fail "run $run: at transfer $now after the kill, $seen before"
     seen=$now

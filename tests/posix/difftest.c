@@ -122,23 +122,6 @@
 enum { A = 0, B = 1 }; /* side A: managed, side B: plain */
 static const char *const side_name[2] = {"managed", "plain"};
 
-struct res {
-    long long ret;
-    int err; /* errno, only when ret < 0 */
-};
-
-/*
- * Runs one call and captures its result and errno. The caller runs it for
- * side A and then side B and compares the two with check_res().
- */
-#define CALL(expr)                                                                                 \
-    ({                                                                                             \
-        errno = 0;                                                                                 \
-        long long r_ = (long long)(expr);                                                          \
-        int e_ = errno;                                                                            \
-        (struct res){r_, r_ < 0 ? e_ : 0};                                                         \
-    })
-
 struct slot {
     bool open;
     int fd[2];    /* descriptors while open */

@@ -3,11 +3,12 @@
  * oppick.h - the seeded random stream and the parameter choices (lengths,
  * offsets, truncation lengths, fallocate ranges, iovec layouts) that the
  * differential testers share: difftest.c (one process, both sides in
- * lockstep) and mpdiff.c (several processes). Both draw every choice from
- * one splitmix64 stream and from the size and position of the file on the
- * plain side, so a seed always replays the same sequence. Also the small
- * helpers both use: iovecs over a buffer, a byte hash, numbers from the
- * command line, and copies to or from a mapping that may raise SIGBUS.
+ * lockstep), mpdiff.c (several processes) and tests/tx/tx_diff.c
+ * (transactions). They draw every choice from one splitmix64 stream and
+ * from the size and position of the file on the plain side, so a seed
+ * always replays the same sequence. Also the small helpers they use: a
+ * call's captured result, iovecs over a buffer, a byte hash, numbers from
+ * the command line, and copies to or from a mapping that may raise SIGBUS.
  */
 #ifndef NVMMIO_TESTS_OPPICK_H
 #define NVMMIO_TESTS_OPPICK_H
@@ -21,6 +22,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+
+/* One call's result, and errno when it failed: what a differential tester
+ * compares between its two sides (check_res in each tester). */
+struct res {
+    long long ret;
+    int err; /* errno, only when ret < 0 */
+};
+
+/* Runs one call and captures its result and errno. */
+#define CALL(expr)                                                                                 \
+    ({                                                                                             \
+        errno = 0;                                                                                 \
+        long long r_ = (long long)(expr);                                                          \
+        int e_ = errno;                                                                            \
+        (struct res){r_, r_ < 0 ? e_ : 0};                                                         \
+    })
 
 #define KIB (1024LL)
 #define MIB (1024LL * KIB)

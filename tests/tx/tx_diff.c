@@ -72,19 +72,6 @@
 enum { M = 0, P = 1 }; /* managed side, plain side */
 static const char *const side_name[2] = {"managed", "plain"};
 
-struct res {
-    long long ret;
-    int err; /* errno, when ret < 0 */
-};
-
-#define CALL(expr)                                                                                 \
-    ({                                                                                             \
-        errno = 0;                                                                                 \
-        long long r_ = (long long)(expr);                                                          \
-        int e_ = errno;                                                                            \
-        (struct res){r_, r_ < 0 ? e_ : 0};                                                         \
-    })
-
 struct tfile {
     char path[2][PATH_MAX];
     int fd[2];
