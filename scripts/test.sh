@@ -26,7 +26,8 @@ cmake --build "$top/build-asan" -j "$jobs" >/dev/null
 
 echo "== TSan build (threaded tests)"
 cmake -S "$top" -B "$top/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DNVMMIO_TSAN=ON >/dev/null
-cmake --build "$top/build-tsan" -j "$jobs" --target nvmmio_threads test_filelock nvmmio_manyfiles nvmmio_stats >/dev/null
+cmake --build "$top/build-tsan" -j "$jobs" --target nvmmio_threads test_filelock nvmmio_manyfiles nvmmio_stats \
+    nvmmio_tx_diff >/dev/null
 (cd "$top/build-tsan" && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -L "threads|stats" "$@") || status=1
 
 [ $status -eq 0 ] && echo "test suite: all passed" || echo "test suite: FAILED"
