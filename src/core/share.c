@@ -178,13 +178,11 @@ static int spares_pid;
  * the child only lets go of their mappings. */
 static void spares_check_owner(void)
 {
-    int me = sys_getpid();
-    if (spares_pid == me)
+    if (!sys_owner_changed(&spares_pid))
         return;
     for (int i = 0; i < nspares; i++)
         sys_munmap(spares[i].block, BLOCK_RESERVE);
     nspares = 0;
-    spares_pid = me;
 }
 
 /* Keeps f's block, mapped at its first size, as a spare at `path`'s

@@ -275,13 +275,11 @@ static int spares_pid;
  * files they are; the child only lets go of their mappings. */
 static void spares_check_owner(void)
 {
-    int me = sys_getpid();
-    if (spares_pid == me)
+    if (!sys_owner_changed(&spares_pid))
         return;
     for (int i = 0; i < nspares; i++)
         pm_unmap(&spares[i].map);
     nspares = 0;
-    spares_pid = me;
 }
 
 int nvlog_spare_name(char *buf, size_t n, const char *suffix)

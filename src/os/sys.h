@@ -188,6 +188,17 @@ static inline int sys_getpid(void)
 {
     return (int)sys_call6(SYS_getpid, 0, 0, 0, 0, 0, 0);
 }
+/* Whether the calling process is another than *owner: a child forked by
+ * any means (a raw clone runs no fork handler), or the first ask. It
+ * becomes *owner then. */
+static inline bool sys_owner_changed(int *owner)
+{
+    int me = sys_getpid();
+    if (*owner == me)
+        return false;
+    *owner = me;
+    return true;
+}
 /* Whether process pid exists: kill(pid, 0). */
 static inline bool sys_process_exists(int pid)
 {
