@@ -210,19 +210,22 @@ int nvfile_settle(struct nvfile *f)
     /* Other processes serve the file still: their log stays. */
     if (f->share.block && !nvowner_alone(&f->owner))
         return nvfile_expose(f, false);
+    /* The log goes at the end: what the commit and the publication change
+     * suspends its watch rather than being looked at again. */
+    f->log_going = true;
     int rc = nvfile_revalidate(f);
     if (rc == 0)
         rc = nvfile_commit(f);
     if (rc == 0)
         rc = nvfile_checkpoint(f);
-    if (rc < 0)
-        return rc;
     uint64_t real_size = f->real_size;
-    rc = nvfile_publish(f);
+    if (rc == 0)
+        rc = nvfile_publish(f);
     /* The trimmed size must be durable before the log that records the
      * size goes away. */
     if (rc == 0 && f->real_size != real_size)
         rc = sys_fsync(f->fd);
+    f->log_going = false;
     if (rc < 0)
         return rc;
     if (f->zero_from > f->size)

@@ -291,16 +291,7 @@ struct nvofd *nvops_close_begin(int fd)
 
 int nvops_close_finish(struct nvofd *o)
 {
-    struct nvfile *f = nvofd_free(o);
-    nvfile_lock(f, NULL);
-    /* A file cut short by another process since is not written past its
-     * new end. */
-    int rc = nvfile_revalidate(f);
-    if (rc == 0)
-        rc = nvfile_expose(f, false);
-    nvfile_unlock(f);
-    int rc2 = nvfile_release(f);
-    return rc < 0 ? rc : rc2;
+    return nvfile_close(nvofd_free(o));
 }
 
 void nvops_forget_range(unsigned first, unsigned last)

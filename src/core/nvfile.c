@@ -60,15 +60,28 @@ static bool log_exists(const struct nvfile *f)
     return nvfile_has_log(f->log_dir, f->dev, f->ino);
 }
 
+static int said_refused(const struct nvfile *f, int dirfd, const char *why)
+{
+    if (dirfd == -EACCES && why)
+        nv_warn("refusing the log directory %s: %s", f->log_dir, why);
+    return dirfd;
+}
+
 /* The log directory of f, checked (see nvlog_dir_open); a refusal is
  * reported. */
 static int open_log_dir(const struct nvfile *f, bool create)
 {
     const char *why = NULL;
-    int dirfd = nvlog_dir_open(f->log_dir, f->uid, create, &why);
-    if (dirfd == -EACCES && why)
-        nv_warn("refusing the log directory %s: %s", f->log_dir, why);
-    return dirfd;
+    return said_refused(f, nvlog_dir_open(f->log_dir, f->uid, create, &why), why);
+}
+
+/* open_log_dir kept open (see nvlog_dir_kept), for making and removing a
+ * log; looking for one (recovery, attaching another process's log) goes by
+ * path, so a directory replaced since is never missed. */
+static int kept_log_dir(const struct nvfile *f, bool create)
+{
+    const char *why = NULL;
+    return said_refused(f, nvlog_dir_kept(f->log_dir, f->uid, create, &why), why);
 }
 
 /* Recovers the file from its log, if it has one: 1 when that changed the
@@ -343,6 +356,12 @@ static bool watch_mapped(const struct nvfile *f)
 
 int nvfile_watch(struct nvfile *f)
 {
+    /* A suspended watch applies the log as it is, which a settled file
+     * needs; a recorded one would cost a look at the file for nothing. */
+    if (f->log_going) {
+        nvlog_watch_suspend(&f->journal.log, false);
+        return 0;
+    }
     /* Pages the helper thread has yet to map in for the next appends
      * would move the mtime when it does: the size only, until it is done. */
     enum nvlog_mtime mtime = !watch_mapped(f)             ? NVLOG_MTIME_NEVER
@@ -360,11 +379,16 @@ int nvfile_ensure_log(struct nvfile *f)
 {
     if (nvlog_exists(&f->journal.log))
         return 0;
-    int dirfd = open_log_dir(f, true);
-    if (dirfd < 0)
-        return dirfd;
-    int rc = nvjournal_create(&f->journal, dirfd, f->log_name, &f->id, f->uid, f->committed_size);
-    sys_close(dirfd);
+    int rc = -ENOENT;
+    /* A second try by path when the directory was removed since it was kept. */
+    for (int tries = 0; rc == -ENOENT && tries < 2; tries++) {
+        if (tries > 0)
+            nvlog_dir_forget(f->log_dir);
+        int dirfd = kept_log_dir(f, true);
+        rc = dirfd < 0 ? dirfd
+                       : nvjournal_create(&f->journal, dirfd, f->log_name, &f->id, f->uid,
+                                          f->committed_size);
+    }
     if (rc == 0) {
         nvfile_watch(f);
         nvshare_new_log(f);
@@ -389,14 +413,12 @@ int nvfile_remove_log(struct nvfile *f)
 {
     if (!nvlog_exists(&f->journal.log))
         return 0;
-    int dirfd = open_log_dir(f, false);
+    int dirfd = kept_log_dir(f, false);
     if (dirfd < 0) {
         nvlog_close(&f->journal.log);
         return dirfd;
     }
-    int rc = nvlog_remove(&f->journal.log, dirfd, f->log_name);
-    sys_close(dirfd);
-    return rc;
+    return nvlog_remove(&f->journal.log, dirfd, f->log_name);
 }
 
 void nvfile_pin(struct nvfile *f)
@@ -406,13 +428,25 @@ void nvfile_pin(struct nvfile *f)
     nvtable_unlock();
 }
 
-int nvfile_release(struct nvfile *f)
+/* Drops a user; one that closes a descriptor first exposes the file unless
+ * it is the last user, whose settling exposes it anyway. */
+static int release(struct nvfile *f, bool closing)
 {
     int rc = 0;
     nvtable_lock();
+    if (closing && f->users > 1 && f->writable) {
+        /* Still a user while it exposes: the object stays. */
+        nvtable_unlock();
+        nvfile_lock(f, NULL);
+        rc = nvfile_revalidate(f);
+        if (rc == 0)
+            rc = nvfile_expose(f, false);
+        nvfile_unlock(f);
+        nvtable_lock();
+    }
     if (--f->users > 0) {
         nvtable_unlock();
-        return 0;
+        return rc;
     }
     nvtable_remove(f);
     nvtable_unlock();
@@ -421,13 +455,28 @@ int nvfile_release(struct nvfile *f)
     bool alone = f->owner.fd < 0 || nvowner_alone(&f->owner);
     if (f->writable) {
         nvfile_lock(f, NULL);
-        rc = alone ? nvfile_settle(f) : nvfile_expose(f, false);
+        int settled = alone ? nvfile_settle(f) : nvfile_revalidate(f);
+        if (settled == 0 && !alone)
+            settled = nvfile_expose(f, false);
+        rc = rc < 0 ? rc : settled;
         nvfile_unlock(f);
+        /* The commit may have queued a checkpoint for the helper again. */
+        nvhelper_forget(f);
     }
     nvshare_close(f, alone);
     nvowner_release(&f->owner);
     destroy(f);
     return rc;
+}
+
+int nvfile_release(struct nvfile *f)
+{
+    return release(f, false);
+}
+
+int nvfile_close(struct nvfile *f)
+{
+    return release(f, true);
 }
 
 void nvfile_abandon(struct nvfile *f)

@@ -69,7 +69,8 @@ struct nvfile {
     struct nvstorage store;
 
     struct nvjournal journal;
-    bool dirty; /* the running epoch changed the file */
+    bool dirty;     /* the running epoch changed the file */
+    bool log_going; /* settling: the log goes once the file is published */
     /* The program mapped the file itself (now or, in this process, before
      * this object was made): its mapping sees home bytes only, so the file
      * is logged with undo (in place), and its stores may land anywhere, so
@@ -121,6 +122,11 @@ void nvfile_pin(struct nvfile *f);
 /* Drops a user; the last one settles the file (see nvfile_settle) and frees
  * the object. Returns 0 or the negative errno of settling. */
 int nvfile_release(struct nvfile *f);
+
+/* nvfile_release for a descriptor closed: the close is a durability point
+ * and a publication point (see nvfile_expose) even when other descriptors
+ * of this process keep the object. */
+int nvfile_close(struct nvfile *f);
 
 /* In a forked child: frees the parent's object without touching the file,
  * its log or the parent's ownership (the lock file is shared). */

@@ -95,6 +95,12 @@ static void block_path(const struct nvfile *f, char *buf, size_t n)
              (unsigned long long)f->ino);
 }
 
+/* block_path's last component. */
+static const char *block_name(const char *path)
+{
+    return strrchr(path, '/') + 1;
+}
+
 static int open_block_file(struct nvfile *f, bool first)
 {
     char path[PATH_MAX];
@@ -164,8 +170,8 @@ static int map_block(void *base, int fd, uint64_t size)
 #define MAX_SPARES 4
 
 struct spare_block {
-    char path[PATH_MAX]; /* LOG_DIR/.spare-PID-TOKEN-N.share */
-    size_t dir_len;      /* of LOG_DIR */
+    int dirfd;     /* the log directory, kept open (nvlog_dir_kept) */
+    char name[64]; /* .spare-PID-TOKEN-N.share */
     struct nvshare_block *block;
 };
 
@@ -185,24 +191,28 @@ static void spares_check_owner(void)
     nspares = 0;
 }
 
-/* Keeps f's block, mapped at its first size, as a spare at `path`'s
- * place; true when kept. */
-static bool keep_spare(struct nvfile *f, const char *path)
+/* f's log directory kept open, or a negative errno. */
+static int kept_dir_of(const struct nvfile *f)
 {
-    if (f->share.mapped != SAVE_OFFSET)
+    const char *why = NULL;
+    return nvlog_dir_kept(f->log_dir, f->uid, false, &why);
+}
+
+/* Keeps f's block, mapped at its first size, as a spare in place of the
+ * block file `name` of the log directory dirfd; true when kept. */
+static bool keep_spare(struct nvfile *f, int dirfd, const char *name)
+{
+    if (f->share.mapped != SAVE_OFFSET || dirfd < 0)
         return false;
     bool kept = false;
     pthread_mutex_lock(&spares_lock);
     spares_check_owner();
     if (nspares < MAX_SPARES) {
         struct spare_block *s = &spares[nspares];
-        s->dir_len = strlen(f->log_dir);
-        kept = s->dir_len + 1 < sizeof(s->path) &&
-               snprintf(s->path, sizeof(s->path), "%s/", f->log_dir) > 0 &&
-               nvlog_spare_name(s->path + s->dir_len + 1, sizeof(s->path) - s->dir_len - 1,
-                                ".share") == 0 &&
-               sys_renameat(AT_FDCWD, path, AT_FDCWD, s->path) == 0;
+        kept = nvlog_spare_name(s->name, sizeof(s->name), ".share") == 0 &&
+               sys_renameat(dirfd, name, dirfd, s->name) == 0;
         if (kept) {
+            s->dirfd = dirfd;
             s->block = f->share.block;
             nspares++;
         }
@@ -211,16 +221,15 @@ static bool keep_spare(struct nvfile *f, const char *path)
     return kept;
 }
 
-/* A block for f made from a spare of its log directory, renamed to `path`
+/* A block made from a spare of the log directory dirfd, renamed to `name`
  * and cleared as a new one is; NULL when there is none. */
-static struct nvshare_block *take_spare(const struct nvfile *f, const char *path)
+static struct nvshare_block *take_spare(int dirfd, const char *name)
 {
     struct spare_block s = {.block = NULL};
-    size_t dir_len = strlen(f->log_dir);
     pthread_mutex_lock(&spares_lock);
     spares_check_owner();
     for (int i = nspares - 1; i >= 0 && !s.block; i--) {
-        if (spares[i].dir_len != dir_len || strncmp(spares[i].path, f->log_dir, dir_len) != 0)
+        if (spares[i].dirfd != dirfd)
             continue;
         s = spares[i];
         spares[i] = spares[--nspares];
@@ -228,7 +237,7 @@ static struct nvshare_block *take_spare(const struct nvfile *f, const char *path
     pthread_mutex_unlock(&spares_lock);
     if (!s.block)
         return NULL;
-    if (sys_renameat(AT_FDCWD, s.path, AT_FDCWD, path) < 0) {
+    if (sys_renameat(s.dirfd, s.name, dirfd, name) < 0) {
         sys_munmap(s.block, BLOCK_RESERVE);
         return NULL;
     }
@@ -243,7 +252,7 @@ void nvshare_spares_drop(void)
     for (int i = 0; i < nspares; i++) {
         sys_munmap(spares[i].block, BLOCK_RESERVE);
         if (own)
-            sys_unlinkat(AT_FDCWD, spares[i].path, 0);
+            sys_unlinkat(spares[i].dirfd, spares[i].name, 0);
     }
     nspares = 0;
     pthread_mutex_unlock(&spares_lock);
@@ -255,13 +264,14 @@ static int open_spare(struct nvfile *f)
 {
     char path[PATH_MAX];
     block_path(f, path, sizeof(path));
-    struct nvshare_block *b = take_spare(f, path);
+    int dirfd = kept_dir_of(f);
+    struct nvshare_block *b = dirfd < 0 ? NULL : take_spare(dirfd, block_name(path));
     if (!b)
         return -ENOENT;
     int rc = init_block(b);
     if (rc < 0) {
         sys_munmap(b, BLOCK_RESERVE);
-        sys_unlinkat(AT_FDCWD, path, 0);
+        sys_unlinkat(dirfd, block_name(path), 0);
         return rc;
     }
     f->share.block = b;
@@ -352,7 +362,7 @@ void nvshare_close(struct nvfile *f, bool last)
     f->share.reader = NULL;
     char path[PATH_MAX];
     block_path(f, path, sizeof(path));
-    if (!last || !keep_spare(f, path)) {
+    if (!last || !keep_spare(f, kept_dir_of(f), block_name(path))) {
         sys_munmap(f->share.block, BLOCK_RESERVE);
         if (last)
             sys_unlinkat(AT_FDCWD, path, 0);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysmacros.h>
@@ -83,6 +84,15 @@ static bool take_kept_log(void)
     return false;
 }
 
+/* Closes a descriptor of a log, kept or not. */
+static void close_log_fd(int fd)
+{
+    if (kept_is(fd))
+        kept_close(fd);
+    else
+        sys_close(fd);
+}
+
 /* The log is attached: open as fd, which it keeps when asked, while few
  * logs keep theirs, or when its directory cannot be kept instead. */
 static void attached(struct nvlog *log, int fd, int dirfd, const char *name, const struct stat *st,
@@ -96,10 +106,10 @@ static void attached(struct nvlog *log, int fd, int dirfd, const char *name, con
     keep = keep || log->counted;
     log->dirfd = !keep && strlen(name) < sizeof(log->name) ? kept_dir(dirfd) : -1;
     if (log->dirfd >= 0) {
-        sys_close(fd);
+        close_log_fd(fd);
         log->fd = -1;
     } else {
-        log->fd = kept_fd(fd);
+        log->fd = kept_is(fd) ? fd : kept_fd(fd);
     }
 }
 
@@ -142,29 +152,96 @@ static int refuse(const char **why, const char *what)
     return -EACCES;
 }
 
-int nvlog_dir_open(const char *path, uid_t owner, bool create, const char **why)
+/* Whether a log directory of status st may hold the logs of files owned by
+ * `owner` for this process's user me (see nvlog_dir_open). */
+static int dir_trusted(const struct stat *st, uid_t me, uid_t owner, const char **why)
 {
-    uid_t me = sys_geteuid();
+    if (st->st_uid != 0 && st->st_uid != me && st->st_uid != owner)
+        return refuse(why, "it belongs to another user (a root shared by several users needs it "
+                           "root's, mode 1777)");
+    if ((st->st_mode & 0022) && !(st->st_mode & S_ISVTX))
+        return refuse(why, "others may write in it and it has no sticky bit");
+    return 0;
+}
+
+/* Opens the directory and reads its status into *st. */
+static int dir_open(const char *path, uid_t me, bool create, struct stat *st, const char **why)
+{
     int fd;
     do
         fd = sys_open_dir(path, !create ? 0 : me == 0 ? 01777 : 0700);
     while (kept_retry(fd));
     if (fd == -ELOOP || fd == -ENOTDIR)
         return refuse(why, "it is a symbolic link or not a directory");
-    if (fd < 0)
-        return fd;
-    struct stat st;
-    int rc = sys_fstat(fd, &st);
-    if (rc == 0 && st.st_uid != 0 && st.st_uid != me && st.st_uid != owner)
-        rc = refuse(why, "it belongs to another user (a root shared by several users needs it "
-                         "root's, mode 1777)");
-    else if (rc == 0 && (st.st_mode & 0022) && !(st.st_mode & S_ISVTX))
-        rc = refuse(why, "others may write in it and it has no sticky bit");
-    if (rc < 0) {
+    int rc = fd < 0 ? fd : sys_fstat(fd, st);
+    if (rc < 0 && fd >= 0)
         sys_close(fd);
-        return rc;
+    return rc < 0 ? rc : fd;
+}
+
+int nvlog_dir_open(const char *path, uid_t owner, bool create, const char **why)
+{
+    uid_t me = sys_geteuid();
+    struct stat st;
+    int fd = dir_open(path, me, create, &st, why);
+    int rc = fd < 0 ? fd : dir_trusted(&st, me, owner, why);
+    if (rc < 0 && fd >= 0)
+        sys_close(fd);
+    return rc < 0 ? rc : fd;
+}
+
+/* Log directories kept open by path: making and removing a file's log
+ * would otherwise walk the path and check the directory twice per file. */
+static struct {
+    char *path;
+    int fd;
+    struct stat st;
+} by_path[MAX_LOG_DIRS];
+static int nby_path;
+
+int nvlog_dir_kept(const char *path, uid_t owner, bool create, const char **why)
+{
+    uid_t me = sys_geteuid();
+    int fd = -1;
+    struct stat st;
+    nv_mutex_lock(&dirs_lock);
+    for (int i = 0; i < nby_path && fd < 0; i++)
+        if (strcmp(by_path[i].path, path) == 0) {
+            fd = by_path[i].fd;
+            st = by_path[i].st;
+        }
+    nv_mutex_unlock(&dirs_lock);
+    if (fd >= 0)
+        return dir_trusted(&st, me, owner, why) < 0 ? -EACCES : fd;
+    int opened = dir_open(path, me, create, &st, why);
+    if (opened < 0)
+        return opened;
+    int rc = dir_trusted(&st, me, owner, why);
+    fd = rc < 0 ? rc : kept_dir(opened);
+    sys_close(opened);
+    if (fd < 0)
+        return rc < 0 ? rc : -EMFILE;
+    char *copy = strdup(path);
+    nv_mutex_lock(&dirs_lock);
+    if (copy && nby_path < MAX_LOG_DIRS) {
+        by_path[nby_path++] = (typeof(by_path[0])){copy, fd, st};
+        copy = NULL;
     }
+    nv_mutex_unlock(&dirs_lock);
+    free(copy);
     return fd;
+}
+
+void nvlog_dir_forget(const char *path)
+{
+    nv_mutex_lock(&dirs_lock);
+    for (int i = 0; i < nby_path; i++)
+        if (strcmp(by_path[i].path, path) == 0) {
+            free(by_path[i].path);
+            by_path[i] = by_path[--nby_path];
+            break;
+        }
+    nv_mutex_unlock(&dirs_lock);
 }
 
 int nvlog_file_check(int fd, uid_t owner, struct stat *st, const char **why)
@@ -259,6 +336,7 @@ static int write_superblock(struct nvlog *log, const struct nvlog_identity *id,
 
 struct spare {
     int dirfd; /* kept descriptor of its directory */
+    int fd;    /* kept descriptor of the spare, or -1: opened by name */
     char name[64];
     dev_t dev;
     ino_t ino;
@@ -277,8 +355,10 @@ static void spares_check_owner(void)
 {
     if (!sys_owner_changed(&spares_pid))
         return;
-    for (int i = 0; i < nspares; i++)
+    for (int i = 0; i < nspares; i++) {
         pm_unmap(&spares[i].map);
+        kept_close(spares[i].fd);
+    }
     nspares = 0;
 }
 
@@ -356,6 +436,7 @@ static int keep_spare(struct nvlog *log, int dirfd, const char *name)
     }
     if (rc == 0) {
         s->dirfd = kept;
+        s->fd = log->fd;
         s->dev = log->dev;
         s->ino = log->ino;
         s->map = log->map;
@@ -367,7 +448,6 @@ static int keep_spare(struct nvlog *log, int dirfd, const char *name)
     nv_mutex_unlock(&spares_lock);
     if (rc < 0)
         return rc;
-    kept_close(log->fd);
     if (log->counted)
         __atomic_sub_fetch(&kept_logs, 1, __ATOMIC_RELAXED);
     nvlog_init(log);
@@ -392,6 +472,9 @@ static bool take_spare(int dirfd, struct spare *out, int *fd)
     nv_mutex_unlock(&spares_lock);
     if (!found)
         return false;
+    *fd = out->fd;
+    if (*fd >= 0)
+        return true;
     *fd = sys_openat(out->dirfd, out->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
     struct stat st;
     if (*fd >= 0 && sys_fstat(*fd, &st) == 0 && st.st_dev == out->dev && st.st_ino == out->ino)
@@ -409,11 +492,27 @@ void nvlog_spares_drop(void)
     bool own = spares_pid == sys_getpid();
     for (int i = 0; i < nspares; i++) {
         pm_unmap(&spares[i].map);
+        kept_close(spares[i].fd);
         if (own)
             sys_unlinkat(spares[i].dirfd, spares[i].name, 0);
     }
     nspares = 0;
     nv_mutex_unlock(&spares_lock);
+}
+
+/* The status of `name` in dirfd, which must be the file open as fd: a
+ * spare kept open is renamed by its name, which another process may have
+ * removed (taking this one for dead) and another file taken since. */
+static int named_status(int dirfd, const char *name, int fd, struct stat *st)
+{
+    struct statx stx;
+    int rc = sys_fstat(fd, st);
+    if (rc == 0)
+        rc = sys_statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_INO, &stx);
+    if (rc == 0 &&
+        (stx.stx_ino != st->st_ino || makedev(stx.stx_dev_major, stx.stx_dev_minor) != st->st_dev))
+        rc = -ESTALE;
+    return rc;
 }
 
 /* The new log, open as fd and complete and durable when rc is 0, renamed
@@ -429,10 +528,10 @@ static int give_name(struct nvlog *log, int fd, int rc, int from_dir, const char
         rc = sys_fsync(dirfd);
     struct stat st;
     if (rc == 0)
-        rc = sys_fstat(fd, &st);
+        rc = named_status(dirfd, name, fd, &st);
     if (rc < 0) {
         nvlog_close(log);
-        sys_close(fd);
+        close_log_fd(fd);
         sys_unlinkat(from_dir, from, 0);
         return rc;
     }

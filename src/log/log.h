@@ -70,6 +70,12 @@ void nvlog_init(struct nvlog *log);
  * when others may write in it and it has no sticky bit. */
 int nvlog_dir_open(const char *path, uid_t owner, bool create, const char **why);
 
+/* nvlog_dir_open, kept open from the first call for `path` on: the caller
+ * must not close it. A directory found gone since (-ENOENT from a call in
+ * it) is forgotten with nvlog_dir_forget and opened again by path. */
+int nvlog_dir_kept(const char *path, uid_t owner, bool create, const char **why);
+void nvlog_dir_forget(const char *path);
+
 /* Checks a file opened in a log directory: a regular file with one link,
  * owned by `owner` or root, that neither group nor others may write. Its
  * status is left in st. */
