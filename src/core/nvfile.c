@@ -555,9 +555,13 @@ static int revalidate(struct nvfile *f)
 {
     struct statx stx;
     int rc = sys_statx(f->fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx);
-    /* Another program may have written any byte of the real file: none of
-     * them is known to be zero any more. */
-    if (rc == 0 && f->zero_from < f->real_size)
+    /* Another program may have written any byte inside the file, where a
+     * regrowth left bytes known to be zero: none of them is any more. Past
+     * the logical size the kernel shows a tail this process added since it
+     * last published the file (every durability point, close and lock
+     * release trims it): a program that takes the same locks, or opens the
+     * file after a close, cannot have written there. */
+    if (rc == 0 && f->zero_from < f->size)
         f->zero_from = f->real_size;
     if (rc < 0 || stx.stx_size == f->real_size)
         return rc;

@@ -49,10 +49,16 @@ static int ndirs;
  * now on; -1 when none can be kept. */
 static int kept_dir(int dirfd)
 {
-    struct stat st;
-    if (sys_fstat(dirfd, &st) < 0)
-        return -1;
     int fd = -1;
+    /* One of them already (nvlog_dir_kept): nothing to look up. */
+    nv_mutex_lock(&dirs_lock);
+    for (int i = 0; i < ndirs && fd < 0; i++)
+        if (dirs[i].fd == dirfd)
+            fd = dirfd;
+    nv_mutex_unlock(&dirs_lock);
+    struct stat st;
+    if (fd >= 0 || sys_fstat(dirfd, &st) < 0)
+        return fd;
     nv_mutex_lock(&dirs_lock);
     for (int i = 0; i < ndirs && fd < 0; i++)
         if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino)
