@@ -367,7 +367,7 @@ int nvfile_watch(struct nvfile *f)
     enum nvlog_mtime mtime = !watch_mapped(f)             ? NVLOG_MTIME_NEVER
                              : nvstorage_ahead_settled(f) ? NVLOG_MTIME_STEADY
                                                           : NVLOG_MTIME_NOT_YET;
-    int rc = nvlog_watch_record(&f->journal.log, f->fd, mtime);
+    int rc = nvlog_watch_record(&f->journal.log, f->fd, mtime, &f->real_size);
     /* Nothing stores meanwhile (the write lock): mapping pages in for
      * reading does not move the mtime. */
     if (rc > 0)

@@ -219,31 +219,35 @@ static bool huge_tmpfs(dev_t dev)
     return found != 0;
 }
 
-/* huge_tmpfs, asked once per device: reading the mount table costs more
+/* Whether the data file open as fd, on device dev, is on a tmpfs without
+ * huge pages, asked once per device: reading the mount table costs more
  * than the rest of making a log. A remount that changes `huge=` is seen by
  * the next process. */
-static bool huge_tmpfs_cached(dev_t dev)
+static bool plain_tmpfs_cached(int fd, dev_t dev)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static struct {
         dev_t dev;
-        bool huge;
+        bool plain;
     } known[16];
     static unsigned nknown;
     nv_mutex_lock(&lock);
     for (unsigned i = 0; i < nknown && i < 16; i++) {
         if (known[i].dev == dev) {
-            bool huge = known[i].huge;
+            bool plain = known[i].plain;
             nv_mutex_unlock(&lock);
-            return huge;
+            return plain;
         }
     }
     nv_mutex_unlock(&lock);
-    bool huge = huge_tmpfs(dev);
+    struct statfs fs;
+    if (sys_fstatfs(fd, &fs) < 0)
+        return false;
+    bool plain = fs.f_type == TMPFS_MAGIC && !huge_tmpfs(dev);
     nv_mutex_lock(&lock);
-    known[nknown++ % 16] = (typeof(known[0])){dev, huge};
+    known[nknown++ % 16] = (typeof(known[0])){dev, plain};
     nv_mutex_unlock(&lock);
-    return huge;
+    return plain;
 }
 
 /* A page of tmpfs, once mapped into a shared mapping, stays writable there
@@ -251,13 +255,10 @@ static bool huge_tmpfs_cached(dev_t dev)
  * mtime. Other file systems (DAX ones included) write-protect pages again
  * when they write back; swap unmaps tmpfs pages, and so does khugepaged
  * when it collapses them into a huge page. */
-static bool stores_keep_mtime(int fd)
+static bool stores_keep_mtime(int fd, dev_t dev)
 {
-    struct statfs fs;
     struct sysinfo si;
-    struct stat st;
-    return sys_fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC && sys_sysinfo(&si) == 0 &&
-           si.totalswap == 0 && sys_fstat(fd, &st) == 0 && !huge_tmpfs_cached(st.st_dev);
+    return plain_tmpfs_cached(fd, dev) && sys_sysinfo(&si) == 0 && si.totalswap == 0;
 }
 
 static const struct nvlog_watch *watch_now(const struct nvlog *log)
@@ -277,11 +278,28 @@ static int watch_write(struct nvlog *log, struct nvlog_watch *w)
     return pm_persist(&log->map, off, sizeof(*w));
 }
 
-int nvlog_watch_record(struct nvlog *log, int data_fd, enum nvlog_mtime mtime)
+/* The entry that watches the size only, size, after cur. */
+static int record_size(struct nvlog *log, const struct nvlog_watch *cur, uint64_t size,
+                       enum nvlog_mtime mtime)
+{
+    struct nvlog_watch w = {.flags = (cur->flags & NVLOG_WATCH_MTIME_LOST) | NVLOG_WATCH_SIZE |
+                                     (mtime == NVLOG_MTIME_NEVER ? NVLOG_WATCH_MTIME_LOST : 0),
+                            .size = size};
+    if (!boot_id(w.boot_id))
+        return 0;
+    int rc = watch_write(log, &w);
+    return rc < 0 ? rc : 0;
+}
+
+int nvlog_watch_record(struct nvlog *log, int data_fd, enum nvlog_mtime mtime, const uint64_t *size)
 {
     if (!nvlog_exists(log))
         return 0;
     const struct nvlog_watch *cur = watch_now(log);
+    /* The size alone needs no look at the file when the caller knows it;
+     * the first entry asks the file system what it may vouch for. */
+    if (size && cur && mtime != NVLOG_MTIME_STEADY)
+        return record_size(log, cur, *size, mtime);
     struct nvlog_watch w = {.flags = cur ? cur->flags & NVLOG_WATCH_MTIME_LOST : 0};
     struct statx stx;
     int rc = sys_statx(data_fd, "", AT_EMPTY_PATH, STATX_SIZE | STATX_MTIME, &stx);
@@ -294,7 +312,8 @@ int nvlog_watch_record(struct nvlog *log, int data_fd, enum nvlog_mtime mtime)
     w.mtime_nsec = stx.stx_mtime.tv_nsec;
     w.flags |= NVLOG_WATCH_SIZE;
     /* The file system is asked once per log; a later record keeps its answer. */
-    if (mtime == NVLOG_MTIME_NEVER || (!cur && !stores_keep_mtime(data_fd)))
+    if (mtime == NVLOG_MTIME_NEVER ||
+        (!cur && !stores_keep_mtime(data_fd, makedev(stx.stx_dev_major, stx.stx_dev_minor))))
         w.flags |= NVLOG_WATCH_MTIME_LOST;
     else if (mtime == NVLOG_MTIME_STEADY && !(w.flags & NVLOG_WATCH_MTIME_LOST))
         w.flags |= NVLOG_WATCH_MTIME;

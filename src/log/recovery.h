@@ -94,8 +94,11 @@ enum nvlog_mtime {
 
 /* Records the data file (open as data_fd) as it is now, vouching for its
  * mtime as `mtime` says. Returns 1 when the mtime is watched, 0 when only
- * the size is, or a negative errno (the watch then stays suspended). */
-int nvlog_watch_record(struct nvlog *log, int data_fd, enum nvlog_mtime mtime);
+ * the size is, or a negative errno (the watch then stays suspended). A
+ * caller that knows the file's size gives it (else NULL): a record of the
+ * size only then looks at nothing. */
+int nvlog_watch_record(struct nvlog *log, int data_fd, enum nvlog_mtime mtime,
+                       const uint64_t *size);
 
 /* The library is about to change the file's size or times itself; for_good:
  * or to store where its mapping may fault, so its mtime is not watched

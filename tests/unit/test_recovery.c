@@ -1044,7 +1044,7 @@ static void watch_then_grow(struct fixture *f)
 {
     make_data(f, 4 * BLK);
     new_log(f, 4 * BLK);
-    assert_true(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NEVER) >= 0);
+    assert_true(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NEVER, NULL) >= 0);
     if (nvlog_watch_suspended(&f->log))
         skip(); /* no boot identifier: the watch is off */
 }
@@ -1108,13 +1108,38 @@ static void changed_file_with_other_committed_size_keeps_log_aside(void **state)
     assert_int_equal(unit_file_size(f->dir.fd, DATA_NAME), 5 * BLK);
 }
 
+/* A size the caller knows is recorded as it is, without a look at the
+ * file: a later growth by the library recorded so is no change behind the
+ * log's back, and one by another program after it is. */
+static void known_size_is_recorded_as_given(void **state)
+{
+    struct fixture *f = *state;
+    watch_then_grow(f);
+    uint64_t grown = 5 * BLK;
+    assert_int_equal(ftruncate(f->data_fd, (off_t)grown), 0);
+    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NOT_YET, &grown), 0);
+    log_undo(f, 1, 0, BLK);
+    struct nvlog_recovery out;
+    assert_int_equal(recover(f, &out), 0);
+    assert_false(out.changed);
+    assert_int_equal(unit_file_size(f->dir.fd, DATA_NAME), 4 * BLK);
+
+    watch_then_grow(f);
+    grown = 4 * BLK; /* as the library left it; then another program grows it */
+    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NOT_YET, &grown), 0);
+    log_undo(f, 1, 0, BLK);
+    grow_behind_and_recover(f, &out);
+    assert_true(out.changed);
+    assert_int_equal(unit_file_size(f->dir.fd, DATA_NAME), 5 * BLK);
+}
+
 /* A log whose watch vouches for the file's mtime; skipped where it cannot
  * (no boot identifier, or a file system whose mtime stores may move). */
 static void watch_mtime(struct fixture *f)
 {
     make_data(f, 4 * BLK);
     new_log(f, 4 * BLK);
-    if (nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_STEADY) <= 0)
+    if (nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_STEADY, NULL) <= 0)
         skip();
 }
 
@@ -1129,16 +1154,16 @@ static void size_only_for_now_is_not_for_good(void **state)
     nvlog_watch_suspend(&f->log, false);
     assert_true(nvlog_watch_suspended(&f->log));
     assert_true(nvlog_watch_improvable(&f->log));
-    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NOT_YET), 0);
+    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NOT_YET, NULL), 0);
     assert_false(nvlog_watch_suspended(&f->log));
     assert_true(nvlog_watch_improvable(&f->log));
     assert_true(nvlog_watch_mtime_kept(&f->log));
-    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_STEADY), 1);
+    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_STEADY, NULL), 1);
     assert_false(nvlog_watch_improvable(&f->log));
-    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NEVER), 0);
+    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_NEVER, NULL), 0);
     assert_false(nvlog_watch_mtime_kept(&f->log));
     assert_false(nvlog_watch_improvable(&f->log));
-    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_STEADY), 0);
+    assert_int_equal(nvlog_watch_record(&f->log, f->data_fd, NVLOG_MTIME_STEADY, NULL), 0);
 }
 
 /* Another program overwrites a block, keeping the size: where the watch
@@ -1202,6 +1227,7 @@ int main(int argc, char **argv)
         T(changed_file_with_records_keeps_log_aside),
         T(changed_file_with_recordless_log_removes_it),
         T(changed_file_with_other_committed_size_keeps_log_aside),
+        T(known_size_is_recorded_as_given),
         T(size_only_for_now_is_not_for_good),
         T(same_size_write_keeps_log_aside),
     };
