@@ -2,15 +2,15 @@
 /*
  * helper.c - the helper thread (see helper.h).
  *
- * Two queues under queue_lock. Files waiting for storage ahead of their end
- * come first, at once: their writer is about to need it. Files waiting for
- * a checkpoint are due a moment after the commit that queued them, and are
- * checkpointed only if they went idle: their lock is free and no epoch began
- * or wrote since. A busy file is left to its writer, whose next commit
- * queues it again; checkpointing under its feet would only make the two
- * threads take turns at the lock. The thread marks the file it works on
- * busy; a file being freed first calls nvhelper_forget, which takes it off
- * the queues and waits out the mark.
+ * Three queues under queue_lock. Files waiting for storage ahead of their
+ * end come first, at once: their writer is about to need it. Files whose
+ * share block was put off are due a moment after their open (a file closed
+ * by then never needs one). Files waiting for a checkpoint are due a moment
+ * after the commit that queued them, and are checkpointed only if they went
+ * idle: their lock is free and no epoch began or wrote since. A busy file is left to its writer,
+ * whose next commit queues it again; checkpointing under its feet would only make the two threads
+ * take turns at the lock. The thread marks the file it works on busy; a file being freed first
+ * calls nvhelper_forget, which takes it off the queues and waits out the mark.
  */
 #include "core/helper.h"
 
@@ -27,6 +27,10 @@
  * its redo blocks home. */
 #define IDLE_DELAY_NS 20000000L
 
+/* How long after its open a file gets its share block: a process that
+ * opens the file meanwhile waits that long at most to join. */
+#define SHARE_DELAY_NS 10000000L
+
 struct queue {
     struct nvfile *head, *tail;
 };
@@ -34,18 +38,42 @@ struct queue {
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t queue_cond; /* on CLOCK_MONOTONIC, set up with the thread */
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
-static struct queue checkpoints, prepares;
+static struct queue checkpoints, prepares, shares;
+/* When the thread sleeps until a time, that time: a file due later needs
+ * no wake-up (files opened and closed one after another then cost the
+ * thread one wake-up per delay, not one each). */
+static bool sleeps_timed;
+static struct timespec sleeps_until;
 static bool running;
 
 /* The link of f in queue q. */
 static struct nvfile **link_of(struct queue *q, struct nvfile *f)
 {
-    return q == &checkpoints ? &f->ckpt_next : &f->ahead_next;
+    return q == &checkpoints ? &f->ckpt_next : q == &shares ? &f->share_next : &f->ahead_next;
 }
 
 static bool *queued_flag(struct queue *q, struct nvfile *f)
 {
-    return q == &checkpoints ? &f->ckpt_queued : &f->ahead_queued;
+    return q == &checkpoints ? &f->ckpt_queued : q == &shares ? &f->share_queued : &f->ahead_queued;
+}
+
+/* The time d nanoseconds from now. */
+static struct timespec from_now(long d)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += d / 1000000000L;
+    t.tv_nsec += d % 1000000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
 /* Appends f; true when the queue was empty. */
@@ -120,6 +148,15 @@ static void checkpoint_if_idle(struct nvfile *f)
         nv_debug("background checkpoint failed: error %d; retried at the next commit", -rc);
 }
 
+/* queue_lock held: when the first of the timed queues is due; NULL when
+ * both are empty. */
+static const struct timespec *next_due(void)
+{
+    const struct timespec *c = checkpoints.head ? &checkpoints.head->ckpt_due : NULL;
+    const struct timespec *s = shares.head ? &shares.head->share_due : NULL;
+    return !c || (s && before(s, c)) ? s : c;
+}
+
 static void *helper_loop(void *arg)
 {
     (void)arg;
@@ -127,22 +164,30 @@ static void *helper_loop(void *arg)
     nv_mutex_lock(&queue_lock);
     for (;;) {
         struct nvfile *f = NULL;
-        bool prepare = prepares.head != NULL;
-        if (prepare)
-            f = pop(&prepares);
-        else if (checkpoints.head && due(&checkpoints.head->ckpt_due))
-            f = pop(&checkpoints);
+        struct queue *q = prepares.head                                          ? &prepares
+                          : shares.head && due(&shares.head->share_due)          ? &shares
+                          : checkpoints.head && due(&checkpoints.head->ckpt_due) ? &checkpoints
+                                                                                 : NULL;
+        if (q)
+            f = pop(q);
         if (!f) {
-            if (checkpoints.head)
-                pthread_cond_timedwait(&queue_cond, &queue_lock, &checkpoints.head->ckpt_due);
-            else
+            const struct timespec *next = next_due();
+            if (next) {
+                sleeps_timed = true;
+                sleeps_until = *next;
+                pthread_cond_timedwait(&queue_cond, &queue_lock, &sleeps_until);
+                sleeps_timed = false;
+            } else {
                 pthread_cond_wait(&queue_cond, &queue_lock);
+            }
             continue;
         }
         f->helper_busy = true;
         nv_mutex_unlock(&queue_lock);
-        if (prepare)
+        if (q == &prepares)
             nvfile_prepare_ahead(f);
+        else if (q == &shares)
+            nvfile_share_now(f);
         else
             checkpoint_if_idle(f);
         nv_mutex_lock(&queue_lock);
@@ -188,12 +233,7 @@ void nvhelper_checkpoint(struct nvfile *f)
     }
     f->ckpt_epoch = f->journal.epoch;
     if (!f->ckpt_queued) {
-        clock_gettime(CLOCK_MONOTONIC, &f->ckpt_due);
-        f->ckpt_due.tv_nsec += IDLE_DELAY_NS;
-        if (f->ckpt_due.tv_nsec >= 1000000000L) {
-            f->ckpt_due.tv_sec++;
-            f->ckpt_due.tv_nsec -= 1000000000L;
-        }
+        f->ckpt_due = from_now(IDLE_DELAY_NS);
         /* A thread asleep with work queued wakes when it is due anyway. */
         if (push(&checkpoints, f) && !prepares.head)
             pthread_cond_signal(&queue_cond);
@@ -219,11 +259,28 @@ void nvhelper_prepare(struct nvfile *f)
     nv_mutex_unlock(&queue_lock);
 }
 
+bool nvhelper_share_later(struct nvfile *f)
+{
+    if (pm_follows_one_thread())
+        return false;
+    nv_mutex_lock(&queue_lock);
+    bool ok = ensure_running();
+    if (ok) {
+        f->share_due = from_now(SHARE_DELAY_NS);
+        push(&shares, f);
+        if (!sleeps_timed || before(&f->share_due, &sleeps_until))
+            pthread_cond_signal(&queue_cond);
+    }
+    nv_mutex_unlock(&queue_lock);
+    return ok;
+}
+
 void nvhelper_forget(struct nvfile *f)
 {
     nv_mutex_lock(&queue_lock);
     unlink_file(&checkpoints, f);
     unlink_file(&prepares, f);
+    unlink_file(&shares, f);
     while (f->helper_busy)
         pthread_cond_wait(&idle_cond, &queue_lock);
     nv_mutex_unlock(&queue_lock);
@@ -243,12 +300,13 @@ void nvhelper_after_fork_child(void)
 {
     /* The queued files are the parent's business now; the child's copies
      * start unqueued and the thread starts again on demand. */
-    struct queue *queues[] = {&checkpoints, &prepares};
-    for (int i = 0; i < 2; i++) {
+    struct queue *queues[] = {&checkpoints, &prepares, &shares};
+    for (int i = 0; i < 3; i++) {
         while (queues[i]->head)
             pop(queues[i])->helper_busy = false;
     }
     running = false;
+    sleeps_timed = false;
     /* The parent's thread may have been waiting on the conditions: their
      * state counts a waiter that does not exist here. */
     init_queue_cond();

@@ -2,7 +2,8 @@
 /*
  * helper.h - the process's one helper thread, which takes work off the
  * program's threads: it copies committed redo blocks home for files left
- * idle, and allocates and maps storage ahead of files being appended. It
+ * idle, allocates and maps storage ahead of files being appended, and makes
+ * the share blocks that files put off at their open. It
  * starts with the first file that needs it, and again in a forked child when
  * needed there.
  */
@@ -24,6 +25,11 @@ bool nvhelper_available(void);
 /* Queues f for storage ahead of its end: the window it just posted (the
  * caller holds its lock). */
 void nvhelper_prepare(struct nvfile *f);
+
+/* Queues f, just opened by the first process to serve it, to have its
+ * share block made a moment later (nvfile_share_now); false when there is
+ * no thread to do it (the caller makes the block now). */
+bool nvhelper_share_later(struct nvfile *f);
 
 /* Takes f off the queues and waits while the thread works on it; after this
  * the thread never touches f again. */

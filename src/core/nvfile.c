@@ -189,17 +189,39 @@ int nvfile_note_mapped(dev_t dev, ino_t ino)
     return 0;
 }
 
+/* The first process's share block, made; then others may join. Without a
+ * share block the first serves the file alone. */
+static void make_share_block(struct nvfile *f)
+{
+    int rc = nvshare_open(f, true);
+    if (rc < 0)
+        nv_debug("no share block (error %d): other processes use the kernel", -rc);
+    nvowner_share(&f->owner);
+}
+
+void nvfile_share_now(struct nvfile *f)
+{
+    nvfile_lock(f, NULL);
+    if (f->share_lazy) {
+        f->share_lazy = false;
+        make_share_block(f);
+    }
+    nvfile_unlock(f);
+}
+
 /* The first process makes the share block and lets others in; another
  * joins the processes that serve the file, or (-EBUSY) leaves the file to
- * the kernel in this process. Without a share block the first serves the
- * file alone. */
+ * the kernel in this process. A block costs a short-lived file more than
+ * the rest of its life, and most files never have a second process: the
+ * first puts it off, and the helper thread makes it a moment later
+ * (nvhelper_share_later), while a process that opens the file meanwhile
+ * waits for it. */
 static int share(struct nvfile *f, bool first)
 {
     if (first) {
-        int rc = nvshare_open(f, true);
-        if (rc < 0)
-            nv_debug("no share block (error %d): other processes use the kernel", -rc);
-        nvowner_share(&f->owner);
+        f->share_lazy = f->owner.fd >= 0 && nvhelper_share_later(f);
+        if (!f->share_lazy)
+            make_share_block(f);
         return 0;
     }
     int rc = nvshare_open(f, false);

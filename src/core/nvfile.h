@@ -69,7 +69,10 @@ struct nvfile {
     struct nvstorage store;
 
     struct nvjournal journal;
-    bool dirty;     /* the running epoch changed the file */
+    bool dirty; /* the running epoch changed the file */
+    /* The first process to serve the file has not made its share block
+     * yet (nvfile_share_now), and holds the ownership lock alone. */
+    bool share_lazy;
     bool log_going; /* settling: the log goes once the file is published */
     /* The program mapped the file itself (now or, in this process, before
      * this object was made): its mapping sees home bytes only, so the file
@@ -96,6 +99,9 @@ struct nvfile {
     uint64_t ckpt_epoch; /* the running epoch when queued (file lock) */
     bool ahead_queued;
     struct nvfile *ahead_next;
+    bool share_queued;
+    struct nvfile *share_next;
+    struct timespec share_due;
     /* Owned by parking.c: a program descriptor of the file, and whether
      * fd is never to be parked again. */
     int park_hint;
@@ -127,6 +133,10 @@ int nvfile_release(struct nvfile *f);
  * and a publication point (see nvfile_expose) even when other descriptors
  * of this process keep the object. */
 int nvfile_close(struct nvfile *f);
+
+/* Makes the share block of a file whose first process put it off, and
+ * lets processes waiting to join in (see nvowner_serve). */
+void nvfile_share_now(struct nvfile *f);
 
 /* In a forked child: frees the parent's object without touching the file,
  * its log or the parent's ownership (the lock file is shared). */

@@ -14,6 +14,7 @@
  *   lock SLOT KIND START LEN [shared] | unlock SLOT KIND START LEN
  *   view SLOT                fstat size, SEEK_END, then the bytes read()
  *                            gives from offset 0 to EOF
+ *   managed SLOT             replies 1 when the library serves it, else 0
  *   exit                     replies, then exits normally
  *
  * Replies "ok [NUMBERS]" (view: then the bytes) or "err ERRNO CALL".
@@ -21,6 +22,7 @@
  */
 #include "share.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -190,6 +192,10 @@ static void command(char *line)
         do_lock(fd, cmd[0] == 'l', a2, n1, n2, a5);
     } else if (!strcmp(cmd, "view")) {
         do_view(fd);
+    } else if (!strcmp(cmd, "managed")) {
+        /* Looked up: an actor without the library has none. */
+        int (*is_managed)(int) = (int (*)(int))dlsym(RTLD_DEFAULT, "nvmmio_is_managed");
+        reply("ok %d", is_managed ? is_managed(fd) : 0);
     } else {
         fatal("actor: unknown command %s", line);
     }

@@ -15,6 +15,7 @@
  *                              writes durable
  *   deadreader KILLS           a reader killed in a read holds up no writer
  *   nsreader ROUNDS            a reader in another PID namespace is waited for
+ *   idlejoin ROUNDS            a process joins one that opened the file and idles
  *
  * The test itself runs without the library, in a fresh directory under
  * /dev/shm (root/ in it is the pmem root), removed at the end (--keep
@@ -69,9 +70,10 @@ static int child_main(int argc, char **argv)
 
 static _Noreturn void usage(void)
 {
-    fprintf(stderr, "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--keep] "
-                    "publish|revalidate|counter|killloop|postcrash|sharedsync|deadreader|nsreader "
-                    "[ARG]...\n");
+    fprintf(stderr,
+            "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--keep] "
+            "publish|revalidate|counter|killloop|postcrash|sharedsync|deadreader|nsreader|idlejoin "
+            "[ARG]...\n");
     exit(2);
 }
 
@@ -112,7 +114,8 @@ int main(int argc, char **argv)
     } tests[] = {{"publish", test_publish},       {"revalidate", test_revalidate},
                  {"counter", test_counter},       {"killloop", test_killloop},
                  {"postcrash", test_postcrash},   {"sharedsync", test_sharedsync},
-                 {"deadreader", test_deadreader}, {"nsreader", test_nsreader}};
+                 {"deadreader", test_deadreader}, {"nsreader", test_nsreader},
+                 {"idlejoin", test_idlejoin}};
     for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++) {
         if (strcmp(argv[i], tests[t].name))
             continue;

@@ -121,6 +121,7 @@ int test_sharedsync(int argc, char **argv);
 int test_deadreader(int argc, char **argv);
 int deadreader_child(int argc, char **argv);
 int test_nsreader(int argc, char **argv);
+int test_idlejoin(int argc, char **argv);
 int nsreader_child(int argc, char **argv);
 
 #endif
