@@ -111,7 +111,7 @@ apps_in_dax_guest() {
     } 2>&1 | tee -a "$out/$app-dax.txt"
     rc=$(cat "$stage/rc")
     [ "$rc" = 0 ] || echo "pmem-vm.sh exited with $rc (125: no guest could be set up here)" | tee -a "$out/$app-dax.txt"
-    mv -f "$stage/$app-dax.csv" "$stage/$app-dax.png" "$out/" 2>/dev/null || true
+    mv -f "$stage/$app-dax.csv" "$stage/$app-dax.png" "$stage/$app-dax.dat" "$out/" 2>/dev/null || true
     rm -rf -- "$stage"
     return "$rc"
 }
