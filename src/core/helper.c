@@ -7,10 +7,12 @@
  * share block was put off are due a moment after their open (a file closed
  * by then never needs one). Files waiting for a checkpoint are due a moment
  * after the commit that queued them, and are checkpointed only if they went
- * idle: their lock is free and no epoch began or wrote since. A busy file is left to its writer,
- * whose next commit queues it again; checkpointing under its feet would only make the two threads
- * take turns at the lock. The thread marks the file it works on busy; a file being freed first
- * calls nvhelper_forget, which takes it off the queues and waits out the mark.
+ * idle: their lock is free and no epoch began or wrote since. A busy file
+ * is left to its writer, whose next commit queues it again; checkpointing
+ * under its feet would only make the two threads take turns at the lock.
+ * The thread marks the file it works on busy; a file being freed first
+ * calls nvhelper_forget, which takes it off the queues and waits out the
+ * mark.
  */
 #include "core/helper.h"
 
