@@ -40,6 +40,8 @@ struct queue {
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t queue_cond; /* on CLOCK_MONOTONIC, set up with the thread */
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t started_cond = PTHREAD_COND_INITIALIZER;
+static bool started; /* the thread runs its loop */
 static struct queue checkpoints, prepares, shares;
 /* When the thread sleeps until a time, that time: a file due later needs
  * no wake-up (files opened and closed one after another then cost the
@@ -164,6 +166,8 @@ static void *helper_loop(void *arg)
     (void)arg;
     pthread_setname_np(pthread_self(), "nvmmio-helper");
     nv_mutex_lock(&queue_lock);
+    started = true;
+    pthread_cond_broadcast(&started_cond);
     for (;;) {
         struct nvfile *f = NULL;
         struct queue *q = prepares.head                                          ? &prepares
@@ -199,6 +203,9 @@ static void *helper_loop(void *arg)
     return NULL;
 }
 
+/* queue_lock held. Starts the thread and waits until it runs its loop: a
+ * process that exits at once must not find it half made (the sanitizers'
+ * runtimes deadlock there). */
 static bool start_thread(void)
 {
     pthread_t t;
@@ -210,9 +217,12 @@ static bool start_thread(void)
     /* The program's signals are for the program's threads. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    started = false;
     int rc = pthread_create(&t, &attr, helper_loop, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
+    while (rc == 0 && !started)
+        pthread_cond_wait(&started_cond, &queue_lock);
     return rc == 0;
 }
 
@@ -313,5 +323,6 @@ void nvhelper_after_fork_child(void)
      * state counts a waiter that does not exist here. */
     init_queue_cond();
     pthread_cond_init(&idle_cond, NULL);
+    pthread_cond_init(&started_cond, NULL);
     nv_mutex_unlock(&queue_lock);
 }
