@@ -144,7 +144,7 @@ static void recover_orphan(const struct nvkfd_served *s)
         nvowner_probe(s->log_dir, st.st_uid, s->dev, s->ino, &holder) != 0)
         return; /* served still, or cannot tell */
     int rc;
-    struct nvfile *f = nvfile_acquire(s->fd, &st, s->path, s->log_dir, &rc);
+    struct nvfile *f = nvfile_acquire(s->fd, &st, s->path, s->log_dir, false, &rc);
     if (!f)
         return; /* refused (and said so) */
     nv_debug("%s: the process that served it is gone; recovered here", s->path);
@@ -239,7 +239,9 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags)
         nv_warn("%s: cannot serve it without libpmem (%s)", path, pm_init_error());
         return -EIO;
     }
-    struct nvfile *f = nvfile_acquire(kfd, &st, canon, log_dir, &rc);
+    /* O_CREAT | O_EXCL: the open made the file (see nvops_adopt). */
+    bool created = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
+    struct nvfile *f = nvfile_acquire(kfd, &st, canon, log_dir, created, &rc);
     /* Served by another process, or no descriptor or mapping left for the
      * library's own (vm.max_map_count; the program's open succeeded: so
      * must the call). */

@@ -234,7 +234,7 @@ static int share(struct nvfile *f, bool first)
     return 0;
 }
 
-static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *path)
+static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *path, bool created)
 {
     f->fd = reopen(kfd, path, O_RDWR);
     f->writable = f->fd >= 0;
@@ -255,8 +255,10 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     if (f->owner.fd < 0)
         first = true; /* no lock file, and this process may not make one */
     nvfile_log_name(f->log_name, sizeof(f->log_name), f->dev, f->ino);
-    if (!first) {
-        /* Another process serves the file: its log is live. */
+    if (!first || created) {
+        /* Another process serves the file: its log is live. Or the open
+         * made the file: a log of its inode number is an earlier file's,
+         * which its own log replaces at the first write. */
     } else if (f->writable) {
         rc = recover(f, path);
         if (rc > 0) /* the file changed */
@@ -309,7 +311,7 @@ static void destroy(struct nvfile *f)
 static uint64_t lock_takes = 1;
 
 static struct nvfile *create_object(int kfd, const struct stat *st, const char *path,
-                                    const char *log_dir, int *err)
+                                    const char *log_dir, bool created, int *err)
 {
     struct nvfile *f = calloc(1, sizeof(*f));
     if (!f) {
@@ -324,7 +326,7 @@ static struct nvfile *create_object(int kfd, const struct stat *st, const char *
     nvjournal_init(&f->journal, nv_config()->policy == NVPOLICY_REDO ? NVLOG_REDO : NVLOG_UNDO);
     nvlock_init(&f->lock);
     nvstorage_init(&f->store);
-    int rc = f->log_dir ? setup(f, kfd, st, path) : -ENOMEM;
+    int rc = f->log_dir ? setup(f, kfd, st, path, created) : -ENOMEM;
     if (rc < 0) {
         nvowner_release(&f->owner);
         destroy(f);
@@ -335,12 +337,12 @@ static struct nvfile *create_object(int kfd, const struct stat *st, const char *
 }
 
 struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, const char *log_dir,
-                              int *err)
+                              bool created, int *err)
 {
     nvtable_lock();
     struct nvfile *f = nvtable_find(st->st_dev, st->st_ino);
     if (!f) {
-        f = create_object(kfd, st, path, log_dir, err);
+        f = create_object(kfd, st, path, log_dir, created, err);
         if (f)
             nvtable_insert(f);
     }

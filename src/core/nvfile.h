@@ -110,11 +110,12 @@ struct nvfile {
 
 /* Finds or creates the object for the regular file open as kfd (whose
  * status is st and canonical path `path`, with logs in log_dir), recovering
- * the file first when it has a log. Returns the object with one more user,
- * or NULL with *err set to a negative errno; -EBUSY when another process
- * holds the file. */
+ * the file first when it has a log; a file the open just created (created)
+ * has none to apply. Returns the object with one more user, or NULL with
+ * *err set to a negative errno; -EBUSY when another process holds the
+ * file. */
 struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, const char *log_dir,
-                              int *err);
+                              bool created, int *err);
 
 /* The name of the log of file (dev, ino) in its log directory. */
 void nvfile_log_name(char *buf, size_t n, dev_t dev, ino_t ino);

@@ -63,7 +63,8 @@ static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
     int fd = kernel_open(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode, &created);
     if (fd < 0)
         return fd;
-    int rc = nvops_adopt(fd, dirfd, path, flags);
+    /* O_EXCL tells the library the open made the file. */
+    int rc = nvops_adopt(fd, dirfd, path, created ? flags | O_EXCL : flags);
     if (rc < 0) {
         REAL(close)(fd);
         if (created)
