@@ -133,7 +133,7 @@ static bool due(const struct timespec *t)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+    return !before(&now, t);
 }
 
 /* Write lock held: has f been left alone since it was queued? */

@@ -452,6 +452,14 @@ void nvfile_pin(struct nvfile *f)
     nvtable_unlock();
 }
 
+/* Write lock held: takes in what other programs changed (a file they cut
+ * short is not written past its new end), then exposes the file. */
+static int take_in_and_expose(struct nvfile *f)
+{
+    int rc = nvfile_revalidate(f);
+    return rc < 0 ? rc : nvfile_expose(f, false);
+}
+
 /* Drops a user; one that closes a descriptor first exposes the file unless
  * it is the last user, whose settling exposes it anyway. */
 static int release(struct nvfile *f, bool closing)
@@ -462,9 +470,7 @@ static int release(struct nvfile *f, bool closing)
         /* Still a user while it exposes: the object stays. */
         nvtable_unlock();
         nvfile_lock(f, NULL);
-        rc = nvfile_revalidate(f);
-        if (rc == 0)
-            rc = nvfile_expose(f, false);
+        rc = take_in_and_expose(f);
         nvfile_unlock(f);
         nvtable_lock();
     }
@@ -479,9 +485,7 @@ static int release(struct nvfile *f, bool closing)
     bool alone = f->owner.fd < 0 || nvowner_alone(&f->owner);
     if (f->writable) {
         nvfile_lock(f, NULL);
-        int settled = alone ? nvfile_settle(f) : nvfile_revalidate(f);
-        if (settled == 0 && !alone)
-            settled = nvfile_expose(f, false);
+        int settled = alone ? nvfile_settle(f) : take_in_and_expose(f);
         rc = rc < 0 ? rc : settled;
         nvfile_unlock(f);
         /* The commit may have queued a checkpoint for the helper again. */

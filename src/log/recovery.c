@@ -278,31 +278,18 @@ static int watch_write(struct nvlog *log, struct nvlog_watch *w)
     return pm_persist(&log->map, off, sizeof(*w));
 }
 
-/* The entry that watches the size only, size, after cur. */
-static int record_size(struct nvlog *log, const struct nvlog_watch *cur, uint64_t size,
-                       enum nvlog_mtime mtime)
-{
-    struct nvlog_watch w = {.flags = (cur->flags & NVLOG_WATCH_MTIME_LOST) | NVLOG_WATCH_SIZE |
-                                     (mtime == NVLOG_MTIME_NEVER ? NVLOG_WATCH_MTIME_LOST : 0),
-                            .size = size};
-    if (!boot_id(w.boot_id))
-        return 0;
-    int rc = watch_write(log, &w);
-    return rc < 0 ? rc : 0;
-}
-
 int nvlog_watch_record(struct nvlog *log, int data_fd, enum nvlog_mtime mtime, const uint64_t *size)
 {
     if (!nvlog_exists(log))
         return 0;
     const struct nvlog_watch *cur = watch_now(log);
+    struct nvlog_watch w = {.flags = cur ? cur->flags & NVLOG_WATCH_MTIME_LOST : 0};
     /* The size alone needs no look at the file when the caller knows it;
      * the first entry asks the file system what it may vouch for. */
-    if (size && cur && mtime != NVLOG_MTIME_STEADY)
-        return record_size(log, cur, *size, mtime);
-    struct nvlog_watch w = {.flags = cur ? cur->flags & NVLOG_WATCH_MTIME_LOST : 0};
-    struct statx stx;
-    int rc = sys_statx(data_fd, "", AT_EMPTY_PATH, STATX_SIZE | STATX_MTIME, &stx);
+    struct statx stx = {.stx_size = size ? *size : 0};
+    int rc = size && cur && mtime != NVLOG_MTIME_STEADY
+                 ? 0
+                 : sys_statx(data_fd, "", AT_EMPTY_PATH, STATX_SIZE | STATX_MTIME, &stx);
     if (rc < 0)
         return rc;
     if (!boot_id(w.boot_id))
