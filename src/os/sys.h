@@ -163,9 +163,39 @@ static inline int sys_dir_each(int dir, int (*visit)(const char *name, void *arg
     }
     return rc;
 }
+/* ThreadSanitizer forgets what threads did to memory when the C library's
+ * mmap or munmap replaces or removes it; these calls bypass that, so it
+ * would take an address the kernel hands out again for memory that another
+ * thread touched before. Every call that may remove a mapping therefore
+ * publishes to every mapping made after it. */
+#if defined(__SANITIZE_THREAD__)
+#define NV_THREAD_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define NV_THREAD_SANITIZER 1
+#endif
+#endif
+#ifdef NV_THREAD_SANITIZER
+#include <sanitizer/tsan_interface.h>
+__attribute__((weak, visibility("hidden"))) char nv_sys_mapping_order;
+static inline void sys_mapping_removed(void)
+{
+    __tsan_release(&nv_sys_mapping_order);
+}
+static inline void sys_mapping_made(void)
+{
+    __tsan_acquire(&nv_sys_mapping_order);
+}
+#else
+static inline void sys_mapping_removed(void) {}
+static inline void sys_mapping_made(void) {}
+#endif
 static inline void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    return (void *)sys_call6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off);
+    sys_mapping_removed();
+    void *p = (void *)sys_call6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off);
+    sys_mapping_made();
+    return p;
 }
 static inline int sys_madvise(void *addr, size_t len, int advice)
 {
@@ -173,11 +203,15 @@ static inline int sys_madvise(void *addr, size_t len, int advice)
 }
 static inline int sys_munmap(void *addr, size_t len)
 {
+    sys_mapping_removed();
     return (int)sys_call6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
 }
 static inline void *sys_mremap(void *addr, size_t old_len, size_t len, int flags)
 {
-    return (void *)sys_call6(SYS_mremap, (long)addr, (long)old_len, (long)len, flags, 0, 0);
+    sys_mapping_removed();
+    void *p = (void *)sys_call6(SYS_mremap, (long)addr, (long)old_len, (long)len, flags, 0, 0);
+    sys_mapping_made();
+    return p;
 }
 /* Signal masks as the kernel keeps them: 64 bits, bit sig - 1. */
 static inline int sys_sigprocmask(int how, const uint64_t *set, uint64_t *old)
