@@ -11,6 +11,7 @@
 #include <linux/falloc.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/config.h"
 #include "core/helper.h"
@@ -24,9 +25,9 @@
 /* A file appended past AHEAD_FROM, on forced pmem, gets storage prepared
  * ahead of its end by the helper thread: the writer posts a window of a
  * quarter of the size (AHEAD_STEP to AHEAD) past what it needs, and the
- * thread allocates it by faults, AHEAD_PIECE at a time from the bottom;
- * a writer that catches up faults in what it needs itself,
- * AHEAD_WRITER_STEP ahead. */
+ * thread allocates it by faults, AHEAD_PIECE at a time from the top, while
+ * the writer faults in what it reaches first, AHEAD_WRITER_STEP ahead: the
+ * two never fault the same pages. */
 #define AHEAD_FROM        ((uint64_t)1 << 20)
 #define AHEAD             ((uint64_t)8 << 20)
 #define AHEAD_STEP        ((uint64_t)1 << 20)
@@ -56,7 +57,7 @@ void nvstorage_layout_begin(struct nvfile *f)
     pthread_mutex_lock(&f->store.layout_lock);
     pthread_mutex_lock(&f->store.ahead_lock);
     f->store.ahead.gen++;
-    f->store.ahead.lo = f->store.ahead.hi = f->store.ahead.ready = 0;
+    f->store.ahead.lo = f->store.ahead.hi = f->store.ahead.floor = 0;
     pthread_mutex_unlock(&f->store.ahead_lock);
 }
 
@@ -292,8 +293,8 @@ static struct nvstorage_ahead read_window(struct nvfile *f)
 bool nvstorage_ahead_settled(struct nvfile *f)
 {
     struct nvstorage_ahead w = read_window(f);
-    uint64_t front = __atomic_load_n(&f->store.append_front, __ATOMIC_RELAXED);
-    return !f->store.kernel_writes && w.hi <= (w.ready > front ? w.ready : front);
+    return !f->store.kernel_writes &&
+           w.floor <= __atomic_load_n(&f->store.append_front, __ATOMIC_RELAXED);
 }
 
 /* Write lock held. A new window [alloc_prefix, hi) for the helper thread,
@@ -311,8 +312,7 @@ static int post_window(struct nvfile *f, uint64_t need, struct nvstorage_ahead *
     pthread_mutex_lock(&f->store.ahead_lock);
     f->store.ahead.gen++;
     f->store.ahead.lo = f->store.alloc_prefix;
-    f->store.ahead.ready = f->store.ahead.lo;
-    f->store.ahead.hi = hi;
+    f->store.ahead.hi = f->store.ahead.floor = hi;
     *w = f->store.ahead;
     pthread_mutex_unlock(&f->store.ahead_lock);
     nvhelper_prepare(f);
@@ -321,35 +321,41 @@ static int post_window(struct nvfile *f, uint64_t need, struct nvstorage_ahead *
 
 /* Write lock held. An append past the allocated prefix, helped by the
  * thread: pages it has allocated are taken as they are, the writer faults
- * in the ones past them that it needs (the thread may be at them too: the
- * kernel lets one allocate), and posts a new window when it runs past the
- * current one. Returns 0 or a negative errno (the caller then reserves the
- * storage itself). */
+ * in the ones below (which allocates them), and posts a new window when it
+ * runs past the current one, unless the kernel's write takes the appends
+ * from there (a leg of them, see below). Returns 0, 1 when the caller is
+ * to reserve the storage itself, or a negative errno. */
 static int append_into_tail(struct nvfile *f, uint64_t end)
 {
     uint64_t need = round_up(end, PAGE);
+    bool more = f->store.leg != LEG_KERNEL_NEXT && f->store.leg != LEG_KERNEL;
     struct nvstorage_ahead w = read_window(f);
-    /* The thread allocated the whole window: the file takes it, and the
-     * next one goes to the thread at once, so that the thread works a
-     * window ahead of the writer. */
-    if (w.hi > f->store.alloc_prefix && w.ready >= w.hi) {
+    /* The thread got down to the prefix: the whole window is there, and
+     * the next one goes to the thread now, so it starts ahead of the
+     * writer. */
+    if (w.hi > f->store.alloc_prefix && w.floor <= f->store.alloc_prefix) {
         int rc = append_grew(f, w.hi);
-        if (rc == 0)
+        if (rc == 0 && more)
             rc = post_window(f, w.hi, &w);
         if (rc < 0 || need <= f->store.alloc_prefix)
             return rc;
     }
     if (need > w.hi) {
+        if (!more)
+            return 1;
         int rc = post_window(f, need, &w);
         if (rc < 0)
             return rc;
     }
-    uint64_t have = w.ready > f->store.alloc_prefix ? w.ready : f->store.alloc_prefix;
-    if (need <= have)
-        return append_grew(f, have);
-    uint64_t top = need + AHEAD_WRITER_STEP < w.hi ? need + AHEAD_WRITER_STEP : w.hi;
-    int rc = pm_allocate(&f->map, have, top - have);
-    return rc < 0 ? rc : append_grew(f, top);
+    /* [floor, hi) is the thread's; below it, the writer's: reaching the
+     * floor makes the whole window ready. */
+    uint64_t top = need + AHEAD_WRITER_STEP < w.floor ? need + AHEAD_WRITER_STEP : w.floor;
+    if (top > f->store.alloc_prefix) {
+        int rc = pm_allocate(&f->map, f->store.alloc_prefix, top - f->store.alloc_prefix);
+        if (rc < 0)
+            return rc;
+    }
+    return append_grew(f, top == w.floor ? w.hi : top);
 }
 
 /* ---- space the library reserved and the program never wrote ------------ */
@@ -557,23 +563,23 @@ void nvfile_prepare_ahead(struct nvfile *f)
     /* Holding the layout lock keeps the mapping where it is; a change of
      * layout or a new window bumps the generation, and the work stops. */
     pthread_mutex_lock(&f->store.layout_lock);
-    for (uint64_t at = w.ready; at < w.hi;) {
+    for (uint64_t top = w.floor; top > w.lo;) {
         uint64_t front = __atomic_load_n(&f->store.append_front, __ATOMIC_RELAXED);
-        if (at < front)
-            at = front;
-        if (at >= w.hi)
+        if (front >= top)
             break;
-        uint64_t top = w.hi - at > AHEAD_PIECE ? at + AHEAD_PIECE : w.hi;
-        if (pm_allocate(&f->map, at, top - at) < 0)
+        uint64_t bottom = top - w.lo > AHEAD_PIECE ? top - AHEAD_PIECE : w.lo;
+        if (bottom < front)
+            bottom = front;
+        if (pm_allocate(&f->map, bottom, top - bottom) < 0)
             break; /* the writer meets the error itself */
         pthread_mutex_lock(&f->store.ahead_lock);
         bool same = f->store.ahead.gen == w.gen;
         if (same)
-            f->store.ahead.ready = top;
+            f->store.ahead.floor = bottom;
         pthread_mutex_unlock(&f->store.ahead_lock);
         if (!same)
             break;
-        at = top;
+        top = bottom;
     }
     pthread_mutex_unlock(&f->store.layout_lock);
 }
@@ -599,6 +605,90 @@ static bool kernel_serves_appends(struct nvfile *f)
         f->store.kernel_appends = small_pages ? 1 : -1;
     }
     return f->store.kernel_appends > 0;
+}
+
+/* Past AHEAD_FROM, where the kernel's write may serve appends, two ways
+ * compete: the kernel's write allocates each page on the writer's CPU
+ * without a fault, while stores through the mapping have the helper thread
+ * allocate much of each window on another CPU. Which is faster depends on
+ * whether that CPU is free, so appends go in legs of LEG_WINDOWS windows'
+ * worth, each timed, and the way that was faster takes the next leg; the
+ * slower way is timed again after RETRY_LEGS legs. The times are the
+ * process's, shared by its files, since the machine's load is. */
+#define LEG_WINDOWS 2
+#define RETRY_LEGS  8
+
+/* Hints only, so no lock (atomic, relaxed): a leg may be chosen on times
+ * a moment old. */
+static struct {
+    uint64_t ns_per_mib[2]; /* by the kernel, through the mapping; 0: not timed */
+    uint64_t timed_at[2];   /* what legs counted when they were */
+    uint64_t legs;
+} pace;
+
+static uint64_t pace_get(const uint64_t *v)
+{
+    return __atomic_load_n(v, __ATOMIC_RELAXED);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t leg_length(const struct nvfile *f)
+{
+    return LEG_WINDOWS * clamp(f->size / 4, AHEAD_STEP, AHEAD);
+}
+
+/* A new leg from `at`: the way not yet timed, or timed longest ago when
+ * that was the slower one, or the faster. Through the mapping only while
+ * the helper thread runs. A leg by the kernel starts its clock at its
+ * first append by the kernel: the writer may first finish a window. */
+static void leg_begin(struct nvfile *f, uint64_t at)
+{
+    uint64_t by_kernel = pace_get(&pace.ns_per_mib[0]), by_mapping = pace_get(&pace.ns_per_mib[1]);
+    bool mapping;
+    if (!by_kernel || !by_mapping) {
+        mapping = by_kernel != 0;
+    } else {
+        int slower = by_mapping > by_kernel;
+        mapping = pace_get(&pace.legs) - pace_get(&pace.timed_at[slower]) >= RETRY_LEGS ? slower
+                                                                                        : !slower;
+    }
+    f->store.leg = mapping && nvhelper_available() ? LEG_MAPPING : LEG_KERNEL_NEXT;
+    f->store.leg_from = at;
+    f->store.leg_since_ns = now_ns();
+}
+
+static void leg_end(struct nvfile *f, uint64_t at)
+{
+    uint64_t kib = (at - f->store.leg_from) >> 10;
+    uint64_t per_mib = ((now_ns() - f->store.leg_since_ns) << 10) / (kib ? kib : 1);
+    int way = f->store.leg == LEG_MAPPING;
+    __atomic_store_n(&pace.ns_per_mib[way], per_mib ? per_mib : 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&pace.timed_at[way], __atomic_add_fetch(&pace.legs, 1, __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
+    f->store.leg = LEG_NONE;
+}
+
+/* Whether the kernel's write is to take an append at off (the legs apply
+ * past AHEAD_FROM). */
+static bool kernel_leg(struct nvfile *f, uint64_t off)
+{
+    if (off < AHEAD_FROM)
+        return true;
+    if (f->store.leg == LEG_KERNEL || f->store.leg == LEG_MAPPING) {
+        if (off < f->store.leg_from)
+            f->store.leg = LEG_NONE; /* not an append after the last */
+        else if (off - f->store.leg_from >= leg_length(f))
+            leg_end(f, off);
+    }
+    if (f->store.leg == LEG_NONE)
+        leg_begin(f, off);
+    return f->store.leg != LEG_MAPPING;
 }
 
 /* Before an append by the kernel's write: the real file reaches end. After
@@ -637,9 +727,15 @@ static int kernel_wrote(struct nvfile *f, uint64_t end)
 int nvstorage_write_appended(struct nvfile *f, const char *src, uint64_t off, uint64_t end)
 {
     if (!src || f->mapped_by_program || __atomic_load_n(&f->share.shared, __ATOMIC_RELAXED) ||
+        !kernel_serves_appends(f) || !kernel_leg(f, off) ||
         round_down(off, PAGE) > f->store.alloc_prefix || nvstorage_known(f, off, end) ||
-        !kernel_serves_appends(f) || read_window(f).hi > f->store.alloc_prefix)
+        read_window(f).hi > f->store.alloc_prefix)
         return 0;
+    if (f->store.leg == LEG_KERNEL_NEXT) {
+        f->store.leg = LEG_KERNEL;
+        f->store.leg_from = off;
+        f->store.leg_since_ns = now_ns();
+    }
     program_takes(f, off, end);
     /* Each write moves the mtime, and a growth the size: the watch is
      * suspended first, then records the size only while such writes may

@@ -45,15 +45,20 @@ struct nvstorage {
      * the mapping or takes blocks away, which also empties the window. */
     pthread_mutex_t layout_lock;
     /* The window the writer posts for the helper thread: [lo, hi), of which
-     * the thread has allocated [lo, ready); gen changes with every window. */
+     * the thread has allocated [floor, hi), working down from hi while the
+     * writer works up from lo; gen changes with every window. */
     pthread_mutex_t ahead_lock;
     struct nvstorage_ahead {
-        uint64_t gen, lo, hi, ready;
+        uint64_t gen, lo, hi, floor;
     } ahead;
     uint64_t append_front; /* alloc_prefix as appends left it (atomic) */
-    /* Whether appends go to the file by the kernel's write (1), or by
-     * stores through the mapping (-1); 0 until the first one asks. */
+    /* Whether the kernel's write may serve appends (1) or not (-1); 0 until
+     * the first one asks. */
     int kernel_appends;
+    /* The leg of appends under way, where both ways may serve them (see
+     * storage.c): its way, where it started and when. */
+    enum { LEG_NONE, LEG_KERNEL_NEXT, LEG_KERNEL, LEG_MAPPING } leg;
+    uint64_t leg_from, leg_since_ns;
     /* Appends by the kernel's write may come without the watch being
      * suspended first: each moves the file's mtime. */
     bool kernel_writes;
