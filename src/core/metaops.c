@@ -79,28 +79,85 @@ void nvops_before_set_times(int fd, int dirfd, const char *path, int at_flags)
     }
 }
 
+/* Each root's device, as 1 + the number (0: not looked up yet, since a
+ * root may be made after the process starts), for the first
+ * ROOTS_BY_DEVICE roots. */
+#define ROOTS_BY_DEVICE 16
+static uint64_t root_devices[ROOTS_BY_DEVICE];
+
+static uint64_t root_device(const struct nv_config *c, size_t i)
+{
+    uint64_t d = __atomic_load_n(&root_devices[i], __ATOMIC_RELAXED);
+    if (d)
+        return d - 1;
+    struct statx stx;
+    if (sys_statx(AT_FDCWD, c->roots[i], 0, STATX_INO, &stx) < 0)
+        return UINT64_MAX;
+    d = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    __atomic_store_n(&root_devices[i], d + 1, __ATOMIC_RELAXED);
+    return d;
+}
+
+/* The log directory for a file on device dev when exactly one root lies
+ * on that device: no path needs reading then. A file of that device
+ * outside the root can only have a log there under its inode's name if it
+ * was moved out of the root, or if an earlier file had its number, and
+ * either log goes with the file's last link. */
+static bool log_dir_by_device(dev_t dev, char *out, size_t n)
+{
+    const struct nv_config *c = nv_config();
+    if (c->nroots > ROOTS_BY_DEVICE)
+        return false;
+    size_t found = c->nroots;
+    for (size_t i = 0; i < c->nroots; i++) {
+        uint64_t d = root_device(c, i);
+        if (d == UINT64_MAX)
+            return false; /* a root not there yet might be on dev */
+        if (d != dev)
+            continue;
+        if (found < c->nroots)
+            return false;
+        found = i;
+    }
+    if (found == c->nroots)
+        return false;
+    const char *root = c->roots[found];
+    int len = snprintf(out, n, "%s/%s", c->root_len[found] == 1 ? "" : root, LOG_DIR_NAME);
+    return len < (int)n;
+}
+
 void nvops_doom(int dirfd, const char *path, struct nvops_doomed *d)
 {
     d->valid = false;
     if (nv_config()->nroots == 0)
         return;
-    struct stat st;
-    int fd = sys_openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
-    if (fd < 0)
+    struct statx stx;
+    if (sys_statx(dirfd, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_NLINK | STATX_INO, &stx) <
+            0 ||
+        !S_ISREG(stx.stx_mode) || stx.stx_nlink != 1)
         return;
-    char canon[PATH_MAX], log_dir[PATH_MAX];
+    d->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    d->ino = stx.stx_ino;
+    char log_dir[PATH_MAX];
     log_dir[0] = '\0';
-    if (sys_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-        canonical_path(fd, canon, sizeof(canon)) == 0)
-        log_dir_of(canon, 0, log_dir, sizeof(log_dir));
-    sys_close(fd);
+    if (!log_dir_by_device(d->dev, log_dir, sizeof(log_dir))) {
+        char canon[PATH_MAX];
+        struct stat st;
+        int fd = sys_openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+        if (fd < 0)
+            return;
+        /* The path is read from the file it names now, which must be the
+         * one looked at. */
+        if (sys_fstat(fd, &st) == 0 && st.st_dev == d->dev && st.st_ino == d->ino &&
+            canonical_path(fd, canon, sizeof(canon)) == 0)
+            log_dir_of(canon, 0, log_dir, sizeof(log_dir));
+        sys_close(fd);
+    }
     if (!log_dir[0])
         return;
     int n = snprintf(d->log_path, sizeof(d->log_path), "%s/%llx-%llx.log", log_dir,
-                     (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+                     (unsigned long long)d->dev, (unsigned long long)d->ino);
     d->valid = n < (int)sizeof(d->log_path);
-    d->dev = st.st_dev;
-    d->ino = st.st_ino;
 }
 
 void nvops_forget_log(const struct nvops_doomed *d)

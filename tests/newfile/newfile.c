@@ -9,7 +9,8 @@
  * leaves its parent's alone; a second process joins a file whose share
  * block was a spare and sees the first one's writes, and the first its;
  * a normal exit leaves no spare behind, and those of a killed process go
- * with the next process that keeps one.
+ * with the next process that keeps one; the log a killed writer left goes
+ * with its file's last link.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -151,6 +152,42 @@ static void killed_spares(void)
     CHECK(count_spares_of(pid) == 0, "the spares of a killed process stay");
 }
 
+/* The log a killed writer left for `name`, a file this process never
+ * opens, goes when the file loses its last link: by unlink, or by a
+ * rename over it (`by_rename`). */
+static void killed_log_goes_with_file(const char *name, bool by_rename)
+{
+    char path[512], log[600], other[520];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || write(fd, "x", 1) != 1)
+            _exit(1);
+        kill(getpid(), SIGKILL);
+        _exit(1);
+    }
+    int st;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFSIGNALED(st), "the writer was not killed");
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0, "stat %s", path);
+    snprintf(log, sizeof(log), "%s/.nvmmio/%llx-%llx.log", dir, (unsigned long long)sb.st_dev,
+             (unsigned long long)sb.st_ino);
+    CHECK(access(log, F_OK) == 0, "the killed writer left no log for %s", name);
+    if (by_rename) {
+        snprintf(other, sizeof(other), "%s.new", path);
+        int fd = (int)syscall(SYS_openat, AT_FDCWD, other, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        CHECK(fd >= 0, "create %s", other);
+        if (fd >= 0)
+            syscall(SYS_close, fd);
+        CHECK(rename(other, path) == 0, "rename over %s", path);
+        unlink(path);
+    } else {
+        CHECK(unlink(path) == 0, "unlink %s", path);
+    }
+    CHECK(access(log, F_OK) != 0, "the log of %s stays after its last link went", name);
+}
+
 /* A child makes files of its own: its spares are its, its parent's stay. */
 static void forked_child(void)
 {
@@ -227,6 +264,8 @@ int main(int argc, char **argv)
     pid_t pid = fork();
     if (pid == 0) {
         killed_spares();
+        killed_log_goes_with_file("doomed", false);
+        killed_log_goes_with_file("replaced", true);
         churn("f", ROUNDS, true);
         CHECK(count_spares_of(getpid()) > 0, "the process keeps no spare");
         forked_child();
