@@ -147,15 +147,19 @@ static void put_state(struct nvfile *f);
 static void end_change(struct nvshare_block *b, bool state);
 static void claim_reader(struct nvfile *f);
 
-/* Maps `size` bytes of the block file fd at base. */
-static int map_block(void *base, int fd, uint64_t size)
+/* The block file fd mapped whole, BLOCK_RESERVE bytes however long the
+ * file is yet: it only grows, and the mapping covers what it grows to, so
+ * a block is one mapping (a process's mappings are counted) and growing it
+ * maps nothing. */
+static struct nvshare_block *map_block(int fd, int *err)
 {
-    void *p = sys_mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
-    return sys_mmap_failed(p) ? (int)(long)p : 0;
+    void *p = sys_mmap(NULL, BLOCK_RESERVE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    *err = sys_mmap_failed(p) ? (int)(long)p : 0;
+    return *err ? NULL : p;
 }
 
 /* ---- spare blocks ----------------------------------------------------------
- * Making a block (a file, its size, two mappings, its first page touched)
+ * Making a block (a file, its size, its mapping, its first page touched)
  * and removing it cost more than a small file's whole life through the
  * kernel. So the last process to close a file keeps its block, a few at a
  * time, under a name of its own in the log directory
@@ -198,11 +202,11 @@ static int kept_dir_of(const struct nvfile *f)
     return nvlog_dir_kept(f->log_dir, f->uid, false, &why);
 }
 
-/* Keeps f's block, mapped at its first size, as a spare in place of the
+/* Keeps f's block, its file at its first size, as a spare in place of the
  * block file `name` of the log directory dirfd; true when kept. */
 static bool keep_spare(struct nvfile *f, int dirfd, const char *name)
 {
-    if (f->share.mapped != SAVE_OFFSET || dirfd < 0)
+    if (f->share.usable != SAVE_OFFSET || dirfd < 0)
         return false;
     bool kept = false;
     pthread_mutex_lock(&spares_lock);
@@ -275,7 +279,7 @@ static int open_spare(struct nvfile *f)
         return rc;
     }
     f->share.block = b;
-    f->share.mapped = SAVE_OFFSET;
+    f->share.usable = SAVE_OFFSET;
     return 0;
 }
 
@@ -292,26 +296,21 @@ int nvshare_open(struct nvfile *f, bool first)
         return fd;
     struct stat st;
     int rc = sys_fstat(fd, &st);
-    void *base = sys_mmap(NULL, BLOCK_RESERVE, PROT_NONE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (sys_mmap_failed(base))
-        rc = (int)(long)base;
-    else if (rc == 0)
-        rc = (uint64_t)st.st_size <= BLOCK_RESERVE ? map_block(base, fd, (uint64_t)st.st_size)
-                                                   : -EFBIG;
+    if (rc == 0 && (uint64_t)st.st_size > BLOCK_RESERVE)
+        rc = -EFBIG;
+    struct nvshare_block *b = rc == 0 ? map_block(fd, &rc) : NULL;
     sys_close(fd);
-    struct nvshare_block *b = base;
     if (rc == 0)
         rc = first ? init_block(b) : 0;
     if (rc == 0 && !first && __atomic_load_n(&b->magic, __ATOMIC_ACQUIRE) != SHARE_MAGIC)
         rc = -ENOENT;
     if (rc < 0) {
-        if (!sys_mmap_failed(base))
-            sys_munmap(base, BLOCK_RESERVE);
+        if (b)
+            sys_munmap(b, BLOCK_RESERVE);
         return rc;
     }
     f->share.block = b;
-    f->share.mapped = (uint64_t)st.st_size;
+    f->share.usable = (uint64_t)st.st_size;
     if (first) {
         put_state(f);
         end_change(b, true);
@@ -320,11 +319,12 @@ int nvshare_open(struct nvfile *f, bool first)
     return 0;
 }
 
-/* Lock held: the block mapped through `need` bytes, grown to them when
- * `grow` (the save area grows as changes need it). 0 or a negative errno. */
-static int map_through(struct nvfile *f, uint64_t need, bool grow)
+/* Lock held: the block file holds `need` bytes, grown to them when `grow`
+ * (the save area grows as changes need it); its mapping covers them. 0 or
+ * a negative errno. */
+static int reach_through(struct nvfile *f, uint64_t need, bool grow)
 {
-    if (need <= f->share.mapped)
+    if (need <= f->share.usable)
         return 0;
     char path[PATH_MAX];
     block_path(f, path, sizeof(path));
@@ -340,12 +340,10 @@ static int map_through(struct nvfile *f, uint64_t need, bool grow)
     }
     if (rc == 0 && size > BLOCK_RESERVE)
         size = BLOCK_RESERVE;
-    if (rc == 0)
-        rc = map_block(f->share.block, fd, size);
     sys_close(fd);
     if (rc < 0)
         return rc;
-    f->share.mapped = size;
+    f->share.usable = size;
     return size >= need ? 0 : -ENOENT;
 }
 
@@ -502,7 +500,7 @@ static void repair(struct nvfile *f)
     struct share_inflight in = b->inflight;
     uint64_t real_size = s->real_size;
     if (take_state(f) == 0 && inflight && in.len && in.off + in.len <= f->real_size &&
-        map_through(f, SAVE_OFFSET + in.len, false) == 0)
+        reach_through(f, SAVE_OFFSET + in.len, false) == 0)
         memcpy(f->map.base + in.off, (char *)b + SAVE_OFFSET, in.len);
     /* What it grew the real file by was the dead change's; a trim it made
      * (nvstorage_give_back, never below the size) is kept instead. */
@@ -712,7 +710,7 @@ int nvshare_save(struct nvfile *f, uint64_t off, uint64_t end)
     uint64_t len = off < end ? end - off : 0;
     if (len > SAVE_CAPACITY)
         len = SAVE_CAPACITY; /* past it, a change torn by a death stays torn */
-    if (len && map_through(f, SAVE_OFFSET + len, true) < 0)
+    if (len && reach_through(f, SAVE_OFFSET + len, true) < 0)
         len = 0; /* without room, such a change stays torn too */
     if (len)
         memcpy((char *)b + SAVE_OFFSET, f->map.base + off, len);

@@ -36,7 +36,7 @@ struct nvshare_reader;
 
 struct nvshare {
     struct nvshare_block *block;   /* NULL: the file has no share block */
-    uint64_t mapped;               /* bytes of it mapped */
+    uint64_t usable;               /* bytes of it the file is known to hold */
     bool shared;                   /* this process saw the file shared */
     uint64_t seen;                 /* the state generation this process holds */
     uint64_t log_serial;           /* of the log file this process has open */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_pages.c - memory in whole pages (src/os/pages.h): blocks come
- * zeroed whether fresh or kept from an earlier free, a moved block keeps
+ * zeroed whether fresh, kept from an earlier free or given back to the
+ * kernel meanwhile, small blocks share a few mappings, a moved block keeps
  * its bytes, and blocks given back by one thread are taken by another
  * without a race (the kernel hands out an address again after an unmap
  * that ThreadSanitizer does not see: src/os/sys.h tells it).
@@ -14,7 +15,9 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "os/pages.h"
 
@@ -42,6 +45,66 @@ static void blocks_come_zeroed(void **state)
             nv_pages_free(p, sizes[i]);
         }
     }
+}
+
+/* More blocks freed than the pool keeps as they are: those given back to
+ * the kernel come zeroed too. */
+#define MANY 200
+
+static void given_back_blocks_come_zeroed(void **state)
+{
+    (void)state;
+    static unsigned char *blocks[MANY];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < MANY; i++) {
+            blocks[i] = nv_pages_alloc(8 * PAGE);
+            assert_non_null(blocks[i]);
+            assert_true(all_zero(blocks[i], 8 * PAGE));
+            memset(blocks[i], 0x5a, 8 * PAGE);
+        }
+        for (int i = 0; i < MANY; i++)
+            nv_pages_free(blocks[i], 8 * PAGE);
+    }
+}
+
+static long mappings(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    long n = 0;
+    for (int c; (c = fgetc(f)) != EOF;)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* Small blocks share a few mappings, whatever is mapped between them (a
+ * file's mappings are made between its index's blocks): a process with
+ * many open files must not run out of mappings for their indexes. */
+#define SMALL_BLOCKS 2000
+
+static void small_blocks_share_mappings(void **state)
+{
+    (void)state;
+    static void *blocks[SMALL_BLOCKS], *between[SMALL_BLOCKS];
+    long before = mappings();
+    assert_true(before > 0);
+    for (int i = 0; i < SMALL_BLOCKS; i++) {
+        blocks[i] = nv_pages_alloc(i % 3 ? PAGE : 2 * PAGE);
+        assert_non_null(blocks[i]);
+        memset(blocks[i], 1, 64);
+        between[i] = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        assert_true(between[i] != MAP_FAILED);
+    }
+    long during = mappings();
+    for (int i = 0; i < SMALL_BLOCKS; i++) {
+        nv_pages_free(blocks[i], i % 3 ? PAGE : 2 * PAGE);
+        munmap(between[i], PAGE);
+    }
+    /* Each mapping between is one line, or none where it merged. */
+    assert_true(during - before <= SMALL_BLOCKS + 16);
+    assert_true(mappings() - before < 16);
 }
 
 static void moved_block_keeps_its_bytes(void **state)
@@ -102,6 +165,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocks_come_zeroed),
+        cmocka_unit_test(given_back_blocks_come_zeroed),
+        cmocka_unit_test(small_blocks_share_mappings),
         cmocka_unit_test(moved_block_keeps_its_bytes),
         cmocka_unit_test(blocks_pass_between_threads),
     };
