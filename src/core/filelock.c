@@ -15,13 +15,6 @@
  * before it sleeps. */
 #define SPINS 1000
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 void nvlock_init(struct nvlock *l)
 {
     memset(l, 0, sizeof(*l));
@@ -52,7 +45,7 @@ static uint64_t drain_lanes(struct nvlock *l)
             break;
         /* A writer in flight may have lost its CPU. */
         if (spins < SPINS)
-            cpu_relax();
+            nv_cpu_relax();
         else
             sched_yield();
     }
@@ -78,7 +71,7 @@ uint64_t nvlock_exclusive(struct nvlock *l, bool *contended)
             pthread_rwlock_wrlock(&l->rw);
             break;
         }
-        cpu_relax();
+        nv_cpu_relax();
     }
     if (contended)
         *contended = tries > 0;

@@ -94,6 +94,15 @@ static inline unsigned nv_critical_depth(void)
 
 void nv_critical_restore(unsigned depth);
 
+/* One turn of a wait for a lock held for a short while: the CPU is told
+ * the thread spins. */
+static inline void nv_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 /* A spin lock for short stretches that a signal handler may also need
  * (the handler table, the page cache): the holder is inside a section, so
  * no handler of its own thread can spin on it. */
