@@ -288,7 +288,6 @@ int nvshare_open(struct nvfile *f, bool first)
     if (first && open_spare(f) == 0) {
         put_state(f);
         end_change(f->share.block, true);
-        claim_reader(f);
         return 0;
     }
     int fd = open_block_file(f, first);
@@ -314,7 +313,6 @@ int nvshare_open(struct nvfile *f, bool first)
     if (first) {
         put_state(f);
         end_change(b, true);
-        claim_reader(f);
     }
     return 0;
 }
@@ -358,6 +356,7 @@ void nvshare_close(struct nvfile *f, bool last)
         nvowner_unmark(&f->owner, (int)(f->share.reader - f->share.block->readers));
     }
     f->share.reader = NULL;
+    f->share.reader_tried = false;
     char path[PATH_MAX];
     block_path(f, path, sizeof(path));
     if (!last || !keep_spare(f, kept_dir_of(f), block_name(path))) {
@@ -558,10 +557,15 @@ static int lane_of_thread(void)
 /* Lock held: a slot among the block's readers for this process, taken
  * over from a process that is gone if need be, and marked (owner.h); none
  * when all are taken or the process has no lock file (its reads then take
- * the lock). */
+ * the lock). Tried once per block: by a joiner as it joins, by the first
+ * process when it first finds the file shared, since a mark is a lock in
+ * the lock file that every lock set there walks past. */
 static void claim_reader(struct nvfile *f)
 {
     struct nvshare_block *b = f->share.block;
+    if (f->share.reader_tried)
+        return;
+    f->share.reader_tried = true;
     for (int i = 0; i < SHARE_READERS && !f->share.reader; i++) {
         struct nvshare_reader *r = &b->readers[i];
         if (__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE) != 0 && nvowner_marked(&f->owner, i) != 0)
@@ -630,6 +634,7 @@ static __attribute__((noinline)) int enter_locked(struct nvfile *f, bool writer)
         __atomic_store_n(&f->share.shared, false, __ATOMIC_RELAXED);
     }
     __atomic_store_n(&f->share.shared, true, __ATOMIC_RELAXED);
+    claim_reader(f);
     if (writer)
         exclude_readers(f);
     /* A reader's descriptor of the file may be parked (parking.h). */

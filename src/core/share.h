@@ -41,6 +41,7 @@ struct nvshare {
     uint64_t seen;                 /* the state generation this process holds */
     uint64_t log_serial;           /* of the log file this process has open */
     struct nvshare_reader *reader; /* this process's slot among the block's readers */
+    bool reader_tried;             /* a slot was asked for (claim_reader) */
 };
 
 /* Maps the file's share block, made anew when `first`. 0 or a negative
