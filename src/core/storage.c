@@ -355,7 +355,13 @@ static int append_into_tail(struct nvfile *f, uint64_t end)
         if (rc < 0)
             return rc;
     }
-    return append_grew(f, top == w.floor ? w.hi : top);
+    int rc = append_grew(f, top == w.floor ? w.hi : top);
+    /* The window is whole: the next one goes to the thread now, while the
+     * writer fills the top of this one (a failure leaves it to the writer's
+     * next append past the window). */
+    if (rc == 0 && top == w.floor && more)
+        (void)post_window(f, w.hi, &w);
+    return rc;
 }
 
 /* ---- space the library reserved and the program never wrote ------------ */
