@@ -119,11 +119,7 @@ static bool log_dir_by_device(dev_t dev, char *out, size_t n)
             return false;
         found = i;
     }
-    if (found == c->nroots)
-        return false;
-    const char *root = c->roots[found];
-    int len = snprintf(out, n, "%s/%s", c->root_len[found] == 1 ? "" : root, LOG_DIR_NAME);
-    return len < (int)n;
+    return found < c->nroots && root_log_dir(c->roots[found], out, n) == 0;
 }
 
 void nvops_doom(int dirfd, const char *path, struct nvops_doomed *d)

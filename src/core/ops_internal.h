@@ -38,6 +38,13 @@ static inline int canonical_path(int kfd, char *out, size_t n)
     return out[0] == '/' ? 0 : -ENOENT; /* anonymous or deleted objects */
 }
 
+/* The directory that holds the logs of the files under root. */
+static inline int root_log_dir(const char *root, char *out, size_t n)
+{
+    int len = snprintf(out, n, "%s/%s", root[1] ? root : "", LOG_DIR_NAME);
+    return len < (int)n ? 0 : -ENAMETOOLONG;
+}
+
 /* The directory that holds the logs of the file at canonical path, or ""
  * when the file is not managed. */
 static inline int log_dir_of(const char *canon, int flags, char *out, size_t n)
@@ -50,7 +57,7 @@ static inline int log_dir_of(const char *canon, int flags, char *out, size_t n)
         /* The logs themselves are never managed. */
         if (!strncmp(rest, "/" LOG_DIR_NAME "/", sizeof(LOG_DIR_NAME) + 1))
             return 0;
-        len = snprintf(out, n, "%s/%s", rl == 1 ? "" : root, LOG_DIR_NAME);
+        return root_log_dir(root, out, n);
     } else if (flags & O_ATOMIC) {
         const char *slash = strrchr(canon, '/');
         len = snprintf(out, n, "%.*s/%s", (int)(slash - canon), canon, LOG_DIR_NAME);

@@ -325,18 +325,26 @@ static int post_window(struct nvfile *f, uint64_t need, struct nvstorage_ahead *
  * runs past the current one, unless the kernel's write takes the appends
  * from there (a leg of them, see below). Returns 0, 1 when the caller is
  * to reserve the storage itself, or a negative errno. */
+/* Write lock held. The whole window *w is there: the file takes it, and
+ * the next one goes to the thread at once (unless `more` is false), so the
+ * thread starts on it while the writer fills the top of this one. A window
+ * that cannot be posted is left to the writer's next append past this one. */
+static int take_window(struct nvfile *f, struct nvstorage_ahead *w, bool more)
+{
+    int rc = append_grew(f, w->hi);
+    if (rc == 0 && more)
+        (void)post_window(f, w->hi, w);
+    return rc;
+}
+
 static int append_into_tail(struct nvfile *f, uint64_t end)
 {
     uint64_t need = round_up(end, PAGE);
     bool more = f->store.leg != LEG_KERNEL_NEXT && f->store.leg != LEG_KERNEL;
     struct nvstorage_ahead w = read_window(f);
-    /* The thread got down to the prefix: the whole window is there, and
-     * the next one goes to the thread now, so it starts ahead of the
-     * writer. */
+    /* The thread got down to the prefix. */
     if (w.hi > f->store.alloc_prefix && w.floor <= f->store.alloc_prefix) {
-        int rc = append_grew(f, w.hi);
-        if (rc == 0 && more)
-            rc = post_window(f, w.hi, &w);
+        int rc = take_window(f, &w, more);
         if (rc < 0 || need <= f->store.alloc_prefix)
             return rc;
     }
@@ -355,13 +363,7 @@ static int append_into_tail(struct nvfile *f, uint64_t end)
         if (rc < 0)
             return rc;
     }
-    int rc = append_grew(f, top == w.floor ? w.hi : top);
-    /* The window is whole: the next one goes to the thread now, while the
-     * writer fills the top of this one (a failure leaves it to the writer's
-     * next append past the window). */
-    if (rc == 0 && top == w.floor && more)
-        (void)post_window(f, w.hi, &w);
-    return rc;
+    return top == w.floor ? take_window(f, &w, more) : append_grew(f, top);
 }
 
 /* ---- space the library reserved and the program never wrote ------------ */
@@ -649,6 +651,13 @@ static uint64_t leg_length(const struct nvfile *f)
     return LEG_WINDOWS * clamp(f->size / 4, AHEAD_STEP, AHEAD);
 }
 
+static void leg_start(struct nvfile *f, int leg, uint64_t at)
+{
+    f->store.leg = leg;
+    f->store.leg_from = at;
+    f->store.leg_since_ns = now_ns();
+}
+
 /* A new leg from `at`: the way not yet timed, or timed longest ago when
  * that was the slower one, or the faster. Through the mapping only while
  * the helper thread runs. A leg by the kernel starts its clock at its
@@ -664,9 +673,7 @@ static void leg_begin(struct nvfile *f, uint64_t at)
         mapping = pace_get(&pace.legs) - pace_get(&pace.timed_at[slower]) >= RETRY_LEGS ? slower
                                                                                         : !slower;
     }
-    f->store.leg = mapping && nvhelper_available() ? LEG_MAPPING : LEG_KERNEL_NEXT;
-    f->store.leg_from = at;
-    f->store.leg_since_ns = now_ns();
+    leg_start(f, mapping && nvhelper_available() ? LEG_MAPPING : LEG_KERNEL_NEXT, at);
 }
 
 static void leg_end(struct nvfile *f, uint64_t at)
@@ -680,11 +687,12 @@ static void leg_end(struct nvfile *f, uint64_t at)
     f->store.leg = LEG_NONE;
 }
 
-/* Whether the kernel's write is to take an append at off (the legs apply
- * past AHEAD_FROM). */
+/* Whether the kernel's write may take a write at off: the legs apply to
+ * appends past AHEAD_FROM; a write inside the file (past the committed
+ * size still) leaves them as they are. */
 static bool kernel_leg(struct nvfile *f, uint64_t off)
 {
-    if (off < AHEAD_FROM)
+    if (off < AHEAD_FROM || off < f->size)
         return true;
     if (f->store.leg == LEG_KERNEL || f->store.leg == LEG_MAPPING) {
         if (off < f->store.leg_from)
@@ -737,11 +745,8 @@ int nvstorage_write_appended(struct nvfile *f, const char *src, uint64_t off, ui
         round_down(off, PAGE) > f->store.alloc_prefix || nvstorage_known(f, off, end) ||
         read_window(f).hi > f->store.alloc_prefix)
         return 0;
-    if (f->store.leg == LEG_KERNEL_NEXT) {
-        f->store.leg = LEG_KERNEL;
-        f->store.leg_from = off;
-        f->store.leg_since_ns = now_ns();
-    }
+    if (f->store.leg == LEG_KERNEL_NEXT)
+        leg_start(f, LEG_KERNEL, off);
     program_takes(f, off, end);
     /* Each write moves the mtime, and a growth the size: the watch is
      * suspended first, then records the size only while such writes may

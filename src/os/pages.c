@@ -46,9 +46,10 @@ static size_t resident_pages;                        /* free pages kept as they 
 static char *arena_next, *arena_end;                 /* what the newest arena has left */
 static int pool_lock;
 
+/* Pages for size bytes; a block of none takes one. */
 static size_t pages_of(size_t size)
 {
-    return (size + PAGE_SIZE - 1) / PAGE_SIZE;
+    return size ? (size + PAGE_SIZE - 1) / PAGE_SIZE : 1;
 }
 
 static void lock_pool(void)
@@ -143,7 +144,7 @@ static void free_small(void *p, size_t n)
 void *nv_pages_alloc(size_t size)
 {
     size_t n = pages_of(size);
-    return n <= SMALL_MAX ? alloc_small(n ? n : 1) : map_anonymous(n * PAGE_SIZE);
+    return n <= SMALL_MAX ? alloc_small(n) : map_anonymous(n * PAGE_SIZE);
 }
 
 void *nv_pages_realloc(void *p, size_t old, size_t size)
@@ -174,5 +175,5 @@ void nv_pages_free(void *p, size_t size)
     if (n > SMALL_MAX)
         sys_munmap(p, n * PAGE_SIZE);
     else
-        free_small(p, n ? n : 1);
+        free_small(p, n);
 }
