@@ -16,6 +16,7 @@
 #include "core/nvfile.h"
 #include "core/owner.h"
 #include "core/ops_internal.h"
+#include "core/recent.h"
 #include "core/tx.h"
 #include "mutants.h"
 #include "os/sys.h"
@@ -157,6 +158,7 @@ void nvops_before_fork(void)
     nvtable_for_each(lock_and_settle, NULL);
     nvfd_for_each(sync_offset_and_mark);
     nvhelper_before_fork();
+    nvrecent_before_fork();
 }
 
 /* After a fork, in the parent: every descriptor goes to the kernel here too,
@@ -188,6 +190,7 @@ static struct nvofd *detach_shared(void)
 
 void nvops_after_fork(bool child)
 {
+    nvrecent_after_fork(child);
     if (!child) {
         nvhelper_after_fork_parent();
         struct nvofd *detached = detach_shared();

@@ -22,6 +22,7 @@
 
 #include "core/debug.h"
 #include "core/nvfile.h"
+#include "core/recent.h"
 #include "os/critical.h"
 #include "pmem/persist.h"
 
@@ -49,6 +50,9 @@ static struct queue checkpoints, prepares, shares;
 static bool sleeps_timed;
 static struct timespec sleeps_until;
 static bool running;
+/* When the entries of recent.h are next looked at, while expiring is set. */
+static bool expiring;
+static struct timespec expire_due;
 
 /* The link of f in queue q. */
 static struct nvfile **link_of(struct queue *q, struct nvfile *f)
@@ -152,13 +156,33 @@ static void checkpoint_if_idle(struct nvfile *f)
         nv_debug("background checkpoint failed: error %d; retried at the next commit", -rc);
 }
 
-/* queue_lock held: when the first of the timed queues is due; NULL when
- * both are empty. */
+/* The earlier of two times, either of which may be NULL. */
+static const struct timespec *earlier(const struct timespec *a, const struct timespec *b)
+{
+    return !a || (b && before(b, a)) ? b : a;
+}
+
+/* queue_lock held: when the first timed task is due; NULL when there is
+ * none. */
 static const struct timespec *next_due(void)
 {
     const struct timespec *c = checkpoints.head ? &checkpoints.head->ckpt_due : NULL;
     const struct timespec *s = shares.head ? &shares.head->share_due : NULL;
-    return !c || (s && before(s, c)) ? s : c;
+    return earlier(earlier(c, s), expiring ? &expire_due : NULL);
+}
+
+/* queue_lock held, and dropped meanwhile: frees the recent entries that
+ * aged, and comes back for the rest a quarter of their time later. */
+static void expire_recent(void)
+{
+    expiring = false;
+    nv_mutex_unlock(&queue_lock);
+    bool left = nvrecent_expire();
+    nv_mutex_lock(&queue_lock);
+    if (left && !expiring) {
+        expiring = true;
+        expire_due = from_now(RECENT_KEEP_NS / 4);
+    }
 }
 
 static void *helper_loop(void *arg)
@@ -176,6 +200,10 @@ static void *helper_loop(void *arg)
                                                                                  : NULL;
         if (q)
             f = pop(q);
+        if (!f && expiring && due(&expire_due)) {
+            expire_recent();
+            continue;
+        }
         if (!f) {
             const struct timespec *next = next_due();
             if (next) {
@@ -289,6 +317,20 @@ bool nvhelper_share_later(struct nvfile *f)
     return ok;
 }
 
+void nvhelper_expire_later(void)
+{
+    if (pm_follows_one_thread())
+        return;
+    nv_mutex_lock(&queue_lock);
+    if (ensure_running() && !expiring) {
+        expiring = true;
+        expire_due = from_now(RECENT_KEEP_NS);
+        if (!sleeps_timed || before(&expire_due, &sleeps_until))
+            pthread_cond_signal(&queue_cond);
+    }
+    nv_mutex_unlock(&queue_lock);
+}
+
 void nvhelper_forget(struct nvfile *f)
 {
     nv_mutex_lock(&queue_lock);
@@ -321,6 +363,7 @@ void nvhelper_after_fork_child(void)
     }
     running = false;
     sleeps_timed = false;
+    expiring = false;
     /* The parent's thread may have been waiting on the conditions: their
      * state counts a waiter that does not exist here. */
     init_queue_cond();

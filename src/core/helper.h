@@ -2,8 +2,9 @@
 /*
  * helper.h - the process's one helper thread, which takes work off the
  * program's threads: it copies committed redo blocks home for files left
- * idle, allocates and maps storage ahead of files being appended, and makes
- * the share blocks that files put off at their open. It
+ * idle, allocates and maps storage ahead of files being appended, makes
+ * the share blocks that files put off at their open, and frees what the
+ * files closed a moment ago left for a reopen (recent.h). It
  * starts with the first file that needs it, and again in a forked child when
  * needed there.
  */
@@ -30,6 +31,11 @@ void nvhelper_prepare(struct nvfile *f);
  * share block made a moment later (nvfile_share_now); false when there is
  * no thread to do it (the caller makes the block now). */
 bool nvhelper_share_later(struct nvfile *f);
+
+/* Has the thread free the entries of recent.h as they age, from about
+ * RECENT_KEEP_NS from now on while some remain. Without a thread they go
+ * at the next keep or take. */
+void nvhelper_expire_later(void);
 
 /* Takes f off the queues and waits while the thread works on it; after this
  * the thread never touches f again. */

@@ -14,6 +14,7 @@
 #include "core/filetable.h"
 #include "core/nvfile.h"
 #include "core/ops_internal.h"
+#include "core/recent.h"
 #include "log/recovery.h"
 #include "os/sys.h"
 
@@ -124,7 +125,7 @@ static bool log_dir_by_device(dev_t dev, char *out, size_t n)
 
 void nvops_doom(int dirfd, const char *path, struct nvops_doomed *d)
 {
-    d->valid = false;
+    d->valid = d->last_link = false;
     if (nv_config()->nroots == 0)
         return;
     struct statx stx;
@@ -134,6 +135,7 @@ void nvops_doom(int dirfd, const char *path, struct nvops_doomed *d)
         return;
     d->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
     d->ino = stx.stx_ino;
+    d->last_link = true;
     char log_dir[PATH_MAX];
     log_dir[0] = '\0';
     if (!log_dir_by_device(d->dev, log_dir, sizeof(log_dir))) {
@@ -159,6 +161,9 @@ void nvops_doom(int dirfd, const char *path, struct nvops_doomed *d)
 void nvops_forget_log(const struct nvops_doomed *d)
 {
     off_t size;
+    /* A file closed a moment ago is let go, so its blocks come back now. */
+    if (d->last_link)
+        nvrecent_drop(d->dev, d->ino);
     /* An open file keeps its log until its last close settles it. */
     if (!d->valid || nvtable_logical_size(d->dev, d->ino, &size))
         return;

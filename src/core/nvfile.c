@@ -19,6 +19,7 @@
 #include "core/helper.h"
 #include "core/nvfile_internal.h"
 #include "core/owner.h"
+#include "core/recent.h"
 #include "log/policy.h"
 #include "log/recovery.h"
 #include "os/keptfds.h"
@@ -234,7 +235,9 @@ static int share(struct nvfile *f, bool first)
     return 0;
 }
 
-static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *path, bool created)
+/* The library's descriptor of the file open as kfd: read-write when the
+ * process may write, else read-only. */
+static int open_own(struct nvfile *f, int kfd, const char *path)
 {
     f->fd = reopen(kfd, path, O_RDWR);
     f->writable = f->fd >= 0;
@@ -243,7 +246,30 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     if (f->fd < 0)
         return f->fd;
     f->fd = kept_fd(f->fd);
-    int rc = read_identity(f->fd, f);
+    return 0;
+}
+
+/* A mapping covering the file: the one a close of the file a moment ago
+ * left (recent.h), or a new one. */
+static int map_file(struct nvfile *f, const struct stat *st)
+{
+    size_t reserve = pm_reserve_for(f->real_size, MIN_RESERVE);
+    if (nvrecent_take(st, &f->map)) {
+        if (!f->writable) {
+            pm_unmap(&f->map);
+        } else {
+            pm_map_resume(f->fd, &f->map);
+            return reserve > f->map.reserved ? pm_map_grow(f->fd, reserve, &f->map) : 0;
+        }
+    }
+    return pm_map_file(f->fd, f->writable, reserve, &f->map);
+}
+
+static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *path, bool created)
+{
+    int rc = open_own(f, kfd, path);
+    if (rc == 0)
+        rc = read_identity(f->fd, f);
     if (rc == 0 && (f->dev != st->st_dev || f->ino != st->st_ino))
         rc = -ESTALE;
     f->uid = st->st_uid;
@@ -275,7 +301,7 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
         f->mapped_by_program = true;
         f->journal.policy = NVLOG_UNDO;
     }
-    rc = pm_map_file(f->fd, f->writable, pm_reserve_for(f->real_size, MIN_RESERVE), &f->map);
+    rc = map_file(f, st);
     if (rc < 0)
         return rc;
     long hole = f->real_size ? sys_lseek(f->fd, 0, SEEK_HOLE) : 0;
@@ -493,6 +519,9 @@ static int release(struct nvfile *f, bool closing)
     }
     nvshare_close(f, alone);
     nvowner_release(&f->owner);
+    /* Settled: its mapping may serve the next open. */
+    if (rc == 0 && f->writable && f->fd >= 0 && f->map.base && nvrecent_keep(f->fd, &f->map))
+        f->map = (struct pm_map){0};
     destroy(f);
     return rc;
 }

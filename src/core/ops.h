@@ -126,8 +126,10 @@ bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks, bool ma
 void nvops_before_set_times(int fd, int dirfd, const char *path, int at_flags);
 
 /* A path of a regular file is about to lose its last link (unlink, or a
- * rename over it): remembers its log so nvops_forget_log can remove it. */
+ * rename over it): remembers the file (last_link) and its log (valid) so
+ * nvops_forget_log can let go of the one and remove the other. */
 struct nvops_doomed {
+    bool last_link;
     bool valid;
     char log_path[4096];
     dev_t dev;

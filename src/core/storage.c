@@ -225,6 +225,11 @@ int nvstorage_found(struct nvfile *f, uint64_t hole)
     if (hole > f->real_size)
         hole = f->real_size;
     set_alloc_prefix(f, round_down(hole, PAGE));
+    /* No hole before the end: the page that holds an unaligned end has a
+     * block, so a rewrite up to the end (a journal rewritten in place)
+     * allocates nothing and leaves nothing to trim. */
+    if (hole == f->real_size && hole % PAGE)
+        f->store.eof_stored = hole;
     if (hole < STORAGE_CHUNK)
         return 0;
     /* Mapped for reading: populating for write would move the file's mtime

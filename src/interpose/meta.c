@@ -248,13 +248,13 @@ static void doom_target(int olddir, const char *old, int newdir, const char *new
     struct stat st;
     if (d->valid && kernel_fstatat(olddir, old, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         st.st_dev == d->dev && st.st_ino == d->ino)
-        d->valid = false;
+        d->valid = d->last_link = false;
 }
 
 NV_EXPORT int renameat2(int olddir, const char *old, int newdir, const char *new_path,
                         unsigned flags)
 {
-    struct nvops_doomed d = {.valid = false};
+    struct nvops_doomed d = {.last_link = false, .valid = false};
     if (!(flags & RENAME_EXCHANGE))
         doom_target(olddir, old, newdir, new_path, &d);
     int r = REAL(renameat2)(olddir, old, newdir, new_path, flags);

@@ -83,6 +83,7 @@ static int map_fd(int fd, int writable, size_t reserve, struct pm_map *m)
     m->writable = writable;
     m->dirty_lo = SIZE_MAX;
     m->dirty_hi = 0;
+    m->idle = 0;
     if (pmem.on_map)
         pmem.on_map(m, fd);
     return 0;
@@ -109,12 +110,26 @@ int pm_map_grow(int fd, size_t reserve, struct pm_map *m)
 
 void pm_unmap(struct pm_map *m)
 {
-    if (m->base && pmem.on_unmap)
+    if (m->base && !m->idle && pmem.on_unmap)
         pmem.on_unmap(m);
     if (m->base)
         sys_munmap(m->base, m->reserved);
     m->base = NULL;
     m->reserved = 0;
+}
+
+void pm_map_idle(struct pm_map *m)
+{
+    if (m->base && !m->idle && pmem.on_unmap)
+        pmem.on_unmap(m);
+    m->idle = 1;
+}
+
+void pm_map_resume(int fd, struct pm_map *m)
+{
+    m->idle = 0;
+    if (pmem.on_map)
+        pmem.on_map(m, fd);
 }
 
 #ifndef MADV_POPULATE_READ

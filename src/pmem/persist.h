@@ -30,6 +30,7 @@ struct pm_map {
     int writable;    /* mapped with PROT_WRITE */
     size_t dirty_lo; /* msync kind: dirty byte range not yet synced */
     size_t dirty_hi;
+    int idle; /* out of use (pm_map_idle) */
 };
 
 /* Address space to reserve for a file of `size` bytes: a power of two of at
@@ -62,6 +63,13 @@ int pm_map_file(int fd, int writable, size_t reserve, struct pm_map *m);
 int pm_map_grow(int fd, size_t reserve, struct pm_map *m);
 
 void pm_unmap(struct pm_map *m);
+
+/* The mapping goes out of use while its file is closed, and comes back
+ * into use (fd: the file) when it is opened again: what follows mappings
+ * (the crash model) sees it unmapped and mapped again, and takes in what
+ * happened to the file meanwhile. */
+void pm_map_idle(struct pm_map *m);
+void pm_map_resume(int fd, struct pm_map *m);
 
 /* Sets up the page tables of [off, off+n) in one call, so first stores do
  * not fault page by page. A hint: failures are ignored. */

@@ -28,7 +28,7 @@ static inline uint32_t nvlog_data_crc(struct nvlog *log, struct nvlog_rec rec, u
 }
 
 /* Where a refusal's reason goes when a test does not look at it. */
-static const char *why;
+static const char *why __attribute__((unused));
 
 /* Chooses the persistence path before the first libpmem call: "forced" sets
  * PMEM_IS_PMEM_FORCE=1 (libpmem flushes and fences), anything else unsets it
