@@ -248,8 +248,12 @@ NV_EXPORT ssize_t splice(int in, off64_t *in_off, int out, off64_t *out_off, siz
 }
 
 /* Some programs (cp among them, on older glibc) call copy_file_range
- * through syscall(2); everything else passes straight on. */
-NV_EXPORT long syscall(long number, ...)
+ * through syscall(2); everything else passes straight on. Like the C
+ * library's own, it takes six arguments whatever the caller passed: the
+ * sixth comes from the caller's stack, where a caller with fewer has
+ * whatever lies there, which AddressSanitizer would report as an
+ * underflow of the caller's frame. */
+NV_EXPORT __attribute__((no_sanitize("address"))) long syscall(long number, ...)
 {
     va_list ap;
     va_start(ap, number);
