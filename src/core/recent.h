@@ -27,9 +27,9 @@
 #define RECENT_KEEP_NS 1000000000L
 
 /* Keeps m, the mapping of a settled file of which fd is the library's
- * descriptor, for a later open; true when kept, and then it is the
- * module's. False when the file has no link left: the caller unmaps it.
- * Either way the mapping is out of use (pm_map_idle) from now on. */
+ * descriptor, for a later open: true when kept, and then it is the
+ * module's, out of use (pm_map_idle) until taken. False when the file has
+ * no link left: the caller unmaps it. */
 bool nvrecent_keep(int fd, struct pm_map *m);
 
 /* The kept mapping of the file the program opened, whose fstat is st; the
