@@ -28,18 +28,13 @@
 #include "libnvmmio.h"
 
 #include "../check.h"
+#include "pattern.h"
 
 #define ROUNDS 40
 #define LEN    100
 
 static const char *dir;
 static int failures;
-
-static void fill(char *buf, size_t n, int tag)
-{
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (char)('a' + (tag * 7 + (int)i) % 26);
-}
 
 /* The file's bytes read without the library (raw system calls). */
 static ssize_t raw_read(const char *path, char *buf, size_t n)

@@ -28,17 +28,12 @@
 #include "libnvmmio.h"
 
 #include "../check.h"
+#include "pattern.h"
 
 #define LEN 3000
 
 static const char *dir;
 static int failures;
-
-static void fill(char *buf, size_t n, int tag)
-{
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (char)('a' + (tag * 7 + (int)i) % 26);
-}
 
 static void path_of(char *p, size_t n, const char *name)
 {
