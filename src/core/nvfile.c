@@ -250,19 +250,14 @@ static int open_own(struct nvfile *f, int kfd, const char *path)
 }
 
 /* A mapping covering the file: the one a close of the file a moment ago
- * left (recent.h), or a new one. */
+ * left (recent.h, writable mappings only), or a new one. */
 static int map_file(struct nvfile *f, const struct stat *st)
 {
     size_t reserve = pm_reserve_for(f->real_size, MIN_RESERVE);
-    if (nvrecent_take(st, &f->map)) {
-        if (!f->writable) {
-            pm_unmap(&f->map);
-        } else {
-            pm_map_resume(f->fd, &f->map);
-            return reserve > f->map.reserved ? pm_map_grow(f->fd, reserve, &f->map) : 0;
-        }
-    }
-    return pm_map_file(f->fd, f->writable, reserve, &f->map);
+    if (!f->writable || !nvrecent_take(st, &f->map))
+        return pm_map_file(f->fd, f->writable, reserve, &f->map);
+    pm_map_resume(f->fd, &f->map);
+    return reserve > f->map.reserved ? pm_map_grow(f->fd, reserve, &f->map) : 0;
 }
 
 static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *path, bool created)

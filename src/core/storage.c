@@ -324,12 +324,6 @@ static int post_window(struct nvfile *f, uint64_t need, struct nvstorage_ahead *
     return 0;
 }
 
-/* Write lock held. An append past the allocated prefix, helped by the
- * thread: pages it has allocated are taken as they are, the writer faults
- * in the ones below (which allocates them), and posts a new window when it
- * runs past the current one, unless the kernel's write takes the appends
- * from there (a leg of them, see below). Returns 0, 1 when the caller is
- * to reserve the storage itself, or a negative errno. */
 /* Write lock held. The whole window *w is there: the file takes it, and
  * the next one goes to the thread at once (unless `more` is false), so the
  * thread starts on it while the writer fills the top of this one. A window
@@ -342,6 +336,12 @@ static int take_window(struct nvfile *f, struct nvstorage_ahead *w, bool more)
     return rc;
 }
 
+/* Write lock held. An append past the allocated prefix, helped by the
+ * thread: pages it has allocated are taken as they are, the writer faults
+ * in the ones below (which allocates them), and posts a new window when it
+ * runs past the current one, unless the kernel's write takes the appends
+ * from there (a leg of them, see below). Returns 0, 1 when the caller is
+ * to reserve the storage itself, or a negative errno. */
 static int append_into_tail(struct nvfile *f, uint64_t end)
 {
     uint64_t need = round_up(end, PAGE);

@@ -108,16 +108,6 @@ int pm_map_grow(int fd, size_t reserve, struct pm_map *m)
     return 0;
 }
 
-void pm_unmap(struct pm_map *m)
-{
-    if (m->base && !m->idle && pmem.on_unmap)
-        pmem.on_unmap(m);
-    if (m->base)
-        sys_munmap(m->base, m->reserved);
-    m->base = NULL;
-    m->reserved = 0;
-}
-
 void pm_map_idle(struct pm_map *m)
 {
     if (m->base && !m->idle && pmem.on_unmap)
@@ -130,6 +120,16 @@ void pm_map_resume(int fd, struct pm_map *m)
     m->idle = 0;
     if (pmem.on_map)
         pmem.on_map(m, fd);
+}
+
+void pm_unmap(struct pm_map *m)
+{
+    pm_map_idle(m);
+    if (m->base)
+        sys_munmap(m->base, m->reserved);
+    m->base = NULL;
+    m->reserved = 0;
+    m->idle = 0;
 }
 
 #ifndef MADV_POPULATE_READ
