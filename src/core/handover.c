@@ -16,6 +16,7 @@
 #include "core/nvfile.h"
 #include "core/owner.h"
 #include "core/ops_internal.h"
+#include "core/canonpaths.h"
 #include "core/recent.h"
 #include "core/tx.h"
 #include "mutants.h"
@@ -96,7 +97,8 @@ static int adopt_entry(const char *name, void *arg)
         return 0;
     int flags = sys_fcntl((int)fd, F_GETFL, 0);
     long pos = sys_lseek((int)fd, 0, SEEK_CUR);
-    if (flags < 0 || pos < 0 || nvops_adopt((int)fd, AT_FDCWD, "(inherited)", flags & ~O_TRUNC) < 0)
+    if (flags < 0 || pos < 0 ||
+        nvops_adopt((int)fd, AT_FDCWD, "(inherited)", flags & ~O_TRUNC, false) < 0)
         return 0;
     struct nvofd *o = nvfd_begin((int)fd);
     if (o) {
@@ -159,6 +161,7 @@ void nvops_before_fork(void)
     nvfd_for_each(sync_offset_and_mark);
     nvhelper_before_fork();
     nvrecent_before_fork();
+    nvcanon_before_fork();
 }
 
 /* After a fork, in the parent: every descriptor goes to the kernel here too,
@@ -190,6 +193,7 @@ static struct nvofd *detach_shared(void)
 
 void nvops_after_fork(bool child)
 {
+    nvcanon_after_fork();
     nvrecent_after_fork(child);
     if (!child) {
         nvhelper_after_fork_parent();

@@ -235,18 +235,36 @@ static int share(struct nvfile *f, bool first)
     return 0;
 }
 
-/* The library's descriptor of the file open as kfd: read-write when the
- * process may write, else read-only. */
-static int open_own(struct nvfile *f, int kfd, const char *path)
+/* The file's own descriptor by its canonical path, read-write, when that
+ * still leads to the file open as kfd (st): a walk costs less than opening
+ * kfd's link in /proc. Its identity is read into f. */
+static int open_by_path(struct nvfile *f, const struct stat *st, const char *path)
 {
-    f->fd = reopen(kfd, path, O_RDWR);
-    f->writable = f->fd >= 0;
-    if (f->fd < 0)
-        f->fd = reopen(kfd, path, O_RDONLY);
-    if (f->fd < 0)
-        return f->fd;
-    f->fd = kept_fd(f->fd);
-    return 0;
+    if (path[0] != '/')
+        return -ENOENT;
+    int fd = sys_openat(AT_FDCWD, path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0);
+    if (fd >= 0 && (read_identity(fd, f) < 0 || f->dev != st->st_dev || f->ino != st->st_ino)) {
+        sys_close(fd);
+        return -ESTALE; /* renamed or removed since */
+    }
+    return fd;
+}
+
+/* The library's descriptor of the file open as kfd (st), its identity read
+ * into f: read-write when the process may write, else read-only. */
+static int open_own(struct nvfile *f, int kfd, const struct stat *st, const char *path)
+{
+    int fd = open_by_path(f, st, path);
+    bool identified = fd >= 0;
+    if (fd < 0)
+        fd = reopen(kfd, path, O_RDWR);
+    f->writable = fd >= 0;
+    if (fd < 0)
+        fd = reopen(kfd, path, O_RDONLY);
+    if (fd < 0)
+        return fd;
+    f->fd = kept_fd(fd);
+    return identified ? 0 : read_identity(f->fd, f);
 }
 
 /* A mapping covering the file: the one a close of the file a moment ago
@@ -262,9 +280,7 @@ static int map_file(struct nvfile *f, const struct stat *st)
 
 static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *path, bool created)
 {
-    int rc = open_own(f, kfd, path);
-    if (rc == 0)
-        rc = read_identity(f->fd, f);
+    int rc = open_own(f, kfd, st, path);
     if (rc == 0 && (f->dev != st->st_dev || f->ino != st->st_ino))
         rc = -ESTALE;
     f->uid = st->st_uid;
@@ -346,7 +362,7 @@ static struct nvfile *create_object(int kfd, const struct stat *st, const char *
     f->log_dir = strdup(log_dir);
     nvjournal_init(&f->journal, nv_config()->policy == NVPOLICY_REDO ? NVLOG_REDO : NVLOG_UNDO);
     nvlock_init(&f->lock);
-    nvstorage_init(&f->store);
+    nvstorage_init(&f->store, st->st_blksize);
     int rc = f->log_dir ? setup(f, kfd, st, path, created) : -ENOMEM;
     if (rc < 0) {
         nvowner_release(&f->owner);

@@ -29,9 +29,10 @@ int nvops_kernel_open_flags(int dirfd, const char *path, int flags);
 /* After the kernel opened kfd for (dirfd, path, flags): takes the
  * descriptor over when the file is managed, and otherwise carries out an
  * O_TRUNC the library held back. O_CREAT | O_EXCL in flags says the open
- * made the file. 0, or a negative errno (the caller closes kfd and fails
- * the open). */
-int nvops_adopt(int kfd, int dirfd, const char *path, int flags);
+ * made the file; canonical, that path is the file's canonical path (the
+ * kernel walked it from the root without a symlink). 0, or a negative
+ * errno (the caller closes kfd and fails the open). */
+int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical);
 
 /* Detaches a managed fd before the kernel closes it; returns the
  * description to finish with nvops_close_finish, or NULL (not managed). */

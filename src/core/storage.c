@@ -34,9 +34,10 @@
 #define AHEAD_PIECE       ((uint64_t)64 << 10)
 #define AHEAD_WRITER_STEP ((uint64_t)64 << 10)
 
-void nvstorage_init(struct nvstorage *s)
+void nvstorage_init(struct nvstorage *s, long blksize)
 {
     memset(s, 0, sizeof(*s));
+    s->small_pages = (uint64_t)blksize <= PAGE;
     pthread_mutex_init(&s->layout_lock, NULL);
     pthread_mutex_init(&s->ahead_lock, NULL);
 }
@@ -610,14 +611,7 @@ void nvfile_prepare_ahead(struct nvfile *f)
  * drain writes back only what went through the mapping. */
 static bool kernel_serves_appends(struct nvfile *f)
 {
-    if (f->map.kind != PM_KIND_FORCED || !nv_config()->kernel_appends)
-        return false;
-    if (f->store.kernel_appends == 0) {
-        struct stat st;
-        bool small_pages = sys_fstat(f->fd, &st) == 0 && (uint64_t)st.st_blksize <= PAGE;
-        f->store.kernel_appends = small_pages ? 1 : -1;
-    }
-    return f->store.kernel_appends > 0;
+    return f->map.kind == PM_KIND_FORCED && nv_config()->kernel_appends && f->store.small_pages;
 }
 
 /* Past AHEAD_FROM, where the kernel's write may serve appends, two ways

@@ -52,9 +52,9 @@ struct nvstorage {
         uint64_t gen, lo, hi, floor;
     } ahead;
     uint64_t append_front; /* alloc_prefix as appends left it (atomic) */
-    /* Whether the kernel's write may serve appends (1) or not (-1); 0 until
-     * the first one asks. */
-    int kernel_appends;
+    /* The medium maps 4 KiB pages (st_blksize at open), where the kernel's
+     * write may serve appends. */
+    bool small_pages;
     /* The leg of appends under way, where both ways may serve them (see
      * storage.c): its way, where it started and when. */
     enum { LEG_NONE, LEG_KERNEL_NEXT, LEG_KERNEL, LEG_MAPPING } leg;
@@ -65,7 +65,8 @@ struct nvstorage {
     uint64_t mapped_to; /* the known pages of [0, mapped_to) are mapped in */
 };
 
-void nvstorage_init(struct nvstorage *s);
+/* blksize: the file's st_blksize. */
+void nvstorage_init(struct nvstorage *s, long blksize);
 void nvstorage_destroy(struct nvstorage *s);
 
 /* At open: the real file has blocks below its first hole, `hole`, as far

@@ -8,7 +8,10 @@
  */
 #include "interpose/real.h"
 
+#include <limits.h>
 #include <linux/close_range.h>
+#include <linux/openat2.h>
+#include <string.h>
 #include <stdarg.h>
 
 #include "core/ops.h"
@@ -38,20 +41,83 @@ static bool needs_mode(int flags)
             return (int)nv_ret(sys_openat(dirfd, path, flags, mode));                              \
     } while (0)
 
-/* The kernel's open, telling whether it made the file: O_CREAT without
- * O_EXCL is tried as O_CREAT | O_EXCL first; when the file exists, the open
- * runs as asked. */
-static int kernel_open(int dirfd, const char *path, int flags, mode_t mode, bool *created)
+/* A path the kernel walks from the root through named directories only:
+ * absolute, with no empty, "." or ".." component. */
+static bool plain_absolute(const char *path)
+{
+    if (path[0] != '/' || strlen(path) >= PATH_MAX)
+        return false;
+    for (const char *c = path; *c;) {
+        const char *name = c + 1;
+        size_t len = strcspn(name, "/");
+        if (len == 0 || (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'))))
+            return false;
+        c = name + len;
+    }
+    return true;
+}
+
+/* Whether an open that makes a file may go straight to the kernel (see
+ * open_creating): 1 yes, 0 no, -1 not known yet. */
+static int raw_creation = -1;
+
+static bool may_create_raw(void)
+{
+    int may = __atomic_load_n(&raw_creation, __ATOMIC_RELAXED);
+    if (may < 0) {
+        may = nv_real_is_libc(NV_REAL_openat);
+        __atomic_store_n(&raw_creation, may, __ATOMIC_RELAXED);
+    }
+    return may;
+}
+
+/* An open with O_CREAT | O_EXCL, whose success is a new regular file. For a
+ * plain_absolute path it walks refusing symlinks (openat2,
+ * RESOLVE_NO_SYMLINKS); when that walk succeeds, path is the file's
+ * canonical path (*canonical), which the library need not read back from
+ * /proc. A symlink on the way (ELOOP), or a kernel or filter that refuses
+ * openat2, and the open runs as asked. Only where the next open in line is
+ * the C library's, so no other preloaded wrapper is passed over; such an
+ * open never waits, so the C library's cancellation point is no loss. The
+ * descriptor, or -1 and errno. */
+static int open_creating(int dirfd, const char *path, int flags, mode_t mode, bool *canonical)
+{
+    if (plain_absolute(path) && may_create_raw()) {
+        /* openat masks the mode and ignores unknown flags; openat2 refuses
+         * both (EINVAL, then the open as asked). */
+        struct open_how how = {.flags = (uint64_t)(unsigned)flags,
+                               .mode = mode & 07777,
+                               .resolve = RESOLVE_NO_SYMLINKS};
+        int fd = sys_openat2(AT_FDCWD, path, &how, sizeof(how));
+        if (fd >= 0) {
+            *canonical = true;
+            return fd;
+        }
+        if (fd == -ENOSYS)
+            __atomic_store_n(&raw_creation, 0, __ATOMIC_RELAXED);
+        if (fd != -ELOOP && fd != -ENOSYS && fd != -EINVAL && fd != -EPERM && fd != -EAGAIN &&
+            fd != -E2BIG)
+            return (int)nv_ret(fd);
+    }
+    return REAL(openat)(dirfd, path, flags, mode);
+}
+
+/* The kernel's open, telling whether it made the file, and whether path is
+ * its canonical path: O_CREAT without O_EXCL is tried as O_CREAT | O_EXCL
+ * first; when the file exists, the open runs as asked. */
+static int kernel_open(int dirfd, const char *path, int flags, mode_t mode, bool *created,
+                       bool *canonical)
 {
     bool exclusive = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
-    if ((flags & O_CREAT) && !exclusive) {
-        int fd = REAL(openat)(dirfd, path, flags | O_EXCL, mode);
+    *canonical = false;
+    if (flags & O_CREAT) {
+        int fd = open_creating(dirfd, path, flags | O_EXCL, mode, canonical);
         *created = fd >= 0;
-        if (fd >= 0 || errno != EEXIST)
+        if (fd >= 0 || exclusive || errno != EEXIST)
             return fd;
     }
     int fd = REAL(openat)(dirfd, path, flags, mode);
-    *created = fd >= 0 && exclusive;
+    *created = false;
     return fd;
 }
 
@@ -59,12 +125,13 @@ static int kernel_open(int dirfd, const char *path, int flags, mode_t mode, bool
  * kernel made the file removes it again: a failed call leaves nothing. */
 static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
 {
-    bool created;
-    int fd = kernel_open(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode, &created);
+    bool created, canonical;
+    int fd = kernel_open(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode, &created,
+                         &canonical);
     if (fd < 0)
         return fd;
     /* O_EXCL tells the library the open made the file. */
-    int rc = nvops_adopt(fd, dirfd, path, created ? flags | O_EXCL : flags);
+    int rc = nvops_adopt(fd, dirfd, path, created ? flags | O_EXCL : flags, canonical);
     if (rc < 0) {
         REAL(close)(fd);
         if (created)
@@ -355,7 +422,7 @@ static int adopt_temp(int fd, const char *path, int flags)
 {
     if (fd >= 0 && nvops_may_manage(0)) {
         int saved = errno;
-        nvops_adopt(fd, AT_FDCWD, path, O_RDWR | O_CREAT | O_EXCL | flags);
+        nvops_adopt(fd, AT_FDCWD, path, O_RDWR | O_CREAT | O_EXCL | flags, false);
         errno = saved;
     }
     return fd;

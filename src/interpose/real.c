@@ -5,6 +5,7 @@
 #include "interpose/real.h"
 
 #include <dlfcn.h>
+#include <gnu/libc-version.h>
 
 static const char *const names[NV_REAL_COUNT] = {
 #define NV_REAL_NAME(name) #name,
@@ -28,4 +29,12 @@ void nv_real_resolve_all(void)
 {
     for (int id = 0; id < NV_REAL_COUNT; id++)
         nv_real_resolve((enum nv_real_id)id);
+}
+
+bool nv_real_is_libc(enum nv_real_id id)
+{
+    Dl_info fn, libc;
+    void *p = nv_real_resolve(id);
+    return p && dladdr(p, &fn) && dladdr((void *)gnu_get_libc_version, &libc) &&
+           fn.dli_fbase == libc.dli_fbase;
 }

@@ -81,6 +81,10 @@ void *nv_real_resolve(enum nv_real_id id);
  * make, and a handler reaches the C library through these. */
 void nv_real_resolve_all(void);
 
+/* Whether the function id resolves to is the C library's own, not another
+ * preloaded library's wrapper. */
+bool nv_real_is_libc(enum nv_real_id id);
+
 /* REAL(read) is the C library's read, typed as read. */
 #define REAL(name) ((__typeof__(&name))nv_real_resolve(NV_REAL_##name))
 

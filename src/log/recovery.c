@@ -250,6 +250,25 @@ static bool plain_tmpfs_cached(int fd, dev_t dev)
     return plain;
 }
 
+/* Whether the machine has no swap, asked at most once a second: swap
+ * turned on since makes recovery, which asks again (changed_behind), trust
+ * the size only. */
+static bool no_swap(void)
+{
+    static struct {
+        int64_t asked_sec; /* CLOCK_MONOTONIC_COARSE; 0: never */
+        bool none;
+    } swap;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    if (__atomic_load_n(&swap.asked_sec, __ATOMIC_ACQUIRE) != (int64_t)now.tv_sec) {
+        struct sysinfo si;
+        __atomic_store_n(&swap.none, sys_sysinfo(&si) == 0 && si.totalswap == 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&swap.asked_sec, (int64_t)now.tv_sec, __ATOMIC_RELEASE);
+    }
+    return __atomic_load_n(&swap.none, __ATOMIC_RELAXED);
+}
+
 /* A page of tmpfs, once mapped into a shared mapping, stays writable there
  * and takes stores without a fault; a fault for writing moves the file's
  * mtime. Other file systems (DAX ones included) write-protect pages again
@@ -257,8 +276,7 @@ static bool plain_tmpfs_cached(int fd, dev_t dev)
  * when it collapses them into a huge page. */
 static bool stores_keep_mtime(int fd, dev_t dev)
 {
-    struct sysinfo si;
-    return plain_tmpfs_cached(fd, dev) && sys_sysinfo(&si) == 0 && si.totalswap == 0;
+    return plain_tmpfs_cached(fd, dev) && no_swap();
 }
 
 static const struct nvlog_watch *watch_now(const struct nvlog *log)

@@ -60,6 +60,11 @@ static inline int sys_openat(int dirfd, const char *path, int flags, mode_t mode
 {
     return (int)sys_call6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
 }
+struct open_how;
+static inline int sys_openat2(int dirfd, const char *path, const struct open_how *how, size_t size)
+{
+    return (int)sys_call6(SYS_openat2, dirfd, (long)path, (long)how, (long)size, 0, 0);
+}
 static inline int sys_close(int fd)
 {
     return (int)sys_call6(SYS_close, fd, 0, 0, 0, 0, 0);
