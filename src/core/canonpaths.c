@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * canonpaths.c - the canonical paths of the files opened lately (see
- * canonpaths.h): a small table, the oldest entry replaced first. Fixed
+ * canonpaths.c - the canonical paths of the managed files opened lately
+ * (see canonpaths.h): a small table, the oldest entry replaced first. Fixed
  * buffers, no allocation: an open may come from a signal handler.
  */
 #include "core/canonpaths.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "os/critical.h"
@@ -13,42 +14,36 @@
 #define CANON_ENTRIES  8
 #define CANON_PATH_MAX 256 /* longer paths are read back each time */
 
-static struct {
-    dev_t dev;
-    ino_t ino;
-    char path[CANON_PATH_MAX]; /* "" when free */
-} entries[CANON_ENTRIES];
+static char paths[CANON_ENTRIES][CANON_PATH_MAX]; /* "" when free */
 static unsigned next_entry;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-bool nvcanon_known(dev_t dev, ino_t ino, const char *path)
+static int find(const char *path)
 {
-    bool known = false;
+    for (int i = 0; i < CANON_ENTRIES; i++)
+        if (paths[i][0] && strcmp(paths[i], path) == 0)
+            return i;
+    return -1;
+}
+
+bool nvcanon_known(const char *path)
+{
     nv_mutex_lock(&lock);
-    for (unsigned i = 0; i < CANON_ENTRIES && !known; i++)
-        known = entries[i].path[0] && entries[i].dev == dev && entries[i].ino == ino &&
-                strcmp(entries[i].path, path) == 0;
+    bool known = find(path) >= 0;
     nv_mutex_unlock(&lock);
     return known;
 }
 
-void nvcanon_note(dev_t dev, ino_t ino, const char *canon)
+void nvcanon_note(const char *canon)
 {
     size_t len = strlen(canon);
     if (len >= CANON_PATH_MAX)
         return;
     nv_mutex_lock(&lock);
-    unsigned slot = CANON_ENTRIES;
-    for (unsigned i = 0; i < CANON_ENTRIES; i++)
-        if (entries[i].path[0] && entries[i].dev == dev && entries[i].ino == ino)
-            slot = i; /* one entry per file */
-    if (slot == CANON_ENTRIES) {
-        slot = next_entry;
+    if (find(canon) < 0) {
+        memcpy(paths[next_entry], canon, len + 1);
         next_entry = (next_entry + 1) % CANON_ENTRIES;
     }
-    entries[slot].dev = dev;
-    entries[slot].ino = ino;
-    memcpy(entries[slot].path, canon, len + 1);
     nv_mutex_unlock(&lock);
 }
 

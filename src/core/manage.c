@@ -192,13 +192,11 @@ void nvops_file_size_limited(void)
     }
 }
 
-/* The canonical path of the file open as kfd (st): path itself when the
- * kernel walked it without a symlink, or when it was the file's canonical
- * path at an earlier open (canonpaths.h), else read back from /proc. */
-static int path_of(int kfd, const struct stat *st, const char *path, bool canonical, char *canon,
-                   size_t n)
+/* The canonical path of the file open as kfd: path itself when the kernel
+ * walked it without a symlink, else read back from /proc. */
+static int path_of(int kfd, const char *path, bool canonical, char *canon, size_t n)
 {
-    if (!canonical && !nvcanon_known(st->st_dev, st->st_ino, path))
+    if (!canonical)
         return canonical_path(kfd, canon, n);
     size_t len = strlen(path);
     if (len >= n)
@@ -216,13 +214,13 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
     log_dir[0] = '\0';
     int rc = sys_fstat(kfd, &st);
     if (rc == 0 && S_ISREG(st.st_mode) && !(flags & O_PATH) &&
-        path_of(kfd, &st, path, canonical, canon, sizeof(canon)) == 0)
+        path_of(kfd, path, canonical, canon, sizeof(canon)) == 0)
         rc = log_dir_of(canon, flags, log_dir, sizeof(log_dir));
     if (rc < 0)
         return rc;
     if (!log_dir[0])
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
-    nvcanon_note(st.st_dev, st.st_ino, canon);
+    nvcanon_note(canon);
     /* Another user's file goes to the kernel, which says what this process
      * may do with it: its log and lock file are its owner's (or root's). */
     uid_t me = sys_geteuid();

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <stdarg.h>
 
+#include "core/canonpaths.h"
 #include "core/ops.h"
 #include "os/keptfds.h"
 #include "os/sys.h"
@@ -57,36 +58,36 @@ static bool plain_absolute(const char *path)
     return true;
 }
 
-/* Whether an open that makes a file may go straight to the kernel (see
- * open_creating): 1 yes, 0 no, -1 not known yet. */
-static int raw_creation = -1;
+/* Whether opens may walk straight to the kernel (see open_walk): 1 yes, 0
+ * no, -1 not known yet. */
+static int raw_walk = -1;
 
-static bool may_create_raw(void)
+static bool may_walk_raw(void)
 {
-    int may = __atomic_load_n(&raw_creation, __ATOMIC_RELAXED);
+    int may = __atomic_load_n(&raw_walk, __ATOMIC_RELAXED);
     if (may < 0) {
         may = nv_real_is_libc(NV_REAL_openat);
-        __atomic_store_n(&raw_creation, may, __ATOMIC_RELAXED);
+        __atomic_store_n(&raw_walk, may, __ATOMIC_RELAXED);
     }
     return may;
 }
 
-/* An open with O_CREAT | O_EXCL, whose success is a new regular file. For a
- * plain_absolute path it walks refusing symlinks (openat2,
- * RESOLVE_NO_SYMLINKS); when that walk succeeds, path is the file's
- * canonical path (*canonical), which the library need not read back from
- * /proc. A symlink on the way (ELOOP), or a kernel or filter that refuses
- * openat2, and the open runs as asked. Only where the next open in line is
- * the C library's, so no other preloaded wrapper is passed over; such an
- * open never waits, so the C library's cancellation point is no loss. The
- * descriptor, or -1 and errno. */
-static int open_creating(int dirfd, const char *path, int flags, mode_t mode, bool *canonical)
+/* The open, for a plain_absolute path as a walk that refuses symlinks
+ * (openat2, RESOLVE_NO_SYMLINKS): when that walk succeeds, path is the
+ * file's canonical path (*canonical), which the library then need not read
+ * back from /proc. A symlink on the way (ELOOP), or a kernel or filter that
+ * refuses openat2, and the open runs as asked. Only where the next open in
+ * line is the C library's, so no other preloaded wrapper is passed over.
+ * The raw call is no cancellation point: callers use it for opens that
+ * make a file, which never wait, and for paths of managed files
+ * (canonpaths.h). The descriptor, or -1 and errno. */
+static int open_walk(int dirfd, const char *path, int flags, mode_t mode, bool *canonical)
 {
-    if (plain_absolute(path) && may_create_raw()) {
+    if (plain_absolute(path) && may_walk_raw()) {
         /* openat masks the mode and ignores unknown flags; openat2 refuses
          * both (EINVAL, then the open as asked). */
         struct open_how how = {.flags = (uint64_t)(unsigned)flags,
-                               .mode = mode & 07777,
+                               .mode = needs_mode(flags) ? mode & 07777 : 0,
                                .resolve = RESOLVE_NO_SYMLINKS};
         int fd = sys_openat2(AT_FDCWD, path, &how, sizeof(how));
         if (fd >= 0) {
@@ -94,7 +95,7 @@ static int open_creating(int dirfd, const char *path, int flags, mode_t mode, bo
             return fd;
         }
         if (fd == -ENOSYS)
-            __atomic_store_n(&raw_creation, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&raw_walk, 0, __ATOMIC_RELAXED);
         if (fd != -ELOOP && fd != -ENOSYS && fd != -EINVAL && fd != -EPERM && fd != -EAGAIN &&
             fd != -E2BIG)
             return (int)nv_ret(fd);
@@ -109,16 +110,16 @@ static int kernel_open(int dirfd, const char *path, int flags, mode_t mode, bool
                        bool *canonical)
 {
     bool exclusive = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
-    *canonical = false;
+    *canonical = *created = false;
     if (flags & O_CREAT) {
-        int fd = open_creating(dirfd, path, flags | O_EXCL, mode, canonical);
+        int fd = open_walk(dirfd, path, flags | O_EXCL, mode, canonical);
         *created = fd >= 0;
         if (fd >= 0 || exclusive || errno != EEXIST)
             return fd;
     }
-    int fd = REAL(openat)(dirfd, path, flags, mode);
-    *created = false;
-    return fd;
+    if (nvcanon_known(path))
+        return open_walk(dirfd, path, flags, mode, canonical);
+    return REAL(openat)(dirfd, path, flags, mode);
 }
 
 /* The open of a file that may be managed. An open that fails after the
