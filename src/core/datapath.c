@@ -134,8 +134,10 @@ static long write_range(struct nvfile *f, const char *src, uint64_t off, uint64_
     int rc = nvfile_ensure_log(f);
     if (rc == 0 && unlogged_from(f, off))
         rc = nvstorage_write_appended(f, src, off, end);
-    if (rc == 0)
+    if (rc == 0) {
+        f->library_wrote = true;
         rc = write_logged(f, src, off, end);
+    }
     if (rc < 0)
         return rc;
     if (end > f->zero_from)
@@ -249,6 +251,7 @@ long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
         return -EFBIG;
     if (!f->writable)
         return -EBADF;
+    f->library_wrote = false;
     int rc = save_for_change(f, off < f->size ? off : f->size, round_up(off + len, PAGE));
     rc = rc ? rc : zero_gap(f, off);
     if (rc == 0 && off + len > f->size)

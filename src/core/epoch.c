@@ -146,22 +146,27 @@ int nvfile_publish(struct nvfile *f)
     }
     bool stale = nvfile_stale(f);
     uint64_t keep = f->size > f->committed_size ? f->size : f->committed_size;
+    if (!f->writable)
+        return 0;
     /* Unchanged since the last publication, a file may still hold bytes
      * cut below its committed size, free once a commit moved it: giving
-     * them back then puts mtime back as it was, and only ctime shows it. */
-    if (!f->writable || (!stale && !nvstorage_to_give_back(f, keep)))
+     * them back then puts mtime back as it was, and only ctime shows it.
+     * Changed by the kernel's own writes only, it shows their times. */
+    if (!nvfile_times_due(f) && !nvstorage_to_give_back(f, keep)) {
+        __atomic_store_n(&f->times, NVFILE_TIMES_CLEAN, __ATOMIC_RELAXED);
         return 0;
+    }
     struct timespec saved[2];
     bool restore = !stale && read_times(f, saved);
     nvlog_watch_suspend(&f->journal.log, false);
     int calls = nvstorage_give_back(f, keep);
     if (calls < 0)
         return calls;
-    if (stale && calls == 0)
+    if (stale && calls == 0 && nvfile_times_due(f))
         touch_times(f);
     else if (restore && calls > 0)
         sys_utimensat(f->fd, NULL, saved, 0);
-    __atomic_store_n(&f->times_stale, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->times, NVFILE_TIMES_CLEAN, __ATOMIC_RELAXED);
     clock_gettime(CLOCK_MONOTONIC_COARSE, &f->published);
     nvfile_watch(f);
     return 0;

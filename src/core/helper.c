@@ -264,6 +264,15 @@ static bool ensure_running(void)
     return running;
 }
 
+/* Lets go of the queue lock, then wakes the thread if `wake`: woken while
+ * the lock is still held, it would only wait for it. */
+static void unlock_waking(bool wake)
+{
+    nv_mutex_unlock(&queue_lock);
+    if (wake)
+        pthread_cond_signal(&queue_cond);
+}
+
 void nvhelper_checkpoint(struct nvfile *f)
 {
     nv_mutex_lock(&queue_lock);
@@ -274,13 +283,13 @@ void nvhelper_checkpoint(struct nvfile *f)
         return;
     }
     f->ckpt_epoch = f->journal.epoch;
+    bool wake = false;
     if (!f->ckpt_queued) {
         f->ckpt_due = from_now(IDLE_DELAY_NS);
         /* A thread asleep with work queued wakes when it is due anyway. */
-        if (push(&checkpoints, f) && !prepares.head)
-            pthread_cond_signal(&queue_cond);
+        wake = push(&checkpoints, f) && !prepares.head;
     }
-    nv_mutex_unlock(&queue_lock);
+    unlock_waking(wake);
 }
 
 bool nvhelper_available(void)
@@ -296,9 +305,7 @@ bool nvhelper_available(void)
 void nvhelper_prepare(struct nvfile *f)
 {
     nv_mutex_lock(&queue_lock);
-    if (ensure_running() && !f->ahead_queued && push(&prepares, f))
-        pthread_cond_signal(&queue_cond);
-    nv_mutex_unlock(&queue_lock);
+    unlock_waking(ensure_running() && !f->ahead_queued && push(&prepares, f));
 }
 
 bool nvhelper_share_later(struct nvfile *f)
@@ -310,10 +317,8 @@ bool nvhelper_share_later(struct nvfile *f)
     if (ok) {
         f->share_due = from_now(SHARE_DELAY_NS);
         push(&shares, f);
-        if (!sleeps_timed || before(&f->share_due, &sleeps_until))
-            pthread_cond_signal(&queue_cond);
     }
-    nv_mutex_unlock(&queue_lock);
+    unlock_waking(ok && (!sleeps_timed || before(&f->share_due, &sleeps_until)));
     return ok;
 }
 
@@ -322,13 +327,13 @@ void nvhelper_expire_later(void)
     if (pm_follows_one_thread())
         return;
     nv_mutex_lock(&queue_lock);
+    bool wake = false;
     if (ensure_running() && !expiring) {
         expiring = true;
         expire_due = from_now(RECENT_KEEP_NS);
-        if (!sleeps_timed || before(&expire_due, &sleeps_until))
-            pthread_cond_signal(&queue_cond);
+        wake = !sleeps_timed || before(&expire_due, &sleeps_until);
     }
-    nv_mutex_unlock(&queue_lock);
+    unlock_waking(wake);
 }
 
 void nvhelper_forget(struct nvfile *f)

@@ -42,6 +42,13 @@
  * mapping must fit in the address space. */
 #define NVFILE_MAX_SIZE ((uint64_t)1 << 46)
 
+/* The file's times against the changes the program made. */
+enum nvfile_times {
+    NVFILE_TIMES_CLEAN, /* no change since the last publication */
+    NVFILE_TIMES_MOVED, /* changed since, and only by the kernel's own writes */
+    NVFILE_TIMES_DUE,   /* changed since, and the times do not show it */
+};
+
 struct nvfile {
     dev_t dev;
     ino_t ino;
@@ -61,10 +68,13 @@ struct nvfile {
     uint64_t committed_size;
     uint64_t real_size;
     uint64_t zero_from;
-    /* The program changed the file since its times were last brought up
-     * (see nvfile_publish; atomic, in-place writers set it without the
-     * lock), and the coarse clock then. */
-    bool times_stale;
+    /* Whether the program changed the file since its times were last
+     * brought up (see nvfile_publish; atomic, in-place writers set it
+     * without the lock), and the coarse clock then. */
+    enum nvfile_times times;
+    /* The last nvfile_write stored bytes through the mapping, not only by
+     * the kernel's own write. */
+    bool library_wrote;
     struct timespec published;
     struct nvstorage store;
 
@@ -164,7 +174,8 @@ int nvfile_attach_log(struct nvfile *f);
 size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off);
 
 /* Write lock held. Writes len bytes at off; returns len or a negative errno
- * (-ENOSPC, -EFBIG, -ENOMEM, -EIO) with nothing changed. */
+ * (-ENOSPC, -EFBIG, -ENOMEM, -EIO) with nothing changed. Sets
+ * library_wrote. */
 long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off);
 
 /* No lock held, file concurrent. Writes len bytes at off in place (see
@@ -206,13 +217,30 @@ int nvfile_settle(struct nvfile *f);
  * mtime and ctime are due, as the kernel's call would have set them. */
 static inline void nvfile_changed(struct nvfile *f)
 {
-    if (!__atomic_load_n(&f->times_stale, __ATOMIC_RELAXED))
-        __atomic_store_n(&f->times_stale, true, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&f->times, __ATOMIC_RELAXED) != NVFILE_TIMES_DUE)
+        __atomic_store_n(&f->times, NVFILE_TIMES_DUE, __ATOMIC_RELAXED);
 }
 
+/* Write lock held. The program changed the file by the kernel's own write,
+ * which moved the times as it does: unless an earlier change waits for
+ * them, none is due. */
+static inline void nvfile_changed_by_kernel(struct nvfile *f)
+{
+    enum nvfile_times clean = NVFILE_TIMES_CLEAN;
+    __atomic_compare_exchange_n(&f->times, &clean, NVFILE_TIMES_MOVED, false, __ATOMIC_RELAXED,
+                                __ATOMIC_RELAXED);
+}
+
+/* Changed since the last publication. */
 static inline bool nvfile_stale(struct nvfile *f)
 {
-    return __atomic_load_n(&f->times_stale, __ATOMIC_RELAXED);
+    return __atomic_load_n(&f->times, __ATOMIC_RELAXED) != NVFILE_TIMES_CLEAN;
+}
+
+/* Changed since the last publication, and the times do not show it yet. */
+static inline bool nvfile_times_due(struct nvfile *f)
+{
+    return __atomic_load_n(&f->times, __ATOMIC_RELAXED) == NVFILE_TIMES_DUE;
 }
 
 /* Write lock held. A publication point (fsync, close, a stat or a

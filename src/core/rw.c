@@ -180,8 +180,10 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     if (r == -ENOSPC && n > 1)
         r = write_what_fits(f, buf, n, off);
     nvstats_count(&f->stats, NVSTAT_WRITE, r > 0 ? (uint64_t)r : 0);
-    if (r > 0)
+    if (r > 0 && f->library_wrote)
         nvfile_changed(f);
+    else if (r > 0)
+        nvfile_changed_by_kernel(f);
     if (MUTANT(11)) { /* a sync-mode write returns before its commit */
         nvfile_unlock(f);
         *at = off;
