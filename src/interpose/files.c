@@ -99,6 +99,12 @@ static int open_walk(int dirfd, const char *path, int flags, mode_t mode, bool *
         if (fd != -ELOOP && fd != -ENOSYS && fd != -EINVAL && fd != -EPERM && fd != -EAGAIN &&
             fd != -E2BIG)
             return (int)nv_ret(fd);
+        int plain = REAL(openat)(dirfd, path, flags, mode);
+        /* Refused by a filter (seccomp) that lets openat by: not tried
+         * again. */
+        if (fd == -EPERM && plain >= 0)
+            __atomic_store_n(&raw_walk, 0, __ATOMIC_RELAXED);
+        return plain;
     }
     return REAL(openat)(dirfd, path, flags, mode);
 }

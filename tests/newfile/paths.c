@@ -8,16 +8,24 @@
  * root through a symlink is managed, a path out of it through one is not,
  * nor is a path that was a managed file's until its directory was moved
  * out of the root and a symlink put in its place; relative, "." and ".."
- * paths are read back from the kernel as before.
+ * paths are read back from the kernel as before. All of it again where a
+ * seccomp filter refuses openat2 (EPERM, or ENOSYS as an old kernel).
  */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libnvmmio.h"
@@ -44,16 +52,11 @@ static void expect(const char *path, int flags, bool managed)
     CHECK(close(fd) == 0, "%s: close", path);
 }
 
-int main(int argc, char **argv)
+/* The checks, with root a directory under the library's root (or it) and
+ * out one beside it, outside, on the same file system. */
+static void checks(const char *root, const char *out)
 {
-    if (argc != 2 || argv[1][0] != '/' || strlen(argv[1]) > PATH_MAX / 4) {
-        fprintf(stderr, "usage: paths ABSOLUTE_DIR\n");
-        return 2;
-    }
-    const char *root = argv[1];
-    char out[PATH_MAX / 2], p[PATH_MAX], q[PATH_MAX];
-    /* A directory beside the root, on the same file system. */
-    snprintf(out, sizeof(out), "%s.out", root);
+    char p[PATH_MAX], q[PATH_MAX];
     CHECK(mkdir(out, 0700) == 0, "mkdir %s: %s", out, strerror(errno));
 
     snprintf(p, sizeof(p), "%s/a", root);
@@ -110,6 +113,56 @@ int main(int argc, char **argv)
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", out);
     CHECK(system(cmd) == 0, "removing %s", out);
+}
+
+/* The checks again in a child whose openat2 a seccomp filter refuses with
+ * err, as container runtimes and old kernels do: the library must fall
+ * back to reading paths back. */
+static void checks_refused(const char *root, int err)
+{
+    char sub[PATH_MAX / 2], out[PATH_MAX / 2];
+    snprintf(sub, sizeof(sub), "%s/refused%d", root, err);
+    snprintf(out, sizeof(out), "%s.refused%d", root, err);
+    CHECK(mkdir(sub, 0700) == 0, "mkdir %s: %s", sub, strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof(filter) / sizeof(filter[0]), .filter = filter};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+            fprintf(stderr, "FAIL: seccomp: %s\n", strerror(errno));
+            _exit(1);
+        }
+        struct open_how how = {.flags = O_RDONLY};
+        CHECK(syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof(how)) < 0 && errno == err,
+              "the filter lets openat2 by");
+        checks(sub, out);
+        _exit(failures ? 1 : 0);
+    }
+    int status;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+              WEXITSTATUS(status) == 0,
+          "with openat2 refused (%s)", strerror(err));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] != '/' || strlen(argv[1]) > PATH_MAX / 4) {
+        fprintf(stderr, "usage: paths ABSOLUTE_DIR\n");
+        return 2;
+    }
+    const char *root = argv[1];
+    char out[PATH_MAX / 2];
+    /* A directory beside the root, on the same file system. */
+    snprintf(out, sizeof(out), "%s.out", root);
+    checks_refused(root, EPERM);
+    checks_refused(root, ENOSYS);
+    checks(root, out);
     if (failures)
         return 1;
     printf("ok\n");
