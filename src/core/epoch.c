@@ -137,32 +137,34 @@ static bool read_times(struct nvfile *f, struct timespec t[2])
 
 int nvfile_publish(struct nvfile *f)
 {
+    if (!f->writable)
+        return 0;
     /* A trim must not cut what another process wrote past this one's
      * view of the file. */
-    if (f->writable && f->real_size > f->size) {
+    if (f->real_size > f->size) {
         int rc = nvfile_revalidate(f);
         if (rc < 0)
             return rc;
     }
-    bool stale = nvfile_stale(f);
+    enum nvfile_times times = __atomic_load_n(&f->times, __ATOMIC_RELAXED);
     uint64_t keep = f->size > f->committed_size ? f->size : f->committed_size;
-    if (!f->writable)
-        return 0;
     /* Unchanged since the last publication, a file may still hold bytes
      * cut below its committed size, free once a commit moved it: giving
      * them back then puts mtime back as it was, and only ctime shows it.
-     * Changed by the kernel's own writes only, it shows their times. */
-    if (!nvfile_times_due(f) && !nvstorage_to_give_back(f, keep)) {
-        __atomic_store_n(&f->times, NVFILE_TIMES_CLEAN, __ATOMIC_RELAXED);
+     * Changed by the kernel's own writes only, it shows their times (an
+     * in-place writer may have made them due since: that stays). */
+    if (times != NVFILE_TIMES_DUE && !nvstorage_to_give_back(f, keep)) {
+        __atomic_compare_exchange_n(&f->times, &times, NVFILE_TIMES_CLEAN, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
         return 0;
     }
     struct timespec saved[2];
-    bool restore = !stale && read_times(f, saved);
+    bool restore = times == NVFILE_TIMES_CLEAN && read_times(f, saved);
     nvlog_watch_suspend(&f->journal.log, false);
     int calls = nvstorage_give_back(f, keep);
     if (calls < 0)
         return calls;
-    if (stale && calls == 0 && nvfile_times_due(f))
+    if (times == NVFILE_TIMES_DUE && calls == 0)
         touch_times(f);
     else if (restore && calls > 0)
         sys_utimensat(f->fd, NULL, saved, 0);

@@ -237,12 +237,6 @@ static inline bool nvfile_stale(struct nvfile *f)
     return __atomic_load_n(&f->times, __ATOMIC_RELAXED) != NVFILE_TIMES_CLEAN;
 }
 
-/* Changed since the last publication, and the times do not show it yet. */
-static inline bool nvfile_times_due(struct nvfile *f)
-{
-    return __atomic_load_n(&f->times, __ATOMIC_RELAXED) == NVFILE_TIMES_DUE;
-}
-
 /* Write lock held. A publication point (fsync, close, a stat or a
  * SEEK_DATA/SEEK_HOLE of the file, a program about to set its times or map
  * it): when the program changed the file since the last one, the kernel's
