@@ -42,6 +42,8 @@
  * 19: (share) a call's changes are not published to the other processes
  * 20: (share) taking a file lock does not revalidate against the kernel
  * 21: (share) releasing a file lock does not expose the files
+ * 23: (share) a write in place of a process that died is left half done
+ * 24: (share) a read of a shared file does not take the range locks
  */
 #ifndef NVMMIO_MUTANTS_H
 #define NVMMIO_MUTANTS_H

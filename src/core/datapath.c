@@ -11,6 +11,7 @@
 
 #include "core/nvfile_internal.h"
 #include "log/recovery.h"
+#include "mutants.h"
 #include "os/sys.h"
 
 /* ---- reading ------------------------------------------------------------ */
@@ -82,7 +83,11 @@ size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off)
     if (len > f->size - off)
         len = (size_t)(f->size - off);
     uint64_t held = nvlock_range(&f->lock, off, off + len, false);
+    bool shared = __atomic_load_n(&f->share.shared, __ATOMIC_RELAXED) && !MUTANT(24);
+    uint64_t shared_held = shared ? nvshare_lock_range(f, off, off + len) : 0;
     copy_out(f, buf, off, len);
+    if (shared)
+        nvshare_unlock_range(f, shared_held);
     nvlock_unrange(&f->lock, held);
     /* A count for the undo/redo policy, kept without a locked add: readers
      * racing may lose one. */
@@ -277,13 +282,38 @@ static bool bytes_only(struct nvfile *f, const struct nvjournal_home *h, uint64_
            nvjournal_placed_only(&f->journal, h, off, end);
 }
 
+/* nvfile_write_in_place of a shared file (share.h): this process's lock
+ * shared, so no thread of it changes more than bytes meanwhile. */
+static long write_in_place_shared(struct nvfile *f, const void *buf, size_t len, uint64_t off)
+{
+    uint64_t end = off + len;
+    long rc = -EAGAIN;
+    nvlock_shared(&f->lock);
+    if (nvshare_enter_in_place(f)) {
+        struct nvjournal_home h = nvfile_home(f);
+        struct nvshare_in_place w;
+        const char *saved =
+            bytes_only(f, &h, off, end) ? nvshare_begin_in_place(f, buf, off, end, &w) : NULL;
+        if (saved) {
+            nvjournal_put(&f->journal, &h, saved, off, end);
+            nvshare_end_in_place(f, &w);
+            __atomic_add_fetch(&f->writes, 1, __ATOMIC_RELAXED);
+            rc = (long)len;
+        }
+        nvshare_leave(f, NVSHARE_READING, false);
+    }
+    nvlock_unlock_shared(&f->lock);
+    return rc;
+}
+
 long nvfile_write_in_place(struct nvfile *f, const void *buf, size_t len, uint64_t off)
 {
     if (len == 0 || !f->writable || off >= NVFILE_MAX_SIZE || len > NVFILE_MAX_SIZE - off)
         return -EAGAIN;
+    if (__atomic_load_n(&f->share.shared, __ATOMIC_RELAXED))
+        return write_in_place_shared(f, buf, len, off);
     int lane;
-    if (__atomic_load_n(&f->share.shared, __ATOMIC_RELAXED) ||
-        !nvlock_inplace_begin(&f->lock, &lane))
+    if (!nvlock_is_concurrent(&f->lock) || !nvlock_inplace_begin(&f->lock, &lane))
         return -EAGAIN;
     int held = nvshare_enter(f);
     if (held == NVSHARE_LOCKED) { /* shared since: the exclusive path serves it */

@@ -160,14 +160,22 @@ void nvlock_inplace_end(struct nvlock *l, int lane, bool wrote)
     __atomic_sub_fetch(&l->lanes[lane].inside, 1, __ATOMIC_RELEASE);
 }
 
-uint64_t nvlock_range(struct nvlock *l, uint64_t off, uint64_t end, bool write)
+uint64_t nvlock_stripes_of(uint64_t off, uint64_t end)
 {
-    if (!nvlock_is_concurrent(l) || end <= off)
+    if (end <= off)
         return 0;
     uint64_t r0 = off >> NVIDX_REGION_SHIFT, r1 = (end - 1) >> NVIDX_REGION_SHIFT;
-    uint64_t held = 0;
-    for (uint64_t r = r0; r <= r1 && ~held; r++)
-        held |= (uint64_t)1 << (r % NVLOCK_STRIPES);
+    uint64_t stripes = 0;
+    for (uint64_t r = r0; r <= r1 && ~stripes; r++)
+        stripes |= (uint64_t)1 << (r % NVLOCK_STRIPES);
+    return stripes;
+}
+
+uint64_t nvlock_range(struct nvlock *l, uint64_t off, uint64_t end, bool write)
+{
+    if (!nvlock_is_concurrent(l))
+        return 0;
+    uint64_t held = nvlock_stripes_of(off, end);
     for (uint64_t left = held; left; left &= left - 1) {
         int i = __builtin_ctzll(left);
         if (write)

@@ -99,6 +99,9 @@ void nvlock_note_writer(struct nvlock *l, bool contended);
 bool nvlock_inplace_begin(struct nvlock *l, int *lane);
 void nvlock_inplace_end(struct nvlock *l, int lane, bool wrote);
 
+/* The range-lock stripes that [off, end) reaches, one bit each. */
+uint64_t nvlock_stripes_of(uint64_t off, uint64_t end);
+
 /* Shared or in place: the range locks of [off, end) when the file is
  * concurrent (write: for an in-place writer). Returns what to unlock. */
 uint64_t nvlock_range(struct nvlock *l, uint64_t off, uint64_t end, bool write);

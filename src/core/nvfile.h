@@ -178,11 +178,12 @@ size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off);
  * library_wrote. */
 long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off);
 
-/* No lock held, file concurrent. Writes len bytes at off in place (see
- * filelock.h) when that changes nothing but bytes: within the size, on
- * storage known to be there, and every logged block already has its record
- * of the running epoch. Returns len, or -EAGAIN when the write needs the
- * exclusive lock. */
+/* No lock held. Writes len bytes at off in place when that changes
+ * nothing but bytes: within the size, on storage known to be there, and
+ * every logged block already has its record of the running epoch. Only
+ * once the file is concurrent (filelock.h) or shared between processes
+ * (share.h). Returns len, or -EAGAIN when the write needs the exclusive
+ * lock. */
 long nvfile_write_in_place(struct nvfile *f, const void *buf, size_t len, uint64_t off);
 
 /* Write lock held. Sets the logical size. 0 or a negative errno. */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "core/debug.h"
+#include "core/filelock.h"
 #include "core/nvfile_internal.h"
 #include "core/owner.h"
 #include "core/parking.h"
@@ -26,12 +27,18 @@
 #define SHARE_MAGIC   0x6e766d6d73686132ull /* "nvmmsha2" */
 #define SHARE_LANES   16
 #define SHARE_READERS NVOWNER_MARKS /* processes that read without the lock */
+#define SLOT_SAVES    4             /* writes in place a process makes at once */
 #define SAVE_OFFSET   ((uint64_t)64 << 10)
 #define SAVE_CAPACITY ((uint64_t)64 << 20) /* the block grows to it as changes need */
 #define SAVE_STEP     ((uint64_t)1 << 20)
+/* Past the save area, the bytes each process's writes in place replace
+ * (SLOT_SAVES of NVSHARE_IN_PLACE_MAX a reader slot), given room when a
+ * file is first written shared. */
+#define SLOTS_OFFSET (SAVE_OFFSET + SAVE_CAPACITY)
+#define SLOTS_END    (SLOTS_OFFSET + (uint64_t)SHARE_READERS * SLOT_SAVES * NVSHARE_IN_PLACE_MAX)
 /* The block's address range, reserved whole at open: growing it maps more
  * of the file in place, so the lock never moves while anyone holds it. */
-#define BLOCK_RESERVE (SAVE_OFFSET + SAVE_CAPACITY)
+#define BLOCK_RESERVE SLOTS_END
 #define JOIN_PATIENCE 2000 /* ms a joiner waits for the server's calls in flight */
 
 /* The file's state as the last call that changed it left it. */
@@ -63,12 +70,27 @@ struct share_lane {
     long inside; /* calls in flight on this CPU while the file is not shared */
 } __attribute__((aligned(64)));
 
-/* A process's reads in flight while the file is shared, which no holder of
- * the lock may change the file under. */
+/* The bytes a write in place puts home, copied here first
+ * (nvshare_begin_in_place): should the writer die, the next process to
+ * take their range finishes the write. */
+struct share_save {
+    uint64_t off, len;
+    uint32_t active; /* atomic: the bytes are saved, off and len set */
+    uint32_t pad;
+};
+
+/* A process's reads and writes in place in flight while the file is
+ * shared, which no holder of the lock may change the file under. */
 struct nvshare_reader {
     int32_t pid; /* 0: free; else the holder as it sees itself (its mark tells whether it lives) */
     int32_t pad;
     long inside;
+    struct share_save saves[SLOT_SAVES];
+} __attribute__((aligned(64)));
+
+/* A range lock of the shared file's bytes: robust, process-shared. */
+struct share_stripe {
+    pthread_mutex_t lock;
 } __attribute__((aligned(64)));
 
 struct nvshare_block {
@@ -83,9 +105,10 @@ struct nvshare_block {
     struct share_inflight inflight;
     struct share_lane lanes[SHARE_LANES];
     struct nvshare_reader readers[SHARE_READERS];
+    struct share_stripe stripes[NVLOCK_STRIPES];
 };
 
-_Static_assert(sizeof(struct nvshare_block) <= SAVE_OFFSET, "the share block outgrew its page");
+_Static_assert(sizeof(struct nvshare_block) <= SAVE_OFFSET, "the share block outgrew its place");
 
 /* ---- the block's file --------------------------------------------------- */
 
@@ -136,6 +159,8 @@ static int init_block(struct nvshare_block *b)
     pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
     pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
     int rc = pthread_mutex_init(&b->lock, &a);
+    for (int i = 0; i < NVLOCK_STRIPES && !rc; i++)
+        rc = pthread_mutex_init(&b->stripes[i].lock, &a);
     pthread_mutexattr_destroy(&a);
     if (rc)
         return -rc;
@@ -146,6 +171,7 @@ static int init_block(struct nvshare_block *b)
 static void put_state(struct nvfile *f);
 static void end_change(struct nvshare_block *b, bool state);
 static void claim_reader(struct nvfile *f);
+static void settle_saves(struct nvfile *f, struct nvshare_reader *r);
 
 /* The block file fd mapped whole, BLOCK_RESERVE bytes however long the
  * file is yet: it only grows, and the mapping covers what it grows to, so
@@ -334,6 +360,8 @@ static int reach_through(struct nvfile *f, uint64_t need, bool grow)
     uint64_t size = rc == 0 ? (uint64_t)st.st_size : 0;
     if (rc == 0 && size < need && grow) {
         size = (need + SAVE_STEP - 1) & ~(SAVE_STEP - 1);
+        if (size > BLOCK_RESERVE)
+            size = BLOCK_RESERVE;
         rc = sys_ftruncate(fd, (off_t)size);
     }
     if (rc == 0 && size > BLOCK_RESERVE)
@@ -357,6 +385,7 @@ void nvshare_close(struct nvfile *f, bool last)
     }
     f->share.reader = NULL;
     f->share.reader_tried = false;
+    __atomic_store_n(&f->share.shared, false, __ATOMIC_RELAXED);
     char path[PATH_MAX];
     block_path(f, path, sizeof(path));
     if (!last || !keep_spare(f, kept_dir_of(f), block_name(path))) {
@@ -572,6 +601,7 @@ static void claim_reader(struct nvfile *f)
             continue;
         if (nvowner_mark(&f->owner, i) < 0)
             continue;
+        settle_saves(f, r); /* a process that is gone may have left some */
         __atomic_store_n(&r->inside, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&r->pid, sys_getpid(), __ATOMIC_RELEASE);
         f->share.reader = r;
@@ -591,6 +621,7 @@ static void exclude_readers(struct nvfile *f)
             continue;
         for (unsigned spins = 1; __atomic_load_n(&r->inside, __ATOMIC_SEQ_CST) > 0; spins++) {
             if (spins % 1024 == 0 && nvowner_marked(&f->owner, i) == 0) {
+                settle_saves(f, r);
                 __atomic_store_n(&r->inside, 0, __ATOMIC_RELEASE);
                 break;
             }
@@ -600,7 +631,7 @@ static void exclude_readers(struct nvfile *f)
     }
 }
 
-#define LANE_READING (-3) /* a read of a shared file, without the lock */
+#define LANE_READING NVSHARE_READING
 
 /* The calls in flight while the file is served alone announce themselves
  * in a lane; -1 when the file is shared. */
@@ -653,23 +684,31 @@ int nvshare_enter(struct nvfile *f)
     return lane >= 0 ? lane : enter_locked(f, true);
 }
 
-int nvshare_enter_read(struct nvfile *f)
+/* Counts a call in flight among this process's reads, when the file is
+ * shared and no other process changed it since this one took its state
+ * in: the state it holds is the file's while no holder of the lock may
+ * change it. */
+static bool enter_reading(struct nvfile *f)
 {
     struct nvshare_block *b = f->share.block;
-    if (!b)
-        return LANE_NONE;
     struct nvshare_reader *r = f->share.reader;
-    /* Shared, and no other process changed the file since this one took
-     * its state in: the state it holds is the file's while no holder of
-     * the lock may change it. */
-    if (r && __atomic_load_n(&f->share.shared, __ATOMIC_RELAXED)) {
-        __atomic_add_fetch(&r->inside, 1, __ATOMIC_SEQ_CST);
-        if (!__atomic_load_n(&b->writing, __ATOMIC_SEQ_CST) &&
-            __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) ==
-                __atomic_load_n(&f->share.seen, __ATOMIC_ACQUIRE))
-            return LANE_READING;
-        __atomic_sub_fetch(&r->inside, 1, __ATOMIC_RELEASE);
-    }
+    if (!r || !__atomic_load_n(&f->share.shared, __ATOMIC_RELAXED))
+        return false;
+    __atomic_add_fetch(&r->inside, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&b->writing, __ATOMIC_SEQ_CST) &&
+        __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) ==
+            __atomic_load_n(&f->share.seen, __ATOMIC_ACQUIRE))
+        return true;
+    __atomic_sub_fetch(&r->inside, 1, __ATOMIC_RELEASE);
+    return false;
+}
+
+int nvshare_enter_read(struct nvfile *f)
+{
+    if (!f->share.block)
+        return LANE_NONE;
+    if (enter_reading(f))
+        return LANE_READING;
     int lane = enter_lane(f);
     return lane >= 0 ? lane : enter_locked(f, false);
 }
@@ -720,6 +759,9 @@ void nvshare_leave(struct nvfile *f, int lane, bool changes)
 int nvshare_save(struct nvfile *f, uint64_t off, uint64_t end)
 {
     struct nvshare_block *b = f->share.block;
+    /* Room for the saves of writes in place: with none, they take the lock. */
+    if (f->share.usable < SLOTS_END)
+        reach_through(f, SLOTS_END, true);
     if (__atomic_load_n(&b->word, __ATOMIC_RELAXED) & WORD_INFLIGHT)
         return 0; /* the call saved what it changes already */
     if (end > f->real_size)
@@ -735,6 +777,126 @@ int nvshare_save(struct nvfile *f, uint64_t off, uint64_t end)
     b->inflight.len = len;
     __atomic_or_fetch(&b->word, WORD_INFLIGHT, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* ---- writes in place ------------------------------------------------------
+ * A change of bytes only (every block it reaches has its record of the
+ * running epoch) takes no block lock: it counts itself among its process's
+ * reads in flight, so no holder of the lock changes the file under it,
+ * takes the range locks of the bytes (which readers take too), copies the
+ * new bytes into one of its slot's saves, and writes them home from there.
+ * A process that dies in the middle holds the range locks still: the next
+ * process to take one (EOWNERDEAD) finishes the write of every save left
+ * active over it, so the write happened whole. A holder of the lock that
+ * waits for the dead process's reads, or a process that takes its slot
+ * over, takes the range locks of its saves first for the same end. (The
+ * new bytes are saved rather than the old: the program's buffer is in
+ * the cache, the file's bytes of a random write mostly are not.) */
+
+static char *save_bytes(struct nvshare_block *b, const struct nvshare_reader *r, int save)
+{
+    size_t slot = (size_t)(r - b->readers) * SLOT_SAVES + (size_t)save;
+    return (char *)b + SLOTS_OFFSET + slot * NVSHARE_IN_PLACE_MAX;
+}
+
+static uint64_t save_stripes(const struct share_save *s)
+{
+    return nvlock_stripes_of(s->off, s->off + s->len);
+}
+
+/* Range lock `stripe` just taken from a process that died holding it: the
+ * writes in place it left half done over the range are finished. */
+static void finish_dead_writes(struct nvfile *f, int stripe)
+{
+    struct nvshare_block *b = f->share.block;
+    for (int i = 0; i < SHARE_READERS; i++) {
+        struct nvshare_reader *r = &b->readers[i];
+        for (int k = 0; k < SLOT_SAVES; k++) {
+            struct share_save *s = &r->saves[k];
+            if (!__atomic_load_n(&s->active, __ATOMIC_ACQUIRE) ||
+                !(save_stripes(s) & ((uint64_t)1 << stripe)))
+                continue;
+            if (!MUTANT(23) && s->off + s->len <= f->real_size) {
+                pm_copy(&f->map, s->off, save_bytes(b, r, k), s->len);
+                pm_drain(&f->map);
+            }
+            __atomic_store_n(&s->active, 0, __ATOMIC_RELEASE);
+            nv_debug("a process died writing a shared file in place; its write was finished");
+        }
+    }
+}
+
+/* Takes the range locks `stripes`, in order. Returns them. */
+static uint64_t lock_stripes(struct nvfile *f, uint64_t stripes)
+{
+    struct nvshare_block *b = f->share.block;
+    for (uint64_t left = stripes; left; left &= left - 1) {
+        int i = __builtin_ctzll(left);
+        if (pthread_mutex_lock(&b->stripes[i].lock) == EOWNERDEAD) {
+            finish_dead_writes(f, i);
+            pthread_mutex_consistent(&b->stripes[i].lock);
+        }
+    }
+    return stripes;
+}
+
+uint64_t nvshare_lock_range(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    return lock_stripes(f, nvlock_stripes_of(off, end));
+}
+
+void nvshare_unlock_range(struct nvfile *f, uint64_t held)
+{
+    for (; held; held &= held - 1)
+        pthread_mutex_unlock(&f->share.block->stripes[__builtin_ctzll(held)].lock);
+}
+
+/* The saves a process that is gone left active: their range locks taken
+ * and let go, which finishes their writes. */
+static void settle_saves(struct nvfile *f, struct nvshare_reader *r)
+{
+    uint64_t stripes = 0;
+    for (int k = 0; k < SLOT_SAVES; k++)
+        if (__atomic_load_n(&r->saves[k].active, __ATOMIC_ACQUIRE))
+            stripes |= save_stripes(&r->saves[k]);
+    nvshare_unlock_range(f, lock_stripes(f, stripes));
+}
+
+bool nvshare_enter_in_place(struct nvfile *f)
+{
+    return f->share.usable >= SLOTS_END && enter_reading(f);
+}
+
+const char *nvshare_begin_in_place(struct nvfile *f, const void *buf, uint64_t off, uint64_t end,
+                                   struct nvshare_in_place *w)
+{
+    unsigned busy = __atomic_load_n(&f->share.saves_busy, __ATOMIC_RELAXED);
+    int save;
+    do {
+        save = __builtin_ctz(~busy);
+        if (save >= SLOT_SAVES || end - off > NVSHARE_IN_PLACE_MAX)
+            return NULL;
+    } while (!__atomic_compare_exchange_n(&f->share.saves_busy, &busy, busy | (1u << save), true,
+                                          __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+    w->save = save;
+    w->stripes = nvshare_lock_range(f, off, end);
+    struct nvshare_reader *r = f->share.reader;
+    struct share_save *s = &r->saves[save];
+    char *bytes = save_bytes(f->share.block, r, save);
+    memcpy(bytes, buf, end - off);
+    s->off = off;
+    s->len = end - off;
+    __atomic_store_n(&s->active, 1, __ATOMIC_RELEASE);
+    return bytes;
+}
+
+void nvshare_end_in_place(struct nvfile *f, const struct nvshare_in_place *w)
+{
+    /* Another process's commit must find these bytes durable. */
+    pm_drain(&f->map);
+    __atomic_store_n(&f->share.reader->saves[w->save].active, 0, __ATOMIC_RELEASE);
+    nvshare_unlock_range(f, w->stripes);
+    __atomic_and_fetch(&f->share.saves_busy, ~(1u << w->save), __ATOMIC_RELEASE);
 }
 
 /* ---- joining -------------------------------------------------------------- */

@@ -42,6 +42,7 @@ struct nvshare {
     uint64_t log_serial;           /* of the log file this process has open */
     struct nvshare_reader *reader; /* this process's slot among the block's readers */
     bool reader_tried;             /* a slot was asked for (claim_reader) */
+    unsigned saves_busy;           /* atomic: the slot's saves in use (writes in place) */
 };
 
 /* Maps the file's share block, made anew when `first`. 0 or a negative
@@ -76,6 +77,38 @@ void nvshare_leave(struct nvfile *f, int lane, bool changes);
  * process reads without the lock as long as no other process changed the
  * file since it last took the state in. */
 int nvshare_enter_read(struct nvfile *f);
+
+/* What nvshare_enter and nvshare_enter_read return for a call counted
+ * among its process's reads of a shared file, without the lock. */
+#define NVSHARE_READING (-3)
+
+/* The range locks of [off, end) of a shared file (taken in order), held by
+ * every read of its bytes and every write in place; returns what to
+ * unlock. A range lock taken from a process that died holding it first
+ * undoes that process's write in place (below). */
+uint64_t nvshare_lock_range(struct nvfile *f, uint64_t off, uint64_t end);
+void nvshare_unlock_range(struct nvfile *f, uint64_t held);
+
+/* Writes in place of a shared file: a write that changes nothing but bytes
+ * (every block it reaches has its record of the running epoch) goes on
+ * without the block's lock, so processes writing different parts of a
+ * file do so at once. nvshare_enter_in_place counts the call among the
+ * process's reads (true: go on, then nvshare_leave with NVSHARE_READING).
+ * nvshare_begin_in_place takes the range locks of [off, end) and copies
+ * the new bytes from buf into one of the process's saves in the block,
+ * which it returns for the caller to write home from; NULL when the write
+ * is too large or every save is in use (it then takes the lock). Should
+ * the process die before nvshare_end_in_place (which fences the stores
+ * and lets go), the next process to take the range finishes the write. */
+#define NVSHARE_IN_PLACE_MAX ((uint64_t)16 << 10)
+struct nvshare_in_place {
+    uint64_t stripes;
+    int save;
+};
+bool nvshare_enter_in_place(struct nvfile *f);
+const char *nvshare_begin_in_place(struct nvfile *f, const void *buf, uint64_t off, uint64_t end,
+                                   struct nvshare_in_place *w);
+void nvshare_end_in_place(struct nvfile *f, const struct nvshare_in_place *w);
 
 /* Shared file, lock held: a change is about to replace [off, end) of the
  * file's bytes (and maybe its size). 0 or a negative errno. */

@@ -14,6 +14,8 @@
  *   sharedsync                 one process's fsync makes every process's
  *                              writes durable
  *   deadreader KILLS           a reader killed in a read holds up no writer
+ *   deadwriter KILLS           a write in place killed halfway is finished
+ *   inplace SECONDS            writes in place are atomic to each other and reads
  *   nsreader ROUNDS            a reader in another PID namespace is waited for
  *   idlejoin ROUNDS            a process joins one that opened the file and idles
  *
@@ -63,6 +65,10 @@ static int child_main(int argc, char **argv)
         return killloop_child(argc - 1, argv + 1);
     if (!strcmp(role, "deadreader"))
         return deadreader_child(argc - 1, argv + 1);
+    if (!strcmp(role, "deadwriter"))
+        return deadwriter_child(argc - 1, argv + 1);
+    if (!strcmp(role, "inplace"))
+        return inplace_child(argc - 1, argv + 1);
     if (!strcmp(role, "nsreader"))
         return nsreader_child(argc - 1, argv + 1);
     fatal("unknown child role %s", role);
@@ -70,10 +76,11 @@ static int child_main(int argc, char **argv)
 
 static _Noreturn void usage(void)
 {
-    fprintf(stderr,
-            "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--keep] "
-            "publish|revalidate|counter|killloop|postcrash|sharedsync|deadreader|nsreader|idlejoin "
-            "[ARG]...\n");
+    fprintf(stderr, "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--keep] "
+                    "publish|revalidate|counter|killloop|postcrash|sharedsync|deadreader|"
+                    "deadwriter|inplace|nsreader|"
+                    "idlejoin "
+                    "[ARG]...\n");
     exit(2);
 }
 
@@ -115,6 +122,7 @@ int main(int argc, char **argv)
                  {"counter", test_counter},       {"killloop", test_killloop},
                  {"postcrash", test_postcrash},   {"sharedsync", test_sharedsync},
                  {"deadreader", test_deadreader}, {"nsreader", test_nsreader},
+                 {"deadwriter", test_deadwriter}, {"inplace", test_inplace},
                  {"idlejoin", test_idlejoin}};
     for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++) {
         if (strcmp(argv[i], tests[t].name))
