@@ -186,6 +186,13 @@ long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off);
  * lock. */
 long nvfile_write_in_place(struct nvfile *f, const void *buf, size_t len, uint64_t off);
 
+/* Whether nvfile_write_in_place may serve a write now: what it first checks,
+ * inline, so a file that has neither mode pays no call. */
+static inline bool nvfile_writes_in_place(struct nvfile *f)
+{
+    return __atomic_load_n(&f->share.shared, __ATOMIC_RELAXED) || nvlock_is_concurrent(&f->lock);
+}
+
 /* Write lock held. Sets the logical size. 0 or a negative errno. */
 int nvfile_truncate(struct nvfile *f, uint64_t len);
 

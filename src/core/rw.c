@@ -163,7 +163,7 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     int joined = nvtx_join(f);
     if (joined < 0)
         return joined;
-    if (buf && !(flags & O_APPEND) && !nvfile_sync_mode(flags)) {
+    if (buf && !(flags & O_APPEND) && !nvfile_sync_mode(flags) && nvfile_writes_in_place(f)) {
         long r = nvfile_write_in_place(f, buf, n, off);
         if (r != -EAGAIN) {
             nvstats_count_shared(&f->stats, NVSTAT_WRITE, r > 0 ? (uint64_t)r : 0);
