@@ -117,6 +117,16 @@ step_threads() {
     return "$status"
 }
 
+# Processes sharing a file on DAX: writes in place of two processes meet a
+# third's reads, and a writer killed in a write in place (tests/share).
+step_share() {
+    local lib=$1 bin=$2 nvmmio=$3 status=0
+    timeout 300 "$bin" --lib "$lib" --nvmmio "$nvmmio" --dir "$PMEM" inplace 3 || status=$?
+    [ "$status" -eq 0 ] || return "$status"
+    timeout 300 "$bin" --lib "$lib" --nvmmio "$nvmmio" --dir "$PMEM" deadwriter 30 || status=$?
+    return "$status"
+}
+
 # A copy of 8 MiB (128 KiB appends, growing the file by fallocate steps under
 # MAP_SYNC), compared.
 step_copy() {
@@ -144,6 +154,8 @@ guest_main() {
     run_step "threads: 4 writers, one file turns concurrent" step_threads \
         "$build/tests/posix/nvmmio_threads"
     run_step "cp of 8 MiB, compared" step_copy "$lib"
+    run_step "share: writes in place, and a writer killed in one" step_share "$lib" \
+        "$build/tests/share/nvmmio_share" "$build/nvmmio"
     # Never 125: the host side reads that as "the guest did not start".
     return "$FAILED"
 }
@@ -167,7 +179,8 @@ host_main() {
     source=$(realpath -e -- "$2") || { echo "FAIL: no source directory $2"; exit 1; }
     require_files "$build/libnvmmio.so" "$build/tests/dax/mapsync_probe" \
         "$build/tests/posix/nvmmio_difftest" "$build/tests/crash/nvmmio_killtest" \
-        "$build/tests/posix/nvmmio_threads" || exit 1
+        "$build/tests/posix/nvmmio_threads" "$build/tests/share/nvmmio_share" \
+        "$build/nvmmio" || exit 1
 
     export NVMMIO_VM_PMEM_MB=${NVMMIO_VM_PMEM_MB:-1024}
     guest_script=$build/tests/dax/run_in_pmem_vm.guest.sh

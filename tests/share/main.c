@@ -4,7 +4,7 @@
  * processes, some under the library and some not (README, "The contract";
  * each test's file says what it checks).
  *
- *   nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--keep] TEST [ARG]...
+ *   nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--dir BASE] [--keep] TEST [ARG]...
  *
  *   publish                    kernel view at every publication point
  *   revalidate                 kernel changes seen at lock and open
@@ -20,8 +20,8 @@
  *   idlejoin ROUNDS            a process joins one that opened the file and idles
  *
  * The test itself runs without the library, in a fresh directory under
- * /dev/shm (root/ in it is the pmem root), removed at the end (--keep
- * keeps it). Children that the tests put under the library get LIB
+ * BASE (default /dev/shm; root/ in it is the pmem root), removed at the
+ * end (--keep keeps it). Children that the tests put under the library get LIB
  * preloaded; with "none" they run without it (the tests' self-check).
  * Exit 0 when every check passed, 1 on a failed one (each printed with
  * what differed), 2 on an error of the test itself.
@@ -76,11 +76,12 @@ static int child_main(int argc, char **argv)
 
 static _Noreturn void usage(void)
 {
-    fprintf(stderr, "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--keep] "
-                    "publish|revalidate|counter|killloop|postcrash|sharedsync|deadreader|"
-                    "deadwriter|inplace|nsreader|"
-                    "idlejoin "
-                    "[ARG]...\n");
+    fprintf(stderr,
+            "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--dir BASE] [--keep] "
+            "publish|revalidate|counter|killloop|postcrash|sharedsync|deadreader|"
+            "deadwriter|inplace|nsreader|"
+            "idlejoin "
+            "[ARG]...\n");
     exit(2);
 }
 
@@ -90,6 +91,7 @@ int main(int argc, char **argv)
         return child_main(argc - 2, argv + 2);
     setvbuf(stdout, NULL, _IOLBF, 0);
     run.seed = 1;
+    const char *base = "/dev/shm";
     int i = 1;
     for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
         if (!strcmp(argv[i], "--keep"))
@@ -102,12 +104,14 @@ int main(int argc, char **argv)
             run.nvmmio = argv[++i];
         else if (!strcmp(argv[i], "--seed"))
             run.seed = (unsigned)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dir"))
+            base = argv[++i];
         else
             usage();
     }
     if (i >= argc)
         usage();
-    snprintf(run.dir, sizeof(run.dir), "/dev/shm/nvmmio-share.XXXXXX");
+    snprintf(run.dir, sizeof(run.dir), "%s/nvmmio-share.XXXXXX", base);
     if (!mkdtemp(run.dir))
         fatal("mkdtemp: %m");
     atexit(cleanup);
