@@ -6,9 +6,11 @@
  * (share.h); reads of other processes must never see part of one.
  *
  * A 4 MiB file of 16 KiB records, zeros at first, kept open by a process
- * under the library from the start to the end. Two writers under the library write
- * whole records at random (both over every record, so they meet), each
- * record's every 8-byte word holding the writer and its count, and fsync
+ * under the library from the start to the end. Two writers under the
+ * library, one of six threads (more than a process's saves: some of its
+ * writes take the lock) and one of one, write whole records at random (all
+ * over every record, so they meet), each record's every 8-byte word
+ * holding the writer, its thread and its count, and fsync
  * now and then (a commit, which waits for the writes in place); a reader
  * under the library reads records at random, a record at a time and eight
  * at once. Every record read must be one write's words; at the end, so
@@ -20,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,48 +46,79 @@ static bool record_whole(const uint8_t *rec, size_t *at)
     return true;
 }
 
-/* inplace-writer ID PATH SECONDS, or inplace-reader PATH SECONDS: prints
- * its count of writes or reads, or the first torn record it read. */
-int inplace_child(int argc, char **argv)
+struct inplace_run {
+    int fd;
+    uint64_t id; /* the writer's, and its thread's in the low bits */
+    double end;
+    uint64_t count;
+    char torn[96]; /* the first torn record a reader read */
+};
+
+static void *inplace_loop(void *arg)
 {
-    bool writer = argc == 4 && !strcmp(argv[0], "writer");
-    if (!writer && !(argc == 3 && !strcmp(argv[0], "reader")))
-        fatal("inplace child: writer ID PATH SECONDS | reader PATH SECONDS");
-    uint64_t id = writer ? (uint64_t)atoi(argv[1]) : 0;
-    const char *path = argv[writer ? 2 : 1];
-    double end = now_s() + atof(argv[writer ? 3 : 2]);
-    int fd = open(path, writer ? O_RDWR : O_RDONLY);
-    if (fd < 0)
-        fatal("open %s: %s", path, strerror(errno));
+    struct inplace_run *w = arg;
     uint8_t *buf = xcalloc(READ_AT_MOST, RECORD);
-    uint64_t rng = mix64(id + 1 + (uint64_t)getpid()), count = 0;
-    while (now_s() < end) {
+    uint64_t rng = mix64(w->id + 1 + (uint64_t)getpid());
+    while (now_s() < w->end && !w->torn[0]) {
         uint64_t r = rnd(&rng) % RECORDS;
-        if (writer) {
-            uint64_t word = id << 48 | ++count;
+        if (w->id) {
+            uint64_t word = w->id << 40 | ++w->count;
             for (size_t i = 0; i < RECORD; i += 8)
                 memcpy(buf + i, &word, 8);
-            if (pwrite(fd, buf, RECORD, (off_t)(r * RECORD)) != RECORD)
+            if (pwrite(w->fd, buf, RECORD, (off_t)(r * RECORD)) != RECORD)
                 fatal("pwrite: %s", strerror(errno));
-            if (count % 4096 == 0 && fsync(fd) != 0)
+            if (w->count % 4096 == 0 && fsync(w->fd) != 0)
                 fatal("fsync: %s", strerror(errno));
             continue;
         }
         uint64_t n = 1 + rnd(&rng) % READ_AT_MOST;
         if (r + n > RECORDS)
             n = RECORDS - r;
-        if (pread(fd, buf, n * RECORD, (off_t)(r * RECORD)) != (ssize_t)(n * RECORD))
+        if (pread(w->fd, buf, n * RECORD, (off_t)(r * RECORD)) != (ssize_t)(n * RECORD))
             fatal("pread: %s", strerror(errno));
         for (uint64_t k = 0; k < n; k++) {
             size_t at = 0;
-            if (!record_whole(buf + k * RECORD, &at)) {
-                printf("torn record %llu at +%zu\n", (unsigned long long)(r + k), at);
-                return 0;
-            }
+            if (!record_whole(buf + k * RECORD, &at))
+                snprintf(w->torn, sizeof(w->torn), "torn record %llu at +%zu",
+                         (unsigned long long)(r + k), at);
         }
-        count++;
+        w->count++;
     }
-    printf("%llu\n", (unsigned long long)count);
+    free(buf);
+    return NULL;
+}
+
+/* inplace writer ID THREADS PATH SECONDS, or inplace reader PATH SECONDS:
+ * prints its count of writes or reads, or the first torn record it read. */
+int inplace_child(int argc, char **argv)
+{
+    bool writer = argc == 5 && !strcmp(argv[0], "writer");
+    if (!writer && !(argc == 3 && !strcmp(argv[0], "reader")))
+        fatal("inplace child: writer ID THREADS PATH SECONDS | reader PATH SECONDS");
+    int threads = writer ? atoi(argv[2]) : 1;
+    const char *path = argv[writer ? 3 : 1];
+    int fd = open(path, writer ? O_RDWR : O_RDONLY);
+    if (fd < 0 || threads < 1 || threads > 16)
+        fatal("open %s: %s", path, fd < 0 ? strerror(errno) : "1 to 16 threads");
+    struct inplace_run w[16];
+    pthread_t t[16];
+    uint64_t count = 0;
+    for (int i = 0; i < threads; i++) {
+        w[i] = (struct inplace_run){fd, writer ? (uint64_t)atoi(argv[1]) << 8 | (uint64_t)i : 0,
+                                    now_s() + atof(argv[writer ? 4 : 2]), 0, ""};
+        if (pthread_create(&t[i], NULL, inplace_loop, &w[i]))
+            fatal("pthread_create failed");
+    }
+    const char *torn = NULL;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+        count += w[i].count;
+        torn = torn ? torn : w[i].torn[0] ? w[i].torn : NULL;
+    }
+    if (torn)
+        printf("%s\n", torn);
+    else
+        printf("%llu\n", (unsigned long long)count);
     return 0;
 }
 
@@ -105,7 +139,10 @@ int test_inplace(int argc, char **argv)
     for (int i = 0; i < 3; i++) {
         char id[8];
         snprintf(id, sizeof(id), "%d", i + 1);
-        char *wargs[] = {"nvmmio_share", "--child", "inplace", "writer", id, path, argv[0], NULL};
+        /* Writer 1 runs six threads: more writes in place at once than a
+         * process has saves, so some take the lock. */
+        char *wargs[] = {"nvmmio_share", "--child", "inplace", "writer", id,
+                         i ? "1" : "6",  path,      argv[0],   NULL};
         char *rargs[] = {"nvmmio_share", "--child", "inplace", "reader", path, argv[0], NULL};
         child_start(&c[i], names[i], true, i < 2 ? wargs : rargs, -1);
     }
