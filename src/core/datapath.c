@@ -86,8 +86,7 @@ size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off)
     bool shared = __atomic_load_n(&f->share.shared, __ATOMIC_RELAXED) && !MUTANT(24);
     uint64_t shared_held = shared ? nvshare_lock_range(f, off, off + len) : 0;
     copy_out(f, buf, off, len);
-    if (shared)
-        nvshare_unlock_range(f, shared_held);
+    nvshare_unlock_range(f, shared_held);
     nvlock_unrange(&f->lock, held);
     /* A count for the undo/redo policy, kept without a locked add: readers
      * racing may lose one. */
@@ -286,6 +285,8 @@ static bool bytes_only(struct nvfile *f, const struct nvjournal_home *h, uint64_
  * shared, so no thread of it changes more than bytes meanwhile. */
 static long write_in_place_shared(struct nvfile *f, const void *buf, size_t len, uint64_t off)
 {
+    if (len > NVSHARE_IN_PLACE_MAX) /* larger than a save: the lock */
+        return -EAGAIN;
     uint64_t end = off + len;
     long rc = -EAGAIN;
     nvlock_shared(&f->lock);

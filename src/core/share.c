@@ -874,7 +874,7 @@ const char *nvshare_begin_in_place(struct nvfile *f, const void *buf, uint64_t o
     int save;
     do {
         save = __builtin_ctz(~busy);
-        if (save >= SLOT_SAVES || end - off > NVSHARE_IN_PLACE_MAX)
+        if (save >= SLOT_SAVES)
             return NULL;
     } while (!__atomic_compare_exchange_n(&f->share.saves_busy, &busy, busy | (1u << save), true,
                                           __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));

@@ -94,10 +94,11 @@ void nvshare_unlock_range(struct nvfile *f, uint64_t held);
  * without the block's lock, so processes writing different parts of a
  * file do so at once. nvshare_enter_in_place counts the call among the
  * process's reads (true: go on, then nvshare_leave with NVSHARE_READING).
- * nvshare_begin_in_place takes the range locks of [off, end) and copies
- * the new bytes from buf into one of the process's saves in the block,
- * which it returns for the caller to write home from; NULL when the write
- * is too large or every save is in use (it then takes the lock). Should
+ * nvshare_begin_in_place takes the range locks of [off, end) (at most
+ * NVSHARE_IN_PLACE_MAX bytes) and copies the new bytes from buf into one
+ * of the process's saves in the block, which it returns for the caller to
+ * write home from; NULL when every save is in use (the write then takes
+ * the lock). Should
  * the process die before nvshare_end_in_place (which fences the stores
  * and lets go), the next process to take the range finishes the write. */
 #define NVSHARE_IN_PLACE_MAX ((uint64_t)16 << 10)

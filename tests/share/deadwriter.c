@@ -60,13 +60,12 @@ static bool check_bytes(const struct model *m, uint8_t *buf, size_t size, uint64
     }
     uint64_t first, w;
     memcpy(&first, buf + WRITE_OFF, 8);
-    for (size_t i = 8; i < WRITE_SIZE; i += 8) {
-        memcpy(&w, buf + WRITE_OFF + i, 8);
-        if (w != first) {
-            fail("%s: the write is torn: word %llu at +%zu, %llu at +0", when,
-                 (unsigned long long)w, i, (unsigned long long)first);
-            return false;
-        }
+    size_t at = words_differ_at(buf + WRITE_OFF, WRITE_SIZE);
+    if (at) {
+        memcpy(&w, buf + WRITE_OFF + at, 8);
+        fail("%s: the write is torn: word %llu at +%zu, %llu at +0", when, (unsigned long long)w,
+             at, (unsigned long long)first);
+        return false;
     }
     *n = first;
     memcpy(buf + WRITE_OFF, m->buf + WRITE_OFF, WRITE_SIZE);

@@ -33,19 +33,6 @@
 #define RECORDS      (FILE_SIZE / RECORD)
 #define READ_AT_MOST 8 /* records */
 
-/* Whether the record at rec is one write's words (the file's first zeros
- * included); where it is torn into *at when not. */
-static bool record_whole(const uint8_t *rec, size_t *at)
-{
-    for (size_t i = 8; i < RECORD; i += 8) {
-        if (memcmp(rec, rec + i, 8)) {
-            *at = i;
-            return false;
-        }
-    }
-    return true;
-}
-
 struct inplace_run {
     int fd;
     uint64_t id; /* the writer's, and its thread's in the low bits */
@@ -77,8 +64,8 @@ static void *inplace_loop(void *arg)
         if (pread(w->fd, buf, n * RECORD, (off_t)(r * RECORD)) != (ssize_t)(n * RECORD))
             fatal("pread: %s", strerror(errno));
         for (uint64_t k = 0; k < n; k++) {
-            size_t at = 0;
-            if (!record_whole(buf + k * RECORD, &at))
+            size_t at = words_differ_at(buf + k * RECORD, RECORD);
+            if (at)
                 snprintf(w->torn, sizeof(w->torn), "torn record %llu at +%zu",
                          (unsigned long long)(r + k), at);
         }
@@ -167,8 +154,8 @@ int test_inplace(int argc, char **argv)
     if (size != FILE_SIZE)
         fail("the kernel shows %zu bytes, expected %u", size, FILE_SIZE);
     for (uint64_t r = 0; r < RECORDS && r * RECORD + RECORD <= size; r++) {
-        size_t at = 0;
-        if (!record_whole(seen + r * RECORD, &at))
+        size_t at = words_differ_at(seen + r * RECORD, RECORD);
+        if (at)
             fail("the kernel shows record %llu torn at +%zu", (unsigned long long)r, at);
     }
     free(seen);

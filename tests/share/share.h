@@ -38,6 +38,10 @@ char *root_path(const char *name);
 uint64_t mix64(uint64_t x);
 uint64_t rnd(uint64_t *state);
 
+/* Where the 8-byte words of [p, p + n) stop repeating the first one: 0
+ * when they all do (one write's words). */
+size_t words_differ_at(const uint8_t *p, size_t n);
+
 /* The bytes of the pattern KEY at file offsets [off, off + len). */
 void fill(uint8_t *dst, uint64_t key, uint64_t off, size_t len);
 

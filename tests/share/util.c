@@ -85,6 +85,14 @@ uint64_t rnd(uint64_t *state)
     return mix64(*state);
 }
 
+size_t words_differ_at(const uint8_t *p, size_t n)
+{
+    for (size_t i = 8; i + 8 <= n; i += 8)
+        if (memcmp(p, p + i, 8))
+            return i;
+    return 0;
+}
+
 void fill(uint8_t *dst, uint64_t key, uint64_t off, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
