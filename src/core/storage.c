@@ -84,6 +84,17 @@ int nvstorage_reserve_map(struct nvfile *f, uint64_t end)
 
 /* ---- storage: which 2 MiB chunks have blocks behind them ---------------- */
 
+/* The pages from lo on just became known to have blocks. Those below
+ * mapped_to may be unmapped still (nvstorage_map_in passes over what is
+ * not known yet), and a store that maps one in moves the file's mtime
+ * under a watch that vouches for it: they are mapped in with the next. */
+static void newly_known(struct nvfile *f, uint64_t lo)
+{
+    lo = round_down(lo, PAGE);
+    if (lo < f->store.mapped_to)
+        f->store.mapped_to = lo;
+}
+
 static bool chunk_known(const struct nvfile *f, uint64_t c)
 {
     return c < f->store.chunk_bits && (f->store.chunks[c / 64] >> (c % 64) & 1);
@@ -113,6 +124,8 @@ static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1, bool map)
         fresh_from = fresh_from < c ? fresh_from : c;
         fresh_to = c + 1;
     }
+    if (fresh_to > fresh_from)
+        newly_known(f, fresh_from * STORAGE_CHUNK);
     /* Blocks just known to be there: map them in one go, up to a bound so
      * opening a huge file stays cheap (the rest fault in as used). */
     if (map && fresh_to > fresh_from && fresh_from * STORAGE_CHUNK < POPULATE_LIMIT) {
@@ -123,6 +136,13 @@ static int mark_chunks(struct nvfile *f, uint64_t c0, uint64_t c1, bool map)
             pm_populate(&f->map, fresh_from * STORAGE_CHUNK, hi - fresh_from * STORAGE_CHUNK);
     }
     return 0;
+}
+
+/* The page that holds the end e of the real file has a block. */
+static void set_eof_stored(struct nvfile *f, uint64_t e)
+{
+    f->store.eof_stored = e;
+    newly_known(f, e);
 }
 
 /* The real file ends inside the page past the allocated prefix, and that
@@ -215,6 +235,8 @@ static void set_alloc_prefix(struct nvfile *f, uint64_t v)
     f->store.tail_lo = v > p || t > v ? v : t;
     if (v < p)
         f->store.eof_stored = 0;
+    else if (v > p)
+        newly_known(f, p);
     f->store.alloc_prefix = v;
     __atomic_store_n(&f->store.append_front, v, __ATOMIC_RELAXED);
 }
@@ -230,7 +252,7 @@ int nvstorage_found(struct nvfile *f, uint64_t hole)
      * block, so a rewrite up to the end (a journal rewritten in place)
      * allocates nothing and leaves nothing to trim. */
     if (hole == f->real_size && hole % PAGE)
-        f->store.eof_stored = hole;
+        set_eof_stored(f, hole);
     if (hole < STORAGE_CHUNK)
         return 0;
     /* Mapped for reading: populating for write would move the file's mtime
@@ -459,7 +481,7 @@ static int grow_exactly(struct nvfile *f, uint64_t end)
         return rc == -EFBIG ? -ENOSPC : rc;
     f->real_size = end;
     rc = append_grew(f, round_down(end, PAGE));
-    f->store.eof_stored = end;
+    set_eof_stored(f, end);
     return rc;
 }
 
@@ -733,7 +755,7 @@ static int kernel_wrote(struct nvfile *f, uint64_t end)
     uint64_t prefix = round_down(end, PAGE);
     int rc = prefix > f->store.alloc_prefix ? append_grew(f, prefix) : 0;
     if (end == f->real_size && end > prefix)
-        f->store.eof_stored = end;
+        set_eof_stored(f, end);
     return rc;
 }
 
@@ -823,7 +845,7 @@ int nvstorage_give_back(struct nvfile *f, uint64_t keep)
     if (g.lowest < f->store.alloc_prefix)
         set_alloc_prefix(f, g.lowest);
     if (rc == 0 && eof_stored && g.lowest >= round_up(keep, PAGE))
-        f->store.eof_stored = keep;
+        set_eof_stored(f, keep);
     /* The watch is recorded once the file is given back (a publication):
      * an append by the kernel's write after it suspends the watch first. */
     f->store.kernel_writes = false;

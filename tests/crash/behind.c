@@ -18,7 +18,11 @@
  * redo and hybrid in turn; overwrites, appends, truncations, syncs, and its
  * own mapping of the file in every third run), each followed by an open
  * under the library or `nvmmio recover`: the log must be applied every
- * time, never kept aside. --lone-only 1 runs only those (forced pmem,
+ * time, never kept aside. Before them, for each policy, one writer killed
+ * right after a write that fills pages the file was grown over as a hole
+ * and appends past them (pages the library had never mapped in, whose
+ * first store would move the mtime): its log must be applied too.
+ * --lone-only 1 runs only those (forced pmem,
  * whose appends leave the mtime unwatched until a publication, lets some
  * of the changed files go unseen: README, Logs).
  */
@@ -99,6 +103,26 @@ static _Noreturn void child_writer(const char *path, bool grow)
             die("ftruncate");
         write_at(fd, 'D', 10, 3 * BLOCK);
     }
+    say_ready();
+    for (;;)
+        pause();
+}
+
+/* After a durability point (which trims the file to its size, 18 pages), a
+ * truncation grows it past a hole, and a write fills the hole's last pages
+ * and appends past it: pages never mapped in before. */
+static _Noreturn void child_hole_writer(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        die("open");
+    write_at(fd, 'a', 16 * BLOCK, 0);
+    write_at(fd, 'a', 2 * BLOCK, 16 * BLOCK);
+    if (fsync(fd) < 0)
+        die("fsync");
+    if (ftruncate(fd, 20 * BLOCK + 259) < 0)
+        die("ftruncate");
+    write_at(fd, 'b', 2 * BLOCK + 3 * 1024, 18 * BLOCK + 1420);
     say_ready();
     for (;;)
         pause();
@@ -401,6 +425,30 @@ static void changed_case(const char *policy, const char *variant, bool tool_firs
 
 /* ---- a lone writer's own crashes ----------------------------------------- */
 
+static void hole_case(const char *policy)
+{
+    char path[400], err[400], label[96], out[16384];
+    static char got[2 * SIZE];
+    snprintf(path, sizeof(path), "%s/h", root);
+    snprintf(err, sizeof(err), "%s/stderr", work);
+    snprintf(label, sizeof(label), "%s/a write into pages grown as a hole", policy);
+    fresh_root();
+    char *writer[] = {(char *)self, "--hole-writer", path, NULL};
+    int wout;
+    pid_t pid = start(writer, policy, &wout, err);
+    kill_writer(pid, wout);
+    char *recover[] = {(char *)cmd, "recover", root, NULL};
+    int rc = run(recover, NULL, out, sizeof(out), err);
+    if (rc != 0 || !strstr(out, "recovered") || strstr(out, "kept aside"))
+        fail("%s: nvmmio recover does not recover the file:\n%s", label, out);
+    size_t n = read_raw(path, got, sizeof(got));
+    bool whole = n == 18 * BLOCK;
+    for (size_t i = 0; whole && i < n; i++)
+        whole = got[i] == 'a';
+    if (!whole)
+        fail("%s: the file is not as it was at its durability point%s", label, "");
+}
+
 /* Returns whether the kill left a log to recover. */
 static bool own_crash(int i, uint64_t seed)
 {
@@ -450,6 +498,8 @@ int main(int argc, char **argv)
         child_loop(argv[2], strtoull(argv[3], NULL, 10), !strcmp(argv[1], "--loop-mapped"));
     if (argc >= 3 && !strcmp(argv[1], "--read"))
         return child_read(argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "--hole-writer"))
+        child_hole_writer(argv[2]);
     int kills = 240;
     bool lone_only = false;
     uint64_t seed = 1;
@@ -481,6 +531,8 @@ int main(int argc, char **argv)
         for (int v = 0; v < 4; v++)
             for (int first = 0; first < 4; first++)
                 changed_case(policies[p], variants[v], first & 1, first & 2);
+    for (int p = 0; p < 3; p++)
+        hole_case(policies[p]);
     fresh_root();
     int recovered = 0;
     for (int i = 0; i < kills && failures < 10; i++)
@@ -494,8 +546,8 @@ int main(int argc, char **argv)
         nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     else
         fprintf(stderr, "behindtest: the directory %s is kept\n", work);
-    printf("behindtest: %d files changed behind their logs, %d kills of a lone writer (%d left a "
-           "log): %d failures\n",
+    printf("behindtest: %d files changed behind their logs, 3 writes into a hole, %d kills of a "
+           "lone writer (%d left a log): %d failures\n",
            lone_only ? 0 : 48, kills, recovered, failures);
     return failures ? 1 : 0;
 }
