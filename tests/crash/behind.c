@@ -21,7 +21,10 @@
  * time, never kept aside. Before them, for each policy, one writer killed
  * right after a write that fills pages the file was grown over as a hole
  * and appends past them (pages the library had never mapped in, whose
- * first store would move the mtime): its log must be applied too.
+ * first store would move the mtime): its log must be applied too. And
+ * four lone writers for each policy that check, after each of 8000
+ * operations, that the watch in their log vouches for no mtime or size
+ * the file does not have (a kill there would keep the log aside).
  * --lone-only 1 runs only those (forced pmem,
  * whose appends leave the mtime unwatched until a publication, lets some
  * of the changed files go unseen: README, Logs).
@@ -41,12 +44,18 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "log/format.h"
+
 #define SIZE  (64 << 10)
 #define BLOCK 4096
+/* Operations of each lone writer that checks its log's watch. */
+#define CHECKED_OPS 8000
 
 static const char *lib, *cmd, *self;
 static char preload[2 * PATH_MAX + 2]; /* the sanitizer's runtime first, when this test has one */
@@ -134,9 +143,45 @@ static uint64_t next(uint64_t *s)
     return *s >> 33;
 }
 
+/* Whether the watch in the log of the file at path vouches for an mtime or
+ * a size the file does not have: what a kill at that moment would make
+ * recovery keep aside. The file's status comes from the kernel itself: the
+ * library answers stat with its own view, and may publish the file's
+ * times first. */
+static bool watch_drifted(const char *path)
+{
+    struct statx stx;
+    if (syscall(SYS_statx, AT_FDCWD, path, 0, STATX_SIZE | STATX_MTIME | STATX_INO, &stx) < 0)
+        die("statx");
+    char log[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    snprintf(log, sizeof(log), "%.*s/.nvmmio/%llx-%llx.log", (int)(slash - path), path,
+             (unsigned long long)makedev(stx.stx_dev_major, stx.stx_dev_minor),
+             (unsigned long long)stx.stx_ino);
+    int lfd = open(log, O_RDONLY);
+    if (lfd < 0)
+        return false; /* no log yet */
+    static char head[NVLOG_WATCH_OFFSET + 2 * sizeof(struct nvlog_watch)];
+    ssize_t n = pread(lfd, head, sizeof(head), 0);
+    close(lfd);
+    const struct nvlog_watch *w = n == (ssize_t)sizeof(head) ? nvlog_watch_current(head) : NULL;
+    if (!w || !(w->flags & NVLOG_WATCH_MTIME))
+        return false;
+    if (stx.stx_mtime.tv_sec == w->mtime_sec && stx.stx_mtime.tv_nsec == w->mtime_nsec &&
+        stx.stx_size == w->size)
+        return false;
+    fprintf(stderr, "the watch says mtime %lld.%09u size %llu, the file has %lld.%09u size %llu\n",
+            (long long)w->mtime_sec, w->mtime_nsec, (unsigned long long)w->size,
+            (long long)stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec,
+            (unsigned long long)stx.stx_size);
+    return true;
+}
+
 /* A lone writer: random overwrites, appends, truncations and syncs, and
- * stores through its own mapping when asked, until it is killed. */
-static _Noreturn void child_loop(const char *path, uint64_t seed, bool mapped)
+ * stores through its own mapping when asked, until it is killed; or, with
+ * `checked` operations to do, checking the log's watch after each one
+ * (exit status 4 when it vouches for what the file does not show). */
+static _Noreturn void child_loop(const char *path, uint64_t seed, bool mapped, long checked)
 {
     int fd = open(path, O_RDWR | O_CREAT, 0644);
     if (fd < 0)
@@ -166,7 +211,13 @@ static _Noreturn void child_loop(const char *path, uint64_t seed, bool mapped)
         } else if (fdatasync(fd) < 0) {
             die("fdatasync");
         }
-        if (!ready)
+        if (checked > 0 && watch_drifted(path)) {
+            fprintf(stderr, "after operation %u (%ld to go)\n", op, checked);
+            exit(4);
+        }
+        if (checked > 0 && --checked == 0)
+            exit(0);
+        if (!ready && checked == 0)
             say_ready();
         ready = true;
     }
@@ -449,6 +500,28 @@ static void hole_case(const char *policy)
         fail("%s: the file is not as it was at its durability point%s", label, "");
 }
 
+/* A lone writer that checks its log's watch after each of its operations
+ * (child_loop): no kill needed to see a moment when one would make
+ * recovery keep the log aside. */
+static void checked_case(const char *policy, uint64_t seed)
+{
+    char path[400], err[400], label[96], out[256], seedarg[32], ops[16];
+    snprintf(path, sizeof(path), "%s/w", root);
+    snprintf(err, sizeof(err), "%s/stderr", work);
+    snprintf(label, sizeof(label), "%s, seed %llu", policy, (unsigned long long)seed);
+    snprintf(seedarg, sizeof(seedarg), "%llu", (unsigned long long)seed);
+    snprintf(ops, sizeof(ops), "%d", CHECKED_OPS);
+    fresh_root();
+    char *writer[] = {(char *)self, "--loop-checked", path, seedarg, ops, NULL};
+    int rc = run(writer, policy, out, sizeof(out), err);
+    char said[1024];
+    said[read_raw(err, said, sizeof(said) - 1)] = '\0';
+    if (rc == 4)
+        fail("%s: the watch vouches for what the file does not show:\n%s", label, said);
+    else if (rc != 0)
+        fail("%s: the checked writer fails:\n%s", label, said);
+}
+
 /* Returns whether the kill left a log to recover. */
 static bool own_crash(int i, uint64_t seed)
 {
@@ -494,8 +567,10 @@ int main(int argc, char **argv)
     self = argv[0];
     if (argc >= 3 && !strncmp(argv[1], "--writer", 8))
         child_writer(argv[2], !strcmp(argv[1], "--writer-grow"));
+    if (argc >= 5 && !strcmp(argv[1], "--loop-checked"))
+        child_loop(argv[2], strtoull(argv[3], NULL, 10), false, atol(argv[4]));
     if (argc >= 4 && !strncmp(argv[1], "--loop", 6))
-        child_loop(argv[2], strtoull(argv[3], NULL, 10), !strcmp(argv[1], "--loop-mapped"));
+        child_loop(argv[2], strtoull(argv[3], NULL, 10), !strcmp(argv[1], "--loop-mapped"), 0);
     if (argc >= 3 && !strcmp(argv[1], "--read"))
         return child_read(argv[2]);
     if (argc >= 3 && !strcmp(argv[1], "--hole-writer"))
@@ -531,8 +606,11 @@ int main(int argc, char **argv)
         for (int v = 0; v < 4; v++)
             for (int first = 0; first < 4; first++)
                 changed_case(policies[p], variants[v], first & 1, first & 2);
-    for (int p = 0; p < 3; p++)
+    for (int p = 0; p < 3; p++) {
         hole_case(policies[p]);
+        for (uint64_t k = 0; k < 4; k++)
+            checked_case(policies[p], seed * 100 + k);
+    }
     fresh_root();
     int recovered = 0;
     for (int i = 0; i < kills && failures < 10; i++)
