@@ -22,9 +22,10 @@
  * right after a write that fills pages the file was grown over as a hole
  * and appends past them (pages the library had never mapped in, whose
  * first store would move the mtime): its log must be applied too. And
- * four lone writers for each policy that check, after each of 8000
- * operations, that the watch in their log vouches for no mtime or size
- * the file does not have (a kill there would keep the log aside).
+ * four lone writers for each policy (one of them storing through its own
+ * mapping too) that check, after each of 8000 operations, that the watch
+ * in their log vouches for no mtime or size the file does not have (a
+ * kill there would keep the log aside).
  * --lone-only 1 runs only those (forced pmem,
  * whose appends leave the mtime unwatched until a publication, lets some
  * of the changed files go unseen: README, Logs).
@@ -165,13 +166,17 @@ static bool watch_drifted(const char *path)
     ssize_t n = pread(lfd, head, sizeof(head), 0);
     close(lfd);
     const struct nvlog_watch *w = n == (ssize_t)sizeof(head) ? nvlog_watch_current(head) : NULL;
-    if (!w || !(w->flags & NVLOG_WATCH_MTIME))
+    if (!w)
         return false;
-    if (stx.stx_mtime.tv_sec == w->mtime_sec && stx.stx_mtime.tv_nsec == w->mtime_nsec &&
-        stx.stx_size == w->size)
+    bool size_off = (w->flags & NVLOG_WATCH_SIZE) && stx.stx_size != w->size;
+    bool mtime_off = (w->flags & NVLOG_WATCH_MTIME) && (stx.stx_mtime.tv_sec != w->mtime_sec ||
+                                                        stx.stx_mtime.tv_nsec != w->mtime_nsec);
+    if (!size_off && !mtime_off)
         return false;
-    fprintf(stderr, "the watch says mtime %lld.%09u size %llu, the file has %lld.%09u size %llu\n",
-            (long long)w->mtime_sec, w->mtime_nsec, (unsigned long long)w->size,
+    fprintf(stderr,
+            "the watch (flags %u) says mtime %lld.%09u size %llu, the file has %lld.%09u size "
+            "%llu\n",
+            w->flags, (long long)w->mtime_sec, w->mtime_nsec, (unsigned long long)w->size,
             (long long)stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec,
             (unsigned long long)stx.stx_size);
     return true;
@@ -502,17 +507,21 @@ static void hole_case(const char *policy)
 
 /* A lone writer that checks its log's watch after each of its operations
  * (child_loop): no kill needed to see a moment when one would make
- * recovery keep the log aside. */
-static void checked_case(const char *policy, uint64_t seed)
+ * recovery keep the log aside. One that maps the file itself leaves the
+ * watch its size only, which is checked then. */
+static void checked_case(const char *policy, uint64_t seed, bool mapped)
 {
     char path[400], err[400], label[96], out[256], seedarg[32], ops[16];
     snprintf(path, sizeof(path), "%s/w", root);
     snprintf(err, sizeof(err), "%s/stderr", work);
-    snprintf(label, sizeof(label), "%s, seed %llu", policy, (unsigned long long)seed);
+    snprintf(label, sizeof(label), "%s, seed %llu%s", policy, (unsigned long long)seed,
+             mapped ? ", its own mapping too" : "");
     snprintf(seedarg, sizeof(seedarg), "%llu", (unsigned long long)seed);
     snprintf(ops, sizeof(ops), "%d", CHECKED_OPS);
     fresh_root();
-    char *writer[] = {(char *)self, "--loop-checked", path, seedarg, ops, NULL};
+    char *writer[] = {(char *)self, mapped ? "--loop-checked-mapped" : "--loop-checked",
+                      path,         seedarg,
+                      ops,          NULL};
     int rc = run(writer, policy, out, sizeof(out), err);
     char said[1024];
     said[read_raw(err, said, sizeof(said) - 1)] = '\0';
@@ -567,8 +576,9 @@ int main(int argc, char **argv)
     self = argv[0];
     if (argc >= 3 && !strncmp(argv[1], "--writer", 8))
         child_writer(argv[2], !strcmp(argv[1], "--writer-grow"));
-    if (argc >= 5 && !strcmp(argv[1], "--loop-checked"))
-        child_loop(argv[2], strtoull(argv[3], NULL, 10), false, atol(argv[4]));
+    if (argc >= 5 && !strncmp(argv[1], "--loop-checked", 14))
+        child_loop(argv[2], strtoull(argv[3], NULL, 10), !strcmp(argv[1], "--loop-checked-mapped"),
+                   atol(argv[4]));
     if (argc >= 4 && !strncmp(argv[1], "--loop", 6))
         child_loop(argv[2], strtoull(argv[3], NULL, 10), !strcmp(argv[1], "--loop-mapped"), 0);
     if (argc >= 3 && !strcmp(argv[1], "--read"))
@@ -609,7 +619,7 @@ int main(int argc, char **argv)
     for (int p = 0; p < 3; p++) {
         hole_case(policies[p]);
         for (uint64_t k = 0; k < 4; k++)
-            checked_case(policies[p], seed * 100 + k);
+            checked_case(policies[p], seed * 100 + k, k == 3);
     }
     fresh_root();
     int recovered = 0;
