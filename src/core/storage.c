@@ -33,6 +33,12 @@
 #define AHEAD_STEP        ((uint64_t)1 << 20)
 #define AHEAD_PIECE       ((uint64_t)64 << 10)
 #define AHEAD_WRITER_STEP ((uint64_t)64 << 10)
+/* On a medium of huge pages a file grows by what its appends need, no
+ * more, up to this size: a trim inside a huge page splits it, so a small
+ * file grown ahead and trimmed at its durability point (a journal made and
+ * removed per transaction) would take a fresh huge page each time, cleared,
+ * rather than the one the last gave back whole. */
+#define HUGE_EXACT ((uint64_t)64 << 10)
 
 void nvstorage_init(struct nvstorage *s, long blksize)
 {
@@ -498,9 +504,11 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
     /* Only where faults allocate cheaply: under MAP_SYNC every allocating
      * fault commits the file system's journal, so DAX files keep growing
      * by large fallocate steps. Nor right after a trim (a step below the
-     * minimum): the next publication would give the window back. */
+     * minimum): the next publication would give the window back. Nor while
+     * a file on a medium of huge pages is small (HUGE_EXACT). */
     uint64_t step = grow_step(f);
-    if (append && end > f->real_size && f->store.regrow_from && step < PAGE)
+    if (append && end > f->real_size &&
+        ((f->store.regrow_from && step < PAGE) || (!f->store.small_pages && end <= HUGE_EXACT)))
         return grow_exactly(f, end);
     bool helped = append && end >= AHEAD_FROM && f->map.kind == PM_KIND_FORCED &&
                   step >= MIN_GROW_STEP && nvhelper_available();
