@@ -98,9 +98,9 @@ void nvshare_unlock_range(struct nvfile *f, uint64_t held);
  * NVSHARE_IN_PLACE_MAX bytes) and copies the new bytes from buf into one
  * of the process's saves in the block, which it returns for the caller to
  * write home from; NULL when every save is in use (the write then takes
- * the lock). Should
- * the process die before nvshare_end_in_place (which fences the stores
- * and lets go), the next process to take the range finishes the write. */
+ * the lock). Should the process die before nvshare_end_in_place (which
+ * fences the stores and lets go), the next process to take the range
+ * finishes the write. */
 #define NVSHARE_IN_PLACE_MAX ((uint64_t)16 << 10)
 struct nvshare_in_place {
     uint64_t stripes;
