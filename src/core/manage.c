@@ -192,6 +192,20 @@ void nvops_file_size_limited(void)
     }
 }
 
+/* Whether the library may open the file of kfd for reading, as it must to
+ * map it: a program may write a file it made with mode 0200, or hold a
+ * descriptor of a file whose mode changed since, that the library cannot
+ * open again. Asked only after an open of the library's failed. */
+static bool library_may_read(int kfd)
+{
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
+    int fd = sys_openat(AT_FDCWD, self, O_RDONLY | O_CLOEXEC, 0);
+    if (fd >= 0)
+        sys_close(fd);
+    return fd >= 0 || (fd != -EACCES && fd != -EPERM);
+}
+
 /* The canonical path of the file open as kfd: path itself when the kernel
  * walked it without a symlink, else read back from /proc. */
 static int path_of(int kfd, const char *path, bool canonical, char *canon, size_t n)
@@ -261,6 +275,12 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
     /* Served by another process, or no descriptor or mapping left for the
      * library's own (vm.max_map_count; the program's open succeeded: so
      * must the call). */
+    if (!f && (rc == -EACCES || rc == -EPERM) && !library_may_read(kfd)) {
+        nv_debug("%s: the library may not open it for itself; plain kernel IO", path);
+        nvstats_fallback(NVSTAT_FB_NO_ACCESS);
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
     if (!f && (rc == -EBUSY || rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM)) {
         nv_debug("%s is served by another process or no descriptor is left; plain kernel IO here",
                  path);
@@ -273,7 +293,15 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
     }
     if (!f)
         return rc;
-    if (kfd < FIRST_MANAGED_FD) {
+    /* A descriptor that may write a file the library may only read (made
+     * by this open with a mode that denies writing, append-only...): the
+     * kernel serves every descriptor of it, as it would a standard stream. */
+    bool no_write = (flags & O_ACCMODE) != O_RDONLY && !f->writable;
+    if (no_write) {
+        nv_debug("%s: the library may not open it for writing; plain kernel IO", path);
+        nvstats_fallback(NVSTAT_FB_NO_ACCESS);
+    }
+    if (kfd < FIRST_MANAGED_FD || no_write) {
         /* Recovered (by the acquire) and settled, then the kernel's. */
         nvkfd_add(kfd, st.st_dev, st.st_ino);
         hand_to_kernel(f);

@@ -41,6 +41,7 @@ enum nvstat_fallback {
     NVSTAT_FB_FORK,           /* shared with a forked child */
     NVSTAT_FB_FSIZE_LIMIT,    /* a file size limit (RLIMIT_FSIZE) */
     NVSTAT_FB_TOO_LARGE,      /* larger than the library maps */
+    NVSTAT_FB_NO_ACCESS,      /* the library may not open it as the program did */
     NVSTAT_FALLBACKS
 };
 

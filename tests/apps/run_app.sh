@@ -21,6 +21,10 @@
 # NVMMIO_APPS_KEEP=1 keeps the directories (and says where) for a look;
 # NVMMIO_APPS_TIMEOUT (seconds, default 120) bounds each side's run, so a
 # hang shows as exit status 124 with its output rather than a killed test.
+# NVMMIO_APPS_USER=UID runs both sides as that user (through setpriv), the
+# way an ordinary user runs them: such a user meets files it made but may
+# not open again (git makes its objects with mode 0444). Skipped (77)
+# unless run as root with setpriv.
 # Exit 2 for usage errors, 77 when LIB cannot be preloaded into arbitrary
 # programs (a ThreadSanitizer build).
 set -u
@@ -92,6 +96,16 @@ if [ "$lib" != none ]; then
     asan=$(runtime_of "$lib" asan)
 fi
 
+as_user=()
+run_user=${NVMMIO_APPS_USER:-}
+if [ -n "$run_user" ]; then
+    if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+        echo "app $name: skipped: running it as user $run_user needs root and setpriv"
+        exit 77
+    fi
+    as_user=(setpriv --reuid="$run_user" --regid="$run_user" --clear-groups)
+fi
+
 T=$(mktemp -d /dev/shm/nvmmio-app.XXXXXX) || exit 2
 if [ -n "${NVMMIO_APPS_KEEP:-}" ]; then
     echo "app $name: keeping $T" >&2
@@ -101,6 +115,20 @@ fi
 A=$T/a
 B=$T/b
 mkdir "$A" "$B" "$T/a.scratch" "$T/b.scratch" || exit 2
+if [ -n "$run_user" ]; then
+    # The user must reach the library and the scenarios: copies in the
+    # work directory, which anyone may read.
+    chmod 755 "$T"
+    mkdir "$T/bin" && cp -r "$APPS" "$T/bin/apps" || exit 2
+    APPS=$T/bin/apps
+    if [ -n "$preload" ]; then
+        cp "$lib" "$T/bin/" || exit 2
+        lib=$T/bin/$(basename "$lib")
+        preload=$lib
+    fi
+    chmod -R a+rX "$T/bin"
+    chown "$run_user" "$A" "$B" "$T/a.scratch" "$T/b.scratch" || exit 2
+fi
 
 if [ -n "$asan" ]; then
     # The ASan runtime must come first; real programs leak by design. Only
@@ -150,9 +178,9 @@ run_side() {
     local side=$1 dir=$2
     shift 2
     env_for "$dir" "$T/$side.scratch"
-    mkdir -p "$dir/home" "$dir/tmp"
+    "${as_user[@]}" mkdir -p "$dir/home" "$dir/tmp"
     # inputs: always without the library
-    if ! (cd "$dir" && env -i "${scen_env[@]}" bash -c '. "$APPS/scenarios.sh" && setup_'"$name") \
+    if ! (cd "$dir" && "${as_user[@]}" env -i "${scen_env[@]}" bash -c '. "$APPS/scenarios.sh" && setup_'"$name") \
         >"$T/$side.setup" 2>&1; then
         echo "app $name: setup failed on side $side:" >&2
         cat "$T/$side.setup" >&2
@@ -161,7 +189,7 @@ run_side() {
     local t0 t1
     t0=$(now_us)
     (cd "$dir" && timeout -k 10 "$side_timeout" \
-        env -i "${scen_env[@]}" "$@" bash -c '. "$APPS/scenarios.sh" && run_'"$name") \
+        "${as_user[@]}" env -i "${scen_env[@]}" "$@" bash -c '. "$APPS/scenarios.sh" && run_'"$name") \
         >"$T/$side.out" 2>"$T/$side.err"
     local rc=$?
     echo $rc >"$T/$side.rc"
@@ -198,7 +226,8 @@ hashes_via_lib() {
     (cd "$1" && find . -path ./.nvmmio -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z) |
         while IFS= read -r -d '' p; do
             local sum
-            sum=$(cd "$1" && env -i "${scen_env[@]}" "${lib_env[@]}" cat -- "$p" | sha256sum)
+            sum=$(cd "$1" && "${as_user[@]}" env -i "${scen_env[@]}" "${lib_env[@]}" cat -- "$p" |
+                sha256sum)
             echo "${sum%% *}  $p"
         done
 }

@@ -9,6 +9,9 @@ be compared.
   fsops.py crash FILE TEXT   write TEXT at 0 and die by SIGKILL before any
                              durability point
   fsops.py cat FILE          print the file's bytes
+  fsops.py made DIR          files made in DIR with modes that deny their
+                             maker what its descriptor may do, written
+                             through that descriptor
 """
 import errno
 import os
@@ -49,6 +52,41 @@ def probe(paths):
         print(name, "exists", os.path.lexists(p))
 
 
+def made(d):
+    """Each step's result: the kernel lets a descriptor do what its open
+    allowed, whatever the file's mode became."""
+    def step(label, f, *args):
+        print(label, result(f, *args))
+
+    ro = os.path.join(d, "made0444")
+    fd = os.open(ro, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)
+    step("0444: write", os.write, fd, b"hello")
+    step("0444: fsync", os.fsync, fd)
+    step("0444: pread", os.pread, fd, 16, 0)
+    step("0444: close", os.close, fd)
+    step("0444: open rdwr again", os.open, ro, os.O_RDWR)
+    step("0444: read", read_all, ro)
+    wo = os.path.join(d, "made0200")
+    fd = os.open(wo, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o200)
+    step("0200: write", os.write, fd, b"hello")
+    step("0200: close", os.close, fd)
+    fd = os.open(wo, os.O_WRONLY | os.O_APPEND)
+    step("0200: append", os.write, fd, b" world")
+    step("0200: fsync", os.fsync, fd)
+    step("0200: close", os.close, fd)
+    step("0200: read", read_all, wo)
+    ch = os.path.join(d, "chmodded")
+    fd = os.open(ch, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    step("chmod: write", os.write, fd, b"abc")
+    step("chmod: fchmod 0444", os.fchmod, fd, 0o444)
+    rd = os.open(ch, os.O_RDONLY)
+    step("chmod: write after", os.write, fd, b"def")
+    step("chmod: read by the second", os.pread, rd, 16, 0)
+    os.close(rd)
+    step("chmod: close", os.close, fd)
+    step("chmod: read", read_all, ch)
+
+
 def write(path, text, crash):
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     os.write(fd, text.encode())
@@ -64,6 +102,8 @@ def main():
         probe(args)
     elif cmd in ("write", "crash"):
         write(args[0], args[1], cmd == "crash")
+    elif cmd == "made":
+        made(args[0])
     elif cmd == "cat":
         sys.stdout.write(read_all(args[0]).decode(errors="replace"))
     else:

@@ -6,7 +6,8 @@
 # setpriv): root uses the library under the root first, then the user
 #  - gets from open, creat and truncate exactly what the kernel gives it
 #    (the same calls without the library, on a twin set of files), and a
-#    failed call leaves no file behind;
+#    failed call leaves no file behind; so does a file it made with a mode
+#    that denies it what its descriptor may do (git's objects are 0444);
 #  - can neither read nor change root's log, lock file or data, and its own
 #    logs are its own, mode 0600;
 #  - recovers its own file after SIGKILL, and root recovers it as well (the
@@ -87,6 +88,12 @@ check "no warning from the library" is "$(cat "$T/lib.err")" ""
 for f in r600 r640 r644 r666 u644 u444 new; do
     check "$f: the same bytes as under the kernel" cmp -s "$R/lib/$f" "$R/plain/$f"
 done
+mkdir -m 1777 "$R/lib/made" "$R/plain/made"
+lib_user $ops made "$R/lib/made" >"$T/lib.made" 2>"$T/lib.made.err"
+user $ops made "$R/plain/made" >"$T/plain.made"
+check "files made with modes that deny their maker: the kernel's results" \
+    diff -u --label kernel --label library "$T/plain.made" "$T/lib.made"
+check "and no warning" is "$(cat "$T/lib.made.err")" ""
 check "the user's lock file is the user's, mode 0600" \
     is "$(owner_mode "$R/.nvmmio/owners.$U")" "nobody 600"
 
