@@ -23,6 +23,8 @@
 #include "core/ops_internal.h"
 #include "core/filetable.h"
 #include "core/owner.h"
+#include "core/share.h"
+#include "log/log.h"
 #include "os/keptfds.h"
 #include "os/sys.h"
 #include "pmem/persist.h"
@@ -190,6 +192,25 @@ void nvops_file_size_limited(void)
         nvstats_fallback_fd(fd, NVSTAT_FB_FSIZE_LIMIT);
         nvops_to_kernel(fd, "is open when a file size limit is set");
     }
+}
+
+void nvops_user_changing(uid_t euid)
+{
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++) {
+        struct nvofd *o = nvfd_begin(fd);
+        if (!o)
+            continue;
+        bool other = o->file->uid != euid;
+        nvofd_end(o);
+        if (!other)
+            continue;
+        nvstats_fallback_fd(fd, NVSTAT_FB_OTHER_USER);
+        nvops_to_kernel(fd, "belongs to another user than the one the process becomes");
+    }
+    /* Made as root: the new user could not rename or remove them. */
+    nvlog_spares_drop();
+    nvshare_spares_drop();
 }
 
 /* Whether the library may open the file of kfd for reading, as it must to

@@ -470,6 +470,24 @@ int nvfile_attach_log(struct nvfile *f)
     return rc;
 }
 
+/* The log of a settled file that the process may no longer remove: it
+ * made the log as root and gave root up since, and the log directory is
+ * sticky. The log stays with no record and the file's size watched, so a
+ * recovery (the owner's next open) applies nothing and removes it, even
+ * after others have changed the file (see nvlog_recover). */
+static int leave_log(struct nvfile *f)
+{
+    struct nvlog *log = &f->journal.log;
+    uint64_t epoch = log->state.committed_epoch;
+    int rc = nvlog_commit(log, epoch, epoch, f->committed_size, true);
+    if (rc == 0)
+        rc = nvlog_watch_record(log, f->fd, NVLOG_MTIME_NEVER, &f->real_size);
+    nvlog_close(log);
+    nv_debug("%s/%s: left for the file's owner to remove (%s)", f->log_dir, f->log_name,
+             rc < 0 ? strerror(-rc) : "no record");
+    return rc < 0 ? rc : 0;
+}
+
 int nvfile_remove_log(struct nvfile *f)
 {
     if (!nvlog_exists(&f->journal.log))
@@ -479,7 +497,8 @@ int nvfile_remove_log(struct nvfile *f)
         nvlog_close(&f->journal.log);
         return dirfd;
     }
-    return nvlog_remove(&f->journal.log, dirfd, f->log_name);
+    int rc = nvlog_remove(&f->journal.log, dirfd, f->log_name);
+    return rc == -EPERM || rc == -EACCES ? leave_log(f) : rc;
 }
 
 void nvfile_pin(struct nvfile *f)

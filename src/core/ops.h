@@ -54,6 +54,11 @@ void nvops_to_kernel(int fd, const char *why);
  * there too. */
 void nvops_file_size_limited(void);
 
+/* The process's effective user becomes euid (not root): every managed
+ * file of another user goes to the kernel, settled first, and the spare
+ * logs and share blocks made so far go. */
+void nvops_user_changing(uid_t euid);
+
 /* fd became 0, 1 or 2 (dup2 onto a standard stream): the file it refers
  * to is handed to the kernel (stdio's own calls cannot be intercepted). */
 void nvops_standard_stream(int fd);

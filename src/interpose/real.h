@@ -52,7 +52,8 @@
     X(fopen) X(fopen64) X(fdopen)                                                                  \
     X(execve) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)                     \
     X(fork) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
-    X(mkostemps) X(mkostemps64) X(sigaction)
+    X(mkostemps) X(mkostemps64) X(sigaction)                                                       \
+    X(setuid) X(seteuid) X(setreuid) X(setresuid)
 /* clang-format on */
 
 /* The stat entry points of binaries built against glibc before 2.33 (and

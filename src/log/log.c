@@ -600,8 +600,10 @@ int nvlog_remove(struct nvlog *log, int dirfd, const char *name)
 {
     if (keep_spare(log, dirfd, name) == 0)
         return 0;
-    nvlog_close(log);
     int rc = sys_unlinkat(dirfd, name, 0);
+    if (rc == -EPERM || rc == -EACCES)
+        return rc;
+    nvlog_close(log);
     return rc == -ENOENT ? 0 : rc;
 }
 

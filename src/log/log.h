@@ -113,7 +113,8 @@ void nvlog_close(struct nvlog *log);
 /* Detaches the log and removes its name `name` from dirfd: from then on the
  * data file has no log. The process may keep the file, mapped, under
  * another name to make its next new log from (see log.c, spare logs).
- * Returns 0 or a negative errno. */
+ * Returns 0 or a negative errno; with -EPERM or -EACCES (the process may
+ * no longer remove it) the log stays attached. */
 int nvlog_remove(struct nvlog *log, int dirfd, const char *name);
 
 /* Removes the spare logs this process keeps: at its normal exit and exec. */

@@ -9,14 +9,23 @@ be compared.
   fsops.py crash FILE TEXT   write TEXT at 0 and die by SIGKILL before any
                              durability point
   fsops.py cat FILE          print the file's bytes
+  fsops.py dropuser HOW FILE [OWN]
+                             as root, open FILE and write to it, give root
+                             up for user 65534 (HOW: libc, or raw for the
+                             system calls alone) and write, fsync and close
+                             it; with OWN, write OWN (a file of the user's)
+                             and die by SIGKILL instead of the fsync
   fsops.py made DIR          files made in DIR with modes that deny their
                              maker what its descriptor may do, written
                              through that descriptor
 """
+import ctypes
 import errno
 import os
 import signal
 import sys
+
+USER = 65534
 
 
 def result(f, *args):
@@ -87,6 +96,30 @@ def made(d):
     step("chmod: read", read_all, ch)
 
 
+def dropuser(how, path, own):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(fd, b"root part;")
+    if how == "raw":
+        # this thread alone, as the kernel's calls do: the library's
+        # wrappers and the C library's broadcast to every thread are passed by
+        libc = ctypes.CDLL(None, use_errno=True)
+        SYS_setresgid, SYS_setresuid = 119, 117
+        if libc.syscall(SYS_setresgid, USER, USER, USER) or libc.syscall(SYS_setresuid, USER, USER, USER):
+            sys.exit("setresuid: " + os.strerror(ctypes.get_errno()))
+    else:
+        os.setresgid(USER, USER, USER)
+        os.setresuid(USER, USER, USER)
+    print("write", result(os.write, fd, b"user part;"))
+    if own:
+        ofd = os.open(own, os.O_RDWR | os.O_CREAT, 0o644)
+        os.write(ofd, b"own committed")
+        os.fsync(ofd)
+        os.pwrite(ofd, b"OWN", 0)
+        os.kill(os.getpid(), signal.SIGKILL)
+    print("fsync", result(os.fsync, fd))
+    print("close", result(os.close, fd))
+
+
 def write(path, text, crash):
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     os.write(fd, text.encode())
@@ -102,6 +135,8 @@ def main():
         probe(args)
     elif cmd in ("write", "crash"):
         write(args[0], args[1], cmd == "crash")
+    elif cmd == "dropuser":
+        dropuser(args[0], args[1], args[2] if len(args) > 2 else None)
     elif cmd == "made":
         made(args[0])
     elif cmd == "cat":

@@ -12,6 +12,10 @@
 #    logs are its own, mode 0600;
 #  - recovers its own file after SIGKILL, and root recovers it as well (the
 #    log root makes for the user's file is the user's);
+#  - a process that opened root's file as root and then became the user
+#    (through the C library, or the bare system calls) gets the kernel's
+#    results, leaves no log that would hold or cut the file later, and its
+#    own files recover after a SIGKILL;
 #  - passes the differential tester under the shared root and a SIGKILL
 #    loop of its own.
 # Everything lives in a fresh directory under /dev/shm, removed at the end.
@@ -119,6 +123,30 @@ check "root recovers the user's file" is "$(lib_root $ops cat "$R/ucrash")" "use
 lib_root $ops crash "$R/ucrash" "ROOT IN USER FILE" 2>/dev/null
 check "a log root makes for the user's file is the user's" is "$(owner_mode "$ulog")" "nobody 600"
 check "the user recovers from it" is "$(lib_user $ops cat "$R/ucrash")" "user committed"
+
+echo "== a process that gives root up"
+# It opened and wrote its file as root; the user it becomes may neither
+# remove the log made as root nor make one the owner accepts.
+for how in libc raw; do
+    [ $how = libc ] || [ "$(uname -m)" = x86_64 ] || continue
+    mkdir -m 1777 "$R/drop-$how" "$R/drop-$how-plain"
+    lib_root $ops dropuser $how "$R/drop-$how/f" >"$T/drop.lib" 2>"$T/drop.err"
+    python3 "$T/bin/fsops.py" dropuser $how "$R/drop-$how-plain/f" >"$T/drop.plain"
+    check "$how: every call as the kernel answers it" \
+        diff -u --label kernel --label library "$T/drop.plain" "$T/drop.lib"
+    check "$how: the bytes" is "$(cat "$R/drop-$how/f")" "root part;user part;"
+    check "$how: no warning" is "$(cat "$T/drop.err")" ""
+    printf 'appended' >>"$R/drop-$how/f"
+    check "$how: root's next open reads what another program appended since" \
+        is "$(lib_root $ops cat "$R/drop-$how/f")" "root part;user part;appended"
+    check "$how: and leaves no log" is "$(ls "$R/.nvmmio" | grep -c '\.log$')" 0
+done
+mkdir -m 1777 "$R/dropkill"
+lib_root $ops dropuser libc "$R/dropkill/f" "$R/dropkill/own" >/dev/null 2>&1
+check "killed after giving root up: root's file reads as the kernel left it" \
+    is "$(lib_root $ops cat "$R/dropkill/f")" "root part;user part;"
+check "the user's own file recovers" is "$(lib_user $ops cat "$R/dropkill/own")" "own committed"
+check "and no log is left" is "$(ls "$R/.nvmmio" | grep -c '\.log$')" 0
 
 echo "== a failed open leaves nothing behind"
 rm -f "$R/.nvmmio/owners.$U"
