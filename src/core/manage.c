@@ -227,6 +227,16 @@ static bool library_may_read(int kfd)
     return fd >= 0 || (fd != -EACCES && fd != -EPERM);
 }
 
+/* Whether the process may serve other users' files: root, with what it
+ * takes to give their logs and lock files to their owners (CAP_CHOWN),
+ * open those (CAP_DAC_OVERRIDE) and remove them from a sticky directory
+ * (CAP_FOWNER). A root without them (a service with a bounded set) is an
+ * ordinary user here. Asked at each open of another user's file. */
+static bool serves_every_user(uid_t me)
+{
+    return me == 0 && sys_capable(1u << CAP_CHOWN | 1u << CAP_DAC_OVERRIDE | 1u << CAP_FOWNER);
+}
+
 /* The canonical path of the file open as kfd: path itself when the kernel
  * walked it without a symlink, else read back from /proc. */
 static int path_of(int kfd, const char *path, bool canonical, char *canon, size_t n)
@@ -259,7 +269,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
     /* Another user's file goes to the kernel, which says what this process
      * may do with it: its log and lock file are its owner's (or root's). */
     uid_t me = sys_geteuid();
-    if (me != 0 && st.st_uid != me) {
+    if (st.st_uid != me && !serves_every_user(me)) {
         nv_debug("%s belongs to user %u; plain kernel IO", path, (unsigned)st.st_uid);
         nvstats_fallback(NVSTAT_FB_OTHER_USER);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -267,6 +268,15 @@ static inline int sys_fchmod(int fd, mode_t mode)
 static inline uid_t sys_geteuid(void)
 {
     return (uid_t)sys_call6(SYS_geteuid, 0, 0, 0, 0, 0, 0);
+}
+/* Whether the process holds every capability of `mask` (bits 1 << CAP_...,
+ * of the first 32) in its effective set. */
+static inline bool sys_capable(uint32_t mask)
+{
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    return sys_call6(SYS_capget, (long)&header, (long)data, 0, 0, 0, 0) == 0 &&
+           (data[0].effective & mask) == mask;
 }
 /* Opens the directory `path` without following a symbolic link in its last
  * component. With create_mode non-zero a missing directory is made with

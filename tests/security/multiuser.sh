@@ -12,6 +12,8 @@
 #    logs are its own, mode 0600;
 #  - recovers its own file after SIGKILL, and root recovers it as well (the
 #    log root makes for the user's file is the user's);
+#  - root without CAP_CHOWN, CAP_FOWNER and CAP_DAC_OVERRIDE (a service's
+#    bounded set) gets the kernel's results on the user's files;
 #  - a process that opened root's file as root and then became the user
 #    (through the C library, or the bare system calls) gets the kernel's
 #    results, leaves no log that would hold or cut the file later, and its
@@ -147,6 +149,24 @@ check "killed after giving root up: root's file reads as the kernel left it" \
     is "$(lib_root $ops cat "$R/dropkill/f")" "root part;user part;"
 check "the user's own file recovers" is "$(lib_user $ops cat "$R/dropkill/own")" "own committed"
 check "and no log is left" is "$(ls "$R/.nvmmio" | grep -c '\.log$')" 0
+
+echo "== root without the capabilities to act for other users"
+# A service's bounded set: root may not give a log to the file's owner.
+capless() { setpriv --bounding-set=-chown,-fowner,-dac_override,-dac_read_search "$@"; }
+for side in lib plain; do
+    mkdir -m 1777 "$R/cap-$side"
+    user sh -c "printf 'user file\n' >'$R/cap-$side/u666' && chmod 666 '$R/cap-$side/u666'"
+    user sh -c "printf 'user file\n' >'$R/cap-$side/u644'"
+done
+capless env LD_PRELOAD="$preload" NVMMIO_PATH="$R" $ops probe \
+    "$R/cap-lib/u666" "$R/cap-lib/u644" "$R/cap-lib/new" >"$T/cap.lib" 2>"$T/cap.err"
+capless $ops probe "$R/cap-plain/u666" "$R/cap-plain/u644" "$R/cap-plain/new" >"$T/cap.plain"
+check "each call gives what the kernel gives" \
+    diff -u --label kernel --label library "$T/cap.plain" "$T/cap.lib"
+check "no warning" is "$(cat "$T/cap.err")" ""
+for f in u666 u644 new; do
+    check "$f: the same bytes as under the kernel" cmp -s "$R/cap-lib/$f" "$R/cap-plain/$f"
+done
 
 echo "== a failed open leaves nothing behind"
 rm -f "$R/.nvmmio/owners.$U"
