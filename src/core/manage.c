@@ -9,7 +9,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -227,14 +229,50 @@ static bool library_may_read(int kfd)
     return fd >= 0 || (fd != -EACCES && fd != -EPERM);
 }
 
-/* Whether the process may serve other users' files: root, with what it
- * takes to give their logs and lock files to their owners (CAP_CHOWN),
- * open those (CAP_DAC_OVERRIDE) and remove them from a sticky directory
- * (CAP_FOWNER). A root without them (a service with a bounded set) is an
- * ordinary user here. Asked at each open of another user's file. */
-static bool serves_every_user(uid_t me)
+/* The overflow user when the process lives in a user namespace of its own
+ * (a rootless container): a file whose owner the namespace does not map
+ * shows as that user, to whom nothing can be given, and a mapped user of
+ * that number cannot be told from it. -1 in the first namespace, which
+ * maps every user. Read once. */
+static uid_t unmapped_owner = (uid_t)-1;
+static pthread_once_t unmapped_once = PTHREAD_ONCE_INIT;
+
+static void read_unmapped_owner(void)
 {
-    return me == 0 && sys_capable(1u << CAP_CHOWN | 1u << CAP_DAC_OVERRIDE | 1u << CAP_FOWNER);
+    char map[64], overflow[16];
+    unsigned long first, lower, count;
+    if (!sys_read_small("/proc/self/uid_map", map, sizeof(map)) ||
+        (sscanf(map, "%lu %lu %lu", &first, &lower, &count) == 3 && first == 0 && lower == 0 &&
+         count == 4294967295ul))
+        return;
+    if (sys_read_small("/proc/sys/kernel/overflowuid", overflow, sizeof(overflow)))
+        unmapped_owner = (uid_t)strtoul(overflow, NULL, 10);
+}
+
+/* Whether the log directory exists and belongs to a user the process's user
+ * namespace does not map (root's shared one, seen from a rootless
+ * container): whose it is cannot be told, so it cannot be trusted, and the
+ * kernel serves the files under it. */
+static bool log_dir_unmapped(const char *log_dir)
+{
+    pthread_once(&unmapped_once, read_unmapped_owner);
+    struct statx stx;
+    return unmapped_owner != (uid_t)-1 &&
+           sys_statx(AT_FDCWD, log_dir, AT_SYMLINK_NOFOLLOW, STATX_UID, &stx) == 0 &&
+           stx.stx_uid == unmapped_owner;
+}
+
+/* Whether the process may serve the files of `owner`, another user's:
+ * root, with what it takes to give their logs and lock files to their
+ * owner (CAP_CHOWN), open those (CAP_DAC_OVERRIDE) and remove them from a
+ * sticky directory (CAP_FOWNER), for an owner its namespace maps. A root
+ * without them (a service with a bounded set) is an ordinary user here.
+ * Asked at each open of another user's file. */
+static bool serves_user(uid_t me, uid_t owner)
+{
+    pthread_once(&unmapped_once, read_unmapped_owner);
+    return me == 0 && owner != unmapped_owner &&
+           sys_capable(1u << CAP_CHOWN | 1u << CAP_DAC_OVERRIDE | 1u << CAP_FOWNER);
 }
 
 /* The canonical path of the file open as kfd: path itself when the kernel
@@ -269,9 +307,16 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
     /* Another user's file goes to the kernel, which says what this process
      * may do with it: its log and lock file are its owner's (or root's). */
     uid_t me = sys_geteuid();
-    if (st.st_uid != me && !serves_every_user(me)) {
+    if (st.st_uid != me && !serves_user(me, st.st_uid)) {
         nv_debug("%s belongs to user %u; plain kernel IO", path, (unsigned)st.st_uid);
         nvstats_fallback(NVSTAT_FB_OTHER_USER);
+        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    }
+    if (log_dir_unmapped(log_dir)) {
+        nv_debug("%s: its log directory's owner is not mapped in this user namespace; plain "
+                 "kernel IO",
+                 path);
+        nvstats_fallback(NVSTAT_FB_UNMAPPED_LOG_DIR);
         return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
     }
 

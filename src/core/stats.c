@@ -57,11 +57,16 @@ static bool moves_bytes(int kind)
 }
 
 static const char *const fallback_names[NVSTAT_FALLBACKS] = {
-    [NVSTAT_FB_OTHER_USER] = "other_user",         [NVSTAT_FB_OTHER_PROCESS] = "other_process",
-    [NVSTAT_FB_THROUGH_KERNEL] = "through_kernel", [NVSTAT_FB_NO_DESCRIPTOR] = "no_descriptor",
-    [NVSTAT_FB_STD_STREAM] = "std_stream",         [NVSTAT_FB_FORK] = "fork",
-    [NVSTAT_FB_FSIZE_LIMIT] = "fsize_limit",       [NVSTAT_FB_TOO_LARGE] = "too_large",
+    [NVSTAT_FB_OTHER_USER] = "other_user",
+    [NVSTAT_FB_OTHER_PROCESS] = "other_process",
+    [NVSTAT_FB_THROUGH_KERNEL] = "through_kernel",
+    [NVSTAT_FB_NO_DESCRIPTOR] = "no_descriptor",
+    [NVSTAT_FB_STD_STREAM] = "std_stream",
+    [NVSTAT_FB_FORK] = "fork",
+    [NVSTAT_FB_FSIZE_LIMIT] = "fsize_limit",
+    [NVSTAT_FB_TOO_LARGE] = "too_large",
     [NVSTAT_FB_NO_ACCESS] = "no_access",
+    [NVSTAT_FB_UNMAPPED_LOG_DIR] = "unmapped_log_dir",
 };
 
 void nvstats_configure(void)

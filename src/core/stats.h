@@ -33,15 +33,16 @@ enum nvstat_kind {
 
 /* Why a descriptor of a file under a root is served by the kernel. */
 enum nvstat_fallback {
-    NVSTAT_FB_OTHER_USER,     /* the file is another user's */
-    NVSTAT_FB_OTHER_PROCESS,  /* another process serves it */
-    NVSTAT_FB_THROUGH_KERNEL, /* this process has it open through the kernel */
-    NVSTAT_FB_NO_DESCRIPTOR,  /* no descriptor left for the library's own */
-    NVSTAT_FB_STD_STREAM,     /* it became descriptor 0, 1 or 2 */
-    NVSTAT_FB_FORK,           /* shared with a forked child */
-    NVSTAT_FB_FSIZE_LIMIT,    /* a file size limit (RLIMIT_FSIZE) */
-    NVSTAT_FB_TOO_LARGE,      /* larger than the library maps */
-    NVSTAT_FB_NO_ACCESS,      /* the library may not open it as the program did */
+    NVSTAT_FB_OTHER_USER,       /* the file is another user's */
+    NVSTAT_FB_OTHER_PROCESS,    /* another process serves it */
+    NVSTAT_FB_THROUGH_KERNEL,   /* this process has it open through the kernel */
+    NVSTAT_FB_NO_DESCRIPTOR,    /* no descriptor left for the library's own */
+    NVSTAT_FB_STD_STREAM,       /* it became descriptor 0, 1 or 2 */
+    NVSTAT_FB_FORK,             /* shared with a forked child */
+    NVSTAT_FB_FSIZE_LIMIT,      /* a file size limit (RLIMIT_FSIZE) */
+    NVSTAT_FB_TOO_LARGE,        /* larger than the library maps */
+    NVSTAT_FB_NO_ACCESS,        /* the library may not open it as the program did */
+    NVSTAT_FB_UNMAPPED_LOG_DIR, /* its log directory's owner is unmapped here */
     NVSTAT_FALLBACKS
 };
 

@@ -157,17 +157,6 @@ static bool boot_id(uint8_t id[16])
     return boot_id_known;
 }
 
-/* Reads a small file whole into buf (NUL-ended); false when it cannot. */
-static bool read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-    long n = fd < 0 ? -1 : sys_pread(fd, buf, cap - 1, 0);
-    if (fd >= 0)
-        sys_close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    return n > 0;
-}
-
 /* Whether the line of /proc/self/mountinfo in line[0, n) is the mount of
  * device `dev` with huge pages (its super options, after " - TYPE SOURCE "). */
 static int mount_line_huge(char *line, size_t n, const char *dev)
@@ -187,7 +176,7 @@ static int mount_line_huge(char *line, size_t n, const char *dev)
 static bool huge_tmpfs(dev_t dev)
 {
     char buf[4096], id[32];
-    if (read_small("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf, sizeof(buf))) {
+    if (sys_read_small("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf, sizeof(buf))) {
         if (strstr(buf, "[force]"))
             return true;
         if (strstr(buf, "[deny]"))

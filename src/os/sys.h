@@ -269,6 +269,16 @@ static inline uid_t sys_geteuid(void)
 {
     return (uid_t)sys_call6(SYS_geteuid, 0, 0, 0, 0, 0, 0);
 }
+/* Reads a small file whole into buf (NUL-ended); false when it cannot. */
+static inline bool sys_read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    long n = fd < 0 ? -1 : sys_pread(fd, buf, cap - 1, 0);
+    if (fd >= 0)
+        sys_close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return n > 0;
+}
 /* Whether the process holds every capability of `mask` (bits 1 << CAP_...,
  * of the first 32) in its effective set. */
 static inline bool sys_capable(uint32_t mask)

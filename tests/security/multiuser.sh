@@ -13,7 +13,8 @@
 #  - recovers its own file after SIGKILL, and root recovers it as well (the
 #    log root makes for the user's file is the user's);
 #  - root without CAP_CHOWN, CAP_FOWNER and CAP_DAC_OVERRIDE (a service's
-#    bounded set) gets the kernel's results on the user's files;
+#    bounded set) gets the kernel's results on the user's files, and so
+#    does root inside the user's own user namespace on root's files;
 #  - a process that opened root's file as root and then became the user
 #    (through the C library, or the bare system calls) gets the kernel's
 #    results, leaves no log that would hold or cut the file later, and its
@@ -167,6 +168,27 @@ check "no warning" is "$(cat "$T/cap.err")" ""
 for f in u666 u644 new; do
     check "$f: the same bytes as under the kernel" cmp -s "$R/cap-lib/$f" "$R/cap-plain/$f"
 done
+
+echo "== the user's own user namespace (a rootless container)"
+# Root inside, with every capability there; root's files outside show as
+# the overflow user, to whom nothing can be given.
+if user unshare -r true 2>/dev/null; then
+    for side in lib plain; do
+        mkdir -m 1777 "$R/ns-$side"
+        printf 'root file\n' >"$R/ns-$side/r666" && chmod 666 "$R/ns-$side/r666"
+    done
+    user unshare -r env LD_PRELOAD="$preload" NVMMIO_PATH="$R" $ops probe \
+        "$R/ns-lib/r666" "$R/ns-lib/new" >"$T/ns.lib" 2>"$T/ns.err"
+    user unshare -r $ops probe "$R/ns-plain/r666" "$R/ns-plain/new" >"$T/ns.plain"
+    check "each call gives what the kernel gives" \
+        diff -u --label kernel --label library "$T/ns.plain" "$T/ns.lib"
+    check "no warning" is "$(cat "$T/ns.err")" ""
+    for f in r666 new; do
+        check "$f: the same bytes as under the kernel" cmp -s "$R/ns-lib/$f" "$R/ns-plain/$f"
+    done
+else
+    echo "skipped: this machine gives users no user namespace (unshare -r)"
+fi
 
 echo "== a failed open leaves nothing behind"
 rm -f "$R/.nvmmio/owners.$U"
