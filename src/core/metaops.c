@@ -31,6 +31,7 @@ bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks, bool ma
     if (!f)
         return false;
     nvfile_take_in(f);
+    nvfile_take_in_size(f, (uint64_t)*size);
     bool again = may_publish && nvfile_stale(f);
     if (again) {
         publish_locked(f);

@@ -78,12 +78,18 @@ static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
     if (n > MAX_RW_COUNT)
         n = MAX_RW_COUNT;
     struct nvfile *f = o->file;
-    int held = nvfile_lock_shared(f);
-    /* As the kernel: a NULL buffer fails only when there are bytes to copy. */
-    ssize_t got = !buf && n && off < f->size ? -EFAULT : (ssize_t)nvfile_read(f, buf, n, off);
-    nvstats_count_shared(&f->stats, NVSTAT_READ, got > 0 ? (uint64_t)got : 0);
-    nvfile_unlock_shared(f, held);
-    return got;
+    ssize_t got;
+    /* A read that meets the end looks once whether another program
+     * appended since (nvfile_take_in_size). */
+    for (bool looked = false;; looked = true) {
+        int held = nvfile_lock_shared(f);
+        /* As the kernel: a NULL buffer fails only when there are bytes to copy. */
+        got = !buf && n && off < f->size ? -EFAULT : (ssize_t)nvfile_read(f, buf, n, off);
+        nvstats_count_shared(&f->stats, NVSTAT_READ, got > 0 ? (uint64_t)got : 0);
+        nvfile_unlock_shared(f, held);
+        if (looked || got < 0 || (size_t)got == n || !nvfile_take_in_size(f, UINT64_MAX))
+            return got;
+    }
 }
 
 ssize_t nvops_read(struct nvofd *o, void *buf, size_t n)

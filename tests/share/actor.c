@@ -82,7 +82,44 @@ static void do_write(int fd, bool append, long long off, size_t len, uint64_t ke
         reply("err %d write", errno);
 }
 
-/* view: the reply line, then the bytes. */
+/* Reads fd until a read gives 0: with read() from the offset when from is
+ * negative, else with pread() from `from` on (as a reader polling the end:
+ * no fstat first). The bytes in *out (the caller frees them), their count
+ * in *len; -1 with errno on an error. */
+static int read_to_end(int fd, long long from, uint8_t **out, size_t *len)
+{
+    size_t cap = 65536, got = 0;
+    uint8_t *buf = xcalloc(1, cap);
+    for (;;) {
+        if (got == cap && !(buf = realloc(buf, cap *= 2)))
+            _exit(3);
+        ssize_t r = from < 0 ? read(fd, buf + got, cap - got)
+                             : pread(fd, buf + got, cap - got, (off_t)(from + (long long)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(buf);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+/* Replies "ok" with the numbers of `line`, then the bytes. */
+static void reply_bytes(const char *line, uint8_t *buf, size_t len)
+{
+    reply("ok %s", line);
+    if (len && !write_all(1, buf, len, 0, false))
+        _exit(3);
+    free(buf);
+}
+
+/* view: fstat, SEEK_END and the bytes read() gives from 0 to the end. */
 static void do_view(int fd)
 {
     struct stat st;
@@ -95,30 +132,29 @@ static void do_view(int fd)
         reply("err %d lseek", errno);
         return;
     }
-    size_t cap = (size_t)st.st_size + 65536, got = 0;
-    uint8_t *buf = xcalloc(1, cap);
-    for (;;) {
-        if (got == cap) {
-            cap *= 2;
-            if (!(buf = realloc(buf, cap)))
-                _exit(3);
-        }
-        ssize_t r = read(fd, buf + got, cap - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            reply("err %d read", errno);
-            free(buf);
-            return;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
+    uint8_t *buf;
+    size_t got;
+    char line[96];
+    if (read_to_end(fd, -1, &buf, &got)) {
+        reply("err %d read", errno);
+        return;
     }
-    reply("ok %lld %lld %zu", (long long)st.st_size, (long long)end, got);
-    if (got && !write_all(1, buf, got, 0, false))
-        _exit(3);
-    free(buf);
+    snprintf(line, sizeof(line), "%lld %lld %zu", (long long)st.st_size, (long long)end, got);
+    reply_bytes(line, buf, got);
+}
+
+/* readend: the bytes past off, read as tail -f does. */
+static void do_readend(int fd, long long off)
+{
+    uint8_t *buf;
+    size_t got;
+    char line[32];
+    if (read_to_end(fd, off, &buf, &got)) {
+        reply("err %d pread", errno);
+        return;
+    }
+    snprintf(line, sizeof(line), "%zu", got);
+    reply_bytes(line, buf, got);
 }
 
 static int open_mode(const char *mode)
@@ -192,6 +228,9 @@ static void command(char *line)
         do_lock(fd, cmd[0] == 'l', a2, n1, n2, a5);
     } else if (!strcmp(cmd, "view")) {
         do_view(fd);
+    } else if (!strcmp(cmd, "readend")) {
+        sscanf(line, "%*s %*d %lld", &n1);
+        do_readend(fd, n1);
     } else if (!strcmp(cmd, "managed")) {
         /* Looked up: an actor without the library has none. */
         int (*is_managed)(int) = (int (*)(int))dlsym(RTLD_DEFAULT, "nvmmio_is_managed");
@@ -278,6 +317,29 @@ bool actor_do(struct child *a, long long *out, const char *fmt, ...)
     if (out)
         sscanf(line + 2, "%lld %lld %lld", &out[0], &out[1], &out[2]);
     return true;
+}
+
+bool actor_check_readend(struct child *a, int slot, const struct model *m, uint64_t from,
+                         const char *when)
+{
+    long long got[3] = {0, 0, 0};
+    if (!actor_do(a, got, "readend %d %llu", slot, (unsigned long long)from))
+        return false;
+    uint8_t *buf = xcalloc(1, (size_t)got[0] + 1);
+    if (!child_bytes(a, buf, (size_t)got[0], REPLY_WAIT))
+        actor_lost(a, "readend");
+    size_t want = m->size > from ? m->size - from : 0;
+    bool ok = (size_t)got[0] == want;
+    if (!ok)
+        fail("%s: %s reads %lld bytes past %llu, expected %zu", when, a->name, got[0],
+             (unsigned long long)from, want);
+    if (ok && want && memcmp(buf, m->buf + from, want) != 0) {
+        fail("%s: %s reads other bytes past %llu than were written", when, a->name,
+             (unsigned long long)from);
+        ok = false;
+    }
+    free(buf);
+    return ok;
 }
 
 bool actor_check_view(struct child *a, int slot, const struct model *m, const char *when)

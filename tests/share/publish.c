@@ -17,7 +17,10 @@
  * fsyncs. When the library's process then takes the lock (each kind) or
  * opens the file again, fstat, SEEK_END and read() must give the new size
  * and bytes; it writes under the lock and releases it, and the kernel must
- * show that too.
+ * show that too. Last, with no lock at all, as a reader polling a log
+ * (tail -f): the library's process reads past the old end (read() alone,
+ * no fstat first) and must find what was appended, then its view; it
+ * publishes its writes with fsync.
  *
  * The policy and sync mode come from the environment (NVMMIO_POLICY,
  * NVMMIO_SYNC), as the library reads them.
@@ -184,8 +187,10 @@ int test_publish(int argc, char **argv)
 
 /* ---- revalidate */
 
-/* How the library's process learns of the change: a lock kind, or LK_COUNT
- * for opening the file again. */
+/* How the library's process learns of the change: a lock kind, LK_COUNT
+ * for opening the file again, or POLLING: reading past the end. */
+#define POLLING (LK_COUNT + 1)
+
 struct reval {
     struct child actor;
     struct model m;
@@ -199,6 +204,8 @@ static const char *how_name(int how)
     static char name[64];
     if (how == LK_COUNT)
         return "opening the file again";
+    if (how == POLLING)
+        return "reading past the end, with no lock";
     snprintf(name, sizeof(name), "taking a %s lock", lock_names[how]);
     return name;
 }
@@ -299,6 +306,7 @@ static void revalidate_one(int how)
 
     for (int round = 0; round < 5; round++) {
         const char *what;
+        uint64_t end_before = v.m.size;
         plain_change(&v, round, &what);
         snprintf(when, sizeof(when), "%s, %s after %s by a process without the library",
                  mode_name(), how_name(how), what);
@@ -307,6 +315,8 @@ static void revalidate_one(int how)
             actor_do(&v.actor, NULL, "open 1 %s", v.path);
             actor_check_view(&v.actor, 1, &v.m, when);
             slot = 1;
+        } else if (how == POLLING) {
+            actor_check_readend(&v.actor, 0, &v.m, end_before, when);
         } else {
             actor_do(&v.actor, NULL, "lock 0 %s 0 0", lock_names[how]);
         }
@@ -314,10 +324,15 @@ static void revalidate_one(int how)
         actor_writes(&v, slot);
         if (how == LK_COUNT)
             actor_do(&v.actor, NULL, "close 1");
+        else if (how == POLLING)
+            actor_do(&v.actor, NULL, "fsync 0");
         else
             actor_do(&v.actor, NULL, "unlock 0 %s 0 0", lock_names[how]);
         snprintf(when, sizeof(when), "%s, after the library's process wrote and released (%s)",
-                 mode_name(), how == LK_COUNT ? "close" : lock_names[how]);
+                 mode_name(),
+                 how == LK_COUNT  ? "close"
+                 : how == POLLING ? "fsync"
+                                  : lock_names[how]);
         model_check_kernel(&v.m, v.path, when);
     }
     actor_do(&v.actor, NULL, "exit");
@@ -335,7 +350,7 @@ int test_revalidate(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    for (int how = 0; how <= LK_COUNT; how++)
+    for (int how = 0; how <= POLLING; how++)
         revalidate_one(how);
     return 0;
 }

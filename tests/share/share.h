@@ -111,6 +111,10 @@ bool actor_do(struct child *a, long long *out, const char *fmt, ...)
 /* The actor's view of SLOT: fstat size, SEEK_END and the bytes read() gives
  * from offset 0 to EOF, each checked against the model. */
 bool actor_check_view(struct child *a, int slot, const struct model *m, const char *when);
+/* What the actor's read() of SLOT gives past `from` until it returns 0
+ * (no fstat first, as a reader polling the end): the model's bytes there. */
+bool actor_check_readend(struct child *a, int slot, const struct model *m, uint64_t from,
+                         const char *when);
 
 /* ---- the tests */
 
