@@ -180,8 +180,16 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
         }
     }
     lock_for_write(f);
-    if (flags & O_APPEND)
+    /* As the kernel: at the end the file has now, which another program
+     * may have moved without a lock (a log rotated by copytruncate). */
+    if (flags & O_APPEND) {
+        int rc = nvfile_revalidate(f);
+        if (rc < 0) {
+            nvfile_unlock(f);
+            return rc;
+        }
         off = f->size;
+    }
     long r = buf || !n ? beyond_mapping(nvfile_write(f, buf, n, off)) : write_from_null(f, off);
     if (r == -ENOSPC && n > 1)
         r = write_what_fits(f, buf, n, off);

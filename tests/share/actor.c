@@ -82,6 +82,22 @@ static void do_write(int fd, bool append, long long off, size_t len, uint64_t ke
         reply("err %d write", errno);
 }
 
+/* owrite: write() on a descriptor opened with O_APPEND, of the bytes the
+ * test expects at `expect` (the end as it knows it); the reply gives the
+ * offset where they landed. */
+static void do_append_write(int fd, long long expect, size_t len, uint64_t key)
+{
+    uint8_t *buf = xcalloc(1, len);
+    fill(buf, key, (uint64_t)expect, len);
+    bool ok = write_all(fd, buf, len, 0, false);
+    free(buf);
+    off_t end = ok ? lseek(fd, 0, SEEK_CUR) : -1;
+    if (end < 0)
+        reply("err %d write", errno);
+    else
+        reply("ok %lld", (long long)end - (long long)len);
+}
+
 /* Reads fd until a read gives 0: with read() from the offset when from is
  * negative, else with pread() from `from` on (as a reader polling the end:
  * no fstat first). The bytes in *out (the caller frees them), their count
@@ -119,14 +135,11 @@ static void reply_bytes(const char *line, uint8_t *buf, size_t len)
     free(buf);
 }
 
-/* view: fstat, SEEK_END and the bytes read() gives from 0 to the end. */
+/* view: SEEK_END, the bytes read() gives from 0 to the end, then fstat:
+ * the first two take in nothing of their own (a stat or a read that meets
+ * the end would), so they show what a lock or an open took in. */
 static void do_view(int fd)
 {
-    struct stat st;
-    if (fstat(fd, &st)) {
-        reply("err %d fstat", errno);
-        return;
-    }
     off_t end = lseek(fd, 0, SEEK_END);
     if (end < 0 || lseek(fd, 0, SEEK_SET) != 0) {
         reply("err %d lseek", errno);
@@ -134,11 +147,17 @@ static void do_view(int fd)
     }
     uint8_t *buf;
     size_t got;
-    char line[96];
     if (read_to_end(fd, -1, &buf, &got)) {
         reply("err %d read", errno);
         return;
     }
+    struct stat st;
+    if (fstat(fd, &st)) {
+        free(buf);
+        reply("err %d fstat", errno);
+        return;
+    }
+    char line[96];
     snprintf(line, sizeof(line), "%lld %lld %zu", (long long)st.st_size, (long long)end, got);
     reply_bytes(line, buf, got);
 }
@@ -164,6 +183,8 @@ static int open_mode(const char *mode)
         flags |= O_CREAT;
     if (strchr(mode, 't'))
         flags |= O_TRUNC;
+    if (strchr(mode, 'a'))
+        flags |= O_APPEND;
     return flags;
 }
 
@@ -212,6 +233,9 @@ static void command(char *line)
     } else if (!strcmp(cmd, "append")) {
         sscanf(line, "%*s %*d %lld %llu", &n2, &key);
         do_write(fd, true, 0, (size_t)n2, key);
+    } else if (!strcmp(cmd, "owrite")) {
+        sscanf(line, "%*s %*d %lld %lld %llu", &n1, &n2, &key);
+        do_append_write(fd, n1, (size_t)n2, key);
     } else if (!strcmp(cmd, "trunc")) {
         sscanf(line, "%*s %*d %lld", &n1);
         if (ftruncate(fd, n1))

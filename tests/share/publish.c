@@ -19,8 +19,10 @@
  * and bytes; it writes under the lock and releases it, and the kernel must
  * show that too. Last, with no lock at all, as a reader polling a log
  * (tail -f): the library's process reads past the old end (read() alone,
- * no fstat first) and must find what was appended, then its view; it
- * publishes its writes with fsync.
+ * no fstat first) and must find what was appended, then its view; a
+ * write() on a descriptor it opened with O_APPEND must land at the end the
+ * file has now (a log rotated by copytruncate); it publishes its writes
+ * with fsync.
  *
  * The policy and sync mode come from the environment (NVMMIO_POLICY,
  * NVMMIO_SYNC), as the library reads them.
@@ -297,6 +299,8 @@ static void revalidate_one(int how)
 
     actor_start(&v.actor, "the library's process", true, -1);
     actor_do(&v.actor, NULL, "open 0 %s", v.path);
+    if (how == POLLING)
+        actor_do(&v.actor, NULL, "open 2 %s wa", v.path);
     snprintf(when, sizeof(when), "%s, at its first open", mode_name());
     actor_check_view(&v.actor, 0, &v.m, when);
     actor_writes(&v, 0);
@@ -316,6 +320,15 @@ static void revalidate_one(int how)
             actor_check_view(&v.actor, 1, &v.m, when);
             slot = 1;
         } else if (how == POLLING) {
+            uint64_t key = ++v.key;
+            long long at[3] = {-1, 0, 0};
+            if (actor_do(&v.actor, at, "owrite 2 %zu 4000 %llu", v.m.size,
+                         (unsigned long long)key)) {
+                if (at[0] != (long long)v.m.size)
+                    fail("%s: an O_APPEND write landed at %lld, not at the end (%zu)", when, at[0],
+                         v.m.size);
+                model_write(&v.m, (uint64_t)at[0], 4000, key);
+            }
             actor_check_readend(&v.actor, 0, &v.m, end_before, when);
         } else {
             actor_do(&v.actor, NULL, "lock 0 %s 0 0", lock_names[how]);
