@@ -348,9 +348,10 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
     /* O_CREAT | O_EXCL: the open made the file (see nvops_adopt). */
     bool created = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
     struct nvfile *f = nvfile_acquire(kfd, &st, canon, log_dir, created, &rc);
-    /* Served by another process, or no descriptor or mapping left for the
-     * library's own (vm.max_map_count; the program's open succeeded: so
-     * must the call). */
+    /* The program's open succeeded: so must the call, through the kernel,
+     * when the library cannot open the file itself, another process
+     * serves it, or no descriptor or mapping is left for the library's own
+     * (vm.max_map_count). */
     if (!f && (rc == -EACCES || rc == -EPERM) && !library_may_read(kfd)) {
         nv_debug("%s: the library may not open it for itself; plain kernel IO", path);
         nvstats_fallback(NVSTAT_FB_NO_ACCESS);

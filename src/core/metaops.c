@@ -31,7 +31,13 @@ bool nvops_fix_stat(dev_t dev, ino_t ino, off_t *size, blkcnt_t *blocks, bool ma
     if (!f)
         return false;
     nvfile_take_in(f);
-    nvfile_take_in_size(f, (uint64_t)*size);
+    /* *size is the kernel's: another than this process left is a change
+     * made without a lock (nvfile_take_in_size). */
+    int held = nvfile_lock_shared(f);
+    bool resized = (uint64_t)*size != f->real_size;
+    nvfile_unlock_shared(f, held);
+    if (resized)
+        nvfile_take_in_size(f);
     bool again = may_publish && nvfile_stale(f);
     if (again) {
         publish_locked(f);

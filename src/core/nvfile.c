@@ -686,11 +686,8 @@ int nvfile_revalidate(struct nvfile *f)
     return rc;
 }
 
-bool nvfile_take_in_size(struct nvfile *f, uint64_t kernel_size)
+bool nvfile_take_in_size(struct nvfile *f)
 {
-    if (kernel_size != UINT64_MAX &&
-        kernel_size == __atomic_load_n(&f->real_size, __ATOMIC_RELAXED))
-        return false;
     nvfile_lock(f, NULL);
     uint64_t before = f->size;
     bool changed = nvfile_revalidate(f) == 0 && f->size != before;

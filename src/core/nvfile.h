@@ -284,13 +284,13 @@ void nvfile_all_unchecked(void);
  * negative errno (the file stays to be taken in at its next call). */
 int nvfile_take_in(struct nvfile *f);
 
-/* No lock held. A read that met the end of the file, or a stat that found
- * the kernel's size (kernel_size, or UINT64_MAX: not known) another than
- * this process left: another program may have appended to or cut the file
- * without a lock, which is taken in as at a lock (nvfile_revalidate), so a
- * reader polling the end (tail -f) sees what a program without the
- * library appends. True when the size this process shows changed. */
-bool nvfile_take_in_size(struct nvfile *f, uint64_t kernel_size);
+/* No lock held. After a read that met the end of the file, or a stat that
+ * found another size than this process left: another program may have
+ * appended to or cut the file without a lock, which is taken in as at a
+ * lock (nvfile_revalidate), so a reader polling the end (tail -f) sees
+ * what a program without the library appends. True when the size this
+ * process shows changed. */
+bool nvfile_take_in_size(struct nvfile *f);
 
 /* Called by the helper thread, no lock held: allocates and maps storage
  * ahead of the end of a file being appended (on forced pmem, where faults

@@ -87,7 +87,7 @@ static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
         got = !buf && n && off < f->size ? -EFAULT : (ssize_t)nvfile_read(f, buf, n, off);
         nvstats_count_shared(&f->stats, NVSTAT_READ, got > 0 ? (uint64_t)got : 0);
         nvfile_unlock_shared(f, held);
-        if (looked || got < 0 || (size_t)got == n || !nvfile_take_in_size(f, UINT64_MAX))
+        if (looked || got < 0 || (size_t)got == n || !nvfile_take_in_size(f))
             return got;
     }
 }
