@@ -65,9 +65,7 @@ static int truncate_unmanaged(int kfd, int flags)
         return rc;
     if ((flags & O_ACCMODE) != O_RDONLY)
         return sys_ftruncate(kfd, 0);
-    char self[64];
-    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
-    int wfd = sys_openat(AT_FDCWD, self, O_WRONLY | O_CLOEXEC, 0);
+    int wfd = sys_reopen(kfd, O_WRONLY);
     if (wfd < 0)
         return wfd;
     rc = sys_ftruncate(wfd, 0);
@@ -79,9 +77,7 @@ static int truncate_unmanaged(int kfd, int flags)
  * it for writing (EROFS, EACCES, ETXTBSY...). */
 static int truncate_refusal(int kfd)
 {
-    char self[64];
-    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
-    int wfd = sys_openat(AT_FDCWD, self, O_WRONLY | O_CLOEXEC, 0);
+    int wfd = sys_reopen(kfd, O_WRONLY);
     if (wfd < 0)
         return wfd;
     sys_close(wfd);
@@ -221,9 +217,7 @@ void nvops_user_changing(uid_t euid)
  * open again. Asked only after an open of the library's failed. */
 static bool library_may_read(int kfd)
 {
-    char self[64];
-    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
-    int fd = sys_openat(AT_FDCWD, self, O_RDONLY | O_CLOEXEC, 0);
+    int fd = sys_reopen(kfd, O_RDONLY);
     if (fd >= 0)
         sys_close(fd);
     return fd >= 0 || (fd != -EACCES && fd != -EPERM);

@@ -144,9 +144,7 @@ static const char *persist_name(int kind)
  * /proc is not mounted. */
 static int reopen(int kfd, const char *path, int mode)
 {
-    char self[64];
-    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
-    int fd = sys_openat(AT_FDCWD, self, mode | O_CLOEXEC, 0);
+    int fd = sys_reopen(kfd, mode);
     if (fd == -ENOENT)
         fd = sys_openat(AT_FDCWD, path, mode | O_CLOEXEC, 0);
     return fd;

@@ -85,11 +85,9 @@ void nvpark_adopted(struct nvfile *f, int kfd)
  * kfd: the same inode (fstat), with the access the library had. */
 static int open_through(const struct nvfile *f, int kfd)
 {
-    char self[64];
-    snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
     int fd;
     do
-        fd = sys_openat(AT_FDCWD, self, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+        fd = sys_reopen(kfd, f->writable ? O_RDWR : O_RDONLY);
     while (kept_retry(fd));
     struct stat st;
     if (fd >= 0 && (sys_fstat(fd, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino)) {

@@ -18,6 +18,7 @@
 #include <linux/capability.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -268,6 +269,14 @@ static inline int sys_fchmod(int fd, mode_t mode)
 static inline uid_t sys_geteuid(void)
 {
     return (uid_t)sys_call6(SYS_geteuid, 0, 0, 0, 0, 0, 0);
+}
+/* Opens the file of descriptor fd again, through its link in /proc (the
+ * same inode, whatever its name now), with flags (O_CLOEXEC added). */
+static inline int sys_reopen(int fd, int flags)
+{
+    char self[32];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    return sys_openat(AT_FDCWD, self, flags | O_CLOEXEC, 0);
 }
 /* Reads a small file whole into buf (NUL-ended); false when it cannot. */
 static inline bool sys_read_small(const char *path, char *buf, size_t cap)
