@@ -9,11 +9,13 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <linux/aio_abi.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "../include/libnvmmio.h"
 #include "core/canonpaths.h"
@@ -209,6 +211,59 @@ void nvops_user_changing(uid_t euid)
     /* Made as root: the new user could not rename or remove them. */
     nvlog_spares_drop();
     nvshare_spares_drop();
+}
+
+static void bare_to_kernel(int fd)
+{
+    nvstats_fallback_fd(fd, NVSTAT_FB_BARE_CALL);
+    nvops_to_kernel(fd, "is reached by a bare system call");
+}
+
+void nvops_bare_call(long number, const long args[6])
+{
+    switch (number) {
+    case SYS_read:
+    case SYS_write:
+    case SYS_pread64:
+    case SYS_pwrite64:
+    case SYS_readv:
+    case SYS_writev:
+    case SYS_preadv:
+    case SYS_pwritev:
+    case SYS_preadv2:
+    case SYS_pwritev2:
+    case SYS_lseek:
+    case SYS_fstat:
+    case SYS_ftruncate:
+    case SYS_fallocate:
+    case SYS_fsync:
+    case SYS_fdatasync:
+    case SYS_sync_file_range:
+        bare_to_kernel((int)args[0]);
+        break;
+    case SYS_sendfile:
+        bare_to_kernel((int)args[0]);
+        bare_to_kernel((int)args[1]);
+        break;
+    case SYS_splice:
+        bare_to_kernel((int)args[0]);
+        bare_to_kernel((int)args[2]);
+        break;
+    case SYS_io_submit: {
+        /* Linux AIO: the kernel reads and writes the files of the iocbs.
+         * Read as the kernel reads them: a bad pointer is its EFAULT. */
+        const struct iocb *const *iocbs = (const struct iocb *const *)args[2];
+        struct iocb *cb;
+        uint32_t fd;
+        for (long i = 0; i < args[1] && sys_copy_own(&cb, &iocbs[i], sizeof(cb)) &&
+                         sys_copy_own(&fd, &cb->aio_fildes, sizeof(fd));
+             i++)
+            bare_to_kernel((int)fd);
+        break;
+    }
+    default:
+        break;
+    }
 }
 
 /* Whether the library may open the file of kfd for reading, as it must to

@@ -59,6 +59,13 @@ void nvops_file_size_limited(void);
  * logs and share blocks made so far go. */
 void nvops_user_changing(uid_t euid);
 
+/* The program makes system call `number` with arguments args[0..5]
+ * through syscall(2), bare: a file it names (a descriptor of the read,
+ * write, size, sync and copy calls, or of an iocb that io_submit passes)
+ * that the library manages goes to the kernel first, which then serves
+ * the call as it has the file. */
+void nvops_bare_call(long number, const long args[6]);
+
 /* fd became 0, 1 or 2 (dup2 onto a standard stream): the file it refers
  * to is handed to the kernel (stdio's own calls cannot be intercepted). */
 void nvops_standard_stream(int fd);

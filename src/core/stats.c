@@ -67,6 +67,7 @@ static const char *const fallback_names[NVSTAT_FALLBACKS] = {
     [NVSTAT_FB_TOO_LARGE] = "too_large",
     [NVSTAT_FB_NO_ACCESS] = "no_access",
     [NVSTAT_FB_UNMAPPED_LOG_DIR] = "unmapped_log_dir",
+    [NVSTAT_FB_BARE_CALL] = "bare_call",
 };
 
 void nvstats_configure(void)

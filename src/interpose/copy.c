@@ -5,7 +5,9 @@
  * through syscall(2). With a managed file on either side the kernel would
  * see stale bytes, so the copy is done through the library's own read and
  * write (the wrappers of this library, which serve both managed and plain
- * descriptors).
+ * descriptors). Any other call syscall(2) makes on a managed file (Linux
+ * AIO as libaio submits it among them) first hands the file to the kernel
+ * (nvops_bare_call).
  */
 #include "interpose/real.h"
 
@@ -248,7 +250,8 @@ NV_EXPORT ssize_t splice(int in, off64_t *in_off, int out, off64_t *out_off, siz
 }
 
 /* Some programs (cp among them, on older glibc) call copy_file_range
- * through syscall(2); everything else passes straight on. Like the C
+ * through syscall(2); everything else passes on, once the files it names
+ * are the kernel's (nvops_bare_call). Like the C
  * library's own, it takes six arguments whatever the caller passed: the
  * sixth comes from the caller's stack, where a caller with fewer has
  * whatever lies there, which AddressSanitizer would report as an
@@ -264,5 +267,6 @@ NV_EXPORT __attribute__((no_sanitize("address"))) long syscall(long number, ...)
     if (number == SYS_copy_file_range && involves_managed((int)a[0], (int)a[2]))
         return copy_range((int)a[0], (off64_t *)a[1], (int)a[2], (off64_t *)a[3], (size_t)a[4],
                           (unsigned)a[5]);
+    nvops_bare_call(number, a);
     return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #if defined(__x86_64__)
@@ -269,6 +270,15 @@ static inline int sys_fchmod(int fd, mode_t mode)
 static inline uid_t sys_geteuid(void)
 {
     return (uid_t)sys_call6(SYS_geteuid, 0, 0, 0, 0, 0, 0);
+}
+/* Copies n bytes of this process's memory at src into dst as the kernel
+ * would copy them from a user pointer: false instead of a fault when src
+ * is not readable. */
+static inline bool sys_copy_own(void *dst, const void *src, size_t n)
+{
+    struct iovec local = {dst, n}, remote = {(void *)src, n};
+    return sys_call6(SYS_process_vm_readv, sys_getpid(), (long)&local, 1, (long)&remote, 1, 0) ==
+           (long)n;
 }
 /* Opens the file of descriptor fd again, through its link in /proc (the
  * same inode, whatever its name now), with flags (O_CLOEXEC added). */
