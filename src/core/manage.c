@@ -185,6 +185,14 @@ static const char *kernel_only(const struct stat *st)
     return NULL;
 }
 
+void nvops_give_up(int fd, long code)
+{
+    bool memory = code == NVOPS_NO_MEMORY;
+    nvstats_fallback(memory ? NVSTAT_FB_NO_MEMORY : NVSTAT_FB_TOO_LARGE);
+    nvops_to_kernel(fd, memory ? "finds no memory or address space left for the library"
+                               : "grows past the largest mapped file");
+}
+
 void nvops_file_size_limited(void)
 {
     int limit = nvfd_limit();

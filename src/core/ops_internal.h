@@ -81,11 +81,13 @@ static inline bool can_write(const struct nvofd *o)
     return mode == O_WRONLY || mode == O_RDWR;
 }
 
-/* A change the file object cannot hold (past NVFILE_MAX_SIZE) goes to the
- * kernel, which gives its own answer: tmpfs, for one, takes larger files. */
+/* A change the file object cannot hold (past NVFILE_MAX_SIZE), or that
+ * finds no memory or address space left for the library's part, goes to
+ * the kernel, which gives its own answer: tmpfs, for one, takes larger
+ * files, and the kernel's write needs no mapping. */
 static inline long beyond_mapping(long rc)
 {
-    return rc == -EFBIG ? NVOPS_TO_KERNEL : rc;
+    return rc == -EFBIG ? NVOPS_TO_KERNEL : rc == -ENOMEM ? NVOPS_NO_MEMORY : rc;
 }
 
 #endif

@@ -68,6 +68,7 @@ static const char *const fallback_names[NVSTAT_FALLBACKS] = {
     [NVSTAT_FB_NO_ACCESS] = "no_access",
     [NVSTAT_FB_UNMAPPED_LOG_DIR] = "unmapped_log_dir",
     [NVSTAT_FB_BARE_CALL] = "bare_call",
+    [NVSTAT_FB_NO_MEMORY] = "no_memory",
 };
 
 void nvstats_configure(void)

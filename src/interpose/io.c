@@ -106,9 +106,8 @@ static int posix_allocate(int fd, off64_t off, off64_t len)
         return nvtx_refuse_kernel_fd(fd) < 0 ? EXDEV : -1;
     int rc = nvops_fallocate(o, 0, off, len);
     nvops_end(o);
-    if (rc == NVOPS_TO_KERNEL) {
-        nvstats_fallback(NVSTAT_FB_TOO_LARGE);
-        nvops_to_kernel(fd, "grows past the largest mapped file");
+    if (nvops_unservable(rc)) {
+        nvops_give_up(fd, rc);
         return -1;
     }
     return -rc;

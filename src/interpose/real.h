@@ -114,7 +114,7 @@ static inline bool nv_null(const void *p)
 
 /* Runs `call` on the description of fd when it is managed (as `o`), else
  * returns `real`; a negative result of `call` becomes -1 and errno. A call
- * the library cannot serve (NVOPS_TO_KERNEL) hands the file to the kernel
+ * the library cannot serve (nvops_unservable) hands the file to the kernel
  * and returns `real`. */
 #define DISPATCH(fd, real, call)                                                                   \
     do {                                                                                           \
@@ -123,9 +123,8 @@ static inline bool nv_null(const void *p)
             return real;                                                                           \
         long r_ = (long)(call);                                                                    \
         nvops_end(o);                                                                              \
-        if (r_ == NVOPS_TO_KERNEL) {                                                               \
-            nvstats_fallback(NVSTAT_FB_TOO_LARGE);                                                 \
-            nvops_to_kernel(fd, "grows past the largest mapped file");                             \
+        if (nvops_unservable(r_)) {                                                                \
+            nvops_give_up(fd, r_);                                                                 \
             return real;                                                                           \
         }                                                                                          \
         return nv_ret(r_);                                                                         \
