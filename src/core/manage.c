@@ -345,6 +345,17 @@ static int path_of(int kfd, const char *path, bool canonical, char *canon, size_
     return 0;
 }
 
+/* The open of kfd (flags) stays with the kernel, for `reason` (its
+ * fallback in the statistics; `why` goes to the debug log after the
+ * path): an O_TRUNC held back from the kernel is done now. */
+static int left_to_kernel(int kfd, int flags, const char *path, const char *why,
+                          enum nvstat_fallback reason)
+{
+    nv_debug("%s %s; plain kernel IO", path, why);
+    nvstats_fallback(reason);
+    return holds_trunc(flags) ? truncate_unmanaged(kfd, flags) : 0;
+}
+
 int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
 {
     (void)dirfd;
@@ -364,37 +375,29 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
     /* Another user's file goes to the kernel, which says what this process
      * may do with it: its log and lock file are its owner's (or root's). */
     uid_t me = sys_geteuid();
-    if (st.st_uid != me && !serves_user(me, st.st_uid)) {
-        nv_debug("%s belongs to user %u; plain kernel IO", path, (unsigned)st.st_uid);
-        nvstats_fallback(NVSTAT_FB_OTHER_USER);
-        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
-    }
-    if (log_dir_unmapped(log_dir)) {
-        nv_debug("%s: its log directory's owner is not mapped in this user namespace; plain "
-                 "kernel IO",
-                 path);
-        nvstats_fallback(NVSTAT_FB_UNMAPPED_LOG_DIR);
-        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
-    }
+    if (st.st_uid != me && !serves_user(me, st.st_uid))
+        return left_to_kernel(kfd, flags, path, "belongs to another user", NVSTAT_FB_OTHER_USER);
+    if (log_dir_unmapped(log_dir))
+        return left_to_kernel(kfd, flags, path,
+                              "has a log directory of a user this namespace does not map",
+                              NVSTAT_FB_UNMAPPED_LOG_DIR);
 
     /* A file this process reaches through the kernel stays there: every
      * descriptor of it is the kernel's, this one too. So do files the
      * library cannot serve as the kernel would (see kernel_only). */
     const char *why = kernel_only(&st);
     if (why || nvkfd_holds(st.st_dev, st.st_ino)) {
-        nv_debug("%s %s; plain kernel IO", path,
-                 why ? why : "is open through the kernel in this process");
-        nvstats_fallback(nvstats_why_kernel_only(why != NULL, st.st_size > (off_t)NVFILE_MAX_SIZE));
         nvkfd_add(kfd, st.st_dev, st.st_ino);
-        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+        return left_to_kernel(
+            kfd, flags, path, why ? why : "is open through the kernel in this process",
+            nvstats_why_kernel_only(why != NULL, st.st_size > (off_t)NVFILE_MAX_SIZE));
     }
     /* A new file while the program holds nearly every descriptor: the
      * library would have no room for its log. */
     if (!kept_spares_held() && !nvtable_logical_size(st.st_dev, st.st_ino, &(off_t){0})) {
-        nv_debug("%s: nearly every descriptor is taken; plain kernel IO", path);
-        nvstats_fallback(NVSTAT_FB_NO_DESCRIPTOR);
         nvkfd_add(kfd, st.st_dev, st.st_ino);
-        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+        return left_to_kernel(kfd, flags, path, "is new and nearly every descriptor is taken",
+                              NVSTAT_FB_NO_DESCRIPTOR);
     }
     /* Before any lock: libpmem loads with the first managed file. */
     rc = pm_init();
@@ -410,20 +413,19 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
      * serves it, or no descriptor or mapping is left for the library's own
      * (vm.max_map_count). */
     if (!f && (rc == -EACCES || rc == -EPERM) && !library_may_read(kfd)) {
-        nv_debug("%s: the library may not open it for itself; plain kernel IO", path);
-        nvstats_fallback(NVSTAT_FB_NO_ACCESS);
         nvkfd_add(kfd, st.st_dev, st.st_ino);
-        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+        return left_to_kernel(kfd, flags, path, "may not be opened by the library",
+                              NVSTAT_FB_NO_ACCESS);
     }
-    if (!f && (rc == -EBUSY || rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM)) {
-        nv_debug("%s is served by another process or no descriptor is left; plain kernel IO here",
-                 path);
-        nvstats_fallback(rc == -EBUSY ? NVSTAT_FB_OTHER_PROCESS : NVSTAT_FB_NO_DESCRIPTOR);
-        if (rc == -EBUSY)
-            nvkfd_add_served_elsewhere(kfd, st.st_dev, st.st_ino, canon, log_dir);
-        else
-            nvkfd_add(kfd, st.st_dev, st.st_ino);
-        return held_trunc ? truncate_unmanaged(kfd, flags) : 0;
+    if (!f && rc == -EBUSY) {
+        nvkfd_add_served_elsewhere(kfd, st.st_dev, st.st_ino, canon, log_dir);
+        return left_to_kernel(kfd, flags, path, "is served by another process",
+                              NVSTAT_FB_OTHER_PROCESS);
+    }
+    if (!f && (rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM)) {
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return left_to_kernel(kfd, flags, path, "finds no descriptor or mapping left",
+                              NVSTAT_FB_NO_DESCRIPTOR);
     }
     if (!f)
         return rc;

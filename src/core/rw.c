@@ -70,6 +70,17 @@ static int check_rw(const void *buf, size_t n, uint64_t off)
     return 0;
 }
 
+/* The read, under the file's shared lock. */
+static ssize_t read_locked(struct nvfile *f, void *buf, size_t n, uint64_t off)
+{
+    int held = nvfile_lock_shared(f);
+    /* As the kernel: a NULL buffer fails only when there are bytes to copy. */
+    ssize_t got = !buf && n && off < f->size ? -EFAULT : (ssize_t)nvfile_read(f, buf, n, off);
+    nvstats_count_shared(&f->stats, NVSTAT_READ, got > 0 ? (uint64_t)got : 0);
+    nvfile_unlock_shared(f, held);
+    return got;
+}
+
 static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
 {
     int rc = check_rw(buf, n, off);
@@ -77,19 +88,12 @@ static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
         return rc;
     if (n > MAX_RW_COUNT)
         n = MAX_RW_COUNT;
-    struct nvfile *f = o->file;
-    ssize_t got;
+    ssize_t got = read_locked(o->file, buf, n, off);
     /* A read that meets the end looks once whether another program
      * appended since (nvfile_take_in_size). */
-    for (bool looked = false;; looked = true) {
-        int held = nvfile_lock_shared(f);
-        /* As the kernel: a NULL buffer fails only when there are bytes to copy. */
-        got = !buf && n && off < f->size ? -EFAULT : (ssize_t)nvfile_read(f, buf, n, off);
-        nvstats_count_shared(&f->stats, NVSTAT_READ, got > 0 ? (uint64_t)got : 0);
-        nvfile_unlock_shared(f, held);
-        if (looked || got < 0 || (size_t)got == n || !nvfile_take_in_size(f))
-            return got;
-    }
+    if (got >= 0 && (size_t)got < n && nvfile_take_in_size(o->file))
+        got = read_locked(o->file, buf, n, off);
+    return got;
 }
 
 ssize_t nvops_read(struct nvofd *o, void *buf, size_t n)
