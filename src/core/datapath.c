@@ -27,8 +27,10 @@ static uint64_t zeros_from(const struct nvfile *f)
 
 /* Copies home bytes. Chunks not known to have blocks may hold holes, and a
  * load from a hole would allocate a page (tmpfs does): those are read
- * through the kernel, which reads holes as zeros for free. */
-static void copy_home(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
+ * through the kernel, which reads holes as zeros for free. False when the
+ * kernel's read met an end the library does not know: another program cut
+ * the file shorter, as a load past it would have found (os/mapfault.h). */
+static bool copy_home(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
 {
     while (n > 0) {
         uint64_t piece = STORAGE_CHUNK - (off & (STORAGE_CHUNK - 1));
@@ -40,24 +42,27 @@ static void copy_home(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
             long got = sys_pread(nvpark_fd(f), dst, piece, (off_t)off);
             if (got < 0)
                 got = 0;
+            if ((uint64_t)got < piece && off + (uint64_t)got < f->real_size)
+                return false;
             memset(dst + got, 0, piece - (uint64_t)got);
         }
         dst += piece;
         off += piece;
         n -= piece;
     }
+    return true;
 }
 
 /* Copies [off, off+n) as the program sees it: log records first, then home,
- * zeros where bytes are known to be zero. */
-static void copy_out(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
+ * zeros where bytes are known to be zero. False as copy_home. */
+static bool copy_out(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
 {
     uint64_t zero = zeros_from(f);
     while (n > 0) {
         uint64_t chunk = n;
         if (off >= zero) {
             memset(dst, 0, n);
-            return;
+            return true;
         }
         if (off + chunk > zero)
             chunk = zero - off;
@@ -68,15 +73,17 @@ static void copy_out(struct nvfile *f, char *dst, uint64_t off, uint64_t n)
                 goto next;
             }
         }
-        copy_home(f, dst, off, chunk);
+        if (!copy_home(f, dst, off, chunk))
+            return false;
     next:
         dst += chunk;
         off += chunk;
         n -= chunk;
     }
+    return true;
 }
 
-size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off)
+long nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off)
 {
     if (off >= f->size)
         return 0;
@@ -85,13 +92,23 @@ size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off)
     uint64_t held = nvlock_range(&f->lock, off, off + len, false);
     bool shared = __atomic_load_n(&f->share.shared, __ATOMIC_RELAXED) && !MUTANT(24);
     uint64_t shared_held = shared ? nvshare_lock_range(f, off, off + len) : 0;
-    copy_out(f, buf, off, len);
+    long got = (long)len;
+    struct nv_mapfault_catch c;
+    nv_mapfault_catch(&c, &f->mapfault);
+    if (sigsetjmp(c.env, 0) == 0) {
+        if (!copy_out(f, buf, off, len))
+            got = NVFILE_CUT;
+        nv_mapfault_release(&c);
+    } else {
+        nv_mapfault_caught(&c);
+        got = NVFILE_CUT;
+    }
     nvshare_unlock_range(f, shared_held);
     nvlock_unrange(&f->lock, held);
     /* A count for the undo/redo policy, kept without a locked add: readers
      * racing may lose one. */
     __atomic_store_n(&f->reads, __atomic_load_n(&f->reads, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-    return len;
+    return got;
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -267,6 +284,7 @@ long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
         return n;
     if (off + len > f->size)
         f->size = off + len;
+    nvfile_unpublished_to(f, off + len);
     __atomic_add_fetch(&f->writes, 1, __ATOMIC_RELAXED);
     return n;
 }
@@ -293,14 +311,17 @@ static long write_in_place_shared(struct nvfile *f, const void *buf, size_t len,
     if (nvshare_enter_in_place(f)) {
         struct nvjournal_home h = nvfile_home(f);
         struct nvshare_in_place w;
+        nv_mapfault_arm(&f->mapfault);
         const char *saved =
             bytes_only(f, &h, off, end) ? nvshare_begin_in_place(f, buf, off, end, &w) : NULL;
         if (saved) {
             nvjournal_put(&f->journal, &h, saved, off, end);
             nvshare_end_in_place(f, &w);
+            nvfile_unpublished_to(f, end);
             __atomic_add_fetch(&f->writes, 1, __ATOMIC_RELAXED);
             rc = (long)len;
         }
+        nv_mapfault_disarm(&f->mapfault);
         nvshare_leave(f, NVSHARE_READING, false);
     }
     nvlock_unlock_shared(&f->lock);
@@ -327,7 +348,10 @@ long nvfile_write_in_place(struct nvfile *f, const void *buf, size_t len, uint64
     struct nvjournal_home h = nvfile_home(f);
     long rc = -EAGAIN;
     if (bytes_only(f, &h, off, end)) {
+        nv_mapfault_arm(&f->mapfault);
         nvjournal_put(&f->journal, &h, buf, off, end);
+        nv_mapfault_disarm(&f->mapfault);
+        nvfile_unpublished_to(f, end);
         rc = (long)len;
     }
     nvlock_unrange(&f->lock, ranges);
@@ -367,6 +391,7 @@ int nvfile_truncate(struct nvfile *f, uint64_t len)
     if (rc < 0)
         return rc;
     f->size = len;
+    f->unpublished_end = len;
     f->dirty = true;
     return 0;
 }

@@ -140,12 +140,16 @@ int nvfile_publish(struct nvfile *f)
     if (!f->writable)
         return 0;
     /* A trim must not cut what another process wrote past this one's
-     * view of the file. */
-    if (f->real_size > f->size) {
+     * view of the file, and a cut another program made under the
+     * checkpoint must be taken in while the changes it keeps are known. */
+    if (f->real_size > f->size || nv_mapfault_cut_seen(&f->mapfault)) {
         int rc = nvfile_revalidate(f);
         if (rc < 0)
             return rc;
     }
+    /* Every change is home (the callers checkpointed), and the kernel shows
+     * the file as this process does from here on. */
+    f->unpublished_end = 0;
     enum nvfile_times times = __atomic_load_n(&f->times, __ATOMIC_RELAXED);
     uint64_t keep = f->size > f->committed_size ? f->size : f->committed_size;
     /* Unchanged since the last publication, a file may still hold bytes

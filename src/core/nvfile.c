@@ -334,6 +334,8 @@ static void destroy(struct nvfile *f)
     nvshare_close(f, false);
     nvpark_forget(f);
     nvlock_destroy(&f->lock);
+    /* A forked child abandons the files its fork handlers hold locked. */
+    nv_mapfault_disarm(&f->mapfault);
     nvjournal_destroy(&f->journal);
     pm_unmap(&f->map);
     kept_close(f->fd);
@@ -360,6 +362,7 @@ static struct nvfile *create_object(int kfd, const struct stat *st, const char *
     f->log_dir = strdup(log_dir);
     nvjournal_init(&f->journal, nv_config()->policy == NVPOLICY_REDO ? NVLOG_REDO : NVLOG_UNDO);
     nvlock_init(&f->lock);
+    nv_mapfault_area_init(&f->mapfault, &f->map.base, &f->map.reserved, &f->fd);
     nvstorage_init(&f->store, st->st_blksize);
     int rc = f->log_dir ? setup(f, kfd, st, path, created) : -ENOMEM;
     if (rc < 0) {
@@ -588,6 +591,7 @@ void nvfile_lock(struct nvfile *f, bool *contended)
 {
     take_inplace_writes(f, nvlock_exclusive(&f->lock, contended));
     nvpark_fd(f);
+    nv_mapfault_arm(&f->mapfault);
     f->share_lane = nvshare_enter(f);
 }
 
@@ -598,14 +602,30 @@ bool nvfile_trylock(struct nvfile *f)
         return false;
     take_inplace_writes(f, writes);
     nvpark_fd(f);
+    nv_mapfault_arm(&f->mapfault);
     f->share_lane = nvshare_enter(f);
     return true;
 }
 
 void nvfile_unlock(struct nvfile *f)
 {
+    /* A copy went on past a cut by another program (os/mapfault.h). */
+    if (nv_mapfault_cut_seen(&f->mapfault)) {
+        int rc = nvfile_revalidate(f);
+        if (rc < 0)
+            nv_debug("taking in a cut by another program: error %d", -rc);
+    }
+    nv_mapfault_disarm(&f->mapfault);
     nvshare_leave(f, f->share_lane, true);
     nvlock_unlock_exclusive(&f->lock);
+}
+
+void nvfile_take_cut(struct nvfile *f)
+{
+    if (nv_mapfault_cut_seen(&f->mapfault)) {
+        nvfile_lock(f, NULL);
+        nvfile_unlock(f);
+    }
 }
 
 int nvfile_lock_shared(struct nvfile *f)
@@ -636,6 +656,27 @@ int nvfile_take_in(struct nvfile *f)
     return rc;
 }
 
+/* Another program cut the file shorter, and a copy of this process's
+ * went past the cut (os/mapfault.h), a change's or the checkpoint's just
+ * made: the file came back to the end of that copy's page. Changes of
+ * this process not yet published stay, as a write-back cache's would, and
+ * nothing else the cut took comes back: the file ends at the cut or at the
+ * furthest of those changes. *end: the size the kernel reported. */
+static int keep_unpublished(struct nvfile *f, long *end)
+{
+    uint64_t cut = nv_mapfault_take_cut(&f->mapfault);
+    if (cut == NV_MAPFAULT_NO_CUT)
+        return 0;
+    uint64_t keep = cut < (uint64_t)*end ? cut : (uint64_t)*end;
+    uint64_t changed = __atomic_load_n(&f->unpublished_end, __ATOMIC_RELAXED);
+    if (changed > keep)
+        keep = changed;
+    int rc = sys_ftruncate(f->fd, (off_t)keep);
+    if (rc == 0)
+        *end = (long)keep;
+    return rc;
+}
+
 static int revalidate(struct nvfile *f)
 {
     /* The size alone: lseek costs less than a stat (no path, no copy out).
@@ -650,7 +691,7 @@ static int revalidate(struct nvfile *f)
      * file after a close, cannot have written there. */
     if (rc == 0 && f->zero_from < f->size)
         f->zero_from = f->real_size;
-    if (rc < 0 || (uint64_t)end == f->real_size)
+    if (rc < 0 || ((uint64_t)end == f->real_size && !nv_mapfault_cut_seen(&f->mapfault)))
         return rc;
     /* This process's changes were made before the lock was taken, so
      * before the ones found now: they are home first. */
@@ -658,6 +699,8 @@ static int revalidate(struct nvfile *f)
         rc = nvfile_commit(f);
         if (rc == 0)
             rc = nvfile_checkpoint(f);
+        if (rc == 0)
+            rc = keep_unpublished(f, &end);
         if (rc < 0)
             return rc;
     }

@@ -22,6 +22,7 @@
 #ifndef NVMMIO_CORE_NVFILE_H
 #define NVMMIO_CORE_NVFILE_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,6 +37,7 @@
 #include "core/stats.h"
 #include "core/storage.h"
 #include "log/journal.h"
+#include "os/mapfault.h"
 #include "pmem/persist.h"
 
 /* Largest logical size served: offsets are indexed below 2^48, and the data
@@ -64,10 +66,15 @@ struct nvfile {
 
     struct nvlock lock; /* see filelock.h */
     struct pm_map map;
+    struct nv_mapfault_area mapfault; /* map, for SIGBUS (os/mapfault.h) */
     uint64_t size;
     uint64_t committed_size;
     uint64_t real_size;
     uint64_t zero_from;
+    /* Where this process's changes since the file was last published end
+     * (atomic: writers in place raise it): a cut by another program does
+     * not take them away (nvfile_revalidate). */
+    uint64_t unpublished_end;
     /* Whether the program changed the file since its times were last
      * brought up (see nvfile_publish; atomic, in-place writers set it
      * without the lock), and the coarse clock then. */
@@ -159,7 +166,21 @@ void nvfile_abandon(struct nvfile *f);
 void nvfile_lock(struct nvfile *f, bool *contended);
 bool nvfile_trylock(struct nvfile *f);
 
+/* Takes in a cut another program made under this process's changes
+ * (os/mapfault.h) at the way out. */
 void nvfile_unlock(struct nvfile *f);
+
+/* No lock held: takes in a cut seen by a write in place. */
+void nvfile_take_cut(struct nvfile *f);
+
+/* A change of this process reached end. */
+static inline void nvfile_unpublished_to(struct nvfile *f, uint64_t end)
+{
+    uint64_t now = __atomic_load_n(&f->unpublished_end, __ATOMIC_RELAXED);
+    while (now < end && !__atomic_compare_exchange_n(&f->unpublished_end, &now, end, true,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
 
 /* The file's lock shared (readers); returns what nvfile_unlock_shared
  * takes back. */
@@ -169,9 +190,13 @@ void nvfile_unlock_shared(struct nvfile *f, int held);
 /* Write lock held. Opens the log another process made for the file. */
 int nvfile_attach_log(struct nvfile *f);
 
+/* What nvfile_read returns when another program cut the file shorter
+ * under the copy (os/mapfault.h); never seen by the program. */
+#define NVFILE_CUT (-ESTALE)
+
 /* Read lock held. Copies up to len bytes at off into buf; returns the count
- * (0 at or past EOF). */
-size_t nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off);
+ * (0 at or past EOF), or NVFILE_CUT with part of buf copied. */
+long nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off);
 
 /* Write lock held. Writes len bytes at off; returns len or a negative errno
  * (-ENOSPC, -EFBIG, -ENOMEM, -EIO) with nothing changed. Sets

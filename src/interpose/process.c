@@ -66,20 +66,37 @@ static char *const *kernel_argv(char *const argv[])
     return nv_null(argv) ? no_args : argv;
 }
 
-static int exec_path(const char *path, char *const argv[], char *const envp[])
+/* Files and signals as the new image must find them. */
+static void before_exec(void)
 {
     nvops_hand_over();
+    nv_signals_exec_begin();
+}
+
+/* The exec failed, and returned rc: the process goes on. */
+static int exec_failed(int rc)
+{
+    int saved = errno;
+    nv_signals_exec_failed();
+    errno = saved;
+    return rc;
+}
+
+static int exec_path(const char *path, char *const argv[], char *const envp[])
+{
+    before_exec();
     if (nv_null(path) || nv_null(argv)) /* the C library's execve is the kernel's */
-        return (int)nv_ret(sys_call6(SYS_execve, (long)path, (long)argv, (long)envp, 0, 0, 0));
-    return REAL(execve)(path, argv, envp);
+        return exec_failed(
+            (int)nv_ret(sys_call6(SYS_execve, (long)path, (long)argv, (long)envp, 0, 0, 0)));
+    return exec_failed(REAL(execve)(path, argv, envp));
 }
 
 static int exec_search(const char *file, char *const argv[], char *const envp[])
 {
     if (nv_null(file))
         return exec_path(file, argv, envp);
-    nvops_hand_over();
-    return REAL(execvpe)(file, kernel_argv(argv), envp);
+    before_exec();
+    return exec_failed(REAL(execvpe)(file, kernel_argv(argv), envp));
 }
 
 NV_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -109,18 +126,18 @@ NV_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
         errno = EINVAL;
         return -1;
     }
-    nvops_hand_over();
-    return REAL(fexecve)(fd, argv, envp);
+    before_exec();
+    return exec_failed(REAL(fexecve)(fd, argv, envp));
 }
 
 NV_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
                        int flags)
 {
-    nvops_hand_over();
+    before_exec();
     if (nv_null(path) || nv_null(argv)) /* the C library's execveat is the kernel's */
-        return (int)nv_ret(
-            sys_call6(SYS_execveat, dirfd, (long)path, (long)argv, (long)envp, flags, 0));
-    return REAL(execveat)(dirfd, path, argv, envp, flags);
+        return exec_failed((int)nv_ret(
+            sys_call6(SYS_execveat, dirfd, (long)path, (long)argv, (long)envp, flags, 0)));
+    return exec_failed(REAL(execveat)(dirfd, path, argv, envp, flags));
 }
 
 /* The execl forms gather their arguments and go the way of execv and

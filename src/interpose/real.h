@@ -87,6 +87,11 @@ void nv_real_resolve_all(void);
 bool nv_real_is_libc(enum nv_real_id id);
 
 /* REAL(read) is the C library's read, typed as read. */
+/* signals.c: SIGBUS around an exec, whose new image keeps an ignored
+ * signal ignored but loses the library's handler. */
+void nv_signals_exec_begin(void);
+void nv_signals_exec_failed(void);
+
 #define REAL(name) ((__typeof__(&name))nv_real_resolve(NV_REAL_##name))
 
 /* The C convention from a negative-errno result. */

@@ -16,7 +16,15 @@
  * handler runs at once.
  *
  * Synchronous signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS)
- * are never wrapped: they belong to the instruction that raised them.
+ * are never deferred: they belong to the instruction that raised them.
+ * SIGSEGV, SIGFPE, SIGILL, SIGTRAP and SIGSYS are not wrapped at all.
+ * SIGBUS has the library's handler from the start, whatever the program
+ * installs: a copy of the library's through a file's mapping that another
+ * program cut shorter raises it, and os/mapfault.h catches or heals that;
+ * every other SIGBUS goes to the program's handler, or does what its
+ * SIG_DFL or SIG_IGN would have done (a fault is never ignored). The
+ * handler found in place at load, a sanitizer's say, counts as the
+ * program's.
  * sigaction reports the program's own handlers; SA_SIGINFO, SA_RESETHAND
  * (emulated here, so that a deferred signal still finds the handler),
  * SA_NODEFER, SA_RESTART and the handler's mask keep their meaning. exec
@@ -32,6 +40,7 @@
 #include <ucontext.h>
 
 #include "os/critical.h"
+#include "os/mapfault.h"
 #include "os/sys.h"
 
 #define NSIGNALS 65 /* signal numbers 1..64 */
@@ -49,6 +58,10 @@ struct program_action {
 };
 
 static struct program_action actions[NSIGNALS];
+/* SIGBUS as the kernel had it at load, reported until the program sets
+ * its own (the library's own handler is in place from the start). */
+static struct sigaction bus_at_load;
+static bool bus_set;
 static int writers;           /* spin lock of the writers (in a section) */
 static uint64_t interrupting; /* siginterrupt(sig, 1): bit sig - 1 */
 
@@ -68,8 +81,8 @@ static bool synchronous(int sig)
 /* The C library keeps two real-time signals for itself and refuses them. */
 static bool wrapped_signal(int sig)
 {
-    return sig >= 1 && sig < NSIGNALS && sig != SIGKILL && sig != SIGSTOP && !synchronous(sig) &&
-           (sig < __SIGRTMIN || sig >= SIGRTMIN);
+    return sig == SIGBUS || (sig >= 1 && sig < NSIGNALS && sig != SIGKILL && sig != SIGSTOP &&
+                             !synchronous(sig) && (sig < __SIGRTMIN || sig >= SIGRTMIN));
 }
 
 /* Writers change an entry and the kernel's table together. */
@@ -92,11 +105,6 @@ static void before_fork(void)
 static void after_fork(void)
 {
     unlock_writers();
-}
-
-__attribute__((constructor)) static void signals_load(void)
-{
-    pthread_atfork(before_fork, after_fork, after_fork);
 }
 
 /* Sequentially consistent throughout: a reader's loads of the fields stay
@@ -124,10 +132,40 @@ static struct program_action load_action(int sig)
 }
 
 static void deliver(int sig, siginfo_t *info, void *context);
+static void bus_fault(int sig, siginfo_t *info, void *context);
+
+/* The kernel's entry for SIGBUS with the program's mask and flags. */
+static struct sigaction bus_entry(const struct sigaction *program)
+{
+    struct sigaction k = *program;
+    k.sa_sigaction = bus_fault;
+    k.sa_flags = (program->sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
+    return k;
+}
+
+/* The kernel's handler of SIGBUS, from the start: the one found there is
+ * the program's from now on. */
+static void guard_bus(void)
+{
+    struct sigaction k;
+    if (REAL(sigaction)(SIGBUS, NULL, &k) < 0)
+        return;
+    bus_at_load = k;
+    store_action(SIGBUS, (void *)k.sa_handler, k.sa_flags);
+    k = bus_entry(&bus_at_load);
+    REAL(sigaction)(SIGBUS, &k, NULL);
+}
+
+__attribute__((constructor)) static void signals_load(void)
+{
+    pthread_atfork(before_fork, after_fork, after_fork);
+    guard_bus(); /* resolves sigaction, which the handler may call */
+}
 
 static bool is_ours(const struct sigaction *k)
 {
-    return (k->sa_flags & SA_SIGINFO) && k->sa_sigaction == deliver;
+    return (k->sa_flags & SA_SIGINFO) &&
+           (k->sa_sigaction == deliver || k->sa_sigaction == bus_fault);
 }
 
 /* SA_RESETHAND: the kernel would have put back the default as it
@@ -140,9 +178,11 @@ static void reset_to_default(int sig, void *handler)
     struct sigaction k;
     if (a.handler == handler && REAL(sigaction)(sig, NULL, &k) == 0 && is_ours(&k)) {
         store_action(sig, (void *)SIG_DFL, a.flags);
-        k.sa_handler = SIG_DFL;
-        k.sa_flags = a.flags;
-        REAL(sigaction)(sig, &k, NULL);
+        if (sig != SIGBUS) { /* whose handler stays the library's */
+            k.sa_handler = SIG_DFL;
+            k.sa_flags = a.flags;
+            REAL(sigaction)(sig, &k, NULL);
+        }
     }
     unlock_writers();
 }
@@ -156,6 +196,19 @@ static void defer(int sig, siginfo_t *info, ucontext_t *uc)
     sys_sigprocmask(SIG_BLOCK, &bit, NULL);
     nv_critical_defer(sig);
     sys_tgsigqueueinfo(sys_getpid(), sys_gettid(), sig, info);
+}
+
+/* The program's handler for a signal that may run now. */
+static void run_program_handler(int sig, struct program_action a, siginfo_t *info, void *context)
+{
+    uint64_t outer = nv_critical_stash();
+    if (a.flags & SA_RESETHAND)
+        reset_to_default(sig, a.handler);
+    if (a.flags & SA_SIGINFO)
+        ((info_handler)a.handler)(sig, info, context);
+    else
+        ((void (*)(int))a.handler)(sig);
+    nv_critical_unstash(outer);
 }
 
 /* The kernel's handler of every wrapped signal with a program handler. */
@@ -173,14 +226,35 @@ static void deliver(int sig, siginfo_t *info, void *context)
             sys_tgsigqueueinfo(sys_getpid(), sys_gettid(), sig, info);
         return;
     }
-    uint64_t outer = nv_critical_stash();
-    if (a.flags & SA_RESETHAND)
-        reset_to_default(sig, a.handler);
-    if (a.flags & SA_SIGINFO)
-        ((info_handler)a.handler)(sig, info, context);
+    run_program_handler(sig, a, info, context);
+}
+
+/* A SIGBUS that is not the library's (os/mapfault.h), under the program's
+ * SIG_DFL or SIG_IGN: the kernel ends the process for a fault even when
+ * it is ignored, and for a sent signal unless it is. */
+static void bus_by_default(int sig, siginfo_t *info, void *handler)
+{
+    bool sent = info->si_code <= 0;
+    if (sent && handler == (void *)SIG_IGN)
+        return;
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigemptyset(&dfl.sa_mask);
+    REAL(sigaction)(sig, &dfl, NULL);
+    /* A fault runs its instruction again and meets the default; a sent
+     * signal is sent again, and arrives when this handler returns. */
+    if (sent)
+        sys_tgsigqueueinfo(sys_getpid(), sys_gettid(), sig, info);
+}
+
+static void bus_fault(int sig, siginfo_t *info, void *context)
+{
+    if (nv_mapfault_handle(info, context))
+        return;
+    struct program_action a = load_action(sig);
+    if (is_function(a.handler))
+        run_program_handler(sig, a, info, context);
     else
-        ((void (*)(int))a.handler)(sig);
-    nv_critical_unstash(outer);
+        bus_by_default(sig, info, a.handler);
 }
 
 /* sigaction for a wrapped signal. */
@@ -189,7 +263,9 @@ static int wrapped_sigaction(int sig, const struct sigaction *act, struct sigact
     struct sigaction kact, kold;
     if (act) {
         kact = *act;
-        if (is_function((void *)act->sa_handler)) {
+        if (sig == SIGBUS) {
+            kact = bus_entry(act);
+        } else if (is_function((void *)act->sa_handler)) {
             nv_real_resolve_all();
             kact.sa_sigaction = deliver;
             kact.sa_flags = (act->sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
@@ -197,15 +273,23 @@ static int wrapped_sigaction(int sig, const struct sigaction *act, struct sigact
     }
     lock_writers();
     struct program_action prev = load_action(sig);
+    bool at_load = sig == SIGBUS && !bus_set;
+    if (sig == SIGBUS && act)
+        bus_set = true;
     /* The entry changes first: a signal that finds the new kernel handler
      * must find the program's new one too. */
     if (act)
         store_action(sig, (void *)act->sa_handler, act->sa_flags);
     int rc = REAL(sigaction)(sig, act ? &kact : NULL, &kold);
-    if (rc < 0 && act)
+    if (rc < 0 && act) {
         store_action(sig, prev.handler, prev.flags);
+        if (at_load)
+            bus_set = false;
+    }
     unlock_writers();
-    if (rc == 0 && old) {
+    if (rc == 0 && old && at_load && is_ours(&kold)) {
+        *old = bus_at_load;
+    } else if (rc == 0 && old) {
         *old = kold;
         if (is_ours(&kold)) {
             old->sa_handler = (void (*)(int))prev.handler;
@@ -221,6 +305,28 @@ static int any_sigaction(int sig, const struct sigaction *act, struct sigaction 
     if (!wrapped_signal(sig))
         return REAL(sigaction)(sig, act, old);
     return wrapped_sigaction(sig, act, old);
+}
+
+void nv_signals_exec_begin(void)
+{
+    /* An ignored signal stays ignored in the new image, and a caught one
+     * goes back to the default: SIGBUS is caught by the library alone. */
+    if (load_action(SIGBUS).handler == (void *)SIG_IGN) {
+        struct sigaction ign = {.sa_handler = SIG_IGN};
+        sigemptyset(&ign.sa_mask);
+        REAL(sigaction)(SIGBUS, &ign, NULL);
+    }
+}
+
+void nv_signals_exec_failed(void)
+{
+    lock_writers();
+    struct sigaction k;
+    if (REAL(sigaction)(SIGBUS, NULL, &k) == 0 && !is_ours(&k)) {
+        k = bus_entry(&k);
+        REAL(sigaction)(SIGBUS, &k, NULL);
+    }
+    unlock_writers();
 }
 
 NV_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)

@@ -20,6 +20,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "filesum.h"
+
 static char path[4096];
 
 static void result(const char *what, long r)
@@ -27,19 +29,10 @@ static void result(const char *what, long r)
     printf("%-40s %ld%s%s\n", what, r, r < 0 ? " " : "", r < 0 ? strerror(errno) : "");
 }
 
-/* Size and FNV-1a of the file at `path`, read with the C library's read. */
+/* Size and FNV-1a of the file at `path`. */
 static void summary(const char *what)
 {
-    int fd = open(path, O_RDONLY);
-    uint64_t h = 14695981039346656037ull, n = 0;
-    unsigned char buf[4096];
-    ssize_t r;
-    while (fd >= 0 && (r = read(fd, buf, sizeof(buf))) > 0)
-        for (ssize_t i = 0; i < r; i++, n++)
-            h = (h ^ buf[i]) * 1099511628211ull;
-    if (fd >= 0)
-        close(fd);
-    printf("%-40s %llu bytes, fnv %016llx\n", what, (unsigned long long)n, (unsigned long long)h);
+    print_file_sum(what, 40, path);
 }
 
 static void aio_past_the_end(const char *dir)

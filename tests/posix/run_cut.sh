@@ -1,0 +1,22 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# run_cut.sh LIB BIN - runs nvmmio_cut (cut.c) on a plain directory and
+# with LIB preloaded on a pmem root, both fresh under /dev/shm and removed
+# afterwards; every result and the files' bytes must be the same.
+
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/preload.sh"
+lib=$1 bin=$2
+preload_of "$lib" "$bin"
+scratch_dir nvmmio-cut
+"$bin" "$dir/plain" >"$dir/plain.out" || exit 1
+env NVMMIO_PATH="$dir/managed" LD_PRELOAD="$preload" "$bin" "$dir/managed" >"$dir/managed.out" ||
+    exit 1
+status=0
+diff -u --label kernel --label library "$dir/plain.out" "$dir/managed.out" || status=1
+for f in reads writes mapped sent; do
+    cmp "$dir/plain/$f" "$dir/managed/$f" || status=1
+done
+[ $status -eq 0 ] && echo "cut: $(wc -l <"$dir/plain.out") results and the files as the kernel's"
+exit $status
