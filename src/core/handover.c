@@ -87,19 +87,26 @@ void nvops_hand_over(void)
     nvfd_for_each(sync_offset);
 }
 
-/* Adopts the descriptor `name` of /proc/self/fd (open as *arg) when it is
- * of a managed file the library does not know yet. */
+struct inherited {
+    int dir; /* /proc/self/fd */
+    bool adopted;
+};
+
+/* Adopts the descriptor `name` of /proc/self/fd when it is of a managed
+ * file the library does not know yet. */
 static int adopt_entry(const char *name, void *arg)
 {
+    struct inherited *in = arg;
     char *end;
     long fd = strtol(name, &end, 10);
-    if (*end || fd == *(int *)arg || fd < FIRST_MANAGED_FD || nvfd_is_managed((int)fd))
+    if (*end || fd == in->dir || fd < FIRST_MANAGED_FD || nvfd_is_managed((int)fd))
         return 0;
     int flags = sys_fcntl((int)fd, F_GETFL, 0);
     long pos = sys_lseek((int)fd, 0, SEEK_CUR);
     if (flags < 0 || pos < 0 ||
         nvops_adopt((int)fd, AT_FDCWD, "(inherited)", flags & ~O_TRUNC, false) < 0)
         return 0;
+    in->adopted = true;
     struct nvofd *o = nvfd_begin((int)fd);
     if (o) {
         o->pos = (uint64_t)pos;
@@ -108,19 +115,21 @@ static int adopt_entry(const char *name, void *arg)
     return 0;
 }
 
-void nvops_adopt_inherited(void)
+bool nvops_adopt_inherited(void)
 {
     /* Settings are read on first use; a process started without a root
      * (it may set one itself later) must not read them this early. */
     if (!getenv("NVMMIO_PATH") && !getenv("PMEM_PATH"))
-        return;
+        return false;
     if (nv_config()->nroots == 0)
-        return;
-    int dir = sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dir < 0)
-        return;
-    sys_dir_each(dir, adopt_entry, &dir);
-    sys_close(dir);
+        return false;
+    struct inherited in = {
+        sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0), false};
+    if (in.dir < 0)
+        return false;
+    sys_dir_each(in.dir, adopt_entry, &in);
+    sys_close(in.dir);
+    return in.adopted;
 }
 
 /* Fork hands every managed file to a child that sees it through the kernel:

@@ -131,8 +131,8 @@ void nvops_recover_orphans(void);
  * brought up to the library's, so the new image reads the right bytes. */
 void nvops_hand_over(void);
 /* Takes over regular files under a root that the process inherited open
- * (a shell's redirections, say). */
-void nvops_adopt_inherited(void);
+ * (a shell's redirections, say); true when it took any. */
+bool nvops_adopt_inherited(void);
 
 /* Mirrors F_SETFL on the description (O_APPEND may change). */
 void nvops_setfl(struct nvofd *o, int flags);

@@ -133,6 +133,7 @@ static int kernel_open(int dirfd, const char *path, int flags, mode_t mode, bool
 static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
 {
     bool created, canonical;
+    nv_signals_guard_bus();
     int fd = kernel_open(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode, &created,
                          &canonical);
     if (fd < 0)
@@ -429,6 +430,7 @@ static int adopt_temp(int fd, const char *path, int flags)
 {
     if (fd >= 0 && nvops_may_manage(0)) {
         int saved = errno;
+        nv_signals_guard_bus();
         nvops_adopt(fd, AT_FDCWD, path, O_RDWR | O_CREAT | O_EXCL | flags, false);
         errno = saved;
     }

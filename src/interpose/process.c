@@ -44,7 +44,8 @@ __attribute__((constructor)) static void nvmmio_load(void)
 {
     nvstats_configure();
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-    nvops_adopt_inherited();
+    if (nvops_adopt_inherited())
+        nv_signals_guard_bus();
 }
 
 __attribute__((destructor)) static void nvmmio_unload(void)

@@ -87,8 +87,11 @@ void nv_real_resolve_all(void);
 bool nv_real_is_libc(enum nv_real_id id);
 
 /* REAL(read) is the C library's read, typed as read. */
-/* signals.c: SIGBUS around an exec, whose new image keeps an ignored
- * signal ignored but loses the library's handler. */
+/* signals.c: the library's SIGBUS handler, put in place before the first
+ * file the library may manage is opened (os/mapfault.h); and SIGBUS around
+ * an exec, whose new image keeps an ignored signal ignored but loses the
+ * library's handler. */
+void nv_signals_guard_bus(void);
 void nv_signals_exec_begin(void);
 void nv_signals_exec_failed(void);
 

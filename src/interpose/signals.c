@@ -18,13 +18,14 @@
  * Synchronous signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS)
  * are never deferred: they belong to the instruction that raised them.
  * SIGSEGV, SIGFPE, SIGILL, SIGTRAP and SIGSYS are not wrapped at all.
- * SIGBUS has the library's handler from the start, whatever the program
- * installs: a copy of the library's through a file's mapping that another
- * program cut shorter raises it, and os/mapfault.h catches or heals that;
- * every other SIGBUS goes to the program's handler, or does what its
- * SIG_DFL or SIG_IGN would have done (a fault is never ignored). The
- * handler found in place at load, a sanitizer's say, counts as the
- * program's.
+ * SIGBUS has the library's handler from the first open of a file the
+ * library may manage on, whatever the program installs: a copy of the
+ * library's through a file's mapping that another program cut shorter
+ * raises it, and os/mapfault.h catches or heals that; every other SIGBUS
+ * goes to the program's handler, or does what its SIG_DFL or SIG_IGN would
+ * have done (a fault is never ignored). The handler found in place then,
+ * a sanitizer's say, counts as the program's. (Not at load: a sanitizer's
+ * runtime may not be ready for calls yet.)
  * sigaction reports the program's own handlers; SA_SIGINFO, SA_RESETHAND
  * (emulated here, so that a deferred signal still finds the handler),
  * SA_NODEFER, SA_RESTART and the handler's mask keep their meaning. exec
@@ -58,8 +59,9 @@ struct program_action {
 };
 
 static struct program_action actions[NSIGNALS];
-/* SIGBUS as the kernel had it at load, reported until the program sets
- * its own (the library's own handler is in place from the start). */
+/* The library's SIGBUS handler is in place (nv_signals_guard_bus), and
+ * what the kernel had then, reported until the program sets its own. */
+static bool bus_guarded;
 static struct sigaction bus_at_load;
 static bool bus_set;
 static int writers;           /* spin lock of the writers (in a section) */
@@ -143,23 +145,9 @@ static struct sigaction bus_entry(const struct sigaction *program)
     return k;
 }
 
-/* The kernel's handler of SIGBUS, from the start: the one found there is
- * the program's from now on. */
-static void guard_bus(void)
-{
-    struct sigaction k;
-    if (REAL(sigaction)(SIGBUS, NULL, &k) < 0)
-        return;
-    bus_at_load = k;
-    store_action(SIGBUS, (void *)k.sa_handler, k.sa_flags);
-    k = bus_entry(&bus_at_load);
-    REAL(sigaction)(SIGBUS, &k, NULL);
-}
-
 __attribute__((constructor)) static void signals_load(void)
 {
     pthread_atfork(before_fork, after_fork, after_fork);
-    guard_bus(); /* resolves sigaction, which the handler may call */
 }
 
 static bool is_ours(const struct sigaction *k)
@@ -272,6 +260,11 @@ static int wrapped_sigaction(int sig, const struct sigaction *act, struct sigact
         }
     }
     lock_writers();
+    if (sig == SIGBUS && !bus_guarded) { /* the kernel's alone until then */
+        int rc = REAL(sigaction)(sig, act, old);
+        unlock_writers();
+        return rc;
+    }
     struct program_action prev = load_action(sig);
     bool at_load = sig == SIGBUS && !bus_set;
     if (sig == SIGBUS && act)
@@ -311,7 +304,8 @@ void nv_signals_exec_begin(void)
 {
     /* An ignored signal stays ignored in the new image, and a caught one
      * goes back to the default: SIGBUS is caught by the library alone. */
-    if (load_action(SIGBUS).handler == (void *)SIG_IGN) {
+    if (__atomic_load_n(&bus_guarded, __ATOMIC_ACQUIRE) &&
+        load_action(SIGBUS).handler == (void *)SIG_IGN) {
         struct sigaction ign = {.sa_handler = SIG_IGN};
         sigemptyset(&ign.sa_mask);
         REAL(sigaction)(SIGBUS, &ign, NULL);
@@ -322,9 +316,25 @@ void nv_signals_exec_failed(void)
 {
     lock_writers();
     struct sigaction k;
-    if (REAL(sigaction)(SIGBUS, NULL, &k) == 0 && !is_ours(&k)) {
+    if (bus_guarded && REAL(sigaction)(SIGBUS, NULL, &k) == 0 && !is_ours(&k)) {
         k = bus_entry(&k);
         REAL(sigaction)(SIGBUS, &k, NULL);
+    }
+    unlock_writers();
+}
+
+void nv_signals_guard_bus(void)
+{
+    if (__atomic_load_n(&bus_guarded, __ATOMIC_ACQUIRE))
+        return;
+    lock_writers();
+    struct sigaction k;
+    if (!bus_guarded && REAL(sigaction)(SIGBUS, NULL, &k) == 0) {
+        bus_at_load = k;
+        store_action(SIGBUS, (void *)k.sa_handler, k.sa_flags);
+        k = bus_entry(&bus_at_load);
+        if (REAL(sigaction)(SIGBUS, &k, NULL) == 0)
+            __atomic_store_n(&bus_guarded, true, __ATOMIC_RELEASE);
     }
     unlock_writers();
 }
