@@ -10,7 +10,9 @@
 #                             (NVMMIO_DEBUG=2 names the mapping kind);
 #   3. nvmmio_difftest        differential POSIX test, seed 1, 3000 ops
 #                             (TCG is about 20x slower than native);
-#   4. nvmmio_killtest        SIGKILL loop, 20 kills, seed 5.
+#   4. nvmmio_killtest        SIGKILL loop, 20 kills, seed 5;
+#   and threads, a copy, processes sharing a file, and a file cut shorter
+#   by a program without the library (nvmmio_cut, nvmmio_cutstorm).
 #
 # Exit status: 0 all passed, 1 a test failed or a test program is missing,
 # 77 (ctest skip) when no guest can be started on this machine.
@@ -141,6 +143,27 @@ step_copy() {
     return "$status"
 }
 
+# A file cut shorter by a program without the library while this process
+# reads and writes it (tests/posix/cut.c): every result and byte as on a
+# plain directory of the same file system; then the storm (cutstorm.c).
+step_cut() {
+    local lib=$1 cut=$2 storm=$3 status=0
+    rm -rf "$PMEM/x"
+    mkdir -p "$PMEM/x/m" "$PMEM/x/p"
+    library_env "$lib" "$PMEM/x/m"
+    timeout 300 "$cut" "$PMEM/x/p" >"$PMEM/x/plain.out" || status=$?
+    [ "$status" -ne 0 ] || timeout 300 env "${LIB_ENV[@]}" "$cut" "$PMEM/x/m" \
+        >"$PMEM/x/managed.out" || status=$?
+    [ "$status" -ne 0 ] || diff -u "$PMEM/x/plain.out" "$PMEM/x/managed.out" || status=$?
+    local f
+    for f in reads writes mapped sent; do
+        [ "$status" -ne 0 ] || cmp "$PMEM/x/p/$f" "$PMEM/x/m/$f" || status=$?
+    done
+    [ "$status" -ne 0 ] || timeout 300 env "${LIB_ENV[@]}" "$storm" "$PMEM/x/m" 2 || status=$?
+    rm -rf "$PMEM/x"
+    return "$status"
+}
+
 guest_main() {
     local build=$1 ops=$2 kills=$3
     local lib=$build/libnvmmio.so
@@ -156,6 +179,8 @@ guest_main() {
     run_step "cp of 8 MiB, compared" step_copy "$lib"
     run_step "share: writes in place, and a writer killed in one" step_share "$lib" \
         "$build/tests/share/nvmmio_share" "$build/nvmmio"
+    run_step "a file cut shorter by a program without the library" step_cut "$lib" \
+        "$build/tests/posix/nvmmio_cut" "$build/tests/posix/nvmmio_cutstorm"
     # Never 125: the host side reads that as "the guest did not start".
     return "$FAILED"
 }
@@ -180,6 +205,7 @@ host_main() {
     require_files "$build/libnvmmio.so" "$build/tests/dax/mapsync_probe" \
         "$build/tests/posix/nvmmio_difftest" "$build/tests/crash/nvmmio_killtest" \
         "$build/tests/posix/nvmmio_threads" "$build/tests/share/nvmmio_share" \
+        "$build/tests/posix/nvmmio_cut" "$build/tests/posix/nvmmio_cutstorm" \
         "$build/nvmmio" || exit 1
 
     export NVMMIO_VM_PMEM_MB=${NVMMIO_VM_PMEM_MB:-1024}
