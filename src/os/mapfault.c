@@ -59,14 +59,21 @@ void nv_mapfault_caught(struct nv_mapfault_catch *c)
     sys_sigprocmask(SIG_SETMASK, &c->mask, NULL);
 }
 
+/* A thread holding more files takes the place of the one it armed
+ * longest ago: the fork handlers lock every file and settle each right
+ * after its lock, so the latest is the one its copies reach. */
+static __thread unsigned next_evicted __attribute__((tls_model("initial-exec")));
+
 void nv_mapfault_arm(struct nv_mapfault_area *a)
 {
-    for (int i = 0; i < MAX_ARMED; i++)
-        if (!armed[i]) {
-            __atomic_store_n(&armed[i], a, __ATOMIC_RELAXED);
-            signal_fence();
-            return;
-        }
+    int slot = -1;
+    for (int i = 0; i < MAX_ARMED && slot < 0; i++)
+        if (!armed[i])
+            slot = i;
+    if (slot < 0)
+        slot = (int)(next_evicted++ % MAX_ARMED);
+    __atomic_store_n(&armed[slot], a, __ATOMIC_RELAXED);
+    signal_fence();
 }
 
 void nv_mapfault_disarm(struct nv_mapfault_area *a)

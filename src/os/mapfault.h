@@ -74,7 +74,8 @@ void nv_mapfault_release(struct nv_mapfault_catch *c);
 void nv_mapfault_caught(struct nv_mapfault_catch *c);
 
 /* The calling thread changes the file of area until nv_mapfault_disarm. A
- * thread holds few areas at once; past a handful, faults are not healed. */
+ * thread keeps the last few it armed; faults in older ones are not
+ * healed. */
 void nv_mapfault_arm(struct nv_mapfault_area *a);
 void nv_mapfault_disarm(struct nv_mapfault_area *a);
 
