@@ -328,7 +328,7 @@ static long write_in_place_shared(struct nvfile *f, const void *buf, size_t len,
     return rc;
 }
 
-long nvfile_write_in_place(struct nvfile *f, const void *buf, size_t len, uint64_t off)
+static long write_in_place(struct nvfile *f, const void *buf, size_t len, uint64_t off)
 {
     if (len == 0 || !f->writable || off >= NVFILE_MAX_SIZE || len > NVFILE_MAX_SIZE - off)
         return -EAGAIN;
@@ -357,6 +357,18 @@ long nvfile_write_in_place(struct nvfile *f, const void *buf, size_t len, uint64
     nvlock_unrange(&f->lock, ranges);
     nvshare_leave(f, held, false);
     nvlock_inplace_end(&f->lock, lane, rc > 0);
+    return rc;
+}
+
+long nvfile_write_in_place(struct nvfile *f, const void *buf, size_t len, uint64_t off)
+{
+    long rc = write_in_place(f, buf, len, off);
+    /* A copy went on past a cut by another program (os/mapfault.h): taken
+     * in at the release of the write lock, as after a locked write. */
+    if (nv_mapfault_cut_seen(&f->mapfault)) {
+        nvfile_lock(f, NULL);
+        nvfile_unlock(f);
+    }
     return rc;
 }
 

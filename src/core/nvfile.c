@@ -620,14 +620,6 @@ void nvfile_unlock(struct nvfile *f)
     nvlock_unlock_exclusive(&f->lock);
 }
 
-void nvfile_take_cut(struct nvfile *f)
-{
-    if (nv_mapfault_cut_seen(&f->mapfault)) {
-        nvfile_lock(f, NULL);
-        nvfile_unlock(f);
-    }
-}
-
 int nvfile_lock_shared(struct nvfile *f)
 {
     nvlock_shared(&f->lock);

@@ -170,9 +170,6 @@ bool nvfile_trylock(struct nvfile *f);
  * (os/mapfault.h) at the way out. */
 void nvfile_unlock(struct nvfile *f);
 
-/* No lock held: takes in a cut seen by a write in place. */
-void nvfile_take_cut(struct nvfile *f);
-
 /* A change of this process reached end. */
 static inline void nvfile_unpublished_to(struct nvfile *f, uint64_t end)
 {

@@ -75,39 +75,59 @@ static int check_rw(const void *buf, size_t n, uint64_t off)
  * explains (the medium's) all of them. */
 #define CUT_TRIES 64
 
-/* A read with the file's shared lock held (*held) found that another
- * program cut the file shorter (NVFILE_CUT): the new size is taken in and
- * the lock taken again, for the read to be made again from its start.
- * False when it should not be: tried too often. */
-static bool after_cut(struct nvfile *f, int *held, int *tries)
+/* The buffers of a vectored read filled from *at on, with the shared lock
+ * held; *at moves past what was read. NVFILE_CUT, with *at where it was,
+ * when another program cut the file under any of them: the ones before
+ * may have read bytes of its old last page, so all are read again. */
+static ssize_t readv_holding(struct nvfile *f, const struct iovec *iov, int iovcnt, uint64_t *at)
 {
-    nvfile_unlock_shared(f, *held);
-    nvfile_take_in_size(f);
-    *held = nvfile_lock_shared(f);
-    return ++*tries < CUT_TRIES;
+    ssize_t done = 0;
+    uint64_t pos = *at;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len && !iov[i].iov_base) {
+            /* as read(): a NULL buffer fails when there are bytes for it */
+            if (!done && pos < f->size)
+                done = -EFAULT;
+            break;
+        }
+        long got = nvfile_read(f, iov[i].iov_base, iov[i].iov_len, pos);
+        if (got < 0)
+            return got;
+        pos += (uint64_t)got;
+        done += got;
+        if ((size_t)got < iov[i].iov_len)
+            break;
+    }
+    *at = pos;
+    return done;
 }
 
-/* nvfile_read with the file's shared lock held (*held), made again after a
- * cut. */
-static long read_holding(struct nvfile *f, void *buf, size_t n, uint64_t off, int *held)
+/* The buffers read from *at on, under the file's shared lock. When another
+ * program cut the file shorter under the read (NVFILE_CUT), the new size
+ * is taken in and the read made again from its start. */
+static ssize_t read_vector(struct nvfile *f, const struct iovec *iov, int iovcnt, uint64_t *at)
 {
-    long got;
-    int tries = 0;
-    while ((got = nvfile_read(f, buf, n, off)) == NVFILE_CUT)
-        if (!after_cut(f, held, &tries))
-            return -EIO;
-    return got;
+    int held = nvfile_lock_shared(f), tries = 0;
+    ssize_t done;
+    while ((done = readv_holding(f, iov, iovcnt, at)) == NVFILE_CUT) {
+        if (++tries == CUT_TRIES) {
+            done = -EIO;
+            break;
+        }
+        nvfile_unlock_shared(f, held);
+        nvfile_take_in_size(f);
+        held = nvfile_lock_shared(f);
+    }
+    nvstats_count_shared(&f->stats, NVSTAT_READ, done > 0 ? (uint64_t)done : 0);
+    nvfile_unlock_shared(f, held);
+    return done;
 }
 
 /* The read, under the file's shared lock. */
 static ssize_t read_locked(struct nvfile *f, void *buf, size_t n, uint64_t off)
 {
-    int held = nvfile_lock_shared(f);
-    /* As the kernel: a NULL buffer fails only when there are bytes to copy. */
-    ssize_t got = !buf && n && off < f->size ? -EFAULT : read_holding(f, buf, n, off, &held);
-    nvstats_count_shared(&f->stats, NVSTAT_READ, got > 0 ? (uint64_t)got : 0);
-    nvfile_unlock_shared(f, held);
-    return got;
+    struct iovec one = {buf, n};
+    return read_vector(f, &one, 1, &off);
 }
 
 static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
@@ -205,7 +225,6 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     if (buf && !(flags & O_APPEND) && !nvfile_sync_mode(flags) && nvfile_writes_in_place(f)) {
         long r = nvfile_write_in_place(f, buf, n, off);
         if (r != -EAGAIN) {
-            nvfile_take_cut(f);
             nvstats_count_shared(&f->stats, NVSTAT_WRITE, r > 0 ? (uint64_t)r : 0);
             if (r > 0)
                 nvfile_changed(f);
@@ -382,33 +401,6 @@ static int check_vectored(const struct nvofd *o, bool write, const struct iovec 
     return rc < 0 ? rc : 1;
 }
 
-/* The buffers of a vectored read filled from *at on, with the shared lock
- * held; *at moves past what was read. NVFILE_CUT, with *at where it was,
- * when another program cut the file under any of them: the ones before
- * may have read bytes of its old last page, so all are read again. */
-static ssize_t readv_holding(struct nvfile *f, const struct iovec *iov, int iovcnt, uint64_t *at)
-{
-    ssize_t done = 0;
-    uint64_t pos = *at;
-    for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len && !iov[i].iov_base) {
-            /* as read(): a NULL buffer fails when there are bytes for it */
-            if (!done && pos < f->size)
-                done = -EFAULT;
-            break;
-        }
-        long got = nvfile_read(f, iov[i].iov_base, iov[i].iov_len, pos);
-        if (got < 0)
-            return got;
-        pos += (uint64_t)got;
-        done += got;
-        if ((size_t)got < iov[i].iov_len)
-            break;
-    }
-    *at = pos;
-    return done;
-}
-
 ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t off, int rwf_flags)
 {
     int rc = check_vectored(o, false, iov, iovcnt, off, rwf_flags);
@@ -418,16 +410,7 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
     if (use_pos)
         pthread_mutex_lock(&o->pos_lock);
     uint64_t at = use_pos ? o->pos : (uint64_t)off;
-    struct nvfile *f = o->file;
-    int held = nvfile_lock_shared(f), tries = 0;
-    ssize_t done;
-    while ((done = readv_holding(f, iov, iovcnt, &at)) == NVFILE_CUT)
-        if (!after_cut(f, &held, &tries)) {
-            done = -EIO;
-            break;
-        }
-    nvstats_count_shared(&f->stats, NVSTAT_READ, done > 0 ? (uint64_t)done : 0);
-    nvfile_unlock_shared(f, held);
+    ssize_t done = read_vector(o->file, iov, iovcnt, &at);
     if (use_pos) {
         if (done > 0)
             o->pos = at;

@@ -60,9 +60,10 @@ struct program_action {
 
 static struct program_action actions[NSIGNALS];
 /* The library's SIGBUS handler is in place (nv_signals_guard_bus), and
- * what the kernel had then, reported until the program sets its own. */
+ * the kernel's entry it replaced, reported until the program sets its
+ * own. */
 static bool bus_guarded;
-static struct sigaction bus_at_load;
+static struct sigaction bus_before;
 static bool bus_set;
 static int writers;           /* spin lock of the writers (in a section) */
 static uint64_t interrupting; /* siginterrupt(sig, 1): bit sig - 1 */
@@ -109,6 +110,11 @@ static void after_fork(void)
     unlock_writers();
 }
 
+__attribute__((constructor)) static void signals_load(void)
+{
+    pthread_atfork(before_fork, after_fork, after_fork);
+}
+
 /* Sequentially consistent throughout: a reader's loads of the fields stay
  * between its two loads of seq. */
 static void store_action(int sig, void *handler, int flags)
@@ -143,11 +149,6 @@ static struct sigaction bus_entry(const struct sigaction *program)
     k.sa_sigaction = bus_fault;
     k.sa_flags = (program->sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
     return k;
-}
-
-__attribute__((constructor)) static void signals_load(void)
-{
-    pthread_atfork(before_fork, after_fork, after_fork);
 }
 
 static bool is_ours(const struct sigaction *k)
@@ -266,7 +267,7 @@ static int wrapped_sigaction(int sig, const struct sigaction *act, struct sigact
         return rc;
     }
     struct program_action prev = load_action(sig);
-    bool at_load = sig == SIGBUS && !bus_set;
+    bool before_set = sig == SIGBUS && !bus_set;
     if (sig == SIGBUS && act)
         bus_set = true;
     /* The entry changes first: a signal that finds the new kernel handler
@@ -276,12 +277,12 @@ static int wrapped_sigaction(int sig, const struct sigaction *act, struct sigact
     int rc = REAL(sigaction)(sig, act ? &kact : NULL, &kold);
     if (rc < 0 && act) {
         store_action(sig, prev.handler, prev.flags);
-        if (at_load)
+        if (before_set)
             bus_set = false;
     }
     unlock_writers();
-    if (rc == 0 && old && at_load && is_ours(&kold)) {
-        *old = bus_at_load;
+    if (rc == 0 && old && before_set && is_ours(&kold)) {
+        *old = bus_before;
     } else if (rc == 0 && old) {
         *old = kold;
         if (is_ours(&kold)) {
@@ -330,9 +331,9 @@ void nv_signals_guard_bus(void)
     lock_writers();
     struct sigaction k;
     if (!bus_guarded && REAL(sigaction)(SIGBUS, NULL, &k) == 0) {
-        bus_at_load = k;
+        bus_before = k;
         store_action(SIGBUS, (void *)k.sa_handler, k.sa_flags);
-        k = bus_entry(&bus_at_load);
+        k = bus_entry(&bus_before);
         if (REAL(sigaction)(SIGBUS, &k, NULL) == 0)
             __atomic_store_n(&bus_guarded, true, __ATOMIC_RELEASE);
     }
