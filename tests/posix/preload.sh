@@ -10,6 +10,12 @@
 #   scratch_dir NAME             sets `dir` to a fresh directory under
 #                                /dev/shm with managed/ and plain/ in it,
 #                                removed at exit
+#   run_both BIN                 BIN DIR on $dir/plain and, under the
+#                                library, on $dir/managed, its output in
+#                                $dir/plain.out and $dir/managed.out
+#   same_as_kernel FILE...       the two outputs and the named files of the
+#                                two directories compared; status 1 when
+#                                any differs
 
 check_env_args() {
     for a in "$@"; do
@@ -58,4 +64,18 @@ scratch_dir() {
     dir=$(mktemp -d "/dev/shm/$1.XXXXXX") || exit 2
     trap 'rm -rf -- "$dir"' EXIT
     mkdir "$dir/managed" "$dir/plain" || exit 2
+}
+
+run_both() {
+    "$1" "$dir/plain" >"$dir/plain.out" &&
+        env NVMMIO_PATH="$dir/managed" LD_PRELOAD="$preload" "$1" "$dir/managed" >"$dir/managed.out"
+}
+
+same_as_kernel() {
+    local f status=0
+    diff -u --label kernel --label library "$dir/plain.out" "$dir/managed.out" || status=1
+    for f in "$@"; do
+        cmp "$dir/plain/$f" "$dir/managed/$f" || status=1
+    done
+    return $status
 }

@@ -14,15 +14,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 lib=$1 bin=$2
 preload_of "$lib" "$bin"
 scratch_dir nvmmio-bare
-"$bin" "$dir/plain" >"$dir/plain.out" || exit 1
-env NVMMIO_PATH="$dir/managed" LD_PRELOAD="$preload" "$bin" "$dir/managed" >"$dir/managed.out" ||
-    exit 1
+run_both "$bin" || exit 1
 status=0
 compare() { # WHAT
-    diff -u --label kernel --label library "$dir/plain.out" "$dir/managed.out" || status=1
-    for f in aio bare; do
-        cmp "$dir/plain/$f" "$dir/managed/$f" || status=1
-    done
+    same_as_kernel aio bare || status=1
     [ $status -eq 0 ] && echo "bare$1: $(wc -l <"$dir/plain.out") results and both files as the kernel's"
 }
 compare ""
@@ -30,9 +25,7 @@ case $preload in
 *asan* | *tsan*) echo "bare: no run under an address-space limit with a sanitizer runtime" ;;
 *)
     rm -rf "${dir:?}/plain/"* "${dir:?}/managed/"*
-    (ulimit -v 600000 && "$bin" "$dir/plain") >"$dir/plain.out" || exit 1
-    (ulimit -v 600000 && env NVMMIO_PATH="$dir/managed" LD_PRELOAD="$preload" "$bin" \
-        "$dir/managed") >"$dir/managed.out" || exit 1
+    (ulimit -v 600000 && run_both "$bin") || exit 1
     compare ", 600 MB of address space"
     ;;
 esac

@@ -18,14 +18,9 @@ fi
 lib=$1 bin=$2 storm=$3
 preload_of "$lib" "$bin"
 scratch_dir nvmmio-cut
-"$bin" "$dir/plain" >"$dir/plain.out" || exit 1
-env NVMMIO_PATH="$dir/managed" LD_PRELOAD="$preload" "$bin" "$dir/managed" >"$dir/managed.out" ||
-    exit 1
+run_both "$bin" || exit 1
 status=0
-diff -u --label kernel --label library "$dir/plain.out" "$dir/managed.out" || status=1
-for f in reads writes mapped sent; do
-    cmp "$dir/plain/$f" "$dir/managed/$f" || status=1
-done
+same_as_kernel reads writes mapped sent || status=1
 [ $status -eq 0 ] && echo "cut: $(wc -l <"$dir/plain.out") results and the files as the kernel's"
 "$storm" "$dir/plain" 1 || status=1
 env NVMMIO_PATH="$dir/managed" LD_PRELOAD="$preload" "$storm" "$dir/managed" 1 || status=1
