@@ -22,6 +22,14 @@
 #define LOG_MAX_GROW_STEP ((uint64_t)64 << 20)
 #define LOG_MIN_RESERVE   ((uint64_t)1 << 30)
 
+/* The watch entry as the mapping holds it now. */
+static void watch_reload(struct nvlog *log)
+{
+    const struct nvlog_watch *w = nvlog_watch_current(log->map.base);
+    log->watch = w ? *w : (struct nvlog_watch){0};
+    log->watch_cached = true;
+}
+
 void nvlog_init(struct nvlog *log)
 {
     memset(log, 0, sizeof(*log));
@@ -321,6 +329,8 @@ static int write_superblock(struct nvlog *log, const struct nvlog_identity *id,
     nvlog_slot_seal(&s);
     memcpy(log->map.base + nvlog_slot_offset(1), &s, sizeof(s));
     log->state = s;
+    log->watch = (struct nvlog_watch){0}; /* a fresh or cleared header has none */
+    log->watch_cached = true;
     return pm_persist(&log->map, 0, fresh ? NVLOG_SLOT_STRIDE + sizeof(s) : NVLOG_HEADER_SIZE);
 }
 
@@ -642,6 +652,7 @@ static int attach(struct nvlog *log, int dirfd, const char *name, uid_t owner, b
         return -EBADMSG;
     }
     log->state = *cur;
+    watch_reload(log);
     start_generation(log);
     return 0;
 }
@@ -698,6 +709,7 @@ void nvlog_close(struct nvlog *log)
     kept_close(log->fd);
     log->fd = -1;
     log->attached = false;
+    log->watch_cached = false;
     if (log->counted)
         __atomic_sub_fetch(&kept_logs, 1, __ATOMIC_RELAXED);
     log->counted = false;
@@ -764,6 +776,7 @@ int nvlog_cursor_set(struct nvlog *log, const struct nvlog_cursor *c)
     log->open_from = c->open_from;
     log->open_index = c->open_index;
     log->state = c->state;
+    watch_reload(log); /* the other process may have written entries */
     return 0;
 }
 

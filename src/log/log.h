@@ -43,6 +43,13 @@ struct nvlog {
     uint64_t open_from;      /* the first record written since the last commit */
     uint64_t open_index;     /* and its index */
     struct nvlog_slot state; /* the durable state, as last committed */
+    /* The watch's current entry (magic 0: none), as this process last wrote
+     * or read it: the mapping's copy is read back only when the log is
+     * attached or another process's cursor taken in. Valid while
+     * watch_cached; every use would otherwise check two checksums in lines
+     * the flush just evicted. */
+    struct nvlog_watch watch;
+    bool watch_cached;
 };
 
 struct nvlog_rec {

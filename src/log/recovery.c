@@ -5,6 +5,7 @@
 #include "log/recovery.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <linux/magic.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -268,8 +269,22 @@ static bool stores_keep_mtime(int fd, dev_t dev)
     return plain_tmpfs_cached(fd, dev) && no_swap();
 }
 
+/* The current entry: the copy this process keeps, unless another process
+ * sharing the log wrote a later one since (a higher seq in either slot,
+ * read without its checksum: a torn one only costs the full look). */
 static const struct nvlog_watch *watch_now(const struct nvlog *log)
 {
+    if (log->watch_cached) {
+        const char *base = log->map.base;
+        uint64_t a = __atomic_load_n(
+            (const uint64_t *)(base + nvlog_watch_offset(0) + offsetof(struct nvlog_watch, seq)),
+            __ATOMIC_RELAXED);
+        uint64_t b = __atomic_load_n(
+            (const uint64_t *)(base + nvlog_watch_offset(1) + offsetof(struct nvlog_watch, seq)),
+            __ATOMIC_RELAXED);
+        if (a <= log->watch.seq && b <= log->watch.seq)
+            return log->watch.magic ? &log->watch : NULL;
+    }
     return nvlog_watch_current(log->map.base);
 }
 
@@ -282,6 +297,8 @@ static int watch_write(struct nvlog *log, struct nvlog_watch *w)
     nvlog_watch_seal(w);
     size_t off = nvlog_watch_offset(w->seq);
     memcpy(log->map.base + off, w, sizeof(*w));
+    log->watch = *w;
+    log->watch_cached = true;
     return pm_persist(&log->map, off, sizeof(*w));
 }
 
