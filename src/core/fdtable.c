@@ -12,6 +12,7 @@
  * before recycling.
  */
 #include "core/fdtable.h"
+#include "os/sys.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ struct nvofd *nvofd_new(struct nvfile *f, int flags)
     }
     o->file = f;
     o->pos = 0;
+    o->kernel_fd = -1;
     o->flags = flags;
     o->fds = 0;
     o->free_next = NULL;
@@ -117,11 +119,37 @@ struct nvofd *nvfd_remove(int fd)
     struct nvofd *o = load_slot(current, fd);
     if (o) {
         __atomic_store_n(&current->slot[fd], NULL, __ATOMIC_RELEASE);
+        /* The kernel's position is read through another descriptor of
+         * the description from now on. */
+        if (__atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED) == fd) {
+            int other = -1;
+            for (size_t i = 0; i < current->cap && other < 0; i++)
+                if (current->slot[i] == o)
+                    other = (int)i;
+            __atomic_store_n(&o->kernel_fd, other, __ATOMIC_RELAXED);
+        }
         if (--o->fds > 0)
             o = NULL;
     }
     nv_mutex_unlock(&table_lock);
     return o;
+}
+
+void nvofd_pos_lock(struct nvofd *o)
+{
+    pthread_mutex_lock(&o->pos_lock);
+    int kfd = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED);
+    long pos = kfd >= 0 ? sys_lseek(kfd, 0, SEEK_CUR) : -1;
+    if (pos >= 0)
+        o->pos = (uint64_t)pos;
+}
+
+void nvofd_pos_unlock(struct nvofd *o)
+{
+    int kfd = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED);
+    if (kfd >= 0)
+        sys_lseek(kfd, (off_t)o->pos, SEEK_SET);
+    pthread_mutex_unlock(&o->pos_lock);
 }
 
 struct nvfile *nvofd_free(struct nvofd *o)

@@ -21,11 +21,22 @@ struct nvofd {
     struct nvfile *file;
     pthread_mutex_t pos_lock; /* serialises calls that use and move pos */
     uint64_t pos;
+    /* -1, or one of the program's descriptors of a description another
+     * process shares (inherited at exec, or by a spawned program): its
+     * position is the kernel's, read before each call that uses it and
+     * written back after (nvofd_pos_lock). Atomic. */
+    int kernel_fd;
     int flags; /* the open flags: access mode, O_APPEND, O_SYNC... */
     int calls; /* calls in progress (atomic) */
     int fds;   /* descriptors that refer to it (under the table lock) */
     struct nvofd *free_next;
 };
+
+/* Takes the description's position for a call that uses or moves it
+ * (pos_lock), from the kernel when it keeps it (kernel_fd). */
+void nvofd_pos_lock(struct nvofd *o);
+/* Gives it back, to the kernel too when it keeps it. */
+void nvofd_pos_unlock(struct nvofd *o);
 
 /* A new description for file f with the given flags; NULL without memory. */
 struct nvofd *nvofd_new(struct nvfile *f, int flags);

@@ -38,7 +38,7 @@ static off_t seek_data_or_hole(struct nvfile *f, off_t off, int whence)
 off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
 {
     struct nvfile *f = o->file;
-    pthread_mutex_lock(&o->pos_lock);
+    nvofd_pos_lock(o);
     off_t base;
     switch (whence) {
     case SEEK_SET:
@@ -57,10 +57,10 @@ off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
         base = seek_data_or_hole(f, off, whence);
         if (base >= 0)
             o->pos = (uint64_t)base;
-        pthread_mutex_unlock(&o->pos_lock);
+        nvofd_pos_unlock(o);
         return base;
     default:
-        pthread_mutex_unlock(&o->pos_lock);
+        nvofd_pos_unlock(o);
         return -EINVAL;
     }
     off_t r;
@@ -70,7 +70,7 @@ off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
         r = -EINVAL;
     else
         o->pos = (uint64_t)r;
-    pthread_mutex_unlock(&o->pos_lock);
+    nvofd_pos_unlock(o);
     return r;
 }
 
@@ -168,7 +168,7 @@ void nvops_setfl(struct nvofd *o, int flags)
 {
     /* F_SETFL changes only these; the access mode stays. */
     const int settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
-    pthread_mutex_lock(&o->pos_lock);
+    nvofd_pos_lock(o);
     o->flags = (o->flags & ~settable) | (flags & settable);
-    pthread_mutex_unlock(&o->pos_lock);
+    nvofd_pos_unlock(o);
 }

@@ -18,6 +18,7 @@
 #include "core/ops_internal.h"
 #include "core/canonpaths.h"
 #include "core/recent.h"
+#include "core/recordlocks.h"
 #include "core/tx.h"
 #include "mutants.h"
 #include "os/sys.h"
@@ -46,9 +47,21 @@ static int for_every_file(int (*op)(struct nvfile *f))
     return e.rc;
 }
 
+/* Settling takes the ownership lock alone while the log goes; a file that
+ * others may join (it has a share block) is shared again after, or a
+ * process that goes on serving it (after a spawn) would keep every other
+ * one waiting out its patience at its open (nvowner_serve). */
+static int settle_and_share(struct nvfile *f)
+{
+    int rc = nvfile_settle(f);
+    if (f->share.block)
+        nvowner_share(&f->owner);
+    return rc;
+}
+
 int nvops_settle_all(void)
 {
-    int rc = for_every_file(nvfile_settle);
+    int rc = for_every_file(settle_and_share);
     /* the process ends, or its image does */
     nvlog_spares_drop();
     nvshare_spares_drop();
@@ -78,13 +91,88 @@ int nvops_lock_taken(void)
     return 0;
 }
 
+void nvops_record_lock_taking(int fd)
+{
+    struct nvofd *o = nvfd_begin(fd);
+    if (!o)
+        return;
+    struct nvfile *f = o->file;
+    /* Marked, and open: no park closes it any more (it looks under the
+     * exclusive lock). */
+    if (__atomic_load_n(&f->record_locks, __ATOMIC_ACQUIRE) &&
+        __atomic_load_n(&f->fd, __ATOMIC_ACQUIRE) >= 0) {
+        nvofd_end(o);
+        return;
+    }
+    /* Under the shared lock: a park, which takes the exclusive one, is
+     * either over (the descriptor is gone: opened again below, before the
+     * lock exists that closing its first number would drop) or sees the
+     * mark and leaves the descriptor alone. */
+    int held = nvfile_lock_shared(f);
+    __atomic_store_n(&f->record_locks, true, __ATOMIC_RELEASE);
+    bool parked = __atomic_load_n(&f->fd, __ATOMIC_ACQUIRE) < 0;
+    nvfile_unlock_shared(f, held);
+    if (parked) {
+        nvfile_lock(f, NULL); /* opens it again */
+        nvfile_unlock(f);
+    }
+    nvofd_end(o);
+}
+
+bool nvops_record_locks_going(int fd, dev_t *dev, ino_t *ino)
+{
+    struct nvofd *o = nvfd_begin(fd);
+    if (o) {
+        *dev = o->file->dev;
+        *ino = o->file->ino;
+        bool marked = __atomic_load_n(&o->file->record_locks, __ATOMIC_ACQUIRE);
+        nvofd_end(o);
+        return marked || nvrlocks_waiting_for(*dev, *ino);
+    }
+    struct stat st;
+    if (!nvrlocks_waiting() || sys_fstat(fd, &st) < 0)
+        return false;
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return nvrlocks_waiting_for(*dev, *ino);
+}
+
+void nvops_record_locks_gone(dev_t dev, ino_t ino)
+{
+    struct nvfile *f = nvtable_pin(dev, ino);
+    if (f) {
+        __atomic_store_n(&f->record_locks, false, __ATOMIC_RELEASE);
+        nvfile_release(f);
+    }
+    nvrlocks_gone(dev, ino);
+}
+
+int nvops_close_keeping_locks(int fd, dev_t dev, ino_t ino)
+{
+    struct nvofd *o = nvops_close_begin(fd);
+    int rc = o ? nvops_close_finish(o) : 0;
+    nvrlocks_close_later(fd, dev, ino, false);
+    return rc;
+}
+
 static void sync_offset(int fd, struct nvofd *o);
+
+/* A descriptor a spawned program inherits shares its description, and so
+ * its position, with that program from now on: the kernel keeps it. */
+static void sync_offset_and_share(int fd, struct nvofd *o)
+{
+    sync_offset(fd, o);
+    int fd_flags = sys_fcntl(fd, F_GETFD, 0);
+    if (fd_flags >= 0 && !(fd_flags & FD_CLOEXEC) && o->kernel_fd < 0)
+        __atomic_store_n(&o->kernel_fd, fd, __ATOMIC_RELAXED);
+}
 
 void nvops_hand_over(void)
 {
     nvtx_abort_all(); /* the new image cannot commit them */
     nvops_settle_all();
-    nvfd_for_each(sync_offset);
+    nvfd_for_each(sync_offset_and_share);
+    nvrecent_drop_all();
 }
 
 struct inherited {
@@ -109,7 +197,10 @@ static int adopt_entry(const char *name, void *arg)
     in->adopted = true;
     struct nvofd *o = nvfd_begin((int)fd);
     if (o) {
+        /* Shared with the process it came from: the kernel keeps the
+         * position (a dup of it inherited too shares it that way). */
         o->pos = (uint64_t)pos;
+        __atomic_store_n(&o->kernel_fd, (int)fd, __ATOMIC_RELAXED);
         nvofd_end(o);
     }
     return 0;
@@ -151,7 +242,9 @@ static void unlock_file(struct nvfile *f, void *arg)
 
 static void sync_offset(int fd, struct nvofd *o)
 {
-    sys_lseek(fd, (off_t)o->pos, SEEK_SET);
+    /* The kernel keeps a shared description's position itself. */
+    if (__atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED) < 0)
+        sys_lseek(fd, (off_t)o->pos, SEEK_SET);
 }
 
 /* The child shares every descriptor, offset included, until it execs, and
@@ -230,6 +323,7 @@ void nvops_after_fork(bool child)
     }
     nvstats_forget_all();
     nvpark_after_fork_child();
+    nvrlocks_after_fork_child();
     nvtable_clear(nvfile_abandon);
     nvfd_forget_all();
     nvowner_after_fork_child();

@@ -25,6 +25,7 @@
 #include "core/kernelfds.h"
 #include "core/nvfile.h"
 #include "core/ops_internal.h"
+#include "core/recent.h"
 #include "core/filetable.h"
 #include "core/owner.h"
 #include "core/share.h"
@@ -111,10 +112,12 @@ static void hand_to_kernel(struct nvfile *f)
             continue;
         bool same = o->file == f;
         uint64_t pos = o->pos;
+        bool kernel_pos = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED) >= 0;
         nvofd_end(o);
         if (!same)
             continue;
-        sys_lseek(fd, (off_t)pos, SEEK_SET);
+        if (!kernel_pos)
+            sys_lseek(fd, (off_t)pos, SEEK_SET);
         nvkfd_add(fd, f->dev, f->ino);
         struct nvofd *last = nvfd_remove(fd);
         if (last)
@@ -162,6 +165,19 @@ void nvops_recover_orphans(void)
     for (size_t i = 0; i < n; i++)
         recover_orphan(&s[i]);
     nvkfd_served_free(s, n);
+}
+
+void nvops_lease_taking(int fd)
+{
+    if (nvfd_is_managed(fd)) {
+        nvstats_fallback_fd(fd, NVSTAT_FB_LEASE);
+        nvops_to_kernel(fd, "takes a lease");
+    }
+    /* The mapping kept from the library's last close of the file (that
+     * one, or an earlier one) holds it open for writing too. */
+    struct stat st;
+    if (nvrecent_any() && sys_fstat(fd, &st) == 0)
+        nvrecent_drop(st.st_dev, st.st_ino);
 }
 
 void nvops_standard_stream(int fd)
@@ -391,6 +407,17 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
         return left_to_kernel(
             kfd, flags, path, why ? why : "is open through the kernel in this process",
             nvstats_why_kernel_only(why != NULL, st.st_size > (off_t)NVFILE_MAX_SIZE));
+    }
+    /* An executable opened for reading only (a shell reads the script it
+     * runs): the library's own descriptor of it may write, and while one
+     * is open every exec of the file fails with ETXTBSY. A file this
+     * process writes already is served as it is: that the kernel refuses
+     * to run anyway. */
+    if ((flags & O_ACCMODE) == O_RDONLY && (st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) &&
+        !nvtable_logical_size(st.st_dev, st.st_ino, &(off_t){0})) {
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return left_to_kernel(kfd, flags, path, "is an executable opened for reading only",
+                              NVSTAT_FB_EXECUTABLE);
     }
     /* A new file while the program holds nearly every descriptor: the
      * library would have no room for its log. */

@@ -19,6 +19,7 @@
 #include "core/helper.h"
 #include "core/nvfile_internal.h"
 #include "core/owner.h"
+#include "core/recordlocks.h"
 #include "core/recent.h"
 #include "log/policy.h"
 #include "log/recovery.h"
@@ -338,7 +339,10 @@ static void destroy(struct nvfile *f)
     nv_mapfault_disarm(&f->mapfault);
     nvjournal_destroy(&f->journal);
     pm_unmap(&f->map);
-    kept_close(f->fd);
+    if (__atomic_load_n(&f->record_locks, __ATOMIC_ACQUIRE))
+        nvrlocks_close_later(f->fd, f->dev, f->ino, true);
+    else
+        kept_close(f->fd);
     nvstorage_destroy(&f->store);
     free(f->log_dir);
     free(f);
@@ -572,6 +576,8 @@ void nvfile_abandon(struct nvfile *f)
     /* The fork's prepare handler took the lock (nvops_before_fork), in
      * this very thread: a lock is never destroyed held. */
     nvlock_unlock_exclusive(&f->lock);
+    /* The parent's record locks are not the child's to keep. */
+    f->record_locks = false;
     destroy(f);
 }
 

@@ -97,8 +97,12 @@ struct nvfile {
      * no byte past the library's writes is taken to be zero. */
     bool mapped_by_program;
     bool shared_with_child; /* a fork in progress hands it to the kernel */
-    struct nvtx *tx;        /* the transaction it takes part in (core/tx.h) */
-    int zero_range_answer;  /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
+    /* The program may hold record locks on the file (atomic): closing any
+     * descriptor of it would drop them, so the library's own is neither
+     * parked nor closed until they are gone (core/recordlocks.h). */
+    bool record_locks;
+    struct nvtx *tx;       /* the transaction it takes part in (core/tx.h) */
+    int zero_range_answer; /* FALLOC_FL_ZERO_RANGE: 0 not asked, 1, or -EOPNOTSUPP */
     uint64_t reads, writes;
     struct nvstats stats;
     /* The process's lock takes when the file last took in the kernel's

@@ -61,6 +61,9 @@ void nvops_give_up(int fd, long code);
 /* Hands the file of fd to the kernel in this process: settled, and every
  * descriptor of it the kernel's from then on. why goes to the debug log. */
 void nvops_to_kernel(int fd, const char *why);
+/* The program asks for a lease on fd's file (fcntl F_SETLEASE): the file
+ * goes to the kernel, whose leases count the library's own descriptor. */
+void nvops_lease_taking(int fd);
 
 /* The program set a file size limit (RLIMIT_FSIZE): every managed file
  * goes to the kernel, which enforces it; files opened under the limit stay
@@ -123,6 +126,21 @@ int nvops_lock_releasing(void);
  * changed (see nvfile_revalidate) before its next call (nvops_begin,
  * nvfile_take_in). 0 or a negative errno. */
 int nvops_lock_taken(void);
+/* Record locks (fcntl F_SETLK/F_SETLKW, lockf): closing any descriptor of
+ * a file drops every one the process holds on it, so the library keeps
+ * its own descriptors of a file that may be locked (core/recordlocks.h).
+ * Called before the program takes such a lock through fd. */
+void nvops_record_lock_taking(int fd);
+/* Before the program closes fd, or unlocks its whole file: true, with the
+ * file's device and inode, when the program may hold record locks on it
+ * or a descriptor of the library's waits for them to go. */
+bool nvops_record_locks_going(int fd, dev_t *dev, ino_t *ino);
+/* After that close or unlock: the kernel dropped the locks. */
+void nvops_record_locks_gone(dev_t dev, ino_t ino);
+/* Closes fd, a descriptor the library opened for the program's call (a
+ * truncate by path), whose file the program may hold record locks on: the
+ * kernel descriptor waits for them to go. 0 or a negative errno. */
+int nvops_close_keeping_locks(int fd, dev_t dev, ino_t ino);
 /* Files this process reaches through the kernel because another process
  * served them: those whose server ended and left a log are recovered now
  * (see nvops_lock_taken, which calls it). */

@@ -45,6 +45,12 @@ static bool park(int i)
     struct nvfile *v = counted[i];
     if (!nvfile_trylock(v))
         return false;
+    /* Closing it would drop the program's record locks on the file
+     * (nvops_record_lock_taking marks it under the shared lock). */
+    if (__atomic_load_n(&v->record_locks, __ATOMIC_ACQUIRE)) {
+        nvfile_unlock(v);
+        return false;
+    }
     int fd = v->fd;
     /* -1 first: a fork between the two leaves the child a descriptor too
      * many rather than a number it might close twice. */

@@ -84,7 +84,11 @@ static int find(dev_t dev, ino_t ino)
 bool nvrecent_keep(int fd, struct pm_map *m)
 {
     struct stat st;
-    if (sys_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink == 0)
+    /* An executable's mapping would hold it open for writing, and every
+     * exec of it would fail with ETXTBSY (a script the program wrote and
+     * runs next). */
+    if (sys_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink == 0 ||
+        (st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
         return false;
     pm_map_idle(m);
     struct victims v = {.n = 0};
@@ -130,6 +134,11 @@ bool nvrecent_take(const struct stat *st, struct pm_map *m)
     return same;
 }
 
+bool nvrecent_any(void)
+{
+    return __atomic_load_n(&count, __ATOMIC_RELAXED) != 0;
+}
+
 void nvrecent_drop(dev_t dev, ino_t ino)
 {
     struct victims v = {.n = 0};
@@ -151,8 +160,18 @@ bool nvrecent_expire(void)
     return left;
 }
 
+void nvrecent_drop_all(void)
+{
+    struct victims v = {.n = 0};
+    nv_mutex_lock(&lock);
+    expire_locked(true, 0, &v);
+    nv_mutex_unlock(&lock);
+    free_victims(&v);
+}
+
 void nvrecent_before_fork(void)
 {
+    nvrecent_drop_all();
     nv_mutex_lock(&lock);
 }
 

@@ -37,15 +37,24 @@ bool nvrecent_keep(int fd, struct pm_map *m);
  * the caller's now, still out of use: pm_map_resume or pm_unmap it. */
 bool nvrecent_take(const struct stat *st, struct pm_map *m);
 
-/* The file (dev, ino) lost its last link: its entry goes. */
+/* True when some mapping is kept (read without the lock). */
+bool nvrecent_any(void);
+
+/* The file (dev, ino) lost its last link, or is leased: its entry goes. */
 void nvrecent_drop(dev_t dev, ino_t ino);
+
+/* Frees every entry. A kept mapping holds its file open for writing, so
+ * an exec of it fails with ETXTBSY: before a fork, a spawn or an exec
+ * (whose program may be a file just written and made executable). */
+void nvrecent_drop_all(void);
 
 /* Frees the entries kept longer than RECENT_KEEP_NS; true when some
  * remain (the helper thread comes back for them). */
 bool nvrecent_expire(void);
 
-/* Around a fork: the lock is held across it, and the child frees its
- * copies (the helper thread that would expire them is not its own). */
+/* Around a fork: every entry is freed first (nvrecent_drop_all), the lock
+ * is held across it, and the child frees what was kept meanwhile (the
+ * helper thread that would expire them is not its own). */
 void nvrecent_before_fork(void);
 void nvrecent_after_fork(bool child);
 

@@ -149,11 +149,11 @@ ssize_t nvops_read(struct nvofd *o, void *buf, size_t n)
 {
     if (!can_read(o))
         return -EBADF;
-    pthread_mutex_lock(&o->pos_lock);
+    nvofd_pos_lock(o);
     ssize_t r = read_at(o, buf, n, o->pos);
     if (r > 0)
         o->pos += (uint64_t)r;
-    pthread_mutex_unlock(&o->pos_lock);
+    nvofd_pos_unlock(o);
     return r;
 }
 
@@ -273,11 +273,11 @@ static ssize_t write_at_or_pos(struct nvofd *o, int flags, const void *buf, size
     uint64_t at;
     if (off != -1)
         return write_at(o, flags, buf, n, (uint64_t)off, &at);
-    pthread_mutex_lock(&o->pos_lock);
+    nvofd_pos_lock(o);
     ssize_t r = write_at(o, flags, buf, n, o->pos, &at);
     if (r > 0)
         o->pos = at + (uint64_t)r;
-    pthread_mutex_unlock(&o->pos_lock);
+    nvofd_pos_unlock(o);
     return r;
 }
 
@@ -408,13 +408,13 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
         return rc;
     bool use_pos = off == -1;
     if (use_pos)
-        pthread_mutex_lock(&o->pos_lock);
+        nvofd_pos_lock(o);
     uint64_t at = use_pos ? o->pos : (uint64_t)off;
     ssize_t done = read_vector(o->file, iov, iovcnt, &at);
     if (use_pos) {
         if (done > 0)
             o->pos = at;
-        pthread_mutex_unlock(&o->pos_lock);
+        nvofd_pos_unlock(o);
     }
     return done;
 }

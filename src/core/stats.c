@@ -69,6 +69,8 @@ static const char *const fallback_names[NVSTAT_FALLBACKS] = {
     [NVSTAT_FB_UNMAPPED_LOG_DIR] = "unmapped_log_dir",
     [NVSTAT_FB_BARE_CALL] = "bare_call",
     [NVSTAT_FB_NO_MEMORY] = "no_memory",
+    [NVSTAT_FB_EXECUTABLE] = "executable",
+    [NVSTAT_FB_LEASE] = "lease",
 };
 
 void nvstats_configure(void)

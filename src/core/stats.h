@@ -45,6 +45,8 @@ enum nvstat_fallback {
     NVSTAT_FB_UNMAPPED_LOG_DIR, /* its log directory's owner is unmapped here */
     NVSTAT_FB_BARE_CALL,        /* a bare system call (syscall(2), Linux AIO) reached it */
     NVSTAT_FB_NO_MEMORY,        /* no memory or address space left for the library */
+    NVSTAT_FB_EXECUTABLE,       /* an executable opened for reading only */
+    NVSTAT_FB_LEASE,            /* the program took a lease on it */
     NVSTAT_FALLBACKS
 };
 

@@ -241,11 +241,17 @@ NV_EXPORT int close(int fd)
         errno = EBADF;
         return -1;
     }
+    dev_t dev;
+    ino_t ino;
+    bool locked = nvops_record_locks_going(fd, &dev, &ino);
     struct nvofd *o = nvops_close_begin(fd);
     /* Committed and published before the kernel closes the descriptor: a
      * watcher woken by IN_CLOSE_WRITE finds the file as the program left it. */
     int r = o ? nvops_close_finish(o) : 0;
     int rc = REAL(close)(fd);
+    /* Even a failed close (but EBADF) frees the number, and the locks. */
+    if (locked && (rc == 0 || errno != EBADF))
+        nvops_record_locks_gone(dev, ino);
     if (rc == 0 && r < 0)
         return (int)nv_ret(r);
     return rc;
@@ -335,6 +341,8 @@ static int lockf_common(int (*real)(int, int, off_t), int fd, int cmd, off_t len
     enum lock_change change = cmd == F_ULOCK                    ? LOCK_RELEASE
                               : cmd == F_LOCK || cmd == F_TLOCK ? LOCK_TAKE
                                                                 : LOCK_KEPT;
+    if (change == LOCK_TAKE)
+        nvops_record_lock_taking(fd);
     int exposed = lock_call_begin(change);
     return lock_call_end(change, real(fd, cmd, len), exposed);
 }
@@ -349,13 +357,46 @@ NV_EXPORT int lockf64(int fd, int cmd, off64_t len)
     return lockf_common(REAL(lockf64), fd, cmd, len);
 }
 
+/* A record lock (not OFD, not flock) lives as long as every descriptor of
+ * its file in the process: see nvops_record_lock_taking. */
+static bool record_lock_cmd(int cmd)
+{
+    return cmd == F_SETLK || cmd == F_SETLKW;
+}
+
+/* A record unlock of the whole file releases every record lock of the
+ * process on it. */
+static bool unlocks_whole(int cmd, const struct flock *fl)
+{
+    return record_lock_cmd(cmd) && fl->l_type == F_UNLCK && fl->l_whence == SEEK_SET &&
+           fl->l_start == 0 && fl->l_len == 0;
+}
+
+static int record_lock_call(int (*real)(int, int, ...), int fd, int cmd, struct flock *fl,
+                            enum lock_change change)
+{
+    dev_t dev;
+    ino_t ino;
+    if (change == LOCK_TAKE && record_lock_cmd(cmd))
+        nvops_record_lock_taking(fd);
+    bool whole = unlocks_whole(cmd, fl) && nvops_record_locks_going(fd, &dev, &ino);
+    int exposed = lock_call_begin(change);
+    int r = real(fd, cmd, fl);
+    if (r == 0 && whole)
+        nvops_record_locks_gone(dev, ino);
+    return lock_call_end(change, r, exposed);
+}
+
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
     enum lock_change change = fcntl_lock_change(cmd, arg);
-    if (change != LOCK_KEPT) {
-        int exposed = lock_call_begin(change);
-        return lock_call_end(change, real(fd, cmd, arg), exposed);
-    }
+    if (change != LOCK_KEPT)
+        return record_lock_call(real, fd, cmd, arg, change);
+    /* The kernel grants a lease only while no other descriptor may write
+     * the file (a read lease) or none is open at all (a write lease): the
+     * library's own would refuse every one. */
+    if (cmd == F_SETLEASE && (long)arg != F_UNLCK)
+        nvops_lease_taking(fd);
     int r = real(fd, cmd, arg);
     switch (cmd) {
     case F_DUPFD:

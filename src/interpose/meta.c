@@ -301,7 +301,14 @@ static int truncate_path(const char *path, off_t len, int (*real)(const char *, 
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     int r = fd < 0 ? -1 : ftruncate(fd, len);
     int saved = errno;
-    int c = fd < 0 ? 0 : close(fd);
+    /* The kernel's truncate keeps the process's record locks on the file,
+     * which closing the descriptor opened for it would drop. */
+    dev_t dev;
+    ino_t ino;
+    int c = fd < 0 ? 0
+            : nvops_record_locks_going(fd, &dev, &ino)
+                ? (int)nv_ret(nvops_close_keeping_locks(fd, dev, ino))
+                : close(fd);
     nvtx_step_back(tx);
     if (r == 0 && c < 0)
         return -1;

@@ -49,7 +49,7 @@
     X(sync_file_range) X(syncfs) X(sync)                                                           \
     X(copy_file_range) X(sendfile) X(sendfile64) X(splice) X(syscall)                             \
     X(mmap) X(mmap64)                                                                              \
-    X(fopen) X(fopen64) X(fdopen)                                                                  \
+    X(fopen) X(fopen64) X(fdopen) X(freopen) X(freopen64)                                          \
     X(execve) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)                     \
     X(fork) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
     X(mkostemps) X(mkostemps64) X(sigaction)                                                       \

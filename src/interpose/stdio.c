@@ -149,6 +149,75 @@ NV_EXPORT FILE *fopen64(const char *path, const char *mode)
     return open_stream(path, mode, REAL(fopen64));
 }
 
+/* The descriptor of fp when fp is a stream of the library's, or -1. */
+static int stream_fd(FILE *fp)
+{
+    int fd = -1;
+    nv_mutex_lock(&streams_lock);
+    for (int i = 0; i < streams_cap && fd < 0; i++)
+        if (streams[i] == fp)
+            fd = i;
+    nv_mutex_unlock(&streams_lock);
+    return fd;
+}
+
+/* The C library's stream flags that say which way a stream may go; its
+ * ABI fixes them (libio.h, not installed). */
+#define STREAM_NO_READS  0x0004
+#define STREAM_NO_WRITES 0x0008
+
+/* The C library's freopen takes a cookie stream for one of its own files
+ * and breaks it (it resets the stream's functions and its wide data): the
+ * library's streams are reopened here instead. The stream stays the same
+ * object, on the same descriptor number, which is the cookie: the new
+ * file's descriptor is moved onto it. NULL path: the same file, in the
+ * new mode. As the C library's, the old file is closed even when the new
+ * one cannot be opened, and then the stream too. */
+static FILE *reopen_stream(const char *path, const char *mode, FILE *fp,
+                           FILE *(*real)(const char *, const char *, FILE *))
+{
+    int fd = nv_null(fp) ? -1 : stream_fd(fp);
+    if (fd < 0)
+        return real(path, mode, fp);
+    int flags = mode ? mode_flags(mode) : -1;
+    if (flags < 0) {
+        fclose(fp);
+        errno = EINVAL;
+        return NULL;
+    }
+    fflush(fp);
+    char self[32];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    int nfd = path ? open(path, flags, 0666) : open(self, flags & ~(O_CREAT | O_EXCL), 0);
+    if (nfd < 0 || dup3(nfd, fd, flags & O_CLOEXEC) < 0) {
+        int saved = errno;
+        if (nfd >= 0)
+            close(nfd);
+        fclose(fp);
+        errno = saved;
+        return NULL;
+    }
+    close(nfd);
+    fp->_flags &= ~(STREAM_NO_READS | STREAM_NO_WRITES | _IO_EOF_SEEN | _IO_ERR_SEEN);
+    if ((flags & O_ACCMODE) == O_RDONLY)
+        fp->_flags |= STREAM_NO_WRITES;
+    else if ((flags & O_ACCMODE) == O_WRONLY)
+        fp->_flags |= STREAM_NO_READS;
+    /* Whatever the stream read ahead was the old file's. */
+    fseeko64(fp, 0, (flags & O_APPEND) ? SEEK_END : SEEK_SET);
+    return fp;
+}
+
+NV_EXPORT FILE *freopen(const char *path, const char *mode, FILE *fp)
+{
+    return reopen_stream(path, mode, fp, REAL(freopen));
+}
+
+NV_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *fp)
+{
+    return reopen_stream(path, mode, fp, REAL(freopen64));
+}
+
 NV_EXPORT FILE *fdopen(int fd, const char *mode)
 {
     struct nvofd *o = nvops_begin(fd);

@@ -10,8 +10,10 @@
  * Each round: actor A (under the library) makes a file and appends to it
  * without an fsync, then waits; actor B (under the library) opens the file,
  * at once in even rounds and after 50 ms in odd ones, must be served by the
- * library, and must see A's bytes and size; B writes, and A must see B's
- * bytes; both close, and the file as the kernel shows it must hold both.
+ * library, and must see A's bytes and size (every fourth round, A first
+ * starts a program with posix_spawn, which settles A's file); B writes,
+ * and A must see B's bytes; both close, and the file as the kernel shows
+ * it must hold both.
  *
  *   idlejoin ROUNDS
  */
@@ -40,6 +42,10 @@ static void round_once(struct child *a, struct child *b, int k)
     model_write(&m, 0, 5000, (uint64_t)(2 * k + 1));
     if (k % 2)
         nap_ms(50);
+    /* A program spawned meanwhile settles A's file (a hand-over), which
+     * must leave it open to B still. */
+    if (k % 4 == 3 && !actor_do(a, NULL, "spawn 0"))
+        goto done;
     if (!actor_do(b, NULL, "open 0 %s", path) || !actor_do(b, out, "managed 0"))
         goto done;
     if (out[0] != 1)

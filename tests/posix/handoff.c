@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * handoff.c - files the process hands to other programs, or takes from
+ * them, as the kernel would:
+ *  - positions: a program started with two descriptors of one description
+ *    (a dup) writes through both, and the writes of the process that
+ *    started it, before and after, follow them; the same when this
+ *    process goes on serving the file it shares with a program it starts
+ *    with posix_spawn;
+ *  - programs written by this process: a script written, closed, made
+ *    executable and run at once, and one run while this process keeps it
+ *    open for reading (neither may fail with ETXTBSY);
+ *  - freopen of a stream on a managed file, onto another file and (NULL
+ *    path) onto the same file in another mode, and onto a path that
+ *    cannot be opened;
+ *  - leases (F_SETLEASE), read and write, on a file written a moment ago.
+ * Prints every result; run_same.sh runs it plainly and under the library
+ * and compares the lines and the files.
+ *
+ * Usage: handoff DIR   (handoff child N: the started program)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void die(const char *what)
+{
+    perror(what);
+    exit(2);
+}
+
+/* Starts argv with posix_spawn and returns its exit status (or 128 + an
+ * errno when it could not start). */
+static int run(char *const argv[])
+{
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+    if (rc != 0)
+        return 128 + rc;
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+        die("waitpid");
+    return WEXITSTATUS(status);
+}
+
+static void put(int fd, const char *s)
+{
+    if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+        die("write");
+}
+
+static void show(const char *name)
+{
+    char buf[256] = "";
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (n < 0)
+        die(name);
+    buf[n] = 0;
+    printf("%-8s %s\n", name, buf);
+    close(fd);
+}
+
+/* name opened for writing as descriptor 3 (stdin, stdout and stderr are
+ * open, so the lowest free one is 3 or above). */
+static void open_as_3(const char *name)
+{
+    int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || (fd != 3 && (dup2(fd, 3) != 3 || close(fd) < 0)))
+        die(name);
+}
+
+static void positions(const char *self)
+{
+    open_as_3("dups");
+    if (dup2(3, 4) != 4)
+        die("dup2");
+    put(3, "[");
+    printf("dups child %d\n", run((char *[]){(char *)self, "child", "3", NULL}));
+    put(4, "]");
+    close(3);
+    close(4);
+    show("dups");
+
+    open_as_3("spawned");
+    put(3, "parent-");
+    usleep(20000); /* served a while: its share block made */
+    printf("spawned child %d\n", run((char *[]){(char *)self, "child", "1", NULL}));
+    put(3, "-parent");
+    close(3);
+    show("spawned");
+}
+
+static void scripts(void)
+{
+    int fd = open("script", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die("script");
+    put(fd, "#!/bin/sh\nexit 7\n");
+    close(fd);
+    if (chmod("script", 0755) < 0)
+        die("chmod");
+    printf("script written, then run: %d\n", run((char *[]){"./script", NULL}));
+    fd = open("script", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        die("script");
+    printf("script held open, run: %d\n", run((char *[]){"./script", NULL}));
+    close(fd);
+}
+
+static void streams(void)
+{
+    int fd = open("other", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    put(fd, "other's line\n");
+    close(fd);
+    FILE *f = fopen("stream", "w");
+    if (!f || fputs("first\n", f) < 0)
+        die("fopen");
+    f = freopen("other", "r", f);
+    char line[64] = "";
+    printf("freopen other: %s", f && fgets(line, sizeof(line), f) ? line : "failed\n");
+    f = f ? freopen(NULL, "a", f) : NULL;
+    printf("freopen same, append: %s\n", f && fputs("appended\n", f) >= 0 ? "ok" : "failed");
+    if (f)
+        fclose(f);
+    f = fopen("stream", "r+");
+    errno = 0;
+    f = f ? freopen("no-such-dir/x", "r", f) : NULL;
+    printf("freopen nowhere: %s, errno %d\n", f ? "opened" : "NULL", errno);
+    show("stream");
+    show("other");
+}
+
+static void leases(void)
+{
+    int fd = open("leased", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    put(fd, "leased\n");
+    close(fd);
+    const struct {
+        int flags;
+        int lease;
+    } ways[] = {{O_RDONLY, F_RDLCK}, {O_RDWR, F_WRLCK}};
+    for (int i = 0; i < 2; i++) {
+        fd = open("leased", ways[i].flags | O_CLOEXEC);
+        int rc = fd < 0 ? -1 : fcntl(fd, F_SETLEASE, ways[i].lease);
+        printf("lease %s: %s\n", i ? "write" : "read", rc == 0 ? "granted" : strerror(errno));
+        if (rc == 0 && i == 1)
+            put(fd, "again\n");
+        if (rc == 0 && fcntl(fd, F_SETLEASE, F_UNLCK) < 0)
+            die("F_UNLCK");
+        close(fd);
+    }
+    show("leased");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "child") == 0) {
+        /* Writes through descriptor 3, and 4 when asked for both. */
+        put(3, "one");
+        if (atoi(argv[2]) == 3)
+            put(4, "two");
+        return 0;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+    char *self = realpath(argv[0], NULL);
+    if (!self || chdir(argv[1]) < 0)
+        die(argv[1]);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    positions(self);
+    scripts();
+    streams();
+    leases();
+    free(self);
+    return 0;
+}
