@@ -74,7 +74,8 @@ static void before_exec(void)
     nv_signals_exec_begin();
 }
 
-/* The exec failed, and returned rc: the process goes on. */
+/* The exec failed and returned rc, or a spawn returned: the process goes
+ * on. */
 static int exec_failed(int rc)
 {
     int saved = errno;
@@ -178,14 +179,17 @@ NV_EXPORT int execle(const char *path, const char *arg, ...)
     return exec_path(path, argv, envp);
 }
 
-/* A NULL path fails at the exec, which posix_spawn reports. */
+/* The started program finds files and signals as an exec leaves them (an
+ * ignored SIGBUS ignored: the C library's child sets a caught one back to
+ * the default). A NULL path fails at the exec, which posix_spawn reports. */
 NV_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     if (nv_null(path))
         return EFAULT;
-    nvops_hand_over();
-    return REAL(posix_spawn)(pid, path, actions, attr, kernel_argv(argv), envp);
+    before_exec();
+    int rc = REAL(posix_spawn)(pid, path, actions, attr, kernel_argv(argv), envp);
+    return exec_failed(rc);
 }
 
 NV_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
@@ -193,8 +197,9 @@ NV_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 {
     if (nv_null(file))
         return EFAULT;
-    nvops_hand_over();
-    return REAL(posix_spawnp)(pid, file, actions, attr, kernel_argv(argv), envp);
+    before_exec();
+    int rc = REAL(posix_spawnp)(pid, file, actions, attr, kernel_argv(argv), envp);
+    return exec_failed(rc);
 }
 
 /* A vfork child shares the parent's memory and would run the library on

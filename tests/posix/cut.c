@@ -21,6 +21,7 @@
 #include <setjmp.h>
 #include <stdbool.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +299,20 @@ static void child_touches(const char *what, char *map, void (*disp)(int))
     result(what, WIFSIGNALED(st) ? WTERMSIG(st) : -WEXITSTATUS(st));
 }
 
+/* Exit status of this program started with posix_spawn to tell whether
+ * SIGBUS is ignored in it (0: yes, 1: no), or -1. */
+static int spawned_ignores_sigbus(void)
+{
+    extern char **environ;
+    pid_t pid;
+    int status;
+    char *const argv[] = {"cut", "--ignores-sigbus", NULL};
+    if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ) ||
+        waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
 static void program_sigbus(void)
 {
     struct sigaction old;
@@ -341,6 +356,8 @@ static void program_sigbus(void)
     result("sigbus: handler is SIG_DFL", old.sa_handler == SIG_DFL);
     signal(SIGBUS, SIG_IGN);
     result("sigbus: a sent SIGBUS under SIG_IGN is ignored", raise(SIGBUS));
+    result("sigbus: SIG_IGN, a program started by posix_spawn ignores it too",
+           spawned_ignores_sigbus());
     signal(SIGBUS, SIG_DFL);
     munmap(map, 16384);
     close(fd);
@@ -350,6 +367,10 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--cutter") == 0)
         return cutter_main();
+    if (argc == 2 && strcmp(argv[1], "--ignores-sigbus") == 0) {
+        struct sigaction now;
+        return sigaction(SIGBUS, NULL, &now) == 0 && now.sa_handler == SIG_IGN ? 0 : 1;
+    }
     if (argc != 2) {
         fprintf(stderr, "usage: cut DIR\n");
         return 2;
