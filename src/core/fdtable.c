@@ -56,6 +56,7 @@ struct nvofd *nvofd_new(struct nvfile *f, int flags)
     o->file = f;
     o->pos = 0;
     o->kernel_fd = -1;
+    o->to_kernel = false;
     o->flags = flags;
     o->fds = 0;
     o->free_next = NULL;
@@ -120,19 +121,60 @@ struct nvofd *nvfd_remove(int fd)
     if (o) {
         __atomic_store_n(&current->slot[fd], NULL, __ATOMIC_RELEASE);
         /* The kernel's position is read through another descriptor of
-         * the description from now on. */
+         * the description from now on; without one, the description's
+         * calls in flight are the last (a descriptor handed to the kernel
+         * stays open: they read its position). */
         if (__atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED) == fd) {
-            int other = -1;
-            for (size_t i = 0; i < current->cap && other < 0; i++)
-                if (current->slot[i] == o)
-                    other = (int)i;
-            __atomic_store_n(&o->kernel_fd, other, __ATOMIC_RELAXED);
+            for (size_t i = 0; i < current->cap; i++)
+                if (current->slot[i] == o) {
+                    __atomic_store_n(&o->kernel_fd, (int)i, __ATOMIC_RELAXED);
+                    break;
+                }
         }
         if (--o->fds > 0)
             o = NULL;
     }
     nv_mutex_unlock(&table_lock);
     return o;
+}
+
+static struct nvofd *held; /* by the fork's prepare handler */
+
+void nvfd_hold_positions(void)
+{
+    nv_mutex_lock(&table_lock);
+    struct table *t = current;
+    nv_mutex_unlock(&table_lock);
+    /* The slots as they were: a description closed meanwhile stays on the
+     * list (its object is recycled, never freed) until it is given back. */
+    for (size_t fd = 0; t && fd < t->cap; fd++) {
+        struct nvofd *o = load_slot(t, (int)fd);
+        if (!o || o->held_next || o == held)
+            continue;
+        pthread_mutex_lock(&o->pos_lock);
+        o->held_next = held ? held : o; /* the last points to itself */
+        held = o;
+    }
+}
+
+void nvfd_release_positions(void)
+{
+    while (held) {
+        struct nvofd *o = held;
+        held = o->held_next == o ? NULL : o->held_next;
+        o->held_next = NULL;
+        pthread_mutex_unlock(&o->pos_lock);
+    }
+}
+
+void nvofd_share_position(struct nvofd *o, int fd)
+{
+    pthread_mutex_lock(&o->pos_lock);
+    if (__atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED) < 0) {
+        sys_lseek(fd, (off_t)o->pos, SEEK_SET);
+        __atomic_store_n(&o->kernel_fd, fd, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&o->pos_lock);
 }
 
 void nvofd_pos_lock(struct nvofd *o)

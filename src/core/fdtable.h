@@ -26,10 +26,14 @@ struct nvofd {
      * position is the kernel's, read before each call that uses it and
      * written back after (nvofd_pos_lock). Atomic. */
     int kernel_fd;
+    /* Handed to the kernel (atomic): a write that was in flight then, and
+     * waited for the file's lock, goes to the kernel instead. */
+    bool to_kernel;
     int flags; /* the open flags: access mode, O_APPEND, O_SYNC... */
     int calls; /* calls in progress (atomic) */
     int fds;   /* descriptors that refer to it (under the table lock) */
     struct nvofd *free_next;
+    struct nvofd *held_next; /* held across a fork (nvfd_hold_positions) */
 };
 
 /* Takes the description's position for a call that uses or moves it
@@ -37,6 +41,16 @@ struct nvofd {
 void nvofd_pos_lock(struct nvofd *o);
 /* Gives it back, to the kernel too when it keeps it. */
 void nvofd_pos_unlock(struct nvofd *o);
+
+/* Another process shares o from now on (fd, one of its descriptors, was
+ * inherited or sent): its position goes to the kernel, which keeps it. */
+void nvofd_share_position(struct nvofd *o, int fd);
+
+/* Around a fork: every description's position is taken (no call is
+ * between reading and moving one while the fork hands them to the kernel),
+ * and given back after, in the parent and in the child. */
+void nvfd_hold_positions(void);
+void nvfd_release_positions(void);
 
 /* A new description for file f with the given flags; NULL without memory. */
 struct nvofd *nvofd_new(struct nvfile *f, int flags);

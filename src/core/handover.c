@@ -161,10 +161,20 @@ static void sync_offset(int fd, struct nvofd *o);
  * its position, with that program from now on: the kernel keeps it. */
 static void sync_offset_and_share(int fd, struct nvofd *o)
 {
-    sync_offset(fd, o);
     int fd_flags = sys_fcntl(fd, F_GETFD, 0);
-    if (fd_flags >= 0 && !(fd_flags & FD_CLOEXEC) && o->kernel_fd < 0)
-        __atomic_store_n(&o->kernel_fd, fd, __ATOMIC_RELAXED);
+    if (fd_flags >= 0 && !(fd_flags & FD_CLOEXEC))
+        nvofd_share_position(o, fd);
+    else
+        sync_offset(fd, o);
+}
+
+void nvops_descriptor_sent(int fd)
+{
+    struct nvofd *o = nvfd_begin(fd);
+    if (o) {
+        nvofd_share_position(o, fd);
+        nvofd_end(o);
+    }
 }
 
 void nvops_hand_over(void)
@@ -257,6 +267,9 @@ static void sync_offset_and_mark(int fd, struct nvofd *o)
 
 void nvops_before_fork(void)
 {
+    /* First: a call that has read a position may be waiting for a file's
+     * lock, which the settle below takes. */
+    nvfd_hold_positions();
     nvtx_abort_all(); /* the files go to the kernel */
     nvtable_lock();
     nvtable_for_each(lock_and_settle, NULL);
@@ -280,8 +293,14 @@ static struct nvofd *detach_shared(void)
         if (!o)
             continue;
         bool shared = o->file->shared_with_child;
-        if (shared)
+        if (shared) {
             nvkfd_add(fd, o->file->dev, o->file->ino);
+            /* A call of another thread waiting for the position takes
+             * the kernel's, which the child may be moving now, and a
+             * write goes to the kernel. */
+            __atomic_store_n(&o->kernel_fd, fd, __ATOMIC_RELAXED);
+            __atomic_store_n(&o->to_kernel, true, __ATOMIC_RELEASE);
+        }
         nvstats_fallback_if(shared, NVSTAT_FB_FORK);
         nvofd_end(o);
         struct nvofd *last = shared ? nvfd_remove(fd) : NULL;
@@ -300,6 +319,7 @@ void nvops_after_fork(bool child)
     if (!child) {
         nvhelper_after_fork_parent();
         struct nvofd *detached = detach_shared();
+        nvfd_release_positions();
         nvtable_for_each(unlock_file, NULL);
         nvtable_unlock();
         while (detached) {
@@ -322,6 +342,7 @@ void nvops_after_fork(bool child)
         }
     }
     nvstats_forget_all();
+    nvfd_release_positions();
     nvpark_after_fork_child();
     nvrlocks_after_fork_child();
     nvtable_clear(nvfile_abandon);

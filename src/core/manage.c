@@ -113,6 +113,8 @@ static void hand_to_kernel(struct nvfile *f)
         bool same = o->file == f;
         uint64_t pos = o->pos;
         bool kernel_pos = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED) >= 0;
+        if (same) /* a write in flight goes to the kernel too */
+            __atomic_store_n(&o->to_kernel, true, __ATOMIC_RELEASE);
         nvofd_end(o);
         if (!same)
             continue;

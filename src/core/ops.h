@@ -141,6 +141,9 @@ void nvops_record_locks_gone(dev_t dev, ino_t ino);
  * truncate by path), whose file the program may hold record locks on: the
  * kernel descriptor waits for them to go. 0 or a negative errno. */
 int nvops_close_keeping_locks(int fd, dev_t dev, ino_t ino);
+/* fd is about to go to another process (SCM_RIGHTS): its position is the
+ * kernel's from now on. */
+void nvops_descriptor_sent(int fd);
 /* Files this process reaches through the kernel because another process
  * served them: those whose server ended and left a log are recovered now
  * (see nvops_lock_taken, which calls it). */

@@ -233,6 +233,13 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
         }
     }
     lock_for_write(f);
+    /* Handed to the kernel while this write waited (a fork of another
+     * thread): the kernel's descriptor writes it, where the kernel's
+     * position is now. */
+    if (__atomic_load_n(&o->to_kernel, __ATOMIC_ACQUIRE)) {
+        nvfile_unlock(f);
+        return NVOPS_TO_KERNEL;
+    }
     /* As the kernel: at the end the file has now, which another program
      * may have moved without a lock (a log rotated by copytruncate). */
     if (flags & O_APPEND) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * files.c - wrappers of the calls that make and unmake descriptors: the
- * open family, close, dup and fcntl, and the file locks (whose release and
- * taking are points of coherence with other processes). A managed file is
+ * open family, close, dup and fcntl, the file locks (whose release and
+ * taking are points of coherence with other processes), and descriptors
+ * sent to another process (sendmsg). A managed file is
  * opened by the kernel
  * as usual (the program gets a real descriptor), then taken over.
  */
@@ -13,6 +14,7 @@
 #include <linux/openat2.h>
 #include <string.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 
 #include "core/canonpaths.h"
 #include "core/ops.h"
@@ -527,4 +529,53 @@ NV_EXPORT int mkostemps(char *tmpl, int suffixlen, int flags)
 NV_EXPORT int mkostemps64(char *tmpl, int suffixlen, int flags)
 {
     TEMP_FILE(REAL(mkostemps64)(tmpl, suffixlen, flags), tmpl, flags);
+}
+
+/* ---- descriptors sent to another process --------------------------------
+ *
+ * A descriptor sent with SCM_RIGHTS shares its description, position
+ * included, with the process that receives it: the kernel keeps the
+ * position of a managed one from then on. The message is read as the
+ * kernel reads it, so a bad pointer is the kernel's EFAULT, not a fault
+ * here; rights past the first 4 KiB of control data are not looked at. */
+static void rights_leaving(const struct msghdr *msg)
+{
+    struct msghdr m;
+    if (nv_null(msg) || !sys_copy_own(&m, msg, sizeof(m)) || !m.msg_control ||
+        m.msg_controllen < sizeof(struct cmsghdr))
+        return;
+    union {
+        struct cmsghdr align;
+        char bytes[4096];
+    } control;
+    size_t len = m.msg_controllen < sizeof(control) ? m.msg_controllen : sizeof(control);
+    if (!sys_copy_own(control.bytes, m.msg_control, len))
+        return;
+    m.msg_control = control.bytes;
+    m.msg_controllen = len;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+            nvops_descriptor_sent(fd);
+        }
+    }
+}
+
+NV_EXPORT ssize_t sendmsg(int sock, const struct msghdr *msg, int flags)
+{
+    rights_leaving(msg);
+    return REAL(sendmsg)(sock, msg, flags);
+}
+
+NV_EXPORT int sendmmsg(int sock, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+    struct mmsghdr one;
+    for (unsigned int i = 0; !nv_null(vec) && i < vlen && i < UIO_MAXIOV; i++)
+        if (sys_copy_own(&one, &vec[i], sizeof(one)))
+            rights_leaving(&one.msg_hdr);
+    return REAL(sendmmsg)(sock, vec, vlen, flags);
 }

@@ -13,12 +13,17 @@
  *  - freopen of a stream on a managed file, onto another file and (NULL
  *    path) onto the same file in another mode, and onto a path that
  *    cannot be opened;
- *  - leases (F_SETLEASE), read and write, on a file written a moment ago.
+ *  - leases (F_SETLEASE), read and write, on a file written a moment ago;
+ *  - a descriptor sent to a started program over a Unix socket
+ *    (SCM_RIGHTS), written by both in turn;
+ *  - a thread writing lines through a descriptor while the main thread
+ *    forks children that write a line each through it too (where the
+ *    children's lines fall is timing: only the counts are compared).
  * Prints every result; run_same.sh runs it plainly and under the library
  * and compares the lines and the files.
  *
- * Usage: handoff DIR   (handoff child N, handoff nowhere 0: the started
- * programs)
+ * Usage: handoff DIR   (handoff child N, handoff nowhere 0, handoff receive
+ * SOCKET: the started programs)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -173,8 +180,118 @@ static void leases(void)
     show("leased");
 }
 
+/* The started program's end: receives a descriptor on socket sock, writes
+ * through it, says so. */
+static int receive_and_write(int sock)
+{
+    char byte, control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {&byte, 1};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control,
+                         .msg_controllen = sizeof(control)};
+    if (recvmsg(sock, &msg, 0) != 1 || !CMSG_FIRSTHDR(&msg))
+        return 3;
+    int fd;
+    memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(fd));
+    put(fd, "-received-");
+    return write(sock, "k", 1) == 1 ? 0 : 4;
+}
+
+static void send_descriptor(const char *self)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        die("socketpair");
+    char arg[16];
+    snprintf(arg, sizeof(arg), "%d", sv[1]);
+    pid_t pid;
+    if (posix_spawn(&pid, self, NULL, NULL, (char *[]){(char *)self, "receive", arg, NULL},
+                    environ))
+        die("posix_spawn");
+    close(sv[1]);
+    int fd = open("sent", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die("sent");
+    put(fd, "sender");
+    char byte = 'x', control[CMSG_SPACE(sizeof(int))] = {0};
+    struct iovec iov = {&byte, 1};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control,
+                         .msg_controllen = sizeof(control)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+    if (sendmsg(sv[0], &msg, 0) != 1 || read(sv[0], &byte, 1) != 1)
+        die("sendmsg");
+    put(fd, "sender");
+    int status;
+    waitpid(pid, &status, 0);
+    printf("sent child %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    close(fd);
+    close(sv[0]);
+    show("sent");
+}
+
+static int lined;
+
+static void *write_lines(void *arg)
+{
+    (void)arg;
+    char line[32];
+    for (int i = 0; i < 2000; i++)
+        put(lined, (snprintf(line, sizeof(line), "thread %04d\n", i), line));
+    return NULL;
+}
+
+/* Lines of the file that are whole thread or child lines, and the others. */
+static void count_lines(const char *name)
+{
+    FILE *f = fopen(name, "r");
+    char line[64];
+    int thread = 0, child = 0, other = 0, n;
+    while (f && fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "thread %d\n", &n) == 1 && strlen(line) == 12)
+            thread++;
+        else if (sscanf(line, "child %d\n", &n) == 1 && strlen(line) == 9)
+            child++;
+        else
+            other++;
+    }
+    if (f)
+        fclose(f);
+    printf("%s: %d thread lines, %d child lines, %d others\n", name, thread, child, other);
+}
+
+static void fork_beside_writer(void)
+{
+    lined = open("forked", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    pthread_t t;
+    if (lined < 0 || pthread_create(&t, NULL, write_lines, NULL))
+        die("forked");
+    for (int k = 0; k < 20; k++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char line[16];
+            snprintf(line, sizeof(line), "child %02d\n", k);
+            put(lined, line);
+            _exit(0);
+        }
+        waitpid(pid, NULL, 0);
+        usleep(500);
+    }
+    pthread_join(t, NULL);
+    close(lined);
+    count_lines("forked");
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "receive") == 0)
+        return receive_and_write(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "nowhere") == 0)
         return reopen_nowhere();
     if (argc == 3 && strcmp(argv[1], "child") == 0) {
@@ -196,6 +313,8 @@ int main(int argc, char **argv)
     scripts();
     streams(self);
     leases();
+    send_descriptor(self);
+    fork_beside_writer();
     free(self);
     return 0;
 }
