@@ -149,7 +149,7 @@ void nvfd_hold_positions(void)
      * list (its object is recycled, never freed) until it is given back. */
     for (size_t fd = 0; t && fd < t->cap; fd++) {
         struct nvofd *o = load_slot(t, (int)fd);
-        if (!o || o->held_next || o == held)
+        if (!o || o->held_next) /* none, or held through another slot */
             continue;
         pthread_mutex_lock(&o->pos_lock);
         o->held_next = held ? held : o; /* the last points to itself */

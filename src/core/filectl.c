@@ -168,7 +168,7 @@ void nvops_setfl(struct nvofd *o, int flags)
 {
     /* F_SETFL changes only these; the access mode stays. */
     const int settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
-    nvofd_pos_lock(o);
+    pthread_mutex_lock(&o->pos_lock); /* the flags, not the position */
     o->flags = (o->flags & ~settable) | (flags & settable);
-    nvofd_pos_unlock(o);
+    pthread_mutex_unlock(&o->pos_lock);
 }

@@ -92,6 +92,11 @@ void nvtable_clear(void (*fn)(struct nvfile *f))
     __atomic_store_n(&open_files, 0, __ATOMIC_RELEASE);
 }
 
+bool nvtable_serving(void)
+{
+    return __atomic_load_n(&open_files, __ATOMIC_ACQUIRE) != 0;
+}
+
 struct nvfile *nvtable_pin(dev_t dev, ino_t ino)
 {
     if (__atomic_load_n(&open_files, __ATOMIC_ACQUIRE) == 0)

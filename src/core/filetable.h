@@ -31,4 +31,7 @@ struct nvfile *nvtable_pin(dev_t dev, ino_t ino);
 /* Logical size of the file (dev, ino) when this process has it open. */
 bool nvtable_logical_size(dev_t dev, ino_t ino, off_t *size);
 
+/* True when some file is in the table (read without the lock). */
+bool nvtable_serving(void);
+
 #endif

@@ -169,6 +169,11 @@ void nvops_recover_orphans(void)
     nvkfd_served_free(s, n);
 }
 
+bool nvops_serving(void)
+{
+    return nvtable_serving();
+}
+
 void nvops_lease_taking(int fd)
 {
     if (nvfd_is_managed(fd)) {

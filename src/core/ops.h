@@ -115,6 +115,8 @@ ssize_t nvops_writev(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t
 int nvops_fallocate(struct nvofd *o, int mode, off_t off, off_t len);
 /* The program maps the file: make its mapping and the library's one. */
 int nvops_share_mapping(struct nvofd *o);
+/* True when the process serves some file (read without a lock). */
+bool nvops_serving(void);
 /* Commits every managed file of the process (sync, syncfs). */
 int nvops_commit_all(void);
 /* A record, OFD, flock or lockf lock is about to be released: every

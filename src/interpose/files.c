@@ -374,8 +374,8 @@ static bool unlocks_whole(int cmd, const struct flock *fl)
            fl->l_start == 0 && fl->l_len == 0;
 }
 
-static int record_lock_call(int (*real)(int, int, ...), int fd, int cmd, struct flock *fl,
-                            enum lock_change change)
+static int lock_call(int (*real)(int, int, ...), int fd, int cmd, struct flock *fl,
+                     enum lock_change change)
 {
     dev_t dev;
     ino_t ino;
@@ -393,7 +393,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
     enum lock_change change = fcntl_lock_change(cmd, arg);
     if (change != LOCK_KEPT)
-        return record_lock_call(real, fd, cmd, arg, change);
+        return lock_call(real, fd, cmd, arg, change);
     /* The kernel grants a lease only while no other descriptor may write
      * the file (a read lease) or none is open at all (a write lease): the
      * library's own would refuse every one. */
@@ -535,9 +535,10 @@ NV_EXPORT int mkostemps64(char *tmpl, int suffixlen, int flags)
  *
  * A descriptor sent with SCM_RIGHTS shares its description, position
  * included, with the process that receives it: the kernel keeps the
- * position of a managed one from then on. The message is read as the
- * kernel reads it, so a bad pointer is the kernel's EFAULT, not a fault
- * here; rights past the first 4 KiB of control data are not looked at. */
+ * position of a managed one from then on. A process that serves no file
+ * sends as it would; otherwise the message is read as the kernel reads it, so a bad pointer is the
+ * kernel's EFAULT, not a fault here; rights past the first 4 KiB of control data are not looked at.
+ */
 static void rights_leaving(const struct msghdr *msg)
 {
     struct msghdr m;
@@ -567,14 +568,15 @@ static void rights_leaving(const struct msghdr *msg)
 
 NV_EXPORT ssize_t sendmsg(int sock, const struct msghdr *msg, int flags)
 {
-    rights_leaving(msg);
+    if (nvops_serving())
+        rights_leaving(msg);
     return REAL(sendmsg)(sock, msg, flags);
 }
 
 NV_EXPORT int sendmmsg(int sock, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
     struct mmsghdr one;
-    for (unsigned int i = 0; !nv_null(vec) && i < vlen && i < UIO_MAXIOV; i++)
+    for (unsigned int i = 0; nvops_serving() && !nv_null(vec) && i < vlen && i < UIO_MAXIOV; i++)
         if (sys_copy_own(&one, &vec[i], sizeof(one)))
             rights_leaving(&one.msg_hdr);
     return REAL(sendmmsg)(sock, vec, vlen, flags);

@@ -76,10 +76,10 @@ static void before_exec(void)
 
 /* The exec failed and returned rc, or a spawn returned: the process goes
  * on. */
-static int exec_failed(int rc)
+static int exec_returned(int rc)
 {
     int saved = errno;
-    nv_signals_exec_failed();
+    nv_signals_exec_returned();
     errno = saved;
     return rc;
 }
@@ -88,9 +88,9 @@ static int exec_path(const char *path, char *const argv[], char *const envp[])
 {
     before_exec();
     if (nv_null(path) || nv_null(argv)) /* the C library's execve is the kernel's */
-        return exec_failed(
+        return exec_returned(
             (int)nv_ret(sys_call6(SYS_execve, (long)path, (long)argv, (long)envp, 0, 0, 0)));
-    return exec_failed(REAL(execve)(path, argv, envp));
+    return exec_returned(REAL(execve)(path, argv, envp));
 }
 
 static int exec_search(const char *file, char *const argv[], char *const envp[])
@@ -98,7 +98,7 @@ static int exec_search(const char *file, char *const argv[], char *const envp[])
     if (nv_null(file))
         return exec_path(file, argv, envp);
     before_exec();
-    return exec_failed(REAL(execvpe)(file, kernel_argv(argv), envp));
+    return exec_returned(REAL(execvpe)(file, kernel_argv(argv), envp));
 }
 
 NV_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -129,7 +129,7 @@ NV_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
         return -1;
     }
     before_exec();
-    return exec_failed(REAL(fexecve)(fd, argv, envp));
+    return exec_returned(REAL(fexecve)(fd, argv, envp));
 }
 
 NV_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
@@ -137,9 +137,9 @@ NV_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 {
     before_exec();
     if (nv_null(path) || nv_null(argv)) /* the C library's execveat is the kernel's */
-        return exec_failed((int)nv_ret(
+        return exec_returned((int)nv_ret(
             sys_call6(SYS_execveat, dirfd, (long)path, (long)argv, (long)envp, flags, 0)));
-    return exec_failed(REAL(execveat)(dirfd, path, argv, envp, flags));
+    return exec_returned(REAL(execveat)(dirfd, path, argv, envp, flags));
 }
 
 /* The execl forms gather their arguments and go the way of execv and
@@ -189,7 +189,7 @@ NV_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_a
         return EFAULT;
     before_exec();
     int rc = REAL(posix_spawn)(pid, path, actions, attr, kernel_argv(argv), envp);
-    return exec_failed(rc);
+    return exec_returned(rc);
 }
 
 NV_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
@@ -199,7 +199,7 @@ NV_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
         return EFAULT;
     before_exec();
     int rc = REAL(posix_spawnp)(pid, file, actions, attr, kernel_argv(argv), envp);
-    return exec_failed(rc);
+    return exec_returned(rc);
 }
 
 /* A vfork child shares the parent's memory and would run the library on

@@ -313,7 +313,7 @@ void nv_signals_exec_begin(void)
     }
 }
 
-void nv_signals_exec_failed(void)
+void nv_signals_exec_returned(void)
 {
     lock_writers();
     struct sigaction k;
