@@ -15,6 +15,7 @@
  *                              writes durable
  *   deadreader KILLS           a reader killed in a read holds up no writer
  *   deadwriter KILLS           a write in place killed halfway is finished
+ *   deadholder                 a write killed holding the lock is undone
  *   inplace SECONDS            writes in place are atomic to each other and reads
  *   nsreader ROUNDS            a reader in another PID namespace is waited for
  *   idlejoin ROUNDS            a process joins one that opened the file and idles
@@ -67,6 +68,8 @@ static int child_main(int argc, char **argv)
         return deadreader_child(argc - 1, argv + 1);
     if (!strcmp(role, "deadwriter"))
         return deadwriter_child(argc - 1, argv + 1);
+    if (!strcmp(role, "deadholder"))
+        return deadholder_child(argc - 1, argv + 1);
     if (!strcmp(role, "inplace"))
         return inplace_child(argc - 1, argv + 1);
     if (!strcmp(role, "nsreader"))
@@ -79,7 +82,7 @@ static _Noreturn void usage(void)
     fprintf(stderr,
             "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--dir BASE] [--keep] "
             "publish|revalidate|counter|killloop|postcrash|sharedsync|deadreader|"
-            "deadwriter|inplace|nsreader|"
+            "deadwriter|deadholder|inplace|nsreader|"
             "idlejoin "
             "[ARG]...\n");
     exit(2);
@@ -126,8 +129,8 @@ int main(int argc, char **argv)
                  {"counter", test_counter},       {"killloop", test_killloop},
                  {"postcrash", test_postcrash},   {"sharedsync", test_sharedsync},
                  {"deadreader", test_deadreader}, {"nsreader", test_nsreader},
-                 {"deadwriter", test_deadwriter}, {"inplace", test_inplace},
-                 {"idlejoin", test_idlejoin}};
+                 {"deadwriter", test_deadwriter}, {"deadholder", test_deadholder},
+                 {"inplace", test_inplace},       {"idlejoin", test_idlejoin}};
     for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++) {
         if (strcmp(argv[i], tests[t].name))
             continue;

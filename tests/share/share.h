@@ -130,6 +130,8 @@ int test_deadreader(int argc, char **argv);
 int deadreader_child(int argc, char **argv);
 int test_deadwriter(int argc, char **argv);
 int deadwriter_child(int argc, char **argv);
+int test_deadholder(int argc, char **argv);
+int deadholder_child(int argc, char **argv);
 int test_inplace(int argc, char **argv);
 int inplace_child(int argc, char **argv);
 int test_nsreader(int argc, char **argv);
