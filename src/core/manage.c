@@ -433,11 +433,17 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
         return left_to_kernel(kfd, flags, path, "is new and nearly every descriptor is taken",
                               NVSTAT_FB_NO_DESCRIPTOR);
     }
-    /* Before any lock: libpmem loads with the first managed file. */
-    rc = pm_init();
-    if (rc < 0) {
-        nv_warn("%s: cannot serve it without libpmem (%s)", path, pm_init_error());
-        return -EIO;
+    /* Before any lock: libpmem loads with the first managed file. Where it
+     * cannot (no room for it under RLIMIT_AS or vm.max_map_count, or not
+     * installed), the program's files are the kernel's, as they would be
+     * without the library; said once. */
+    if (pm_init() < 0) {
+        static bool said;
+        if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+            nv_warn("cannot load libpmem (%s): managed files are served by the kernel",
+                    pm_init_error());
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return left_to_kernel(kfd, flags, path, "finds no libpmem", NVSTAT_FB_NO_LIBPMEM);
     }
     /* O_CREAT | O_EXCL: the open made the file (see nvops_adopt). */
     bool created = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
@@ -450,6 +456,20 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
         nvkfd_add(kfd, st.st_dev, st.st_ino);
         return left_to_kernel(kfd, flags, path, "may not be opened by the library",
                               NVSTAT_FB_NO_ACCESS);
+    }
+    if (!f && rc == NVOWNER_NO_LOG_DIR) {
+        static bool said;
+        if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+            nv_warn("%s: this user may not make logs in %s: its files there are served by the "
+                    "kernel",
+                    path, log_dir);
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return left_to_kernel(kfd, flags, path, "may have no log here", NVSTAT_FB_NO_LOG_DIR);
+    }
+    if (!f && rc == NVFILE_FOREIGN_LOG) {
+        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        return left_to_kernel(kfd, flags, path, "has a log another user made",
+                              NVSTAT_FB_FOREIGN_LOG);
     }
     if (!f && rc == -EBUSY) {
         nvkfd_add_served_elsewhere(kfd, st.st_dev, st.st_ino, canon, log_dir);

@@ -48,13 +48,22 @@ void nvfile_log_name(char *buf, size_t n, dev_t dev, ino_t ino)
     snprintf(buf, n, "%llx-%llx.log", (unsigned long long)dev, (unsigned long long)ino);
 }
 
-bool nvfile_has_log(const char *log_dir, dev_t dev, ino_t ino)
+/* Whether (dev, ino) has a log in log_dir; its owner into *uid. */
+static bool log_of(const char *log_dir, dev_t dev, ino_t ino, uid_t *uid)
 {
     char name[64], log_path[PATH_MAX];
     struct statx stx;
     nvfile_log_name(name, sizeof(name), dev, ino);
     snprintf(log_path, sizeof(log_path), "%s/%s", log_dir, name);
-    return sys_statx(AT_FDCWD, log_path, 0, 0, &stx) == 0;
+    if (sys_statx(AT_FDCWD, log_path, AT_SYMLINK_NOFOLLOW, STATX_UID, &stx) < 0)
+        return false;
+    *uid = stx.stx_uid;
+    return true;
+}
+
+bool nvfile_has_log(const char *log_dir, dev_t dev, ino_t ino)
+{
+    return log_of(log_dir, dev, ino, &(uid_t){0});
 }
 
 static bool log_exists(const struct nvfile *f)
@@ -91,8 +100,27 @@ static int kept_log_dir(const struct nvfile *f, bool create)
 static int recover(struct nvfile *f, const char *path)
 {
     /* Most files have no log: one look settles that. */
-    if (!log_exists(f))
+    uid_t log_uid;
+    if (!log_of(f->log_dir, f->dev, f->ino, &log_uid))
         return 0;
+    /* A log of another owner: the file was given away (chown) while a
+     * process that opened it before serves it still, under the lock of
+     * the owner it had then. That log is live: the kernel serves the file
+     * in this process. */
+    pid_t holder;
+    if (log_uid != f->uid && nvowner_probe(f->log_dir, log_uid, f->dev, f->ino, &holder) != 0)
+        return -EBUSY;
+    /* Not live, and neither the owner's nor root's: made by another user
+     * before the file had a log (anyone may make a name in a log directory
+     * shared like /tmp), or its former owner's, left by a crash before the
+     * file was given away. Never applied, and no reason to lock the owner
+     * out of the file: the kernel serves it in this process. */
+    if (log_uid != f->uid && log_uid != 0) {
+        nv_warn("refusing the log %s/%s of %s: it is not owned by the data file's owner; "
+                "nothing applied, the kernel serves the file",
+                f->log_dir, f->log_name, path);
+        return NVFILE_FOREIGN_LOG;
+    }
     int dirfd = open_log_dir(f, false);
     if (dirfd == -ENOENT)
         return 0;

@@ -134,7 +134,9 @@ struct nvfile {
  * the file first when it has a log; a file the open just created (created)
  * has none to apply. Returns the object with one more user, or NULL with
  * *err set to a negative errno; -EBUSY when another process holds the
- * file. */
+ * file, NVFILE_FOREIGN_LOG when its log is neither its owner's nor root's
+ * (refused, and said so: the kernel serves the file). */
+#define NVFILE_FOREIGN_LOG (-EKEYREJECTED)
 struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, const char *log_dir,
                               bool created, int *err);
 

@@ -81,6 +81,13 @@ static void shard_name(char *buf, size_t n, uid_t uid, int shard)
         snprintf(buf, n, NVOWNER_LOCK_FILE_PREFIX "%u.%d", (unsigned)uid, shard);
 }
 
+/* A refusal (why set) stays -EACCES; a directory or lock file this
+ * process may not make is NVOWNER_NO_LOG_DIR. */
+static int no_log_dir(int rc, const char *why)
+{
+    return !why && (rc == -EACCES || rc == -EPERM || rc == -EROFS) ? NVOWNER_NO_LOG_DIR : rc;
+}
+
 static int open_lock_file(const char *log_dir, uid_t uid, int shard, bool create)
 {
     const char *why = NULL;
@@ -88,7 +95,7 @@ static int open_lock_file(const char *log_dir, uid_t uid, int shard, bool create
     if (dfd == -EACCES && why)
         nv_warn("refusing the log directory %s: %s", log_dir, why);
     if (dfd < 0)
-        return dfd;
+        return no_log_dir(dfd, why);
     char name[32];
     shard_name(name, sizeof(name), uid, shard);
     int fd = create ? create_in(dfd, name, uid) : -EEXIST;
@@ -97,7 +104,7 @@ static int open_lock_file(const char *log_dir, uid_t uid, int shard, bool create
     if (fd == -EACCES && why)
         nv_warn("refusing the lock file %s/%s: %s", log_dir, name, why);
     sys_close(dfd);
-    return fd;
+    return no_log_dir(fd, why);
 }
 
 static uint64_t hash_of(dev_t dev, ino_t ino)

@@ -14,6 +14,7 @@
 #ifndef NVMMIO_CORE_OWNER_H
 #define NVMMIO_CORE_OWNER_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -24,6 +25,10 @@ struct nvowner {
     off_t byte;
     bool exclusive; /* this process holds the byte's lock as F_WRLCK */
 };
+
+/* The log directory cannot be made, or the lock file made in it, by this
+ * process (its user may not write there): the kernel serves the file. */
+#define NVOWNER_NO_LOG_DIR (-EROFS)
 
 /* Takes ownership of (dev, ino), owned by uid, whose logs live in log_dir:
  * exclusive for a writer, shared for a reader. 0, -EBUSY when another

@@ -124,6 +124,15 @@ static const char *block_name(const char *path)
     return strrchr(path, '/') + 1;
 }
 
+/* The block file grown to size with its blocks allocated: a store through
+ * the mapping must never fault for want of space (a full file system gives
+ * ENOSPC here rather than SIGBUS there). */
+static int size_block_file(int fd, uint64_t size)
+{
+    int rc = sys_fallocate(fd, 0, 0, (off_t)size);
+    return rc == -EOPNOTSUPP ? sys_ftruncate(fd, (off_t)size) : rc;
+}
+
 static int open_block_file(struct nvfile *f, bool first)
 {
     char path[PATH_MAX];
@@ -141,12 +150,15 @@ static int open_block_file(struct nvfile *f, bool first)
         nv_warn("refusing the share block %s: %s", path, why);
     if (rc == 0 && first) /* a new block: nothing of an earlier one stays */
         rc = sys_ftruncate(fd, 0);
-    if (rc == 0 && first)
-        rc = sys_ftruncate(fd, (off_t)SAVE_OFFSET);
+    bool sized = rc == 0 && first;
+    if (sized)
+        rc = size_block_file(fd, SAVE_OFFSET);
     if (rc == 0 && !first && (uint64_t)st.st_size < SAVE_OFFSET)
         rc = -ENOENT; /* the first process has not made it yet */
     if (rc < 0) {
         sys_close(fd);
+        if (sized) /* no room for it: no block file stays */
+            sys_unlinkat(AT_FDCWD, path, 0);
         return rc;
     }
     return fd;
@@ -202,6 +214,7 @@ static struct nvshare_block *map_block(int fd, int *err)
 struct spare_block {
     int dirfd;     /* the log directory, kept open (nvlog_dir_kept) */
     char name[64]; /* .spare-PID-TOKEN-N.share */
+    uid_t uid;     /* its owner: it becomes a block of that owner's files only */
     struct nvshare_block *block;
 };
 
@@ -243,6 +256,7 @@ static bool keep_spare(struct nvfile *f, int dirfd, const char *name)
                sys_renameat(dirfd, name, dirfd, s->name) == 0;
         if (kept) {
             s->dirfd = dirfd;
+            s->uid = f->uid;
             s->block = f->share.block;
             nspares++;
         }
@@ -251,15 +265,15 @@ static bool keep_spare(struct nvfile *f, int dirfd, const char *name)
     return kept;
 }
 
-/* A block made from a spare of the log directory dirfd, renamed to `name`
- * and cleared as a new one is; NULL when there is none. */
-static struct nvshare_block *take_spare(int dirfd, const char *name)
+/* A block made from a spare of the log directory dirfd owned by uid,
+ * renamed to `name` and cleared as a new one is; NULL when there is none. */
+static struct nvshare_block *take_spare(int dirfd, uid_t uid, const char *name)
 {
     struct spare_block s = {.block = NULL};
     pthread_mutex_lock(&spares_lock);
     spares_check_owner();
     for (int i = nspares - 1; i >= 0 && !s.block; i--) {
-        if (spares[i].dirfd != dirfd)
+        if (spares[i].dirfd != dirfd || spares[i].uid != uid)
             continue;
         s = spares[i];
         spares[i] = spares[--nspares];
@@ -295,7 +309,7 @@ static int open_spare(struct nvfile *f)
     char path[PATH_MAX];
     block_path(f, path, sizeof(path));
     int dirfd = kept_dir_of(f);
-    struct nvshare_block *b = dirfd < 0 ? NULL : take_spare(dirfd, block_name(path));
+    struct nvshare_block *b = dirfd < 0 ? NULL : take_spare(dirfd, f->uid, block_name(path));
     if (!b)
         return -ENOENT;
     int rc = init_block(b);
@@ -362,7 +376,7 @@ static int reach_through(struct nvfile *f, uint64_t need, bool grow)
         size = (need + SAVE_STEP - 1) & ~(SAVE_STEP - 1);
         if (size > BLOCK_RESERVE)
             size = BLOCK_RESERVE;
-        rc = sys_ftruncate(fd, (off_t)size);
+        rc = size_block_file(fd, size);
     }
     if (rc == 0 && size > BLOCK_RESERVE)
         size = BLOCK_RESERVE;

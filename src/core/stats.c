@@ -71,6 +71,9 @@ static const char *const fallback_names[NVSTAT_FALLBACKS] = {
     [NVSTAT_FB_NO_MEMORY] = "no_memory",
     [NVSTAT_FB_EXECUTABLE] = "executable",
     [NVSTAT_FB_LEASE] = "lease",
+    [NVSTAT_FB_NO_LIBPMEM] = "no_libpmem",
+    [NVSTAT_FB_FOREIGN_LOG] = "foreign_log",
+    [NVSTAT_FB_NO_LOG_DIR] = "no_log_dir",
 };
 
 void nvstats_configure(void)

@@ -47,6 +47,9 @@ enum nvstat_fallback {
     NVSTAT_FB_NO_MEMORY,        /* no memory or address space left for the library */
     NVSTAT_FB_EXECUTABLE,       /* an executable opened for reading only */
     NVSTAT_FB_LEASE,            /* the program took a lease on it */
+    NVSTAT_FB_NO_LIBPMEM,       /* libpmem could not be loaded */
+    NVSTAT_FB_FOREIGN_LOG,      /* its log is neither its owner's nor root's */
+    NVSTAT_FB_NO_LOG_DIR,       /* this user may not make logs in its log directory */
     NVSTAT_FALLBACKS
 };
 

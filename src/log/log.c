@@ -115,6 +115,7 @@ static void attached(struct nvlog *log, int fd, int dirfd, const char *name, con
     log->attached = true;
     log->dev = st->st_dev;
     log->ino = st->st_ino;
+    log->uid = st->st_uid;
     snprintf(log->name, sizeof(log->name), "%s", name);
     log->counted = !keep && take_kept_log();
     keep = keep || log->counted;
@@ -342,7 +343,9 @@ static int write_superblock(struct nvlog *log, const struct nvlog_identity *id,
  * (.spare-PID-TOKEN-N, see nvlog_spare_name; neither recovery nor the
  * tools take it for a log),
  * still mapped, and made the next new log of a file in the same directory
- * by writing its superblock anew and renaming it back. A normal exit or an
+ * by writing its superblock anew and renaming it back. A spare keeps its
+ * owner and the records of its earlier life: it becomes the log of a file
+ * of that owner only, so no user reads another's logged bytes. A normal exit or an
  * exec removes them (nvlog_spares_drop); a killed process leaves its few
  * behind, which the next process to keep a spare in that directory
  * removes (share blocks' too). */
@@ -356,6 +359,7 @@ struct spare {
     char name[64];
     dev_t dev;
     ino_t ino;
+    uid_t uid;
     struct pm_map map;
     uint64_t size, populated, gen;
 };
@@ -455,6 +459,7 @@ static int keep_spare(struct nvlog *log, int dirfd, const char *name)
         s->fd = log->fd;
         s->dev = log->dev;
         s->ino = log->ino;
+        s->uid = log->uid;
         s->map = log->map;
         s->size = log->size;
         s->populated = log->populated;
@@ -470,16 +475,16 @@ static int keep_spare(struct nvlog *log, int dirfd, const char *name)
     return 0;
 }
 
-/* Takes a spare of the directory dirfd, opened as *fd; false when there is
- * none. */
-static bool take_spare(int dirfd, struct spare *out, int *fd)
+/* Takes a spare of the directory dirfd owned by owner, opened as *fd;
+ * false when there is none. */
+static bool take_spare(int dirfd, uid_t owner, struct spare *out, int *fd)
 {
     int kept = kept_dir(dirfd);
     bool found = false;
     nv_mutex_lock(&spares_lock);
     spares_check_owner();
     for (int i = nspares - 1; i >= 0 && !found; i--) {
-        if (spares[i].dirfd != kept)
+        if (spares[i].dirfd != kept || spares[i].uid != owner)
             continue;
         *out = spares[i];
         spares[i] = spares[--nspares];
@@ -493,7 +498,8 @@ static bool take_spare(int dirfd, struct spare *out, int *fd)
         return true;
     *fd = sys_openat(out->dirfd, out->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
     struct stat st;
-    if (*fd >= 0 && sys_fstat(*fd, &st) == 0 && st.st_dev == out->dev && st.st_ino == out->ino)
+    if (*fd >= 0 && sys_fstat(*fd, &st) == 0 && st.st_dev == out->dev && st.st_ino == out->ino &&
+        st.st_uid == owner)
         return true;
     /* Replaced behind the library's back: not a log of this process. */
     if (*fd >= 0)
@@ -561,15 +567,13 @@ static int create_from_spare(struct nvlog *log, int dirfd, const char *name,
 {
     struct spare s;
     int fd;
-    if (!take_spare(dirfd, &s, &fd))
+    if (!take_spare(dirfd, owner, &s, &fd))
         return -ENOENT;
     log->attached = true; /* for nvlog_close on failure */
     log->map = s.map;
     log->size = s.size;
     log->populated = s.populated;
-    int rc = nvlog_file_give(fd, owner);
-    if (rc == 0)
-        rc = write_superblock(log, id, committed_size, s.gen + 1, false);
+    int rc = write_superblock(log, id, committed_size, s.gen + 1, false);
     return give_name(log, fd, rc, s.dirfd, s.name, dirfd, name);
 }
 

@@ -33,6 +33,7 @@ struct nvlog {
     char name[64];
     dev_t dev;
     ino_t ino;
+    uid_t uid;           /* the log file's owner: a spare serves that user's files only */
     struct pm_map map;   /* the whole log file */
     uint64_t size;       /* bytes allocated to the log file */
     uint64_t populated;  /* bytes of it mapped in ahead of use */

@@ -18,7 +18,17 @@ be compared.
   fsops.py made DIR          files made in DIR with modes that deny their
                              maker what its descriptor may do, written
                              through that descriptor
+  fsops.py secondfile FIRST SECOND TEXT
+                             write FIRST and close it, so that its log and
+                             share block stay spares of this process; then
+                             write TEXT to SECOND (mode 0600), fsync, write
+                             it over and die by SIGKILL, leaving TEXT in
+                             SECOND's undo log
+  fsops.py hold FILE         write AAAAAAAAAA to FILE, fsync, write bbbb
+                             at 0, print "ready" and wait for a line on
+                             stdin; then print what it reads and close
 """
+import time
 import ctypes
 import errno
 import os
@@ -120,6 +130,30 @@ def dropuser(how, path, own):
     print("close", result(os.close, fd))
 
 
+def secondfile(first, second, text):
+    fd = os.open(first, os.O_RDWR)
+    os.write(fd, b"first file;")
+    time.sleep(0.05)  # long enough for the file to get its share block
+    os.close(fd)
+    fd = os.open(second, os.O_RDWR | os.O_CREAT, 0o600)
+    os.write(fd, text.encode())
+    os.fsync(fd)
+    os.pwrite(fd, b"x" * len(text), 0)
+    time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def hold(path):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.pwrite(fd, b"AAAAAAAAAA", 0)
+    os.fsync(fd)
+    os.pwrite(fd, b"bbbb", 0)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(os.pread(fd, 100, 0).decode(), flush=True)
+    os.close(fd)
+
+
 def write(path, text, crash):
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     os.write(fd, text.encode())
@@ -137,6 +171,10 @@ def main():
         write(args[0], args[1], cmd == "crash")
     elif cmd == "dropuser":
         dropuser(args[0], args[1], args[2] if len(args) > 2 else None)
+    elif cmd == "secondfile":
+        secondfile(args[0], args[1], args[2])
+    elif cmd == "hold":
+        hold(args[0])
     elif cmd == "made":
         made(args[0])
     elif cmd == "cat":

@@ -9,7 +9,8 @@
 #    failed call leaves no file behind; so does a file it made with a mode
 #    that denies it what its descriptor may do (git's objects are 0444);
 #  - can neither read nor change root's log, lock file or data, and its own
-#    logs are its own, mode 0600;
+#    logs are its own, mode 0600; a log or share block that root's process
+#    keeps for reuse from one user's file serves only that user's files;
 #  - recovers its own file after SIGKILL, and root recovers it as well (the
 #    log root makes for the user's file is the user's);
 #  - root without CAP_CHOWN, CAP_FOWNER and CAP_DAC_OVERRIDE (a service's
@@ -19,6 +20,13 @@
 #    (through the C library, or the bare system calls) gets the kernel's
 #    results, leaves no log that would hold or cut the file later, and its
 #    own files recover after a SIGKILL;
+#  - a file given to another owner while a process serves it (chown, both
+#    ways) keeps every write of that process, and others reach it meanwhile
+#    through the kernel;
+#  - a log another user planted under a file's log name is never applied,
+#    and the file's owner is not locked out (the kernel serves it);
+#  - a user who may not make logs in a root's log directory gets the
+#    kernel's results for its files, with one message;
 #  - passes the differential tester under the shared root and a SIGKILL
 #    loop of its own.
 # Everything lives in a fresh directory under /dev/shm, removed at the end.
@@ -114,6 +122,37 @@ check "root's log is still there" test -f "$rootlog"
 check "root recovers its file" is "$(lib_root $ops cat "$R/rcrash")" "root committed"
 check "root's log is gone then" fails test -e "$rootlog"
 
+echo "== logs and share blocks kept for reuse keep their owners"
+# Root's process closes one file (its log and share block stay as spares)
+# and then writes another user's file: that file's log and block must not
+# be the first file's owner's, nor hold the first file's bytes.
+share_of() { local l; l=$(log_of "$1"); echo "${l%.log}.share"; }
+for order in user-then-root root-then-user; do
+    d=$R/spares-$order
+    mkdir -m 1777 "$d"
+    printf 'root first\n' >"$d/rootfile"
+    user sh -c "printf 'user first\n' >'$d/userfile'"
+    if [ $order = user-then-root ]; then
+        first=$d/userfile second=$d/rootsecret owner=root
+        lib_root $ops secondfile "$first" "$second" "ROOTSECRET" 2>/dev/null
+    else
+        printf 'x' >"$d/usersecret" && chown $U "$d/usersecret"
+        first=$d/rootfile second=$d/usersecret owner=nobody
+        lib_root $ops secondfile "$first" "$second" "USERSECRET" 2>/dev/null
+    fi
+    check "$order: the second file's log is its owner's" \
+        is "$(stat -c %U "$(log_of "$second")")" $owner
+    if [ -e "$(share_of "$second")" ]; then
+        check "$order: and its share block" is "$(stat -c %U "$(share_of "$second")")" $owner
+    fi
+    check "$order: the user reads nobody else's bytes in the log directory" \
+        is "$(user grep -l -a ROOTSECRET "$R"/.nvmmio/* 2>/dev/null)" ""
+    [ $order = user-then-root ] || check "$order: no root-owned file there holds the user's bytes" \
+        is "$(find "$R/.nvmmio" -user root -type f -exec grep -l -a USERSECRET {} + 2>/dev/null)" ""
+    check "$order: the second file recovers" is "$(lib_root $ops cat "$second")" \
+        "$([ $order = user-then-root ] && echo ROOTSECRET || echo USERSECRET)"
+done
+
 echo "== SIGKILL of the user's process under the shared root"
 lib_user $ops write "$R/ucrash" "user committed"
 lib_user $ops crash "$R/ucrash" "USER UNCOMMITTED" 2>/dev/null
@@ -199,6 +238,51 @@ check "creating a file is refused when its lock file is planted" is "$?" 1
 check "with a message" grep -q "refusing the lock file" "$T/made.err"
 check "and the file is not there" fails test -e "$R/made"
 rm -f "$R/.nvmmio/owners.$U"
+
+echo "== a file given to another owner while a process serves it"
+# The holder wrote bbbb over AAAAAAAAAA after its fsync; the file goes to
+# the other owner; a process of the new owner (or root) reads it.
+for way in root-to-user user-to-root; do
+    f=$R/chown-$way
+    if [ $way = root-to-user ]; then
+        coproc HOLD { lib_root $ops hold "$f"; }
+    else
+        coproc HOLD { lib_user $ops hold "$f"; }
+    fi
+    read -r -t 30 word <&"${HOLD[0]}"
+    check "$way: the holder is ready" is "$word" ready
+    if [ $way = root-to-user ]; then chown $U "$f"; else chown 0 "$f"; fi
+    check "$way: root reads the holder's write" is "$(lib_root $ops cat "$f" 2>&1)" bbbbAAAAAA
+    [ $way = root-to-user ] &&
+        check "$way: so does the new owner" is "$(lib_user $ops cat "$f" 2>&1)" bbbbAAAAAA
+    echo >&"${HOLD[1]}"
+    read -r -t 30 word <&"${HOLD[0]}"
+    check "$way: the holder reads its own write" is "$word" bbbbAAAAAA
+    wait "$HOLD_PID"
+    check "$way: and it stays after the holder's close" is "$(cat "$f")" bbbbAAAAAA
+done
+
+echo "== a log planted by another user"
+lib_root $ops write "$R/planted" "root data"
+user touch "$(log_of "$R/planted")"
+check "root's file opens, through the kernel, with the log refused" \
+    is "$(lib_root $ops cat "$R/planted" 2>"$T/plant.err")" "root data"
+check "with a message" grep -q "refusing the log.*the kernel serves the file" "$T/plant.err"
+rm -f "$(log_of "$R/planted")"
+
+echo "== a user who may not make logs in the log directory"
+# A root whose log directory is root's, mode 0755: the user's own files
+# are the kernel's.
+R2=$T/root2
+mkdir -m 755 "$R2" "$R2/.nvmmio" && mkdir "$R2/home" && chown $U "$R2/home"
+user env LD_PRELOAD="$preload" NVMMIO_PATH="$R2" sh -c \
+    "echo hello >'$R2/home/f' && cat '$R2/home/f'" >"$T/nolog.out" 2>"$T/nolog.err"
+check "the user writes and reads its file" is "$(cat "$T/nolog.out")" hello
+check "with one message a process (sh and cat)" is "$(grep -c "may not make logs" "$T/nolog.err")" 2
+rm -rf "$R2/.nvmmio"
+user env LD_PRELOAD="$preload" NVMMIO_PATH="$R2" sh -c \
+    "echo again >'$R2/home/g' && cat '$R2/home/g'" >"$T/nolog.out" 2>/dev/null
+check "also where it may not make the directory" is "$(cat "$T/nolog.out")" again
 
 echo "== the differential tester as the user, under the shared root"
 mkdir "$T/uplain" && chown $U "$T/uplain"
