@@ -4,7 +4,11 @@
  * intact: every write that succeeded stays (the one that fills the file
  * system is short, as the kernel's), the failed one leaves no trace,
  * fsync and close still work, and the file reads back the same without the
- * library. Run on a small file system (see run_enospc.sh).
+ * library. Files that the library shares with another process need room
+ * too (a share block, and its save area for writes in place): on a full
+ * file system an open held a while and a shared file's write get ENOSPC
+ * or succeed, never SIGBUS. Run on a small file system (see
+ * run_enospc.sh).
  *
  * Usage: nvmmio_enospc DIR   (DIR is a pmem root of a few MiB)
  */
@@ -14,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libnvmmio.h"
@@ -42,11 +48,86 @@ static int same_as(const char *path, const char *model, size_t size, int raw)
     return ok;
 }
 
+#define SHARED_SIZE  (400 * 1000)
+#define SHARED_WRITE (160 * 1000)
+
+/* A child that keeps `path` open until told to go, so that the parent's
+ * file is served by two processes; its pid, or -1. */
+static pid_t keep_open_elsewhere(const char *path, int *go)
+{
+    int ready[2], wait_go[2];
+    if (pipe(ready) || pipe(wait_go))
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(wait_go[1]); /* so that the parent's close ends the wait */
+        int fd = open(path, O_RDWR);
+        char c = fd >= 0 ? 'J' : 'E';
+        if (write(ready[1], &c, 1) != 1 || read(wait_go[0], &c, 1) < 0)
+            _exit(2);
+        _exit(0);
+    }
+    char c = 0;
+    close(ready[1]);
+    close(wait_go[0]);
+    if (pid < 0 || read(ready[0], &c, 1) != 1 || c != 'J')
+        return -1;
+    close(ready[0]);
+    *go = wait_go[1];
+    return pid;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec t = {0, ms * 1000000};
+    nanosleep(&t, NULL);
+}
+
+/* The file system is full: a file opened and held past the moment its
+ * share block is made, and a write in place of a file another process
+ * serves (it saves the bytes it overwrites in the block), both work. */
+static int shared_on_full(const char *held_path, int shared_fd, char *shared_model)
+{
+    char *buf = malloc(SHARED_WRITE);
+    memset(buf, 'x', SHARED_WRITE);
+    ssize_t n = pwrite(shared_fd, buf, SHARED_WRITE, SHARED_SIZE / 2);
+    int bad = check(n == SHARED_WRITE || (n < 0 && errno == ENOSPC),
+                    "a shared file's write on a full file system: done or ENOSPC");
+    if (n == SHARED_WRITE)
+        memcpy(shared_model + SHARED_SIZE / 2, buf, SHARED_WRITE);
+    char *back = malloc(SHARED_SIZE);
+    bad |= check(pread(shared_fd, back, SHARED_SIZE, 0) == SHARED_SIZE &&
+                     memcmp(back, shared_model, SHARED_SIZE) == 0,
+                 "the shared file reads back");
+    int fd = open(held_path, O_RDWR);
+    nap_ms(50);
+    bad |= check(fd >= 0 && pread(fd, back, 4096, 0) == 4096 && back[0] == 'g' && back[4095] == 'g',
+                 "a file held open on a full file system reads");
+    close(fd);
+    free(buf);
+    free(back);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2)
         return 2;
-    char path[4096];
+    char path[4096], held_path[4096], shared_path[4096];
+    snprintf(held_path, sizeof(held_path), "%s/held", argv[1]);
+    snprintf(shared_path, sizeof(shared_path), "%s/shared", argv[1]);
+    char *shared_model = malloc(SHARED_SIZE);
+    memset(shared_model, 'd', SHARED_SIZE);
+    int gfd = open(held_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    int sfd = open(shared_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    memset(path, 'g', 4096);
+    if (gfd < 0 || sfd < 0 || write(gfd, path, 4096) != 4096 || close(gfd) ||
+        write(sfd, shared_model, SHARED_SIZE) != SHARED_SIZE || fsync(sfd))
+        return check(0, "setting up the shared files");
+    int go = -1;
+    pid_t keeper = keep_open_elsewhere(shared_path, &go);
+    if (keeper < 0)
+        return check(0, "a second process opening the shared file");
     snprintf(path, sizeof(path), "%s/f", argv[1]);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     int bad = check(fd >= 0 && nvmmio_is_managed(fd), "managed open");
@@ -72,6 +153,15 @@ int main(int argc, char **argv)
             bad |= check(fsync(fd) == 0, "fsync while filling");
     }
     bad |= check(size > 0, "something was written before the file system filled");
+    bad |= shared_on_full(held_path, sfd, shared_model);
+    close(go);
+    int status;
+    bad |= check(waitpid(keeper, &status, 0) == keeper && WIFEXITED(status) &&
+                     WEXITSTATUS(status) == 0,
+                 "the second process ends well");
+    bad |= check(close(sfd) == 0 && same_as(shared_path, shared_model, SHARED_SIZE, 1),
+                 "the shared file after its close");
+    free(shared_model);
     bad |= check(same_as(path, model, size, 0), "contents after the failed append");
     bad |= check(lseek(fd, 0, SEEK_END) == (off_t)size, "size after the failed append");
     /* Overwrites need log space too: each fails whole or succeeds whole. */
