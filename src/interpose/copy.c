@@ -5,15 +5,20 @@
  * through syscall(2). With a managed file on either side the kernel would
  * see stale bytes, so the copy is done through the library's own read and
  * write (the wrappers of this library, which serve both managed and plain
- * descriptors). Any other call syscall(2) makes on a managed file (Linux
- * AIO as libaio submits it among them) first hands the file to the kernel
+ * descriptors). syscall(2) also passes the calls that make, copy or close
+ * descriptors (and openat2, which the C library does not wrap) to the
+ * library's wrappers; any other call it makes on a managed file (Linux AIO
+ * as libaio submits it among them) first hands the file to the kernel
  * (nvops_bare_call).
  */
 #include "interpose/real.h"
 
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -31,16 +36,65 @@ static bool involves_managed(int a, int b)
     return o != NULL;
 }
 
+static ssize_t fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+/* The bytes a pipe out can take now, waiting while it is full unless
+ * nonblock (or its description is non-blocking): -EAGAIN then. The kernel's
+ * splice and sendfile into a pipe move no more than that. Not a pipe (a
+ * socket): no limit. */
+static ssize_t pipe_room(int out, bool nonblock)
+{
+    int size = fcntl(out, F_GETPIPE_SZ);
+    if (size < 0)
+        return SSIZE_MAX;
+    nonblock = nonblock || (fcntl(out, F_GETFL) & O_NONBLOCK);
+    for (;;) {
+        int queued;
+        if (ioctl(out, FIONREAD, &queued) < 0)
+            return SSIZE_MAX;
+        if (queued < size)
+            return size - queued;
+        if (nonblock)
+            return -EAGAIN;
+        struct pollfd p = {.fd = out, .events = POLLOUT};
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+/* Whether a pipe in has bytes (or no writer left) now. */
+static bool pipe_ready(int in)
+{
+    struct pollfd p = {.fd = in, .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
 /* Copies up to len bytes from in (at *in_off, or its position) to out (at
  * *out_off, or its position). Files are read and written at explicit
  * offsets and positions moved once at the end, as the kernel does: in
  * first, then out, so the same description given twice moves once. Pipes
  * are read and written in order. Returns bytes copied, or -1 and errno
  * when nothing was copied. */
-static ssize_t copy_through(int in, off64_t *in_off, int out, off64_t *out_off, size_t len)
+static ssize_t copy_through(int in, off64_t *in_off, int out, off64_t *out_off, size_t len,
+                            bool nonblock)
 {
     off64_t in_pos = in_off ? *in_off : lseek64(in, 0, SEEK_CUR);
     off64_t out_pos = out_off ? *out_off : lseek64(out, 0, SEEK_CUR);
+    /* A pipe: as much as it has room for now, once it has any (or EAGAIN);
+     * read from, only what it holds once it holds anything. */
+    if (out_pos < 0) {
+        ssize_t room = pipe_room(out, nonblock);
+        if (room < 0)
+            return fail((int)-room);
+        if ((size_t)room < len)
+            len = (size_t)room;
+    }
+    if (in_pos < 0 && nonblock && !pipe_ready(in))
+        return fail(EAGAIN);
     size_t cap = len < COPY_CHUNK ? len : COPY_CHUNK;
     char *buf = malloc(cap ? cap : 1);
     if (!buf) {
@@ -87,12 +141,6 @@ static ssize_t copy_through(int in, off64_t *in_off, int out, off64_t *out_off, 
         return -1;
     }
     return (ssize_t)done;
-}
-
-static ssize_t fail(int err)
-{
-    errno = err;
-    return -1;
 }
 
 /* The access mode as the kernel reads it: the fourth mode (O_RDWR |
@@ -158,7 +206,11 @@ static ssize_t copy_range(int in, off64_t *in_off, int out, off64_t *out_off, si
         return fail(EINVAL);
     if (count == 0)
         return 0;
-    return copy_through(in, in_off, out, out_off, (size_t)count);
+    /* Between file systems the kernel copies nothing: the caller falls
+     * back to reading and writing itself. */
+    if (si.st_dev != so.st_dev)
+        return fail(EXDEV);
+    return copy_through(in, in_off, out, out_off, (size_t)count, false);
 }
 
 NV_EXPORT ssize_t copy_file_range(int in, off64_t *in_off, int out, off64_t *out_off, size_t len,
@@ -199,7 +251,7 @@ NV_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
     off64_t off = offset ? *offset : 0;
     if (refuse_sendfile(out, in, offset ? &off : NULL))
         return -1;
-    ssize_t r = copy_through(in, offset ? &off : NULL, out, NULL, count);
+    ssize_t r = copy_through(in, offset ? &off : NULL, out, NULL, count, false);
     if (offset)
         *offset = (off_t)off;
     return r;
@@ -211,7 +263,7 @@ NV_EXPORT ssize_t sendfile64(int out, int in, off64_t *offset, size_t count)
         return REAL(sendfile64)(out, in, offset, count);
     if (refuse_sendfile(out, in, offset))
         return -1;
-    return copy_through(in, offset, out, NULL, count);
+    return copy_through(in, offset, out, NULL, count, false);
 }
 
 /* splice's checks, in the kernel's order: 0 to go on, or an errno. One
@@ -246,7 +298,7 @@ NV_EXPORT ssize_t splice(int in, off64_t *in_off, int out, off64_t *out_off, siz
     if (len == 0)
         return 0;
     int err = check_splice(in, in_off, out, out_off, flags);
-    return err ? fail(err) : copy_through(in, in_off, out, out_off, len);
+    return err ? fail(err) : copy_through(in, in_off, out, out_off, len, flags & SPLICE_F_NONBLOCK);
 }
 
 /* Some programs (cp among them, on older glibc) call copy_file_range
@@ -264,9 +316,35 @@ NV_EXPORT __attribute__((no_sanitize("address"))) long syscall(long number, ...)
     for (int i = 0; i < 6; i++)
         a[i] = va_arg(ap, long);
     va_end(ap);
-    if (number == SYS_copy_file_range && involves_managed((int)a[0], (int)a[2]))
-        return copy_range((int)a[0], (off64_t *)a[1], (int)a[2], (off64_t *)a[3], (size_t)a[4],
-                          (unsigned)a[5]);
+    switch (number) {
+    case SYS_copy_file_range:
+        if (involves_managed((int)a[0], (int)a[2]))
+            return copy_range((int)a[0], (off64_t *)a[1], (int)a[2], (off64_t *)a[3], (size_t)a[4],
+                              (unsigned)a[5]);
+        break;
+    /* What makes, copies or closes descriptors goes through the library's
+     * wrappers, whose table would otherwise go stale: a closed number
+     * taken again by a pipe, say, would still be served as the file. */
+    case SYS_close:
+        return close((int)a[0]);
+    case SYS_close_range:
+        return close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
+    case SYS_dup:
+        return dup((int)a[0]);
+#ifdef SYS_dup2
+    case SYS_dup2:
+        return dup2((int)a[0], (int)a[1]);
+#endif
+    case SYS_dup3:
+        return dup3((int)a[0], (int)a[1], (int)a[2]);
+    case SYS_fcntl:
+        return fcntl((int)a[0], (int)a[1], a[2]);
+    case SYS_openat2:
+        return nv_openat2((int)a[0], (const char *)a[1], (const struct open_how *)a[2],
+                          (size_t)a[3]);
+    default:
+        break;
+    }
     nvops_bare_call(number, a);
     return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

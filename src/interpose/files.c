@@ -465,6 +465,56 @@ NV_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
     return rc;
 }
 
+/* The C library's closefrom closes with its internal close_range, which
+ * would close the library's own descriptors and leave its table stale. */
+NV_EXPORT void closefrom(int lowfd)
+{
+    unsigned first = lowfd < 0 ? 0 : (unsigned)lowfd;
+    if (close_range(first, ~0U, 0) == 0)
+        return;
+    /* A kernel without close_range (before 5.9): one at a time. */
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = first; fd < max; fd++)
+        if (!kept_is((int)fd) && REAL(fcntl)((int)fd, F_GETFD) >= 0)
+            close((int)fd);
+}
+
+long nv_openat2(int dirfd, const char *path, const struct open_how *how, size_t size)
+{
+    if (size != sizeof(struct open_how) || nv_null(how) || nv_null(path) || how->flags > INT_MAX ||
+        !nvops_may_manage((int)how->flags))
+        return nv_ret(sys_openat2(dirfd, path, how, size));
+    int flags = (int)how->flags;
+    struct open_how asked = *how;
+    asked.flags = (uint64_t)(unsigned)nvops_kernel_open_flags(dirfd, path, flags);
+    /* Tried as O_CREAT | O_EXCL first, as kernel_open does, to tell
+     * whether the open made the file. */
+    bool created = false;
+    int fd;
+    if ((flags & O_CREAT) && !(flags & O_EXCL)) {
+        struct open_how exclusive = asked;
+        exclusive.flags |= O_EXCL;
+        fd = sys_openat2(dirfd, path, &exclusive, sizeof(exclusive));
+        created = fd >= 0;
+        if (fd == -EEXIST)
+            fd = sys_openat2(dirfd, path, &asked, sizeof(asked));
+    } else {
+        fd = sys_openat2(dirfd, path, &asked, sizeof(asked));
+        created = fd >= 0 && (flags & O_CREAT);
+    }
+    if (fd < 0)
+        return nv_ret(fd);
+    nv_signals_guard_bus();
+    int rc = nvops_adopt(fd, dirfd, path, created ? flags | O_EXCL : flags, false);
+    if (rc < 0) {
+        REAL(close)(fd);
+        if (created)
+            REAL(unlinkat)(dirfd, path, 0);
+        return nv_ret(rc);
+    }
+    return fd;
+}
+
 /* Temporary files: the C library creates them with its internal open, so
  * the library takes over the descriptor afterwards (write-then-rename
  * programs such as sed -i make their new file this way). When that fails

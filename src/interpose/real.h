@@ -8,6 +8,7 @@
 #ifndef NVMMIO_INTERPOSE_REAL_H
 #define NVMMIO_INTERPOSE_REAL_H
 
+#include <aio.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -53,7 +54,9 @@
     X(execve) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)                     \
     X(fork) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
     X(mkostemps) X(mkostemps64) X(sigaction)                                                       \
-    X(setuid) X(seteuid) X(setreuid) X(setresuid)
+    X(setuid) X(seteuid) X(setreuid) X(setresuid)                                                  \
+    X(aio_read) X(aio_read64) X(aio_write) X(aio_write64) X(aio_fsync) X(aio_fsync64)              \
+    X(lio_listio) X(lio_listio64)
 /* clang-format on */
 
 /* The stat entry points of binaries built against glibc before 2.33 (and
@@ -96,6 +99,12 @@ void nv_signals_exec_begin(void);
 void nv_signals_exec_returned(void);
 
 #define REAL(name) ((__typeof__(&name))nv_real_resolve(NV_REAL_##name))
+
+/* openat2, which the C library does not wrap, made through syscall(2):
+ * the file taken over as an open's (files.c). The descriptor, or -1 and
+ * errno. */
+struct open_how;
+long nv_openat2(int dirfd, const char *path, const struct open_how *how, size_t size);
 
 /* The C convention from a negative-errno result. */
 static inline long nv_ret(long r)

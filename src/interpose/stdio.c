@@ -126,6 +126,11 @@ static FILE *open_stream(const char *path, const char *mode,
     int fd = open(path, flags, 0666);
     if (fd < 0)
         return NULL;
+    /* As the C library's fopen: a write-only append stream ("a", not "a+")
+     * starts at the end, where ftell finds it (its fdopen does not move a
+     * descriptor that has O_APPEND already). */
+    if ((flags & O_APPEND) && (flags & O_ACCMODE) == O_WRONLY)
+        lseek64(fd, 0, SEEK_END);
     struct nvofd *o = nvops_begin(fd);
     if (!o)
         return REAL(fdopen)(fd, mode);

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * plumbing.c - calls that reach a managed file past the usual wrappers, as
+ * the kernel answers them:
+ *  - closefrom (the C library closes with its internal close_range) and
+ *    close through syscall(2), then a pipe and a file that take the freed
+ *    numbers;
+ *  - a file opened with openat2 through syscall(2) (the C library has no
+ *    wrapper), read and written beside a descriptor of the library's;
+ *  - POSIX AIO reads and writes (the C library's threads use its internal
+ *    pread and pwrite) after writes through the library;
+ *  - splice and sendfile from a managed file into a pipe with less room
+ *    than asked for, and with SPLICE_F_NONBLOCK into a full pipe and from
+ *    an empty one;
+ *  - the position of a stream opened for appending ("a"), and "a+";
+ *  - copy_file_range to a file on another file system (EXDEV), when the
+ *    temporary directory is one.
+ * Prints every result; run_same.sh runs it plainly and under the library
+ * and compares the lines and the files.
+ *
+ * Usage: plumbing DIR
+ */
+#define _GNU_SOURCE
+#include <aio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static const char *dir;
+
+static char *path_of(const char *name)
+{
+    static char buf[4][4096];
+    static int next;
+    char *p = buf[next++ % 4];
+    snprintf(p, 4096, "%s/%s", dir, name);
+    return p;
+}
+
+static void result(const char *what, long r)
+{
+    printf("%s: %ld%s%s\n", what, r, r < 0 ? " " : "", r < 0 ? strerrorname_np(errno) : "");
+}
+
+static int make(const char *name, const char *bytes)
+{
+    int fd = open(path_of(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, bytes, strlen(bytes)) != (ssize_t)strlen(bytes)) {
+        perror(name);
+        exit(2);
+    }
+    return fd;
+}
+
+/* Numbers freed behind the wrappers' backs, taken again by a pipe and a
+ * file. */
+static void closes(bool through_syscall)
+{
+    const char *name = through_syscall ? "closed-syscall" : "closed-closefrom";
+    int fd = make(name, "hello\n");
+    if (through_syscall)
+        result("syscall close", syscall(SYS_close, fd));
+    else
+        closefrom(3);
+    result("write to the closed number", write(fd, "X", 1));
+    int p[2];
+    result("pipe", pipe(p));
+    result("pipe write", write(p[1], "pipe", 4));
+    char b[16] = {0};
+    result("pipe read", read(p[0], b, sizeof(b) - 1));
+    printf("pipe bytes: %s\n", b);
+    int g = open(path_of(through_syscall ? "after-syscall" : "after-closefrom"),
+                 O_RDWR | O_CREAT | O_TRUNC, 0644);
+    result("write to a new file", write(g, "gee\n", 4));
+    close(p[0]);
+    close(p[1]);
+    close(g);
+}
+
+static void openat2_beside(void)
+{
+    int fd = make("openat2", "0123456789");
+    result("fsync", fsync(fd));
+    result("pwrite", pwrite(fd, "AB", 2, 2));
+    struct open_how how = {.flags = O_RDWR, .resolve = RESOLVE_NO_SYMLINKS};
+    int g = (int)syscall(SYS_openat2, AT_FDCWD, path_of("openat2"), &how, sizeof(how));
+    result("openat2", g >= 0 ? 0 : -1);
+    char b[32] = {0};
+    result("pread through it", pread(g, b, sizeof(b) - 1, 0));
+    printf("bytes: %s\n", b);
+    result("pwrite through it", pwrite(g, "g", 1, 0));
+    result("lseek end through it", lseek(g, 0, SEEK_END));
+    result("write at its end", write(g, "!", 1));
+    memset(b, 0, sizeof(b));
+    result("pread through the first", pread(fd, b, sizeof(b) - 1, 0));
+    printf("bytes: %s\n", b);
+    close(g);
+    close(fd);
+}
+
+static long aio_wait(struct aiocb *cb, int (*op)(struct aiocb *))
+{
+    if (op(cb) < 0)
+        return -1;
+    const struct aiocb *list[1] = {cb};
+    while (aio_error(cb) == EINPROGRESS)
+        aio_suspend(list, 1, NULL);
+    return aio_return(cb);
+}
+
+static void posix_aio(bool new_epoch)
+{
+    int fd = make(new_epoch ? "aio-synced" : "aio", "0123456789");
+    if (new_epoch)
+        fsync(fd);
+    pwrite(fd, "ab", 2, 3);
+    char b[64] = {0};
+    struct aiocb rd = {.aio_fildes = fd, .aio_buf = b, .aio_nbytes = 50, .aio_offset = 0};
+    result("aio_read", aio_wait(&rd, aio_read));
+    printf("bytes: %s\n", b);
+    struct aiocb wr = {.aio_fildes = fd, .aio_buf = "AIO", .aio_nbytes = 3, .aio_offset = 8};
+    result("aio_write", aio_wait(&wr, aio_write));
+    struct stat st;
+    result("fstat size", fstat(fd, &st) == 0 ? st.st_size : -1);
+    memset(b, 0, sizeof(b));
+    result("pread", pread(fd, b, 50, 0));
+    printf("bytes: %s\n", b);
+    close(fd);
+}
+
+static void into_pipes(void)
+{
+    static char big[200000];
+    memset(big, 's', sizeof(big));
+    int fd = make("spliced", "");
+    if (write(fd, big, sizeof(big)) != (ssize_t)sizeof(big))
+        exit(2);
+    int p[2];
+    if (pipe(p))
+        exit(2);
+    lseek(fd, 0, SEEK_SET);
+    result("splice into a 64 KiB pipe", splice(fd, NULL, p[1], NULL, sizeof(big), 0));
+    result("position", lseek(fd, 0, SEEK_CUR));
+    result("splice NONBLOCK into the full pipe",
+           splice(fd, NULL, p[1], NULL, 100, SPLICE_F_NONBLOCK));
+    static char drain[65536];
+    result("drain", read(p[0], drain, sizeof(drain)));
+    result("sendfile into the pipe", sendfile(p[1], fd, NULL, sizeof(big)));
+    result("position", lseek(fd, 0, SEEK_CUR));
+    result("drain", read(p[0], drain, sizeof(drain)));
+    result("splice NONBLOCK from the empty pipe",
+           splice(p[0], NULL, fd, NULL, 100, SPLICE_F_NONBLOCK));
+    close(p[0]);
+    close(p[1]);
+    close(fd);
+}
+
+static void append_streams(void)
+{
+    FILE *f = fopen(path_of("appended"), "w");
+    fputs("hello\n", f);
+    fclose(f);
+    f = fopen(path_of("appended"), "a");
+    result("ftell after fopen a", ftell(f));
+    fputs("x", f);
+    result("ftell after a write", ftell(f));
+    fclose(f);
+    f = fopen(path_of("appended"), "a+");
+    result("ftell after fopen a+", ftell(f));
+    fclose(f);
+}
+
+static void across_file_systems(void)
+{
+    char other[] = "/tmp/nvmmio-plumbing.XXXXXX";
+    int out = mkstemp(other);
+    struct stat a, b;
+    int in = make("crossing", "0123456789");
+    lseek(in, 0, SEEK_SET);
+    if (out < 0 || fstat(in, &a) || fstat(out, &b) || a.st_dev == b.st_dev) {
+        printf("copy_file_range across file systems: not tried here\n");
+    } else {
+        result("copy_file_range across file systems", copy_file_range(in, NULL, out, NULL, 10, 0));
+        result("input position", lseek(in, 0, SEEK_CUR));
+    }
+    if (out >= 0) {
+        close(out);
+        unlink(other);
+    }
+    close(in);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    dir = argv[1];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    alarm(60); /* a splice that waits forever fails the test */
+    openat2_beside();
+    posix_aio(false);
+    posix_aio(true);
+    into_pipes();
+    append_streams();
+    across_file_systems();
+    closes(true);
+    closes(false); /* last: it closes stdio's descriptors above 2 too */
+    return 0;
+}
