@@ -335,6 +335,7 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     }
     f->size = f->committed_size = f->real_size;
     f->zero_from = f->real_size;
+    f->kill_privs = st->st_mode & (S_ISUID | S_ISGID);
     if (was_mapped(f->dev, f->ino)) {
         f->mapped_by_program = true;
         f->journal.policy = NVLOG_UNDO;
@@ -776,4 +777,15 @@ void nvfile_stats(struct nvfile *f, struct nvmmio_stats *st)
     st->policy = f->journal.policy == NVLOG_REDO ? NVMMIO_POLICY_REDO : NVMMIO_POLICY_UNDO;
     st->persist = (uint32_t)f->map.kind;
     nvfile_unlock_shared(f, held);
+}
+
+void nvfile_remove_privs(struct nvfile *f)
+{
+    if (!__atomic_load_n(&f->kill_privs, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&f->kill_privs, false, __ATOMIC_RELAXED);
+    /* A truncate to the size the file has makes the kernel decide as its
+     * write would (the bits, the process's capabilities and groups), and
+     * changes nothing else that a write would not. */
+    sys_ftruncate(f->fd, (off_t)f->real_size);
 }

@@ -96,6 +96,9 @@ struct nvfile {
      * is logged with undo (in place), and its stores may land anywhere, so
      * no byte past the library's writes is taken to be zero. */
     bool mapped_by_program;
+    /* The file had a set-user-ID or set-group-ID bit when opened: the next
+     * write asks the kernel to take it away (nvfile_remove_privs). */
+    bool kill_privs;
     bool shared_with_child; /* a fork in progress hands it to the kernel */
     /* The program may hold record locks on the file (atomic): closing any
      * descriptor of it would drop them, so the library's own is neither
@@ -205,6 +208,11 @@ long nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off);
  * (-ENOSPC, -EFBIG, -ENOMEM, -EIO) with nothing changed. Sets
  * library_wrote. */
 long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off);
+
+/* Before a write, exclusive lock held: takes the set-user-ID bit (and the
+ * set-group-ID bit of a group-executable file) away as the kernel's write
+ * would, unless the process may keep them (CAP_FSETID). Once a file open. */
+void nvfile_remove_privs(struct nvfile *f);
 
 /* No lock held. Writes len bytes at off in place when that changes
  * nothing but bytes: within the size, on storage known to be there, and

@@ -222,7 +222,8 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     int joined = nvtx_join(f);
     if (joined < 0)
         return joined;
-    if (buf && !(flags & O_APPEND) && !nvfile_sync_mode(flags) && nvfile_writes_in_place(f)) {
+    if (buf && !(flags & O_APPEND) && !nvfile_sync_mode(flags) &&
+        !__atomic_load_n(&f->kill_privs, __ATOMIC_RELAXED) && nvfile_writes_in_place(f)) {
         long r = nvfile_write_in_place(f, buf, n, off);
         if (r != -EAGAIN) {
             nvstats_count_shared(&f->stats, NVSTAT_WRITE, r > 0 ? (uint64_t)r : 0);
@@ -240,6 +241,8 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
         nvfile_unlock(f);
         return NVOPS_TO_KERNEL;
     }
+    if (n)
+        nvfile_remove_privs(f);
     /* As the kernel: at the end the file has now, which another program
      * may have moved without a lock (a log rotated by copytruncate). */
     if (flags & O_APPEND) {

@@ -23,6 +23,8 @@
 #  - a file given to another owner while a process serves it (chown, both
 #    ways) keeps every write of that process, and others reach it meanwhile
 #    through the kernel;
+#  - a write by the owner takes set-user-ID and set-group-ID bits away as
+#    the kernel's does (root keeps them);
 #  - a log another user planted under a file's log name is never applied,
 #    and the file's owner is not locked out (the kernel serves it);
 #  - a user who may not make logs in a root's log directory gets the
@@ -261,6 +263,23 @@ for way in root-to-user user-to-root; do
     wait "$HOLD_PID"
     check "$way: and it stays after the holder's close" is "$(cat "$f")" bbbbAAAAAA
 done
+
+echo "== a write takes set-user-ID and set-group-ID bits away as the kernel's"
+poke() { "$@" python3 -c "import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY); os.pwrite(fd, b'X', 100); print(oct(os.fstat(fd).st_mode & 0o7777)); os.close(fd)" "$f"; }
+for m in 6755 2745 4700; do
+    for side in plain lib; do
+        f=$R/suid-$side-$m
+        head -c 8192 /dev/zero >"$f" && chown $U "$f" && chmod $m "$f"
+    done
+    f=$R/suid-plain-$m
+    want=$(poke user)
+    f=$R/suid-lib-$m
+    check "mode $m: as the kernel's, while open" is "$(poke lib_user)" "$want"
+    check "mode $m: and after" is "$(stat -c %a "$f")" "$(stat -c %a "$R/suid-plain-$m")"
+done
+f=$R/suid-root
+head -c 8192 /dev/zero >"$f" && chmod 6755 "$f"
+check "root keeps them (CAP_FSETID)" is "$(poke lib_root)" 0o6755
 
 echo "== a log planted by another user"
 lib_root $ops write "$R/planted" "root data"
