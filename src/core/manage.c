@@ -210,10 +210,16 @@ static const char *kernel_only(const struct stat *st)
 
 void nvops_give_up(int fd, long code)
 {
-    bool memory = code == NVOPS_NO_MEMORY;
-    nvstats_fallback(memory ? NVSTAT_FB_NO_MEMORY : NVSTAT_FB_TOO_LARGE);
-    nvops_to_kernel(fd, memory ? "finds no memory or address space left for the library"
-                               : "grows past the largest mapped file");
+    if (code == NVOPS_NO_MEMORY) {
+        nvstats_fallback(NVSTAT_FB_NO_MEMORY);
+        nvops_to_kernel(fd, "finds no memory or address space left for the library");
+    } else if (code == NVOPS_NO_DESCRIPTOR) {
+        nvstats_fallback(NVSTAT_FB_NO_DESCRIPTOR);
+        nvops_to_kernel(fd, "finds no descriptor left for the library's log");
+    } else {
+        nvstats_fallback(NVSTAT_FB_TOO_LARGE);
+        nvops_to_kernel(fd, "grows past the largest mapped file");
+    }
 }
 
 void nvops_file_size_limited(void)

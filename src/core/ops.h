@@ -43,15 +43,17 @@ int nvops_close_finish(struct nvofd *o);
 /* Returned by a data or size call that the library cannot serve: the file
  * would grow past NVFILE_MAX_SIZE (NVOPS_TO_KERNEL), or no memory or
  * address space is left for what the library needs for it (a log's
- * mapping under a tight RLIMIT_AS, for one: NVOPS_NO_MEMORY). The caller
+ * mapping under a tight RLIMIT_AS, for one: NVOPS_NO_MEMORY), or no
+ * descriptor for its log (NVOPS_NO_DESCRIPTOR). The caller
  * hands the file to the kernel (nvops_give_up, once the call has ended)
  * and makes the kernel's call. */
-#define NVOPS_TO_KERNEL (-4096 - 1)
-#define NVOPS_NO_MEMORY (-4096 - 2)
+#define NVOPS_TO_KERNEL     (-4096 - 1)
+#define NVOPS_NO_MEMORY     (-4096 - 2)
+#define NVOPS_NO_DESCRIPTOR (-4096 - 3)
 
 static inline bool nvops_unservable(long r)
 {
-    return r == NVOPS_TO_KERNEL || r == NVOPS_NO_MEMORY;
+    return r == NVOPS_TO_KERNEL || r == NVOPS_NO_MEMORY || r == NVOPS_NO_DESCRIPTOR;
 }
 
 /* Hands the file of fd to the kernel after a call returned `code`, one of

@@ -82,12 +82,16 @@ static inline bool can_write(const struct nvofd *o)
 }
 
 /* A change the file object cannot hold (past NVFILE_MAX_SIZE), or that
- * finds no memory or address space left for the library's part, goes to
- * the kernel, which gives its own answer: tmpfs, for one, takes larger
- * files, and the kernel's write needs no mapping. */
+ * finds no memory, address space or descriptor left for the library's part
+ * (its log), goes to the kernel, which gives its own answer: tmpfs, for
+ * one, takes larger files, and the kernel's write needs no mapping and no
+ * descriptor more. */
 static inline long beyond_mapping(long rc)
 {
-    return rc == -EFBIG ? NVOPS_TO_KERNEL : rc == -ENOMEM ? NVOPS_NO_MEMORY : rc;
+    return rc == -EFBIG                     ? NVOPS_TO_KERNEL
+           : rc == -ENOMEM                  ? NVOPS_NO_MEMORY
+           : rc == -EMFILE || rc == -ENFILE ? NVOPS_NO_DESCRIPTOR
+                                            : rc;
 }
 
 #endif

@@ -14,7 +14,10 @@
  *    an empty one;
  *  - the position of a stream opened for appending ("a"), and "a+";
  *  - copy_file_range to a file on another file system (EXDEV), when the
- *    temporary directory is one.
+ *    temporary directory is one;
+ *  - writes and truncates of files opened under a descriptor limit of 10
+ *    (the library may open fewer of them, but a call on one it opened
+ *    never fails for want of a descriptor of its own).
  * Prints every result; run_same.sh runs it plainly and under the library
  * and compares the lines and the files.
  *
@@ -29,9 +32,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *dir;
@@ -198,6 +203,37 @@ static void across_file_systems(void)
     close(in);
 }
 
+/* In a child, 10 rounds: a descriptor limit of 10, and files opened under
+ * it until the limit refuses one; the calls on those it opened that failed
+ * are counted. */
+static void few_descriptors(void)
+{
+    int failed = 0;
+    for (int round = 0; round < 10; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            struct rlimit r = {10, 10};
+            setrlimit(RLIMIT_NOFILE, &r);
+            int bad = 0;
+            for (int i = 0; i < 8; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "few-%d-%d", round, i);
+                int fd = open(path_of(name), O_RDWR | O_CREAT, 0644);
+                if (fd < 0)
+                    break;
+                bad += write(fd, "data\n", 5) != 5;
+                bad += ftruncate(fd, 100) != 0;
+            }
+            _exit(bad);
+        }
+        int status;
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+            exit(2);
+        failed += WEXITSTATUS(status);
+    }
+    result("calls failed under a descriptor limit of 10", failed);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2)
@@ -211,6 +247,7 @@ int main(int argc, char **argv)
     into_pipes();
     append_streams();
     across_file_systems();
+    few_descriptors();
     closes(true);
     closes(false); /* last: it closes stdio's descriptors above 2 too */
     return 0;
