@@ -10,6 +10,7 @@
 
 #include <aio.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <signal.h>
 #include <sys/time.h>
 #include <utime.h>
+#include <wchar.h>
 
 #include "core/stats.h"
 #include "core/tx.h"
@@ -56,7 +58,10 @@
     X(mkostemps) X(mkostemps64) X(sigaction)                                                       \
     X(setuid) X(seteuid) X(setreuid) X(setresuid)                                                  \
     X(aio_read) X(aio_read64) X(aio_write) X(aio_write64) X(aio_fsync) X(aio_fsync64)              \
-    X(lio_listio) X(lio_listio64)
+    X(lio_listio) X(lio_listio64)                                                                  \
+    X(fwide) X(fputwc) X(putwc) X(fputwc_unlocked) X(putwc_unlocked) X(fputws)                     \
+    X(fputws_unlocked) X(vfwprintf) X(__vfwprintf_chk) X(fgetwc) X(getwc) X(fgetwc_unlocked)       \
+    X(getwc_unlocked) X(fgetws) X(fgetws_unlocked) X(ungetwc)
 /* clang-format on */
 
 /* The stat entry points of binaries built against glibc before 2.33 (and
@@ -71,6 +76,8 @@ int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
 int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
 
 int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags);
+int __vfwprintf_chk(FILE *fp, int flag, const wchar_t *fmt, va_list ap);
+int __fwprintf_chk(FILE *fp, int flag, const wchar_t *fmt, ...);
 
 enum nv_real_id {
 #define NV_REAL_ENUM(name) NV_REAL_##name,
@@ -105,6 +112,11 @@ void nv_signals_exec_returned(void);
  * errno. */
 struct open_how;
 long nv_openat2(int dirfd, const char *path, const struct open_how *how, size_t size);
+
+/* Whether fp is a stream of the library's (stdio.c), and its wide
+ * orientation forgotten when the stream goes (wstdio.c). */
+bool nv_stdio_managed(FILE *fp);
+void nv_wide_forget(FILE *fp);
 
 /* The C convention from a negative-errno result. */
 static inline long nv_ret(long r)

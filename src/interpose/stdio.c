@@ -61,7 +61,7 @@ static void set_stream(int fd, FILE *fp)
         if (n) {
             memset(n + streams_cap, 0, (size_t)(cap - streams_cap) * sizeof(*n));
             streams = n;
-            streams_cap = cap;
+            __atomic_store_n(&streams_cap, cap, __ATOMIC_RELAXED);
         }
     }
     if (fd < streams_cap)
@@ -100,6 +100,11 @@ static int cookie_seek(void *c, off64_t *pos, int whence)
 static int cookie_close(void *c)
 {
     int fd = (int)(intptr_t)c;
+    nv_mutex_lock(&streams_lock);
+    FILE *fp = fd < streams_cap ? streams[fd] : NULL;
+    nv_mutex_unlock(&streams_lock);
+    if (fp)
+        nv_wide_forget(fp);
     set_stream(fd, NULL);
     return close(fd);
 }
@@ -164,6 +169,13 @@ static int stream_fd(FILE *fp)
             fd = i;
     nv_mutex_unlock(&streams_lock);
     return fd;
+}
+
+bool nv_stdio_managed(FILE *fp)
+{
+    /* Most streams are the C library's: no lock while the library has
+     * made none. */
+    return __atomic_load_n(&streams_cap, __ATOMIC_RELAXED) && !nv_null(fp) && stream_fd(fp) >= 0;
 }
 
 /* The C library's stream flags that say which way a stream may go; its

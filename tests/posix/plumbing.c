@@ -15,6 +15,8 @@
  *  - the position of a stream opened for appending ("a"), and "a+";
  *  - copy_file_range to a file on another file system (EXDEV), when the
  *    temporary directory is one;
+ *  - wide-character streams (fputws, fwprintf, fputwc, fgetwc, ungetwc,
+ *    fgetws, fwide) in UTF-8;
  *  - writes and truncates of files opened under a descriptor limit of 10
  *    (the library may open fewer of them, but a call on one it opened
  *    never fails for want of a descriptor of its own).
@@ -28,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <locale.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +41,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <wchar.h>
 
 static const char *dir;
 
@@ -203,6 +207,32 @@ static void across_file_systems(void)
     close(in);
 }
 
+static void wide_streams(void)
+{
+    if (!setlocale(LC_ALL, "C.UTF-8")) {
+        printf("wide streams: no C.UTF-8 locale here\n");
+        return;
+    }
+    FILE *f = fopen(path_of("wide"), "w");
+    result("fwide of a new stream", fwide(f, 0));
+    result("fputws", fputws(L"h\u00e9llo\n", f));
+    result("fwprintf", fwprintf(f, L"%d %ls\n", 42, L"\u00fcber"));
+    result("fputwc", (long)fputwc(L'\u20ac', f));
+    result("fwide after them", fwide(f, 0));
+    fclose(f);
+    f = fopen(path_of("wide"), "r");
+    result("fgetwc", (long)fgetwc(f));
+    wint_t second = fgetwc(f);
+    result("fgetwc", (long)second);
+    result("ungetwc", (long)ungetwc(second, f));
+    wchar_t line[64];
+    while (fgetws(line, 64, f))
+        printf("fgetws: %ls", line);
+    result("feof", feof(f));
+    fclose(f);
+    setlocale(LC_ALL, "C");
+}
+
 /* In a child, 10 rounds: a descriptor limit of 10, and files opened under
  * it until the limit refuses one; the calls on those it opened that failed
  * are counted. */
@@ -248,6 +278,7 @@ int main(int argc, char **argv)
     append_streams();
     across_file_systems();
     few_descriptors();
+    wide_streams();
     closes(true);
     closes(false); /* last: it closes stdio's descriptors above 2 too */
     return 0;
