@@ -95,6 +95,23 @@ static int kept_log_dir(const struct nvfile *f, bool create)
     return said_refused(f, nvlog_dir_kept(f->log_dir, f->uid, create, &why), why);
 }
 
+/* Whether a process that opened the file before it was given to another
+ * owner (chown) serves it still, under the lock of the owner it had then:
+ * the file's log or share block is another owner's, whose lock is held
+ * (or cannot be asked). The kernel serves the file in this process then;
+ * recovering the live log would roll that process's writes back, and
+ * making the share block anew would clear the one it uses. */
+static bool served_by_former_owner(const struct nvfile *f)
+{
+    uid_t uid;
+    pid_t holder;
+    if (log_of(f->log_dir, f->dev, f->ino, &uid) && uid != f->uid &&
+        nvowner_probe(f->log_dir, uid, f->dev, f->ino, &holder) != 0)
+        return true;
+    return nvshare_block_owner(f, &uid) && uid != f->uid &&
+           nvowner_probe(f->log_dir, uid, f->dev, f->ino, &holder) != 0;
+}
+
 /* Recovers the file from its log, if it has one: 1 when that changed the
  * file, 0 when there was nothing to do, or a negative errno. */
 static int recover(struct nvfile *f, const char *path)
@@ -103,14 +120,8 @@ static int recover(struct nvfile *f, const char *path)
     uid_t log_uid;
     if (!log_of(f->log_dir, f->dev, f->ino, &log_uid))
         return 0;
-    /* A log of another owner: the file was given away (chown) while a
-     * process that opened it before serves it still, under the lock of
-     * the owner it had then. That log is live: the kernel serves the file
-     * in this process. */
-    pid_t holder;
-    if (log_uid != f->uid && nvowner_probe(f->log_dir, log_uid, f->dev, f->ino, &holder) != 0)
-        return -EBUSY;
-    /* Not live, and neither the owner's nor root's: made by another user
+    /* Neither the owner's nor root's (nor live: served_by_former_owner):
+     * made by another user
      * before the file had a log (anyone may make a name in a log directory
      * shared like /tmp), or its former owner's, left by a crash before the
      * file was given away. Never applied, and no reason to lock the owner
@@ -318,6 +329,8 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
         return rc;
     if (f->owner.fd < 0)
         first = true; /* no lock file, and this process may not make one */
+    if (first && !created && served_by_former_owner(f))
+        return -EBUSY;
     nvfile_log_name(f->log_name, sizeof(f->log_name), f->dev, f->ino);
     if (!first || created) {
         /* Another process serves the file: its log is live. Or the open

@@ -118,6 +118,17 @@ static void block_path(const struct nvfile *f, char *buf, size_t n)
              (unsigned long long)f->ino);
 }
 
+bool nvshare_block_owner(const struct nvfile *f, uid_t *uid)
+{
+    char path[PATH_MAX];
+    block_path(f, path, sizeof(path));
+    struct statx stx;
+    if (sys_statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_UID, &stx) < 0)
+        return false;
+    *uid = stx.stx_uid;
+    return true;
+}
+
 /* block_path's last component. */
 static const char *block_name(const char *path)
 {

@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct nvfile;
 struct nvshare_block;
@@ -48,6 +49,9 @@ struct nvshare {
 /* Maps the file's share block, made anew when `first`. 0 or a negative
  * errno. */
 int nvshare_open(struct nvfile *f, bool first);
+
+/* Whether f has a share block file; its owner into *uid. */
+bool nvshare_block_owner(const struct nvfile *f, uid_t *uid);
 
 /* Unmaps it; removes it too when `last` (no other process serves the
  * file). */

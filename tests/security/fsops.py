@@ -24,9 +24,11 @@ be compared.
                              write TEXT to SECOND (mode 0600), fsync, write
                              it over and die by SIGKILL, leaving TEXT in
                              SECOND's undo log
-  fsops.py hold FILE         write AAAAAAAAAA to FILE, fsync, write bbbb
-                             at 0, print "ready" and wait for a line on
-                             stdin; then print what it reads and close
+  fsops.py hold FILE [synced]
+                             write AAAAAAAAAA to FILE, fsync, write bbbb
+                             at 0 (not with synced), print "ready" and wait
+                             for a line on stdin; then print what it reads
+                             and close
 """
 import time
 import ctypes
@@ -143,11 +145,13 @@ def secondfile(first, second, text):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def hold(path):
+def hold(path, synced):
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     os.pwrite(fd, b"AAAAAAAAAA", 0)
     os.fsync(fd)
-    os.pwrite(fd, b"bbbb", 0)
+    if not synced:
+        os.pwrite(fd, b"bbbb", 0)
+    time.sleep(0.05)  # long enough for the file to get its share block
     print("ready", flush=True)
     sys.stdin.readline()
     print(os.pread(fd, 100, 0).decode(), flush=True)
@@ -174,7 +178,7 @@ def main():
     elif cmd == "secondfile":
         secondfile(args[0], args[1], args[2])
     elif cmd == "hold":
-        hold(args[0])
+        hold(args[0], len(args) > 1)
     elif cmd == "made":
         made(args[0])
     elif cmd == "cat":

@@ -263,6 +263,18 @@ for way in root-to-user user-to-root; do
     wait "$HOLD_PID"
     check "$way: and it stays after the holder's close" is "$(cat "$f")" bbbbAAAAAA
 done
+# Nothing in flight: no log, but the share block is the former owner's.
+f=$R/chown-synced
+coproc HOLD { lib_root $ops hold "$f" synced; }
+read -r -t 30 word <&"${HOLD[0]}"
+chown $U "$f"
+lib_root python3 -c "import os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); time.sleep(0.05); os.pwrite(fd, b'cc', 0); os.close(fd)" "$f"
+check "synced: root's write beside the holder is there" is "$(lib_root $ops cat "$f")" ccAAAAAAAA
+echo >&"${HOLD[1]}"
+read -r -t 30 word <&"${HOLD[0]}"
+check "synced: the holder reads it" is "$word" ccAAAAAAAA
+wait "$HOLD_PID"
+check "synced: so does the kernel after the holder's close" is "$(cat "$f")" ccAAAAAAAA
 
 echo "== a write takes set-user-ID and set-group-ID bits away as the kernel's"
 poke() { "$@" python3 -c "import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY); os.pwrite(fd, b'X', 100); print(oct(os.fstat(fd).st_mode & 0o7777)); os.close(fd)" "$f"; }
