@@ -48,9 +48,10 @@ static int mode_flags(const char *mode)
  * descriptor; the write callback needs the stream). */
 static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE **streams;
+static char **buffers; /* each stream's buffer (managed_stream), freed at its close */
 static int streams_cap;
 
-static void set_stream(int fd, FILE *fp)
+static void set_stream(int fd, FILE *fp, char *buf)
 {
     nv_mutex_lock(&streams_lock);
     if (fd >= streams_cap && fp) {
@@ -58,14 +59,20 @@ static void set_stream(int fd, FILE *fp)
         while (cap <= fd)
             cap *= 2;
         FILE **n = realloc(streams, (size_t)cap * sizeof(*n));
-        if (n) {
-            memset(n + streams_cap, 0, (size_t)(cap - streams_cap) * sizeof(*n));
+        if (n)
             streams = n;
+        char **b = n ? realloc(buffers, (size_t)cap * sizeof(*b)) : NULL;
+        if (b) {
+            buffers = b;
+            memset(n + streams_cap, 0, (size_t)(cap - streams_cap) * sizeof(*n));
+            memset(b + streams_cap, 0, (size_t)(cap - streams_cap) * sizeof(*b));
             __atomic_store_n(&streams_cap, cap, __ATOMIC_RELAXED);
         }
     }
-    if (fd < streams_cap)
+    if (fd < streams_cap) {
         streams[fd] = fp;
+        buffers[fd] = buf;
+    }
     nv_mutex_unlock(&streams_lock);
 }
 
@@ -102,10 +109,14 @@ static int cookie_close(void *c)
     int fd = (int)(intptr_t)c;
     nv_mutex_lock(&streams_lock);
     FILE *fp = fd < streams_cap ? streams[fd] : NULL;
+    char *buf = fd < streams_cap ? buffers[fd] : NULL;
     nv_mutex_unlock(&streams_lock);
     if (fp)
         nv_wide_forget(fp);
-    set_stream(fd, NULL);
+    set_stream(fd, NULL, NULL);
+    /* The C library is done with the buffer once it closes the cookie
+     * (fclose flushed it first, and forgets it after). */
+    free(buf);
     return close(fd);
 }
 
@@ -113,10 +124,20 @@ static FILE *managed_stream(int fd, const char *mode)
 {
     cookie_io_functions_t io = {cookie_read, cookie_write, cookie_seek, cookie_close};
     FILE *fp = fopencookie((void *)(intptr_t)fd, mode, io);
-    if (fp) {
-        fp->_fileno = fd;
-        set_stream(fd, fp);
+    if (!fp)
+        return NULL;
+    fp->_fileno = fd;
+    /* The file's block size, as the C library gives its own file streams
+     * (a cookie stream would get BUFSIZ): another process sees the writes
+     * in the same steps, and reads move the descriptor as far. */
+    struct stat st;
+    size_t size = fstat(fd, &st) == 0 && st.st_blksize > 0 ? (size_t)st.st_blksize : BUFSIZ;
+    char *buf = malloc(size);
+    if (buf && setvbuf(fp, buf, _IOFBF, size) != 0) {
+        free(buf);
+        buf = NULL;
     }
+    set_stream(fd, fp, buf);
     return fp;
 }
 

@@ -12,7 +12,9 @@
  *  - splice and sendfile from a managed file into a pipe with less room
  *    than asked for, and with SPLICE_F_NONBLOCK into a full pipe and from
  *    an empty one;
- *  - the position of a stream opened for appending ("a"), and "a+";
+ *  - the position of a stream opened for appending ("a"), and "a+"; what
+ *    a stream's buffer lets another reader see while it writes, and how
+ *    far its reads move the descriptor;
  *  - copy_file_range to a file on another file system (EXDEV), when the
  *    temporary directory is one;
  *  - wide-character streams (fputws, fwprintf, fputwc, fgetwc, ungetwc,
@@ -187,6 +189,21 @@ static void append_streams(void)
     fclose(f);
 }
 
+static void stream_buffers(void)
+{
+    static char buf[5000];
+    memset(buf, 'x', sizeof(buf));
+    FILE *f = fopen(path_of("buffered"), "w");
+    fwrite(buf, 1, sizeof(buf), f);
+    struct stat st;
+    result("size seen while the stream writes", stat(path_of("buffered"), &st) ? -1 : st.st_size);
+    fclose(f);
+    f = fopen(path_of("buffered"), "r");
+    result("fread", (long)fread(buf, 1, 10, f));
+    result("descriptor position after it", lseek(fileno(f), 0, SEEK_CUR));
+    fclose(f);
+}
+
 static void across_file_systems(void)
 {
     char other[] = "/tmp/nvmmio-plumbing.XXXXXX";
@@ -276,6 +293,7 @@ int main(int argc, char **argv)
     posix_aio(true);
     into_pipes();
     append_streams();
+    stream_buffers();
     across_file_systems();
     few_descriptors();
     wide_streams();
