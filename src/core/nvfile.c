@@ -331,6 +331,12 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
         first = true; /* no lock file, and this process may not make one */
     if (first && !created && served_by_former_owner(f))
         return -EBUSY;
+    /* The size was read before the ownership lock: a process that served
+     * the file while this one waited for the lock (and then closed it)
+     * may have changed it since. */
+    long end = first ? sys_lseek(f->fd, 0, SEEK_END) : -1;
+    if (end >= 0)
+        f->real_size = (uint64_t)end;
     nvfile_log_name(f->log_name, sizeof(f->log_name), f->dev, f->ino);
     if (!first || created) {
         /* Another process serves the file: its log is live. Or the open
