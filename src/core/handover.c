@@ -181,7 +181,16 @@ void nvops_hand_over(void)
 {
     nvtx_abort_all(); /* the new image cannot commit them */
     nvops_settle_all();
-    nvfd_for_each(sync_offset_and_share);
+    /* Each description pinned in turn, not under the table's lock: a fork
+     * of another thread holds every position and then takes that lock. */
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++) {
+        struct nvofd *o = nvfd_begin(fd);
+        if (o) {
+            sync_offset_and_share(fd, o);
+            nvofd_end(o);
+        }
+    }
     nvrecent_drop_all();
 }
 

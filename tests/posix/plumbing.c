@@ -19,6 +19,8 @@
  *    temporary directory is one;
  *  - wide-character streams (fputws, fwprintf, fputwc, fgetwc, ungetwc,
  *    fgetws, fwide) in UTF-8;
+ *  - one thread forking and another spawning, 300 times each, while a
+ *    third appends to a managed file (a hang is the alarm's failure);
  *  - writes and truncates of files opened under a descriptor limit of 10
  *    (the library may open fewer of them, but a call on one it opened
  *    never fails for want of a descriptor of its own).
@@ -32,6 +34,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
+#include <spawn.h>
 #include <locale.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -250,6 +254,61 @@ static void wide_streams(void)
     setlocale(LC_ALL, "C");
 }
 
+extern char **environ;
+static int appended;
+static volatile int appending;
+
+static void *appender(void *arg)
+{
+    (void)arg;
+    while (__atomic_load_n(&appending, __ATOMIC_RELAXED))
+        if (write(appended, "line\n", 5) != 5)
+            exit(2);
+    return NULL;
+}
+
+static void *forker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 300; i++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        waitpid(pid, NULL, 0);
+    }
+    return NULL;
+}
+
+static void *spawner(void *arg)
+{
+    (void)arg;
+    char *argv[] = {"true", NULL};
+    for (int i = 0; i < 300; i++) {
+        pid_t pid;
+        if (posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ) == 0)
+            waitpid(pid, NULL, 0);
+    }
+    return NULL;
+}
+
+static void fork_and_spawn(void)
+{
+    appended = open(path_of("forkspawn"), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    appending = 1;
+    pthread_t w, f, sp;
+    pthread_create(&w, NULL, appender, NULL);
+    pthread_create(&f, NULL, forker, NULL);
+    pthread_create(&sp, NULL, spawner, NULL);
+    pthread_join(f, NULL);
+    pthread_join(sp, NULL);
+    __atomic_store_n(&appending, 0, __ATOMIC_RELAXED);
+    pthread_join(w, NULL);
+    struct stat st;
+    result("fork and spawn beside an appender: whole lines",
+           fstat(appended, &st) == 0 && st.st_size % 5 == 0);
+    close(appended);
+}
+
 /* In a child, 10 rounds: a descriptor limit of 10, and files opened under
  * it until the limit refuses one; the calls on those it opened that failed
  * are counted. */
@@ -297,6 +356,7 @@ int main(int argc, char **argv)
     across_file_systems();
     few_descriptors();
     wide_streams();
+    fork_and_spawn();
     closes(true);
     closes(false); /* last: it closes stdio's descriptors above 2 too */
     return 0;

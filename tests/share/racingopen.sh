@@ -15,7 +15,14 @@ if [ $# -ne 2 ]; then
     exit 2
 fi
 lib=$1 rounds=$2
-[ "$lib" = none ] || lib=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")
+preload=
+if [ "$lib" != none ]; then
+    lib=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")
+    # A sanitizer build's library needs its runtime loaded first.
+    asan=$(ldd "$lib" 2>/dev/null | awk '/libasan\.so/ { print $3; exit }')
+    preload=${asan:+$asan:}$lib
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0
+fi
 dir=$(mktemp -d /dev/shm/nvmmio-racingopen.XXXXXX) || exit 2
 trap 'rm -rf -- "$dir"' EXIT
 cat >"$dir/writer.py" <<'PY'
@@ -42,7 +49,7 @@ for r in $(seq "$rounds"); do
     n=$((r % 2 ? 2 : 4)) force=$(((r / 2) % 2))
     rm -rf "${dir:?}/root" && mkdir "$dir/root"
     env=()
-    [ "$lib" = none ] || env=(LD_PRELOAD="$lib" NVMMIO_PATH="$dir/root" PMEM_IS_PMEM_FORCE=$force)
+    [ "$lib" = none ] || env=(LD_PRELOAD="$preload" NVMMIO_PATH="$dir/root" PMEM_IS_PMEM_FORCE=$force)
     start=$(python3 -c 'import time; print(time.time() + 0.2)')
     pids=()
     for p in $(seq 0 $((n - 1))); do
