@@ -121,11 +121,11 @@ static int recover(struct nvfile *f, const char *path)
     if (!log_of(f->log_dir, f->dev, f->ino, &log_uid))
         return 0;
     /* Neither the owner's nor root's (nor live: served_by_former_owner):
-     * made by another user
-     * before the file had a log (anyone may make a name in a log directory
-     * shared like /tmp), or its former owner's, left by a crash before the
-     * file was given away. Never applied, and no reason to lock the owner
-     * out of the file: the kernel serves it in this process. */
+     * made by another user before the file had a log (anyone may make a
+     * name in a log directory shared like /tmp), or its former owner's,
+     * left by a crash before the file was given away. Never applied, and
+     * no reason to lock the owner out of the file: the kernel serves it in
+     * this process. */
     if (log_uid != f->uid && log_uid != 0) {
         nv_warn("refusing the log %s/%s of %s: it is not owned by the data file's owner; "
                 "nothing applied, the kernel serves the file",
