@@ -66,11 +66,6 @@ bool nvfile_has_log(const char *log_dir, dev_t dev, ino_t ino)
     return log_of(log_dir, dev, ino, &(uid_t){0});
 }
 
-static bool log_exists(const struct nvfile *f)
-{
-    return nvfile_has_log(f->log_dir, f->dev, f->ino);
-}
-
 static int said_refused(const struct nvfile *f, int dirfd, const char *why)
 {
     if (dirfd == -EACCES && why)
@@ -101,24 +96,23 @@ static int kept_log_dir(const struct nvfile *f, bool create)
  * (or cannot be asked). The kernel serves the file in this process then;
  * recovering the live log would roll that process's writes back, and
  * making the share block anew would clear the one it uses. */
-static bool served_by_former_owner(const struct nvfile *f)
+static bool served_by_former_owner(const struct nvfile *f, bool has_log, uid_t log_uid)
 {
     uid_t uid;
     pid_t holder;
-    if (log_of(f->log_dir, f->dev, f->ino, &uid) && uid != f->uid &&
-        nvowner_probe(f->log_dir, uid, f->dev, f->ino, &holder) != 0)
+    if (has_log && log_uid != f->uid &&
+        nvowner_probe(f->log_dir, log_uid, f->dev, f->ino, &holder) != 0)
         return true;
     return nvshare_block_owner(f, &uid) && uid != f->uid &&
            nvowner_probe(f->log_dir, uid, f->dev, f->ino, &holder) != 0;
 }
 
-/* Recovers the file from its log, if it has one: 1 when that changed the
- * file, 0 when there was nothing to do, or a negative errno. */
-static int recover(struct nvfile *f, const char *path)
+/* Recovers the file from its log (owned by log_uid), if it has one: 1
+ * when that changed the file, 0 when there was nothing to do, or a
+ * negative errno. */
+static int recover(struct nvfile *f, const char *path, bool has_log, uid_t log_uid)
 {
-    /* Most files have no log: one look settles that. */
-    uid_t log_uid;
-    if (!log_of(f->log_dir, f->dev, f->ino, &log_uid))
+    if (!has_log)
         return 0;
     /* Neither the owner's nor root's (nor live: served_by_former_owner):
      * made by another user before the file had a log (anyone may make a
@@ -329,7 +323,10 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
         return rc;
     if (f->owner.fd < 0)
         first = true; /* no lock file, and this process may not make one */
-    if (first && !created && served_by_former_owner(f))
+    /* Most files have no log: one look settles that, for both uses. */
+    uid_t log_uid = 0;
+    bool has_log = first && !created && log_of(f->log_dir, f->dev, f->ino, &log_uid);
+    if (first && !created && served_by_former_owner(f, has_log, log_uid))
         return -EBUSY;
     /* The size was read before the ownership lock: a process that served
      * the file while this one waited for the lock (and then closed it)
@@ -343,12 +340,12 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
          * made the file: a log of its inode number is an earlier file's,
          * which its own log replaces at the first write. */
     } else if (f->writable) {
-        rc = recover(f, path);
+        rc = recover(f, path, has_log, log_uid);
         if (rc > 0) /* the file changed */
             rc = read_identity(f->fd, f);
         if (rc < 0)
             return rc;
-    } else if (log_exists(f)) {
+    } else if (has_log) {
         nv_warn("%s needs recovery but this process may not write it", path);
         return -EACCES;
     }
