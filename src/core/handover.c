@@ -68,6 +68,14 @@ int nvops_settle_all(void)
     return rc;
 }
 
+void nvops_all_to_kernel(void)
+{
+    for_every_file(nvops_expose_to_kernel);
+    int limit = nvfd_limit();
+    for (int fd = 0; fd < limit; fd++)
+        nvops_descriptor_to_kernel(fd, NULL);
+}
+
 int nvops_commit_all(void)
 {
     return for_every_file(nvfile_commit);

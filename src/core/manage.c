@@ -99,32 +99,47 @@ static int open_truncate(struct nvfile *f, int kfd, int flags)
     return rc;
 }
 
-/* Hands a file to the kernel in this process: every descriptor of it is
- * left to the kernel with its offset, and the last one settles the file.
- * A file that becomes a standard stream (below FIRST_MANAGED_FD) goes to
+void nvops_descriptor_to_kernel(int fd, const struct nvfile *f)
+{
+    struct nvofd *o = nvfd_begin(fd);
+    if (!o)
+        return;
+    bool same = !f || o->file == f;
+    uint64_t pos = o->pos;
+    bool kernel_pos = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED) >= 0;
+    dev_t dev = o->file->dev;
+    ino_t ino = o->file->ino;
+    if (same)
+        __atomic_store_n(&o->to_kernel, true, __ATOMIC_RELEASE);
+    nvofd_end(o);
+    if (!same)
+        return;
+    if (!kernel_pos)
+        sys_lseek(fd, (off_t)pos, SEEK_SET);
+    nvkfd_add(fd, dev, ino);
+    struct nvofd *last = nvfd_remove(fd);
+    if (last)
+        nvops_close_finish(last);
+}
+
+int nvops_expose_to_kernel(struct nvfile *f)
+{
+    int rc = nvfile_expose(f, false);
+    __atomic_store_n(&f->to_kernel, true, __ATOMIC_RELEASE);
+    return rc;
+}
+
+/* Hands a file to the kernel in this process: every descriptor of it. A
+ * file that becomes a standard stream (below FIRST_MANAGED_FD) goes to
  * the kernel; so does a file shared with a forked child. */
 static void hand_to_kernel(struct nvfile *f)
 {
+    nvfile_lock(f, NULL);
+    nvops_expose_to_kernel(f);
+    nvfile_unlock(f);
     int limit = nvfd_limit();
-    for (int fd = 0; fd < limit; fd++) {
-        struct nvofd *o = nvfd_begin(fd);
-        if (!o)
-            continue;
-        bool same = o->file == f;
-        uint64_t pos = o->pos;
-        bool kernel_pos = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED) >= 0;
-        if (same) /* a write in flight goes to the kernel too */
-            __atomic_store_n(&o->to_kernel, true, __ATOMIC_RELEASE);
-        nvofd_end(o);
-        if (!same)
-            continue;
-        if (!kernel_pos)
-            sys_lseek(fd, (off_t)pos, SEEK_SET);
-        nvkfd_add(fd, f->dev, f->ino);
-        struct nvofd *last = nvfd_remove(fd);
-        if (last)
-            nvops_close_finish(last);
-    }
+    for (int fd = 0; fd < limit; fd++)
+        nvops_descriptor_to_kernel(fd, f);
 }
 
 void nvops_to_kernel(int fd, const char *why)
@@ -216,6 +231,8 @@ void nvops_give_up(int fd, long code)
     } else if (code == NVOPS_NO_DESCRIPTOR) {
         nvstats_fallback(NVSTAT_FB_NO_DESCRIPTOR);
         nvops_to_kernel(fd, "finds no descriptor left for the library's log");
+    } else if (code == NVOPS_HANDED) {
+        nvops_to_kernel(fd, "was handed to the kernel while a write waited");
     } else {
         nvstats_fallback(NVSTAT_FB_TOO_LARGE);
         nvops_to_kernel(fd, "grows past the largest mapped file");

@@ -100,6 +100,10 @@ struct nvfile {
      * write asks the kernel to take it away (nvfile_remove_privs). */
     bool kill_privs;
     bool shared_with_child; /* a fork in progress hands it to the kernel */
+    /* Handed to the kernel in this process (atomic; set under the write
+     * lock once the kernel shows the file as the library does): a write
+     * that gets the lock after goes through the kernel's descriptor. */
+    bool to_kernel;
     /* The program may hold record locks on the file (atomic): closing any
      * descriptor of it would drop them, so the library's own is neither
      * parked nor closed until they are gone (core/recordlocks.h). */

@@ -44,16 +44,19 @@ int nvops_close_finish(struct nvofd *o);
  * would grow past NVFILE_MAX_SIZE (NVOPS_TO_KERNEL), or no memory or
  * address space is left for what the library needs for it (a log's
  * mapping under a tight RLIMIT_AS, for one: NVOPS_NO_MEMORY), or no
- * descriptor for its log (NVOPS_NO_DESCRIPTOR). The caller
- * hands the file to the kernel (nvops_give_up, once the call has ended)
- * and makes the kernel's call. */
+ * descriptor for its log (NVOPS_NO_DESCRIPTOR), or the file was handed to
+ * the kernel while the call waited (a fork, the process's exit:
+ * NVOPS_HANDED). The caller hands the file to the kernel (nvops_give_up,
+ * once the call has ended) and makes the kernel's call. */
 #define NVOPS_TO_KERNEL     (-4096 - 1)
 #define NVOPS_NO_MEMORY     (-4096 - 2)
 #define NVOPS_NO_DESCRIPTOR (-4096 - 3)
+#define NVOPS_HANDED        (-4096 - 4)
 
 static inline bool nvops_unservable(long r)
 {
-    return r == NVOPS_TO_KERNEL || r == NVOPS_NO_MEMORY || r == NVOPS_NO_DESCRIPTOR;
+    return r == NVOPS_TO_KERNEL || r == NVOPS_NO_MEMORY || r == NVOPS_NO_DESCRIPTOR ||
+           r == NVOPS_HANDED;
 }
 
 /* Hands the file of fd to the kernel after a call returned `code`, one of
@@ -63,6 +66,11 @@ void nvops_give_up(int fd, long code);
 /* Hands the file of fd to the kernel in this process: settled, and every
  * descriptor of it the kernel's from then on. why goes to the debug log. */
 void nvops_to_kernel(int fd, const char *why);
+/* Every managed descriptor of the process to the kernel, each file settled
+ * at its last: the process ends, and what its other threads or the C
+ * library's exit (stdio buffers) write from now on goes through the
+ * kernel, kept as the kernel keeps it. */
+void nvops_all_to_kernel(void);
 /* The program asks for a lease on fd's file (fcntl F_SETLEASE): the file
  * goes to the kernel, whose leases count the library's own descriptor. */
 void nvops_lease_taking(int fd);

@@ -94,4 +94,14 @@ static inline long beyond_mapping(long rc)
                                             : rc;
 }
 
+/* Under f's write lock: the kernel shows the file as the library does (no
+ * preallocated tail that a write through the kernel could land in and a
+ * later settle cut), and every write that takes the lock after goes
+ * through the kernel's descriptor. 0 or a negative errno. */
+int nvops_expose_to_kernel(struct nvfile *f);
+
+/* Leaves fd to the kernel with its offset when it is a descriptor of f (of
+ * any file, f NULL); the last descriptor of a file settles it. */
+void nvops_descriptor_to_kernel(int fd, const struct nvfile *f);
+
 #endif

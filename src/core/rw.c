@@ -235,11 +235,12 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     }
     lock_for_write(f);
     /* Handed to the kernel while this write waited (a fork of another
-     * thread): the kernel's descriptor writes it, where the kernel's
-     * position is now. */
-    if (__atomic_load_n(&o->to_kernel, __ATOMIC_ACQUIRE)) {
+     * thread, the process's exit): the kernel's descriptor writes it,
+     * where the kernel's position is now. */
+    if (__atomic_load_n(&o->to_kernel, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&f->to_kernel, __ATOMIC_ACQUIRE)) {
         nvfile_unlock(f);
-        return NVOPS_TO_KERNEL;
+        return NVOPS_HANDED;
     }
     if (n)
         nvfile_remove_privs(f);

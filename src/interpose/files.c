@@ -18,6 +18,7 @@
 
 #include "core/canonpaths.h"
 #include "core/ops.h"
+#include "os/critical.h"
 #include "os/keptfds.h"
 #include "os/sys.h"
 
@@ -132,10 +133,10 @@ static int kernel_open(int dirfd, const char *path, int flags, mode_t mode, bool
 
 /* The open of a file that may be managed. An open that fails after the
  * kernel made the file removes it again: a failed call leaves nothing. */
-static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
+static __attribute__((noinline)) int open_and_adopt(int dirfd, const char *path, int flags,
+                                                    mode_t mode)
 {
     bool created, canonical;
-    nv_signals_guard_bus();
     int fd = kernel_open(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode, &created,
                          &canonical);
     if (fd < 0)
@@ -148,6 +149,20 @@ static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
             REAL(unlinkat)(dirfd, path, 0);
         return (int)nv_ret(rc);
     }
+    return fd;
+}
+
+/* The open is a cancellation point at its entry; past it, it is taken
+ * over whole or not at all. A cancel acts in this frame, which has no
+ * local whose address is taken: a sanitizer's redzones in a frame that a
+ * cancel unwinds would stay behind on the thread's stack. */
+static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
+{
+    nv_signals_guard_bus();
+    nv_cancellation_point();
+    int cancel = nv_cancel_hold();
+    int fd = open_and_adopt(dirfd, path, flags, mode);
+    nv_cancel_allow(cancel);
     return fd;
 }
 
@@ -237,12 +252,8 @@ NV_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
     return open_managed(dirfd, path, flags | O_LARGEFILE, 0);
 }
 
-NV_EXPORT int close(int fd)
+static __attribute__((noinline)) int close_descriptor(int fd)
 {
-    if (kept_is(fd)) { /* not the program's to close: it never opened it */
-        errno = EBADF;
-        return -1;
-    }
     dev_t dev;
     ino_t ino;
     bool locked = nvops_record_locks_going(fd, &dev, &ino);
@@ -256,6 +267,20 @@ NV_EXPORT int close(int fd)
         nvops_record_locks_gone(dev, ino);
     if (rc == 0 && r < 0)
         return (int)nv_ret(r);
+    return rc;
+}
+
+NV_EXPORT int close(int fd)
+{
+    if (kept_is(fd)) { /* not the program's to close: it never opened it */
+        errno = EBADF;
+        return -1;
+    }
+    /* As open_managed: a cancellation point at the entry, whole after. */
+    nv_cancellation_point();
+    int cancel = nv_cancel_hold();
+    int rc = close_descriptor(fd);
+    nv_cancel_allow(cancel);
     return rc;
 }
 

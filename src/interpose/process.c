@@ -51,7 +51,8 @@ __attribute__((constructor)) static void nvmmio_load(void)
 __attribute__((destructor)) static void nvmmio_unload(void)
 {
     nvtx_abort_all(); /* ended without a commit */
-    nvops_settle_all();
+    nvops_all_to_kernel();
+    nvops_settle_all(); /* the files left: mapped by the program only */
     nvstats_report();
 }
 

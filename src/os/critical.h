@@ -13,6 +13,16 @@
  * and pending on the thread, and marks it here; leaving the outermost
  * section unblocks what was marked, and the kernel delivers it at once.
  * The cost on the data path is a thread-local counter, no system call.
+ *
+ * The outermost section also holds off thread cancellation: the library
+ * waits and flushes inside sections through calls that are cancellation
+ * points of the C library (nanosleep, msync, pthread_cond_wait), and a
+ * cancel acted on there would unwind the thread with the library's locks
+ * held, so every later call on the file would wait forever. A cancel that
+ * arrives meanwhile waits for the thread's next cancellation point after
+ * the section; the wrappers of the calls that are cancellation points act
+ * on one at their entry (nv_cancellation_point). This costs two atomic
+ * operations on the thread's own word per outermost section.
  */
 #ifndef NVMMIO_OS_CRITICAL_H
 #define NVMMIO_OS_CRITICAL_H
@@ -24,6 +34,7 @@
 
 struct nv_critical {
     unsigned depth;    /* sections the thread is inside */
+    int cancel_state;  /* the thread's cancelability outside its sections */
     uint64_t deferred; /* signals held back: bit sig - 1 */
 };
 
@@ -35,8 +46,13 @@ extern __thread struct nv_critical nv_critical_self __attribute__((tls_model("in
  * looks at these fields: the compiler must keep the accesses in order. */
 static inline void nv_critical_enter(void)
 {
-    __atomic_store_n(&nv_critical_self.depth, nv_critical_self.depth + 1, __ATOMIC_RELAXED);
+    unsigned depth = nv_critical_self.depth;
+    __atomic_store_n(&nv_critical_self.depth, depth + 1, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    /* Inside first: a signal from here on is deferred, so no handler
+     * calling the library saves its own state over this one. */
+    if (depth == 0)
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &nv_critical_self.cancel_state);
 }
 
 /* Lets the deferred signals in (depth 0). */
@@ -46,10 +62,16 @@ static inline void nv_critical_leave(void)
 {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     unsigned depth = nv_critical_self.depth - 1;
+    /* Read before depth 0: a handler running after that may call the
+     * library and save the state (still disabled) over it. */
+    int cancel_state = nv_critical_self.cancel_state;
     __atomic_store_n(&nv_critical_self.depth, depth, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (depth == 0 && __atomic_load_n(&nv_critical_self.deferred, __ATOMIC_RELAXED))
+    if (depth != 0)
+        return;
+    if (__atomic_load_n(&nv_critical_self.deferred, __ATOMIC_RELAXED))
         nv_critical_release();
+    pthread_setcancelstate(cancel_state, NULL);
 }
 
 static inline bool nv_critical_inside(void)
@@ -93,6 +115,30 @@ static inline unsigned nv_critical_depth(void)
 }
 
 void nv_critical_restore(unsigned depth);
+
+/* The entry of a wrapper whose call is a cancellation point of the C
+ * library (read, write, fsync, open, close...): a cancel pending acts
+ * here, before the library changed anything, as it would in the C
+ * library's call. */
+static inline void nv_cancellation_point(void)
+{
+    pthread_testcancel();
+}
+
+/* Cancellation held off over a stretch of library work outside sections
+ * that must not stop half-way (taking a file over, giving it up): the
+ * state to give back to nv_cancel_allow. */
+static inline int nv_cancel_hold(void)
+{
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    return state;
+}
+
+static inline void nv_cancel_allow(int state)
+{
+    pthread_setcancelstate(state, NULL);
+}
 
 /* One turn of a wait for a lock held for a short while: the CPU is told
  * the thread spins. */

@@ -21,6 +21,14 @@
  *    fgetws, fwide) in UTF-8;
  *  - one thread forking and another spawning, 300 times each, while a
  *    third appends to a managed file (a hang is the alarm's failure);
+ *  - threads cancelled while they loop over calls on a managed file (reads
+ *    only; writes, fsync, opens and closes), 100 times each at varying
+ *    moments: each is cancelled (the calls are cancellation points), and
+ *    the file answers the next calls (a hang is the alarm's failure);
+ *  - a process that ends (exit, return from main) with a stream it never
+ *    closed (the C library flushes it after every destructor), and one
+ *    that ends while another thread writes: every byte written, and
+ *    every record whose write returned, is in the file after;
  *  - writes and truncates of files opened under a descriptor limit of 10
  *    (the library may open fewer of them, but a call on one it opened
  *    never fails for want of a descriptor of its own).
@@ -41,11 +49,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -309,6 +319,152 @@ static void fork_and_spawn(void)
     close(appended);
 }
 
+static int cancelled_fd;
+
+/* The looping threads' buffers are not on their stacks: a cancel unwinds
+ * a frame without taking its redzones away, which AddressSanitizer would
+ * find when the thread's stack is reused. One thread runs at a time. */
+static char loop_buf[8192];
+
+static void *reading(void *arg)
+{
+    (void)arg;
+    char *buf = loop_buf;
+    for (off_t off = 0;; off = (off + 4096) % (1 << 20))
+        if (pread(cancelled_fd, buf, 4096, off) != 4096)
+            exit(2);
+    return NULL;
+}
+
+static void *changing(void *arg)
+{
+    (void)arg;
+    char *buf = loop_buf;
+    memset(buf, 'c', sizeof(loop_buf));
+    for (unsigned i = 0;; i++) {
+        if (pwrite(cancelled_fd, buf, sizeof(loop_buf), (off_t)(i * 4096 % (1 << 20))) !=
+            sizeof(loop_buf))
+            exit(2);
+        if (i % 4 == 0 && fsync(cancelled_fd) != 0)
+            exit(2);
+        if (i % 8 == 0) {
+            int fd = open(path_of("cancelled"), O_RDWR);
+            if (fd < 0 || write(fd, buf, 100) != 100 || close(fd) != 0)
+                exit(2);
+        }
+    }
+    return NULL;
+}
+
+/* Each thread cancelled after 0 to 900 µs of its loop; then the calls
+ * that a cancel unwinding with the library's locks held would hang. */
+static void cancelled_threads(void)
+{
+    cancelled_fd = make("cancelled", "");
+    if (ftruncate(cancelled_fd, 1 << 20) != 0)
+        exit(2);
+    void *(*loops[])(void *) = {reading, changing};
+    const char *names[] = {"reads", "changes"};
+    for (int kind = 0; kind < 2; kind++) {
+        int cancelled = 0, answered = 0;
+        for (int round = 0; round < 100; round++) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, loops[kind], NULL) != 0)
+                exit(2);
+            usleep((useconds_t)(round % 10 * 100));
+            pthread_cancel(t);
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 10;
+            void *ret;
+            if (pthread_timedjoin_np(t, &ret, &until) != 0) {
+                printf("a thread looping over %s was not cancelled\n", names[kind]);
+                return;
+            }
+            cancelled += ret == PTHREAD_CANCELED;
+            char c;
+            answered += pwrite(cancelled_fd, "x", 1, 0) == 1 &&
+                        pread(cancelled_fd, &c, 1, 0) == 1 && c == 'x' && fsync(cancelled_fd) == 0;
+        }
+        printf("threads looping over %s: %d cancelled, the file answered after %d\n", names[kind],
+               cancelled, answered);
+    }
+    close(cancelled_fd);
+}
+
+/* The records a thread wrote, and whose writes returned, before its
+ * process ended. */
+static unsigned *records_done;
+static int records_fd;
+
+static void record_of(unsigned i, char *rec)
+{
+    memset(rec, 'a' + (char)(i % 26), 4096);
+    memcpy(rec, &i, sizeof(i));
+}
+
+static void *writing_records(void *arg)
+{
+    (void)arg;
+    char rec[4096];
+    for (unsigned i = 0;; i++) {
+        record_of(i, rec);
+        if (pwrite(records_fd, rec, sizeof(rec), (off_t)i * 4096 % (64 << 20)) != sizeof(rec))
+            _exit(2);
+        __atomic_store_n(records_done, i + 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void exits(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *fp = fopen(path_of("exited-stream"), "w");
+        for (int i = 0; fp && i < 1000; i++)
+            fprintf(fp, "line %d\n", i);
+        exit(0);
+    }
+    waitpid(pid, NULL, 0);
+    struct stat st;
+    result("a stream never closed, its size after exit",
+           stat(path_of("exited-stream"), &st) == 0 ? st.st_size : -1);
+    records_done = mmap(NULL, sizeof(*records_done), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (records_done == MAP_FAILED)
+        exit(2);
+    int lost = 0;
+    for (int round = 0; round < 20; round++) {
+        *records_done = 0;
+        unlink(path_of("exited-records"));
+        pid = fork();
+        if (pid == 0) {
+            records_fd = open(path_of("exited-records"), O_RDWR | O_CREAT, 0644);
+            pthread_t t;
+            if (records_fd < 0 || pthread_create(&t, NULL, writing_records, NULL) != 0)
+                _exit(2);
+            while (__atomic_load_n(records_done, __ATOMIC_ACQUIRE) < 50 + (unsigned)round * 10)
+                sched_yield();
+            exit(0);
+        }
+        waitpid(pid, NULL, 0);
+        unsigned done = __atomic_load_n(records_done, __ATOMIC_ACQUIRE);
+        int fd = open(path_of("exited-records"), O_RDONLY);
+        char rec[4096], want[4096];
+        for (unsigned i = done > 16384 ? done - 16384 : 0; i < done; i++) {
+            record_of(i, want);
+            if (pread(fd, rec, sizeof(rec), (off_t)i * 4096 % (64 << 20)) != sizeof(rec) ||
+                memcmp(rec, want, sizeof(rec)) != 0) {
+                lost++;
+                break;
+            }
+        }
+        close(fd);
+    }
+    result("processes that ended while a thread wrote, with a returned write lost", lost);
+    munmap(records_done, sizeof(*records_done));
+}
+
 /* In a child, 10 rounds: a descriptor limit of 10, and files opened under
  * it until the limit refuses one; the calls on those it opened that failed
  * are counted. */
@@ -357,6 +513,8 @@ int main(int argc, char **argv)
     few_descriptors();
     wide_streams();
     fork_and_spawn();
+    cancelled_threads();
+    exits();
     closes(true);
     closes(false); /* last: it closes stdio's descriptors above 2 too */
     return 0;
