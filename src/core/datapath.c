@@ -273,6 +273,15 @@ long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
     if (!f->writable)
         return -EBADF;
     f->library_wrote = false;
+    /* The first change since the file was published, past the end the
+     * kernel had then: another program may have grown the file meanwhile,
+     * and the growth this write makes would hide that from the trim at the
+     * next publication, which would cut what it wrote. */
+    if (off + len > f->real_size && __atomic_load_n(&f->unpublished_end, __ATOMIC_RELAXED) == 0) {
+        int rc = nvfile_revalidate(f);
+        if (rc < 0)
+            return rc;
+    }
     int rc = save_for_change(f, off < f->size ? off : f->size, round_up(off + len, PAGE));
     rc = rc ? rc : zero_gap(f, off);
     if (rc == 0 && off + len > f->size)

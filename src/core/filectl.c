@@ -48,6 +48,9 @@ off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
         base = (off_t)o->pos;
         break;
     case SEEK_END:
+        /* The end as the kernel has it now, as fstat and a read that
+         * reaches the end take it: another program may have moved it. */
+        nvfile_take_in_size(f);
         int held = nvfile_lock_shared(f);
         base = (off_t)f->size;
         nvfile_unlock_shared(f, held);

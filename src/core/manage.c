@@ -533,6 +533,10 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
         nvfile_release(f);
         return -ENOMEM;
     }
+    /* Handed to the kernel once, and kept alive since by the program's
+     * mapping: no descriptor of it is the kernel's any more (nvkfd_holds
+     * above), so the library serves it again. */
+    __atomic_store_n(&f->to_kernel, false, __ATOMIC_RELEASE);
     struct nvofd *stale = nvfd_install(kfd, o);
     nvpark_adopted(f, kfd);
     if (stale) /* a descriptor closed behind the library's back */

@@ -22,7 +22,9 @@
  * no fstat first) and must find what was appended, then its view; a
  * write() on a descriptor it opened with O_APPEND must land at the end the
  * file has now (a log rotated by copytruncate); it publishes its writes
- * with fsync.
+ * with fsync. And with no lock and no look first: it writes at its old end
+ * and appends at SEEK_END, which must find the end the file has now; its
+ * fsync must keep what the other program wrote past the old end.
  *
  * The policy and sync mode come from the environment (NVMMIO_POLICY,
  * NVMMIO_SYNC), as the library reads them.
@@ -190,8 +192,10 @@ int test_publish(int argc, char **argv)
 /* ---- revalidate */
 
 /* How the library's process learns of the change: a lock kind, LK_COUNT
- * for opening the file again, or POLLING: reading past the end. */
+ * for opening the file again, POLLING: reading past the end, or SEEKING:
+ * not at all before it writes at its old end and appends at SEEK_END. */
 #define POLLING (LK_COUNT + 1)
+#define SEEKING (LK_COUNT + 2)
 
 struct reval {
     struct child actor;
@@ -208,6 +212,8 @@ static const char *how_name(int how)
         return "opening the file again";
     if (how == POLLING)
         return "reading past the end, with no lock";
+    if (how == SEEKING)
+        return "writing at its old end and at SEEK_END, with no lock";
     snprintf(name, sizeof(name), "taking a %s lock", lock_names[how]);
     return name;
 }
@@ -330,22 +336,31 @@ static void revalidate_one(int how)
                 model_write(&v.m, (uint64_t)at[0], 4000, key);
             }
             actor_check_readend(&v.actor, 0, &v.m, end_before, when);
+        } else if (how == SEEKING) {
+            /* Its own writes first: the growth they make must not hide
+             * what the other program wrote past the old end. */
+            uint64_t key = ++v.key;
+            if (actor_do(&v.actor, NULL, "pwrite 0 %llu 1000 %llu", (unsigned long long)end_before,
+                         (unsigned long long)key))
+                model_write(&v.m, end_before, 1000, key);
+            actor_writes(&v, slot);
         } else {
             actor_do(&v.actor, NULL, "lock 0 %s 0 0", lock_names[how]);
         }
         actor_check_view(&v.actor, 0, &v.m, when);
-        actor_writes(&v, slot);
+        if (how != SEEKING)
+            actor_writes(&v, slot);
         if (how == LK_COUNT)
             actor_do(&v.actor, NULL, "close 1");
-        else if (how == POLLING)
+        else if (how == POLLING || how == SEEKING)
             actor_do(&v.actor, NULL, "fsync 0");
         else
             actor_do(&v.actor, NULL, "unlock 0 %s 0 0", lock_names[how]);
         snprintf(when, sizeof(when), "%s, after the library's process wrote and released (%s)",
                  mode_name(),
-                 how == LK_COUNT  ? "close"
-                 : how == POLLING ? "fsync"
-                                  : lock_names[how]);
+                 how == LK_COUNT                    ? "close"
+                 : how == POLLING || how == SEEKING ? "fsync"
+                                                    : lock_names[how]);
         model_check_kernel(&v.m, v.path, when);
     }
     actor_do(&v.actor, NULL, "exit");
@@ -363,7 +378,7 @@ int test_revalidate(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    for (int how = 0; how <= POLLING; how++)
+    for (int how = 0; how <= SEEKING; how++)
         revalidate_one(how);
     return 0;
 }
