@@ -94,7 +94,7 @@ static int open_truncate(struct nvfile *f, int kfd, int flags)
     if (rc == 0)
         nvfile_changed(f);
     if (rc == 0 && nvfile_sync_mode(flags))
-        rc = nvfile_commit(f);
+        rc = nvfile_sync_point(f);
     nvfile_unlock(f);
     return rc;
 }

@@ -268,7 +268,7 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
         return r;
     }
     if (r > 0 && nvfile_sync_mode(flags)) {
-        int rc = nvfile_commit(f);
+        int rc = nvfile_sync_point(f);
         if (rc < 0)
             r = rc;
     }

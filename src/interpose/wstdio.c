@@ -10,6 +10,8 @@
  */
 #include "interpose/real.h"
 
+#include <iconv.h>
+#include <langinfo.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -74,15 +76,42 @@ NV_EXPORT int fwide(FILE *fp, int mode)
 
 /* ---- writing */
 
-static wint_t put_wc(wchar_t wc, FILE *fp)
+/* wc in the locale's multibyte encoding, into buf (cap bytes): the count,
+ * or -1 with errno EILSEQ. The C library's wide streams transliterate what
+ * the encoding lacks (in the C locale U+00E9 becomes "?" and U+20AC
+ * "EUR"); iconv does the same with the locale's tables. */
+static size_t to_bytes(wchar_t wc, char *buf, size_t cap)
 {
-    char buf[MB_LEN_MAX];
     mbstate_t st;
     memset(&st, 0, sizeof(st));
     size_t n = wcrtomb(buf, wc, &st);
+    if (n != (size_t)-1)
+        return n;
+    char to[64];
+    snprintf(to, sizeof(to), "%s//TRANSLIT", nl_langinfo(CODESET));
+    iconv_t cd = iconv_open(to, "WCHAR_T");
+    if (cd == (iconv_t)-1) {
+        errno = EILSEQ;
+        return (size_t)-1;
+    }
+    char *in = (char *)&wc, *out = buf;
+    size_t in_left = sizeof(wc), out_left = cap;
+    n = iconv(cd, &in, &in_left, &out, &out_left);
+    iconv_close(cd);
+    if (n == (size_t)-1 || in_left) {
+        errno = EILSEQ;
+        return (size_t)-1;
+    }
+    return cap - out_left;
+}
+
+static wint_t put_wc(wchar_t wc, FILE *fp)
+{
+    char buf[64];
+    size_t n = to_bytes(wc, buf, sizeof(buf));
     set_wide(fp);
     if (n == (size_t)-1)
-        return WEOF; /* errno is EILSEQ */
+        return WEOF;
     return fwrite(buf, 1, n, fp) == n ? (wint_t)wc : WEOF;
 }
 

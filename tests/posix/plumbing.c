@@ -238,8 +238,20 @@ static void across_file_systems(void)
     close(in);
 }
 
+/* In the C locale, what ASCII lacks is transliterated. */
+static void wide_streams_ascii(void)
+{
+    FILE *f = fopen(path_of("wide-ascii"), "w");
+    result("fputws in the C locale", fputws(L"caf\u00e9 \u20ac\n", f));
+    result("fwprintf in the C locale", fwprintf(f, L"%d\n", 42));
+    result("fputwc in the C locale", (long)fputwc(L'\u00e9', f));
+    result("ferror", ferror(f));
+    fclose(f);
+}
+
 static void wide_streams(void)
 {
+    wide_streams_ascii();
     if (!setlocale(LC_ALL, "C.UTF-8")) {
         printf("wide streams: no C.UTF-8 locale here\n");
         return;
