@@ -70,6 +70,7 @@ int nvops_settle_all(void)
 
 void nvops_all_to_kernel(void)
 {
+    nvops_process_ending();
     for_every_file(nvops_expose_to_kernel);
     int limit = nvfd_limit();
     for (int fd = 0; fd < limit; fd++)

@@ -34,9 +34,20 @@
 #include "os/sys.h"
 #include "pmem/persist.h"
 
+/* Set once the process ends (nvops_all_to_kernel): no open is taken over
+ * after the exit's settle, which would be the last. */
+static bool process_ending;
+
 bool nvops_may_manage(int flags)
 {
+    if (__atomic_load_n(&process_ending, __ATOMIC_ACQUIRE))
+        return false;
     return (flags & O_ATOMIC) || nv_config()->nroots > 0;
+}
+
+void nvops_process_ending(void)
+{
+    __atomic_store_n(&process_ending, true, __ATOMIC_RELEASE);
 }
 
 /* O_TRUNC is held back from the kernel (the library truncates inside the

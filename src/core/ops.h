@@ -68,8 +68,9 @@ void nvops_give_up(int fd, long code);
 void nvops_to_kernel(int fd, const char *why);
 /* Every managed descriptor of the process to the kernel, each file settled
  * at its last: the process ends, and what its other threads or the C
- * library's exit (stdio buffers) write from now on goes through the
- * kernel, kept as the kernel keeps it. */
+ * library's exit (stdio buffers, destructors of other libraries) write
+ * from now on goes through the kernel, kept as the kernel keeps it, and
+ * so do the files they open. */
 void nvops_all_to_kernel(void);
 /* The program asks for a lease on fd's file (fcntl F_SETLEASE): the file
  * goes to the kernel, whose leases count the library's own descriptor. */

@@ -104,4 +104,7 @@ int nvops_expose_to_kernel(struct nvfile *f);
  * any file, f NULL); the last descriptor of a file settles it. */
 void nvops_descriptor_to_kernel(int fd, const struct nvfile *f);
 
+/* The process ends: opens from now on are the kernel's. */
+void nvops_process_ending(void);
+
 #endif

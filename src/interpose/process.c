@@ -40,20 +40,29 @@ static void after_fork_child(void)
     nv_critical_restore(depth_before_fork);
 }
 
+/* A normal end of the process: exit (the library's destructor) or
+ * quick_exit (its at_quick_exit handlers, which run no destructor). */
+static void process_ends(void)
+{
+    nvtx_abort_all(); /* ended without a commit */
+    nvops_all_to_kernel();
+    nvops_settle_all(); /* the files left: mapped by the program only */
+    nvstats_report();
+}
+
 __attribute__((constructor)) static void nvmmio_load(void)
 {
     nvstats_configure();
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    /* Registered first, so it runs after the program's own handlers. */
+    at_quick_exit(process_ends);
     if (nvops_adopt_inherited())
         nv_signals_guard_bus();
 }
 
 __attribute__((destructor)) static void nvmmio_unload(void)
 {
-    nvtx_abort_all(); /* ended without a commit */
-    nvops_all_to_kernel();
-    nvops_settle_all(); /* the files left: mapped by the program only */
-    nvstats_report();
+    process_ends();
 }
 
 /* ---- exec and spawn: the new image reads files through the kernel ------- */

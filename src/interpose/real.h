@@ -52,7 +52,7 @@
     X(sync_file_range) X(syncfs) X(sync)                                                           \
     X(copy_file_range) X(sendfile) X(sendfile64) X(splice) X(syscall)                             \
     X(mmap) X(mmap64)                                                                              \
-    X(fopen) X(fopen64) X(fdopen) X(freopen) X(freopen64)                                          \
+    X(fopen) X(fopen64) X(fdopen) X(freopen) X(freopen64) X(vdprintf) X(__vdprintf_chk)            \
     X(execve) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)                     \
     X(fork) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
     X(mkostemps) X(mkostemps64) X(sigaction)                                                       \
@@ -77,6 +77,8 @@ int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int fl
 
 int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags);
 int __vfwprintf_chk(FILE *fp, int flag, const wchar_t *fmt, va_list ap);
+int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap);
+int __dprintf_chk(int fd, int flag, const char *fmt, ...);
 int __fwprintf_chk(FILE *fp, int flag, const wchar_t *fmt, ...);
 
 enum nv_real_id {

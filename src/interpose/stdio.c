@@ -4,7 +4,8 @@
  * write through internal calls a preload cannot see, so a stream on a
  * managed file is built with fopencookie on the library's own read, write,
  * lseek and close: stdio sees and makes the same bytes as read and write.
- * fileno() of such a stream is its descriptor.
+ * fileno() of such a stream is its descriptor. dprintf, which writes
+ * past the wrappers too, formats here on a managed descriptor.
  */
 #include "interpose/real.h"
 
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fdtable.h"
 #include "core/ops.h"
 #include "os/critical.h"
 
@@ -178,6 +180,62 @@ NV_EXPORT FILE *fopen(const char *path, const char *mode)
 NV_EXPORT FILE *fopen64(const char *path, const char *mode)
 {
     return open_stream(path, mode, REAL(fopen64));
+}
+
+/* ---- dprintf: formatted output to a descriptor ------------------------ */
+
+/* The C library's dprintf writes with its internal write, past the
+ * wrappers: on a managed descriptor the output is formatted here and
+ * written through the library. As the C library's, a failed write fails
+ * the call, and the bytes written before it stay. */
+static int print_to(int fd, const char *fmt, va_list ap)
+{
+    char *text;
+    int n = vasprintf(&text, fmt, ap);
+    if (n < 0)
+        return -1;
+    for (int done = 0; done < n;) {
+        ssize_t w = write(fd, text + done, (size_t)(n - done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            free(text);
+            return -1;
+        }
+        done += (int)w;
+    }
+    free(text);
+    return n;
+}
+
+NV_EXPORT int vdprintf(int fd, const char *fmt, va_list ap)
+{
+    return nvfd_is_managed(fd) ? print_to(fd, fmt, ap) : REAL(vdprintf)(fd, fmt, ap);
+}
+
+NV_EXPORT int dprintf(int fd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vdprintf(fd, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+/* The _FORTIFY_SOURCE forms; the flag asks for checks of %n that the C
+ * library's vasprintf makes under the same build anyway. */
+NV_EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
+{
+    return nvfd_is_managed(fd) ? print_to(fd, fmt, ap) : REAL(__vdprintf_chk)(fd, flag, fmt, ap);
+}
+
+NV_EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = __vdprintf_chk(fd, flag, fmt, ap);
+    va_end(ap);
+    return n;
 }
 
 /* The descriptor of fp when fp is a stream of the library's, or -1. */

@@ -26,9 +26,11 @@
  *    moments: each is cancelled (the calls are cancellation points), and
  *    the file answers the next calls (a hang is the alarm's failure);
  *  - a process that ends (exit, return from main) with a stream it never
- *    closed (the C library flushes it after every destructor), and one
- *    that ends while another thread writes: every byte written, and
- *    every record whose write returned, is in the file after;
+ *    closed (the C library flushes it after every destructor), one that
+ *    ends with quick_exit, one whose thread makes new files while it ends,
+ *    and one that ends while another thread writes: every byte written,
+ *    and every record whose write returned, is in the file after;
+ *  - dprintf between writes (the C library's writes past the wrappers);
  *  - writes and truncates of files opened under a descriptor limit of 10
  *    (the library may open fewer of them, but a call on one it opened
  *    never fails for want of a descriptor of its own).
@@ -428,6 +430,41 @@ static void *writing_records(void *arg)
     return NULL;
 }
 
+/* New files, each written whole and left open, one after another until
+ * the process ends: records_done counts those written. */
+static void *making_files(void *arg)
+{
+    (void)arg;
+    static char text[3000];
+    for (unsigned i = 0;; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "exiting-%u", i);
+        memset(text, 'a' + (char)(i % 26), sizeof(text));
+        int fd = open(path_of(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || write(fd, text, sizeof(text)) != sizeof(text))
+            _exit(2);
+        __atomic_store_n(records_done, i + 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+/* The files making_files wrote whole that are not so now. */
+static int files_lost(unsigned made)
+{
+    int lost = 0;
+    for (unsigned i = 0; i < made; i++) {
+        char name[32], text[3001];
+        snprintf(name, sizeof(name), "exiting-%u", i);
+        int fd = open(path_of(name), O_RDONLY);
+        ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof(text));
+        lost += n != 3000 || text[0] != 'a' + (char)(i % 26) || text[2999] != text[0];
+        if (fd >= 0)
+            close(fd);
+        unlink(path_of(name));
+    }
+    return lost;
+}
+
 static void exits(void)
 {
     pid_t pid = fork();
@@ -441,11 +478,37 @@ static void exits(void)
     struct stat st;
     result("a stream never closed, its size after exit",
            stat(path_of("exited-stream"), &st) == 0 ? st.st_size : -1);
+    pid = fork();
+    if (pid == 0) {
+        int fd = open(path_of("exited-quick"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || write(fd, "hello\n", 6) != 6)
+            _exit(2);
+        quick_exit(0);
+    }
+    waitpid(pid, NULL, 0);
+    result("a file written before quick_exit, its size",
+           stat(path_of("exited-quick"), &st) == 0 ? st.st_size : -1);
     records_done = mmap(NULL, sizeof(*records_done), PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (records_done == MAP_FAILED)
         exit(2);
     int lost = 0;
+    for (int round = 0; round < 10; round++) {
+        *records_done = 0;
+        pid = fork();
+        if (pid == 0) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, making_files, NULL) != 0)
+                _exit(2);
+            while (__atomic_load_n(records_done, __ATOMIC_ACQUIRE) < 5 + (unsigned)round)
+                sched_yield();
+            exit(0);
+        }
+        waitpid(pid, NULL, 0);
+        lost += files_lost(__atomic_load_n(records_done, __ATOMIC_ACQUIRE));
+    }
+    result("files made while their processes ended, lost", lost);
+    lost = 0;
     for (int round = 0; round < 20; round++) {
         *records_done = 0;
         unlink(path_of("exited-records"));
@@ -475,6 +538,17 @@ static void exits(void)
     }
     result("processes that ended while a thread wrote, with a returned write lost", lost);
     munmap(records_done, sizeof(*records_done));
+}
+
+/* dprintf formats with the C library's internal write. */
+static void formatted(void)
+{
+    int fd = open(path_of("dprinted"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    result("write", write(fd, "hello\n", 6));
+    result("dprintf", dprintf(fd, "dprintf %d\n", 42));
+    result("write", write(fd, "after\n", 6));
+    result("the position after them", lseek(fd, 0, SEEK_CUR));
+    close(fd);
 }
 
 /* In a child, 10 rounds: a descriptor limit of 10, and files opened under
@@ -527,6 +601,7 @@ int main(int argc, char **argv)
     fork_and_spawn();
     cancelled_threads();
     exits();
+    formatted();
     closes(true);
     closes(false); /* last: it closes stdio's descriptors above 2 too */
     return 0;
