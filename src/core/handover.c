@@ -77,6 +77,11 @@ void nvops_all_to_kernel(void)
         nvops_descriptor_to_kernel(fd, NULL);
 }
 
+void nvops_main_thread_exits(void)
+{
+    nvhelper_main_thread_exits();
+}
+
 int nvops_commit_all(void)
 {
     return for_every_file(nvfile_commit);

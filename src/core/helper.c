@@ -16,14 +16,18 @@
  */
 #include "core/helper.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/debug.h"
 #include "core/nvfile.h"
 #include "core/recent.h"
 #include "os/critical.h"
+#include "os/sys.h"
 #include "pmem/persist.h"
 
 /* How long a file must stay idle after a commit before the thread copies
@@ -50,6 +54,12 @@ static struct queue checkpoints, prepares, shares;
 static bool sleeps_timed;
 static struct timespec sleeps_until;
 static bool running;
+/* The program's main thread ended with pthread_exit: the process ends when
+ * its last thread does, which must not wait for this one. The thread looks
+ * every LAST_LOOK_NS whether any other is alive, and when none is, it ends
+ * for good (retired): the C library then runs the exit, in it. */
+#define LAST_LOOK_NS 20000000L
+static bool main_gone, retired;
 /* When the entries of recent.h are next looked at, while expiring is set. */
 static bool expiring;
 static struct timespec expire_due;
@@ -185,6 +195,31 @@ static void expire_recent(void)
     }
 }
 
+/* Whether every other thread of the process has ended (a thread that
+ * ended and is not reaped yet, the main one among them, is a zombie). */
+static bool alone(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return false;
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    bool others = false;
+    struct dirent *e;
+    while (!others && (e = readdir(d))) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid <= 0 || tid == self)
+            continue;
+        char path[64], stat[512];
+        snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+        if (!sys_read_small(path, stat, sizeof(stat)))
+            continue; /* gone meanwhile */
+        const char *end = strrchr(stat, ')');
+        others = !end || (end[2] != 'Z' && end[2] != 'X');
+    }
+    closedir(d);
+    return !others;
+}
+
 static void *helper_loop(void *arg)
 {
     (void)arg;
@@ -204,8 +239,17 @@ static void *helper_loop(void *arg)
             expire_recent();
             continue;
         }
+        if (!f && main_gone && alone()) {
+            retired = true;
+            running = false;
+            nv_mutex_unlock(&queue_lock);
+            return NULL;
+        }
         if (!f) {
             const struct timespec *next = next_due();
+            struct timespec look = from_now(LAST_LOOK_NS);
+            if (main_gone)
+                next = earlier(next, &look);
             if (next) {
                 sleeps_timed = true;
                 sleeps_until = *next;
@@ -259,7 +303,7 @@ static bool start_thread(void)
 /* queue_lock held. */
 static bool ensure_running(void)
 {
-    if (!running)
+    if (!running && !retired)
         running = start_thread();
     return running;
 }
@@ -271,6 +315,13 @@ static void unlock_waking(bool wake)
     nv_mutex_unlock(&queue_lock);
     if (wake)
         pthread_cond_signal(&queue_cond);
+}
+
+void nvhelper_main_thread_exits(void)
+{
+    nv_mutex_lock(&queue_lock);
+    main_gone = true;
+    unlock_waking(running);
 }
 
 void nvhelper_checkpoint(struct nvfile *f)

@@ -42,6 +42,10 @@ void nvhelper_expire_later(void);
 void nvhelper_forget(struct nvfile *f);
 
 /* Around fork: the thread does not come along to the child. */
+/* The main thread ends with pthread_exit (the process goes on with its
+ * other threads): once they have ended too, the helper thread ends, and
+ * with it the process, as it would without the library. */
+void nvhelper_main_thread_exits(void);
 void nvhelper_before_fork(void);
 void nvhelper_after_fork_parent(void);
 void nvhelper_after_fork_child(void);

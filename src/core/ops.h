@@ -72,6 +72,8 @@ void nvops_to_kernel(int fd, const char *why);
  * from now on goes through the kernel, kept as the kernel keeps it, and
  * so do the files they open. */
 void nvops_all_to_kernel(void);
+/* The main thread calls pthread_exit: see nvhelper_main_thread_exits. */
+void nvops_main_thread_exits(void);
 /* The program asks for a lease on fd's file (fcntl F_SETLEASE): the file
  * goes to the kernel, whose leases count the library's own descriptor. */
 void nvops_lease_taking(int fd);

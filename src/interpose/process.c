@@ -65,6 +65,16 @@ __attribute__((destructor)) static void nvmmio_unload(void)
     process_ends();
 }
 
+/* The process ends when its last thread does; the library's helper thread
+ * must not be that one (see nvops_main_thread_exits). */
+NV_EXPORT void pthread_exit(void *ret)
+{
+    if (sys_gettid() == getpid())
+        nvops_main_thread_exits();
+    REAL(pthread_exit)(ret);
+    __builtin_unreachable();
+}
+
 /* ---- exec and spawn: the new image reads files through the kernel ------- */
 
 /* The C library declares the path and argument vector of exec and spawn

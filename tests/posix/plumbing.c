@@ -30,6 +30,8 @@
  *    ends with quick_exit, one whose thread makes new files while it ends,
  *    and one that ends while another thread writes: every byte written,
  *    and every record whose write returned, is in the file after;
+ *  - a main thread that ends with pthread_exit, alone and beside a thread
+ *    that writes later: the process ends, and the files are whole;
  *  - dprintf between writes (the C library's writes past the wrappers);
  *  - writes and truncates of files opened under a descriptor limit of 10
  *    (the library may open fewer of them, but a call on one it opened
@@ -45,6 +47,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <locale.h>
 #include <stdbool.h>
@@ -540,6 +543,43 @@ static void exits(void)
     munmap(records_done, sizeof(*records_done));
 }
 
+static void *writing_late(void *arg)
+{
+    (void)arg;
+    usleep(50000);
+    int fd = open(path_of("exited-thread-late"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, "late\n", 5) != 5)
+        _exit(2);
+    return NULL;
+}
+
+/* A main thread that ends with pthread_exit, alone and before another
+ * thread: the process ends when the last one does (killed after 10 s). */
+static void main_thread_exits(void)
+{
+    for (int with_thread = 0; with_thread < 2; with_thread++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            int fd = open(path_of("exited-thread"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0 || write(fd, "hello\n", 6) != 6)
+                _exit(2);
+            pthread_t t;
+            if (with_thread && pthread_create(&t, NULL, writing_late, NULL) != 0)
+                _exit(2);
+            pthread_exit(NULL);
+        }
+        int status = 0, waited = 0;
+        while (waitpid(pid, &status, WNOHANG) == 0 && waited++ < 1000)
+            usleep(10000);
+        if (waited > 1000) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+        }
+        printf("pthread_exit from main%s: %s\n", with_thread ? " beside a thread" : "",
+               WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "the process ended" : "hung");
+    }
+}
+
 /* dprintf formats with the C library's internal write. */
 static void formatted(void)
 {
@@ -601,6 +641,7 @@ int main(int argc, char **argv)
     fork_and_spawn();
     cancelled_threads();
     exits();
+    main_thread_exits();
     formatted();
     closes(true);
     closes(false); /* last: it closes stdio's descriptors above 2 too */
