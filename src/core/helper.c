@@ -202,7 +202,7 @@ static bool alone(void)
     DIR *d = opendir("/proc/self/task");
     if (!d)
         return false;
-    pid_t self = (pid_t)syscall(SYS_gettid);
+    pid_t self = sys_gettid();
     bool others = false;
     struct dirent *e;
     while (!others && (e = readdir(d))) {
