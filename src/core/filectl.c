@@ -87,7 +87,7 @@ static int size_changed(struct nvofd *o, long rc)
     if (rc == 0)
         nvfile_changed(f);
     if (rc == 0 && nvfile_sync_mode(o->flags))
-        rc = nvfile_sync_point(f);
+        rc = nvfile_commit(f);
     nvfile_unlock(f);
     return (int)rc;
 }

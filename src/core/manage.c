@@ -47,7 +47,7 @@ bool nvops_may_manage(int flags)
 
 void nvops_process_ending(void)
 {
-    __atomic_store_n(&process_ending, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&process_ending, true, __ATOMIC_SEQ_CST);
 }
 
 /* O_TRUNC is held back from the kernel (the library truncates inside the
@@ -105,7 +105,7 @@ static int open_truncate(struct nvfile *f, int kfd, int flags)
     if (rc == 0)
         nvfile_changed(f);
     if (rc == 0 && nvfile_sync_mode(flags))
-        rc = nvfile_sync_point(f);
+        rc = nvfile_commit(f);
     nvfile_unlock(f);
     return rc;
 }
@@ -552,6 +552,13 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
     nvpark_adopted(f, kfd);
     if (stale) /* a descriptor closed behind the library's back */
         nvops_close_finish(stale);
+    /* The process began to end while this open was taken over: the exit's
+     * hand-over may have passed kfd before it was installed. Installed
+     * first, then looked: the hand-over sets the flag first, then looks at
+     * the descriptors, so one of the two sees the other. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&process_ending, __ATOMIC_SEQ_CST))
+        nvops_to_kernel(kfd, "was opened while the process ended");
     return 0;
 }
 

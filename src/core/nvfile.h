@@ -307,14 +307,6 @@ int nvfile_publish_lazily(struct nvfile *f);
  * the file's (nvfile_publish; its times lazily when asked). */
 int nvfile_expose(struct nvfile *f, bool lazily);
 
-/* Write lock held. A change in sync mode returned: durable, and as every
- * durability point, the file as the kernel shows it is this process's
- * view (nvfile_expose, its times lazily). */
-static inline int nvfile_sync_point(struct nvfile *f)
-{
-    return nvfile_expose(f, true);
-}
-
 /* Write lock held. A point where this process takes in what others changed
  * through the kernel (a lock on the file taken): when the kernel's size is
  * not the one this process left, the file's sizes start again from the

@@ -244,8 +244,6 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     }
     if (n)
         nvfile_remove_privs(f);
-    if (nvfile_sync_mode(flags))
-        f->store.exact_growth = true;
     /* As the kernel: at the end the file has now, which another program
      * may have moved without a lock (a log rotated by copytruncate). */
     if (flags & O_APPEND) {
@@ -270,7 +268,7 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
         return r;
     }
     if (r > 0 && nvfile_sync_mode(flags)) {
-        int rc = nvfile_sync_point(f);
+        int rc = nvfile_commit(f);
         if (rc < 0)
             r = rc;
     }

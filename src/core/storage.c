@@ -210,8 +210,6 @@ static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
 
 static uint64_t grow_step(const struct nvfile *f)
 {
-    if (f->store.exact_growth)
-        return 0;
     uint64_t stored = f->store.chunks_known * STORAGE_CHUNK;
     uint64_t base = stored > f->store.alloc_prefix ? stored : f->store.alloc_prefix;
     /* After a trim while open (a publication), steps grow with what was
@@ -510,8 +508,7 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
      * a file on a medium of huge pages is small (HUGE_EXACT). */
     uint64_t step = grow_step(f);
     if (append && end > f->real_size &&
-        (((f->store.regrow_from || f->store.exact_growth) && step < PAGE) ||
-         (!f->store.small_pages && end <= HUGE_EXACT)))
+        ((f->store.regrow_from && step < PAGE) || (!f->store.small_pages && end <= HUGE_EXACT)))
         return grow_exactly(f, end);
     bool helped = append && end >= AHEAD_FROM && f->map.kind == PM_KIND_FORCED &&
                   step >= MIN_GROW_STEP && nvhelper_available();

@@ -35,9 +35,6 @@ struct nvstorage {
     uint64_t tail_lo;
     struct nvspare spare;
     uint64_t regrow_from;
-    /* A change in sync mode came: each is a publication, which would trim
-     * any step reserved ahead, so appends grow the file exactly. */
-    bool exact_growth;
     /* The size of the real file when it ends inside the page just past the
      * allocated prefix and that page has a block (a trim to an unaligned
      * size keeps it): appends within it only move the size. Stale, and

@@ -9,8 +9,7 @@
  * (fcntl F_UNLCK, F_SETLK polled, OFD F_UNLCK, flock LOCK_UN, lockf
  * F_ULOCK), or the close of a second descriptor. Right then, the test (a
  * process without the library) must find the stat size and every byte
- * equal to what was written; in sync mode right after every change too.
- * Last, after the process exits.
+ * equal to what was written. Last, after the process exits.
  *
  * revalidate: a process under the library keeps a file open and has
  * written and synced it; a process without it (the test, under the same
@@ -95,24 +94,12 @@ static void step_end(struct pub *p, const char *step)
     model_check_kernel(&p->m, p->path, when);
 }
 
-/* In sync mode each change is a publication point of its own. */
-static void change_done(struct pub *p, const char *change)
-{
-    const char *s = getenv("NVMMIO_SYNC");
-    if (!s || strcmp(s, "1"))
-        return;
-    char when[256];
-    snprintf(when, sizeof(when), "%s, right after %s", mode_name(), change);
-    model_check_kernel(&p->m, p->path, when);
-}
-
 static void pub_append(struct pub *p, size_t len)
 {
     uint64_t key = ++p->key;
     long long off[3];
     if (actor_do(&p->actor, off, "append 0 %zu %llu", len, (unsigned long long)key))
         model_write(&p->m, (uint64_t)off[0], len, key);
-    change_done(p, "an append");
 }
 
 static void pub_pwrite(struct pub *p, uint64_t off, size_t len)
@@ -121,14 +108,12 @@ static void pub_pwrite(struct pub *p, uint64_t off, size_t len)
     if (actor_do(&p->actor, NULL, "pwrite 0 %llu %zu %llu", (unsigned long long)off, len,
                  (unsigned long long)key))
         model_write(&p->m, off, len, key);
-    change_done(p, "an overwrite");
 }
 
 static void pub_truncate(struct pub *p, size_t size)
 {
     if (actor_do(&p->actor, NULL, "trunc 0 %zu", size))
         model_truncate(&p->m, size);
-    change_done(p, "a truncation");
 }
 
 /* A write length: a few bytes, a block or so, or up to 128 KiB. */
