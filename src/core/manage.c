@@ -36,7 +36,7 @@
 
 /* Set once the process ends (nvops_all_to_kernel): no open is taken over
  * after the exit's settle, which would be the last. */
-static bool process_ending;
+static int process_ending;
 
 bool nvops_may_manage(int flags)
 {
@@ -47,7 +47,7 @@ bool nvops_may_manage(int flags)
 
 void nvops_process_ending(void)
 {
-    __atomic_store_n(&process_ending, true, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&process_ending, 1, __ATOMIC_SEQ_CST);
 }
 
 /* O_TRUNC is held back from the kernel (the library truncates inside the
@@ -554,10 +554,10 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
         nvops_close_finish(stale);
     /* The process began to end while this open was taken over: the exit's
      * hand-over may have passed kfd before it was installed. Installed
-     * first, then looked: the hand-over sets the flag first, then looks at
-     * the descriptors, so one of the two sees the other. */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&process_ending, __ATOMIC_SEQ_CST))
+     * first, then looked (a read-modify-write, a full barrier): the
+     * hand-over sets the flag first, then looks at the descriptors, so one
+     * of the two sees the other. */
+    if (__atomic_fetch_add(&process_ending, 0, __ATOMIC_SEQ_CST))
         nvops_to_kernel(kfd, "was opened while the process ended");
     return 0;
 }
