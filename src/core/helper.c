@@ -16,7 +16,6 @@
  */
 #include "core/helper.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -195,28 +194,31 @@ static void expire_recent(void)
     }
 }
 
-/* Whether every other thread of the process has ended (a thread that
- * ended and is not reaped yet, the main one among them, is a zombie). */
+/* 1 when the task `name` of the process is a thread other than `self`
+ * that has not ended (one that ended and is not reaped yet, the main one
+ * among them, is a zombie). */
+static int live_other(const char *name, void *self)
+{
+    pid_t tid = (pid_t)atoi(name);
+    if (tid <= 0 || tid == *(pid_t *)self)
+        return 0;
+    char path[64], stat[512];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    if (!sys_read_small(path, stat, sizeof(stat)))
+        return 0; /* gone meanwhile */
+    const char *end = strrchr(stat, ')');
+    return !end || (end[2] != 'Z' && end[2] != 'X');
+}
+
+/* Whether every other thread of the process has ended. */
 static bool alone(void)
 {
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
+    int dir = sys_openat(AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir < 0)
         return false;
     pid_t self = sys_gettid();
-    bool others = false;
-    struct dirent *e;
-    while (!others && (e = readdir(d))) {
-        pid_t tid = (pid_t)atoi(e->d_name);
-        if (tid <= 0 || tid == self)
-            continue;
-        char path[64], stat[512];
-        snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-        if (!sys_read_small(path, stat, sizeof(stat)))
-            continue; /* gone meanwhile */
-        const char *end = strrchr(stat, ')');
-        others = !end || (end[2] != 'Z' && end[2] != 'X');
-    }
-    closedir(d);
+    bool others = sys_dir_each(dir, live_other, &self) != 0;
+    sys_close(dir);
     return !others;
 }
 

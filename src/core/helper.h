@@ -41,11 +41,12 @@ void nvhelper_expire_later(void);
  * the thread never touches f again. */
 void nvhelper_forget(struct nvfile *f);
 
-/* Around fork: the thread does not come along to the child. */
 /* The main thread ends with pthread_exit (the process goes on with its
  * other threads): once they have ended too, the helper thread ends, and
  * with it the process, as it would without the library. */
 void nvhelper_main_thread_exits(void);
+
+/* Around fork: the thread does not come along to the child. */
 void nvhelper_before_fork(void);
 void nvhelper_after_fork_parent(void);
 void nvhelper_after_fork_child(void);

@@ -4,70 +4,61 @@
  * fortified forms, lseek, fsync, fdatasync and ftruncate. An unmanaged
  * descriptor costs one table lookup before the C library's own call. The
  * calls that are cancellation points in the C library stay ones
- * (nv_cancellation_point).
+ * (DISPATCH_POINT).
  */
 #include "interpose/real.h"
 
 #include "core/ops.h"
-#include "os/critical.h"
 
 NV_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(read)(fd, buf, n), nvops_read(o, buf, n));
+    DISPATCH_POINT(fd, REAL(read)(fd, buf, n), nvops_read(o, buf, n));
 }
 
 NV_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-    nv_cancellation_point();
-    DISPATCH_CHANGE(fd, REAL(write)(fd, buf, n), nvops_write(o, buf, n));
+    DISPATCH_CHANGE_POINT(fd, REAL(write)(fd, buf, n), nvops_write(o, buf, n));
 }
 
 NV_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(pread)(fd, buf, n, off), nvops_pread(o, buf, n, off));
+    DISPATCH_POINT(fd, REAL(pread)(fd, buf, n, off), nvops_pread(o, buf, n, off));
 }
 
 NV_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(pread64)(fd, buf, n, off), nvops_pread(o, buf, n, off));
+    DISPATCH_POINT(fd, REAL(pread64)(fd, buf, n, off), nvops_pread(o, buf, n, off));
 }
 
 NV_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    nv_cancellation_point();
-    DISPATCH_CHANGE(fd, REAL(pwrite)(fd, buf, n, off), nvops_pwrite(o, buf, n, off));
+    DISPATCH_CHANGE_POINT(fd, REAL(pwrite)(fd, buf, n, off), nvops_pwrite(o, buf, n, off));
 }
 
 NV_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
-    nv_cancellation_point();
-    DISPATCH_CHANGE(fd, REAL(pwrite64)(fd, buf, n, off), nvops_pwrite(o, buf, n, off));
+    DISPATCH_CHANGE_POINT(fd, REAL(pwrite64)(fd, buf, n, off), nvops_pwrite(o, buf, n, off));
 }
 
 /* _FORTIFY_SOURCE forms: the C library checks the buffer size first. */
 NV_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(__read_chk)(fd, buf, n, buflen),
-             n > buflen ? REAL(__read_chk)(-1, buf, n, buflen) : nvops_read(o, buf, n));
+    DISPATCH_POINT(fd, REAL(__read_chk)(fd, buf, n, buflen),
+                   n > buflen ? REAL(__read_chk)(-1, buf, n, buflen) : nvops_read(o, buf, n));
 }
 
 NV_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(__pread_chk)(fd, buf, n, off, buflen),
-             n > buflen ? REAL(__pread_chk)(-1, buf, n, off, buflen) : nvops_pread(o, buf, n, off));
+    DISPATCH_POINT(fd, REAL(__pread_chk)(fd, buf, n, off, buflen),
+                   n > buflen ? REAL(__pread_chk)(-1, buf, n, off, buflen)
+                              : nvops_pread(o, buf, n, off));
 }
 
 NV_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(__pread64_chk)(fd, buf, n, off, buflen),
-             n > buflen ? REAL(__pread64_chk)(-1, buf, n, off, buflen)
-                        : nvops_pread(o, buf, n, off));
+    DISPATCH_POINT(fd, REAL(__pread64_chk)(fd, buf, n, off, buflen),
+                   n > buflen ? REAL(__pread64_chk)(-1, buf, n, off, buflen)
+                              : nvops_pread(o, buf, n, off));
 }
 
 NV_EXPORT off_t lseek(int fd, off_t off, int whence)
@@ -82,14 +73,12 @@ NV_EXPORT off64_t lseek64(int fd, off64_t off, int whence)
 
 NV_EXPORT int fsync(int fd)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(fsync)(fd), nvops_fsync(o));
+    DISPATCH_POINT(fd, REAL(fsync)(fd), nvops_fsync(o));
 }
 
 NV_EXPORT int fdatasync(int fd)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(fdatasync)(fd), nvops_fsync(o));
+    DISPATCH_POINT(fd, REAL(fdatasync)(fd), nvops_fsync(o));
 }
 
 NV_EXPORT int ftruncate(int fd, off_t len)
@@ -104,14 +93,14 @@ NV_EXPORT int ftruncate64(int fd, off64_t len)
 
 NV_EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
 {
-    nv_cancellation_point();
-    DISPATCH_CHANGE(fd, REAL(fallocate)(fd, mode, off, len), nvops_fallocate(o, mode, off, len));
+    DISPATCH_CHANGE_POINT(fd, REAL(fallocate)(fd, mode, off, len),
+                          nvops_fallocate(o, mode, off, len));
 }
 
 NV_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
 {
-    nv_cancellation_point();
-    DISPATCH_CHANGE(fd, REAL(fallocate64)(fd, mode, off, len), nvops_fallocate(o, mode, off, len));
+    DISPATCH_CHANGE_POINT(fd, REAL(fallocate64)(fd, mode, off, len),
+                          nvops_fallocate(o, mode, off, len));
 }
 
 /* posix_fallocate returns the error number instead of setting errno. */
@@ -143,8 +132,8 @@ NV_EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
 
 NV_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(sync_file_range)(fd, off, n, flags), nvops_sync_range(o, off, n, flags));
+    DISPATCH_POINT(fd, REAL(sync_file_range)(fd, off, n, flags),
+                   nvops_sync_range(o, off, n, flags));
 }
 
 NV_EXPORT int syncfs(int fd)

@@ -30,6 +30,7 @@
 
 #include "core/stats.h"
 #include "core/tx.h"
+#include "os/critical.h"
 
 /* clang-format off */
 #define NV_REAL_FUNCS(X)                                                                           \
@@ -170,6 +171,21 @@ static inline bool nv_null(const void *p)
         if (tx_ < 0)                                                                               \
             return nv_ret(tx_);                                                                    \
         DISPATCH(fd, real, call);                                                                  \
+    } while (0)
+
+/* DISPATCH and DISPATCH_CHANGE for a call that is a cancellation point of
+ * the C library: a cancel pending at its entry acts there, before the
+ * library changed anything (os/critical.h). */
+#define DISPATCH_POINT(fd, real, call)                                                             \
+    do {                                                                                           \
+        nv_cancellation_point();                                                                   \
+        DISPATCH(fd, real, call);                                                                  \
+    } while (0)
+
+#define DISPATCH_CHANGE_POINT(fd, real, call)                                                      \
+    do {                                                                                           \
+        nv_cancellation_point();                                                                   \
+        DISPATCH_CHANGE(fd, real, call);                                                           \
     } while (0)
 
 #endif

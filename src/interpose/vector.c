@@ -7,7 +7,6 @@
 #include "interpose/real.h"
 
 #include "core/ops.h"
-#include "os/critical.h"
 
 /* preadv/pwritev reject a negative offset; the *2 forms take -1 as "the
  * file position". */
@@ -18,68 +17,58 @@ static off_t positional(off_t off)
 
 NV_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(readv)(fd, iov, iovcnt), nvops_readv(o, iov, iovcnt, -1, 0));
+    DISPATCH_POINT(fd, REAL(readv)(fd, iov, iovcnt), nvops_readv(o, iov, iovcnt, -1, 0));
 }
 
 NV_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    nv_cancellation_point();
-    DISPATCH_CHANGE(fd, REAL(writev)(fd, iov, iovcnt), nvops_writev(o, iov, iovcnt, -1, 0));
+    DISPATCH_CHANGE_POINT(fd, REAL(writev)(fd, iov, iovcnt), nvops_writev(o, iov, iovcnt, -1, 0));
 }
 
 NV_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(preadv)(fd, iov, iovcnt, off),
-             nvops_readv(o, iov, iovcnt, positional(off), 0));
+    DISPATCH_POINT(fd, REAL(preadv)(fd, iov, iovcnt, off),
+                   nvops_readv(o, iov, iovcnt, positional(off), 0));
 }
 
 NV_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off64_t off)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(preadv64)(fd, iov, iovcnt, off),
-             nvops_readv(o, iov, iovcnt, positional(off), 0));
+    DISPATCH_POINT(fd, REAL(preadv64)(fd, iov, iovcnt, off),
+                   nvops_readv(o, iov, iovcnt, positional(off), 0));
 }
 
 NV_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
 {
-    nv_cancellation_point();
-    DISPATCH_CHANGE(fd, REAL(pwritev)(fd, iov, iovcnt, off),
-                    nvops_writev(o, iov, iovcnt, positional(off), 0));
+    DISPATCH_CHANGE_POINT(fd, REAL(pwritev)(fd, iov, iovcnt, off),
+                          nvops_writev(o, iov, iovcnt, positional(off), 0));
 }
 
 NV_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off64_t off)
 {
-    nv_cancellation_point();
-    DISPATCH_CHANGE(fd, REAL(pwritev64)(fd, iov, iovcnt, off),
-                    nvops_writev(o, iov, iovcnt, positional(off), 0));
+    DISPATCH_CHANGE_POINT(fd, REAL(pwritev64)(fd, iov, iovcnt, off),
+                          nvops_writev(o, iov, iovcnt, positional(off), 0));
 }
 
 NV_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(preadv2)(fd, iov, iovcnt, off, flags),
-             nvops_readv(o, iov, iovcnt, off, flags));
+    DISPATCH_POINT(fd, REAL(preadv2)(fd, iov, iovcnt, off, flags),
+                   nvops_readv(o, iov, iovcnt, off, flags));
 }
 
 NV_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int iovcnt, off64_t off, int flags)
 {
-    nv_cancellation_point();
-    DISPATCH(fd, REAL(preadv64v2)(fd, iov, iovcnt, off, flags),
-             nvops_readv(o, iov, iovcnt, off, flags));
+    DISPATCH_POINT(fd, REAL(preadv64v2)(fd, iov, iovcnt, off, flags),
+                   nvops_readv(o, iov, iovcnt, off, flags));
 }
 
 NV_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
 {
-    nv_cancellation_point();
-    DISPATCH_CHANGE(fd, REAL(pwritev2)(fd, iov, iovcnt, off, flags),
-                    nvops_writev(o, iov, iovcnt, off, flags));
+    DISPATCH_CHANGE_POINT(fd, REAL(pwritev2)(fd, iov, iovcnt, off, flags),
+                          nvops_writev(o, iov, iovcnt, off, flags));
 }
 
 NV_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off64_t off, int flags)
 {
-    nv_cancellation_point();
-    DISPATCH_CHANGE(fd, REAL(pwritev64v2)(fd, iov, iovcnt, off, flags),
-                    nvops_writev(o, iov, iovcnt, off, flags));
+    DISPATCH_CHANGE_POINT(fd, REAL(pwritev64v2)(fd, iov, iovcnt, off, flags),
+                          nvops_writev(o, iov, iovcnt, off, flags));
 }
