@@ -298,7 +298,7 @@ static bool start_thread(void)
     /* The crash model's build runs no thread of the library's (a thread
      * merely slow is a legal schedule): nothing to wait for there. */
     while (rc == 0 && !started && !pm_follows_one_thread())
-        pthread_cond_wait(&started_cond, &queue_lock);
+        nv_cond_wait(&started_cond, &queue_lock);
     return rc == 0;
 }
 
@@ -396,7 +396,7 @@ void nvhelper_forget(struct nvfile *f)
     unlink_file(&prepares, f);
     unlink_file(&shares, f);
     while (f->helper_busy)
-        pthread_cond_wait(&idle_cond, &queue_lock);
+        nv_cond_wait(&idle_cond, &queue_lock);
     nv_mutex_unlock(&queue_lock);
 }
 

@@ -227,11 +227,10 @@ int nvowner_serve(const char *log_dir, uid_t uid, dev_t dev, ino_t ino, bool wri
     /* Served already, or being made ready by the first process: wait a
      * while for it to share (recovery may take long: then the file goes
      * to the kernel in this process), then see whether it is still there. */
-    struct timespec nap = {0, 1000 * 1000};
     for (int waited = 0; (rc = set_lock(o, F_RDLCK)) == -EAGAIN; waited++) {
         if (waited == SERVE_PATIENCE_MS)
             break;
-        nanosleep(&nap, NULL);
+        nv_nap(1000 * 1000);
     }
     if (rc < 0) {
         o->fd = -1;

@@ -22,6 +22,7 @@
 #include "log/log.h"
 #include "log/recovery.h"
 #include "mutants.h"
+#include "os/critical.h"
 #include "os/sys.h"
 
 #define SHARE_MAGIC   0x6e766d6d73686132ull /* "nvmmsha2" */
@@ -936,11 +937,10 @@ static bool lanes_empty(struct nvshare_block *b)
 
 static bool wait_lanes(struct nvshare_block *b)
 {
-    struct timespec nap = {0, 100 * 1000};
     for (int waited = 0; waited < JOIN_PATIENCE * 10; waited++) {
         if (lanes_empty(b))
             return true;
-        nanosleep(&nap, NULL);
+        nv_nap(100 * 1000);
     }
     return false;
 }
@@ -970,13 +970,12 @@ static bool make_shared(struct nvshare_block *b)
 static bool wait_for_undo(struct nvfile *f)
 {
     struct nvshare_block *b = f->share.block;
-    struct timespec nap = {0, 1000 * 1000};
     for (int waited = 0; redo_pending(current_state(b)); waited++) {
         if (waited == JOIN_PATIENCE)
             return false;
         b->want_undo = 1;
         pthread_mutex_unlock(&b->lock);
-        nanosleep(&nap, NULL);
+        nv_nap(1000 * 1000);
         lock_block(f);
     }
     return true;

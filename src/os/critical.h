@@ -14,15 +14,15 @@
  * section unblocks what was marked, and the kernel delivers it at once.
  * The cost on the data path is a thread-local counter, no system call.
  *
- * The outermost section also holds off thread cancellation: the library
- * waits and flushes inside sections through calls that are cancellation
- * points of the C library (nanosleep, msync, pthread_cond_wait), and a
- * cancel acted on there would unwind the thread with the library's locks
- * held, so every later call on the file would wait forever. A cancel that
- * arrives meanwhile waits for the thread's next cancellation point after
- * the section; the wrappers of the calls that are cancellation points act
- * on one at their entry (nv_cancellation_point). This costs two atomic
- * operations on the thread's own word per outermost section.
+ * Thread cancellation: the library's own calls that are cancellation
+ * points of the C library (nv_nap, nv_cond_wait, the msync of persist.c)
+ * are made with locks held, and a cancel acted on in one would unwind the
+ * thread with them held: every later call on the file would wait forever.
+ * They hold cancellation off (nv_cancel_hold); a cancel that arrives
+ * meanwhile acts at the thread's next cancellation point. The wrappers of
+ * the calls that are cancellation points act on one at their entry
+ * (nv_cancellation_point). Reads and writes through the mapping make no
+ * such call and pay nothing for it.
  */
 #ifndef NVMMIO_OS_CRITICAL_H
 #define NVMMIO_OS_CRITICAL_H
@@ -31,10 +31,10 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 struct nv_critical {
     unsigned depth;    /* sections the thread is inside */
-    int cancel_state;  /* the thread's cancelability outside its sections */
     uint64_t deferred; /* signals held back: bit sig - 1 */
 };
 
@@ -46,13 +46,8 @@ extern __thread struct nv_critical nv_critical_self __attribute__((tls_model("in
  * looks at these fields: the compiler must keep the accesses in order. */
 static inline void nv_critical_enter(void)
 {
-    unsigned depth = nv_critical_self.depth;
-    __atomic_store_n(&nv_critical_self.depth, depth + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&nv_critical_self.depth, nv_critical_self.depth + 1, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    /* Inside first: a signal from here on is deferred, so no handler
-     * calling the library saves its own state over this one. */
-    if (depth == 0)
-        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &nv_critical_self.cancel_state);
 }
 
 /* Lets the deferred signals in (depth 0). */
@@ -62,16 +57,10 @@ static inline void nv_critical_leave(void)
 {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     unsigned depth = nv_critical_self.depth - 1;
-    /* Read before depth 0: a handler running after that may call the
-     * library and save the state (still disabled) over it. */
-    int cancel_state = nv_critical_self.cancel_state;
     __atomic_store_n(&nv_critical_self.depth, depth, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (depth != 0)
-        return;
-    if (__atomic_load_n(&nv_critical_self.deferred, __ATOMIC_RELAXED))
+    if (depth == 0 && __atomic_load_n(&nv_critical_self.deferred, __ATOMIC_RELAXED))
         nv_critical_release();
-    pthread_setcancelstate(cancel_state, NULL);
 }
 
 static inline bool nv_critical_inside(void)
@@ -125,8 +114,8 @@ static inline void nv_cancellation_point(void)
     pthread_testcancel();
 }
 
-/* Cancellation held off over a stretch of library work outside sections
- * that must not stop half-way (taking a file over, giving it up): the
+/* Cancellation held off over a stretch of library work that must not stop
+ * half-way (taking a file over, giving it up, a wait with locks held): the
  * state to give back to nv_cancel_allow. */
 static inline int nv_cancel_hold(void)
 {
@@ -138,6 +127,22 @@ static inline int nv_cancel_hold(void)
 static inline void nv_cancel_allow(int state)
 {
     pthread_setcancelstate(state, NULL);
+}
+
+/* The library's waits, which may hold its locks: no cancel acts in them. */
+static inline void nv_nap(long ns)
+{
+    struct timespec nap = {ns / 1000000000L, ns % 1000000000L};
+    int cancel = nv_cancel_hold();
+    nanosleep(&nap, NULL);
+    nv_cancel_allow(cancel);
+}
+
+static inline void nv_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex)
+{
+    int cancel = nv_cancel_hold();
+    pthread_cond_wait(cond, mutex);
+    nv_cancel_allow(cancel);
 }
 
 /* One turn of a wait for a lock held for a short while: the CPU is told

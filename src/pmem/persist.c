@@ -195,9 +195,10 @@ static int sync_dirty(struct pm_map *m)
     size_t lo = m->dirty_lo, hi = m->dirty_hi;
     m->dirty_lo = SIZE_MAX;
     m->dirty_hi = 0;
-    if (pmem.msync(m->base + lo, hi - lo) != 0)
-        return -errno;
-    return 0;
+    int cancel = nv_cancel_hold(); /* msync is a cancellation point */
+    int rc = pmem.msync(m->base + lo, hi - lo) != 0 ? -errno : 0;
+    nv_cancel_allow(cancel);
+    return rc;
 }
 
 void pm_copy(struct pm_map *m, size_t off, const void *src, size_t n)
