@@ -575,6 +575,11 @@ int nvops_close_finish(struct nvofd *o)
     return nvfile_close(nvofd_free(o));
 }
 
+bool nvops_make_room(void)
+{
+    return nvpark_all() > 0;
+}
+
 void nvops_forget_range(unsigned first, unsigned last)
 {
     nvkfd_forget_range(first, last);

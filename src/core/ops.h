@@ -99,6 +99,12 @@ void nvops_bare_call(long number, const long args[6]);
  * to is handed to the kernel (stdio's own calls cannot be intercepted). */
 void nvops_standard_stream(int fd);
 
+/* A call of the program's that makes a descriptor met EMFILE: the
+ * library gives back the descriptors it can do without for now (see
+ * nvpark_all). True when it gave back any, so the call is worth trying
+ * again. errno is kept. */
+bool nvops_make_room(void);
+
 /* The kernel closed [first, last] (close_range): finishes the managed ones. */
 void nvops_forget_range(unsigned first, unsigned last);
 

@@ -166,6 +166,17 @@ void nvpark_forget(struct nvfile *f)
     nv_mutex_unlock(&lock);
 }
 
+int nvpark_all(void)
+{
+    int parked = 0, limit = kept_limit();
+    nv_mutex_lock(&lock);
+    for (int i = 0; i < budget_now(); i++)
+        parked +=
+            counted[i] && __atomic_load_n(&counted[i]->fd, __ATOMIC_ACQUIRE) < limit && park(i);
+    nv_mutex_unlock(&lock);
+    return parked;
+}
+
 void nvpark_after_fork_child(void)
 {
     pthread_mutex_init(&lock, NULL);

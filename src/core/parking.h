@@ -31,6 +31,13 @@ int nvpark_fd(struct nvfile *f);
  * again (nvpark_fd still opens it when needed). */
 void nvpark_forget(struct nvfile *f);
 
+/* The program needs a descriptor and the kernel has no number left
+ * (EMFILE): every idle file's descriptor that the program could have (one
+ * below the limit: a limit lowered since leaves others above it) is
+ * parked, to be opened again when its file is next used. Returns how many
+ * were closed. */
+int nvpark_all(void);
+
 /* In a forked child, before its files are abandoned. */
 void nvpark_after_fork_child(void);
 

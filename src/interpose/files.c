@@ -37,6 +37,18 @@ static bool needs_mode(int flags)
         }                                                                                          \
     } while (0)
 
+/* A call that makes a descriptor (-1 and errno on failure), tried again
+ * while the library gives back descriptors of its own (nvops_make_room):
+ * a program at its descriptor limit gets every number the library can do
+ * without, as it would have them without the library. */
+#define WITH_ROOM(call)                                                                            \
+    ({                                                                                             \
+        __typeof__(call) made_;                                                                    \
+        while ((made_ = (call)) < 0 && errno == EMFILE && nvops_make_room())                       \
+            ;                                                                                      \
+        made_;                                                                                     \
+    })
+
 /* A NULL path names no file: the kernel's open answers for the C
  * library's, which declares it nonnull. */
 #define OPEN_NULL(dirfd, path, flags, mode)                                                        \
@@ -137,8 +149,8 @@ static __attribute__((noinline)) int open_and_adopt(int dirfd, const char *path,
                                                     mode_t mode)
 {
     bool created, canonical;
-    int fd = kernel_open(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode, &created,
-                         &canonical);
+    int fd = WITH_ROOM(kernel_open(dirfd, path, nvops_kernel_open_flags(dirfd, path, flags), mode,
+                                   &created, &canonical));
     if (fd < 0)
         return fd;
     /* O_EXCL tells the library the open made the file. */
@@ -172,7 +184,7 @@ NV_EXPORT int open(const char *path, int flags, ...)
     MODE_ARG(flags, mode);
     OPEN_NULL(AT_FDCWD, path, flags, mode);
     if (!nvops_may_manage(flags))
-        return REAL(open)(path, flags, mode);
+        return WITH_ROOM(REAL(open)(path, flags, mode));
     return open_managed(AT_FDCWD, path, flags, mode);
 }
 
@@ -182,7 +194,7 @@ NV_EXPORT int open64(const char *path, int flags, ...)
     MODE_ARG(flags, mode);
     OPEN_NULL(AT_FDCWD, path, flags, mode);
     if (!nvops_may_manage(flags))
-        return REAL(open64)(path, flags, mode);
+        return WITH_ROOM(REAL(open64)(path, flags, mode));
     return open_managed(AT_FDCWD, path, flags | O_LARGEFILE, mode);
 }
 
@@ -192,7 +204,7 @@ NV_EXPORT int openat(int dirfd, const char *path, int flags, ...)
     MODE_ARG(flags, mode);
     OPEN_NULL(dirfd, path, flags, mode);
     if (!nvops_may_manage(flags))
-        return REAL(openat)(dirfd, path, flags, mode);
+        return WITH_ROOM(REAL(openat)(dirfd, path, flags, mode));
     return open_managed(dirfd, path, flags, mode);
 }
 
@@ -202,7 +214,7 @@ NV_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     MODE_ARG(flags, mode);
     OPEN_NULL(dirfd, path, flags, mode);
     if (!nvops_may_manage(flags))
-        return REAL(openat64)(dirfd, path, flags, mode);
+        return WITH_ROOM(REAL(openat64)(dirfd, path, flags, mode));
     return open_managed(dirfd, path, flags | O_LARGEFILE, mode);
 }
 
@@ -224,7 +236,7 @@ NV_EXPORT int __open_2(const char *path, int flags)
 {
     OPEN_NULL(AT_FDCWD, path, flags, 0);
     if (!nvops_may_manage(flags))
-        return REAL(__open_2)(path, flags);
+        return WITH_ROOM(REAL(__open_2)(path, flags));
     return open_managed(AT_FDCWD, path, flags, 0);
 }
 
@@ -232,7 +244,7 @@ NV_EXPORT int __open64_2(const char *path, int flags)
 {
     OPEN_NULL(AT_FDCWD, path, flags, 0);
     if (!nvops_may_manage(flags))
-        return REAL(__open64_2)(path, flags);
+        return WITH_ROOM(REAL(__open64_2)(path, flags));
     return open_managed(AT_FDCWD, path, flags | O_LARGEFILE, 0);
 }
 
@@ -240,7 +252,7 @@ NV_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
     OPEN_NULL(dirfd, path, flags, 0);
     if (!nvops_may_manage(flags))
-        return REAL(__openat_2)(dirfd, path, flags);
+        return WITH_ROOM(REAL(__openat_2)(dirfd, path, flags));
     return open_managed(dirfd, path, flags, 0);
 }
 
@@ -248,7 +260,7 @@ NV_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
     OPEN_NULL(dirfd, path, flags, 0);
     if (!nvops_may_manage(flags))
-        return REAL(__openat64_2)(dirfd, path, flags);
+        return WITH_ROOM(REAL(__openat64_2)(dirfd, path, flags));
     return open_managed(dirfd, path, flags | O_LARGEFILE, 0);
 }
 
@@ -301,7 +313,7 @@ static int dup_done(int oldfd, int newfd)
 
 NV_EXPORT int dup(int oldfd)
 {
-    return dup_done(oldfd, REAL(dup)(oldfd));
+    return dup_done(oldfd, WITH_ROOM(REAL(dup)(oldfd)));
 }
 
 NV_EXPORT int dup2(int oldfd, int newfd)
@@ -424,11 +436,10 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
      * library's own would refuse every one. */
     if (cmd == F_SETLEASE && (long)arg != F_UNLCK)
         nvops_lease_taking(fd);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        return dup_done(fd, WITH_ROOM(real(fd, cmd, arg)));
     int r = real(fd, cmd, arg);
     switch (cmd) {
-    case F_DUPFD:
-    case F_DUPFD_CLOEXEC:
-        return dup_done(fd, r);
     case F_SETFL:
         if (r == 0) {
             struct nvofd *o = nvops_begin(fd);

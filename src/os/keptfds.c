@@ -7,6 +7,7 @@
 #include "os/keptfds.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,6 +44,12 @@ static int high_base(void)
         return 3;
     rlim_t base = limit - HIGH_HEADROOM;
     return base > HIGH_BASE_MAX ? HIGH_BASE_MAX : (int)base;
+}
+
+int kept_limit(void)
+{
+    rlim_t limit = fd_limit();
+    return limit > INT_MAX ? INT_MAX : (int)limit;
 }
 
 int kept_budget(int share, int least, int most)

@@ -24,6 +24,10 @@ bool kept_is(int fd);
 /* The lowest kept descriptor in [first, last], or -1. */
 int kept_first_in(unsigned first, unsigned last);
 
+/* The process's descriptor limit now (RLIMIT_NOFILE, soft): new
+ * descriptors are numbered below it. */
+int kept_limit(void);
+
 /* How many descriptors of one kind the library may keep: a `share`th of
  * the descriptor limit, from `least` to `most`, so that a program keeps
  * all but a few of its descriptors whatever the limit. */

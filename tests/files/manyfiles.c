@@ -6,7 +6,8 @@
  *
  * many: opens new files in DIR until EMFILE, which must come within a few
  * descriptors of the limit (the library's own descriptors stay within a
- * small budget), writes each, keeps them open, fsyncs, overwrites (some
+ * small budget, and those of its files are given back when the program
+ * needs the numbers), writes each, keeps them open, fsyncs, overwrites (some
  * enough to grow their logs), reaches one file through a dup after its
  * first descriptor is closed, closes them all and reads every file back.
  *
@@ -34,8 +35,14 @@
 
 #include "../check.h"
 
-#define LIMIT    512
-#define RESERVE  32 /* the library's own: data, logs, lock shards, spares */
+#define LIMIT 512
+/* The library's own descriptors that it does not give back when the
+ * program meets EMFILE: its first logs', lock shards, spares (its own and
+ * its spare logs'), its log directory. Those of its files are parked. */
+#define RESERVE 24
+/* Its files' own, a 64th of the limit: given back at EMFILE, taken again
+ * as numbers come free. */
+#define PARKABLE (LIMIT / 64)
 #define BIG      (64 << 10)
 #define MAXFILES LIMIT
 
@@ -139,8 +146,7 @@ static int many(void)
     for (int i = 0; i < 4; i++) /* room for the checks and a dup */
         close(fds[--n]);
     int open_now = count_fds();
-    CHECK(open_now <= n + 3 + RESERVE, "%d descriptors open for %d files", open_now, n);
-    CHECK(open_now < LIMIT - 2, "%d descriptors open after 4 closes", open_now);
+    CHECK(open_now <= n + 3 + RESERVE + PARKABLE, "%d descriptors open for %d files", open_now, n);
     int managed = 0;
     for (int i = 0; i < n; i++)
         managed += nvmmio_is_managed(fds[i]);
