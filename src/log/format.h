@@ -96,10 +96,16 @@ struct nvlog_record {
     uint64_t epoch;
     uint64_t file_offset;
     uint64_t data_len;
-    uint64_t reserved;
+    /* A redo record's bytes that its epoch wrote, [lo, hi) from
+     * file_offset as lo | hi << 32 (NVLOG_WRITTEN); 0: all of them. Only
+     * those go home: the rest is what the block held when the record was
+     * made, which another program may have changed since. */
+    uint64_t written;
     uint32_t data_checksum; /* CRC-32C of the data_len bytes of data */
     uint32_t checksum;      /* of the header, this field taken as zero */
 };
+
+#define NVLOG_WRITTEN(lo, hi) ((uint64_t)(lo) | (uint64_t)(hi) << 32)
 
 #define NVLOG_WATCH_OFFSET 1024u
 #define NVLOG_WATCH_MAGIC  0x484354415756564eULL /* "NVVWATCH" */

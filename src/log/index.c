@@ -102,6 +102,7 @@ void nvidx_set_redo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry
     e->epoch = epoch;
     e->kind = NVLOG_REDO;
     e->data_known = false;
+    __atomic_store_n(&e->written, 0, __ATOMIC_RELAXED);
     r->last_epoch = epoch;
 }
 
@@ -150,4 +151,15 @@ void nvidx_region_refine(struct nvidx_region *r, unsigned shift)
             r->entries[(i << k) + m] = e;
     }
     r->shift = (uint8_t)shift;
+}
+
+void nvidx_add_written(struct nvidx_entry *e, uint64_t lo, uint64_t hi)
+{
+    uint64_t was = __atomic_load_n(&e->written, __ATOMIC_RELAXED), now;
+    do {
+        uint64_t was_lo = was & UINT32_MAX, was_hi = was >> 32;
+        now = was == 0 ? NVLOG_WRITTEN(lo, hi)
+                       : NVLOG_WRITTEN(lo < was_lo ? lo : was_lo, hi > was_hi ? hi : was_hi);
+    } while (now != was && !__atomic_compare_exchange_n(&e->written, &was, now, true,
+                                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 }

@@ -32,6 +32,10 @@ struct nvidx_entry {
      * the data back. */
     bool data_known;
     uint32_t data_checksum;
+    /* A redo record's bytes that the running epoch wrote (as
+     * nvlog_record.written; 0: none yet). Atomic: writers in place add to
+     * it concurrently. */
+    uint64_t written;
 };
 
 struct nvidx_region {
@@ -81,6 +85,10 @@ void nvidx_set_undo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry
 /* The redo record at log offset `record`, for the block at file offset
  * `off`, is home: its entry is dropped unless a newer record replaced it. */
 void nvidx_drop_redo(struct nvidx *ix, uint64_t off, uint64_t record);
+
+/* The running epoch wrote [lo, hi) of e's redo record (offsets in the
+ * block): its written range grows to hold them. */
+void nvidx_add_written(struct nvidx_entry *e, uint64_t lo, uint64_t hi);
 
 /* Smallest block size (log2) that holds a request of len bytes. */
 unsigned nvidx_shift_for(uint64_t len);

@@ -299,6 +299,7 @@ static int put_redo_block(struct nvjournal *j, const struct nvjournal_home *h,
                   lo - c->home_from);
     const char *src = c->src ? c->src + (lo - c->off) : NULL;
     put_bytes(&j->log.map, e->record + sizeof(struct nvlog_record) + (lo - start), src, hi - lo);
+    nvidx_add_written(e, lo - start, hi - start);
     e->data_known = src && lo == start && hi == start + span;
     if (e->data_known)
         e->data_checksum = nv_crc32c(0, src, span);

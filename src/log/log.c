@@ -814,18 +814,16 @@ struct seal_ctx {
     struct nvidx *index;
 };
 
-/* The data checksum of the redo record r at log offset off: its index
- * entry's when that entry knows it for this very record, else computed. */
-static uint32_t redo_data_checksum(struct seal_ctx *c, const struct nvlog_record *r, uint64_t off,
-                                   const char *data)
+/* The index entry of the redo record r at log offset off, when it has
+ * one (the record is its block's newest), or NULL. */
+static const struct nvidx_entry *redo_entry(struct seal_ctx *c, const struct nvlog_record *r,
+                                            uint64_t off)
 {
     struct nvidx_region *region = nvidx_region(c->index, r->file_offset, false);
-    if (region && r->data_len == (uint64_t)1 << region->shift) {
-        const struct nvidx_entry *e = nvidx_entry_at(region, r->file_offset);
-        if (e->record == off && e->kind == NVLOG_REDO && e->data_known)
-            return e->data_checksum;
-    }
-    return nv_crc32c(0, data, (size_t)r->data_len);
+    if (!region || r->data_len != (uint64_t)1 << region->shift)
+        return NULL;
+    const struct nvidx_entry *e = nvidx_entry_at(region, r->file_offset);
+    return e->record == off && e->kind == NVLOG_REDO ? e : NULL;
 }
 
 static int seal_redo_data(void *arg, const struct nvlog_record *r, const char *data)
@@ -834,11 +832,15 @@ static int seal_redo_data(void *arg, const struct nvlog_record *r, const char *d
     if (r->kind != NVLOG_REDO)
         return 0;
     uint64_t off = (uint64_t)((const char *)r - c->log->map.base);
-    uint32_t sum = redo_data_checksum(c, r, off, data);
-    if (sum == r->data_checksum)
+    const struct nvidx_entry *e = redo_entry(c, r, off);
+    /* The entry knows the checksum when a write replaced the whole block. */
+    uint32_t sum = e && e->data_known ? e->data_checksum : nv_crc32c(0, data, (size_t)r->data_len);
+    uint64_t written = e ? __atomic_load_n(&e->written, __ATOMIC_RELAXED) : r->written;
+    if (sum == r->data_checksum && written == r->written)
         return 0;
     struct nvlog_record sealed = *r;
     sealed.data_checksum = sum;
+    sealed.written = written;
     nvlog_record_seal(&sealed);
     memcpy(c->log->map.base + off, &sealed, sizeof(sealed));
     pm_flush(&c->log->map, off, sizeof(sealed));

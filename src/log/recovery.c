@@ -70,12 +70,20 @@ static int apply_record(void *arg, const struct nvlog_record *r, const char *dat
             c->extent = end;
         return 0;
     }
-    if (r->file_offset >= c->data_size)
+    /* A redo record goes home by the bytes its epoch wrote. */
+    uint64_t lo = 0, hi = r->data_len;
+    if (r->kind == NVLOG_REDO && r->written && (r->written >> 32) <= r->data_len &&
+        (r->written & UINT32_MAX) < (r->written >> 32)) {
+        lo = r->written & UINT32_MAX;
+        hi = r->written >> 32;
+    }
+    uint64_t at = r->file_offset + lo;
+    if (at >= c->data_size)
         return 0;
-    uint64_t n = r->data_len;
-    if (n > c->data_size - r->file_offset)
-        n = c->data_size - r->file_offset;
-    pm_copy(c->data, r->file_offset, data, n);
+    uint64_t n = hi - lo;
+    if (n > c->data_size - at)
+        n = c->data_size - at;
+    pm_copy(c->data, at, data + lo, n);
     if (r->kind == NVLOG_UNDO)
         c->undone++;
     else

@@ -27,13 +27,8 @@ int counter_child(int argc, char **argv)
         fatal("counter child: KIND N PATH");
     int kind = lock_kind_of(argv[0]);
     long n = atol(argv[1]);
-    int fd = open(argv[2], O_RDWR);
+    int fd = child_ready(argv[2]);
     if (fd < 0)
-        fatal("open %s: %s", argv[2], strerror(errno));
-    printf("ready\n");
-    fflush(stdout);
-    char go;
-    if (read(0, &go, 1) != 1)
         return 2;
     for (long i = 0; i < n; i++) {
         uint64_t v;
@@ -79,32 +74,8 @@ int test_counter(int argc, char **argv)
                     lib, args, -1);
     }
     /* Both have opened the file before either counts. */
-    for (int i = 0; i < 2; i++) {
-        char line[256];
-        if (!child_line(&c[i], line, sizeof(line), 60) || strcmp(line, "ready"))
-            fatal("%s did not get ready", c[i].name);
-    }
-    for (int i = 0; i < 2; i++)
-        if (write(c[i].to, "g", 1) != 1)
-            fatal("cannot start the counters");
-    for (int i = 0; i < 2; i++) {
-        char line[256];
-        /* No progress report: a counter that takes 5 minutes is stuck. */
-        if (!child_line(&c[i], line, sizeof(line), 300)) {
-            fail("%s did not finish (a hang on its lock?)", c[i].name);
-            child_kill(&c[0]);
-            child_kill(&c[1]);
-            return 1;
-        }
-        if (strcmp(line, "done"))
-            fail("%s: %s", c[i].name, line);
-        int st = child_finish(&c[i]);
-        if (st) {
-            char status[64];
-            describe_status(status, sizeof(status), st);
-            fail("%s %s", c[i].name, status);
-        }
-    }
+    if (!children_race(c, 2, 300))
+        return 1;
 
     uint8_t *buf;
     size_t size = read_file(path, &buf);

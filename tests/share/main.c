@@ -9,6 +9,7 @@
  *   publish                    kernel view at every publication point
  *   revalidate                 kernel changes seen at lock and open
  *   counter KIND lib|mixed N   a counter under each kind of lock
+ *   ranges lib|mixed ROUNDS    disjoint halves under their own locks
  *   killloop KILLS             one sharer killed while the others run
  *   postcrash open|recover     a log never applied over a later plain write
  *   sharedsync                 one process's fsync makes every process's
@@ -72,6 +73,8 @@ static int child_main(int argc, char **argv)
         return deadholder_child(argc - 1, argv + 1);
     if (!strcmp(role, "inplace"))
         return inplace_child(argc - 1, argv + 1);
+    if (!strcmp(role, "ranges"))
+        return ranges_child(argc - 1, argv + 1);
     if (!strcmp(role, "nsreader"))
         return nsreader_child(argc - 1, argv + 1);
     fatal("unknown child role %s", role);
@@ -81,7 +84,7 @@ static _Noreturn void usage(void)
 {
     fprintf(stderr,
             "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--dir BASE] [--keep] "
-            "publish|revalidate|counter|killloop|postcrash|sharedsync|deadreader|"
+            "publish|revalidate|counter|ranges|killloop|postcrash|sharedsync|deadreader|"
             "deadwriter|deadholder|inplace|nsreader|"
             "idlejoin "
             "[ARG]...\n");
@@ -130,7 +133,8 @@ int main(int argc, char **argv)
                  {"postcrash", test_postcrash},   {"sharedsync", test_sharedsync},
                  {"deadreader", test_deadreader}, {"nsreader", test_nsreader},
                  {"deadwriter", test_deadwriter}, {"deadholder", test_deadholder},
-                 {"inplace", test_inplace},       {"idlejoin", test_idlejoin}};
+                 {"inplace", test_inplace},       {"idlejoin", test_idlejoin},
+                 {"ranges", test_ranges}};
     for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++) {
         if (strcmp(argv[i], tests[t].name))
             continue;

@@ -69,6 +69,14 @@ bool child_line(struct child *c, char *line, size_t n, double timeout_s);
 /* Exactly n bytes from the child. */
 bool child_bytes(struct child *c, void *buf, size_t n, double timeout_s);
 double now_s(void);
+/* In a child of children_race: opens path read-write, says "ready" and
+ * waits for the go; the descriptor, or -1 when the test went away. */
+int child_ready(const char *path);
+/* Children that say "ready", wait for a byte on stdin, work and say
+ * "done": all get ready before any starts, then each must say "done"
+ * within timeout_s and end well (failures reported). False when one hung
+ * (all are killed then). */
+bool children_race(struct child *c, int n, double timeout_s);
 
 /* ---- the model of a file's expected bytes (util.c) */
 
@@ -136,6 +144,8 @@ int test_inplace(int argc, char **argv);
 int inplace_child(int argc, char **argv);
 int test_nsreader(int argc, char **argv);
 int test_idlejoin(int argc, char **argv);
+int test_ranges(int argc, char **argv);
+int ranges_child(int argc, char **argv);
 int nsreader_child(int argc, char **argv);
 
 #endif

@@ -215,6 +215,48 @@ static void child_close(struct child *c)
     c->pid = 0;
 }
 
+int child_ready(const char *path)
+{
+    int fd = open(path, O_RDWR);
+    if (fd < 0)
+        fatal("open %s: %s", path, strerror(errno));
+    printf("ready\n");
+    fflush(stdout);
+    char go;
+    return read(0, &go, 1) == 1 ? fd : -1;
+}
+
+bool children_race(struct child *c, int n, double timeout_s)
+{
+    for (int i = 0; i < n; i++) {
+        char line[256];
+        if (!child_line(&c[i], line, sizeof(line), 60) || strcmp(line, "ready"))
+            fatal("%s did not get ready", c[i].name);
+    }
+    for (int i = 0; i < n; i++)
+        if (write(c[i].to, "g", 1) != 1)
+            fatal("cannot start %s", c[i].name);
+    for (int i = 0; i < n; i++) {
+        char line[256];
+        /* No progress report: a child that takes this long is stuck. */
+        if (!child_line(&c[i], line, sizeof(line), timeout_s)) {
+            fail("%s did not finish (a hang on its lock?)", c[i].name);
+            for (int k = 0; k < n; k++)
+                child_kill(&c[k]);
+            return false;
+        }
+        if (strcmp(line, "done"))
+            fail("%s: %s", c[i].name, line);
+        int st = child_finish(&c[i]);
+        if (st) {
+            char status[64];
+            describe_status(status, sizeof(status), st);
+            fail("%s %s", c[i].name, status);
+        }
+    }
+    return true;
+}
+
 void child_kill(struct child *c)
 {
     if (c->pid <= 0)
