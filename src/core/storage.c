@@ -799,15 +799,18 @@ int nvstorage_write_appended(struct nvfile *f, const char *src, uint64_t off, ui
 
 /* ---- giving space back -------------------------------------------------- */
 
+/* Spare pages are read this many at a time before they are punched. */
+#define LOOK_BYTES ((uint64_t)64 << 10)
+
 struct given_back {
     struct nvfile *f;
     uint64_t lowest; /* the lowest page punched */
     int calls;       /* kernel calls that changed the file */
+    char *look;      /* LOOK_BYTES to read spare pages into, or NULL */
 };
 
-static int punch_spare(void *arg, uint64_t lo, uint64_t hi)
+static int punch(struct given_back *g, uint64_t lo, uint64_t hi)
 {
-    struct given_back *g = arg;
     int rc = sys_fallocate(g->f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)lo,
                            (off_t)(hi - lo));
     if (rc == -EOPNOTSUPP) /* a file system that cannot punch keeps them */
@@ -820,13 +823,46 @@ static int punch_spare(void *arg, uint64_t lo, uint64_t hi)
     return 0;
 }
 
+static bool all_zero(const char *p, uint64_t n)
+{
+    return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
+}
+
+/* Gives back the spare pages of [lo, hi) that read as zeros. The others
+ * hold another program's bytes: it wrote into what was a hole, under its
+ * own lock on a range this process does not lock, after the library
+ * reserved the page. Without a buffer to look with, pages are kept. */
+static int punch_spare(void *arg, uint64_t lo, uint64_t hi)
+{
+    struct given_back *g = arg;
+    if (!g->look && !(g->look = nv_pages_alloc(LOOK_BYTES)))
+        return 0;
+    uint64_t run = lo; /* start of the zero pages not punched yet */
+    for (uint64_t at = lo; at < hi; at += LOOK_BYTES) {
+        uint64_t n = hi - at < LOOK_BYTES ? hi - at : LOOK_BYTES;
+        long got = sys_pread(g->f->fd, g->look, n, (off_t)at);
+        if (got < 0)
+            return 0;
+        memset(g->look + got, 0, n - (uint64_t)got); /* past the end: nothing to lose */
+        for (uint64_t p = 0; p < n; p += PAGE) {
+            if (all_zero(g->look + p, PAGE))
+                continue;
+            int rc = run < at + p ? punch(g, run, at + p) : 0;
+            if (rc < 0)
+                return rc;
+            run = at + p + PAGE;
+        }
+    }
+    return run < hi ? punch(g, run, hi) : 0;
+}
+
 /* Trims the real file to keep and punches every page below it that the
  * library reserved and the program never wrote. Returns the number of
  * kernel calls that changed the file (each moved its times), or a negative
  * errno. */
 int nvstorage_give_back(struct nvfile *f, uint64_t keep)
 {
-    struct given_back g = {f, UINT64_MAX, 0};
+    struct given_back g = {f, UINT64_MAX, 0, NULL};
     nvstorage_layout_begin(f);
     int rc = f->real_size > keep ? sys_ftruncate(f->fd, (off_t)keep) : 0;
     /* A trim keeps the block of the page the new end lies in. */
@@ -858,6 +894,8 @@ int nvstorage_give_back(struct nvfile *f, uint64_t keep)
      * an append by the kernel's write after it suspends the watch first. */
     f->store.kernel_writes = false;
     nvstorage_layout_end(f);
+    if (g.look)
+        nv_pages_free(g.look, LOOK_BYTES);
     return rc < 0 ? rc : g.calls;
 }
 

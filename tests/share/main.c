@@ -10,6 +10,7 @@
  *   revalidate                 kernel changes seen at lock and open
  *   counter KIND lib|mixed N   a counter under each kind of lock
  *   ranges lib|mixed ROUNDS    disjoint halves under their own locks
+ *   holes                      a write into a hole keeps another's in others
  *   killloop KILLS             one sharer killed while the others run
  *   postcrash open|recover     a log never applied over a later plain write
  *   sharedsync                 one process's fsync makes every process's
@@ -84,7 +85,7 @@ static _Noreturn void usage(void)
 {
     fprintf(stderr,
             "usage: nvmmio_share --lib LIB|none [--nvmmio CMD] [--seed N] [--dir BASE] [--keep] "
-            "publish|revalidate|counter|ranges|killloop|postcrash|sharedsync|deadreader|"
+            "publish|revalidate|counter|ranges|holes|killloop|postcrash|sharedsync|deadreader|"
             "deadwriter|deadholder|inplace|nsreader|"
             "idlejoin "
             "[ARG]...\n");
@@ -134,7 +135,7 @@ int main(int argc, char **argv)
                  {"deadreader", test_deadreader}, {"nsreader", test_nsreader},
                  {"deadwriter", test_deadwriter}, {"deadholder", test_deadholder},
                  {"inplace", test_inplace},       {"idlejoin", test_idlejoin},
-                 {"ranges", test_ranges}};
+                 {"ranges", test_ranges},         {"holes", test_holes}};
     for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++) {
         if (strcmp(argv[i], tests[t].name))
             continue;

@@ -145,6 +145,7 @@ int inplace_child(int argc, char **argv);
 int test_nsreader(int argc, char **argv);
 int test_idlejoin(int argc, char **argv);
 int test_ranges(int argc, char **argv);
+int test_holes(int argc, char **argv);
 int ranges_child(int argc, char **argv);
 int nsreader_child(int argc, char **argv);
 
