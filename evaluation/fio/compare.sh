@@ -78,6 +78,7 @@ rows=(
     "overwrite-nofsync-4k|--rw=randwrite --bs=4k --overwrite=1 --time_based"
     "overwrite-sync-4k|--rw=randwrite --bs=4k --overwrite=1 --sync=1 --time_based"
     "overwrite-sync-64k|--rw=randwrite --bs=64k --overwrite=1 --sync=1 --time_based"
+    "sparse-fsync1-4k|--rw=randwrite --bs=4k --filesize=2g --fallocate=none --fsync=1 --time_based"
 )
 
 # One fio run: library (or "" for the kernel) and the row's arguments;
