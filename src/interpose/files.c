@@ -327,6 +327,37 @@ NV_EXPORT int dup3(int oldfd, int newfd, int flags)
     return dup_done(oldfd, REAL(dup3)(oldfd, newfd, flags));
 }
 
+/* The program's other calls that make descriptors: room as for its opens. */
+NV_EXPORT int pipe(int fds[2])
+{
+    return WITH_ROOM(REAL(pipe)(fds));
+}
+
+NV_EXPORT int pipe2(int fds[2], int flags)
+{
+    return WITH_ROOM(REAL(pipe2)(fds, flags));
+}
+
+NV_EXPORT int socket(int domain, int type, int protocol)
+{
+    return WITH_ROOM(REAL(socket)(domain, type, protocol));
+}
+
+NV_EXPORT int socketpair(int domain, int type, int protocol, int fds[2])
+{
+    return WITH_ROOM(REAL(socketpair)(domain, type, protocol, fds));
+}
+
+NV_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return WITH_ROOM(REAL(accept)(fd, addr, len));
+}
+
+NV_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    return WITH_ROOM(REAL(accept4)(fd, addr, len, flags));
+}
+
 /* ---- locks: coherence with other processes ------------------------------
  *
  * Releasing a lock exposes every managed file first (the next holder, with

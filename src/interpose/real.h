@@ -46,6 +46,7 @@
     X(unlink) X(unlinkat) X(rename) X(renameat) X(renameat2)                                       \
     X(utimensat) X(futimens) X(utimes) X(utime) X(futimes) X(futimesat) X(lutimes)                 \
     X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) X(close_range) X(sendmsg) X(sendmmsg)              \
+    X(pipe) X(pipe2) X(socket) X(socketpair) X(accept) X(accept4)                                  \
     X(flock) X(lockf) X(lockf64)                                                                   \
     X(readv) X(writev) X(preadv) X(preadv64) X(pwritev) X(pwritev64)                               \
     X(preadv2) X(preadv64v2) X(pwritev2) X(pwritev64v2)                                            \

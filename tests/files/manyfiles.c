@@ -135,10 +135,42 @@ static size_t size_of(int i)
     return i % 16 == 0 ? BIG : 100;
 }
 
+/* With PARKABLE files open (their descriptors kept by the library), the
+ * program makes pipes until EMFILE: the library's descriptors of those
+ * files are given back for them as for an open. */
+static void pipes_at_the_limit(void)
+{
+    static int fds[PARKABLE];
+    int stop, files = open_files(fds, PARKABLE, 100, &stop);
+    CHECK(files == PARKABLE, "only %d files opened: %s", files, strerror(stop));
+    static int ends[LIMIT][2];
+    int pipes = 0;
+    while (pipes < LIMIT && pipe(ends[pipes]) == 0)
+        pipes++;
+    CHECK(errno == EMFILE, "pipe stopped with %s", strerror(errno));
+    int programs = 3 + files + 2 * pipes;
+    CHECK(programs >= LIMIT - RESERVE, "the program got only %d of %d descriptors (%d pipes)",
+          programs, LIMIT, pipes);
+    printf("%d pipes beside %d files under a limit of %d\n", pipes, files, LIMIT);
+    for (int i = 0; i < pipes; i++) {
+        close(ends[i][0]);
+        close(ends[i][1]);
+    }
+    for (int i = 0; i < files; i++) {
+        put(fds[i], i, 0, 0, 100); /* the parked descriptor opened again */
+        CHECK(close(fds[i]) == 0, "close file %d: %s", i, strerror(errno));
+        expect(i, 0, 100);
+        char name[4096];
+        path_of(i, name, sizeof(name));
+        unlink(name);
+    }
+}
+
 static int many(void)
 {
     static int fds[MAXFILES];
     set_limit();
+    pipes_at_the_limit();
     int stop;
     int n = open_files(fds, MAXFILES, 100, &stop);
     CHECK(stop == EMFILE, "opening stopped with %s", strerror(stop));
