@@ -126,7 +126,7 @@ static int write_logged(struct nvfile *f, const char *src, uint64_t off, uint64_
     rc = nvjournal_plan(&f->journal, &h, src, off, end, &p);
     /* Blocks logged whole must have storage too (they go home later). */
     if (rc == 0 && nvjournal_plan_span(&p, &h, &lo, &hi))
-        rc = nvstorage_ensure(f, lo, hi);
+        rc = nvstorage_ensure_span(f, lo, hi);
     h = nvfile_home(f);
     if (rc == 0)
         rc = nvjournal_write(&f->journal, &h, &p);

@@ -578,14 +578,17 @@ bool nvstorage_known(const struct nvfile *f, uint64_t off, uint64_t end)
 /* The pages of [off, end) below the end of the real file get blocks, and
  * are mapped in for writing (a store's fault would move the mtime under
  * the watch). They are not remembered as known (the bitmap is per chunk):
- * a later write there asks again, a call that allocates nothing. */
-static int allocate_pages(struct nvfile *f, uint64_t off, uint64_t end)
+ * a later write there asks again, a call that allocates nothing. With
+ * `programs` false, those that were holes become spare. */
+static int allocate_pages(struct nvfile *f, uint64_t off, uint64_t end, bool programs)
 {
     uint64_t lo = round_down(off, PAGE), hi = round_up(end, PAGE);
     uint64_t eof = round_up(f->real_size, PAGE);
     hi = hi < eof ? hi : eof;
     if (lo >= hi)
         return 0;
+    if (!programs)
+        reserve_spare(f, lo, hi, 0, 0);
     int rc = sys_fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)(hi - lo));
     if (rc == 0)
         pm_populate(&f->map, lo, hi - lo);
@@ -595,9 +598,10 @@ static int allocate_pages(struct nvfile *f, uint64_t off, uint64_t end)
 /* Makes sure [off, end) has blocks behind it, so stores through the mapping
  * cannot fault for want of space (ENOSPC comes back here instead), and the
  * real file reaches end. */
-int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end)
+static int ensure(struct nvfile *f, uint64_t off, uint64_t end, bool programs)
 {
-    program_takes(f, off, end);
+    if (programs)
+        program_takes(f, off, end);
     if (nvstorage_known(f, off, end))
         return 0;
     /* The file grows or gets blocks: the watch is recorded again once they
@@ -614,7 +618,7 @@ int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end)
         reserved_ahead(f, prefix, real_size, end);
     bool pages = by_page(f);
     if (rc == 0 && pages && !nvstorage_known(f, off, end))
-        rc = allocate_pages(f, off, end);
+        rc = allocate_pages(f, off, end, programs);
     for (uint64_t c = c0; rc == 0 && !pages && c < c1 && !nvstorage_known(f, off, end); c++) {
         if (chunk_known(f, c) || (c + 1) * STORAGE_CHUNK <= f->store.alloc_prefix)
             continue;
@@ -629,6 +633,16 @@ int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end)
     if (rc == 0)
         nvfile_watch(f);
     return rc == -EFBIG ? -ENOSPC : rc;
+}
+
+int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end)
+{
+    return ensure(f, off, end, true);
+}
+
+int nvstorage_ensure_span(struct nvfile *f, uint64_t lo, uint64_t hi)
+{
+    return ensure(f, lo, hi, false);
 }
 
 void nvfile_prepare_ahead(struct nvfile *f)

@@ -99,6 +99,12 @@ int nvstorage_reserve_map(struct nvfile *f, uint64_t end);
  * real file reaches end; [off, end) becomes the program's. */
 int nvstorage_ensure(struct nvfile *f, uint64_t off, uint64_t end);
 
+/* The same for [lo, hi), the blocks a change's records log whole (their
+ * bytes may go home later), of which the program writes only part: the
+ * pages of it that were holes and that it leaves alone stay spare, given
+ * back at the next publication. */
+int nvstorage_ensure_span(struct nvfile *f, uint64_t lo, uint64_t hi);
+
 /* Writes [off, end) from src with the kernel's write, when that serves
  * the file better than stores through its mapping (a medium of 4 KiB
  * pages, where a first store faults and zeroes a page) and is correct:
