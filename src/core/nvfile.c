@@ -255,12 +255,11 @@ static int share(struct nvfile *f, bool first)
         /* Set before the helper thread has the file (it clears it under
          * the file's lock, which this open does not hold), and not looked
          * at after. */
-        bool lazy = f->owner.fd >= 0;
-        f->share_lazy = lazy;
-        if (!lazy || !nvhelper_share_later(f)) {
-            f->share_lazy = false;
-            make_share_block(f);
-        }
+        f->share_lazy = f->owner.fd >= 0;
+        if (f->share_lazy && nvhelper_share_later(f))
+            return 0;
+        f->share_lazy = false; /* the helper thread does not have it */
+        make_share_block(f);
         return 0;
     }
     int rc = nvshare_open(f, false);

@@ -106,6 +106,8 @@ struct nvlog_record {
 };
 
 #define NVLOG_WRITTEN(lo, hi) ((uint64_t)(lo) | (uint64_t)(hi) << 32)
+#define NVLOG_WRITTEN_LO(w)   ((w)&UINT32_MAX)
+#define NVLOG_WRITTEN_HI(w)   ((w) >> 32)
 
 #define NVLOG_WATCH_OFFSET 1024u
 #define NVLOG_WATCH_MAGIC  0x484354415756564eULL /* "NVVWATCH" */

@@ -157,7 +157,7 @@ void nvidx_add_written(struct nvidx_entry *e, uint64_t lo, uint64_t hi)
 {
     uint64_t was = __atomic_load_n(&e->written, __ATOMIC_RELAXED), now;
     do {
-        uint64_t was_lo = was & UINT32_MAX, was_hi = was >> 32;
+        uint64_t was_lo = NVLOG_WRITTEN_LO(was), was_hi = NVLOG_WRITTEN_HI(was);
         now = was == 0 ? NVLOG_WRITTEN(lo, hi)
                        : NVLOG_WRITTEN(lo < was_lo ? lo : was_lo, hi > was_hi ? hi : was_hi);
     } while (now != was && !__atomic_compare_exchange_n(&e->written, &was, now, true,

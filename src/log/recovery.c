@@ -71,11 +71,10 @@ static int apply_record(void *arg, const struct nvlog_record *r, const char *dat
         return 0;
     }
     /* A redo record goes home by the bytes its epoch wrote. */
-    uint64_t lo = 0, hi = r->data_len;
-    if (r->kind == NVLOG_REDO && r->written && (r->written >> 32) <= r->data_len &&
-        (r->written & UINT32_MAX) < (r->written >> 32)) {
-        lo = r->written & UINT32_MAX;
-        hi = r->written >> 32;
+    uint64_t lo = NVLOG_WRITTEN_LO(r->written), hi = NVLOG_WRITTEN_HI(r->written);
+    if (r->kind != NVLOG_REDO || lo >= hi || hi > r->data_len) {
+        lo = 0; /* undo, all of it (0), or out of bounds: the whole record */
+        hi = r->data_len;
     }
     uint64_t at = r->file_offset + lo;
     if (at >= c->data_size)
