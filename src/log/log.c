@@ -836,6 +836,10 @@ static int seal_redo_data(void *arg, const struct nvlog_record *r, const char *d
     /* The entry knows the checksum when a write replaced the whole block. */
     uint32_t sum = e && e->data_known ? e->data_checksum : nv_crc32c(0, data, (size_t)r->data_len);
     uint64_t written = e ? __atomic_load_n(&e->written, __ATOMIC_RELAXED) : r->written;
+    /* All of the block is 0, as a header sealed when a write covered it
+     * says: such a header is not written again. */
+    if (written == NVLOG_WRITTEN(0, r->data_len))
+        written = 0;
     if (sum == r->data_checksum && written == r->written)
         return 0;
     struct nvlog_record sealed = *r;
