@@ -86,9 +86,9 @@ void nvidx_set_undo(struct nvidx *ix, struct nvidx_region *r, struct nvidx_entry
  * `off`, is home: its entry is dropped unless a newer record replaced it. */
 void nvidx_drop_redo(struct nvidx *ix, uint64_t off, uint64_t record);
 
-/* The running epoch wrote [lo, hi) of e's redo record (offsets in the
- * block): its written range grows to hold them. */
-void nvidx_add_written(struct nvidx_entry *e, uint64_t lo, uint64_t hi);
+/* The running epoch wrote [lo, hi) of e's redo record (offsets in its
+ * block of span bytes): its written range grows to hold them. */
+void nvidx_add_written(struct nvidx_entry *e, uint64_t lo, uint64_t hi, uint64_t span);
 
 /* Smallest block size (log2) that holds a request of len bytes. */
 unsigned nvidx_shift_for(uint64_t len);

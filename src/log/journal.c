@@ -298,8 +298,8 @@ static int put_redo_block(struct nvjournal *j, const struct nvjournal_home *h,
         put_bytes(h->map, c->home_from, c->src ? c->src + (c->home_from - c->off) : NULL,
                   lo - c->home_from);
     const char *src = c->src ? c->src + (lo - c->off) : NULL;
+    nvidx_add_written(e, lo - start, hi - start, span);
     put_bytes(&j->log.map, e->record + sizeof(struct nvlog_record) + (lo - start), src, hi - lo);
-    nvidx_add_written(e, lo - start, hi - start);
     e->data_known = src && lo == start && hi == start + span;
     if (e->data_known)
         e->data_checksum = nv_crc32c(0, src, span);
