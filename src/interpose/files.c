@@ -170,7 +170,7 @@ static __attribute__((noinline)) int open_and_adopt(int dirfd, const char *path,
  * cancel unwinds would stay behind on the thread's stack. */
 static int open_managed(int dirfd, const char *path, int flags, mode_t mode)
 {
-    nv_signals_guard_bus();
+    nv_signals_guard_faults();
     nv_cancellation_point();
     int cancel = nv_cancel_hold();
     int fd = open_and_adopt(dirfd, path, flags, mode);
@@ -571,7 +571,7 @@ long nv_openat2(int dirfd, const char *path, const struct open_how *how, size_t 
     }
     if (fd < 0)
         return nv_ret(fd);
-    nv_signals_guard_bus();
+    nv_signals_guard_faults();
     int rc = nvops_adopt(fd, dirfd, path, created ? flags | O_EXCL : flags, false);
     if (rc < 0) {
         REAL(close)(fd);
@@ -590,7 +590,7 @@ static int adopt_temp(int fd, const char *path, int flags)
 {
     if (fd >= 0 && nvops_may_manage(0)) {
         int saved = errno;
-        nv_signals_guard_bus();
+        nv_signals_guard_faults();
         nvops_adopt(fd, AT_FDCWD, path, O_RDWR | O_CREAT | O_EXCL | flags, false);
         errno = saved;
     }

@@ -57,7 +57,7 @@ __attribute__((constructor)) static void nvmmio_load(void)
     /* Registered first, so it runs after the program's own handlers. */
     at_quick_exit(process_ends);
     if (nvops_adopt_inherited())
-        nv_signals_guard_bus();
+        nv_signals_guard_faults();
 }
 
 __attribute__((destructor)) static void nvmmio_unload(void)

@@ -101,11 +101,11 @@ void nv_real_resolve_all(void);
 bool nv_real_is_libc(enum nv_real_id id);
 
 /* REAL(read) is the C library's read, typed as read. */
-/* signals.c: the library's SIGBUS handler, put in place before the first
- * file the library may manage is opened (os/mapfault.h); and SIGBUS around
- * an exec or a spawn, whose new image keeps an ignored signal ignored but
+/* signals.c: the library's SIGBUS and SIGSEGV handler, put in place before
+ * the first file the library may manage is opened (os/mapfault.h); and
+ * those signals around an exec or a spawn, whose new image keeps an ignored signal ignored but
  * loses the library's handler (exec_returned: the process goes on). */
-void nv_signals_guard_bus(void);
+void nv_signals_guard_faults(void);
 void nv_signals_exec_begin(void);
 void nv_signals_exec_returned(void);
 

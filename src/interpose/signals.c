@@ -17,15 +17,17 @@
  *
  * Synchronous signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS)
  * are never deferred: they belong to the instruction that raised them.
- * SIGSEGV, SIGFPE, SIGILL, SIGTRAP and SIGSYS are not wrapped at all.
- * SIGBUS has the library's handler from the first open of a file the
- * library may manage on, whatever the program installs: a copy of the
- * library's through a file's mapping that another program cut shorter
- * raises it, and os/mapfault.h catches or heals that; every other SIGBUS
- * goes to the program's handler, or does what its SIG_DFL or SIG_IGN would
- * have done (a fault is never ignored). The handler found in place then,
- * a sanitizer's say, counts as the program's. (Not at load: a sanitizer's
- * runtime may not be ready for calls yet.)
+ * SIGFPE, SIGILL, SIGTRAP and SIGSYS are not wrapped at all. SIGBUS and
+ * SIGSEGV (the guarded faults) have the library's handler from the first
+ * open of a file the library may manage on, whatever the program
+ * installs: a copy of the library's through a file's mapping that another
+ * program cut shorter raises SIGBUS, and a look at a buffer the program
+ * passed that it cannot access raises either; os/mapfault.h catches or
+ * heals those. Every other fault goes to the program's handler, or does
+ * what its SIG_DFL or SIG_IGN would have done (a fault is never ignored).
+ * The handler found in place then, a sanitizer's say, counts as the
+ * program's. (Not at load: a sanitizer's runtime may not be ready for
+ * calls yet.)
  * sigaction reports the program's own handlers; SA_SIGINFO, SA_RESETHAND
  * (emulated here, so that a deferred signal still finds the handler),
  * SA_NODEFER, SA_RESTART and the handler's mask keep their meaning. exec
@@ -59,12 +61,16 @@ struct program_action {
 };
 
 static struct program_action actions[NSIGNALS];
-/* The library's SIGBUS handler is in place (nv_signals_guard_bus), and
- * the kernel's entry it replaced, reported until the program sets its
- * own. */
-static bool bus_guarded;
-static struct sigaction bus_before;
-static bool bus_set;
+/* The guarded faults, each with the library's handler in place once
+ * guarded (nv_signals_guard_faults), and the kernel's entry it replaced,
+ * reported until the program sets its own. */
+static const int guarded_faults[] = {SIGBUS, SIGSEGV};
+#define NFAULTS (sizeof(guarded_faults) / sizeof(guarded_faults[0]))
+static struct fault_guard {
+    bool guarded;
+    struct sigaction before;
+    bool set;
+} faults[NFAULTS];
 static int writers;           /* spin lock of the writers (in a section) */
 static uint64_t interrupting; /* siginterrupt(sig, 1): bit sig - 1 */
 
@@ -81,10 +87,19 @@ static bool synchronous(int sig)
            sig == SIGSYS;
 }
 
+/* The guard of sig when it is a guarded fault, else NULL. */
+static struct fault_guard *guard_of(int sig)
+{
+    for (size_t i = 0; i < NFAULTS; i++)
+        if (guarded_faults[i] == sig)
+            return &faults[i];
+    return NULL;
+}
+
 /* The C library keeps two real-time signals for itself and refuses them. */
 static bool wrapped_signal(int sig)
 {
-    return sig == SIGBUS || (sig >= 1 && sig < NSIGNALS && sig != SIGKILL && sig != SIGSTOP &&
+    return guard_of(sig) || (sig >= 1 && sig < NSIGNALS && sig != SIGKILL && sig != SIGSTOP &&
                              !synchronous(sig) && (sig < __SIGRTMIN || sig >= SIGRTMIN));
 }
 
@@ -140,21 +155,20 @@ static struct program_action load_action(int sig)
 }
 
 static void deliver(int sig, siginfo_t *info, void *context);
-static void bus_fault(int sig, siginfo_t *info, void *context);
+static void fault(int sig, siginfo_t *info, void *context);
 
-/* The kernel's entry for SIGBUS with the program's mask and flags. */
-static struct sigaction bus_entry(const struct sigaction *program)
+/* The kernel's entry for a guarded fault with the program's mask and flags. */
+static struct sigaction fault_entry(const struct sigaction *program)
 {
     struct sigaction k = *program;
-    k.sa_sigaction = bus_fault;
+    k.sa_sigaction = fault;
     k.sa_flags = (program->sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
     return k;
 }
 
 static bool is_ours(const struct sigaction *k)
 {
-    return (k->sa_flags & SA_SIGINFO) &&
-           (k->sa_sigaction == deliver || k->sa_sigaction == bus_fault);
+    return (k->sa_flags & SA_SIGINFO) && (k->sa_sigaction == deliver || k->sa_sigaction == fault);
 }
 
 /* SA_RESETHAND: the kernel would have put back the default as it
@@ -167,7 +181,7 @@ static void reset_to_default(int sig, void *handler)
     struct sigaction k;
     if (a.handler == handler && REAL(sigaction)(sig, NULL, &k) == 0 && is_ours(&k)) {
         store_action(sig, (void *)SIG_DFL, a.flags);
-        if (sig != SIGBUS) { /* whose handler stays the library's */
+        if (!guard_of(sig)) { /* a fault's handler stays the library's */
             k.sa_handler = SIG_DFL;
             k.sa_flags = a.flags;
             REAL(sigaction)(sig, &k, NULL);
@@ -218,10 +232,10 @@ static void deliver(int sig, siginfo_t *info, void *context)
     run_program_handler(sig, a, info, context);
 }
 
-/* A SIGBUS that is not the library's (os/mapfault.h), under the program's
+/* A fault that is not the library's (os/mapfault.h), under the program's
  * SIG_DFL or SIG_IGN: the kernel ends the process for a fault even when
  * it is ignored, and for a sent signal unless it is. */
-static void bus_by_default(int sig, siginfo_t *info, void *handler)
+static void fault_by_default(int sig, siginfo_t *info, void *handler)
 {
     bool sent = info->si_code <= 0;
     if (sent && handler == (void *)SIG_IGN)
@@ -235,25 +249,26 @@ static void bus_by_default(int sig, siginfo_t *info, void *handler)
         sys_tgsigqueueinfo(sys_getpid(), sys_gettid(), sig, info);
 }
 
-static void bus_fault(int sig, siginfo_t *info, void *context)
+static void fault(int sig, siginfo_t *info, void *context)
 {
-    if (nv_mapfault_handle(info, context))
+    if (nv_mapfault_handle(sig, info, context))
         return;
     struct program_action a = load_action(sig);
     if (is_function(a.handler))
         run_program_handler(sig, a, info, context);
     else
-        bus_by_default(sig, info, a.handler);
+        fault_by_default(sig, info, a.handler);
 }
 
 /* sigaction for a wrapped signal. */
 static int wrapped_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     struct sigaction kact, kold;
+    struct fault_guard *g = guard_of(sig);
     if (act) {
         kact = *act;
-        if (sig == SIGBUS) {
-            kact = bus_entry(act);
+        if (g) {
+            kact = fault_entry(act);
         } else if (is_function((void *)act->sa_handler)) {
             nv_real_resolve_all();
             kact.sa_sigaction = deliver;
@@ -261,15 +276,15 @@ static int wrapped_sigaction(int sig, const struct sigaction *act, struct sigact
         }
     }
     lock_writers();
-    if (sig == SIGBUS && !bus_guarded) { /* the kernel's alone until then */
+    if (g && !g->guarded) { /* the kernel's alone until then */
         int rc = REAL(sigaction)(sig, act, old);
         unlock_writers();
         return rc;
     }
     struct program_action prev = load_action(sig);
-    bool before_set = sig == SIGBUS && !bus_set;
-    if (sig == SIGBUS && act)
-        bus_set = true;
+    bool before_set = g && !g->set;
+    if (g && act)
+        g->set = true;
     /* The entry changes first: a signal that finds the new kernel handler
      * must find the program's new one too. */
     if (act)
@@ -278,11 +293,11 @@ static int wrapped_sigaction(int sig, const struct sigaction *act, struct sigact
     if (rc < 0 && act) {
         store_action(sig, prev.handler, prev.flags);
         if (before_set)
-            bus_set = false;
+            g->set = false;
     }
     unlock_writers();
     if (rc == 0 && old && before_set && is_ours(&kold)) {
-        *old = bus_before;
+        *old = g->before;
     } else if (rc == 0 && old) {
         *old = kold;
         if (is_ours(&kold)) {
@@ -304,38 +319,48 @@ static int any_sigaction(int sig, const struct sigaction *act, struct sigaction 
 void nv_signals_exec_begin(void)
 {
     /* An ignored signal stays ignored in the new image, and a caught one
-     * goes back to the default: SIGBUS is caught by the library alone. */
-    if (__atomic_load_n(&bus_guarded, __ATOMIC_ACQUIRE) &&
-        load_action(SIGBUS).handler == (void *)SIG_IGN) {
-        struct sigaction ign = {.sa_handler = SIG_IGN};
-        sigemptyset(&ign.sa_mask);
-        REAL(sigaction)(SIGBUS, &ign, NULL);
+     * goes back to the default: the faults are caught by the library alone. */
+    for (size_t i = 0; i < NFAULTS; i++) {
+        int sig = guarded_faults[i];
+        if (__atomic_load_n(&faults[i].guarded, __ATOMIC_ACQUIRE) &&
+            load_action(sig).handler == (void *)SIG_IGN) {
+            struct sigaction ign = {.sa_handler = SIG_IGN};
+            sigemptyset(&ign.sa_mask);
+            REAL(sigaction)(sig, &ign, NULL);
+        }
     }
 }
 
 void nv_signals_exec_returned(void)
 {
     lock_writers();
-    struct sigaction k;
-    if (bus_guarded && REAL(sigaction)(SIGBUS, NULL, &k) == 0 && !is_ours(&k)) {
-        k = bus_entry(&k);
-        REAL(sigaction)(SIGBUS, &k, NULL);
+    for (size_t i = 0; i < NFAULTS; i++) {
+        struct sigaction k;
+        int sig = guarded_faults[i];
+        if (faults[i].guarded && REAL(sigaction)(sig, NULL, &k) == 0 && !is_ours(&k)) {
+            k = fault_entry(&k);
+            REAL(sigaction)(sig, &k, NULL);
+        }
     }
     unlock_writers();
 }
 
-void nv_signals_guard_bus(void)
+void nv_signals_guard_faults(void)
 {
-    if (__atomic_load_n(&bus_guarded, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&faults[NFAULTS - 1].guarded, __ATOMIC_ACQUIRE))
         return;
     lock_writers();
-    struct sigaction k;
-    if (!bus_guarded && REAL(sigaction)(SIGBUS, NULL, &k) == 0) {
-        bus_before = k;
-        store_action(SIGBUS, (void *)k.sa_handler, k.sa_flags);
-        k = bus_entry(&bus_before);
-        if (REAL(sigaction)(SIGBUS, &k, NULL) == 0)
-            __atomic_store_n(&bus_guarded, true, __ATOMIC_RELEASE);
+    for (size_t i = 0; i < NFAULTS; i++) {
+        struct fault_guard *g = &faults[i];
+        int sig = guarded_faults[i];
+        struct sigaction k;
+        if (!g->guarded && REAL(sigaction)(sig, NULL, &k) == 0) {
+            g->before = k;
+            store_action(sig, (void *)k.sa_handler, k.sa_flags);
+            k = fault_entry(&g->before);
+            if (REAL(sigaction)(sig, &k, NULL) == 0)
+                __atomic_store_n(&g->guarded, true, __ATOMIC_RELEASE);
+        }
     }
     unlock_writers();
 }

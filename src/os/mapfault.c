@@ -18,6 +18,14 @@
 static __thread struct nv_mapfault_catch *catching __attribute__((tls_model("initial-exec")));
 static __thread struct nv_mapfault_area *armed[MAX_ARMED]
     __attribute__((tls_model("initial-exec")));
+/* The look at a program's buffer in progress on this thread, or NULL. */
+struct userbuf_look {
+    sigjmp_buf env;
+    const char *lo, *hi; /* the buffer */
+    const char *fault;   /* where it faulted */
+    uint64_t mask;       /* the thread's signal mask then */
+};
+static __thread struct userbuf_look *looking __attribute__((tls_model("initial-exec")));
 /* The last address healed by another thread's fallocate, tried once more. */
 static __thread const char *retried __attribute__((tls_model("initial-exec")));
 
@@ -128,11 +136,65 @@ static bool heal(struct nv_mapfault_area *a, const char *addr)
     return true;
 }
 
-bool nv_mapfault_handle(const siginfo_t *info, void *context)
+#define PAGE_OF(p) ((const char *)((uintptr_t)(p) & ~(uintptr_t)(FAULT_PAGE - 1)))
+
+/* One byte of each page of [buf, buf + n), by touch; the bytes before the
+ * first page that faults. */
+static size_t look(const char *buf, size_t n, void (*touch)(const char *))
+{
+    if (n == 0)
+        return 0;
+    struct userbuf_look l = {.lo = buf, .hi = buf + n};
+    if (sigsetjmp(l.env, 0)) {
+        signal_fence();
+        looking = NULL;
+        signal_fence();
+        sys_sigprocmask(SIG_SETMASK, &l.mask, NULL);
+        return l.fault > buf ? (size_t)(l.fault - buf) : 0;
+    }
+    looking = &l;
+    signal_fence();
+    for (const char *p = buf; p < buf + n; p = PAGE_OF(p) + FAULT_PAGE)
+        touch(p);
+    signal_fence();
+    looking = NULL;
+    signal_fence();
+    return n;
+}
+
+static void touch_read(const char *p)
+{
+    (void)*(const volatile char *)p;
+}
+
+static void touch_write(const char *p)
+{
+    __atomic_fetch_add((char *)p, 0, __ATOMIC_RELAXED);
+}
+
+size_t nv_userbuf_readable(const void *buf, size_t n)
+{
+    return look(buf, n, touch_read);
+}
+
+size_t nv_userbuf_writable(void *buf, size_t n)
+{
+    return look(buf, n, touch_write);
+}
+
+bool nv_mapfault_handle(int sig, const siginfo_t *info, void *context)
 {
     if (info->si_code <= 0) /* sent by a program, not raised by an access */
         return false;
     const char *addr = info->si_addr;
+    struct userbuf_look *l = looking;
+    if (l && addr >= l->lo && addr < l->hi) {
+        l->fault = PAGE_OF(addr) > l->lo ? PAGE_OF(addr) : l->lo;
+        memcpy(&l->mask, &((ucontext_t *)context)->uc_sigmask, sizeof(l->mask));
+        siglongjmp(l->env, 1);
+    }
+    if (sig != SIGBUS) /* the mapping's faults below are all SIGBUS */
+        return false;
     struct nv_mapfault_catch *c = catching;
     if (c && inside(c->area, addr)) {
         memcpy(&c->mask, &((ucontext_t *)context)->uc_sigmask, sizeof(c->mask));

@@ -4,9 +4,10 @@
  * process has it open: reads and writes at offsets inside the size it knew
  * must do what the kernel's do (meet the new end; grow the file again,
  * with a hole), where a copy through a stale mapping would die of SIGBUS.
- * Also SIGBUS itself as the program sees it: its own mapping's faults
- * reach its handler, the default and SIG_IGN still end the process, a sent
- * SIGBUS reaches the handler, and sigaction reports what the program set.
+ * Also SIGBUS and SIGSEGV themselves as the program sees them (the library
+ * handles both once a file is open): its own faults reach its handler, the
+ * default and SIG_IGN still end the process, a sent signal reaches the
+ * handler, and sigaction reports what the program set.
  *
  * The cutter is this program again, started before any file is open and
  * without LD_PRELOAD: a program without the library. Prints every result
@@ -269,7 +270,7 @@ static void fork_after_cuts(void)
     result("forked: files with the change or without it", whole);
 }
 
-/* ---- SIGBUS as the program sees it -------------------------------------- */
+/* ---- SIGBUS and SIGSEGV as the program sees them ------------------------ */
 
 static sigjmp_buf program_jump;
 static volatile sig_atomic_t program_code;
@@ -284,14 +285,14 @@ static void program_handler(int sig, siginfo_t *info, void *context)
     siglongjmp(program_jump, 1);
 }
 
-/* The status a child that touches its own mapping past the end dies of. */
-static void child_touches(const char *what, char *map, void (*disp)(int))
+/* The status a child that stores at `bad` under disp for sig dies of. */
+static void child_touches(const char *what, int sig, char *bad, void (*disp)(int))
 {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        signal(SIGBUS, disp);
-        map[8192] = 1;
+        signal(sig, disp);
+        *(volatile char *)bad = 1;
         _exit(0);
     }
     int st = 0;
@@ -300,65 +301,86 @@ static void child_touches(const char *what, char *map, void (*disp)(int))
 }
 
 /* Exit status of this program started with posix_spawn to tell whether
- * SIGBUS is ignored in it (0: yes, 1: no), or -1. */
-static int spawned_ignores_sigbus(void)
+ * sig is ignored in it (0: yes, 1: no), or -1. */
+static int spawned_ignores(int sig)
 {
     extern char **environ;
     pid_t pid;
     int status;
-    char *const argv[] = {"cut", "--ignores-sigbus", NULL};
+    char number[16];
+    snprintf(number, sizeof(number), "%d", sig);
+    char *const argv[] = {"cut", "--ignores", number, NULL};
     if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ) ||
         waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
         return -1;
     return WEXITSTATUS(status);
 }
 
-static void program_sigbus(void)
+#define FAULT_RESULT(what, v)                                                                      \
+    do {                                                                                           \
+        char line_[128];                                                                           \
+        snprintf(line_, sizeof(line_), "%s: %s", name, what);                                      \
+        result(line_, v);                                                                          \
+    } while (0)
+
+/* sig raised by a store at bad (the library's handler of it is in place
+ * once a file is open) reaches the program as the kernel delivers it. */
+static void program_fault(int sig, const char *name, char *bad)
 {
     struct sigaction old;
-    result("sigbus: sigaction reports at the start", sigaction(SIGBUS, NULL, &old));
-    result("sigbus: handler is SIG_DFL", old.sa_handler == SIG_DFL);
-    result("sigbus: flags", old.sa_flags);
-    char path[4200];
-    int fd = fresh("mapped", 16384, path, sizeof(path));
-    char *map = mmap(NULL, 16384, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    result("sigbus: mmap", map == MAP_FAILED ? -1 : 0);
-    if (map == MAP_FAILED)
-        return;
-    result("sigbus: ftruncate to 4096", ftruncate(fd, 4096));
-    child_touches("sigbus: a child's fault, SIG_DFL: killed by", map, SIG_DFL);
-    child_touches("sigbus: a child's fault, SIG_IGN: killed by", map, SIG_IGN);
+    FAULT_RESULT("sigaction reports at the start", sigaction(sig, NULL, &old));
+    FAULT_RESULT("handler is SIG_DFL", old.sa_handler == SIG_DFL);
+    FAULT_RESULT("flags", old.sa_flags);
+    char child_dfl[64], child_ign[64];
+    snprintf(child_dfl, sizeof(child_dfl), "%s: a child's fault, SIG_DFL: killed by", name);
+    snprintf(child_ign, sizeof(child_ign), "%s: a child's fault, SIG_IGN: killed by", name);
+    child_touches(child_dfl, sig, bad, SIG_DFL);
+    child_touches(child_ign, sig, bad, SIG_IGN);
 
     struct sigaction act = {.sa_sigaction = program_handler, .sa_flags = SA_SIGINFO};
     sigemptyset(&act.sa_mask);
-    result("sigbus: sigaction installs the program's handler", sigaction(SIGBUS, &act, NULL));
-    result("sigbus: sigaction reports it", sigaction(SIGBUS, NULL, &old));
-    result("sigbus: handler is the program's", old.sa_sigaction == program_handler);
-    result("sigbus: SA_SIGINFO kept", !!(old.sa_flags & SA_SIGINFO));
+    FAULT_RESULT("sigaction installs the program's handler", sigaction(sig, &act, NULL));
+    FAULT_RESULT("sigaction reports it", sigaction(sig, NULL, &old));
+    FAULT_RESULT("handler is the program's", old.sa_sigaction == program_handler);
+    FAULT_RESULT("SA_SIGINFO kept", !!(old.sa_flags & SA_SIGINFO));
     if (sigsetjmp(program_jump, 1) == 0) {
-        map[8192] = 1;
-        result("sigbus: the store past the end went through", 1);
+        *(volatile char *)bad = 1;
+        FAULT_RESULT("the store went through", 1);
     } else {
-        result("sigbus: the program's handler got its fault, code", program_code);
-        result("sigbus: at the address stored to", program_addr == map + 8192);
+        FAULT_RESULT("the program's handler got its fault, code", program_code);
+        FAULT_RESULT("at the address stored to", program_addr == bad);
     }
     if (sigsetjmp(program_jump, 1) == 0) {
-        raise(SIGBUS);
-        result("sigbus: raise returned without the handler", 1);
+        raise(sig);
+        FAULT_RESULT("raise returned without the handler", 1);
     } else {
-        result("sigbus: the handler got the sent signal, code", program_code);
+        FAULT_RESULT("the handler got the sent signal, code", program_code);
     }
     act.sa_flags = SA_SIGINFO | SA_RESETHAND;
-    sigaction(SIGBUS, &act, NULL);
+    sigaction(sig, &act, NULL);
     if (sigsetjmp(program_jump, 1) == 0)
-        raise(SIGBUS);
-    result("sigbus: after a SA_RESETHAND handler ran, SIG_DFL", sigaction(SIGBUS, NULL, &old));
-    result("sigbus: handler is SIG_DFL", old.sa_handler == SIG_DFL);
-    signal(SIGBUS, SIG_IGN);
-    result("sigbus: a sent SIGBUS under SIG_IGN is ignored", raise(SIGBUS));
-    result("sigbus: SIG_IGN, a program started by posix_spawn ignores it too",
-           spawned_ignores_sigbus());
-    signal(SIGBUS, SIG_DFL);
+        raise(sig);
+    FAULT_RESULT("after a SA_RESETHAND handler ran, SIG_DFL", sigaction(sig, NULL, &old));
+    FAULT_RESULT("handler is SIG_DFL", old.sa_handler == SIG_DFL);
+    signal(sig, SIG_IGN);
+    FAULT_RESULT("a sent signal under SIG_IGN is ignored", raise(sig));
+    FAULT_RESULT("SIG_IGN, a program started by posix_spawn ignores it too", spawned_ignores(sig));
+    signal(sig, SIG_DFL);
+}
+
+static void program_faults(void)
+{
+    char path[4200];
+    int fd = fresh("mapped", 16384, path, sizeof(path));
+    char *map = mmap(NULL, 16384, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    result("faults: mmap", map == MAP_FAILED || ro == MAP_FAILED ? -1 : 0);
+    if (map == MAP_FAILED || ro == MAP_FAILED)
+        return;
+    result("faults: ftruncate to 4096", ftruncate(fd, 4096));
+    program_fault(SIGBUS, "sigbus", map + 8192);
+    program_fault(SIGSEGV, "sigsegv", ro);
+    munmap(ro, 4096);
     munmap(map, 16384);
     close(fd);
 }
@@ -367,9 +389,9 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--cutter") == 0)
         return cutter_main();
-    if (argc == 2 && strcmp(argv[1], "--ignores-sigbus") == 0) {
+    if (argc == 3 && strcmp(argv[1], "--ignores") == 0) {
         struct sigaction now;
-        return sigaction(SIGBUS, NULL, &now) == 0 && now.sa_handler == SIG_IGN ? 0 : 1;
+        return sigaction(atoi(argv[2]), NULL, &now) == 0 && now.sa_handler == SIG_IGN ? 0 : 1;
     }
     if (argc != 2) {
         fprintf(stderr, "usage: cut DIR\n");
@@ -378,7 +400,7 @@ int main(int argc, char **argv)
     snprintf(dir, sizeof(dir), "%s", argv[1]);
     setvbuf(stdout, NULL, _IOLBF, 0);
     start_cutter(); /* before any file is open: a fork hands open files to the kernel */
-    program_sigbus();
+    program_faults();
     reads_after_a_cut();
     writes_after_a_cut();
     unpublished_then_cut();
