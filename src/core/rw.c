@@ -231,13 +231,6 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
         return check;
     if (n > MAX_RW_COUNT)
         n = MAX_RW_COUNT;
-    /* As the kernel: the bytes before the first page the program cannot
-     * read, and none (as from NULL) when that is the first. */
-    size_t can = buf ? nv_userbuf_readable(buf, n) : 0;
-    if (buf && n && can == 0)
-        buf = NULL;
-    else if (buf)
-        n = can;
     struct nvfile *f = o->file;
     int joined = nvtx_join(f);
     if (joined < 0)
@@ -337,29 +330,22 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
 }
 
 /* The iovecs as one buffer in *buf: gathered into a copy unless there is
- * one. As the kernel, the write stops at the first page the program cannot
- * read (a NULL buffer included); when that is in the first buffer with
- * bytes, at its start, *buf is NULL (EFAULT) and *total its length. 0 or
- * -ENOMEM. */
+ * one. As the kernel, the write stops at the first buffer that is NULL;
+ * when that is the first one with bytes, *buf is NULL (EFAULT) and *total
+ * its length. 0 or -ENOMEM. */
 static int gather(const struct iovec *iov, int iovcnt, const char **buf, size_t *total, char **copy)
 {
     size_t n = 0;
     int count = 0;
+    for (; count < iovcnt && (iov[count].iov_base || !iov[count].iov_len); count++)
+        n += iov[count].iov_len;
     *copy = NULL;
     *buf = NULL;
-    while (count < iovcnt && n < MAX_RW_COUNT) {
-        size_t len = iov[count].iov_len < MAX_RW_COUNT - n ? iov[count].iov_len : MAX_RW_COUNT - n;
-        size_t can = iov[count].iov_base ? nv_userbuf_readable(iov[count].iov_base, len) : 0;
-        if (n == 0 && len && can == 0) {
-            *total = iov[count].iov_len;
-            return 0;
-        }
-        n += can;
-        count++;
-        if (can < len)
-            break;
+    if (n == 0 && count < iovcnt) {
+        *total = iov[count].iov_len;
+        return 0;
     }
-    *total = n;
+    *total = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
     if (count == 1) {
         *buf = iov[0].iov_base;
         return 0;

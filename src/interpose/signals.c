@@ -22,7 +22,7 @@
  * open of a file the library may manage on, whatever the program
  * installs: a copy of the library's through a file's mapping that another
  * program cut shorter raises SIGBUS, and a look at a buffer the program
- * passed that it cannot access raises either; os/mapfault.h catches or
+ * reads into and cannot write raises either; os/mapfault.h catches or
  * heals those. Every other fault goes to the program's handler, or does
  * what its SIG_DFL or SIG_IGN would have done (a fault is never ignored).
  * The handler found in place then, a sanitizer's say, counts as the

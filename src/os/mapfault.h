@@ -24,13 +24,14 @@
  * program's. The data path pays a thread-local store or two, no system
  * call.
  *
- * A buffer the program passes may not be its to read or write (unmapped,
+ * A buffer the program reads into may not be its to write (unmapped,
  * read-only, a mapping of its own past the end of a file), where the
- * kernel's read or write would return EFAULT, or the bytes before the
- * first page it cannot reach. The library looks at one byte of each page
- * of such a buffer before it changes anything (nv_userbuf_readable,
- * nv_userbuf_writable): a fault there, SIGSEGV or SIGBUS, jumps back, and
- * the call moves what comes before that page.
+ * kernel's read would return EFAULT, or the bytes before the first page it
+ * cannot reach. The library looks at one byte of each page of the part a
+ * read will fill before it copies (nv_userbuf_writable): a fault there,
+ * SIGSEGV or SIGBUS, jumps back, and the read fills what comes before that
+ * page. (Writes are not looked at: see the README, "Bad buffers and
+ * EFAULT".)
  */
 #ifndef NVMMIO_OS_MAPFAULT_H
 #define NVMMIO_OS_MAPFAULT_H
@@ -96,12 +97,11 @@ static inline bool nv_mapfault_cut_seen(const struct nv_mapfault_area *a)
 /* The shortest end found since the last call, or NV_MAPFAULT_NO_CUT. */
 uint64_t nv_mapfault_take_cut(struct nv_mapfault_area *a);
 
-/* How many bytes from buf on the program may read (n when all of them),
- * and write: the bytes before the first page it cannot. Writable is
- * looked at with an atomic add of 0, which changes no byte, not even one
- * another thread stores meanwhile. Call only with the library's handler in
- * place (interpose/signals.c), and with no lock taken between. */
-size_t nv_userbuf_readable(const void *buf, size_t n);
+/* How many bytes from buf on the program may write (n when all of them):
+ * the bytes before the first page it cannot, looked at with an atomic add
+ * of 0, which changes no byte, not even one another thread stores
+ * meanwhile. Call only with the library's handler in place
+ * (interpose/signals.c). */
 size_t nv_userbuf_writable(void *buf, size_t n);
 
 /* From the SIGBUS or SIGSEGV handler: true when the fault was the
