@@ -21,6 +21,7 @@
 #include "core/recordlocks.h"
 #include "core/tx.h"
 #include "mutants.h"
+#include "os/keptfds.h"
 #include "os/sys.h"
 
 struct each_file {
@@ -300,6 +301,12 @@ void nvops_before_fork(void)
     nvhelper_before_fork();
     nvrecent_before_fork();
     nvcanon_before_fork();
+    /* Last, the leaf locks, innermost last: a child that settles the files
+     * it opens (at its exit) takes them. */
+    nvlog_before_fork();
+    nvshare_before_fork();
+    nvkfd_before_fork();
+    kept_before_fork();
 }
 
 /* After a fork, in the parent: every descriptor goes to the kernel here too,
@@ -337,6 +344,10 @@ static struct nvofd *detach_shared(void)
 
 void nvops_after_fork(bool child)
 {
+    kept_after_fork();
+    nvkfd_after_fork();
+    nvshare_after_fork();
+    nvlog_after_fork();
     nvcanon_after_fork();
     nvrecent_after_fork(child);
     if (!child) {

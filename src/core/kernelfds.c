@@ -178,3 +178,13 @@ bool nvkfd_holds(dev_t dev, ino_t ino)
     nv_mutex_unlock(&lock);
     return found;
 }
+
+void nvkfd_before_fork(void)
+{
+    nv_mutex_lock(&lock);
+}
+
+void nvkfd_after_fork(void)
+{
+    nv_mutex_unlock(&lock);
+}

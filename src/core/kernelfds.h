@@ -14,6 +14,10 @@
 
 void nvkfd_add(int fd, dev_t dev, ino_t ino);
 
+/* The fork handlers: the list's lock is held across a fork. */
+void nvkfd_before_fork(void);
+void nvkfd_after_fork(void);
+
 /* The same for a file that another process serves: its canonical path and
  * log directory are kept, so that if that process ends and leaves the
  * file's log behind, this one recovers the file before going on (see

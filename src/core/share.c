@@ -301,6 +301,16 @@ static struct nvshare_block *take_spare(int dirfd, uid_t uid, const char *name)
     return s.block;
 }
 
+void nvshare_before_fork(void)
+{
+    pthread_mutex_lock(&spares_lock);
+}
+
+void nvshare_after_fork(void)
+{
+    pthread_mutex_unlock(&spares_lock);
+}
+
 void nvshare_spares_drop(void)
 {
     pthread_mutex_lock(&spares_lock);

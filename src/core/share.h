@@ -61,6 +61,11 @@ void nvshare_close(struct nvfile *f, bool last);
  * exit and exec. */
 void nvshare_spares_drop(void);
 
+/* The fork handlers: the spares' lock is held across a fork (as
+ * nvlog_before_fork). */
+void nvshare_before_fork(void);
+void nvshare_after_fork(void);
+
 /* The file is served by another process already: makes it shared and takes
  * its state over. 0, -EAGAIN when that process's running epoch holds redo
  * records (it goes undo at its next commit; the caller uses the kernel

@@ -508,6 +508,18 @@ static bool take_spare(int dirfd, uid_t owner, struct spare *out, int *fd)
     return false;
 }
 
+void nvlog_before_fork(void)
+{
+    nv_mutex_lock(&dirs_lock);
+    nv_mutex_lock(&spares_lock);
+}
+
+void nvlog_after_fork(void)
+{
+    nv_mutex_unlock(&spares_lock);
+    nv_mutex_unlock(&dirs_lock);
+}
+
 void nvlog_spares_drop(void)
 {
     nv_mutex_lock(&spares_lock);

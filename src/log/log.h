@@ -128,6 +128,12 @@ int nvlog_remove(struct nvlog *log, int dirfd, const char *name);
 /* Removes the spare logs this process keeps: at its normal exit and exec. */
 void nvlog_spares_drop(void);
 
+/* The fork handlers: the locks of the kept directories and the spares are
+ * held across a fork, so that neither process finds one taken by a thread
+ * that the child does not have (its exit settles files and drops spares). */
+void nvlog_before_fork(void);
+void nvlog_after_fork(void);
+
 /* A new name for a spare of this process, ".spare-PID-TOKEN-N" and suffix,
  * into buf: the PID tells a later process the spares of one that died;
  * TOKEN, random and made again in a forked child, keeps apart two

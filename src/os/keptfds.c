@@ -168,6 +168,16 @@ bool kept_retry(long rc)
     return handed;
 }
 
+void kept_before_fork(void)
+{
+    nv_mutex_lock(&lock);
+}
+
+void kept_after_fork(void)
+{
+    nv_mutex_unlock(&lock);
+}
+
 void kept_close(int fd)
 {
     if (fd < 0)

@@ -18,6 +18,11 @@ int kept_fd(int fd);
 /* Forgets and closes a kept descriptor. */
 void kept_close(int fd);
 
+/* The fork handlers: the table's lock is held across a fork, taken last
+ * (every other lock of the library may be held while it is taken). */
+void kept_before_fork(void);
+void kept_after_fork(void);
+
 /* True when fd is one of the library's own. */
 bool kept_is(int fd);
 
