@@ -2,7 +2,8 @@
 /*
  * process.c - the process's life: fork keeps the library's locks
  * consistent, and a normal exit is a durability point for every managed
- * file (committed, copied home, trimmed to its logical size); exec and
+ * file (committed, copied home, trimmed to its logical size), and so is
+ * an _exit, whose descriptors the kernel closes; exec and
  * spawn hand every managed file over to the new image the same way. At
  * load the library only registers its fork hooks and, when a pmem root is
  * set, takes over descriptors of managed files the process inherited.
@@ -40,13 +41,20 @@ static void after_fork_child(void)
     nv_critical_restore(depth_before_fork);
 }
 
-/* A normal end of the process: exit (the library's destructor) or
- * quick_exit (its at_quick_exit handlers, which run no destructor). */
-static void process_ends(void)
+/* Every managed file durable and as the kernel shows it, at the end of
+ * the process. */
+static void files_end(void)
 {
     nvtx_abort_all(); /* ended without a commit */
     nvops_all_to_kernel();
     nvops_settle_all(); /* the files left: mapped by the program only */
+}
+
+/* A normal end of the process: exit (the library's destructor) or
+ * quick_exit (its at_quick_exit handlers, which run no destructor). */
+static void process_ends(void)
+{
+    files_end();
     nvstats_report();
 }
 
@@ -220,6 +228,29 @@ NV_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
     before_exec();
     int rc = REAL(posix_spawnp)(pid, file, actions, attr, kernel_argv(argv), envp);
     return exec_returned(rc);
+}
+
+/* _exit and _Exit end the process without exit's handlers, and the
+ * kernel closes its descriptors then: to the program, each is closed, a
+ * durability point (a forked child that writes a file and calls _exit).
+ * Not from inside the library (a handler of a fault raised in it), whose
+ * locks this thread may hold; no statistics, as no exit handler runs. */
+static void exits_now(void)
+{
+    if (!nv_critical_inside())
+        files_end();
+}
+
+NV_EXPORT void _exit(int status)
+{
+    exits_now();
+    REAL(_exit)(status);
+}
+
+NV_EXPORT void _Exit(int status)
+{
+    exits_now();
+    REAL(_Exit)(status);
 }
 
 /* A vfork child shares the parent's memory and would run the library on

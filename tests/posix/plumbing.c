@@ -27,9 +27,10 @@
  *    the file answers the next calls (a hang is the alarm's failure);
  *  - a process that ends (exit, return from main) with a stream it never
  *    closed (the C library flushes it after every destructor), one that
- *    ends with quick_exit, one whose thread makes new files while it ends,
- *    and one that ends while another thread writes: every byte written,
- *    and every record whose write returned, is in the file after;
+ *    ends with quick_exit, children that end with _exit and _Exit with a
+ *    file written past its end and a new one still open, one whose thread makes new files while it
+ * ends, and one that ends while another thread writes: every byte written, and every record whose
+ * write returned, is in the file after;
  *  - a main thread that ends with pthread_exit, alone and beside a thread
  *    that writes later: the process ends, and the files are whole;
  *  - dprintf between writes (the C library's writes past the wrappers);
@@ -491,6 +492,35 @@ static void exits(void)
     waitpid(pid, NULL, 0);
     result("a file written before quick_exit, its size",
            stat(path_of("exited-quick"), &st) == 0 ? st.st_size : -1);
+    /* _exit and _Exit, after which the kernel closes the descriptors: a
+     * write past the end of a file and a new file, kept open. */
+    int old = open(path_of("exited-underscore"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    char fill[10000];
+    memset(fill, 'a', sizeof(fill));
+    if (old < 0 || write(old, fill, sizeof(fill)) != (ssize_t)sizeof(fill) || close(old) != 0)
+        exit(2);
+    for (int which = 0; which < 2; which++) {
+        const char *fresh = which ? "exited-Exit-new" : "exited-_exit-new";
+        pid = fork();
+        if (pid == 0) {
+            int fd = open(path_of("exited-underscore"), O_RDWR);
+            int nf = open(path_of(fresh), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0 || pwrite(fd, "0123456789", 10, 10100 + which * 20) != 10 || nf < 0 ||
+                write(nf, "hello\n", 6) != 6)
+                _exit(2);
+            if (which)
+                _Exit(0);
+            _exit(0);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        result(which ? "_Exit: the child's status" : "_exit: the child's status", status);
+        result(which ? "_Exit: a file written past its end, its size"
+                     : "_exit: a file written past its end, its size",
+               stat(path_of("exited-underscore"), &st) == 0 ? st.st_size : -1);
+        result(which ? "_Exit: a new file, its size" : "_exit: a new file, its size",
+               stat(path_of(fresh), &st) == 0 ? st.st_size : -1);
+    }
     records_done = mmap(NULL, sizeof(*records_done), PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (records_done == MAP_FAILED)
