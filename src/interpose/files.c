@@ -358,6 +358,36 @@ NV_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     return WITH_ROOM(REAL(accept4)(fd, addr, len, flags));
 }
 
+NV_EXPORT int eventfd(unsigned int count, int flags)
+{
+    return WITH_ROOM(REAL(eventfd)(count, flags));
+}
+
+NV_EXPORT int epoll_create(int size)
+{
+    return WITH_ROOM(REAL(epoll_create)(size));
+}
+
+NV_EXPORT int epoll_create1(int flags)
+{
+    return WITH_ROOM(REAL(epoll_create1)(flags));
+}
+
+NV_EXPORT int memfd_create(const char *name, unsigned int flags)
+{
+    return WITH_ROOM(REAL(memfd_create)(name, flags));
+}
+
+NV_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+{
+    return WITH_ROOM(REAL(signalfd)(fd, mask, flags));
+}
+
+NV_EXPORT int timerfd_create(int clockid, int flags)
+{
+    return WITH_ROOM(REAL(timerfd_create)(clockid, flags));
+}
+
 /* ---- locks: coherence with other processes ------------------------------
  *
  * Releasing a lock exposes every managed file first (the next holder, with

@@ -21,6 +21,10 @@
 #include <sys/mman.h>
 #include <sys/file.h>
 #include <sys/sendfile.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -47,6 +51,7 @@
     X(utimensat) X(futimens) X(utimes) X(utime) X(futimes) X(futimesat) X(lutimes)                 \
     X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) X(close_range) X(sendmsg) X(sendmmsg)              \
     X(pipe) X(pipe2) X(socket) X(socketpair) X(accept) X(accept4)                                  \
+    X(eventfd) X(epoll_create) X(epoll_create1) X(memfd_create) X(signalfd) X(timerfd_create)      \
     X(flock) X(lockf) X(lockf64)                                                                   \
     X(readv) X(writev) X(preadv) X(preadv64) X(pwritev) X(pwritev64)                               \
     X(preadv2) X(preadv64v2) X(pwritev2) X(pwritev64v2)                                            \

@@ -18,6 +18,7 @@
  * files than the library keeps descriptors for, so descriptors are parked
  * and opened again by one thread while others use their files.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -26,8 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -135,27 +141,69 @@ static size_t size_of(int i)
     return i % 16 == 0 ? BIG : 100;
 }
 
+/* The program's calls that make descriptors other than an open: each puts
+ * what it made into out and returns how many (0 when it failed). */
+static int make_pipe(int *out)
+{
+    return pipe(out) == 0 ? 2 : 0;
+}
+
+static int make_eventfd(int *out)
+{
+    return (out[0] = eventfd(0, EFD_CLOEXEC)) >= 0;
+}
+
+static int make_epoll(int *out)
+{
+    return (out[0] = epoll_create1(EPOLL_CLOEXEC)) >= 0;
+}
+
+static int make_memfd(int *out)
+{
+    return (out[0] = memfd_create("manyfiles", MFD_CLOEXEC)) >= 0;
+}
+
+static int make_timerfd(int *out)
+{
+    return (out[0] = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) >= 0;
+}
+
+static int make_signalfd(int *out)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    return (out[0] = signalfd(-1, &set, SFD_CLOEXEC)) >= 0;
+}
+
+static const struct {
+    const char *what;
+    int (*make)(int *out);
+} makers[] = {
+    {"pipe", make_pipe},          {"eventfd", make_eventfd},        {"epoll_create1", make_epoll},
+    {"memfd_create", make_memfd}, {"timerfd_create", make_timerfd}, {"signalfd", make_signalfd},
+};
+
 /* With PARKABLE files open (their descriptors kept by the library), the
- * program makes pipes until EMFILE: the library's descriptors of those
- * files are given back for them as for an open. */
-static void pipes_at_the_limit(void)
+ * program makes descriptors of one kind until EMFILE: the library's
+ * descriptors of those files are given back for them as for an open. */
+static void made_at_the_limit(int kind)
 {
     static int fds[PARKABLE];
     int stop, files = open_files(fds, PARKABLE, 100, &stop);
     CHECK(files == PARKABLE, "only %d files opened: %s", files, strerror(stop));
-    static int ends[LIMIT][2];
-    int pipes = 0;
-    while (pipes < LIMIT && pipe(ends[pipes]) == 0)
-        pipes++;
-    CHECK(errno == EMFILE, "pipe stopped with %s", strerror(errno));
-    int programs = 3 + files + 2 * pipes;
-    CHECK(programs >= LIMIT - RESERVE, "the program got only %d of %d descriptors (%d pipes)",
-          programs, LIMIT, pipes);
-    printf("%d pipes beside %d files under a limit of %d\n", pipes, files, LIMIT);
-    for (int i = 0; i < pipes; i++) {
-        close(ends[i][0]);
-        close(ends[i][1]);
-    }
+    static int made[LIMIT + 2];
+    int n = 0, got;
+    while (n < LIMIT && (got = makers[kind].make(made + n)) > 0)
+        n += got;
+    CHECK(errno == EMFILE, "%s stopped with %s", makers[kind].what, strerror(errno));
+    int programs = 3 + files + n;
+    CHECK(programs >= LIMIT - RESERVE, "the program got only %d of %d descriptors (%d by %s)",
+          programs, LIMIT, n, makers[kind].what);
+    printf("%d descriptors by %s beside %d files under a limit of %d\n", n, makers[kind].what,
+           files, LIMIT);
+    for (int i = 0; i < n; i++)
+        close(made[i]);
     for (int i = 0; i < files; i++) {
         put(fds[i], i, 0, 0, 100); /* the parked descriptor opened again */
         CHECK(close(fds[i]) == 0, "close file %d: %s", i, strerror(errno));
@@ -170,7 +218,8 @@ static int many(void)
 {
     static int fds[MAXFILES];
     set_limit();
-    pipes_at_the_limit();
+    for (int kind = 0; kind < (int)(sizeof(makers) / sizeof(makers[0])); kind++)
+        made_at_the_limit(kind);
     int stop;
     int n = open_files(fds, MAXFILES, 100, &stop);
     CHECK(stop == EMFILE, "opening stopped with %s", strerror(stop));
