@@ -25,7 +25,7 @@
 #include "os/critical.h"
 #include "os/sys.h"
 
-#define SHARE_MAGIC   0x6e766d6d73686132ull /* "nvmmsha2" */
+#define SHARE_MAGIC   0x6e766d6d73686133ull /* "nvmmsha3" */
 #define SHARE_LANES   16
 #define SHARE_READERS NVOWNER_MARKS /* processes that read without the lock */
 #define SLOT_SAVES    4             /* writes in place a process makes at once */
@@ -105,8 +105,11 @@ struct nvshare_block {
     struct share_state states[2];
     struct share_inflight inflight;
     struct share_lane lanes[SHARE_LANES];
-    struct nvshare_reader readers[SHARE_READERS];
+    /* The range locks before the reader slots: every block initializes
+     * them, and a file no second process joins then never touches the
+     * slots' last page (4 KiB less resident a file). */
     struct share_stripe stripes[NVLOCK_STRIPES];
+    struct nvshare_reader readers[SHARE_READERS];
 };
 
 _Static_assert(sizeof(struct nvshare_block) <= SAVE_OFFSET, "the share block outgrew its place");
