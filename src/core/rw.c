@@ -93,22 +93,21 @@ static ssize_t readv_holding(struct nvfile *f, const struct iovec *iov, int iovc
         }
         /* As read(): the bytes before the first page the program cannot
          * write, EFAULT when that is the first with bytes for it. */
-        size_t len = iov[i].iov_len, can = 0;
-        bool bytes = len && pos < f->size;
-        if (bytes)
-            can = nv_userbuf_writable(iov[i].iov_base, len < f->size - pos ? len : f->size - pos);
-        if (bytes && can == 0) {
+        size_t len = iov[i].iov_len;
+        size_t want = pos < f->size ? (size_t)(len < f->size - pos ? len : f->size - pos) : 0;
+        size_t can = want ? nv_userbuf_writable(iov[i].iov_base, want) : 0;
+        if (want && can == 0) {
             if (!done)
                 done = -EFAULT;
             break;
         }
-        bool faults = bytes && can < len && can < f->size - pos;
-        long got = nvfile_read(f, iov[i].iov_base, faults ? can : len, pos);
+        bool cut_short = can < want;
+        long got = nvfile_read(f, iov[i].iov_base, cut_short ? can : len, pos);
         if (got < 0)
             return got;
         pos += (uint64_t)got;
         done += got;
-        if (faults || (size_t)got < len)
+        if (cut_short || (size_t)got < len)
             break;
     }
     *at = pos;

@@ -61,7 +61,8 @@
     X(mmap) X(mmap64)                                                                              \
     X(fopen) X(fopen64) X(fdopen) X(freopen) X(freopen64) X(vdprintf) X(__vdprintf_chk)            \
     X(execve) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)                     \
-    X(fork) X(pthread_exit) X(_exit) X(_Exit) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
+    X(fork) X(pthread_exit) X(_exit) X(_Exit)                                                      \
+    X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)                    \
     X(mkostemps) X(mkostemps64) X(sigaction)                                                       \
     X(setuid) X(seteuid) X(setreuid) X(setresuid)                                                  \
     X(aio_read) X(aio_read64) X(aio_write) X(aio_write64) X(aio_fsync) X(aio_fsync64)              \
@@ -108,8 +109,9 @@ bool nv_real_is_libc(enum nv_real_id id);
 /* REAL(read) is the C library's read, typed as read. */
 /* signals.c: the library's SIGBUS and SIGSEGV handler, put in place before
  * the first file the library may manage is opened (os/mapfault.h); and
- * those signals around an exec or a spawn, whose new image keeps an ignored signal ignored but
- * loses the library's handler (exec_returned: the process goes on). */
+ * those signals around an exec or a spawn, whose new image keeps an
+ * ignored signal ignored but loses the library's handler (exec_returned:
+ * the process goes on). */
 void nv_signals_guard_faults(void);
 void nv_signals_exec_begin(void);
 void nv_signals_exec_returned(void);

@@ -345,9 +345,17 @@ void nv_signals_exec_returned(void)
     unlock_writers();
 }
 
+static bool all_guarded(void)
+{
+    for (size_t i = 0; i < NFAULTS; i++)
+        if (!__atomic_load_n(&faults[i].guarded, __ATOMIC_ACQUIRE))
+            return false;
+    return true;
+}
+
 void nv_signals_guard_faults(void)
 {
-    if (__atomic_load_n(&faults[NFAULTS - 1].guarded, __ATOMIC_ACQUIRE))
+    if (all_guarded())
         return;
     lock_writers();
     for (size_t i = 0; i < NFAULTS; i++) {

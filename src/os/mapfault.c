@@ -138,6 +138,14 @@ static bool heal(struct nv_mapfault_area *a, const char *addr)
 
 #define PAGE_OF(p) ((const char *)((uintptr_t)(p) & ~(uintptr_t)(FAULT_PAGE - 1)))
 
+/* Back to a catch's sigsetjmp, with the mask the faulting code ran with
+ * kept for its caller to put back (the jump leaves the handler's). */
+static __attribute__((noreturn)) void jump_back(sigjmp_buf env, uint64_t *mask, void *context)
+{
+    memcpy(mask, &((ucontext_t *)context)->uc_sigmask, sizeof(*mask));
+    siglongjmp(env, 1);
+}
+
 /* One byte of each page of [lo, hi), by an atomic add of 0. Out of line:
  * nothing of its own lives in registers across the jump back. */
 __attribute__((noinline)) static void touch_pages(const char *lo, const char *hi)
@@ -175,16 +183,13 @@ bool nv_mapfault_handle(int sig, const siginfo_t *info, void *context)
     struct userbuf_look *l = looking;
     if (l && addr >= l->lo && addr < l->hi) {
         l->fault = PAGE_OF(addr) > l->lo ? PAGE_OF(addr) : l->lo;
-        memcpy(&l->mask, &((ucontext_t *)context)->uc_sigmask, sizeof(l->mask));
-        siglongjmp(l->env, 1);
+        jump_back(l->env, &l->mask, context);
     }
     if (sig != SIGBUS) /* the mapping's faults below are all SIGBUS */
         return false;
     struct nv_mapfault_catch *c = catching;
-    if (c && inside(c->area, addr)) {
-        memcpy(&c->mask, &((ucontext_t *)context)->uc_sigmask, sizeof(c->mask));
-        siglongjmp(c->env, 1);
-    }
+    if (c && inside(c->area, addr))
+        jump_back(c->env, &c->mask, context);
     for (int i = 0; i < MAX_ARMED; i++) {
         struct nv_mapfault_area *a = __atomic_load_n(&armed[i], __ATOMIC_RELAXED);
         if (a && inside(a, addr))
