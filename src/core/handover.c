@@ -194,6 +194,7 @@ void nvops_descriptor_sent(int fd)
 
 void nvops_hand_over(void)
 {
+    nvfile_let_go_all(false);
     nvtx_abort_all(); /* the new image cannot commit them */
     nvops_settle_all();
     /* Each description pinned in turn, not under the table's lock: a fork
@@ -293,6 +294,7 @@ void nvops_before_fork(void)
 {
     /* First: a call that has read a position may be waiting for a file's
      * lock, which the settle below takes. */
+    nvfile_let_go_all(false);
     nvfd_hold_positions();
     nvtx_abort_all(); /* the files go to the kernel */
     nvtable_lock();

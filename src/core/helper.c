@@ -180,18 +180,30 @@ static const struct timespec *next_due(void)
     return earlier(earlier(c, s), expiring ? &expire_due : NULL);
 }
 
-/* queue_lock held, and dropped meanwhile: frees the recent entries that
- * aged, and comes back for the rest a quarter of their time later. */
-static void expire_recent(void)
+/* queue_lock held. Looks at what ages again delay_ns from now, or sooner
+ * when due sooner already. */
+static void expire_in(long delay_ns)
+{
+    struct timespec due = from_now(delay_ns);
+    if (!expiring || before(&due, &expire_due))
+        expire_due = due;
+    expiring = true;
+}
+
+/* queue_lock held, and dropped meanwhile: frees the recent entries and
+ * lets go of the lingering files that aged, and comes back for the rest a
+ * quarter of their time later. */
+static void expire_aged(void)
 {
     expiring = false;
     nv_mutex_unlock(&queue_lock);
-    bool left = nvrecent_expire();
+    bool recent_left = nvrecent_expire();
+    bool lingering_left = nvfile_linger_expire();
     nv_mutex_lock(&queue_lock);
-    if (left && !expiring) {
-        expiring = true;
-        expire_due = from_now(RECENT_KEEP_NS / 4);
-    }
+    if (recent_left)
+        expire_in(RECENT_KEEP_NS / 4);
+    if (lingering_left)
+        expire_in(NVFILE_LINGER_NS / 4);
 }
 
 /* 1 when the task `name` of the process is a thread other than `self`
@@ -238,7 +250,7 @@ static void *helper_loop(void *arg)
         if (q)
             f = pop(q);
         if (!f && expiring && due(&expire_due)) {
-            expire_recent();
+            expire_aged();
             continue;
         }
         if (!f && main_gone && alone()) {
@@ -375,15 +387,14 @@ bool nvhelper_share_later(struct nvfile *f)
     return ok;
 }
 
-void nvhelper_expire_later(void)
+void nvhelper_expire_later(long delay_ns)
 {
     if (pm_follows_one_thread())
         return;
     nv_mutex_lock(&queue_lock);
     bool wake = false;
-    if (ensure_running() && !expiring) {
-        expiring = true;
-        expire_due = from_now(RECENT_KEEP_NS);
+    if (ensure_running()) {
+        expire_in(delay_ns);
         wake = !sleeps_timed || before(&expire_due, &sleeps_until);
     }
     unlock_waking(wake);

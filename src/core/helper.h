@@ -4,7 +4,8 @@
  * program's threads: it copies committed redo blocks home for files left
  * idle, allocates and maps storage ahead of files being appended, makes
  * the share blocks that files put off at their open, and frees what the
- * files closed a moment ago left for a reopen (recent.h). It
+ * files closed a moment ago left for a reopen (recent.h), lingering files
+ * included (nvfile.h). It
  * starts with the first file that needs it, and again in a forked child when
  * needed there.
  */
@@ -32,10 +33,11 @@ void nvhelper_prepare(struct nvfile *f);
  * no thread to do it (the caller makes the block now). */
 bool nvhelper_share_later(struct nvfile *f);
 
-/* Has the thread free the entries of recent.h as they age, from about
- * RECENT_KEEP_NS from now on while some remain. Without a thread they go
- * at the next keep or take. */
-void nvhelper_expire_later(void);
+/* Has the thread free the entries of recent.h and let go of the lingering
+ * files (nvfile.h) as they age, from about delay_ns from now on while some
+ * remain. Without a thread, recent.h's entries go at the next keep or take
+ * (and no file lingers). */
+void nvhelper_expire_later(long delay_ns);
 
 /* Takes f off the queues and waits while the thread works on it; after this
  * the thread never touches f again. */

@@ -48,6 +48,7 @@ bool nvops_may_manage(int flags)
 void nvops_process_ending(void)
 {
     __atomic_store_n(&process_ending, 1, __ATOMIC_SEQ_CST);
+    nvfile_let_go_all(true);
 }
 
 /* O_TRUNC is held back from the kernel (the library truncates inside the
@@ -108,6 +109,15 @@ static int open_truncate(struct nvfile *f, int kfd, int flags)
         rc = nvfile_commit(f);
     nvfile_unlock(f);
     return rc;
+}
+
+/* The open kfd of the file st goes to the kernel: a lingering object of the
+ * file (nvfile.h) must not stay beside it, to be settled over what the
+ * kernel's descriptor writes. */
+static void kernel_serves(int kfd, const struct stat *st)
+{
+    nvfile_let_go(st->st_dev, st->st_ino);
+    nvkfd_add(kfd, st->st_dev, st->st_ino);
 }
 
 void nvops_descriptor_to_kernel(int fd, const struct nvfile *f)
@@ -261,6 +271,7 @@ void nvops_file_size_limited(void)
 
 void nvops_user_changing(uid_t euid)
 {
+    nvfile_let_go_all(false);
     int limit = nvfd_limit();
     for (int fd = 0; fd < limit; fd++) {
         struct nvofd *o = nvfd_begin(fd);
@@ -444,7 +455,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
      * library cannot serve as the kernel would (see kernel_only). */
     const char *why = kernel_only(&st);
     if (why || nvkfd_holds(st.st_dev, st.st_ino)) {
-        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        kernel_serves(kfd, &st);
         return left_to_kernel(
             kfd, flags, path, why ? why : "is open through the kernel in this process",
             nvstats_why_kernel_only(why != NULL, st.st_size > (off_t)NVFILE_MAX_SIZE));
@@ -456,14 +467,14 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
      * to run anyway. */
     if ((flags & O_ACCMODE) == O_RDONLY && (st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) &&
         !nvtable_logical_size(st.st_dev, st.st_ino, &(off_t){0})) {
-        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        kernel_serves(kfd, &st);
         return left_to_kernel(kfd, flags, path, "is an executable opened for reading only",
                               NVSTAT_FB_EXECUTABLE);
     }
     /* A new file while the program holds nearly every descriptor: the
      * library would have no room for its log. */
     if (!kept_spares_held() && !nvtable_logical_size(st.st_dev, st.st_ino, &(off_t){0})) {
-        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        kernel_serves(kfd, &st);
         return left_to_kernel(kfd, flags, path, "is new and nearly every descriptor is taken",
                               NVSTAT_FB_NO_DESCRIPTOR);
     }
@@ -476,7 +487,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
         if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
             nv_warn("cannot load libpmem (%s): managed files are served by the kernel",
                     pm_init_error());
-        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        kernel_serves(kfd, &st);
         return left_to_kernel(kfd, flags, path, "finds no libpmem", NVSTAT_FB_NO_LIBPMEM);
     }
     /* O_CREAT | O_EXCL: the open made the file (see nvops_adopt). */
@@ -487,7 +498,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
      * serves it, or no descriptor or mapping is left for the library's own
      * (vm.max_map_count). */
     if (!f && (rc == -EACCES || rc == -EPERM) && !library_may_read(kfd)) {
-        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        kernel_serves(kfd, &st);
         return left_to_kernel(kfd, flags, path, "may not be opened by the library",
                               NVSTAT_FB_NO_ACCESS);
     }
@@ -497,11 +508,11 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
             nv_warn("%s: this user may not make logs in %s: its files there are served by the "
                     "kernel",
                     path, log_dir);
-        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        kernel_serves(kfd, &st);
         return left_to_kernel(kfd, flags, path, "may have no log here", NVSTAT_FB_NO_LOG_DIR);
     }
     if (!f && rc == NVFILE_FOREIGN_LOG) {
-        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        kernel_serves(kfd, &st);
         return left_to_kernel(kfd, flags, path, "has a log another user made",
                               NVSTAT_FB_FOREIGN_LOG);
     }
@@ -511,7 +522,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
                               NVSTAT_FB_OTHER_PROCESS);
     }
     if (!f && (rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM)) {
-        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        kernel_serves(kfd, &st);
         return left_to_kernel(kfd, flags, path, "finds no descriptor or mapping left",
                               NVSTAT_FB_NO_DESCRIPTOR);
     }
@@ -527,7 +538,7 @@ int nvops_adopt(int kfd, int dirfd, const char *path, int flags, bool canonical)
     }
     if (kfd < FIRST_MANAGED_FD || no_write) {
         /* Recovered (by the acquire) and settled, then the kernel's. */
-        nvkfd_add(kfd, st.st_dev, st.st_ino);
+        kernel_serves(kfd, &st);
         hand_to_kernel(f);
         rc = nvfile_release(f);
         return rc == 0 && held_trunc ? truncate_unmanaged(kfd, flags) : rc;
@@ -577,7 +588,8 @@ int nvops_close_finish(struct nvofd *o)
 
 bool nvops_make_room(void)
 {
-    return nvpark_all() > 0;
+    int freed = nvfile_let_go_all(false);
+    return nvpark_all() + freed > 0;
 }
 
 void nvops_forget_range(unsigned first, unsigned last)

@@ -169,8 +169,10 @@ void nvops_forget_log(const struct nvops_doomed *d)
 {
     off_t size;
     /* A file closed a moment ago is let go, so its blocks come back now. */
-    if (d->last_link)
+    if (d->last_link) {
+        nvfile_let_go(d->dev, d->ino);
         nvrecent_drop(d->dev, d->ino);
+    }
     /* An open file keeps its log until its last close settles it. */
     if (!d->valid || nvtable_logical_size(d->dev, d->ino, &size))
         return;

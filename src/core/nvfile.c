@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../include/libnvmmio.h"
 #include "core/config.h"
@@ -21,6 +22,7 @@
 #include "core/owner.h"
 #include "core/recordlocks.h"
 #include "core/recent.h"
+#include "core/tx.h"
 #include "log/policy.h"
 #include "log/recovery.h"
 #include "os/keptfds.h"
@@ -309,8 +311,10 @@ static int open_own(struct nvfile *f, int kfd, const struct stat *st, const char
 static int map_file(struct nvfile *f, const struct stat *st)
 {
     size_t reserve = pm_reserve_for(f->real_size, MIN_RESERVE);
-    if (!f->writable || !nvrecent_take(st, &f->map))
+    bool shared;
+    if (!f->writable || !nvrecent_take(st, &f->map, &shared))
         return pm_map_file(f->fd, f->writable, reserve, &f->map);
+    f->reopened = !shared;
     pm_map_resume(f->fd, &f->map);
     return reserve > f->map.reserved ? pm_map_grow(f->fd, reserve, &f->map) : 0;
 }
@@ -428,20 +432,24 @@ static struct nvfile *create_object(int kfd, const struct stat *st, const char *
     return f;
 }
 
+static bool unlinger(struct nvfile *f);
+
 struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, const char *log_dir,
                               bool created, int *err)
 {
     nvtable_lock();
     struct nvfile *f = nvtable_find(st->st_dev, st->st_ino);
+    bool lingered = f && unlinger(f);
     if (!f) {
         f = create_object(kfd, st, path, log_dir, created, err);
         if (f)
             nvtable_insert(f);
     }
     /* An open takes in what others changed through the kernel: a file
-     * opened before, or one whose state comes from the process that serves
-     * it, which may have seen the kernel's file last before that. */
-    bool take_in = f && (f->users > 0 || f->share.shared);
+     * opened before (lingering since, too), or one whose state comes from
+     * the process that serves it, which may have seen the kernel's file
+     * last before that. */
+    bool take_in = f && (f->users > 0 || f->share.shared || lingered);
     if (f)
         f->users++;
     nvtable_unlock();
@@ -571,26 +579,11 @@ static int take_in_and_expose(struct nvfile *f)
     return rc < 0 ? rc : nvfile_expose(f, false);
 }
 
-/* Drops a user; one that closes a descriptor first exposes the file unless
- * it is the last user, whose settling exposes it anyway. */
-static int release(struct nvfile *f, bool closing)
+/* Frees f, which has no user left and is out of the table: settles it when
+ * this process serves it alone, else exposes it (rc: an error of the close
+ * so far, returned as the result). */
+static int let_go(struct nvfile *f, int rc)
 {
-    int rc = 0;
-    nvtable_lock();
-    if (closing && f->users > 1 && f->writable) {
-        /* Still a user while it exposes: the object stays. */
-        nvtable_unlock();
-        nvfile_lock(f, NULL);
-        rc = take_in_and_expose(f);
-        nvfile_unlock(f);
-        nvtable_lock();
-    }
-    if (--f->users > 0) {
-        nvtable_unlock();
-        return rc;
-    }
-    nvtable_remove(f);
-    nvtable_unlock();
     nvpark_forget(f);
     nvhelper_forget(f);
     bool alone = f->owner.fd < 0 || nvowner_alone(&f->owner);
@@ -605,10 +598,223 @@ static int release(struct nvfile *f, bool closing)
     nvshare_close(f, alone);
     nvowner_release(&f->owner);
     /* Settled: its mapping may serve the next open. */
-    if (rc == 0 && f->writable && f->fd >= 0 && f->map.base && nvrecent_keep(f->fd, &f->map))
+    if (rc == 0 && f->writable && f->fd >= 0 && f->map.base &&
+        nvrecent_keep(f->fd, &f->map, f->share.shared))
         f->map = (struct pm_map){0};
     destroy(f);
     return rc;
+}
+
+/* ---- lingering (see nvfile.h) ------------------------------------------- */
+
+#define LINGER_MAX 4
+
+/* Oldest first, under the table lock; f->lingering says f is here. */
+static struct nvfile *lingering[LINGER_MAX];
+static int nlingering;
+static bool linger_never; /* the process ends: nothing lingers any more */
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Table lock held. Takes the lingering file i off the list. */
+static struct nvfile *unlinger_at(int i)
+{
+    struct nvfile *f = lingering[i];
+    memmove(&lingering[i], &lingering[i + 1], (size_t)(nlingering - i - 1) * sizeof(*lingering));
+    nlingering--;
+    f->lingering = false;
+    return f;
+}
+
+/* Table lock held. Takes f off the list; false when it was not there. */
+static bool unlinger(struct nvfile *f)
+{
+    for (int i = 0; f->lingering && i < nlingering; i++)
+        if (lingering[i] == f) {
+            unlinger_at(i);
+            return true;
+        }
+    return false;
+}
+
+/* Table lock held. Takes the lingering files that `pick` chooses, and
+ * that nobody pinned meanwhile (nvtable_pin), off the list and out of the
+ * table, into out. */
+static int take_lingering(bool (*pick)(const struct nvfile *f, const void *arg), const void *arg,
+                          struct nvfile **out)
+{
+    int n = 0;
+    for (int i = 0; i < nlingering;) {
+        struct nvfile *f = lingering[i];
+        if (f->users == 0 && pick(f, arg)) {
+            unlinger_at(i);
+            nvtable_remove(f);
+            out[n++] = f;
+        } else {
+            i++;
+        }
+    }
+    return n;
+}
+
+static int let_go_each(struct nvfile **files, int n)
+{
+    for (int i = 0; i < n; i++)
+        let_go(files[i], 0);
+    return n;
+}
+
+static bool aged(const struct nvfile *f, const void *now)
+{
+    return *(const uint64_t *)now - f->lingering_since >= (uint64_t)NVFILE_LINGER_NS;
+}
+
+bool nvfile_linger_expire(void)
+{
+    struct nvfile *old[LINGER_MAX];
+    uint64_t now = now_ns();
+    nvtable_lock();
+    int n = take_lingering(aged, &now, old);
+    bool left = nlingering > 0;
+    nvtable_unlock();
+    let_go_each(old, n);
+    return left;
+}
+
+static bool any(const struct nvfile *f, const void *arg)
+{
+    (void)f;
+    (void)arg;
+    return true;
+}
+
+int nvfile_let_go_all(bool for_good)
+{
+    struct nvfile *all[LINGER_MAX];
+    nvtable_lock();
+    if (for_good)
+        __atomic_store_n(&linger_never, true, __ATOMIC_RELAXED);
+    int n = take_lingering(any, NULL, all);
+    nvtable_unlock();
+    return let_go_each(all, n);
+}
+
+struct file_id {
+    dev_t dev;
+    ino_t ino;
+};
+
+static bool same_file(const struct nvfile *f, const void *arg)
+{
+    const struct file_id *id = arg;
+    return f->dev == id->dev && f->ino == id->ino;
+}
+
+void nvfile_let_go(dev_t dev, ino_t ino)
+{
+    struct nvfile *one[LINGER_MAX];
+    struct file_id id = {dev, ino};
+    nvtable_lock();
+    int n = take_lingering(same_file, &id, one);
+    nvtable_unlock();
+    let_go_each(one, n);
+}
+
+/* Write lock held, f's last user going: whether f may linger.
+ * - Only a file this process opened again a moment after closing it (its
+ *   mapping came from recent.h) and served alone then: a file made,
+ *   written and closed once would pay for lingering and gain nothing, and
+ *   one that others open too would have them join it at every turn.
+ * - Only one this process writes and serves alone now, not handed to the
+ *   kernel, with no record lock or transaction, and with the helper
+ *   thread there to let it go.
+ * - Not an executable: its descriptor open for writing would make every
+ *   exec of it fail with ETXTBSY (as recent.c's mappings would); not a
+ *   file with no link left, whose blocks it would hold. */
+static bool may_linger(struct nvfile *f)
+{
+    struct stat st;
+    return f->reopened && f->writable && f->owner.fd >= 0 && !f->share.shared &&
+           !__atomic_load_n(&f->to_kernel, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&f->record_locks, __ATOMIC_ACQUIRE) && !nvtx_holds(f) && f->fd >= 0 &&
+           !__atomic_load_n(&linger_never, __ATOMIC_RELAXED) && nvhelper_available() &&
+           sys_fstat(f->fd, &st) == 0 && st.st_nlink > 0 &&
+           !(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) && nvowner_alone(&f->owner);
+}
+
+/* Table lock held, f's last user going (f->users is 1): exposes f and keeps
+ * it lingering, dropping the lock meanwhile. True when it lingers (the
+ * table lock dropped, *rc the result of the close), false when f goes as
+ * usual (the lock held again, *rc an error to report). */
+static bool linger(struct nvfile *f, int *rc)
+{
+    nvtable_unlock();
+    nvfile_lock(f, NULL);
+    bool keep = may_linger(f);
+    *rc = keep ? take_in_and_expose(f) : 0;
+    /* Another process that opens the file meanwhile joins at once, rather
+     * than wait for the helper thread to make the block, or for the
+     * ownership lock that asking whether others serve the file took
+     * exclusively (nvowner_alone). */
+    if (keep && *rc == 0 && f->share_lazy) {
+        f->share_lazy = false;
+        make_share_block(f);
+    } else if (keep && *rc == 0 && f->share.block) {
+        nvowner_share(&f->owner);
+    }
+    nvfile_unlock(f);
+    nvtable_lock();
+    if (!keep || *rc < 0 || f->users > 1)
+        return false;
+    f->users = 0;
+    struct nvfile *oldest = NULL;
+    if (nlingering == LINGER_MAX) {
+        oldest = unlinger_at(0);
+        nvtable_remove(oldest);
+    }
+    f->lingering = true;
+    f->lingering_since = now_ns();
+    lingering[nlingering++] = f;
+    nvtable_unlock();
+    /* Not parked meanwhile: it has no descriptor of the program's to be
+     * opened again through. */
+    nvpark_idle(f);
+    if (oldest)
+        let_go(oldest, 0);
+    nvhelper_expire_later(NVFILE_LINGER_NS);
+    return true;
+}
+
+/* Drops a user; one that closes a descriptor first exposes the file unless
+ * it is the last user, whose settling exposes it anyway, or who lets the
+ * file linger. */
+static int release(struct nvfile *f, bool closing)
+{
+    int rc = 0;
+    nvtable_lock();
+    if (closing && f->users > 1 && f->writable) {
+        /* Still a user while it exposes: the object stays. */
+        nvtable_unlock();
+        nvfile_lock(f, NULL);
+        rc = take_in_and_expose(f);
+        nvfile_unlock(f);
+        nvtable_lock();
+    } else if (f->users == 1 && !f->lingering && linger(f, &rc)) {
+        return rc;
+    }
+    if (--f->users > 0 || f->lingering) {
+        /* A lingering file that was pinned (nvtable_pin) lingers on. */
+        nvtable_unlock();
+        return rc;
+    }
+    nvtable_remove(f);
+    nvtable_unlock();
+    return let_go(f, rc);
 }
 
 int nvfile_release(struct nvfile *f)
@@ -623,6 +829,9 @@ int nvfile_close(struct nvfile *f)
 
 void nvfile_abandon(struct nvfile *f)
 {
+    /* A file that began to linger in another thread while the fork was
+     * prepared: the child's list must not keep it (table lock held). */
+    unlinger(f);
     /* The fork's prepare handler took the lock (nvops_before_fork), in
      * this very thread: a lock is never destroyed held. */
     nvlock_unlock_exclusive(&f->lock);

@@ -119,6 +119,11 @@ struct nvfile {
     /* Owned by the file table. */
     int users;
     struct nvfile *hash_next;
+    /* Kept whole after its last close (nvfile.c), since then, in ns of
+     * CLOCK_MONOTONIC. */
+    bool lingering;
+    uint64_t lingering_since;
+    bool reopened; /* opened again a moment after its last close */
     /* Owned by the helper thread's queues. */
     bool helper_busy;
     bool ckpt_queued;
@@ -157,13 +162,38 @@ bool nvfile_has_log(const char *log_dir, dev_t dev, ino_t ino);
 void nvfile_pin(struct nvfile *f);
 
 /* Drops a user; the last one settles the file (see nvfile_settle) and frees
- * the object. Returns 0 or the negative errno of settling. */
+ * the object, or keeps it a moment for the next open (see below). Returns 0
+ * or the negative errno of settling. */
 int nvfile_release(struct nvfile *f);
 
 /* nvfile_release for a descriptor closed: the close is a durability point
  * and a publication point (see nvfile_expose) even when other descriptors
  * of this process keep the object. */
 int nvfile_close(struct nvfile *f);
+
+/* Files closed a moment ago. A program that opens, changes and closes one
+ * file over and over (a database's rollback journal in the TRUNCATE and
+ * PERSIST modes, twice a transaction) would take and give back the file's
+ * descriptor, ownership, log and mapping each time. So the last release of
+ * a file this process writes alone exposes it as any close does and keeps
+ * the object whole and unused, "lingering", for NVFILE_LINGER_NS at most:
+ * an open meanwhile takes it up as a second open would. The helper thread
+ * lets lingering files go as they age (nvfile_linger_expire), and so does
+ * whatever needs the file closed for real: its last link removed, a fork,
+ * exec or spawn (a descriptor open for writing makes exec fail with
+ * ETXTBSY), a program short of descriptors, the process's end. */
+#define NVFILE_LINGER_NS 20000000L
+
+/* Lets go of the lingering files older than NVFILE_LINGER_NS; true when
+ * some remain. */
+bool nvfile_linger_expire(void);
+
+/* Lets go of every lingering file, and when `for_good` keeps none from
+ * now on (the process ends). Returns how many were let go. */
+int nvfile_let_go_all(bool for_good);
+
+/* Lets go of file (dev, ino) when it lingers. */
+void nvfile_let_go(dev_t dev, ino_t ino);
 
 /* Makes the share block of a file whose first process put it off, and
  * lets processes waiting to join in (see nvowner_serve). */

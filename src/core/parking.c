@@ -156,14 +156,26 @@ int nvpark_fd(struct nvfile *f)
     return fd >= 0 ? fd : unpark(f);
 }
 
-void nvpark_forget(struct nvfile *f)
+/* Stops counting f, for good when `done`. */
+static void uncount(struct nvfile *f, bool done)
 {
     nv_mutex_lock(&lock);
-    f->park_done = true;
+    if (done)
+        f->park_done = true;
     int i = slot_of(f);
     if (i >= 0)
         counted[i] = NULL;
     nv_mutex_unlock(&lock);
+}
+
+void nvpark_forget(struct nvfile *f)
+{
+    uncount(f, true);
+}
+
+void nvpark_idle(struct nvfile *f)
+{
+    uncount(f, false);
 }
 
 int nvpark_all(void)

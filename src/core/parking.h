@@ -31,6 +31,11 @@ int nvpark_fd(struct nvfile *f);
  * again (nvpark_fd still opens it when needed). */
 void nvpark_forget(struct nvfile *f);
 
+/* f has no descriptor of the program's left for now (it lingers, see
+ * nvfile.h): its descriptor no longer counts and is never parked, until
+ * nvpark_adopted counts it again. */
+void nvpark_idle(struct nvfile *f);
+
 /* The program needs a descriptor and the kernel has no number left
  * (EMFILE): every idle file's descriptor that the program could have (one
  * below the limit: a limit lowered since leaves others above it) is

@@ -23,6 +23,7 @@ struct recent {
     uid_t uid;
     gid_t gid;
     struct pm_map map;
+    bool shared;
     uint64_t kept_at; /* CLOCK_MONOTONIC, ns */
 };
 
@@ -81,7 +82,7 @@ static int find(dev_t dev, ino_t ino)
     return -1;
 }
 
-bool nvrecent_keep(int fd, struct pm_map *m)
+bool nvrecent_keep(int fd, struct pm_map *m, bool shared)
 {
     struct stat st;
     /* An executable's mapping would hold it open for writing, and every
@@ -106,15 +107,16 @@ bool nvrecent_keep(int fd, struct pm_map *m)
                                        .uid = st.st_uid,
                                        .gid = st.st_gid,
                                        .map = *m,
+                                       .shared = shared,
                                        .kept_at = now};
     nv_mutex_unlock(&lock);
     free_victims(&v);
     if (was_empty)
-        nvhelper_expire_later();
+        nvhelper_expire_later(RECENT_KEEP_NS);
     return true;
 }
 
-bool nvrecent_take(const struct stat *st, struct pm_map *m)
+bool nvrecent_take(const struct stat *st, struct pm_map *m, bool *shared)
 {
     struct victims v = {.n = 0};
     nv_mutex_lock(&lock);
@@ -125,8 +127,10 @@ bool nvrecent_take(const struct stat *st, struct pm_map *m)
      * would map it. */
     bool same = i >= 0 && entries[i].mode == st->st_mode && entries[i].uid == st->st_uid &&
                 entries[i].gid == st->st_gid;
-    if (same)
+    if (same) {
         *m = entries[i].map;
+        *shared = entries[i].shared;
+    }
     if (i >= 0)
         remove_at(i, same ? NULL : &v);
     nv_mutex_unlock(&lock);

@@ -460,8 +460,12 @@ static int run_watch(const char *managed, int rounds)
         snprintf(name, sizeof(name), "w%d", r % 7);
         snprintf(path, sizeof(path), "%s/%s", managed, name);
         char seen[256];
-        if (kind == 0)
+        if (kind == 0) {
+            /* The library's mapping of the removed file goes with its last
+             * link: that close's IN_CLOSE_WRITE is not the new file's. */
             unlink(path);
+            events_of(in, name, seen, sizeof(seen));
+        }
         if (kind == 2) { /* the file as the overwrite will leave it, events drained */
             int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (fd < 0 || pwrite(fd, buf, 8192, 0) != 8192 || close(fd) < 0)

@@ -58,10 +58,15 @@ static bool mapped(const struct kept *k)
 
 /* What the library does with a file it closes: keeps the mapping (or
  * unmaps it) and closes its descriptor. */
+static void keep_shared(struct kept *k, bool shared)
+{
+    assert_true(nvrecent_keep(k->fd, &k->map, shared));
+    close(k->fd);
+}
+
 static void keep(struct kept *k)
 {
-    assert_true(nvrecent_keep(k->fd, &k->map));
-    close(k->fd);
+    keep_shared(k, false);
 }
 
 static int setup(void **state)
@@ -82,11 +87,13 @@ static void taken_back_once(void **state)
     struct kept k = make("once");
     keep(&k);
     struct pm_map m = {0};
-    assert_true(nvrecent_take(&k.st, &m));
+    bool shared = true;
+    assert_true(nvrecent_take(&k.st, &m, &shared));
+    assert_false(shared);
     assert_ptr_equal(m.base, k.map.base);
     assert_int_equal(m.reserved, k.map.reserved);
     assert_true(m.idle);
-    assert_false(nvrecent_take(&k.st, &m));
+    assert_false(nvrecent_take(&k.st, &m, &shared));
     pm_unmap(&m);
     assert_false(mapped(&k));
 }
@@ -99,10 +106,11 @@ static void changed_file_is_not_taken(void **state)
     struct stat other = k.st;
     other.st_mode ^= 0044;
     struct pm_map m;
-    assert_false(nvrecent_take(&other, &m));
+    bool shared;
+    assert_false(nvrecent_take(&other, &m, &shared));
     /* Let go, not kept for later. */
     assert_false(mapped(&k));
-    assert_false(nvrecent_take(&k.st, &m));
+    assert_false(nvrecent_take(&k.st, &m, &shared));
 }
 
 static void file_without_link_is_not_kept(void **state)
@@ -112,7 +120,7 @@ static void file_without_link_is_not_kept(void **state)
     char p[128];
     snprintf(p, sizeof(p), "%s/gone", dir.path);
     assert_int_equal(unlink(p), 0);
-    assert_false(nvrecent_keep(k.fd, &k.map));
+    assert_false(nvrecent_keep(k.fd, &k.map, false));
     assert_true(mapped(&k));
     pm_unmap(&k.map);
     close(k.fd);
@@ -142,10 +150,12 @@ static void same_file_kept_once(void **state)
     struct kept a = make("twice");
     keep(&a);
     struct kept b = make("twice");
-    keep(&b);
+    keep_shared(&b, true); /* what the next open learns is the last keeper's */
     assert_false(mapped(&a));
     struct pm_map m;
-    assert_true(nvrecent_take(&b.st, &m));
+    bool shared = false;
+    assert_true(nvrecent_take(&b.st, &m, &shared));
+    assert_true(shared);
     assert_ptr_equal(m.base, b.map.base);
     pm_unmap(&m);
 }
