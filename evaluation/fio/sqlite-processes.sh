@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # evaluation/fio/sqlite-processes.sh - one SQLite database written by two
 # sqlite3 processes at once: each inserts ROWS rows, every insert its own
-# transaction (synchronous=FULL, .timeout 10000), in DELETE and WAL journal
-# mode; under the library (both processes) and through the kernel, in turn,
-# ROUNDS times. Prints the median rows per second of both together, the
+# transaction (synchronous=FULL, .timeout 10000), in the DELETE, TRUNCATE,
+# PERSIST and WAL journal modes; under the library (both processes) and
+# through the kernel, in turn, ROUNDS times. Prints the median rows per second of both together, the
 # library / kernel ratio, and checks every run's database without the
 # library (integrity_check, row count): a failed check is printed, never
 # hidden.
@@ -73,7 +73,7 @@ run() {
 eval_machine
 echo "medium: $dir (tmpfs), $rows rows a process, $rounds rounds in turn"
 printf '%-8s %10s %10s %8s\n' journal kernel library ratio
-for journal in DELETE WAL; do
+for journal in DELETE TRUNCATE PERSIST WAL; do
     k=() l=()
     for _ in $(seq "$rounds"); do
         k+=("$(run kernel "$journal")")
