@@ -230,6 +230,26 @@ NV_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
     return exec_returned(rc);
 }
 
+/* system and popen start a shell through the C library's own spawn, past
+ * the wrappers above: the shell and what it runs find files and signals
+ * as posix_spawn leaves them (a script the program wrote, closed and made
+ * executable runs rather than fail with ETXTBSY on what the library kept
+ * of it open for writing). */
+NV_EXPORT int system(const char *command)
+{
+    before_exec();
+    int rc = REAL(system)(command);
+    return exec_returned(rc);
+}
+
+NV_EXPORT FILE *popen(const char *command, const char *type)
+{
+    before_exec();
+    FILE *fp = REAL(popen)(command, type);
+    exec_returned(0);
+    return fp;
+}
+
 /* _exit and _Exit end the process without exit's handlers, and the
  * kernel closes its descriptors then: to the program, each is closed, a
  * durability point (a forked child that writes a file and calls _exit).

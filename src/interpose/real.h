@@ -61,6 +61,7 @@
     X(mmap) X(mmap64)                                                                              \
     X(fopen) X(fopen64) X(fdopen) X(freopen) X(freopen64) X(vdprintf) X(__vdprintf_chk)            \
     X(execve) X(execvpe) X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp)                     \
+    X(system) X(popen)                                                                             \
     X(fork) X(pthread_exit) X(_exit) X(_Exit)                                                      \
     X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)                    \
     X(mkostemps) X(mkostemps64) X(sigaction)                                                       \

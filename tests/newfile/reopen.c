@@ -12,7 +12,8 @@
  * gives back every descriptor its open took. A file closed again a
  * moment after its last close lingers whole for its next open
  * (src/core/nvfile.h): a writer killed then leaves the file as it closed
- * it, and a script written so runs at once.
+ * it. A script written and closed, kept either way, runs at once, through
+ * system and popen too.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -260,44 +261,57 @@ static void killed_while_lingering(void)
     CHECK(log_dir_entries(".log") == 0, "the log stayed after the file was removed");
 }
 
-/* Runs the script p by a forked child's exec or by posix_spawn: its exit
- * status, or -1. */
-static int run(const char *p, bool spawn)
+/* How a script is started: the program's own fork and exec, posix_spawn,
+ * and the C library's system and popen (whose spawn passes the library's
+ * wrappers by). */
+static const char *const starts[] = {"fork and exec", "posix_spawn", "system", "popen"};
+
+/* Runs the script p the way starts[how] names: its exit status, or -1. */
+static int run(const char *p, int how)
 {
     pid_t pid = -1;
     char *argv[] = {(char *)p, NULL};
-    if (spawn && posix_spawn(&pid, p, NULL, NULL, argv, environ) != 0)
-        return -1;
-    if (!spawn && (pid = fork()) == 0) {
+    int status = -1;
+    if (how == 0 && (pid = fork()) == 0) {
         execv(p, argv);
         _exit(errno == ETXTBSY ? 126 : 127);
     }
-    int status;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+    if (how == 1 && posix_spawn(&pid, p, NULL, NULL, argv, environ) != 0)
         return -1;
-    return WEXITSTATUS(status);
+    if (how < 2 && (pid < 0 || waitpid(pid, &status, 0) != pid))
+        return -1;
+    if (how == 2)
+        status = system(p);
+    if (how == 3) {
+        FILE *out = popen(p, "r");
+        status = out ? pclose(out) : -1;
+    }
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* A script written and closed twice (the second close lingers), made
- * executable and run at once: the library's descriptor of it, open for
- * writing, must not make the exec fail with ETXTBSY. */
+/* A script written and closed once (its mapping kept, recent.h) or twice
+ * (the second close lingers), then made executable and run at once: what
+ * the library keeps of it, open for writing, must not make the exec fail
+ * with ETXTBSY, however the program starts it. */
 static void run_after_close(void)
 {
     char p[512];
     path_of(p, sizeof(p), "script.sh");
     const char *text = "#!/bin/sh\nexit 3\n";
-    for (int spawn = 0; spawn < 2; spawn++) {
-        for (int i = 0; i < 2; i++) {
-            int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
-            CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text),
-                  "script: write");
-            CHECK(close(fd) == 0, "script: close");
+    for (int how = 0; how < 4; how++) {
+        for (int closes = 1; closes <= 2; closes++) {
+            for (int i = 0; i < closes; i++) {
+                int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+                CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text),
+                      "script: write");
+                CHECK(close(fd) == 0, "script: close");
+            }
+            CHECK(chmod(p, 0755) == 0, "script: chmod");
+            int rc = run(p, how);
+            CHECK(rc == 3, "the script written and closed %d times ran with status %d by %s",
+                  closes, rc, starts[how]);
+            CHECK(chmod(p, 0644) == 0, "script: chmod back");
         }
-        CHECK(chmod(p, 0755) == 0, "script: chmod");
-        int rc = run(p, spawn);
-        CHECK(rc == 3, "the script written a moment ago ran with status %d by %s", rc,
-              spawn ? "posix_spawn" : "fork and exec");
-        CHECK(chmod(p, 0644) == 0, "script: chmod back");
     }
     unlink(p);
 }
