@@ -325,6 +325,8 @@ static int setup(struct nvfile *f, int kfd, const struct stat *st, const char *p
     if (rc == 0 && (f->dev != st->st_dev || f->ino != st->st_ino))
         rc = -ESTALE;
     f->uid = st->st_uid;
+    f->gid = st->st_gid;
+    f->mode = st->st_mode;
     bool first = false;
     if (rc == 0)
         rc = nvowner_serve(f->log_dir, f->uid, f->dev, f->ino, f->writable, &f->owner, &first);
@@ -433,12 +435,25 @@ static struct nvfile *create_object(int kfd, const struct stat *st, const char *
 }
 
 static bool unlinger(struct nvfile *f);
+static int let_go(struct nvfile *f, int rc);
 
 struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, const char *log_dir,
                               bool created, int *err)
 {
     nvtable_lock();
     struct nvfile *f = nvtable_find(st->st_dev, st->st_ino);
+    /* A file given to another owner or mode since it began to linger is
+     * let go and opened afresh, as an open would find it (its ownership
+     * lock is its owner's, recent.h). */
+    if (f && f->lingering && f->users == 0 &&
+        (f->uid != st->st_uid || f->gid != st->st_gid || f->mode != st->st_mode)) {
+        unlinger(f);
+        nvtable_remove(f);
+        nvtable_unlock();
+        let_go(f, 0);
+        nvtable_lock();
+        f = nvtable_find(st->st_dev, st->st_ino);
+    }
     bool lingered = f && unlinger(f);
     if (!f) {
         f = create_object(kfd, st, path, log_dir, created, err);

@@ -60,6 +60,8 @@ struct nvfile {
     char *log_dir; /* directory that holds the log */
     char log_name[64];
     uid_t uid; /* the file's owner, whose log and lock file these are */
+    gid_t gid;
+    mode_t mode; /* st_mode when the object was made */
     struct nvowner owner;
     struct nvshare share; /* see share.h */
     int share_lane;       /* of the exclusive holder */

@@ -189,6 +189,45 @@ static void mode_changed(void)
     unlink(p);
 }
 
+/* The owner of the log of file p, or -1. */
+static long log_owner(const char *p)
+{
+    struct stat st, lst;
+    char log[512], name[64];
+    if (stat(p, &st) < 0)
+        return -1;
+    snprintf(name, sizeof(name), ".nvmmio/%llx-%llx.log", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    path_of(log, sizeof(log), name);
+    return stat(log, &lst) == 0 ? (long)lst.st_uid : -1;
+}
+
+/* Given to another user while it lingers (root only): the next open
+ * serves it as that user's, whose log and ownership lock these are, not
+ * with the lingering object made for the old owner. */
+static void owner_changed(void)
+{
+    if (geteuid() != 0)
+        return;
+    char p[512], want[LEN];
+    path_of(p, sizeof(p), "owner");
+    write_closed(p, 0, LEN, 18);
+    write_closed(p, 0, LEN, 18); /* opened again at once: it lingers */
+    CHECK(chown(p, 65534, 65534) == 0, "chown");
+    int fd = open(p, O_RDWR);
+    CHECK(fd >= 0 && nvmmio_is_managed(fd), "owner: open or not managed");
+    fill(want, 10, 19);
+    CHECK(pwrite(fd, want, 10, 0) == 10, "owner: pwrite");
+    long owner = log_owner(p);
+    CHECK(owner == 65534, "the log of a file given to user 65534 while it lingered is user %ld's",
+          owner);
+    close(fd);
+    fill(want, LEN, 18);
+    fill(want, 10, 19);
+    expect(p, want, LEN, "after a chown");
+    unlink(p);
+}
+
 /* The last link goes here: the file is let go at once. Another process
  * removes it: it is let go within a second or two. */
 static void removed(const char *self)
@@ -386,6 +425,7 @@ int main(int argc, char **argv)
     changed_by_another_process(argv[0], false);
     changed_by_another_process(argv[0], true);
     mode_changed();
+    owner_changed();
     removed(argv[0]);
     many();
     descriptors_come_back();
