@@ -27,7 +27,7 @@ cmake --build "$top/build-asan" -j "$jobs" >/dev/null
 echo "== TSan build (threaded tests)"
 cmake -S "$top" -B "$top/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DNVMMIO_TSAN=ON >/dev/null
 cmake --build "$top/build-tsan" -j "$jobs" --target nvmmio_threads test_filelock test_pages nvmmio_manyfiles nvmmio_stats \
-    nvmmio_tx_diff nvmmio_cutstorm_linked >/dev/null
+    nvmmio_tx_diff nvmmio_cutstorm_linked nvmmio_lingerthreads >/dev/null
 # A process that serves a file runs the library's helper thread, and a
 # forked child starts its own when it needs one: TSan's runtime refuses
 # threads after a multi-threaded fork unless told to check them too.
