@@ -164,6 +164,21 @@ step_cut() {
     return "$status"
 }
 
+# step_reopen REOPEN LINGERTHREADS: files closed and opened again at once
+# (their mapping kept, or the whole file lingering), and threads doing so
+# on shared files; both linked with the library.
+step_reopen() {
+    local reopen=$1 lingerthreads=$2 status=0
+    rm -rf "$PMEM/r" && mkdir -p "$PMEM/r"
+    timeout 300 env NVMMIO_PATH="$PMEM/r" ASAN_OPTIONS=detect_leaks=0 "$reopen" "$PMEM/r" ||
+        status=$?
+    rm -rf "$PMEM/r" && mkdir -p "$PMEM/r"
+    [ "$status" -ne 0 ] || timeout 300 env NVMMIO_PATH="$PMEM/r" ASAN_OPTIONS=detect_leaks=0 \
+        "$lingerthreads" "$PMEM/r" 4 200 || status=$?
+    rm -rf "$PMEM/r"
+    return "$status"
+}
+
 guest_main() {
     local build=$1 ops=$2 kills=$3
     local lib=$build/libnvmmio.so
@@ -181,6 +196,8 @@ guest_main() {
         "$build/tests/share/nvmmio_share" "$build/nvmmio"
     run_step "a file cut shorter by a program without the library" step_cut "$lib" \
         "$build/tests/posix/nvmmio_cut" "$build/tests/posix/nvmmio_cutstorm"
+    run_step "files closed and opened again at once, lingering, by threads too" step_reopen \
+        "$build/tests/newfile/nvmmio_reopen" "$build/tests/newfile/nvmmio_lingerthreads"
     # Never 125: the host side reads that as "the guest did not start".
     return "$FAILED"
 }
@@ -206,6 +223,7 @@ host_main() {
         "$build/tests/posix/nvmmio_difftest" "$build/tests/crash/nvmmio_killtest" \
         "$build/tests/posix/nvmmio_threads" "$build/tests/share/nvmmio_share" \
         "$build/tests/posix/nvmmio_cut" "$build/tests/posix/nvmmio_cutstorm" \
+        "$build/tests/newfile/nvmmio_reopen" "$build/tests/newfile/nvmmio_lingerthreads" \
         "$build/nvmmio" || exit 1
 
     export NVMMIO_VM_PMEM_MB=${NVMMIO_VM_PMEM_MB:-1024}
