@@ -16,6 +16,7 @@
 #define BUCKETS 256
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t table_changed = PTHREAD_COND_INITIALIZER;
 static struct nvfile *buckets[BUCKETS];
 /* The buckets that hold a file: every file lock taken or released visits
  * each managed file, and a process has few. */
@@ -35,6 +36,16 @@ void nvtable_lock(void)
 void nvtable_unlock(void)
 {
     nv_mutex_unlock(&table_lock);
+}
+
+void nvtable_wait(void)
+{
+    nv_cond_wait(&table_changed, &table_lock);
+}
+
+void nvtable_wake(void)
+{
+    pthread_cond_broadcast(&table_changed);
 }
 
 struct nvfile *nvtable_find(dev_t dev, ino_t ino)

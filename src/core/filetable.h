@@ -15,6 +15,11 @@ struct nvfile;
 /* Both under the table lock (see nvfile.c, which creates and frees). */
 void nvtable_lock(void);
 void nvtable_unlock(void);
+/* Table lock held: waits, the lock dropped meanwhile, until another thread
+ * calls nvtable_wake (nvfile.c: an object of a file it waits for is gone
+ * for good). */
+void nvtable_wait(void);
+void nvtable_wake(void);
 struct nvfile *nvtable_find(dev_t dev, ino_t ino);
 void nvtable_insert(struct nvfile *f);
 void nvtable_remove(struct nvfile *f);

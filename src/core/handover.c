@@ -382,6 +382,7 @@ void nvops_after_fork(bool child)
     nvpark_after_fork_child();
     nvrlocks_after_fork_child();
     nvtable_clear(nvfile_abandon);
+    nvfile_forget_going();
     nvfd_forget_all();
     nvowner_after_fork_child();
     nvtable_unlock();

@@ -311,10 +311,10 @@ static int open_own(struct nvfile *f, int kfd, const struct stat *st, const char
 static int map_file(struct nvfile *f, const struct stat *st)
 {
     size_t reserve = pm_reserve_for(f->real_size, MIN_RESERVE);
-    bool shared;
-    if (!f->writable || !nvrecent_take(st, &f->map, &shared))
+    unsigned reopens;
+    if (!f->writable || !nvrecent_take(st, &f->map, &reopens))
         return pm_map_file(f->fd, f->writable, reserve, &f->map);
-    f->reopened = !shared;
+    f->reopens = reopens + 1;
     pm_map_resume(f->fd, &f->map);
     return reserve > f->map.reserved ? pm_map_grow(f->fd, reserve, &f->map) : 0;
 }
@@ -437,22 +437,75 @@ static struct nvfile *create_object(int kfd, const struct stat *st, const char *
 static bool unlinger(struct nvfile *f);
 static int let_go(struct nvfile *f, int rc);
 
+/* ---- objects being freed ------------------------------------------------ */
+
+/* Objects out of the table whose freeing is under way, under the table
+ * lock. Until such an object has given up its file's ownership and put
+ * its log away, no new object of the same file may be made: it would take
+ * the ownership this process still holds (the lock file is one open
+ * description, whose locks never conflict among themselves) and recover
+ * the log being put away. An open of the file waits meanwhile. */
+static struct nvfile *going;
+
+/* Table lock held: takes f out of the table, onto the going list. */
+static void take_out(struct nvfile *f)
+{
+    nvtable_remove(f);
+    f->going_next = going;
+    going = f;
+}
+
+/* Table lock held. */
+static bool going_has(dev_t dev, ino_t ino)
+{
+    for (struct nvfile *g = going; g; g = g->going_next)
+        if (g->dev == dev && g->ino == ino)
+            return true;
+    return false;
+}
+
+/* f gave its file up: the opens that wait for it go on. */
+static void gone(struct nvfile *f)
+{
+    nvtable_lock();
+    for (struct nvfile **p = &going; *p; p = &(*p)->going_next)
+        if (*p == f) {
+            *p = f->going_next;
+            break;
+        }
+    nvtable_wake();
+    nvtable_unlock();
+}
+
+void nvfile_forget_going(void)
+{
+    going = NULL;
+}
+
 struct nvfile *nvfile_acquire(int kfd, const struct stat *st, const char *path, const char *log_dir,
                               bool created, int *err)
 {
     nvtable_lock();
-    struct nvfile *f = nvtable_find(st->st_dev, st->st_ino);
-    /* A file given to another owner or mode since it began to linger is
-     * let go and opened afresh, as an open would find it (its ownership
-     * lock is its owner's, recent.h). */
-    if (f && f->lingering && f->users == 0 &&
-        (f->uid != st->st_uid || f->gid != st->st_gid || f->mode != st->st_mode)) {
-        unlinger(f);
-        nvtable_remove(f);
-        nvtable_unlock();
-        let_go(f, 0);
-        nvtable_lock();
+    struct nvfile *f;
+    for (;;) {
         f = nvtable_find(st->st_dev, st->st_ino);
+        if (!f && going_has(st->st_dev, st->st_ino)) {
+            nvtable_wait();
+            continue;
+        }
+        /* A file given to another owner or mode since it began to linger
+         * is let go and opened afresh, as an open would find it (its
+         * ownership lock is its owner's, recent.h). */
+        if (f && f->lingering && f->users == 0 &&
+            (f->uid != st->st_uid || f->gid != st->st_gid || f->mode != st->st_mode)) {
+            unlinger(f);
+            take_out(f);
+            nvtable_unlock();
+            let_go(f, 0);
+            nvtable_lock();
+            continue;
+        }
+        break;
     }
     bool lingered = f && unlinger(f);
     if (!f) {
@@ -612,9 +665,10 @@ static int let_go(struct nvfile *f, int rc)
     }
     nvshare_close(f, alone);
     nvowner_release(&f->owner);
+    gone(f);
     /* Settled: its mapping may serve the next open. */
     if (rc == 0 && f->writable && f->fd >= 0 && f->map.base &&
-        nvrecent_keep(f->fd, &f->map, f->share.shared))
+        nvrecent_keep(f->fd, &f->map, f->share.shared ? 0 : f->reopens))
         f->map = (struct pm_map){0};
     destroy(f);
     return rc;
@@ -623,6 +677,9 @@ static int let_go(struct nvfile *f, int rc)
 /* ---- lingering (see nvfile.h) ------------------------------------------- */
 
 #define LINGER_MAX 4
+/* Quick reopens in a row before a file lingers: SQLite's journal is opened
+ * twice a transaction, a file opened once more to be read back only once. */
+#define LINGER_AFTER_REOPENS 2
 
 /* Oldest first, under the table lock; f->lingering says f is here. */
 static struct nvfile *lingering[LINGER_MAX];
@@ -668,7 +725,7 @@ static int take_lingering(bool (*pick)(const struct nvfile *f, const void *arg),
         struct nvfile *f = lingering[i];
         if (f->users == 0 && pick(f, arg)) {
             unlinger_at(i);
-            nvtable_remove(f);
+            take_out(f);
             out[n++] = f;
         } else {
             i++;
@@ -741,10 +798,11 @@ void nvfile_let_go(dev_t dev, ino_t ino)
 }
 
 /* Write lock held, f's last user going: whether f may linger.
- * - Only a file this process opened again a moment after closing it (its
- *   mapping came from recent.h) and served alone then: a file made,
- *   written and closed once would pay for lingering and gain nothing, and
- *   one that others open too would have them join it at every turn.
+ * - Only a file this process opened again a moment after closing it, twice
+ *   in a row (its mapping came from recent.h), and served alone then: a
+ *   file made, written and closed once or twice would pay for lingering
+ *   and gain little, and one that others open too would have them join it
+ *   at every turn.
  * - Only one this process writes and serves alone now, not handed to the
  *   kernel, with no record lock or transaction, and with the helper
  *   thread there to let it go.
@@ -754,8 +812,8 @@ void nvfile_let_go(dev_t dev, ino_t ino)
 static bool may_linger(struct nvfile *f)
 {
     struct stat st;
-    return f->reopened && f->writable && f->owner.fd >= 0 && !f->share.shared &&
-           !__atomic_load_n(&f->to_kernel, __ATOMIC_ACQUIRE) &&
+    return f->reopens >= LINGER_AFTER_REOPENS && f->writable && f->owner.fd >= 0 &&
+           !f->share.shared && !__atomic_load_n(&f->to_kernel, __ATOMIC_ACQUIRE) &&
            !__atomic_load_n(&f->record_locks, __ATOMIC_ACQUIRE) && !nvtx_holds(f) && f->fd >= 0 &&
            !__atomic_load_n(&linger_never, __ATOMIC_RELAXED) && nvhelper_available() &&
            sys_fstat(f->fd, &st) == 0 && st.st_nlink > 0 &&
@@ -772,16 +830,12 @@ static bool linger(struct nvfile *f, int *rc)
     nvfile_lock(f, NULL);
     bool keep = may_linger(f);
     *rc = keep ? take_in_and_expose(f) : 0;
-    /* Another process that opens the file meanwhile joins at once, rather
-     * than wait for the helper thread to make the block, or for the
-     * ownership lock that asking whether others serve the file took
-     * exclusively (nvowner_alone). */
-    if (keep && *rc == 0 && f->share_lazy) {
-        f->share_lazy = false;
-        make_share_block(f);
-    } else if (keep && *rc == 0 && f->share.block) {
+    /* Another process that opens the file meanwhile joins at once, not
+     * wait for the ownership lock that asking whether others serve the
+     * file took exclusively (nvowner_alone); a file whose share block the
+     * helper thread has yet to make has it shared then, as an open one. */
+    if (keep && *rc == 0 && f->share.block)
         nvowner_share(&f->owner);
-    }
     nvfile_unlock(f);
     nvtable_lock();
     if (!keep || *rc < 0 || f->users > 1)
@@ -790,7 +844,7 @@ static bool linger(struct nvfile *f, int *rc)
     struct nvfile *oldest = NULL;
     if (nlingering == LINGER_MAX) {
         oldest = unlinger_at(0);
-        nvtable_remove(oldest);
+        take_out(oldest);
     }
     f->lingering = true;
     f->lingering_since = now_ns();
@@ -827,7 +881,7 @@ static int release(struct nvfile *f, bool closing)
         nvtable_unlock();
         return rc;
     }
-    nvtable_remove(f);
+    take_out(f);
     nvtable_unlock();
     return let_go(f, rc);
 }

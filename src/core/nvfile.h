@@ -121,11 +121,15 @@ struct nvfile {
     /* Owned by the file table. */
     int users;
     struct nvfile *hash_next;
+    /* Out of the table and being freed (nvfile.c's going list). */
+    struct nvfile *going_next;
     /* Kept whole after its last close (nvfile.c), since then, in ns of
      * CLOCK_MONOTONIC. */
     bool lingering;
     uint64_t lingering_since;
-    bool reopened; /* opened again a moment after its last close */
+    /* How many times in a row this process opened the file again a moment
+     * after its last close, serving it alone (recent.h). */
+    unsigned reopens;
     /* Owned by the helper thread's queues. */
     bool helper_busy;
     bool ckpt_queued;
@@ -204,6 +208,10 @@ void nvfile_share_now(struct nvfile *f);
 /* In a forked child: frees the parent's object without touching the file,
  * its log or the parent's ownership (the lock file is shared). */
 void nvfile_abandon(struct nvfile *f);
+
+/* In a forked child: forgets the objects other threads of the parent were
+ * freeing at the fork (left as they are: nobody in the child frees them). */
+void nvfile_forget_going(void);
 
 /* Takes the file's lock exclusively (see filelock.h); in-place writes made
  * since the last hold become the running epoch's. contended, when given,

@@ -23,7 +23,7 @@ struct recent {
     uid_t uid;
     gid_t gid;
     struct pm_map map;
-    bool shared;
+    unsigned reopens;
     uint64_t kept_at; /* CLOCK_MONOTONIC, ns */
 };
 
@@ -82,7 +82,7 @@ static int find(dev_t dev, ino_t ino)
     return -1;
 }
 
-bool nvrecent_keep(int fd, struct pm_map *m, bool shared)
+bool nvrecent_keep(int fd, struct pm_map *m, unsigned reopens)
 {
     struct stat st;
     /* An executable's mapping would hold it open for writing, and every
@@ -107,7 +107,7 @@ bool nvrecent_keep(int fd, struct pm_map *m, bool shared)
                                        .uid = st.st_uid,
                                        .gid = st.st_gid,
                                        .map = *m,
-                                       .shared = shared,
+                                       .reopens = reopens,
                                        .kept_at = now};
     nv_mutex_unlock(&lock);
     free_victims(&v);
@@ -116,7 +116,7 @@ bool nvrecent_keep(int fd, struct pm_map *m, bool shared)
     return true;
 }
 
-bool nvrecent_take(const struct stat *st, struct pm_map *m, bool *shared)
+bool nvrecent_take(const struct stat *st, struct pm_map *m, unsigned *reopens)
 {
     struct victims v = {.n = 0};
     nv_mutex_lock(&lock);
@@ -129,7 +129,7 @@ bool nvrecent_take(const struct stat *st, struct pm_map *m, bool *shared)
                 entries[i].gid == st->st_gid;
     if (same) {
         *m = entries[i].map;
-        *shared = entries[i].shared;
+        *reopens = entries[i].reopens;
     }
     if (i >= 0)
         remove_at(i, same ? NULL : &v);

@@ -29,15 +29,17 @@
 /* Keeps m, the mapping of a settled file of which fd is the library's
  * descriptor, for a later open: true when kept, and then it is the
  * module's, out of use (pm_map_idle) until taken. False when the file has
- * no link left: the caller unmaps it. `shared`: other processes served
- * the file too, which the next open learns (*shared of nvrecent_take). */
-bool nvrecent_keep(int fd, struct pm_map *m, bool shared);
+ * no link left: the caller unmaps it. `reopens`: how many times in a row
+ * this process opened the file again a moment after closing it, serving
+ * it alone (0 when others served it too), which the next open learns
+ * (*reopens of nvrecent_take). */
+bool nvrecent_keep(int fd, struct pm_map *m, unsigned reopens);
 
 /* The kept mapping of the file the program opened, whose fstat is st; the
  * file must look as it did when kept (type, owner, mode). True when it is
  * the caller's now, still out of use: pm_map_resume or pm_unmap it; then
- * *shared is what its keeper said. */
-bool nvrecent_take(const struct stat *st, struct pm_map *m, bool *shared);
+ * *reopens is what its keeper said. */
+bool nvrecent_take(const struct stat *st, struct pm_map *m, unsigned *reopens);
 
 /* True when some mapping is kept (read without the lock). */
 bool nvrecent_any(void);

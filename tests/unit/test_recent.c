@@ -58,15 +58,15 @@ static bool mapped(const struct kept *k)
 
 /* What the library does with a file it closes: keeps the mapping (or
  * unmaps it) and closes its descriptor. */
-static void keep_shared(struct kept *k, bool shared)
+static void keep_reopened(struct kept *k, unsigned reopens)
 {
-    assert_true(nvrecent_keep(k->fd, &k->map, shared));
+    assert_true(nvrecent_keep(k->fd, &k->map, reopens));
     close(k->fd);
 }
 
 static void keep(struct kept *k)
 {
-    keep_shared(k, false);
+    keep_reopened(k, 0);
 }
 
 static int setup(void **state)
@@ -87,13 +87,13 @@ static void taken_back_once(void **state)
     struct kept k = make("once");
     keep(&k);
     struct pm_map m = {0};
-    bool shared = true;
-    assert_true(nvrecent_take(&k.st, &m, &shared));
-    assert_false(shared);
+    unsigned reopens = 7;
+    assert_true(nvrecent_take(&k.st, &m, &reopens));
+    assert_int_equal(reopens, 0);
     assert_ptr_equal(m.base, k.map.base);
     assert_int_equal(m.reserved, k.map.reserved);
     assert_true(m.idle);
-    assert_false(nvrecent_take(&k.st, &m, &shared));
+    assert_false(nvrecent_take(&k.st, &m, &reopens));
     pm_unmap(&m);
     assert_false(mapped(&k));
 }
@@ -106,11 +106,11 @@ static void changed_file_is_not_taken(void **state)
     struct stat other = k.st;
     other.st_mode ^= 0044;
     struct pm_map m;
-    bool shared;
-    assert_false(nvrecent_take(&other, &m, &shared));
+    unsigned reopens;
+    assert_false(nvrecent_take(&other, &m, &reopens));
     /* Let go, not kept for later. */
     assert_false(mapped(&k));
-    assert_false(nvrecent_take(&k.st, &m, &shared));
+    assert_false(nvrecent_take(&k.st, &m, &reopens));
 }
 
 static void file_without_link_is_not_kept(void **state)
@@ -150,12 +150,12 @@ static void same_file_kept_once(void **state)
     struct kept a = make("twice");
     keep(&a);
     struct kept b = make("twice");
-    keep_shared(&b, true); /* what the next open learns is the last keeper's */
+    keep_reopened(&b, 3); /* what the next open learns is the last keeper's */
     assert_false(mapped(&a));
     struct pm_map m;
-    bool shared = false;
-    assert_true(nvrecent_take(&b.st, &m, &shared));
-    assert_true(shared);
+    unsigned reopens = 0;
+    assert_true(nvrecent_take(&b.st, &m, &reopens));
+    assert_int_equal(reopens, 3);
     assert_ptr_equal(m.base, b.map.base);
     pm_unmap(&m);
 }
