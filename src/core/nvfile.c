@@ -25,6 +25,7 @@
 #include "core/tx.h"
 #include "log/policy.h"
 #include "log/recovery.h"
+#include "os/critical.h"
 #include "os/keptfds.h"
 #include "os/sys.h"
 
@@ -447,12 +448,16 @@ static int let_go(struct nvfile *f, int rc);
  * the log being put away. An open of the file waits meanwhile. */
 static struct nvfile *going;
 
-/* Table lock held: takes f out of the table, onto the going list. */
+/* Table lock held: takes f out of the table, onto the going list. The
+ * thread is inside a critical section (os/critical.h) until f is gone: a
+ * handler of the program's that opened the file on this thread meanwhile
+ * would wait for itself. */
 static void take_out(struct nvfile *f)
 {
     nvtable_remove(f);
     f->going_next = going;
     going = f;
+    nv_critical_enter();
 }
 
 /* Table lock held. */
@@ -475,6 +480,7 @@ static void gone(struct nvfile *f)
         }
     nvtable_wake();
     nvtable_unlock();
+    nv_critical_leave();
 }
 
 void nvfile_forget_going(void)
