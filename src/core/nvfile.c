@@ -852,6 +852,9 @@ static bool linger(struct nvfile *f, int *rc)
         oldest = unlinger_at(0);
         take_out(oldest);
     }
+    /* The helper thread comes back while some linger (expire_aged): it is
+     * told only when the first one begins. */
+    bool first = nlingering == 0;
     f->lingering = true;
     f->lingering_since = now_ns();
     lingering[nlingering++] = f;
@@ -861,7 +864,8 @@ static bool linger(struct nvfile *f, int *rc)
     nvpark_idle(f);
     if (oldest)
         let_go(oldest, 0);
-    nvhelper_expire_later(NVFILE_LINGER_NS);
+    if (first)
+        nvhelper_expire_later(NVFILE_LINGER_NS);
     return true;
 }
 
