@@ -8,7 +8,10 @@
  * library, when it is preloaded), the errno that stopped it (0:
  * none), microseconds per file for open + write, fsync, close, and churn,
  * the descriptors and memory mappings the process held with every file
- * open, beyond the program's own, and peak RSS in KiB.
+ * open, beyond the program's own, peak RSS in KiB, and the KiB of DIR's
+ * file system in use with every file open, beyond what it was before (the
+ * medium the files and the library's own files take: on tmpfs, memory;
+ * another program writing to that file system at the time counts too).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +55,15 @@ static long count_maps(void)
     while ((c = getc(maps_file)) != EOF)
         n += c == '\n';
     return n;
+}
+
+/* KiB in use on the file system of dir; -1 when it cannot be asked. */
+static long used_kb(const char *dir)
+{
+    struct statvfs s;
+    if (statvfs(dir, &s) != 0)
+        return -1;
+    return (long)((s.f_blocks - s.f_bfree) * (s.f_frsize / 1024));
 }
 
 /* The library's, when it is preloaded: whether it serves a descriptor. */
@@ -93,6 +106,7 @@ int main(int argc, char **argv)
     }
     long fds_before = count_fds();
     long maps_before = count_maps();
+    long used_before = used_kb(dir);
 
     long opened = 0;
     int stop = 0;
@@ -114,6 +128,7 @@ int main(int argc, char **argv)
         if (fsync(fds[i]) != 0)
             perror("fsync");
     double t2 = now_us();
+    long used_held = used_kb(dir) - used_before;
     for (long i = 0; i < opened; i++)
         if (close(fds[i]) != 0)
             perror("close");
@@ -130,9 +145,9 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     double per = opened ? 1.0 / (double)opened : 0;
     printf("opened=%ld managed=%ld stop=%d open_write_us=%.2f fsync_us=%.2f close_us=%.2f "
-           "churn_us=%.2f extra_fds=%ld extra_maps=%ld maxrss_kb=%ld\n",
+           "churn_us=%.2f extra_fds=%ld extra_maps=%ld maxrss_kb=%ld medium_kb=%ld\n",
            opened, managed, stop, (t1 - t0) * per, (t2 - t1) * per, (t3 - t2) * per,
-           churn ? (t4 - t3) / (double)churn : 0.0, fds_held, maps_held, ru.ru_maxrss);
+           churn ? (t4 - t3) / (double)churn : 0.0, fds_held, maps_held, ru.ru_maxrss, used_held);
     free(fds);
     return 0;
 }

@@ -88,7 +88,8 @@ keys = [("opened", "files open at once", "%.0f"), ("managed", "of them served by
         ("churn_us", "open + write + close one at a time, us", "%.1f"),
         ("extra_fds", "descriptors held, all open", "%.0f"),
         ("extra_maps", "mappings held, all open", "%.0f"),
-        ("maxrss_kb", "peak RSS, KiB", "%.0f")]
+        ("maxrss_kb", "peak RSS, KiB", "%.0f"),
+        ("medium_kb", "medium in use, all open, KiB", "%.0f")]
 med = {s: {k: statistics.median(r[k] for r in rs) for k, _, _ in keys} for s, rs in rows.items()}
 print("%-40s %12s %12s %9s" % ("median of %d" % len(rows["kernel"]), "kernel", "library", "lib/kern"))
 with open(sys.argv[2], "w") as csv:
@@ -100,4 +101,6 @@ with open(sys.argv[2], "w") as csv:
         csv.write("%s,%g,%g\n" % (k, a, b))
     per = lambda s: med[s]["maxrss_kb"] / max(med[s]["opened"], 1)
     print("%-40s %12.2f %12.2f" % ("peak RSS per open file, KiB", per("kernel"), per("library")))
+    per = lambda s: med[s]["medium_kb"] / max(med[s]["opened"], 1)
+    print("%-40s %12.2f %12.2f" % ("medium per open file, KiB", per("kernel"), per("library")))
 PY

@@ -653,6 +653,43 @@ static int take_in_and_expose(struct nvfile *f)
     return rc < 0 ? rc : nvfile_expose(f, false);
 }
 
+static int settle_locked(struct nvfile *f, bool alone)
+{
+    nvfile_lock(f, NULL);
+    int rc = alone ? nvfile_settle(f) : take_in_and_expose(f);
+    nvfile_unlock(f);
+    /* The commit may have queued a checkpoint for the helper again. */
+    nvhelper_forget(f);
+    return rc;
+}
+
+/* f was exposed at its close, other processes serving it too. When they
+ * closed it at the same moment, each found the others there: the last of
+ * them to look again tidies what the last one out does (the log settled
+ * and removed, the block removed). A process may have opened the file and
+ * gone again meanwhile: as the first to serve it, it recovered the log
+ * and may have made the block anew, perhaps dying half way. This process
+ * settles through them only when both are still the ones it knows.
+ * Returns the settle's error, if any. */
+static int last_out(struct nvfile *f)
+{
+    /* Its slot while the block is surely the one it joined. */
+    nvshare_leave_slot(f);
+    if (!nvowner_last_out(&f->owner))
+        return 0;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", f->log_dir, f->log_name);
+    bool ours = nvshare_still_ours(f) &&
+                (!nvlog_exists(&f->journal.log) || nvlog_is_at(&f->journal.log, path));
+    int rc = 0;
+    if (ours && f->writable)
+        rc = settle_locked(f, true);
+    else
+        nvlog_close(&f->journal.log);
+    nvshare_remove(f);
+    return rc;
+}
+
 /* Frees f, which has no user left and is out of the table: settles it when
  * this process serves it alone, else exposes it (rc: an error of the close
  * so far, returned as the result). */
@@ -662,12 +699,12 @@ static int let_go(struct nvfile *f, int rc)
     nvhelper_forget(f);
     bool alone = f->owner.fd < 0 || nvowner_alone(&f->owner);
     if (f->writable) {
-        nvfile_lock(f, NULL);
-        int settled = alone ? nvfile_settle(f) : take_in_and_expose(f);
+        int settled = settle_locked(f, alone);
         rc = rc < 0 ? rc : settled;
-        nvfile_unlock(f);
-        /* The commit may have queued a checkpoint for the helper again. */
-        nvhelper_forget(f);
+    }
+    if (!alone && f->share.block) {
+        int settled = last_out(f);
+        rc = rc < 0 ? rc : settled;
     }
     nvshare_close(f, alone);
     nvowner_release(&f->owner);

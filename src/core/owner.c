@@ -251,6 +251,13 @@ bool nvowner_alone(struct nvowner *o)
     return o->fd >= 0 && (o->exclusive || set_lock(o, F_WRLCK) == 0);
 }
 
+bool nvowner_last_out(struct nvowner *o)
+{
+    if (o->fd < 0 || set_lock(o, F_UNLCK) < 0)
+        return false;
+    return set_lock(o, F_WRLCK) == 0;
+}
+
 /* The byte of a mark: past every ownership byte (below 2^62), 32 to a
  * file. Two files whose identities agree in the bits kept share marks: a
  * mark then only looks held, never free. */

@@ -58,6 +58,12 @@ void nvowner_share(struct nvowner *o);
  * while it does). */
 bool nvowner_alone(struct nvowner *o);
 
+/* For a process that found others serving the file at its close: lets its
+ * share of the lock go, then takes the lock exclusively if no process
+ * serves the file any more (true: it is the last one out after all, and
+ * holds the lock until nvowner_release). */
+bool nvowner_last_out(struct nvowner *o);
+
 /* Whether a process owns (dev, ino), changing nothing (the lock file is not
  * made when missing): 1 held, 0 free, or a negative errno. *pid is the
  * holder when the kernel tells it, else -1 (always -1 for OFD locks). */

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,21 +26,27 @@
 #include "os/critical.h"
 #include "os/sys.h"
 
-#define SHARE_MAGIC   0x6e766d6d73686133ull /* "nvmmsha3" */
+#define SHARE_MAGIC   0x6e766d6d73686134ull /* "nvmmsha4" */
 #define SHARE_LANES   16
 #define SHARE_READERS NVOWNER_MARKS /* processes that read without the lock */
 #define SLOT_SAVES    4             /* writes in place a process makes at once */
-#define SAVE_OFFSET   ((uint64_t)64 << 10)
-#define SAVE_CAPACITY ((uint64_t)64 << 20) /* the block grows to it as changes need */
+/* The block file grows only as far as it is used: its medium is the
+ * pmem's (or, on tmpfs, memory), and most files are never shared. A file
+ * served alone uses the first page (the lock, the state, the lanes);
+ * sharing it gives room to the rest of struct nvshare_block; its first
+ * change while shared, to the bytes each process's writes in place
+ * replace (SLOT_SAVES of NVSHARE_IN_PLACE_MAX a reader slot); each
+ * change's saved bytes, to as much of the save area as they fill. */
+#define BLOCK_FIRST   ((uint64_t)4096)
+#define BLOCK_HEAD    ((uint64_t)64 << 10) /* room for struct nvshare_block */
+#define SLOTS_OFFSET  BLOCK_HEAD
+#define SLOTS_END     (SLOTS_OFFSET + (uint64_t)SHARE_READERS * SLOT_SAVES * NVSHARE_IN_PLACE_MAX)
+#define SAVE_OFFSET   SLOTS_END
+#define SAVE_CAPACITY ((uint64_t)64 << 20)
 #define SAVE_STEP     ((uint64_t)1 << 20)
-/* Past the save area, the bytes each process's writes in place replace
- * (SLOT_SAVES of NVSHARE_IN_PLACE_MAX a reader slot), given room when a
- * file is first written shared. */
-#define SLOTS_OFFSET (SAVE_OFFSET + SAVE_CAPACITY)
-#define SLOTS_END    (SLOTS_OFFSET + (uint64_t)SHARE_READERS * SLOT_SAVES * NVSHARE_IN_PLACE_MAX)
 /* The block's address range, reserved whole at open: growing it maps more
  * of the file in place, so the lock never moves while anyone holds it. */
-#define BLOCK_RESERVE SLOTS_END
+#define BLOCK_RESERVE (SAVE_OFFSET + SAVE_CAPACITY)
 #define JOIN_PATIENCE 2000 /* ms a joiner waits for the server's calls in flight */
 
 /* The file's state as the last call that changed it left it. */
@@ -96,6 +103,7 @@ struct share_stripe {
 
 struct nvshare_block {
     uint64_t magic;
+    uint64_t token;       /* drawn when the block is made: tells it from one made anew */
     pthread_mutex_t lock; /* robust, process-shared */
     uint32_t shared;      /* atomic: the file is served by several processes */
     uint32_t want_undo;   /* a joiner waits for the server's redo epoch to end */
@@ -105,14 +113,18 @@ struct nvshare_block {
     struct share_state states[2];
     struct share_inflight inflight;
     struct share_lane lanes[SHARE_LANES];
-    /* The range locks before the reader slots: every block initializes
-     * them, and a file no second process joins then never touches the
-     * slots' last page (4 KiB less resident a file). */
-    struct share_stripe stripes[NVLOCK_STRIPES];
+    /* Past the lanes, what only a shared file uses, set up when it is
+     * first shared (make_shared): a file no second process joins touches
+     * the block's first page only. */
     struct nvshare_reader readers[SHARE_READERS];
+    struct share_stripe stripes[NVLOCK_STRIPES];
 };
 
-_Static_assert(sizeof(struct nvshare_block) <= SAVE_OFFSET, "the share block outgrew its place");
+_Static_assert(sizeof(struct nvshare_block) <= BLOCK_HEAD, "the share block outgrew its place");
+_Static_assert(offsetof(struct nvshare_block, readers) <= BLOCK_FIRST,
+               "what a file served alone uses outgrew the block's first page");
+/* The block file's size once the file is shared. */
+#define BLOCK_SHARED ((sizeof(struct nvshare_block) + BLOCK_FIRST - 1) & ~(BLOCK_FIRST - 1))
 
 /* ---- the block's file --------------------------------------------------- */
 
@@ -167,8 +179,8 @@ static int open_block_file(struct nvfile *f, bool first)
         rc = sys_ftruncate(fd, 0);
     bool sized = rc == 0 && first;
     if (sized)
-        rc = size_block_file(fd, SAVE_OFFSET);
-    if (rc == 0 && !first && (uint64_t)st.st_size < SAVE_OFFSET)
+        rc = size_block_file(fd, BLOCK_FIRST);
+    if (rc == 0 && !first && (uint64_t)st.st_size < BLOCK_FIRST)
         rc = -ENOENT; /* the first process has not made it yet */
     if (rc < 0) {
         sys_close(fd);
@@ -179,18 +191,32 @@ static int open_block_file(struct nvfile *f, bool first)
     return fd;
 }
 
-static int init_block(struct nvshare_block *b)
+/* count robust, process-shared mutexes at m: 0 or a positive errno. */
+static int init_mutexes(pthread_mutex_t *m, size_t stride, int count)
 {
     pthread_mutexattr_t a;
     pthread_mutexattr_init(&a);
     pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
     pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    int rc = pthread_mutex_init(&b->lock, &a);
-    for (int i = 0; i < NVLOCK_STRIPES && !rc; i++)
-        rc = pthread_mutex_init(&b->stripes[i].lock, &a);
+    int rc = 0;
+    for (int i = 0; i < count && !rc; i++)
+        rc = pthread_mutex_init((pthread_mutex_t *)((char *)m + (size_t)i * stride), &a);
     pthread_mutexattr_destroy(&a);
+    return rc;
+}
+
+/* A block whose bytes up to its reader slots are zero. */
+static int init_block(struct nvshare_block *b)
+{
+    int rc = init_mutexes(&b->lock, 0, 1);
     if (rc)
         return -rc;
+    if (sys_getrandom(&b->token, sizeof(b->token)) != (long)sizeof(b->token)) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        b->token = ((uint64_t)now.tv_sec << 32 ^ (uint64_t)now.tv_nsec) * 0x9E3779B97F4A7C15ull ^
+                   (uint64_t)sys_getpid();
+    }
     __atomic_store_n(&b->magic, SHARE_MAGIC, __ATOMIC_RELEASE);
     return 0;
 }
@@ -256,11 +282,12 @@ static int kept_dir_of(const struct nvfile *f)
     return nvlog_dir_kept(f->log_dir, f->uid, false, &why);
 }
 
-/* Keeps f's block, its file at its first size, as a spare in place of the
- * block file `name` of the log directory dirfd; true when kept. */
+/* Keeps f's block, when the file was never shared (its block file is then
+ * at its first size), as a spare in place of the block file `name` of the
+ * log directory dirfd; true when kept. */
 static bool keep_spare(struct nvfile *f, int dirfd, const char *name)
 {
-    if (f->share.usable != SAVE_OFFSET || dirfd < 0)
+    if (__atomic_load_n(&f->share.block->shared, __ATOMIC_ACQUIRE) || dirfd < 0)
         return false;
     bool kept = false;
     pthread_mutex_lock(&spares_lock);
@@ -300,7 +327,7 @@ static struct nvshare_block *take_spare(int dirfd, uid_t uid, const char *name)
         sys_munmap(s.block, BLOCK_RESERVE);
         return NULL;
     }
-    memset(s.block, 0, sizeof(*s.block));
+    memset(s.block, 0, offsetof(struct nvshare_block, readers));
     return s.block;
 }
 
@@ -344,7 +371,8 @@ static int open_spare(struct nvfile *f)
         return rc;
     }
     f->share.block = b;
-    f->share.usable = SAVE_OFFSET;
+    f->share.usable = BLOCK_FIRST;
+    f->share.token = b->token;
     return 0;
 }
 
@@ -375,6 +403,7 @@ int nvshare_open(struct nvfile *f, bool first)
     }
     f->share.block = b;
     f->share.usable = (uint64_t)st.st_size;
+    f->share.token = b->token;
     if (first) {
         put_state(f);
         end_change(b, true);
@@ -398,7 +427,8 @@ static int reach_through(struct nvfile *f, uint64_t need, bool grow)
     int rc = sys_fstat(fd, &st);
     uint64_t size = rc == 0 ? (uint64_t)st.st_size : 0;
     if (rc == 0 && size < need && grow) {
-        size = (need + SAVE_STEP - 1) & ~(SAVE_STEP - 1);
+        /* The save area grows in steps, the rest as it is used. */
+        size = need > SAVE_OFFSET ? (need + SAVE_STEP - 1) & ~(SAVE_STEP - 1) : need;
         if (size > BLOCK_RESERVE)
             size = BLOCK_RESERVE;
         rc = size_block_file(fd, size);
@@ -412,10 +442,8 @@ static int reach_through(struct nvfile *f, uint64_t need, bool grow)
     return size >= need ? 0 : -ENOENT;
 }
 
-void nvshare_close(struct nvfile *f, bool last)
+void nvshare_leave_slot(struct nvfile *f)
 {
-    if (!f->share.block)
-        return;
     /* A forked child leaves the slot to its parent, whose it is. */
     if (f->share.reader &&
         __atomic_load_n(&f->share.reader->pid, __ATOMIC_ACQUIRE) == sys_getpid()) {
@@ -423,6 +451,37 @@ void nvshare_close(struct nvfile *f, bool last)
         nvowner_unmark(&f->owner, (int)(f->share.reader - f->share.block->readers));
     }
     f->share.reader = NULL;
+}
+
+bool nvshare_still_ours(const struct nvfile *f)
+{
+    char path[PATH_MAX];
+    block_path(f, path, sizeof(path));
+    int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    uint64_t token = 0;
+    bool ours = sys_fstat(fd, &st) == 0 && (uint64_t)st.st_size >= BLOCK_SHARED &&
+                sys_pread(fd, &token, sizeof(token), offsetof(struct nvshare_block, token)) ==
+                    (long)sizeof(token) &&
+                token == f->share.token;
+    sys_close(fd);
+    return ours;
+}
+
+void nvshare_remove(const struct nvfile *f)
+{
+    char path[PATH_MAX];
+    block_path(f, path, sizeof(path));
+    sys_unlinkat(AT_FDCWD, path, 0);
+}
+
+void nvshare_close(struct nvfile *f, bool last)
+{
+    if (!f->share.block)
+        return;
+    nvshare_leave_slot(f);
     f->share.reader_tried = false;
     __atomic_store_n(&f->share.shared, false, __ATOMIC_RELAXED);
     char path[PATH_MAX];
@@ -969,8 +1028,16 @@ static bool redo_pending(const struct share_state *s)
 /* Lock held, file not shared yet: raise the flag and wait for the server's
  * calls in flight; false (flag down again) when they do not end, or when
  * they left redo records behind. */
-static bool make_shared(struct nvshare_block *b)
+static bool make_shared(struct nvfile *f)
 {
+    struct nvshare_block *b = f->share.block;
+    /* The reader slots and range locks, unused until now (a spare block
+     * may hold those of a file it served before). */
+    if (reach_through(f, BLOCK_SHARED, true) < 0)
+        return false;
+    memset(b->readers, 0, sizeof(b->readers));
+    if (init_mutexes(&b->stripes[0].lock, sizeof(b->stripes[0]), NVLOCK_STRIPES))
+        return false;
     __atomic_store_n(&b->shared, 1, __ATOMIC_SEQ_CST);
     if (wait_lanes(b) && !redo_pending(current_state(b)))
         return true;
@@ -999,7 +1066,7 @@ int nvshare_join(struct nvfile *f)
     struct nvshare_block *b = f->share.block;
     lock_block(f);
     if (!__atomic_load_n(&b->shared, __ATOMIC_SEQ_CST)) {
-        if (!wait_for_undo(f) || !make_shared(b)) {
+        if (!wait_for_undo(f) || !make_shared(f)) {
             b->want_undo = 1;
             pthread_mutex_unlock(&b->lock);
             return -EAGAIN;

@@ -38,6 +38,7 @@ struct nvshare_reader;
 struct nvshare {
     struct nvshare_block *block;   /* NULL: the file has no share block */
     uint64_t usable;               /* bytes of it the file is known to hold */
+    uint64_t token;                /* the block's, drawn when it was made */
     bool shared;                   /* this process saw the file shared */
     uint64_t seen;                 /* the state generation this process holds */
     uint64_t log_serial;           /* of the log file this process has open */
@@ -56,6 +57,19 @@ bool nvshare_block_owner(const struct nvfile *f, uid_t *uid);
 /* Unmaps it; removes it too when `last` (no other process serves the
  * file). */
 void nvshare_close(struct nvfile *f, bool last);
+
+/* Gives this process's reader slot back, while the process still serves
+ * the file (nvshare_close does it too). */
+void nvshare_leave_slot(struct nvfile *f);
+
+/* For the last process out (nvowner_last_out), which another process may
+ * have come and gone before, making the block anew: whether the block
+ * file is still the one f maps, shared (not made anew since), read
+ * through its name, so nothing of the mapping is touched. */
+bool nvshare_still_ours(const struct nvfile *f);
+
+/* Removes the block file by its name. */
+void nvshare_remove(const struct nvfile *f);
 
 /* Removes the spare blocks this process keeps (share.c): at its normal
  * exit and exec. */

@@ -622,6 +622,13 @@ int nvlog_create(struct nvlog *log, int dirfd, const char *name, const struct nv
     return give_name(log, fd, rc, dirfd, tmp, dirfd, name);
 }
 
+bool nvlog_is_at(const struct nvlog *log, const char *path)
+{
+    struct statx stx;
+    return log->attached && sys_statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_INO, &stx) == 0 &&
+           makedev(stx.stx_dev_major, stx.stx_dev_minor) == log->dev && stx.stx_ino == log->ino;
+}
+
 int nvlog_remove(struct nvlog *log, int dirfd, const char *name)
 {
     if (keep_spare(log, dirfd, name) == 0)

@@ -17,9 +17,12 @@
 #include "log/index.h"
 #include "pmem/persist.h"
 
-/* A new log file's size (the superblock and room for two 4 KiB records);
- * it doubles as it fills (64 MiB steps at most). */
-#define NVLOG_INITIAL_SIZE ((uint64_t)16 << 10)
+/* A new log file's size: the superblock alone. Most logs never hold a
+ * record (a new file's first epoch has nothing to undo), and the medium a
+ * log takes is the pmem's (on tmpfs, memory) for as long as the file is
+ * open; it grows at its first record and doubles as it fills (64 MiB
+ * steps at most). */
+#define NVLOG_INITIAL_SIZE ((uint64_t)NVLOG_HEADER_SIZE)
 
 struct nvlog {
     bool attached; /* false while the data file has no log */
@@ -64,6 +67,9 @@ static inline bool nvlog_exists(const struct nvlog *log)
 }
 
 void nvlog_init(struct nvlog *log);
+
+/* Whether the file at path is this log's (the same device and inode). */
+bool nvlog_is_at(const struct nvlog *log, const char *path);
 
 /* ---- trust ----------------------------------------------------------------
  * A log directory may be shared by several users (ROOT/.nvmmio, like /tmp):

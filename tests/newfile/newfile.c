@@ -7,10 +7,13 @@
  * back as written, through the library and without it; no file keeps a
  * log or share block once closed and no longer lingering; a forked child makes its own spares and
  * leaves its parent's alone; a second process joins a file whose share
- * block was a spare and sees the first one's writes, and the first its;
+ * block was a spare and sees the first one's writes, and the first its,
+ * and when both close it at once, neither leaves its log or block behind;
  * a normal exit leaves no spare behind, and those of a killed process go
  * with the next process that keeps one; the log a killed writer left goes
- * with its file's last link.
+ * with its file's last link; a small file open alone takes a page of the
+ * medium for its log and one for its share block, and a file written by
+ * two processes takes a few MiB for its block, not tens.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -262,6 +265,89 @@ static void shared_file(void)
     snprintf(path, sizeof(path), "%s/shared", dir);
     CHECK(raw_read(path, got, 2) == 2 && got[0] == 'A' && got[1] == 'B',
           "the shared file lost a write");
+    CHECK(none_kept_after_lingering(),
+          "two processes that closed a shared file at once left its log or share block");
+}
+
+/* The size in bytes of the one entry of DIR/.nvmmio that ends with suffix
+ * and is not a spare, waiting up to 2 s for it when asked; -1 when there
+ * is none. */
+static long long entry_size(const char *suffix, bool wait)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/.nvmmio", dir);
+    for (int tries = 0; tries < (wait ? 200 : 1); tries++, usleep(10 * 1000)) {
+        DIR *d = opendir(p);
+        if (!d)
+            continue;
+        long long size = -1;
+        struct dirent *e;
+        size_t ls = strlen(suffix);
+        while ((e = readdir(d)) && size < 0) {
+            size_t l = strlen(e->d_name);
+            struct stat st;
+            if (e->d_name[0] == '.' || l < ls || strcmp(e->d_name + l - ls, suffix) ||
+                fstatat(dirfd(d), e->d_name, &st, 0) != 0)
+                continue;
+            /* The blocks the medium gives it, or its size when it has holes. */
+            size = (long long)st.st_blocks * 512 > st.st_size ? (long long)st.st_blocks * 512
+                                                              : (long long)st.st_size;
+        }
+        closedir(d);
+        if (size >= 0)
+            return size;
+    }
+    return -1;
+}
+
+/* Process `me` of two writing one new file in turn: the first alone until
+ * the helper thread has made the file's share block, then the second. */
+static int medium_side(int me, int tell, int hear)
+{
+    char path[512], c;
+    snprintf(path, sizeof(path), "%s/medium", dir);
+    if (me == 1 && read(hear, &c, 1) != 1)
+        return 1;
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0 && nvmmio_is_managed(fd) == 1, "open %s", path);
+    if (fd < 0)
+        return 1;
+    char buf[LEN];
+    fill(buf, LEN, me);
+    CHECK(pwrite(fd, buf, LEN, me * LEN) == LEN && fsync(fd) == 0, "write by %d", me);
+    if (me == 0) {
+        long long block = entry_size(".share", true), log = entry_size(".log", false);
+        CHECK(block > 0 && block <= 4096, "a file open alone has a share block of %lld bytes",
+              block);
+        CHECK(log <= 4096, "a new file's log takes %lld bytes", log);
+        if (write(tell, "x", 1) != 1 || read(hear, &c, 1) != 1)
+            return 1;
+        long long shared = entry_size(".share", true);
+        CHECK(shared > 0 && shared <= (4 << 20),
+              "a file written by two processes has a share block of %lld bytes", shared);
+    } else if (write(tell, "x", 1) != 1) {
+        return 1;
+    }
+    CHECK(close(fd) == 0, "close by %d", me);
+    return failures ? 1 : 0;
+}
+
+static void medium_taken(void)
+{
+    none_kept_after_lingering();
+    int a[2], b[2];
+    if (pipe(a) < 0 || pipe(b) < 0) {
+        CHECK(false, "pipe");
+        return;
+    }
+    pid_t p0 = fork();
+    if (p0 == 0)
+        exit(medium_side(0, a[1], b[0]));
+    pid_t p1 = fork();
+    if (p1 == 0)
+        exit(medium_side(1, b[1], a[0]));
+    bool ok0 = wait_ok(p0), ok1 = wait_ok(p1);
+    CHECK(p0 > 0 && p1 > 0 && ok0 && ok1, "a process writing the file failed");
 }
 
 int main(int argc, char **argv)
@@ -281,6 +367,7 @@ int main(int argc, char **argv)
         CHECK(count_spares_of(getpid()) > 0, "the process keeps no spare");
         forked_child();
         shared_file();
+        medium_taken();
         exit(failures ? 1 : 0);
     }
     CHECK(pid > 0 && wait_ok(pid), "the run failed");
