@@ -373,13 +373,15 @@ static int gather(const struct iovec *iov, int iovcnt, const char **buf, size_t 
 /* 0 when the kernel takes these flags for this file, else its errno.
  * Asked on the library's own descriptor: by a read of one byte, or by a
  * write from a NULL buffer, which fails after the flags are checked and
- * before anything is written. */
+ * before anything is written. RWF_APPEND is left out of the question but
+ * beside RWF_NOAPPEND, a pair the kernel may refuse. */
 static int kernel_takes_rwf(const struct nvfile *f, bool write, int rwf_flags)
 {
     char byte;
     struct iovec one = {write ? NULL : &byte, 1};
-    long rc = sys_call6(write ? SYS_pwritev2 : SYS_preadv2, f->fd, (long)&one, 1, 0, 0,
-                        rwf_flags & ~RWF_APPEND);
+    if (!(rwf_flags & RWF_NOAPPEND))
+        rwf_flags &= ~RWF_APPEND;
+    long rc = sys_call6(write ? SYS_pwritev2 : SYS_preadv2, f->fd, (long)&one, 1, 0, 0, rwf_flags);
     return rc == -EOPNOTSUPP || rc == -EINVAL ? (int)rc : 0;
 }
 

@@ -42,28 +42,60 @@ static ssize_t fail(int err)
     return -1;
 }
 
-/* The bytes a pipe out can take now, waiting while it is full unless
- * nonblock (or its description is non-blocking): -EAGAIN then. The kernel's
- * splice and sendfile into a pipe move no more than that. Not a pipe (a
- * socket): no limit. */
-static ssize_t pipe_room(int out, bool nonblock)
+/* A pipe takes bytes into page-sized buffers, a fixed number of them: a
+ * write waits once every buffer is used, however few bytes they hold. */
+#define PIPE_PIECE ((size_t)4096)
+
+/* Whether out is a pipe, and if so the bytes it can take now at most,
+ * once it has a free buffer: waiting for one unless nonblock (or its
+ * description is non-blocking), -EAGAIN then. The kernel's splice and
+ * sendfile into a pipe wait the same way, then move what fits. */
+static bool pipe_out(int out, bool nonblock, ssize_t *room)
 {
     int size = fcntl(out, F_GETPIPE_SZ);
     if (size < 0)
-        return SSIZE_MAX;
+        return false;
     nonblock = nonblock || (fcntl(out, F_GETFL) & O_NONBLOCK);
-    for (;;) {
-        int queued;
-        if (ioctl(out, FIONREAD, &queued) < 0)
-            return SSIZE_MAX;
-        if (queued < size)
-            return size - queued;
-        if (nonblock)
-            return -EAGAIN;
-        struct pollfd p = {.fd = out, .events = POLLOUT};
-        if (poll(&p, 1, -1) < 0 && errno != EINTR)
-            return -errno;
+    struct pollfd p = {.fd = out, .events = POLLOUT};
+    int ready;
+    while ((ready = poll(&p, 1, nonblock ? 0 : -1)) < 0 && errno == EINTR) {
     }
+    int queued;
+    if (ready < 0)
+        *room = -errno;
+    else if (ready == 0)
+        *room = -EAGAIN;
+    else /* no reader left: the write says so */
+        *room = ioctl(out, FIONREAD, &queued) < 0 || queued >= size ? size : size - queued;
+    return true;
+}
+
+/* Writes buf into the pipe out a piece at a time, so no write waits: the
+ * first piece has the free buffer pipe_out found, each later one goes only
+ * while poll finds another. Returns the bytes written, or -1 and errno
+ * when the first piece fails. */
+static ssize_t pipe_put(int out, const char *buf, size_t n, bool *first)
+{
+    size_t put = 0;
+    while (put < n) {
+        struct pollfd p = {.fd = out, .events = POLLOUT};
+        if (!*first && poll(&p, 1, 0) <= 0)
+            break;
+        ssize_t w = write(out, buf + put, n - put < PIPE_PIECE ? n - put : PIPE_PIECE);
+        if (w <= 0)
+            return put ? (ssize_t)put : w;
+        *first = false;
+        put += (size_t)w;
+    }
+    return (ssize_t)put;
+}
+
+/* Whether len bytes at pos reach past the largest offset (with pos < 0:
+ * no position, a pipe), which the kernel refuses (EINVAL) in sendfile and
+ * splice. */
+static bool past_offsets(off64_t pos, size_t len)
+{
+    return len > SSIZE_MAX || (pos >= 0 && len > (uint64_t)(INT64_MAX - pos));
 }
 
 /* Whether a pipe in has bytes (or no writer left) now. */
@@ -86,13 +118,14 @@ static ssize_t copy_through(int in, off64_t *in_off, int out, off64_t *out_off, 
     off64_t out_pos = out_off ? *out_off : lseek64(out, 0, SEEK_CUR);
     /* A pipe: as much as it has room for now, once it has any (or EAGAIN);
      * read from, only what it holds once it holds anything. */
-    if (out_pos < 0) {
-        ssize_t room = pipe_room(out, nonblock);
-        if (room < 0)
-            return fail((int)-room);
-        if ((size_t)room < len)
-            len = (size_t)room;
-    }
+    if (past_offsets(in_pos, len) || past_offsets(out_pos, len))
+        return fail(EINVAL);
+    ssize_t room = 0;
+    bool to_pipe = out_pos < 0 && pipe_out(out, nonblock, &room), first = true;
+    if (room < 0)
+        return fail((int)-room);
+    if (to_pipe && (size_t)room < len)
+        len = (size_t)room;
     if (in_pos < 0 && nonblock && !pipe_ready(in))
         return fail(EAGAIN);
     size_t cap = len < COPY_CHUNK ? len : COPY_CHUNK;
@@ -113,14 +146,18 @@ static ssize_t copy_through(int in, off64_t *in_off, int out, off64_t *out_off, 
         }
         ssize_t put = 0;
         while (put < n) {
-            ssize_t w = out_pos >= 0 ? pwrite64(out, buf + put, (size_t)(n - put),
+            size_t rest = (size_t)(n - put);
+            ssize_t w = out_pos >= 0 ? pwrite64(out, buf + put, rest,
                                                 out_pos + (off64_t)(done + (size_t)put))
-                                     : write(out, buf + put, (size_t)(n - put));
+                        : to_pipe    ? pipe_put(out, buf + put, rest, &first)
+                                     : write(out, buf + put, rest);
             if (w <= 0) {
                 err = w < 0 ? errno : EIO;
                 break;
             }
             put += w;
+            if (to_pipe && (size_t)w < rest)
+                break; /* the pipe is full */
         }
         done += (size_t)put;
         if (put < n || (size_t)n < want)

@@ -870,8 +870,9 @@ static void c_rwf_flags(struct env *e, struct out *o)
 {
     int fd = open_f(e, O_RDWR);
     struct iovec r = {rbuf, 100}, w = {wbuf, 100};
-    int flags[] = {RWF_NOWAIT, RWF_HIPRI, 0x40 /* RWF_ATOMIC */,  0x80 /* RWF_DONTCACHE */, 0x100,
-                   0x1000,     -1,        RWF_APPEND | RWF_NOWAIT};
+    int flags[] = {
+        RWF_NOWAIT, RWF_HIPRI, 0x40 /* RWF_ATOMIC */,   0x80 /* RWF_DONTCACHE */, 0x100,
+        0x1000,     -1,        RWF_APPEND | RWF_NOWAIT, RWF_APPEND | 0x20 /* RWF_NOAPPEND */};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         R(o, preadv2(fd, &r, 1, 0, flags[i]));
         R(o, pwritev2(fd, &w, 1, 50, flags[i]));
@@ -1021,6 +1022,55 @@ static void c_copy_modes(struct env *e, struct out *o)
     close(wo);
     close(ap);
     close(rw);
+}
+
+/* Counts whose end passes the largest offset, from offset 5 (EINVAL). */
+static void c_copy_far_counts(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDONLY), p[2];
+    if (pipe2(p, O_NONBLOCK) == 0) {
+        size_t counts[] = {SIZE_MAX, (size_t)1 << 63, INT64_MAX, INT64_MAX - 5};
+        for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+            off_t s = 5;
+            R(o, sendfile(p[1], fd, &s, counts[i]));
+            R(o, s);
+            loff_t off = 5;
+            R(o, splice(fd, &off, p[1], NULL, counts[i], SPLICE_F_NONBLOCK));
+            R(o, off);
+            R(o, read(p[0], rbuf, 100));
+        }
+        close(p[0]);
+        close(p[1]);
+    }
+    close(fd);
+}
+
+/* A pipe fills by its buffers, a page each, not by its bytes: a splice
+ * into it waits for a free buffer (EAGAIN when non-blocking) however many
+ * bytes are read out of a buffer still in use, and moves a page a buffer. */
+static void c_splice_pipe_buffers(struct env *e, struct out *o)
+{
+    int fd = open_f(e, O_RDONLY), p[2];
+    if (pipe(p) == 0) {
+        R(o, fcntl(p[1], F_SETPIPE_SZ, 8192));
+        R(o, splice(fd, NULL, p[1], NULL, FILE_LEN, 0));
+        R(o, read(p[0], rbuf, 1000));
+        R(o, splice(fd, NULL, p[1], NULL, FILE_LEN, SPLICE_F_NONBLOCK));
+        fcntl(p[0], F_SETFL, O_NONBLOCK);
+        R(o, read(p[0], rbuf, 8192));
+        R(o, write(p[1], "0123456789", 10));
+        R(o, lseek(fd, 0, SEEK_SET));
+        R(o, splice(fd, NULL, p[1], NULL, FILE_LEN, 0));
+        R(o, read(p[0], rbuf, 8192));
+        keep(o, rbuf, 100);
+        R(o, write(p[1], "0123456789", 10));
+        R(o, sendfile(p[1], fd, NULL, FILE_LEN));
+        R(o, read(p[0], rbuf, 8192));
+        R(o, lseek(fd, 0, SEEK_CUR));
+        close(p[0]);
+        close(p[1]);
+    }
+    close(fd);
 }
 
 /* ---- open flags ---------------------------------------------------------- */
@@ -1756,6 +1806,8 @@ static const struct named_case singles[] = {
     {"copy-args", c_copy_args},
     {"copy-same-file", c_copy_same_file},
     {"copy-modes", c_copy_modes},
+    {"copy-far-counts", c_copy_far_counts},
+    {"splice-pipe-buffers", c_splice_pipe_buffers},
     {"open-flags", c_open_flags},
     {"names", c_names},
     {"descriptors", c_descriptors},
