@@ -414,19 +414,30 @@ int nvshare_open(struct nvfile *f, bool first)
 /* Lock held: the block file holds `need` bytes, grown to them when `grow`
  * (the save area grows as changes need it); its mapping covers them. 0 or
  * a negative errno. */
+/* The block file, opened by its name with `mode`, its status into st: a
+ * descriptor, or a negative errno. */
+static int open_block_named(const struct nvfile *f, int mode, struct stat *st)
+{
+    char path[PATH_MAX];
+    block_path(f, path, sizeof(path));
+    int fd = sys_openat(AT_FDCWD, path, mode | O_NOFOLLOW | O_CLOEXEC, 0);
+    int rc = fd < 0 ? fd : sys_fstat(fd, st);
+    if (rc < 0 && fd >= 0)
+        sys_close(fd);
+    return rc < 0 ? rc : fd;
+}
+
 static int reach_through(struct nvfile *f, uint64_t need, bool grow)
 {
     if (need <= f->share.usable)
         return 0;
-    char path[PATH_MAX];
-    block_path(f, path, sizeof(path));
-    int fd = sys_openat(AT_FDCWD, path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    struct stat st;
+    int fd = open_block_named(f, O_RDWR, &st);
     if (fd < 0)
         return fd;
-    struct stat st;
-    int rc = sys_fstat(fd, &st);
-    uint64_t size = rc == 0 ? (uint64_t)st.st_size : 0;
-    if (rc == 0 && size < need && grow) {
+    int rc = 0;
+    uint64_t size = (uint64_t)st.st_size;
+    if (size < need && grow) {
         /* The save area grows in steps, the rest as it is used. */
         size = need > SAVE_OFFSET ? (need + SAVE_STEP - 1) & ~(SAVE_STEP - 1) : need;
         if (size > BLOCK_RESERVE)
@@ -455,14 +466,12 @@ void nvshare_leave_slot(struct nvfile *f)
 
 bool nvshare_still_ours(const struct nvfile *f)
 {
-    char path[PATH_MAX];
-    block_path(f, path, sizeof(path));
-    int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    struct stat st;
+    int fd = open_block_named(f, O_RDONLY, &st);
     if (fd < 0)
         return false;
-    struct stat st;
     uint64_t token = 0;
-    bool ours = sys_fstat(fd, &st) == 0 && (uint64_t)st.st_size >= BLOCK_SHARED &&
+    bool ours = (uint64_t)st.st_size >= BLOCK_SHARED &&
                 sys_pread(fd, &token, sizeof(token), offsetof(struct nvshare_block, token)) ==
                     (long)sizeof(token) &&
                 token == f->share.token;

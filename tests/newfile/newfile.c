@@ -217,6 +217,19 @@ static void forked_child(void)
     churn("after", ROUNDS / 2, true);
 }
 
+/* Process `me` of two opening DIR/name: the second once the first tells
+ * it to. The descriptor, managed, or -1. */
+static int open_in_turn(const char *name, int me, int hear)
+{
+    char path[512], c;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (me == 1 && read(hear, &c, 1) != 1)
+        return -1;
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0 && nvmmio_is_managed(fd) == 1, "open %s", path);
+    return fd;
+}
+
 /* Process `me` of two sharing one file, whose share block was made from a
  * spare: the first opens it and writes its byte, the second opens it,
  * writes its own and must see the first's, then the first must see the
@@ -224,12 +237,8 @@ static void forked_child(void)
 static int share_side(int me, int tell, int hear)
 {
     churn(me ? "warm1-" : "warm0-", 4, false); /* spares to make the block from */
-    char path[512], c;
-    snprintf(path, sizeof(path), "%s/shared", dir);
-    if (me == 1 && read(hear, &c, 1) != 1)
-        return 1;
-    int fd = open(path, O_RDWR | O_CREAT, 0644);
-    CHECK(fd >= 0 && nvmmio_is_managed(fd) == 1, "open %s", path);
+    char c;
+    int fd = open_in_turn("shared", me, hear);
     if (fd < 0)
         return 1;
     char mine = (char)('A' + me), other = 0;
@@ -246,21 +255,27 @@ static int share_side(int me, int tell, int hear)
     return failures ? 1 : 0;
 }
 
-static void shared_file(void)
+/* Runs side(0, ...) and side(1, ...) in two children, each telling the
+ * other through a pipe; whether both succeeded. */
+static bool run_pair(int (*side)(int me, int tell, int hear))
 {
     int a[2], b[2];
-    if (pipe(a) < 0 || pipe(b) < 0) {
-        CHECK(false, "pipe");
-        return;
-    }
+    if (pipe(a) < 0 || pipe(b) < 0)
+        return false;
     pid_t p0 = fork();
     if (p0 == 0)
-        exit(share_side(0, a[1], b[0]));
+        exit(side(0, a[1], b[0]));
     pid_t p1 = fork();
     if (p1 == 0)
-        exit(share_side(1, b[1], a[0]));
+        exit(side(1, b[1], a[0]));
     bool ok0 = wait_ok(p0), ok1 = wait_ok(p1);
-    CHECK(p0 > 0 && p1 > 0 && ok0 && ok1, "a process sharing a file failed");
+    close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+    return p0 > 0 && p1 > 0 && ok0 && ok1;
+}
+
+static void shared_file(void)
+{
+    CHECK(run_pair(share_side), "a process sharing a file failed");
     char path[512], got[2];
     snprintf(path, sizeof(path), "%s/shared", dir);
     CHECK(raw_read(path, got, 2) == 2 && got[0] == 'A' && got[1] == 'B',
@@ -304,12 +319,8 @@ static long long entry_size(const char *suffix, bool wait)
  * the helper thread has made the file's share block, then the second. */
 static int medium_side(int me, int tell, int hear)
 {
-    char path[512], c;
-    snprintf(path, sizeof(path), "%s/medium", dir);
-    if (me == 1 && read(hear, &c, 1) != 1)
-        return 1;
-    int fd = open(path, O_RDWR | O_CREAT, 0644);
-    CHECK(fd >= 0 && nvmmio_is_managed(fd) == 1, "open %s", path);
+    char c;
+    int fd = open_in_turn("medium", me, hear);
     if (fd < 0)
         return 1;
     char buf[LEN];
@@ -335,19 +346,7 @@ static int medium_side(int me, int tell, int hear)
 static void medium_taken(void)
 {
     none_kept_after_lingering();
-    int a[2], b[2];
-    if (pipe(a) < 0 || pipe(b) < 0) {
-        CHECK(false, "pipe");
-        return;
-    }
-    pid_t p0 = fork();
-    if (p0 == 0)
-        exit(medium_side(0, a[1], b[0]));
-    pid_t p1 = fork();
-    if (p1 == 0)
-        exit(medium_side(1, b[1], a[0]));
-    bool ok0 = wait_ok(p0), ok1 = wait_ok(p1);
-    CHECK(p0 > 0 && p1 > 0 && ok0 && ok1, "a process writing the file failed");
+    CHECK(run_pair(medium_side), "a process writing the file failed");
 }
 
 int main(int argc, char **argv)
