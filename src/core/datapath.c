@@ -239,9 +239,7 @@ static int zero_range(struct nvfile *f, uint64_t a, uint64_t b)
     return rc;
 }
 
-/* Bytes between the size and a write or truncation beyond it must read as
- * zero; some of them may still hold bytes from before a truncation. */
-static int zero_gap(struct nvfile *f, uint64_t to)
+int nvfile_zero_gap(struct nvfile *f, uint64_t to)
 {
     return zero_range(f, f->size, to);
 }
@@ -283,7 +281,7 @@ long nvfile_write(struct nvfile *f, const void *buf, size_t len, uint64_t off)
             return rc;
     }
     int rc = save_for_change(f, off < f->size ? off : f->size, round_up(off + len, PAGE));
-    rc = rc ? rc : zero_gap(f, off);
+    rc = rc ? rc : nvfile_zero_gap(f, off);
     if (rc == 0 && off + len > f->size)
         rc = zero_page_tail(f, off + len);
     if (rc < 0)
@@ -396,9 +394,9 @@ int nvfile_truncate(struct nvfile *f, uint64_t len)
     if (rc < 0)
         return rc;
     /* What a truncation cuts is zeroed when the file grows over it again
-     * (zero_gap, through the end of the new last page), but the rest of the
+     * (nvfile_zero_gap, through the end of the new last page), but the rest of the
      * new last page, which a mapping shows, at once. */
-    rc = len < f->size ? zero_page_tail(f, len) : zero_gap(f, round_up(len, PAGE));
+    rc = len < f->size ? zero_page_tail(f, len) : nvfile_zero_gap(f, round_up(len, PAGE));
     if (rc == 0 && len > f->real_size) {
         nvlog_watch_suspend(&f->journal.log, false);
         rc = nvstorage_reserve_map(f, len);

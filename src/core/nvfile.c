@@ -1069,11 +1069,22 @@ static int revalidate(struct nvfile *f)
     /* This process's changes were made before the lock was taken, so
      * before the ones found now: they are home first. */
     if (f->writable) {
+        uint64_t left = f->real_size;
         rc = nvfile_commit(f);
         if (rc == 0)
             rc = nvfile_checkpoint(f);
         if (rc == 0)
             rc = keep_unpublished(f, &end);
+        /* Another program grew the file past the end this process left
+         * the kernel. Up to that end, past this process's size, lie bytes
+         * of its own: a cut kept for a crash until its next durability
+         * point, or room reserved ahead (nothing another program wrote:
+         * see above). The growth leaves them a gap, which reads as zero,
+         * as after the kernel's own cut; the cut bytes never come back.
+         * An append with O_APPEND in between lands at that end, where
+         * the kernel would have put it at the cut. */
+        if (rc == 0 && (uint64_t)end > left)
+            rc = nvfile_zero_gap(f, left);
         if (rc < 0)
             return rc;
     }

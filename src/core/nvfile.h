@@ -248,6 +248,12 @@ int nvfile_attach_log(struct nvfile *f);
  * (0 at or past EOF), or NVFILE_CUT with part of buf copied. */
 long nvfile_read(struct nvfile *f, void *buf, size_t len, uint64_t off);
 
+/* Write lock held. The bytes between the size and `to` (a write or a
+ * truncation beyond the size, or another program's growth of the file)
+ * read as zero from now on; some may still hold bytes from before a
+ * truncation. 0 or a negative errno. */
+int nvfile_zero_gap(struct nvfile *f, uint64_t to);
+
 /* Write lock held. Writes len bytes at off; returns len or a negative errno
  * (-ENOSPC, -EFBIG, -ENOMEM, -EIO) with nothing changed. Sets
  * library_wrote. */

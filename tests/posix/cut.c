@@ -7,7 +7,8 @@
  * Also SIGBUS and SIGSEGV themselves as the program sees them (the library
  * handles both once a file is open): its own faults reach its handler, the
  * default and SIG_IGN still end the process, a sent signal reaches the
- * handler, and sigaction reports what the program set.
+ * handler, and sigaction reports what the program set. And the other way
+ * round: this process cuts a file and another program appends to it.
  *
  * The cutter is this program again, started before any file is open and
  * without LD_PRELOAD: a program without the library. Prints every result
@@ -62,12 +63,23 @@ static void returned(const char *what, const unsigned char *buf, long n)
 
 /* ---- the cutter: a process without the library ------------------------ */
 
+#define APPENDED "NEW\n"
+
 static int cutter_main(void)
 {
     char path[4200];
     long long size;
     while (scanf("%4199s %lld", path, &size) == 2) {
-        printf("%d\n", truncate(path, size) == 0 ? 0 : errno);
+        int err = 0;
+        if (size >= 0) {
+            err = truncate(path, size) == 0 ? 0 : errno;
+        } else { /* appends APPENDED with O_APPEND */
+            int fd = open(path, O_WRONLY | O_APPEND);
+            err = fd < 0 ? errno : write(fd, APPENDED, 4) == 4 ? 0 : EIO;
+            if (fd >= 0)
+                close(fd);
+        }
+        printf("%d\n", err);
         fflush(stdout);
     }
     return 0;
@@ -101,7 +113,8 @@ static void start_cutter(void)
     from_cutter = fdopen(up[0], "r");
 }
 
-/* Another program cuts (or grows) the file to size. */
+/* Another program cuts (or grows) the file to size; with size -1, appends
+ * APPENDED to it with O_APPEND instead. */
 static void cut(const char *path, long long size)
 {
     int err = -1;
@@ -233,6 +246,42 @@ static void unpublished_then_cut(void)
      * hold the bytes it had before the cut. */
     result("pending: past it, zeros or what the file held before the cut",
            r < 40000 || all(big + 36864, 0, 3136) || !memcmp(big + 36864, before + 36864, 3136));
+}
+
+/* This process cuts a file, and before its next durability point another
+ * program appends to it with O_APPEND (copytruncate, as logrotate does it,
+ * beside a writer without the library). The kernel had the cut at once, so
+ * the append lands right after it; the library keeps the cut bytes for a
+ * crash until then, so the append lands past them, which then read as
+ * zero: the cut bytes never come back, in this process or after. */
+static void appended_after_our_cut(long long to)
+{
+    char path[4200], what[96];
+    int fd = fresh(to ? "ourcut5" : "ourcut0", 8192, path, sizeof(path));
+    unsigned char before[8192];
+    memcpy(before, big, sizeof(before));
+    snprintf(what, sizeof(what), "ourcut %lld: ftruncate", to);
+    result(what, ftruncate(fd, to));
+    cut(path, -1);
+    for (int reopened = 0; reopened < 2; reopened++) {
+        if (reopened) {
+            close(fd);
+            fd = open(path, O_RDONLY);
+        }
+        struct stat st;
+        fill(0xee);
+        long r = fstat(fd, &st) == 0 ? pread(fd, big, sizeof(big), 0) : -1;
+        const char *when = reopened ? "after the close" : "in the process that cut";
+        snprintf(what, sizeof(what), "ourcut %lld, %s: size is what read finds", to, when);
+        result(what, r == st.st_size);
+        snprintf(what, sizeof(what), "ourcut %lld, %s: the bytes kept are the file's", to, when);
+        result(what, r >= to && !memcmp(big, before, (size_t)to));
+        snprintf(what, sizeof(what), "ourcut %lld, %s: then zeros, none cut comes back", to, when);
+        result(what, r >= to + 4 && all(big + to, 0, (size_t)(r - 4 - to)));
+        snprintf(what, sizeof(what), "ourcut %lld, %s: the append ends the file", to, when);
+        result(what, r >= to + 4 && !memcmp(big + r - 4, APPENDED, 4));
+    }
+    close(fd);
 }
 
 /* Files cut under changes not yet published when the process forks: the
@@ -404,6 +453,8 @@ int main(int argc, char **argv)
     reads_after_a_cut();
     writes_after_a_cut();
     unpublished_then_cut();
+    appended_after_our_cut(0);
+    appended_after_our_cut(5);
     fork_after_cuts();
     fclose(to_cutter);
     int st;
