@@ -411,9 +411,6 @@ int nvshare_open(struct nvfile *f, bool first)
     return 0;
 }
 
-/* Lock held: the block file holds `need` bytes, grown to them when `grow`
- * (the save area grows as changes need it); its mapping covers them. 0 or
- * a negative errno. */
 /* The block file, opened by its name with `mode`, its status into st: a
  * descriptor, or a negative errno. */
 static int open_block_named(const struct nvfile *f, int mode, struct stat *st)
@@ -427,6 +424,9 @@ static int open_block_named(const struct nvfile *f, int mode, struct stat *st)
     return rc < 0 ? rc : fd;
 }
 
+/* Lock held: the block file holds `need` bytes, grown to them when `grow`
+ * (the save area grows as changes need it); its mapping covers them. 0 or
+ * a negative errno. */
 static int reach_through(struct nvfile *f, uint64_t need, bool grow)
 {
     if (need <= f->share.usable)

@@ -116,10 +116,10 @@ static ssize_t copy_through(int in, off64_t *in_off, int out, off64_t *out_off, 
 {
     off64_t in_pos = in_off ? *in_off : lseek64(in, 0, SEEK_CUR);
     off64_t out_pos = out_off ? *out_off : lseek64(out, 0, SEEK_CUR);
-    /* A pipe: as much as it has room for now, once it has any (or EAGAIN);
-     * read from, only what it holds once it holds anything. */
     if (past_offsets(in_pos, len) || past_offsets(out_pos, len))
         return fail(EINVAL);
+    /* A pipe: as much as it has room for now, once it has any (or EAGAIN);
+     * read from, only what it holds once it holds anything. */
     ssize_t room = 0;
     bool to_pipe = out_pos < 0 && pipe_out(out, nonblock, &room), first = true;
     if (room < 0)
