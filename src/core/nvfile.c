@@ -311,7 +311,7 @@ static int open_own(struct nvfile *f, int kfd, const struct stat *st, const char
  * left (recent.h, writable mappings only), or a new one. */
 static int map_file(struct nvfile *f, const struct stat *st)
 {
-    size_t reserve = pm_reserve_for(f->real_size, MIN_RESERVE);
+    size_t reserve = nvfile_reserve_for(f->real_size);
     unsigned reopens;
     if (!f->writable || !nvrecent_take(st, &f->map, &reopens))
         return pm_map_file(f->fd, f->writable, reserve, &f->map);

@@ -13,6 +13,7 @@
 #define PAGE           NVSTORAGE_PAGE
 #define STORAGE_CHUNK  NVSTORAGE_CHUNK
 #define POPULATE_LIMIT ((uint64_t)1 << 30)
+#define SMALL_RESERVE  ((uint64_t)2 << 20)
 #define MIN_RESERVE    ((uint64_t)256 << 20)
 
 static inline uint64_t round_up(uint64_t v, uint64_t a)
@@ -23,6 +24,17 @@ static inline uint64_t round_up(uint64_t v, uint64_t a)
 static inline uint64_t round_down(uint64_t v, uint64_t a)
 {
     return v & ~(a - 1);
+}
+
+/* The address space a file's mapping reserves while it holds size bytes.
+ * A small file (most never grow) takes one page table's worth: a cut of
+ * the file or the unmap at its close zaps the mapping from the cut to the
+ * reservation's end, page table by page table, and 256 MiB of them cost a
+ * small file more than its own pages. A file that outgrows it goes to
+ * 256 MiB at once, then doubles, so few files are ever mapped again. */
+static inline uint64_t nvfile_reserve_for(uint64_t size)
+{
+    return 2 * size <= SMALL_RESERVE ? SMALL_RESERVE : pm_reserve_for(size, MIN_RESERVE);
 }
 
 /* The file as its journal sees it now. */

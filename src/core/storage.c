@@ -81,7 +81,7 @@ int nvstorage_reserve_map(struct nvfile *f, uint64_t end)
      * mapped again (nvstorage_map_in). */
     nvlog_watch_suspend(&f->journal.log, false);
     nvstorage_layout_begin(f);
-    int rc = pm_map_grow(f->fd, pm_reserve_for(end, MIN_RESERVE), &f->map);
+    int rc = pm_map_grow(f->fd, nvfile_reserve_for(end), &f->map);
     if (rc == 0)
         f->store.mapped_to = 0;
     nvstorage_layout_end(f);
@@ -781,14 +781,21 @@ static bool kernel_leg(struct nvfile *f, uint64_t off)
     return f->store.leg != LEG_MAPPING;
 }
 
+/* A file that holds less than this has its appends by the kernel's write
+ * extend it by themselves: the step ahead would save a few records of the
+ * watch, and its trim at the next publication costs more (a small file,
+ * such as SQLite's journal, is mostly synced after a few appends). */
+#define KERNEL_STEP_FROM ((uint64_t)64 << 10)
+
 /* Before an append by the kernel's write: the real file reaches end. After
- * a trim the write itself extends it to end; otherwise it is extended
- * ahead, as a hole, by the step an append would allocate, so the size the
- * watch records stays true over the next appends. */
+ * a trim, or while the file is small, the write itself extends it to end;
+ * otherwise it is extended ahead, as a hole, by the step an append would
+ * allocate, so the size the watch records stays true over the next
+ * appends. */
 static int extend_for_write(struct nvfile *f, uint64_t end)
 {
     uint64_t step = grow_step(f);
-    if (step < PAGE)
+    if (step < PAGE || f->store.alloc_prefix < KERNEL_STEP_FROM)
         return nvstorage_reserve_map(f, end);
     uint64_t hi = round_up(end + step, PAGE);
     int rc = nvstorage_reserve_map(f, hi);
