@@ -184,13 +184,39 @@ void nvofd_pos_lock(struct nvofd *o)
     long pos = kfd >= 0 ? sys_lseek(kfd, 0, SEEK_CUR) : -1;
     if (pos >= 0)
         o->pos = (uint64_t)pos;
+    o->pos_taken = o->pos;
 }
 
 void nvofd_pos_unlock(struct nvofd *o)
 {
     int kfd = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED);
-    if (kfd >= 0)
+    if (kfd >= 0 && o->pos != o->pos_taken)
         sys_lseek(kfd, (off_t)o->pos, SEEK_SET);
+    pthread_mutex_unlock(&o->pos_lock);
+}
+
+int nvofd_pos_claim(struct nvofd *o, size_t n, uint64_t *from)
+{
+    pthread_mutex_lock(&o->pos_lock);
+    int kfd = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED);
+    long end = kfd >= 0 && n <= INT64_MAX ? sys_lseek(kfd, (off_t)n, SEEK_CUR) : -1;
+    if (end < 0) {
+        pthread_mutex_unlock(&o->pos_lock);
+        return -1;
+    }
+    *from = (uint64_t)end - n;
+    o->pos = (uint64_t)end;
+    return kfd;
+}
+
+void nvofd_pos_unclaim(struct nvofd *o, size_t unused)
+{
+    int kfd = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED);
+    if (unused > 0) {
+        long pos = sys_lseek(kfd, -(off_t)unused, SEEK_CUR);
+        if (pos >= 0)
+            o->pos = (uint64_t)pos;
+    }
     pthread_mutex_unlock(&o->pos_lock);
 }
 

@@ -11,6 +11,8 @@
 #define NVMMIO_CORE_FDTABLE_H
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "os/critical.h"
@@ -21,6 +23,7 @@ struct nvofd {
     struct nvfile *file;
     pthread_mutex_t pos_lock; /* serialises calls that use and move pos */
     uint64_t pos;
+    uint64_t pos_taken; /* pos as nvofd_pos_lock read it from the kernel */
     /* -1, or one of the program's descriptors of a description another
      * process shares (inherited at exec, or by a spawned program): its
      * position is the kernel's, read before each call that uses it and
@@ -39,8 +42,25 @@ struct nvofd {
 /* Takes the description's position for a call that uses or moves it
  * (pos_lock), from the kernel when it keeps it (kernel_fd). */
 void nvofd_pos_lock(struct nvofd *o);
-/* Gives it back, to the kernel too when it keeps it. */
+/* Gives it back, to the kernel too when it keeps it and the call moved
+ * it: a call that did not (one handed to the kernel while it waited)
+ * leaves the kernel's as it is, which another process may have moved. */
 void nvofd_pos_unlock(struct nvofd *o);
+
+/* For a call that moves the position of a description another process
+ * shares (kernel_fd) by up to n bytes: the kernel moves it by n at once
+ * (lseek SEEK_CUR, which holds the description's position lock as the
+ * kernel's read and write do), so the n bytes from *from are this call's
+ * alone and no other process's call takes them too. The position lock is
+ * held until nvofd_pos_unclaim. Returns the kernel's descriptor, or -1
+ * with nothing taken when the kernel does not keep the position or cannot
+ * move it that far. */
+int nvofd_pos_claim(struct nvofd *o, size_t n, uint64_t *from);
+/* Ends a claim whose last `unused` bytes the call did not use: the
+ * position goes back by as many, by the same kind of move (a claim made
+ * meanwhile keeps its bytes, so a short call leaves a gap before them,
+ * where the kernel's would not). */
+void nvofd_pos_unclaim(struct nvofd *o, size_t unused);
 
 /* Another process shares o from now on (fd, one of its descriptors, was
  * inherited or sent): its position goes to the kernel, which keeps it. */

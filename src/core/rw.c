@@ -157,10 +157,22 @@ static ssize_t read_at(struct nvofd *o, void *buf, size_t n, uint64_t off)
     return got;
 }
 
+/* n clamped as the kernel clamps a read or write. */
+static size_t rw_count(size_t n)
+{
+    return n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
+}
+
 ssize_t nvops_read(struct nvofd *o, void *buf, size_t n)
 {
     if (!can_read(o))
         return -EBADF;
+    uint64_t from;
+    if (n > 0 && nvofd_pos_claim(o, rw_count(n), &from) >= 0) {
+        ssize_t r = read_at(o, buf, n, from);
+        nvofd_pos_unclaim(o, rw_count(n) - (r > 0 ? (size_t)r : 0));
+        return r;
+    }
     nvofd_pos_lock(o);
     ssize_t r = read_at(o, buf, n, o->pos);
     if (r > 0)
@@ -289,6 +301,22 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     return r;
 }
 
+/* Writes at the bytes the call claimed from the position of a description
+ * another process shares (nvofd_pos_claim, kfd its kernel descriptor). */
+static ssize_t write_claimed(struct nvofd *o, int kfd, int flags, const void *buf, size_t n,
+                             uint64_t from)
+{
+    uint64_t at;
+    ssize_t r = write_at(o, flags, buf, n, from, &at);
+    /* Handed to the kernel while it waited: the kernel's write goes where
+     * the claim is (its own would go where the position is now). Other
+     * calls the kernel makes instead give the claim back first. */
+    if (r == NVOPS_HANDED)
+        r = sys_pwrite(kfd, buf, n, (off_t)from);
+    nvofd_pos_unclaim(o, r > 0 ? n - (size_t)r : n);
+    return r;
+}
+
 /* Writes at off, or at the description's position (which then moves)
  * when off is -1. */
 static ssize_t write_at_or_pos(struct nvofd *o, int flags, const void *buf, size_t n, off_t off)
@@ -296,6 +324,11 @@ static ssize_t write_at_or_pos(struct nvofd *o, int flags, const void *buf, size
     uint64_t at;
     if (off != -1)
         return write_at(o, flags, buf, n, (uint64_t)off, &at);
+    int kfd = !(flags & O_APPEND) && n > 0 && user_range(buf, rw_count(n))
+                  ? nvofd_pos_claim(o, rw_count(n), &at)
+                  : -1;
+    if (kfd >= 0)
+        return write_claimed(o, kfd, flags, buf, rw_count(n), at);
     nvofd_pos_lock(o);
     ssize_t r = write_at(o, flags, buf, n, o->pos, &at);
     if (r > 0)
@@ -432,9 +465,17 @@ ssize_t nvops_readv(struct nvofd *o, const struct iovec *iov, int iovcnt, off_t 
     if (rc <= 0)
         return rc;
     bool use_pos = off == -1;
-    if (use_pos)
+    uint64_t at = (uint64_t)off;
+    size_t total = iov_total(iov, iovcnt);
+    if (use_pos && total > 0 && total <= MAX_RW_COUNT && nvofd_pos_claim(o, total, &at) >= 0) {
+        ssize_t done = read_vector(o->file, iov, iovcnt, &at);
+        nvofd_pos_unclaim(o, total - (done > 0 ? (size_t)done : 0));
+        return done;
+    }
+    if (use_pos) {
         nvofd_pos_lock(o);
-    uint64_t at = use_pos ? o->pos : (uint64_t)off;
+        at = o->pos;
+    }
     ssize_t done = read_vector(o->file, iov, iovcnt, &at);
     if (use_pos) {
         if (done > 0)

@@ -18,12 +18,16 @@
  *    (SCM_RIGHTS), written by both in turn;
  *  - a thread writing lines through a descriptor while the main thread
  *    forks children that write a line each through it too (where the
- *    children's lines fall is timing: only the counts are compared).
+ *    children's lines fall is timing: only the counts are compared);
+ *  - programs started at once with one description, which all write
+ *    lines through it, then all read records from it: no line may be
+ *    lost and no record read twice (the kernel moves the position for
+ *    each call at once; counts are compared).
  * Prints every result; run_same.sh runs it plainly and under the library
  * and compares the lines and the files.
  *
  * Usage: handoff DIR   (handoff child N, handoff nowhere 0, handoff receive
- * SOCKET: the started programs)
+ * SOCKET, handoff lines N, handoff records 0: the started programs)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -288,8 +292,112 @@ static void fork_beside_writer(void)
     count_lines("forked");
 }
 
+/* Lines of this length, records when read back. */
+#define LINE_BYTES 14
+#define AT_ONCE    4
+
+/* handoff lines N: 1000 lines through descriptor 3. */
+static int write_lines_at_once(int n)
+{
+    char line[LINE_BYTES + 1];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(line, sizeof(line), "writer %d %04d\n", n, i);
+        if (write(3, line, LINE_BYTES) != LINE_BYTES)
+            return 3;
+    }
+    return 0;
+}
+
+/* handoff records 0: records read through descriptor 3 until its end,
+ * their count and the sum of their numbers on stdout. */
+static int read_records_at_once(void)
+{
+    char rec[LINE_BYTES + 1] = {0};
+    long count = 0, sum = 0;
+    ssize_t got;
+    while ((got = read(3, rec, LINE_BYTES)) == LINE_BYTES) {
+        count++;
+        sum += atol(rec + 9) + 1000 * atol(rec + 7);
+    }
+    printf("%ld %ld\n", count, sum);
+    return got == 0 ? 0 : 3;
+}
+
+/* AT_ONCE programs started with descriptor 3 (and, when out >= 0, their
+ * stdout on out), each with argv[1] what and argv[2] its number. */
+static void start_at_once(char *self, const char *what, int out, pid_t *pids)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (out >= 0)
+        posix_spawn_file_actions_adddup2(&fa, out, 1);
+    for (int k = 0; k < AT_ONCE; k++) {
+        char n[8];
+        snprintf(n, sizeof(n), "%d", k);
+        char *av[] = {self, (char *)what, n, NULL};
+        if (posix_spawn(&pids[k], self, &fa, NULL, av, environ) != 0)
+            die("posix_spawn");
+    }
+    posix_spawn_file_actions_destroy(&fa);
+}
+
+static void at_once(char *self)
+{
+    /* Descriptor 3 is what the started programs use: inherited. */
+    int fd = open("atonce", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || (fd != 3 && (dup2(fd, 3) != 3 || close(fd) < 0)))
+        die("atonce");
+    if (write(3, "written first\n", LINE_BYTES) != LINE_BYTES)
+        die("atonce write");
+    pid_t pids[AT_ONCE];
+    start_at_once(self, "lines", -1, pids);
+    int failed = 0;
+    for (int k = 0; k < AT_ONCE; k++) {
+        int status;
+        failed += waitpid(pids[k], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status);
+    }
+    printf("at once: %d writers failed\n", failed);
+    struct stat st;
+    if (fstat(3, &st) < 0)
+        die("atonce fstat");
+    printf("at once: %lld bytes written, position %lld\n", (long long)st.st_size,
+           (long long)lseek(3, 0, SEEK_CUR));
+    FILE *lines = fopen("atonce", "r");
+    char line[64];
+    int writers = 0, others = 0;
+    while (lines && fgets(line, sizeof(line), lines))
+        if (strlen(line) == LINE_BYTES && strncmp(line, "writer ", 7) == 0)
+            writers++;
+        else
+            others++;
+    if (lines)
+        fclose(lines);
+    printf("at once: %d writers' lines, %d others\n", writers, others);
+    int out[2];
+    if (lseek(3, LINE_BYTES, SEEK_SET) != LINE_BYTES || pipe(out) < 0)
+        die("atonce read");
+    start_at_once(self, "records", out[1], pids);
+    close(out[1]);
+    for (int k = 0; k < AT_ONCE; k++)
+        waitpid(pids[k], NULL, 0);
+    FILE *results = fdopen(out[0], "r");
+    long count, sum, total = 0, total_sum = 0;
+    while (results && fscanf(results, "%ld %ld", &count, &sum) == 2) {
+        total += count;
+        total_sum += sum;
+    }
+    if (results)
+        fclose(results);
+    printf("at once: %ld records read, numbers summing to %ld\n", total, total_sum);
+    close(3);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "lines") == 0)
+        return write_lines_at_once(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "records") == 0)
+        return read_records_at_once();
     if (argc == 3 && strcmp(argv[1], "receive") == 0)
         return receive_and_write(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "nowhere") == 0)
@@ -315,6 +423,7 @@ int main(int argc, char **argv)
     leases();
     send_descriptor(self);
     fork_beside_writer();
+    at_once(self);
     free(self);
     return 0;
 }
