@@ -209,6 +209,19 @@ int nvofd_pos_claim(struct nvofd *o, size_t n, uint64_t *from)
     return kfd;
 }
 
+bool nvofd_pos_move(struct nvofd *o, off_t by, off_t *r)
+{
+    pthread_mutex_lock(&o->pos_lock);
+    int kfd = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED);
+    if (kfd >= 0) {
+        *r = sys_lseek(kfd, by, SEEK_CUR);
+        if (*r >= 0)
+            o->pos = (uint64_t)*r;
+    }
+    pthread_mutex_unlock(&o->pos_lock);
+    return kfd >= 0;
+}
+
 void nvofd_pos_unclaim(struct nvofd *o, size_t unused)
 {
     int kfd = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "os/critical.h"
 
@@ -61,6 +62,12 @@ int nvofd_pos_claim(struct nvofd *o, size_t n, uint64_t *from);
  * meanwhile keeps its bytes, so a short call leaves a gap before them,
  * where the kernel's would not). */
 void nvofd_pos_unclaim(struct nvofd *o, size_t unused);
+
+/* lseek(SEEK_CUR) of a description another process shares: the kernel's
+ * own, which moves the position at once. False when the kernel does not
+ * keep the position; else *r is its answer (the new position or a
+ * negative errno). */
+bool nvofd_pos_move(struct nvofd *o, off_t by, off_t *r);
 
 /* Another process shares o from now on (fd, one of its descriptors, was
  * inherited or sent): its position goes to the kernel, which keeps it. */

@@ -38,6 +38,9 @@ static off_t seek_data_or_hole(struct nvfile *f, off_t off, int whence)
 off_t nvops_lseek(struct nvofd *o, off_t off, int whence)
 {
     struct nvfile *f = o->file;
+    off_t moved;
+    if (whence == SEEK_CUR && nvofd_pos_move(o, off, &moved))
+        return moved;
     nvofd_pos_lock(o);
     off_t base;
     switch (whence) {
