@@ -840,6 +840,15 @@ void nvfile_let_go(dev_t dev, ino_t ino)
     let_go_each(one, n);
 }
 
+/* Whether no other process serves f: once its share block is made, the
+ * block says so with no call (the ownership lock is shared by then, and
+ * asking it would take it exclusively and give it back, two calls at every
+ * close of a file that lingers). */
+static bool served_alone(struct nvfile *f)
+{
+    return f->share.block ? !nvshare_ever_joined(f) : nvowner_alone(&f->owner);
+}
+
 /* Write lock held, f's last user going: whether f may linger.
  * - Only a file this process opened again a moment after closing it, twice
  *   in a row (its mapping came from recent.h), and served alone then: a
@@ -860,7 +869,7 @@ static bool may_linger(struct nvfile *f)
            !__atomic_load_n(&f->record_locks, __ATOMIC_ACQUIRE) && !nvtx_holds(f) && f->fd >= 0 &&
            !__atomic_load_n(&linger_never, __ATOMIC_RELAXED) && nvhelper_available() &&
            sys_fstat(f->fd, &st) == 0 && st.st_nlink > 0 &&
-           !(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) && nvowner_alone(&f->owner);
+           !(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) && served_alone(f);
 }
 
 /* Table lock held, f's last user going (f->users is 1): exposes f and keeps
@@ -877,7 +886,7 @@ static bool linger(struct nvfile *f, int *rc)
      * wait for the ownership lock that asking whether others serve the
      * file took exclusively (nvowner_alone); a file whose share block the
      * helper thread has yet to make has it shared then, as an open one. */
-    if (keep && *rc == 0 && f->share.block)
+    if (keep && *rc == 0 && f->share.block && f->owner.exclusive)
         nvowner_share(&f->owner);
     nvfile_unlock(f);
     nvtable_lock();

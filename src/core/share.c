@@ -134,6 +134,11 @@ static void block_path(const struct nvfile *f, char *buf, size_t n)
              (unsigned long long)f->ino);
 }
 
+bool nvshare_ever_joined(const struct nvfile *f)
+{
+    return __atomic_load_n(&f->share.block->shared, __ATOMIC_SEQ_CST) != 0;
+}
+
 bool nvshare_block_owner(const struct nvfile *f, uid_t *uid)
 {
     char path[PATH_MAX];

@@ -54,6 +54,11 @@ int nvshare_open(struct nvfile *f, bool first);
 /* Whether f has a share block file; its owner into *uid. */
 bool nvshare_block_owner(const struct nvfile *f, uid_t *uid);
 
+/* Whether a second process ever joined the file's share block (its flag
+ * stays up until the block goes): without one, the file is served by this
+ * process alone, as a call to the ownership lock would tell. */
+bool nvshare_ever_joined(const struct nvfile *f);
+
 /* Unmaps it; removes it too when `last` (no other process serves the
  * file). */
 void nvshare_close(struct nvfile *f, bool last);
