@@ -27,7 +27,8 @@ struct nvofd {
     uint64_t pos_taken; /* pos as nvofd_pos_lock read it from the kernel */
     /* -1, or one of the program's descriptors of a description another
      * process shares (inherited at exec, or by a spawned program): its
-     * position is the kernel's, read before each call that uses it and
+     * position is the kernel's, moved by the kernel for each read and
+     * write (nvofd_pos_claim), else read before a call that uses it and
      * written back after (nvofd_pos_lock). Atomic. */
     int kernel_fd;
     /* Handed to the kernel (atomic): a write that was in flight then, and
