@@ -195,8 +195,19 @@ void nvofd_pos_unlock(struct nvofd *o)
     pthread_mutex_unlock(&o->pos_lock);
 }
 
+/* Whether the kernel keeps o's position: read once more under pos_lock,
+ * since a fork or a descriptor sent may hand it over meanwhile. Asked
+ * first without the lock, so a description no other process shares takes
+ * pos_lock once per call, as before (nvofd_pos_lock). */
+static bool kernel_keeps_pos(const struct nvofd *o)
+{
+    return __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED) >= 0;
+}
+
 int nvofd_pos_claim(struct nvofd *o, size_t n, uint64_t *from)
 {
+    if (!kernel_keeps_pos(o))
+        return -1;
     pthread_mutex_lock(&o->pos_lock);
     int kfd = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED);
     long end = kfd >= 0 && n <= INT64_MAX ? sys_lseek(kfd, (off_t)n, SEEK_CUR) : -1;
@@ -211,6 +222,8 @@ int nvofd_pos_claim(struct nvofd *o, size_t n, uint64_t *from)
 
 bool nvofd_pos_move(struct nvofd *o, off_t by, off_t *r)
 {
+    if (!kernel_keeps_pos(o))
+        return false;
     pthread_mutex_lock(&o->pos_lock);
     int kfd = __atomic_load_n(&o->kernel_fd, __ATOMIC_RELAXED);
     if (kfd >= 0) {

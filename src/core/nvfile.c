@@ -883,9 +883,10 @@ static bool linger(struct nvfile *f, int *rc)
     bool keep = may_linger(f);
     *rc = keep ? take_in_and_expose(f) : 0;
     /* Another process that opens the file meanwhile joins at once, not
-     * wait for the ownership lock that asking whether others serve the
-     * file took exclusively (nvowner_alone); a file whose share block the
-     * helper thread has yet to make has it shared then, as an open one. */
+     * wait for the ownership lock: one this process holds exclusively with
+     * the share block made (a settle asked whether it was alone) is shared
+     * again; a file whose block the helper thread has yet to make has it
+     * shared then, as an open one. */
     if (keep && *rc == 0 && f->share.block && f->owner.exclusive)
         nvowner_share(&f->owner);
     nvfile_unlock(f);

@@ -168,9 +168,10 @@ ssize_t nvops_read(struct nvofd *o, void *buf, size_t n)
     if (!can_read(o))
         return -EBADF;
     uint64_t from;
-    if (n > 0 && nvofd_pos_claim(o, rw_count(n), &from) >= 0) {
+    size_t count = rw_count(n);
+    if (count > 0 && nvofd_pos_claim(o, count, &from) >= 0) {
         ssize_t r = read_at(o, buf, n, from);
-        nvofd_pos_unclaim(o, rw_count(n) - (r > 0 ? (size_t)r : 0));
+        nvofd_pos_unclaim(o, count - (r > 0 ? (size_t)r : 0));
         return r;
     }
     nvofd_pos_lock(o);
@@ -301,10 +302,11 @@ static ssize_t write_at(struct nvofd *o, int flags, const void *buf, size_t n, u
     return r;
 }
 
-/* Writes at the bytes the call claimed from the position of a description
- * another process shares (nvofd_pos_claim, kfd its kernel descriptor). */
+/* Writes at the count bytes the call claimed from the position of a
+ * description another process shares (nvofd_pos_claim, kfd its kernel
+ * descriptor). */
 static ssize_t write_claimed(struct nvofd *o, int kfd, int flags, const void *buf, size_t n,
-                             uint64_t from)
+                             size_t count, uint64_t from)
 {
     uint64_t at;
     ssize_t r = write_at(o, flags, buf, n, from, &at);
@@ -312,8 +314,8 @@ static ssize_t write_claimed(struct nvofd *o, int kfd, int flags, const void *bu
      * the claim is (its own would go where the position is now). Other
      * calls the kernel makes instead give the claim back first. */
     if (r == NVOPS_HANDED)
-        r = sys_pwrite(kfd, buf, n, (off_t)from);
-    nvofd_pos_unclaim(o, r > 0 ? n - (size_t)r : n);
+        r = sys_pwrite(kfd, buf, count, (off_t)from);
+    nvofd_pos_unclaim(o, r > 0 ? count - (size_t)r : count);
     return r;
 }
 
@@ -324,11 +326,10 @@ static ssize_t write_at_or_pos(struct nvofd *o, int flags, const void *buf, size
     uint64_t at;
     if (off != -1)
         return write_at(o, flags, buf, n, (uint64_t)off, &at);
-    int kfd = !(flags & O_APPEND) && n > 0 && user_range(buf, rw_count(n))
-                  ? nvofd_pos_claim(o, rw_count(n), &at)
-                  : -1;
+    size_t count = rw_count(n);
+    int kfd = !(flags & O_APPEND) && count > 0 ? nvofd_pos_claim(o, count, &at) : -1;
     if (kfd >= 0)
-        return write_claimed(o, kfd, flags, buf, rw_count(n), at);
+        return write_claimed(o, kfd, flags, buf, n, count, at);
     nvofd_pos_lock(o);
     ssize_t r = write_at(o, flags, buf, n, o->pos, &at);
     if (r > 0)

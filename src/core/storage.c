@@ -33,12 +33,14 @@
 #define AHEAD_STEP        ((uint64_t)1 << 20)
 #define AHEAD_PIECE       ((uint64_t)64 << 10)
 #define AHEAD_WRITER_STEP ((uint64_t)64 << 10)
-/* On a medium of huge pages a file grows by what its appends need, no
- * more, up to this size: a trim inside a huge page splits it, so a small
- * file grown ahead and trimmed at its durability point (a journal made and
- * removed per transaction) would take a fresh huge page each time, cleared,
- * rather than the one the last gave back whole. */
-#define HUGE_EXACT ((uint64_t)64 << 10)
+/* Up to this size a file grows by what its appends need, no more, where a
+ * step ahead would mostly be trimmed again at its next durability point (a
+ * journal made or cut per transaction): on a medium of huge pages, where a
+ * trim inside a huge page splits it, so the journal would take a fresh huge
+ * page each time, cleared, rather than the one the last gave back whole;
+ * and for appends by the kernel's write, where the step saves only a few
+ * records of the watch and the trim costs more. */
+#define GROW_EXACT ((uint64_t)64 << 10)
 
 void nvstorage_init(struct nvstorage *s, long blksize)
 {
@@ -516,10 +518,10 @@ static int grow_real_file(struct nvfile *f, uint64_t off, uint64_t end)
      * fault commits the file system's journal, so DAX files keep growing
      * by large fallocate steps. Nor right after a trim (a step below the
      * minimum): the next publication would give the window back. Nor while
-     * a file on a medium of huge pages is small (HUGE_EXACT). */
+     * a file on a medium of huge pages is small (GROW_EXACT). */
     uint64_t step = grow_step(f);
     if (append && end > f->real_size &&
-        ((f->store.regrow_from && step < PAGE) || (!f->store.small_pages && end <= HUGE_EXACT)))
+        ((f->store.regrow_from && step < PAGE) || (!f->store.small_pages && end <= GROW_EXACT)))
         return grow_exactly(f, end);
     bool helped = append && end >= AHEAD_FROM && f->map.kind == PM_KIND_FORCED &&
                   step >= MIN_GROW_STEP && nvhelper_available();
@@ -781,21 +783,16 @@ static bool kernel_leg(struct nvfile *f, uint64_t off)
     return f->store.leg != LEG_MAPPING;
 }
 
-/* A file that holds less than this has its appends by the kernel's write
- * extend it by themselves: the step ahead would save a few records of the
- * watch, and its trim at the next publication costs more (a small file,
- * such as SQLite's journal, is mostly synced after a few appends). */
-#define KERNEL_STEP_FROM ((uint64_t)64 << 10)
-
 /* Before an append by the kernel's write: the real file reaches end. After
- * a trim, or while the file is small, the write itself extends it to end;
+ * a trim, or while the file is small (GROW_EXACT), the write itself extends
+ * it to end;
  * otherwise it is extended ahead, as a hole, by the step an append would
  * allocate, so the size the watch records stays true over the next
  * appends. */
 static int extend_for_write(struct nvfile *f, uint64_t end)
 {
     uint64_t step = grow_step(f);
-    if (step < PAGE || f->store.alloc_prefix < KERNEL_STEP_FROM)
+    if (step < PAGE || end <= GROW_EXACT)
         return nvstorage_reserve_map(f, end);
     uint64_t hi = round_up(end + step, PAGE);
     int rc = nvstorage_reserve_map(f, hi);
